@@ -1,0 +1,1 @@
+//! knock.toml: the listener configuration model (unknown keys rejected) and its validation.

@@ -1,0 +1,1 @@
+//! Durable history of knocks and runs in SQLite.

@@ -1,0 +1,1 @@
+//! Inventory: hosts, groups, host/group vars, ranges, host patterns.

@@ -1,0 +1,1 @@
+//! `knockplay knock`: sends the same packets as knockd's `knock` client.

@@ -1,0 +1,1 @@
+//! Capture threads: one per interface, raw packets in, knocks out.

@@ -1,0 +1,7 @@
+//! Knock detection: wire bytes → knock events → per-source sequence state → trigger.
+
+pub mod client;
+pub mod listener;
+pub mod sequence;
+pub mod trigger;
+pub mod wire;

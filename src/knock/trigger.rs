@@ -1,0 +1,1 @@
+//! Trigger: authorize, coalesce per host, bounded queue and worker pool that calls the runner.

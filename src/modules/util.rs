@@ -1,0 +1,1 @@
+//! Helpers shared by modules: argument access with clear errors, file writes in one round trip.

@@ -1,0 +1,1 @@
+//! Module argument forms: `key=value` strings with quoting, free form with inline options.

@@ -1,0 +1,11 @@
+//! Playbooks: YAML → plays and tasks with source positions, templating, module arguments.
+//!
+//! - `model`    plays, tasks, blocks, roles as parsed values
+//! - `parse`    YAML → model with file:line:column errors
+//! - `template` minijinja environment with Ansible's filters and tests
+//! - `args`     module argument forms (`k=v` strings, free form, `args:`)
+
+pub mod args;
+pub mod model;
+pub mod parse;
+pub mod template;

@@ -1,0 +1,1 @@
+//! Plays, tasks, blocks and roles as parsed from YAML, with source positions.

@@ -1,0 +1,1 @@
+//! YAML → playbook model, with errors that name file:line:column.

@@ -1,0 +1,1 @@
+//! minijinja environment with Ansible's filters and tests; strict undefined; type-preserving renders.

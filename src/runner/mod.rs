@@ -1,0 +1,1 @@
+//! The runner: inventory + playbook + vars → per-host task execution.

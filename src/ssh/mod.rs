@@ -1,0 +1,89 @@
+//! SSH to targets: one `ssh2::Session` per host, owned by one thread.
+//!
+//! - `session`  connect (with `--wait-for-ssh` backoff), auth (keys, agent), keepalive
+//! - `known_hosts` knockplay's own known_hosts file and the host-key policy
+//! - `become_`  pure quoting of a command for sudo/su with environment
+//!
+//! Everything above this layer talks to a target through the [`Remote`] trait, so modules and the
+//! runner are tested with a fake in unit tests and with real sshd in end-to-end tests.
+
+use std::time::Duration;
+
+pub mod become_;
+pub mod known_hosts;
+pub mod session;
+
+pub use become_::Become;
+pub use session::{ConnectOptions, HostSession};
+
+/// What a command left behind on the target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub rc: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl ExecOutput {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+    pub fn ok(&self) -> bool {
+        self.rc == 0
+    }
+}
+
+/// Why a host could not be reached or a command could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("connection refused by {addr}")]
+    Refused { addr: String },
+    #[error("timed out connecting to {addr} after {secs}s")]
+    ConnectTimeout { addr: String, secs: u64 },
+    #[error("cannot reach {addr}: {reason}")]
+    Network { addr: String, reason: String },
+    #[error("authentication failed for {user}@{addr}: {reason}")]
+    Auth {
+        user: String,
+        addr: String,
+        reason: String,
+    },
+    #[error("HOST KEY CHANGED for {addr}: known_hosts {known_hosts} has {expected}, host offered {offered}; refusing to connect (possible man-in-the-middle). Remove the old entry if the host was legitimately rebuilt")]
+    HostKeyChanged {
+        addr: String,
+        known_hosts: String,
+        expected: String,
+        offered: String,
+    },
+    #[error("host key for {addr} is not in {known_hosts} and host key checking is strict")]
+    HostKeyUnknown { addr: String, known_hosts: String },
+    #[error("command timed out after {secs}s")]
+    CommandTimeout { secs: u64 },
+    #[error("ssh session to {addr} failed: {reason}")]
+    Session { addr: String, reason: String },
+}
+
+impl SshError {
+    /// True when the failure means the host is unreachable (as opposed to a failed command).
+    pub fn is_unreachable(&self) -> bool {
+        !matches!(self, SshError::CommandTimeout { .. })
+    }
+}
+
+/// A target that runs shell commands. Implemented by [`HostSession`] (real SSH) and by fakes in tests.
+pub trait Remote {
+    /// Run `cmd` through the login shell of the target (`sh -c` semantics), feeding `stdin` if given,
+    /// and wait for it to finish (or for `timeout`). `cmd` is final: become/env wrapping is already done.
+    fn exec(
+        &mut self,
+        cmd: &str,
+        stdin: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> Result<ExecOutput, SshError>;
+
+    /// A label for logs and messages (inventory hostname or address).
+    fn name(&self) -> &str;
+}
