@@ -15,6 +15,8 @@ use crate::shell;
 use crate::ssh::{Become, ExecOutput, Remote, SshError};
 use crate::value::{Value, Vars};
 
+pub mod ping;
+pub mod sysutil;
 pub mod util;
 
 /// Result of a module run: exactly the keys Ansible users read after `register`.
@@ -154,6 +156,7 @@ pub trait Module: Sync {
 pub fn registry() -> &'static [&'static dyn Module] {
     &[
         // modules register here, e.g. &copy::Copy,
+        &ping::Ping,
     ]
 }
 

@@ -1,0 +1,62 @@
+//! `ping`: proves the host runs commands; returns `ping: pong` (or `data`) in one round trip.
+
+use super::sysutil::{failed_output, opt_str};
+use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::value::Vars;
+
+pub struct Ping;
+
+impl Module for Ping {
+    fn name(&self) -> &'static str {
+        "ping"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        &["data"]
+    }
+    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let data = opt_str(args, &["data"])?.unwrap_or_else(|| "pong".to_string());
+        if data == "crash" {
+            // Ansible's ping raises on data=crash, to test failure handling.
+            return Ok(ModuleResult::failed("boom"));
+        }
+        let out = ctx.run("echo pong")?;
+        if !out.ok() || out.stdout_str().trim() != "pong" {
+            return Ok(failed_output("ping", &out));
+        }
+        Ok(ModuleResult::ok().set("ping", data))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::sysutil::testing::{args, ctx, FakeRemote};
+    use serde_json::json;
+
+    #[test]
+    fn pong_and_custom_data() {
+        let facts = Vars::new();
+        let mut r = FakeRemote::new(&[(0, "pong\n"), (0, "pong\n")]);
+        let res = Ping
+            .run(&Vars::new(), &mut ctx(&mut r, &facts, false))
+            .unwrap();
+        assert!(!res.changed && !res.failed);
+        assert_eq!(res.data["ping"], "pong");
+        let res = Ping
+            .run(&args(json!({"data": "hi"})), &mut ctx(&mut r, &facts, true))
+            .unwrap();
+        assert_eq!(res.data["ping"], "hi");
+        assert_eq!(r.commands.len(), 2);
+    }
+
+    #[test]
+    fn broken_shell_fails() {
+        let facts = Vars::new();
+        let mut r = FakeRemote::new(&[(127, "")]);
+        let res = Ping
+            .run(&Vars::new(), &mut ctx(&mut r, &facts, false))
+            .unwrap();
+        assert!(res.failed);
+        assert_eq!(res.rc, Some(127));
+    }
+}
