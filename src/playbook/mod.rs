@@ -4,8 +4,11 @@
 //! - `parse`    YAML → model with file:line:column errors
 //! - `template` minijinja environment with Ansible's filters and tests
 //! - `args`     module argument forms (`k=v` strings, free form, `args:`)
+//! - `yaml`     YAML loader that keeps file:line:column for every node
 
 pub mod args;
+pub mod keywords;
+pub mod yaml;
 pub mod model;
 pub mod parse;
 pub mod template;

@@ -1,1 +1,170 @@
 //! Plays, tasks, blocks and roles as parsed from YAML, with source positions.
+//!
+//! Values inside (module arguments, `when`, `loop`, vars) are kept untemplated: the runner templates
+//! them per host at execution time.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::yaml::Pos;
+use crate::value::{Value, Vars};
+
+/// A parsed playbook: plays in order (`import_playbook` already expanded).
+#[derive(Debug, Clone)]
+pub struct Playbook {
+    pub path: PathBuf,
+    pub plays: Vec<Play>,
+}
+
+/// `become`, `become_user`, `become_method` at any level; `None` = inherit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BecomeSpec {
+    pub enabled: Option<Value>,
+    pub user: Option<Value>,
+    pub method: Option<Value>,
+}
+
+impl BecomeSpec {
+    /// Fill unset fields from `parent`.
+    pub fn inherit(&self, parent: &BecomeSpec) -> BecomeSpec {
+        BecomeSpec {
+            enabled: self.enabled.clone().or_else(|| parent.enabled.clone()),
+            user: self.user.clone().or_else(|| parent.user.clone()),
+            method: self.method.clone().or_else(|| parent.method.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    #[default]
+    Linear,
+    Free,
+}
+
+#[derive(Debug, Clone)]
+pub struct Play {
+    pub name: String,
+    pub hosts: String,
+    pub pos: Pos,
+    /// Directory of the file that defines the play (`playbook_dir`, relative lookups).
+    pub dir: PathBuf,
+    pub vars: Vars,
+    /// Untemplated paths, resolved relative to `dir`.
+    pub vars_files: Vec<Value>,
+    pub gather_facts: Value,
+    pub become_: BecomeSpec,
+    pub remote_user: Option<Value>,
+    pub environment: Option<Value>,
+    pub serial: Option<Value>,
+    pub strategy: Strategy,
+    pub tags: Vec<String>,
+    pub check_mode: Option<Value>,
+    pub ignore_errors: Option<Value>,
+    pub pre_tasks: Vec<Task>,
+    /// Role tasks (in role order) followed by the play's `tasks`.
+    pub tasks: Vec<Task>,
+    pub post_tasks: Vec<Task>,
+    /// Play handlers and role handlers, in definition order.
+    pub handlers: Vec<Task>,
+    /// `any_errors_fatal`: one host failing stops all hosts.
+    pub any_errors_fatal: bool,
+}
+
+/// The role a task came from: its directory (for files/ and templates/) and its variables.
+#[derive(Debug, Clone, Default)]
+pub struct RoleCtx {
+    pub name: String,
+    pub dir: PathBuf,
+    /// `defaults/main.yml`: lowest precedence.
+    pub defaults: Vars,
+    /// `vars/main.yml`: above play vars.
+    pub vars: Vars,
+    /// Role parameters from the play (`- role: x  foo: 1`): above role vars.
+    pub params: Vars,
+}
+
+/// What a task does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// A module call. `args` are normalised (free form in `_raw_params`) but untemplated.
+    Module { name: String, args: Value },
+    Block {
+        block: Vec<Task>,
+        rescue: Vec<Task>,
+        always: Vec<Task>,
+    },
+    /// Dynamic `include_tasks`: file name templated at run time.
+    IncludeTasks { file: Value },
+    /// Dynamic `include_role`.
+    IncludeRole { name: Value, tasks_from: Option<Value> },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LoopSpec {
+    /// `loop`/`with_items`/`with_list` expression or literal list.
+    pub items: Value,
+    /// `with_dict`: items become `{key, value}`.
+    pub dict: bool,
+    /// `with_items` flattens one level.
+    pub flatten: bool,
+    /// `with_first_found`: first existing local file.
+    pub first_found: bool,
+    pub loop_var: String,
+    pub label: Option<Value>,
+    pub index_var: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub name: Option<String>,
+    pub pos: Pos,
+    pub action: Action,
+    pub when: Vec<Value>,
+    pub loop_: Option<LoopSpec>,
+    pub register: Option<String>,
+    pub notify: Vec<String>,
+    /// Handler topics (`listen:`), handlers only.
+    pub listen: Vec<String>,
+    pub changed_when: Option<Value>,
+    pub failed_when: Option<Value>,
+    pub ignore_errors: Option<Value>,
+    pub ignore_unreachable: Option<Value>,
+    pub tags: Vec<String>,
+    pub vars: Vars,
+    pub environment: Option<Value>,
+    pub no_log: Option<Value>,
+    pub check_mode: Option<Value>,
+    pub diff: Option<Value>,
+    pub become_: BecomeSpec,
+    pub remote_user: Option<Value>,
+    pub until: Option<Value>,
+    pub retries: Option<Value>,
+    pub delay: Option<Value>,
+    pub run_once: Option<Value>,
+    pub role: Option<Arc<RoleCtx>>,
+}
+
+impl Task {
+    /// What the task is called in output: its name, or `module` / `role : name` like Ansible.
+    pub fn display_name(&self) -> String {
+        let base = match (&self.name, &self.action) {
+            (Some(n), _) => n.clone(),
+            (None, Action::Module { name, .. }) => name.clone(),
+            (None, Action::Block { .. }) => "block".into(),
+            (None, Action::IncludeTasks { .. }) => "include_tasks".into(),
+            (None, Action::IncludeRole { .. }) => "include_role".into(),
+        };
+        match &self.role {
+            Some(r) => format!("{} : {}", r.name, base),
+            None => base,
+        }
+    }
+
+    pub fn module_name(&self) -> Option<&str> {
+        match &self.action {
+            Action::Module { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+}

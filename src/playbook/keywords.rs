@@ -1,0 +1,126 @@
+//! The vocabulary of playbooks: task/play keywords, control modules run by the runner itself,
+//! free-form modules, and "did you mean" suggestions.
+
+/// Keys of a task mapping that are not the module.
+pub const TASK_KEYWORDS: &[&str] = &[
+    "name", "action", "local_action", "args", "when", "loop", "with_items", "with_list",
+    "with_dict", "with_first_found", "with_fileglob", "with_together", "with_sequence",
+    "with_subelements", "with_nested", "with_indexed_items", "loop_control", "register", "notify",
+    "listen", "changed_when", "failed_when", "ignore_errors", "ignore_unreachable", "tags", "vars",
+    "environment", "no_log", "check_mode", "diff", "become", "become_user", "become_method",
+    "become_flags", "become_exe", "sudo", "sudo_user", "remote_user", "until", "retries", "delay",
+    "run_once", "delegate_to", "delegate_facts", "any_errors_fatal", "block", "rescue", "always",
+    "debugger", "throttle", "timeout", "collections", "module_defaults", "connection", "async",
+    "poll", "port",
+];
+
+/// Keys of a play.
+pub const PLAY_KEYWORDS: &[&str] = &[
+    "name", "hosts", "vars", "vars_files", "vars_prompt", "gather_facts", "gather_subset",
+    "gather_timeout", "become", "become_user", "become_method", "become_flags", "sudo",
+    "sudo_user", "remote_user", "user", "pre_tasks", "tasks", "post_tasks", "handlers", "roles",
+    "serial", "strategy", "tags", "environment", "check_mode", "diff", "ignore_errors",
+    "ignore_unreachable", "any_errors_fatal", "max_fail_percentage", "force_handlers",
+    "collections", "connection", "port", "order", "no_log", "run_once", "throttle", "timeout",
+    "module_defaults", "debugger", "fact_path",
+];
+
+/// Modules the runner executes itself (they act on variables, handlers or the run), with the
+/// parameters they accept.
+pub const CONTROL_MODULES: &[(&str, &[&str])] = &[
+    ("debug", &["msg", "var", "verbosity"]),
+    ("set_fact", &["cacheable"]),
+    ("assert", &["that", "msg", "fail_msg", "success_msg", "quiet"]),
+    ("fail", &["msg"]),
+    ("meta", &["_raw_params"]),
+    ("include_vars", &["_raw_params", "file", "dir", "name", "files_matching", "depth", "extensions", "ignore_unknown_extensions", "hash_behaviour"]),
+    ("setup", &["gather_subset", "filter", "gather_timeout", "fact_path"]),
+    ("gather_facts", &["parallel"]),
+    ("wait_for_connection", &["timeout", "delay", "sleep", "connect_timeout"]),
+    ("pause", &["seconds", "minutes", "prompt", "echo"]),
+    ("include_tasks", &["_raw_params", "file", "apply"]),
+    ("import_tasks", &["_raw_params", "file"]),
+    ("include_role", &["name", "tasks_from", "vars_from", "defaults_from", "handlers_from", "apply", "public", "allow_duplicates"]),
+    ("import_role", &["name", "tasks_from", "vars_from", "defaults_from", "handlers_from", "allow_duplicates"]),
+    ("import_playbook", &["_raw_params"]),
+    ("include", &["_raw_params"]),
+];
+
+/// Modules whose string argument is free form (kept in `_raw_params`).
+pub const FREE_FORM: &[&str] = &[
+    "command", "shell", "raw", "script", "meta", "include_tasks", "import_tasks", "include_vars",
+    "include", "import_playbook",
+];
+
+/// Params of a set_fact are arbitrary variable names.
+pub const ANY_PARAMS: &[&str] = &["set_fact"];
+
+/// Strip `ansible.builtin.` / `ansible.legacy.` from a module name.
+pub fn short_module_name(name: &str) -> &str {
+    name.strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name)
+}
+
+pub fn control_params(name: &str) -> Option<&'static [&'static str]> {
+    let short = short_module_name(name);
+    CONTROL_MODULES
+        .iter()
+        .find(|(n, _)| *n == short)
+        .map(|(_, p)| *p)
+}
+
+/// Every module name known (control + remote), for suggestions.
+pub fn all_module_names() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = CONTROL_MODULES.iter().map(|(n, _)| *n).collect();
+    v.extend(crate::modules::registry().iter().map(|m| m.name()));
+    v
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = edit_distance(word, c);
+        if best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    let limit = (word.len() / 3).max(2);
+    best.filter(|(d, _)| *d <= limit).map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// " Did you mean 'x'?" or "".
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    match nearest(word, candidates) {
+        Some(c) => format!(" Did you mean '{c}'?"),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(nearest("cpy", ["copy", "command", "file"]), Some("copy"));
+        assert_eq!(nearest("lineinfle", ["lineinfile", "blockinfile"]), Some("lineinfile"));
+        assert_eq!(nearest("zzzzzz", ["copy", "file"]), None);
+    }
+}
