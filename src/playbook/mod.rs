@@ -8,7 +8,7 @@
 
 pub mod args;
 pub mod keywords;
-pub mod yaml;
 pub mod model;
 pub mod parse;
 pub mod template;
+pub mod yaml;

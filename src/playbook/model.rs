@@ -97,7 +97,10 @@ pub enum Action {
     /// Dynamic `include_tasks`: file name templated at run time.
     IncludeTasks { file: Value },
     /// Dynamic `include_role`.
-    IncludeRole { name: Value, tasks_from: Option<Value> },
+    IncludeRole {
+        name: Value,
+        tasks_from: Option<Value>,
+    },
 }
 
 #[derive(Debug, Clone, Default)]

@@ -70,7 +70,10 @@ fn load_playbook_into(
 ) -> Result<(), ParseError> {
     let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     if stack.contains(&canon) {
-        return Err(err(&file_pos(path), "import_playbook loop: this file imports itself"));
+        return Err(err(
+            &file_pos(path),
+            "import_playbook loop: this file imports itself",
+        ));
     }
     stack.push(canon);
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -81,7 +84,10 @@ fn load_playbook_into(
     let items = root.as_seq().ok_or_else(|| {
         err(
             &root.pos,
-            format!("a playbook must be a list of plays, found {}", root.type_name()),
+            format!(
+                "a playbook must be a list of plays, found {}",
+                root.type_name()
+            ),
         )
     })?;
     for item in items {
@@ -127,7 +133,9 @@ fn become_from(map: &Node) -> BecomeSpec {
 }
 
 fn string_list(node: Option<&Node>) -> Result<Vec<String>, ParseError> {
-    let Some(node) = node else { return Ok(Vec::new()) };
+    let Some(node) = node else {
+        return Ok(Vec::new());
+    };
     match &node.kind {
         NodeKind::Scalar(Value::Null) => Ok(Vec::new()),
         NodeKind::Scalar(v) => Ok(crate::value::to_display(v)
@@ -185,7 +193,10 @@ fn parse_play(node: &Node, dir: &Path) -> Result<Play, ParseError> {
             } else {
                 did_you_mean(k, PLAY_KEYWORDS.iter().copied())
             };
-            return Err(err(v.where_(), format!("unknown play keyword '{k}'.{hint}")));
+            return Err(err(
+                v.where_(),
+                format!("unknown play keyword '{k}'.{hint}"),
+            ));
         }
     }
     let hosts = match node.get("hosts") {
@@ -209,7 +220,10 @@ fn parse_play(node: &Node, dir: &Path) -> Result<Play, ParseError> {
         Some("free") => Strategy::Free,
         Some(other) => {
             return Err(err(
-                &node.get("strategy").map(|n| n.pos.clone()).unwrap_or_default(),
+                &node
+                    .get("strategy")
+                    .map(|n| n.pos.clone())
+                    .unwrap_or_default(),
                 format!("unknown strategy '{other}' (known: linear, free)"),
             ))
         }
@@ -290,7 +304,9 @@ fn parse_task_list(
     ctx: &FileCtx,
     handlers: bool,
 ) -> Result<Vec<Task>, ParseError> {
-    let Some(node) = node else { return Ok(Vec::new()) };
+    let Some(node) = node else {
+        return Ok(Vec::new());
+    };
     if node.is_null() {
         return Ok(Vec::new());
     }
@@ -389,7 +405,9 @@ fn parse_task(node: &Node, ctx: &FileCtx, handler: bool) -> Result<Task, ParseEr
         .iter()
         .filter(|(k, _)| !TASK_KEYWORDS.contains(&k.as_str()))
         .collect();
-    let (module, raw_args, args_pos) = if let Some(a) = node.get("action").or_else(|| node.get("local_action")) {
+    let (module, raw_args, args_pos) = if let Some(a) =
+        node.get("action").or_else(|| node.get("local_action"))
+    {
         if !action_keys.is_empty() {
             return Err(err(
                 &a.pos,
@@ -404,11 +422,20 @@ fn parse_task(node: &Node, ctx: &FileCtx, handler: bool) -> Result<Task, ParseEr
             Value::String(s) => {
                 let s = s.trim();
                 let (m, rest) = s.split_once(char::is_whitespace).unwrap_or((s, ""));
-                (m.to_string(), Value::String(rest.trim().to_string()), a.where_().clone())
+                (
+                    m.to_string(),
+                    Value::String(rest.trim().to_string()),
+                    a.where_().clone(),
+                )
             }
             Value::Object(mut o) => match o.remove("module") {
                 Some(Value::String(m)) => (m, Value::Object(o), a.where_().clone()),
-                _ => return Err(err(&a.pos, format!("{}: action mapping needs 'module'", label()))),
+                _ => {
+                    return Err(err(
+                        &a.pos,
+                        format!("{}: action mapping needs 'module'", label()),
+                    ))
+                }
             },
             _ => return Err(err(&a.pos, format!("{}: invalid action", label()))),
         }
@@ -473,7 +500,10 @@ fn parse_task(node: &Node, ctx: &FileCtx, handler: bool) -> Result<Task, ParseEr
                 .or_else(|| args.get("file"))
                 .cloned()
                 .ok_or_else(|| err(&args_pos, format!("{}: {short} needs a file name", label())))?;
-            let literal = file.as_str().filter(|s| !s.contains("{{")).map(str::to_string);
+            let literal = file
+                .as_str()
+                .filter(|s| !s.contains("{{"))
+                .map(str::to_string);
             match (short.as_str(), literal) {
                 ("import_tasks", Some(f)) | ("include", Some(f)) => {
                     let path = resolve_tasks_path(&ctx.dir, ctx.role.as_deref(), &f);
@@ -805,7 +835,10 @@ pub fn load_role(
 }
 
 /// A `roles:` entry: `- name`, `- role: name`, or `- { role: name, x: 1, when: ..., tags: ... }`.
-fn role_from_play_entry(node: &Node, play_dir: &Path) -> Result<(Vec<Task>, Vec<Task>), ParseError> {
+fn role_from_play_entry(
+    node: &Node,
+    play_dir: &Path,
+) -> Result<(Vec<Task>, Vec<Task>), ParseError> {
     let (name, params, wrapper) = match &node.kind {
         NodeKind::Scalar(Value::String(s)) => (s.clone(), Vars::new(), None),
         NodeKind::Map(entries) => {
@@ -924,7 +957,11 @@ mod tests {
     #[test]
     fn unknown_play_keyword_is_named_with_position() {
         let d = tempfile::tempdir().unwrap();
-        let p = write(d.path(), "p.yml", "- hosts: all\n  task:\n    - debug: msg=hi\n");
+        let p = write(
+            d.path(),
+            "p.yml",
+            "- hosts: all\n  task:\n    - debug: msg=hi\n",
+        );
         let e = load_playbook(&p).unwrap_err();
         assert!(e.to_string().contains("p.yml:2:"), "{e}");
         assert!(e.msg.contains("unknown play keyword 'task'"), "{e}");
@@ -940,7 +977,10 @@ mod tests {
             "- hosts: all\n  tasks:\n    - name: say\n      debg: msg=hi\n",
         );
         let e = load_playbook(&p).unwrap_err();
-        assert!(e.msg.contains("couldn't resolve module/action 'debg'"), "{e}");
+        assert!(
+            e.msg.contains("couldn't resolve module/action 'debg'"),
+            "{e}"
+        );
         assert!(e.msg.contains("Did you mean 'debug'?"), "{e}");
         assert!(e.msg.contains("task 'say'"), "{e}");
         assert_eq!(e.pos.line, 4);
@@ -955,17 +995,33 @@ mod tests {
             "- hosts: all\n  tasks:\n    - name: say\n      debug:\n        mgs: hi\n",
         );
         let e = load_playbook(&p).unwrap_err();
-        assert!(e.msg.contains("unsupported parameter 'mgs' for module debug"), "{e}");
+        assert!(
+            e.msg
+                .contains("unsupported parameter 'mgs' for module debug"),
+            "{e}"
+        );
         assert!(e.msg.contains("Did you mean 'msg'?"), "{e}");
     }
 
     #[test]
     fn roles_imports_and_blocks() {
         let d = tempfile::tempdir().unwrap();
-        write(d.path(), "roles/web/tasks/main.yml", "- debug: msg={{ greeting }}\n- import_tasks: extra.yml\n");
-        write(d.path(), "roles/web/tasks/extra.yml", "- debug: msg=extra\n");
+        write(
+            d.path(),
+            "roles/web/tasks/main.yml",
+            "- debug: msg={{ greeting }}\n- import_tasks: extra.yml\n",
+        );
+        write(
+            d.path(),
+            "roles/web/tasks/extra.yml",
+            "- debug: msg=extra\n",
+        );
         write(d.path(), "roles/web/defaults/main.yml", "greeting: hello\n");
-        write(d.path(), "roles/web/handlers/main.yml", "- name: restart web\n  debug: msg=restart\n");
+        write(
+            d.path(),
+            "roles/web/handlers/main.yml",
+            "- name: restart web\n  debug: msg=restart\n",
+        );
         write(d.path(), "more.yml", "- set_fact: a=1\n");
         write(d.path(), "other.yml", "- hosts: web\n  tasks: []\n");
         let p = write(
@@ -980,8 +1036,14 @@ mod tests {
         assert_eq!(play.tasks.len(), 4);
         let role = play.tasks[0].role.as_ref().unwrap();
         assert_eq!(role.name, "web");
-        assert_eq!(role.defaults.get("greeting"), Some(&Value::String("hello".into())));
-        assert_eq!(role.params.get("greeting"), Some(&Value::String("hi".into())));
+        assert_eq!(
+            role.defaults.get("greeting"),
+            Some(&Value::String("hello".into()))
+        );
+        assert_eq!(
+            role.params.get("greeting"),
+            Some(&Value::String("hi".into()))
+        );
         assert_eq!(play.tasks[0].display_name(), "web : debug");
         assert!(matches!(play.tasks[1].action, Action::Block { .. }));
         assert!(matches!(play.tasks[3].action, Action::IncludeTasks { .. }));

@@ -162,7 +162,14 @@ pub fn load_str(text: &str, file: &str) -> Result<Option<Node>, YamlError> {
 enum Frame {
     Seq(Pos, usize, Vec<Node>),
     /// start, anchor, entries, pending key, pending key position, first key position
-    Map(Pos, usize, Vec<(String, Node)>, Option<String>, Option<Pos>, Option<Pos>),
+    Map(
+        Pos,
+        usize,
+        Vec<(String, Node)>,
+        Option<String>,
+        Option<Pos>,
+        Option<Pos>,
+    ),
 }
 
 struct Builder {
@@ -335,8 +342,7 @@ pub fn resolve_plain(s: &str) -> Value {
         _ => {}
     }
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
-    if digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit())
-    {
+    if digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
         // `0644`: keep the text so file modes stay octal.
         return Value::String(s.to_string());
     }
@@ -350,10 +356,9 @@ pub fn resolve_plain(s: &str) -> Value {
             return Value::from(if s.starts_with('-') { -i } else { i });
         }
     }
-    let looks_float = digits
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'e' || b == b'E' || b == b'-' || b == b'+')
-        && digits.bytes().any(|b| b.is_ascii_digit())
+    let looks_float = digits.bytes().all(|b| {
+        b.is_ascii_digit() || b == b'.' || b == b'e' || b == b'E' || b == b'-' || b == b'+'
+    }) && digits.bytes().any(|b| b.is_ascii_digit())
         && digits.contains('.');
     if looks_float {
         if let Ok(f) = s.parse::<f64>() {
@@ -407,7 +412,11 @@ mod tests {
 
     #[test]
     fn syntax_error_has_position() {
-        let err = load_str("- hosts: all\n  tasks:\n   - name: x\n  bad: [\n", "bad.yml").unwrap_err();
+        let err = load_str(
+            "- hosts: all\n  tasks:\n   - name: x\n  bad: [\n",
+            "bad.yml",
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with("bad.yml:"), "{err}");
         assert!(err.pos.line >= 3, "{err}");
     }
@@ -417,6 +426,9 @@ mod tests {
         let n = load_str("a: 'yes'\nb: \"12\"\nc: yes\nd: 0x10\n", "q.yml")
             .unwrap()
             .unwrap();
-        assert_eq!(n.to_value(), json!({"a": "yes", "b": "12", "c": true, "d": 16}));
+        assert_eq!(
+            n.to_value(),
+            json!({"a": "yes", "b": "12", "c": true, "d": 16})
+        );
     }
 }
