@@ -15,6 +15,8 @@ use crate::shell;
 use crate::ssh::{Become, ExecOutput, Remote, SshError};
 use crate::value::{Value, Vars};
 
+pub mod apt;
+pub mod package;
 pub mod ping;
 pub mod sysutil;
 pub mod util;
@@ -156,6 +158,8 @@ pub trait Module: Sync {
 pub fn registry() -> &'static [&'static dyn Module] {
     &[
         // modules register here, e.g. &copy::Copy,
+        &apt::Apt,
+        &package::Package,
         &ping::Ping,
     ]
 }
