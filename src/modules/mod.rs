@@ -11,7 +11,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::shell;
 use crate::ssh::{Become, ExecOutput, Remote, SshError};
 use crate::value::{Value, Vars};
 
@@ -19,6 +18,9 @@ pub mod apt;
 pub mod package;
 pub mod ping;
 pub mod sysutil;
+pub mod command;
+pub mod raw;
+pub mod shell;
 pub mod util;
 
 /// Result of a module run: exactly the keys Ansible users read after `register`.
@@ -139,7 +141,7 @@ impl ModuleCtx<'_> {
     }
 
     pub fn quote(s: &str) -> String {
-        shell::quote(s)
+        crate::shell::quote(s)
     }
 }
 
@@ -161,6 +163,9 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &apt::Apt,
         &package::Package,
         &ping::Ping,
+        &command::Command,
+        &shell::Shell,
+        &raw::Raw,
     ]
 }
 

@@ -1,0 +1,631 @@
+//! `command`: run a program with arguments, no shell interpretation; plus the machinery shared
+//! with `shell`, `raw` and `script` (creates/removes guards, check mode, the Ansible result keys).
+//!
+//! The free-form text is split like Python's `shlex.split` (quotes respected, no expansion
+//! besides Ansible's `expand_argument_vars`: `$VAR`, `${VAR}` and a leading `~`), every word is
+//! quoted for `sh`, so `command: echo 'a;b' > x` prints `a;b > x` and never redirects.
+//!
+//! Round trips: one. A `creates`/`removes` guard runs inside the same command (it prints a marker
+//! and exits when the command must be skipped); in check mode only the guard runs.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::util::{arg_bool, arg_err, arg_list, arg_str, glob_word};
+use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::shell::quote;
+use crate::value::{Value, Vars};
+
+pub struct Command;
+
+impl Module for Command {
+    fn name(&self) -> &'static str {
+        "command"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        &[
+            "_raw_params",
+            "_uses_shell",
+            "cmd",
+            "argv",
+            "chdir",
+            "creates",
+            "removes",
+            "stdin",
+            "stdin_add_newline",
+            "strip_empty_ends",
+            "expand_argument_vars",
+            "executable",
+            "warn",
+        ]
+    }
+    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let m = "command";
+        let words = match (arg_list(args, m, "argv")?, raw_command(args, m)?) {
+            (Some(_), Some(_)) => {
+                return Err(arg_err(
+                    m,
+                    "only one of 'argv' and the free-form command / 'cmd' may be given",
+                ))
+            }
+            (Some(argv), None) => argv,
+            (None, Some(text)) => split_words(&text).map_err(|e| arg_err(m, e))?,
+            (None, None) => return Err(arg_err(m, "no command given")),
+        };
+        if words.is_empty() {
+            return Err(arg_err(m, "no command given"));
+        }
+        let expand = arg_bool(args, m, "expand_argument_vars", true)?;
+        let line = format!("exec {}", argv_to_sh(&words, expand));
+        let display = Value::Array(words.iter().map(|w| Value::from(w.as_str())).collect());
+        let inv = Invocation::from_args(args, m, line, display)?;
+        execute(ctx, &inv)
+    }
+}
+
+/// The command text from `_raw_params` or `cmd`.
+pub fn raw_command(args: &Vars, m: &str) -> Result<Option<String>, ModuleError> {
+    let raw = arg_str(args, m, "_raw_params")?.filter(|s| !s.trim().is_empty());
+    let cmd = arg_str(args, m, "cmd")?.filter(|s| !s.trim().is_empty());
+    match (raw, cmd) {
+        (Some(_), Some(_)) => Err(arg_err(
+            m,
+            "give the command either free-form or as 'cmd', not both",
+        )),
+        (r, c) => Ok(r.or(c)),
+    }
+}
+
+/// Everything needed to run one command the Ansible way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub module: &'static str,
+    /// The shell text that runs the command (`exec ...`).
+    pub line: String,
+    /// The `cmd` result key (a list for `command`, the string for `shell`).
+    pub display: Value,
+    pub chdir: Option<String>,
+    pub creates: Option<String>,
+    pub removes: Option<String>,
+    pub stdin: Option<Vec<u8>>,
+    pub strip_empty_ends: bool,
+}
+
+impl Invocation {
+    pub fn from_args(
+        args: &Vars,
+        module: &'static str,
+        line: String,
+        display: Value,
+    ) -> Result<Self, ModuleError> {
+        let stdin = arg_str(args, module, "stdin")?.map(|mut s| {
+            if arg_bool(args, module, "stdin_add_newline", true).unwrap_or(true) {
+                s.push('\n');
+            }
+            s.into_bytes()
+        });
+        arg_bool(args, module, "stdin_add_newline", true)?;
+        Ok(Self {
+            module,
+            line,
+            display,
+            chdir: arg_str(args, module, "chdir")?.filter(|s| !s.is_empty()),
+            creates: arg_str(args, module, "creates")?.filter(|s| !s.is_empty()),
+            removes: arg_str(args, module, "removes")?.filter(|s| !s.is_empty()),
+            stdin,
+            strip_empty_ends: arg_bool(args, module, "strip_empty_ends", true)?,
+        })
+    }
+}
+
+/// Printed (and nothing else) when a guard decides not to run the command.
+const SKIP_CREATES: &str = "__knockplay_skip_creates__";
+const SKIP_REMOVES: &str = "__knockplay_skip_removes__";
+const WOULD_RUN: &str = "__knockplay_would_run__";
+
+/// The `cd` + creates/removes guard prefix. Pure.
+pub fn guard_script(inv: &Invocation) -> String {
+    let mut s = String::new();
+    if let Some(dir) = &inv.chdir {
+        s.push_str(&format!(
+            "cd {q} || {{ echo 'Unable to change directory before execution: '{q} >&2; exit 1; }}; ",
+            q = quote(dir)
+        ));
+    }
+    let exists = |pat: &str| {
+        format!(
+            "kp_m=0; for kp_f in {}; do if [ -e \"$kp_f\" ] || [ -L \"$kp_f\" ]; then kp_m=1; break; fi; done; ",
+            glob_word(pat)
+        )
+    };
+    if let Some(c) = &inv.creates {
+        s.push_str(&exists(c));
+        s.push_str(&format!(
+            "if [ $kp_m = 1 ]; then echo {SKIP_CREATES}; exit 0; fi; "
+        ));
+    }
+    if let Some(r) = &inv.removes {
+        s.push_str(&exists(r));
+        s.push_str(&format!(
+            "if [ $kp_m = 0 ]; then echo {SKIP_REMOVES}; exit 0; fi; "
+        ));
+    }
+    s
+}
+
+/// The full command: guard then the command line. Pure.
+pub fn full_script(inv: &Invocation) -> String {
+    format!("{}{}", guard_script(inv), inv.line)
+}
+
+/// What the guard said, from the command's stdout.
+fn guard_skip(inv: &Invocation, stdout: &str, check: bool) -> Option<ModuleResult> {
+    let first = stdout.lines().next().unwrap_or("");
+    let (path, exists_word) = if first == SKIP_CREATES {
+        (inv.creates.as_deref()?, "exists")
+    } else if first == SKIP_REMOVES {
+        (inv.removes.as_deref()?, "does not exist")
+    } else {
+        return None;
+    };
+    let who = if check { "Would not" } else { "Did not" };
+    let mut r = ModuleResult::ok();
+    r.rc = Some(0);
+    r.msg = Some(format!("{who} run command since '{path}' {exists_word}"));
+    r.stdout = Some(format!("skipped, since {path} {exists_word}"));
+    r.stderr = Some(String::new());
+    Some(r.set("cmd", inv.display.clone()))
+}
+
+/// Run an invocation with Ansible's rules: changed unless a guard skipped it; rc != 0 fails;
+/// check mode runs only the guard (or reports skipped when there is none).
+pub fn execute(ctx: &mut ModuleCtx<'_>, inv: &Invocation) -> Result<ModuleResult, ModuleError> {
+    if ctx.check_mode {
+        if inv.creates.is_none() && inv.removes.is_none() {
+            let mut r = ModuleResult::ok();
+            r.msg = Some("Command would have run if not in check mode".into());
+            r.rc = Some(0);
+            return Ok(r.set("skipped", true).set("cmd", inv.display.clone()));
+        }
+        let out = ctx.run(&format!("{}echo {WOULD_RUN}", guard_script(inv)))?;
+        if let Some(r) = guard_skip(inv, &out.stdout_str(), true) {
+            return Ok(r);
+        }
+        if !out.ok() {
+            return Ok(ModuleResult::failed(super::util::failure_msg(&out)).with_output(&out));
+        }
+        let mut r = ModuleResult::changed();
+        r.rc = Some(0);
+        r.msg = Some("Command would have run if not in check mode".into());
+        return Ok(r.set("cmd", inv.display.clone()));
+    }
+    let start = SystemTime::now();
+    let out = ctx.run_with_stdin(&full_script(inv), inv.stdin.as_deref())?;
+    let end = SystemTime::now();
+    let stdout = out.stdout_str();
+    if let Some(r) = guard_skip(inv, &stdout, false) {
+        return Ok(r);
+    }
+    Ok(command_result(inv, &out, start, end))
+}
+
+/// The result of a command that ran. Pure.
+pub fn command_result(
+    inv: &Invocation,
+    out: &crate::ssh::ExecOutput,
+    start: SystemTime,
+    end: SystemTime,
+) -> ModuleResult {
+    let strip = |s: String| {
+        if inv.strip_empty_ends {
+            s.trim_end_matches(['\r', '\n']).to_string()
+        } else {
+            s
+        }
+    };
+    let mut r = ModuleResult::changed();
+    r.rc = Some(out.rc);
+    r.stdout = Some(strip(out.stdout_str()));
+    r.stderr = Some(strip(out.stderr_str()));
+    if out.rc != 0 {
+        r.failed = true;
+        r.msg = Some("non-zero return code".into());
+    } else {
+        r.msg = Some(String::new());
+    }
+    let delta = end.duration_since(start).unwrap_or_default();
+    r.set("cmd", inv.display.clone())
+        .set("start", timestamp(start))
+        .set("end", timestamp(end))
+        .set("delta", format_delta(delta))
+}
+
+/// `2024-05-01 12:00:00.123456` (UTC).
+pub fn timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:06}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+/// `0:00:00.002345`, like Python's timedelta.
+pub fn format_delta(d: Duration) -> String {
+    let s = d.as_secs();
+    format!(
+        "{}:{:02}:{:02}.{:06}",
+        s / 3600,
+        s % 3600 / 60,
+        s % 60,
+        d.subsec_micros()
+    )
+}
+
+/// Split a command line like Python's `shlex.split` (POSIX mode, no comments).
+pub fn split_words(s: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => cur.push(c),
+                        None => return Err(format!("unterminated single quote in: {s}")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(n @ ('"' | '\\' | '$' | '`')) => cur.push(n),
+                            Some('\n') => {}
+                            Some(n) => {
+                                cur.push('\\');
+                                cur.push(n);
+                            }
+                            None => return Err(format!("unterminated double quote in: {s}")),
+                        },
+                        Some(c) => cur.push(c),
+                        None => return Err(format!("unterminated double quote in: {s}")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some('\n') => {}
+                    Some(n) => cur.push(n),
+                    None => return Err(format!("trailing backslash in: {s}")),
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+/// Quote words for `sh`. With `expand`, `$VAR`/`${VAR}` expand from the target's environment
+/// (left as written when unset, like Python's `os.path.expandvars`) and a leading `~` or `~/`
+/// becomes `$HOME`; nothing else is interpreted.
+pub fn argv_to_sh(words: &[String], expand: bool) -> String {
+    words
+        .iter()
+        .map(|w| if expand { expand_word(w) } else { quote(w) })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn expand_word(w: &str) -> String {
+    let mut out = String::new();
+    let mut lit = String::new();
+    let mut rest = w;
+    if rest == "~" || rest.starts_with("~/") {
+        out.push_str("\"$HOME\"");
+        rest = &rest[1..];
+    }
+    let flush = |lit: &mut String, out: &mut String| {
+        if !lit.is_empty() {
+            out.push_str(&quote(lit));
+            lit.clear();
+        }
+    };
+    let is_name_start = |c: char| c.is_ascii_alphabetic() || c == '_';
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut i = 0;
+    let b: Vec<char> = rest.chars().collect();
+    while i < b.len() {
+        if b[i] == '$' {
+            // ${NAME}
+            if i + 1 < b.len() && b[i + 1] == '{' {
+                if let Some(close) = b[i + 2..].iter().position(|&c| c == '}') {
+                    let name: String = b[i + 2..i + 2 + close].iter().collect();
+                    if !name.is_empty()
+                        && name.chars().next().is_some_and(is_name_start)
+                        && name.chars().all(is_name)
+                    {
+                        flush(&mut lit, &mut out);
+                        out.push_str(&format!("\"${{{name}-\\${{{name}\\}}}}\""));
+                        i += close + 3;
+                        continue;
+                    }
+                }
+            } else if i + 1 < b.len() && is_name_start(b[i + 1]) {
+                let mut j = i + 1;
+                while j < b.len() && is_name(b[j]) {
+                    j += 1;
+                }
+                let name: String = b[i + 1..j].iter().collect();
+                flush(&mut lit, &mut out);
+                out.push_str(&format!("\"${{{name}-\\${name}}}\""));
+                i = j;
+                continue;
+            }
+        }
+        lit.push(b[i]);
+        i += 1;
+    }
+    flush(&mut lit, &mut out);
+    if out.is_empty() {
+        out.push_str("''");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::util::testing::*;
+    use super::*;
+    use serde_json::json;
+
+    fn sh_argv(line: &str) -> Vec<String> {
+        // Print each argument on its own line via printf to see what sh passes.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '[%s]' {line}"))
+            .env("KP_TEST_VAR", "a  b")
+            .env_remove("KP_UNSET_VAR")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split("][")
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn splits_like_shlex() {
+        let cases: &[(&str, &[&str])] = &[
+            ("echo hello", &["echo", "hello"]),
+            ("  a   b  ", &["a", "b"]),
+            ("echo 'a b' \"c d\"", &["echo", "a b", "c d"]),
+            ("echo a\\ b", &["echo", "a b"]),
+            (
+                "echo \"it's\" 'say \"hi\"'",
+                &["echo", "it's", "say \"hi\""],
+            ),
+            ("echo \"a\\\"b\" \"\\n\"", &["echo", "a\"b", "\\n"]),
+            ("x '' y", &["x", "", "y"]),
+            ("a'b'c", &["abc"]),
+            (
+                "echo # not a comment",
+                &["echo", "#", "not", "a", "comment"],
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(split_words(input).unwrap(), *want, "{input}");
+        }
+        assert!(split_words("echo 'oops").is_err());
+        assert!(split_words("echo \"oops").is_err());
+    }
+
+    #[test]
+    fn argv_reaches_the_program_unchanged() {
+        let words: Vec<String> = ["a;b", "> x", "$(id)", "`id`", "it's", "", "*"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(sh_argv(&argv_to_sh(&words, false)), words);
+        // Expansion keeps the other metacharacters inert too.
+        assert_eq!(sh_argv(&argv_to_sh(&words, true)), words);
+    }
+
+    #[test]
+    fn expands_vars_like_python_expandvars() {
+        let words: Vec<String> = [
+            "$KP_TEST_VAR",
+            "x${KP_TEST_VAR}y",
+            "$KP_UNSET_VAR",
+            "${KP_UNSET_VAR}",
+            "$1",
+            "$",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            sh_argv(&argv_to_sh(&words, true)),
+            [
+                "a  b",
+                "xa  by",
+                "$KP_UNSET_VAR",
+                "${KP_UNSET_VAR}",
+                "$1",
+                "$"
+            ]
+        );
+        let home = std::env::var("HOME").unwrap();
+        assert_eq!(
+            sh_argv(&argv_to_sh(&["~/x".to_string(), "a~".to_string()], true)),
+            [format!("{home}/x"), "a~".to_string()]
+        );
+    }
+
+    #[test]
+    fn runs_and_reports_like_ansible() {
+        let mut r = LocalRemote::default();
+        let mut c = ctx(&mut r, false, false, vec![]);
+        let res = Command
+            .run(&args(json!({"_raw_params": "printf 'x\\n\\n'"})), &mut c)
+            .unwrap();
+        assert!(res.changed && !res.failed);
+        assert_eq!(res.stdout.as_deref(), Some("x"));
+        assert_eq!(res.rc, Some(0));
+        assert_eq!(res.data["cmd"], json!(["printf", "x\\n\\n"]));
+        let res = Command
+            .run(
+                &args(json!({"_raw_params": "sh -c 'echo oops >&2; exit 3'"})),
+                &mut c,
+            )
+            .unwrap();
+        assert!(res.failed && res.changed);
+        assert_eq!(res.rc, Some(3));
+        assert_eq!(res.stderr.as_deref(), Some("oops"));
+        assert_eq!(res.msg.as_deref(), Some("non-zero return code"));
+        let res = Command
+            .run(&args(json!({"argv": ["cat"], "stdin": "fed"})), &mut c)
+            .unwrap();
+        assert_eq!(res.stdout.as_deref(), Some("fed"));
+        let e = Command.run(&args(json!({})), &mut c).unwrap_err();
+        assert_eq!(e.to_string(), "command: no command given");
+    }
+
+    #[test]
+    fn creates_and_removes_guard_in_one_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("made it");
+        let m = marker.to_str().unwrap();
+        let a = args(json!({"_raw_params": format!("touch '{m}'"), "creates": m}));
+        let mut r = LocalRemote::default();
+        let res = Command
+            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap();
+        assert!(res.changed);
+        assert!(marker.exists());
+        let res = Command
+            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap();
+        assert!(!res.changed && !res.failed);
+        assert_eq!(
+            res.msg.unwrap(),
+            format!("Did not run command since '{m}' exists")
+        );
+        assert_eq!(res.stdout.unwrap(), format!("skipped, since {m} exists"));
+        assert_eq!(r.calls.len(), 2, "one round trip per run");
+        // Globs match like Ansible's.
+        let g = format!("{}/made*", dir.path().display());
+        let a = args(json!({"_raw_params": "false", "creates": g}));
+        let res = Command
+            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap();
+        assert!(!res.changed && !res.failed);
+        // removes: runs only when the path exists.
+        let a = args(json!({"_raw_params": format!("rm '{m}'"), "removes": m}));
+        assert!(
+            Command
+                .run(&a, &mut ctx(&mut r, false, false, vec![]))
+                .unwrap()
+                .changed
+        );
+        assert!(!marker.exists());
+        let res = Command
+            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap();
+        assert!(!res.changed);
+        assert!(res.msg.unwrap().contains("does not exist"));
+    }
+
+    #[test]
+    fn check_mode_never_runs_the_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("m");
+        let m = marker.to_str().unwrap();
+        let mut r = LocalRemote::default();
+        let a = args(json!({"_raw_params": format!("touch {m}")}));
+        let res = Command
+            .run(&a, &mut ctx(&mut r, true, false, vec![]))
+            .unwrap();
+        assert_eq!(res.data["skipped"], json!(true));
+        assert!(!res.changed);
+        assert!(r.calls.is_empty());
+        let a = args(json!({"_raw_params": format!("touch {m}"), "creates": m}));
+        let res = Command
+            .run(&a, &mut ctx(&mut r, true, false, vec![]))
+            .unwrap();
+        assert!(res.changed);
+        assert_eq!(
+            res.msg.as_deref(),
+            Some("Command would have run if not in check mode")
+        );
+        assert!(!marker.exists());
+        std::fs::write(&marker, "").unwrap();
+        let res = Command
+            .run(&a, &mut ctx(&mut r, true, false, vec![]))
+            .unwrap();
+        assert!(!res.changed);
+    }
+
+    #[test]
+    fn chdir_applies_to_guards_and_command() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("here"), "").unwrap();
+        let d = dir.path().to_str().unwrap();
+        let mut r = LocalRemote::default();
+        let a = args(json!({"_raw_params": "ls", "chdir": d, "removes": "here"}));
+        let res = Command
+            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap();
+        assert_eq!(res.stdout.as_deref(), Some("here"));
+        let a = args(json!({"_raw_params": "ls", "chdir": format!("{d}/nope")}));
+        let res = Command
+            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap();
+        assert!(res.failed);
+        assert!(res.stderr.unwrap().contains("Unable to change directory"));
+    }
+
+    #[test]
+    fn timestamps_format_like_python() {
+        let t = UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456);
+        assert_eq!(timestamp(t), "2023-11-14 22:13:20.123456");
+        assert_eq!(
+            format_delta(Duration::from_micros(3_723_000_005)),
+            "1:02:03.000005"
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! `raw`: send the text as-is to the target's shell (or `executable -c`), nothing else. Always
+//! changed; rc != 0 fails; skipped in check mode (as in Ansible).
+
+use super::command::{command_result, Invocation};
+use super::util::{arg_err, arg_str};
+use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::shell::quote;
+use crate::value::{Value, Vars};
+
+pub struct Raw;
+
+impl Module for Raw {
+    fn name(&self) -> &'static str {
+        "raw"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        &["_raw_params", "executable"]
+    }
+    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let m = "raw";
+        let text = arg_str(args, m, "_raw_params")?
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| arg_err(m, "no command given"))?;
+        if ctx.check_mode {
+            let mut r = ModuleResult::ok();
+            r.msg = Some("skipped, running in check mode".into());
+            return Ok(r.set("skipped", true));
+        }
+        let line = match arg_str(args, m, "executable")?.filter(|s| !s.is_empty()) {
+            Some(exe) => format!("exec {} -c {}", quote(&exe), quote(&text)),
+            None => text.clone(),
+        };
+        let inv = Invocation {
+            module: m,
+            line,
+            display: Value::from(text),
+            chdir: None,
+            creates: None,
+            removes: None,
+            stdin: None,
+            strip_empty_ends: false,
+        };
+        let start = std::time::SystemTime::now();
+        let out = ctx.run(&inv.line)?;
+        let mut r = command_result(&inv, &out, start, std::time::SystemTime::now());
+        for k in ["cmd", "start", "end", "delta"] {
+            r.data.remove(k);
+        }
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::util::testing::*;
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sends_text_verbatim() {
+        let mut r = FakeRemote::new(vec![out(0, "hi\n")]);
+        let res = Raw
+            .run(
+                &args(json!({"_raw_params": "echo hi; ls | wc"})),
+                &mut ctx(&mut r, false, false, vec![]),
+            )
+            .unwrap();
+        assert!(res.changed);
+        assert_eq!(res.stdout.as_deref(), Some("hi\n"));
+        assert_eq!(r.seen[0].0, "echo hi; ls | wc");
+    }
+
+    #[test]
+    fn fails_on_nonzero_and_skips_in_check_mode() {
+        let mut r = LocalRemote::default();
+        let res = Raw
+            .run(
+                &args(json!({"_raw_params": "exit 2"})),
+                &mut ctx(&mut r, false, false, vec![]),
+            )
+            .unwrap();
+        assert!(res.failed);
+        assert_eq!(res.rc, Some(2));
+        let res = Raw
+            .run(
+                &args(json!({"_raw_params": "exit 2"})),
+                &mut ctx(&mut r, true, false, vec![]),
+            )
+            .unwrap();
+        assert_eq!(res.data["skipped"], json!(true));
+        assert_eq!(r.calls.len(), 1);
+    }
+}

@@ -1,0 +1,112 @@
+//! `shell`: run a command line through `/bin/sh -c` (or `executable`), with pipes, redirects
+//! and expansion. Shares creates/removes/chdir/check-mode handling with `command`.
+
+use super::command::{execute, raw_command, Invocation};
+use super::util::{arg_err, arg_str};
+use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::shell::quote;
+use crate::value::{Value, Vars};
+
+pub struct Shell;
+
+impl Module for Shell {
+    fn name(&self) -> &'static str {
+        "shell"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        &[
+            "_raw_params",
+            "_uses_shell",
+            "cmd",
+            "chdir",
+            "creates",
+            "removes",
+            "executable",
+            "stdin",
+            "stdin_add_newline",
+            "strip_empty_ends",
+            "warn",
+        ]
+    }
+    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let m = "shell";
+        let text = raw_command(args, m)?.ok_or_else(|| arg_err(m, "no command given"))?;
+        let inv = Invocation::from_args(args, m, shell_line(args, m, &text)?, Value::from(text))?;
+        execute(ctx, &inv)
+    }
+}
+
+/// `exec /bin/sh -c '<text>'`, or the given `executable`. Pure.
+pub fn shell_line(args: &Vars, m: &str, text: &str) -> Result<String, ModuleError> {
+    let exe = arg_str(args, m, "executable")?
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into());
+    Ok(format!("exec {} -c {}", quote(&exe), quote(text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::util::testing::*;
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn interprets_shell_syntax() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let mut r = LocalRemote::default();
+        let mut c = ctx(&mut r, false, false, vec![]);
+        let res = Shell
+            .run(
+                &args(json!({"_raw_params": "echo one two | wc -w > out; cat out", "chdir": d})),
+                &mut c,
+            )
+            .unwrap();
+        assert!(res.changed && !res.failed, "{res:?}");
+        assert_eq!(res.stdout.as_deref(), Some("2"));
+        assert_eq!(
+            res.data["cmd"],
+            json!("echo one two | wc -w > out; cat out")
+        );
+        let res = Shell.run(&args(json!({"cmd": "exit 4"})), &mut c).unwrap();
+        assert!(res.failed);
+        assert_eq!(res.rc, Some(4));
+    }
+
+    #[test]
+    fn executable_and_creates() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("x");
+        let a = args(json!({
+            "_raw_params": format!("echo $0 > {}", m.display()),
+            "executable": "/bin/bash",
+            "creates": m.to_str().unwrap(),
+        }));
+        let mut r = LocalRemote::default();
+        if !std::path::Path::new("/bin/bash").exists() {
+            return;
+        }
+        assert!(
+            Shell
+                .run(&a, &mut ctx(&mut r, false, false, vec![]))
+                .unwrap()
+                .changed
+        );
+        assert_eq!(std::fs::read_to_string(&m).unwrap(), "/bin/bash\n");
+        assert!(
+            !Shell
+                .run(&a, &mut ctx(&mut r, false, false, vec![]))
+                .unwrap()
+                .changed
+        );
+    }
+
+    #[test]
+    fn line_quotes_the_text_once() {
+        let a = args(json!({}));
+        assert_eq!(
+            shell_line(&a, "shell", "echo 'hi' $HOME").unwrap(),
+            "exec /bin/sh -c 'echo '\\''hi'\\'' $HOME'"
+        );
+    }
+}
