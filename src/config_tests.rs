@@ -1,0 +1,265 @@
+//! Tests for knock.toml validation: every error names its line and column.
+
+use super::*;
+
+fn system() -> SystemInfo {
+    SystemInfo {
+        interfaces: vec!["lo".into(), "eth0".into()],
+        default_interfaces: vec!["eth0".into()],
+    }
+}
+
+struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("site.yml"), "- hosts: all\n  tasks: []\n").unwrap();
+        Dir { dir }
+    }
+    fn parse(&self, text: &str) -> Result<ListenConfig, ConfigError> {
+        parse(text, &self.dir.path().join("knock.toml"), &system())
+    }
+    /// The rendered error messages with the temp dir stripped.
+    fn errors(&self, text: &str) -> Vec<String> {
+        let e = self.parse(text).expect_err("config should be rejected");
+        let prefix = format!("{}/", self.dir.path().display());
+        e.to_string()
+            .lines()
+            .map(|l| l.replace(&prefix, ""))
+            .collect()
+    }
+}
+
+const GOOD: &str = r#"
+[listener]
+interfaces = ["eth0"]
+receive_buffer = "16MiB"
+
+[runner]
+max_concurrent_runs = 4
+queue_limit = 100
+ssh_wait = 30
+log_dir = "logs"
+state_dir = "/tmp/kp-state"
+
+[[door]]
+name = "base"
+sequence = ["7000/tcp", "8000/udp", 9000]
+seq_timeout = 2.5
+allow = ["10.232.0.0/24", "fd00::1"]
+playbook = "site.yml"
+inventory_vars = { role = "web", replicas = 3 }
+groups = ["web"]
+user = "deploy"
+become = true
+cooldown = 0
+
+[[door]]
+name = "legacy"
+sequence = ["1111/udp", "2222/udp"]
+allow = ["any"]
+command = "/usr/local/bin/hello %IP%"
+"#;
+
+#[test]
+fn a_good_config_is_fully_validated() {
+    let d = Dir::new();
+    let c = d.parse(GOOD).unwrap();
+    assert_eq!(c.listener.interfaces, vec!["eth0"]);
+    assert_eq!(c.listener.receive_buffer, 16 << 20);
+    assert_eq!(c.runner.max_concurrent_runs, 4);
+    assert_eq!(c.runner.queue_limit, 100);
+    assert_eq!(c.runner.ssh_wait, Duration::from_secs(30));
+    assert_eq!(c.runner.log_dir, d.dir.path().join("logs"));
+    assert_eq!(c.runner.host_key_checking, HostKeyChecking::AcceptNew);
+    let base = &c.doors[0];
+    assert_eq!(
+        base.sequence,
+        vec![
+            PortSpec::tcp(7000),
+            PortSpec::udp(8000),
+            PortSpec::tcp(9000)
+        ]
+    );
+    assert_eq!(base.seq_timeout, Duration::from_millis(2500));
+    assert_eq!(base.tcp_flags, TcpFlagRule::default());
+    assert!(base.allow.permits("10.232.0.9".parse().unwrap()));
+    assert!(base.allow.permits("fd00::1".parse().unwrap()));
+    assert!(!base.allow.permits("10.232.1.9".parse().unwrap()));
+    assert_eq!(base.cooldown, Duration::ZERO);
+    let Action::Playbook(p) = &base.action else {
+        panic!("playbook door")
+    };
+    assert_eq!(p.playbook, d.dir.path().join("site.yml"));
+    assert_eq!(p.inventory_vars["role"], "web");
+    assert_eq!(p.inventory_vars["replicas"], 3);
+    assert_eq!((p.user.as_str(), p.port, p.become_), ("deploy", 22, true));
+    assert_eq!(c.doors[1].allow, Allow::Any);
+    assert_eq!(
+        c.doors[1].action,
+        Action::Command("/usr/local/bin/hello %IP%".into())
+    );
+    assert_eq!(c.doors[1].cooldown, Duration::from_secs(60));
+}
+
+#[test]
+fn defaults_take_the_default_route_interface() {
+    let d = Dir::new();
+    let c = d
+        .parse("[[door]]\nname = \"a\"\nsequence = [\"1/tcp\"]\nallow = [\"any\"]\nplaybook = \"site.yml\"\n")
+        .unwrap();
+    assert_eq!(c.listener.interfaces, vec!["eth0"]);
+    assert_eq!(c.listener.receive_buffer, 8 << 20);
+    assert_eq!(c.runner.max_concurrent_runs, 10);
+    assert_eq!(c.runner.state_dir, PathBuf::from("/var/lib/knockplay"));
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_line_and_column() {
+    let d = Dir::new();
+    let text =
+        "[listener]\ninterfaces = [\"eth0\"]\n\n[[door]]\nname = \"a\"\nsequense = [\"1/tcp\"]\n";
+    let errors = d.errors(text);
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].starts_with("knock.toml:6:1: unknown field `sequense`"),
+        "{}",
+        errors[0]
+    );
+
+    let errors = d.errors("[listner]\n");
+    assert!(
+        errors[0].starts_with(
+            "knock.toml:1:2: unknown field `listner`, expected one of `listener`, `runner`, `door`"
+        ),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn semantic_errors_are_all_reported_with_positions() {
+    let d = Dir::new();
+    let text = r#"[listener]
+interfaces = ["eth9"]
+
+[[door]]
+name = "a"
+sequence = ["7000/tcp", "70000/tcp", "8000/sctp"]
+allow = ["10.0.0.0/33"]
+playbook = "missing.yml"
+
+[[door]]
+name = "b"
+sequence = ["1/tcp"]
+playbook = "site.yml"
+"#;
+    let errors = d.errors(text);
+    assert_eq!(
+        errors,
+        vec![
+            "knock.toml:2:15: unknown interface 'eth9' (this machine has: lo, eth0)",
+            "knock.toml:6:25: door 'a': port 70000 out of range (1-65535)",
+            "knock.toml:6:38: door 'a': unknown protocol 'sctp' (expected tcp or udp)",
+            "knock.toml:7:10: door 'a': '10.0.0.0/33' is not an address or CIDR (like 10.0.0.0/8)",
+            format!("knock.toml:8:12: door 'a': playbook {}/missing.yml not found", d.dir.path().display())
+                .replace(&format!("{}/", d.dir.path().display()), "")
+                .as_str(),
+            "knock.toml:11:8: door 'b' has no allowlist: add allow = [\"10.0.0.0/8\", ...] or, to accept anyone, allow = [\"any\"]",
+        ]
+    );
+}
+
+#[test]
+fn overlapping_doors_are_rejected() {
+    let d = Dir::new();
+    let text = r#"[[door]]
+name = "short"
+sequence = ["1/tcp", "2/tcp"]
+allow = ["any"]
+playbook = "site.yml"
+
+[[door]]
+name = "long"
+sequence = ["1/tcp", "2/tcp", "3/tcp"]
+allow = ["any"]
+playbook = "site.yml"
+
+[[door]]
+name = "other"
+sequence = ["1/tcp", "5/udp"]
+allow = ["any"]
+playbook = "site.yml"
+"#;
+    let errors = d.errors(text);
+    assert_eq!(
+        errors,
+        vec!["knock.toml:7:1: door 'long' overlaps door 'short': knocking 'long' (1/tcp 2/tcp 3/tcp) also opens 'short'"]
+    );
+    // Identical sequences are reported once.
+    let same = text
+        .replace("\"1/tcp\", \"2/tcp\", \"3/tcp\"", "\"1/tcp\", \"2/tcp\"")
+        .replace("\"1/tcp\", \"5/udp\"", "\"9/tcp\"");
+    assert_eq!(d.errors(&same).len(), 1);
+}
+
+#[test]
+fn door_field_rules() {
+    let d = Dir::new();
+    let both = "[[door]]\nname = \"a\"\nsequence = [\"1\"]\nallow = [\"any\"]\nplaybook = \"site.yml\"\ncommand = \"x\"\n";
+    assert_eq!(
+        d.errors(both),
+        vec!["knock.toml:5:12: door 'a': set either playbook or command, not both"]
+    );
+    let user_on_command = "[[door]]\nname = \"a\"\nsequence = [\"1\"]\nallow = [\"any\"]\ncommand = \"x %IP%\"\nuser = \"bob\"\n";
+    assert_eq!(
+        d.errors(user_on_command),
+        vec!["knock.toml:6:8: door 'a': user only applies to a playbook, not to a command"]
+    );
+    let any_mixed = "[[door]]\nname = \"a\"\nsequence = [\"1\"]\nallow = [\"any\", \"10.0.0.0/8\"]\ncommand = \"x\"\n";
+    assert_eq!(
+        d.errors(any_mixed),
+        vec!["knock.toml:4:9: door 'a': \"any\" cannot be combined with other entries"]
+    );
+    let flags = "[[door]]\nname = \"a\"\nsequence = [\"1\"]\nallow = [\"any\"]\ncommand = \"x\"\ntcp_flags = \"syn,!bogus\"\n";
+    assert!(d.errors(flags)[0]
+        .starts_with("knock.toml:6:13: door 'a': tcp_flags: unknown TCP flag '!bogus'"));
+    let long: Vec<String> = (1..=33).map(|p| format!("\"{p}\"")).collect();
+    let too_long = format!(
+        "[[door]]\nname = \"a\"\nsequence = [{}]\nallow = [\"any\"]\ncommand = \"x\"\n",
+        long.join(",")
+    );
+    assert_eq!(
+        d.errors(&too_long),
+        vec!["knock.toml:3:12: door 'a': sequence needs 1 to 32 ports, has 33"]
+    );
+    let dup = "[[door]]\nname = \"a\"\nsequence = [\"1\"]\nallow = [\"any\"]\ncommand = \"x\"\n[[door]]\nname = \"a\"\nsequence = [\"2\"]\nallow = [\"any\"]\ncommand = \"x\"\n";
+    assert_eq!(
+        d.errors(dup),
+        vec!["knock.toml:7:8: duplicate door name 'a'"]
+    );
+    let ranges = "[runner]\nmax_concurrent_runs = 0\nhost_key_checking = \"maybe\"\n[[door]]\nname = \"a\"\nsequence = [\"1\"]\nallow = [\"any\"]\ncommand = \"x\"\n";
+    assert_eq!(
+        d.errors(ranges),
+        vec![
+            "knock.toml:2:23: max_concurrent_runs = 0 out of range (1-1024)",
+            "knock.toml:3:21: host_key_checking = 'maybe': expected accept-new, strict or off",
+        ]
+    );
+    assert_eq!(
+        d.errors(""),
+        vec!["knock.toml:1:1: no [[door]] defined: the listener would do nothing"]
+    );
+}
+
+#[test]
+fn load_reports_a_missing_file() {
+    let e = load_with(Path::new("/nonexistent/knock.toml"), &system()).unwrap_err();
+    assert!(
+        e.to_string().starts_with("/nonexistent/knock.toml: "),
+        "{e}"
+    );
+}
