@@ -17,6 +17,7 @@ use crate::value::{Value, Vars};
 pub mod apt;
 pub mod package;
 pub mod ping;
+pub mod service;
 pub mod sysutil;
 pub mod command;
 pub mod raw;
@@ -166,6 +167,8 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &command::Command,
         &shell::Shell,
         &raw::Raw,
+        &service::SERVICE,
+        &service::SYSTEMD,
     ]
 }
 
