@@ -15,13 +15,15 @@ use crate::ssh::{Become, ExecOutput, Remote, SshError};
 use crate::value::{Value, Vars};
 
 pub mod apt;
+pub mod command;
+pub mod copy;
 pub mod package;
 pub mod ping;
-pub mod service;
-pub mod sysutil;
-pub mod command;
 pub mod raw;
+pub mod service;
 pub mod shell;
+pub mod sysutil;
+pub mod template;
 pub mod util;
 
 /// Result of a module run: exactly the keys Ansible users read after `register`.
@@ -165,10 +167,12 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &package::Package,
         &ping::Ping,
         &command::Command,
+        &copy::Copy,
         &shell::Shell,
         &raw::Raw,
         &service::SERVICE,
         &service::SYSTEMD,
+        &template::Template,
     ]
 }
 

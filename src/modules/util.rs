@@ -515,7 +515,8 @@ pub fn probe_script(reqs: &[ProbeReq]) -> String {
             ));
         }
         if !file_part.is_empty() {
-            s.push_str(&format!("if [ $k = file ]; then {file_part}fi; "));
+            // `-f` follows links: a link to a file reports the file's checksum/content.
+            s.push_str(&format!("if [ -f \"$p\" ]; then {file_part}fi; "));
         }
     }
     s.push_str("echo @@end");
@@ -617,13 +618,29 @@ fn apply_field(st: &mut FileState, field: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Scripts longer than this are fed to `sh -s` on stdin instead of the command line (Linux limits
+/// one argument to 128 KiB, and become wrapping makes the script one argument).
+pub const ARG_MAX_SAFE: usize = 64 * 1024;
+
+/// Run a script (one round trip), over stdin when it is too long for a command line.
+pub fn run_script(
+    ctx: &mut ModuleCtx<'_>,
+    script: &str,
+) -> Result<crate::ssh::ExecOutput, crate::ssh::SshError> {
+    if script.len() > ARG_MAX_SAFE {
+        ctx.run_with_stdin("sh -s", Some(script.as_bytes()))
+    } else {
+        ctx.run(script)
+    }
+}
+
 /// Run a probe on the target (one round trip).
 pub fn probe(
     ctx: &mut ModuleCtx<'_>,
     module: &str,
     reqs: &[ProbeReq],
 ) -> Result<Result<Vec<FileState>, String>, ModuleError> {
-    let out = ctx.run(&probe_script(reqs))?;
+    let out = run_script(ctx, &probe_script(reqs))?;
     if !out.ok() {
         return Ok(Err(format!(
             "{module}: probing the target failed (rc={}): {}",
@@ -654,6 +671,20 @@ pub struct WriteSpec {
     pub preserve_mode: Option<u32>,
     /// Command to validate the temp file with (`%s` replaced by its path).
     pub validate: Option<String>,
+    /// Where the bytes come from (stdin by default).
+    pub source: WriteSource,
+}
+
+/// Where [`write_file_script`] reads the new content from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteSource {
+    /// The command's stdin (one file per round trip, no encoding overhead).
+    #[default]
+    Stdin,
+    /// A base64 here-document inside the script (several files in one script).
+    Inline(Vec<u8>),
+    /// A file already on the target (`remote_src`).
+    Remote(String),
 }
 
 /// One shell command that reads the new content from stdin into a temp file in the destination
@@ -671,7 +702,11 @@ pub fn write_file_script(spec: &WriteSpec) -> String {
         "t=$(mktemp {}) || exit 1; ",
         quote(&format!("{dir}/.{base}.kp.XXXXXX"))
     ));
-    let mut steps = vec!["cat > \"$t\"".to_string()];
+    let mut steps = vec![match &spec.source {
+        WriteSource::Stdin => "cat > \"$t\"".to_string(),
+        WriteSource::Inline(_) => "base64 -d > \"$t\" <<'__KP_EOF__'".to_string(),
+        WriteSource::Remote(src) => format!("cat -- {} > \"$t\"", quote(src)),
+    }];
     let existing = spec.existing.as_ref().filter(|e| e.kind == Kind::File);
     let mode = match (&spec.attrs.mode, spec.preserve_mode) {
         (Some(Mode::Preserve), Some(m)) => Some(m),
@@ -708,7 +743,24 @@ pub fn write_file_script(spec: &WriteSpec) -> String {
         "{{ {}; }} || {{ rc=$?; rm -f -- \"$t\"; exit $rc; }}",
         steps.join(" && ")
     ));
+    if let WriteSource::Inline(data) = &spec.source {
+        s.push('\n');
+        s.push_str(&base64_lines(data));
+        s.push_str("__KP_EOF__\n");
+    }
     s
+}
+
+/// Base64 in 76-column lines, each ending in a newline (here-document body).
+pub fn base64_lines(data: &[u8]) -> String {
+    use base64::Engine;
+    let enc = base64::engine::general_purpose::STANDARD.encode(data);
+    let mut out = String::with_capacity(enc.len() + enc.len() / 76 + 1);
+    for chunk in enc.as_bytes().chunks(76) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out
 }
 
 /// `("/etc", "hosts")` for `/etc/hosts`; `(".", "x")` for a bare name.
@@ -820,7 +872,10 @@ pub fn finish(ctx: &mut ModuleCtx<'_>, outcome: Outcome) -> Result<ModuleResult,
     if ctx.check_mode {
         return Ok(result);
     }
-    let out = ctx.run_with_stdin(&script, stdin.as_deref())?;
+    let out = match stdin {
+        Some(data) => ctx.run_with_stdin(&script, Some(&data))?,
+        None => run_script(ctx, &script)?,
+    };
     if !out.ok() {
         let mut r = ModuleResult::failed(failure_msg(&out)).with_output(&out);
         r.data = result.data;
