@@ -1,1 +1,617 @@
 //! minijinja environment with Ansible's filters and tests; strict undefined; type-preserving renders.
+//!
+//! [`Templar`] is built once and shared (it is `Send + Sync`); compiled templates are cached by
+//! source text, so rendering the same task for hundreds of hosts compiles each string once.
+//!
+//! Semantics, following Ansible:
+//! - a string without `{{`/`{%`/`{#` is returned as is, without touching minijinja;
+//! - a string that is exactly one `{{ expr }}` keeps the expression's type (list, dict, bool,
+//!   number); anything else renders to a string, values printed the Python way (`True`,
+//!   `['a', 'b']`, none as the empty string);
+//! - variables whose values are templates themselves are rendered when a template uses them
+//!   (Ansible's lazy variable templating), with loop detection;
+//! - an undefined variable is an error naming it (`'foo' is undefined`); `default`/`d`,
+//!   `is defined`/`is undefined` and `mandatory` work, also on chains (`foo.bar is defined`
+//!   with `foo` undefined): such templates are retried with chainable undefined values, which
+//!   still refuse to be printed;
+//! - `omit` is a placeholder: mapping entries whose value renders to it are dropped.
+
+mod filters;
+mod functions;
+mod predicates;
+pub mod pyfmt;
+mod regex_cache;
+
+use crate::value::{str_bool, Value, Vars};
+use minijinja::value::ValueKind;
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+pub use predicates::compare_versions;
+
+/// The value of `omit`: module arguments set to it are left out.
+pub const OMIT: &str = "__omit_place_holder__knockplay__";
+/// Default `ansible_managed` (a play or inventory variable of that name overrides it).
+pub const ANSIBLE_MANAGED: &str = "Ansible managed";
+
+/// Variable holding an expression's value inside the wrapper template.
+const RESULT_VAR: &str = "__knockplay_result";
+/// Nesting limit for variables that refer to variables (`a: "{{ b }}"`, `b: "{{ a }}"`).
+const MAX_DEPTH: usize = 32;
+/// Past this many distinct template strings the name cache starts over.
+const MAX_CACHED: usize = 50_000;
+
+/// A template that could not be rendered. The runner adds file:line, task and host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// An undefined variable or attribute (`'foo' is undefined`, `'foo.bar' is undefined`).
+    #[error("'{name}' is undefined{at}")]
+    Undefined { name: String, at: String },
+    /// The template text is not valid Jinja.
+    #[error("template syntax error: {message}{at}")]
+    Syntax { message: String, at: String },
+    /// A filter, test or operation failed.
+    #[error("template error: {message}{at}")]
+    Render { message: String, at: String },
+    /// Variables refer to each other in a loop.
+    #[error("recursive loop detected in template string: variable '{name}' refers to itself")]
+    Recursion { name: String },
+}
+
+impl TemplateError {
+    /// The undefined variable's name, if that is the problem.
+    pub fn undefined_name(&self) -> Option<&str> {
+        match self {
+            TemplateError::Undefined { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `s` contains Jinja syntax at all.
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// Whether a value contains a template string anywhere (keys included).
+pub fn contains_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => is_template(s),
+        Value::Array(a) => a.iter().any(contains_template),
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| is_template(k) || contains_template(v)),
+        _ => false,
+    }
+}
+
+/// `{{ expr }}` (exactly one expression, nothing around it) → `expr`.
+fn single_expression(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") || inner.contains("{#")
+    {
+        return None;
+    }
+    let inner = inner.strip_prefix(['-', '+']).unwrap_or(inner);
+    let inner = inner.strip_suffix(['-', '+']).unwrap_or(inner);
+    Some(inner.trim())
+}
+
+/// Does the template deal with undefined values on purpose (then chains may be undefined)?
+fn checks_definedness(source: &str) -> bool {
+    source.contains("defined")
+        || source.contains("default")
+        || source.contains("mandatory")
+        || regex_cache::get(r"\|\s*d\s*(\(|\}\}|\)|$|\|)", false, false)
+            .is_ok_and(|re| re.is_match(source))
+}
+
+/// Ansible's boolean words for a bare condition (`when: yes` read by a YAML 1.2 parser).
+fn bool_word(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" | "on" | "true" => Some(true),
+        "no" | "off" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+}
+
+/// Position of `name` as a whole word in `source` (for ordering undefined candidates).
+fn word_position(source: &str, name: &str) -> usize {
+    let b = source.as_bytes();
+    let word = |i: usize| {
+        b.get(i)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    };
+    let mut from = 0;
+    while let Some(i) = source[from..].find(name) {
+        let start = from + i;
+        let end = start + name.len();
+        if (start == 0 || !word(start - 1)) && !word(end) {
+            return start;
+        }
+        from = start + 1;
+    }
+    usize::MAX
+}
+
+fn write_value(out: &mut Output, _state: &State, v: &minijinja::Value) -> Result<(), Error> {
+    let fail = |_| Error::from(ErrorKind::WriteFailure);
+    match v.kind() {
+        ValueKind::Undefined => Err(Error::from(ErrorKind::UndefinedError)),
+        // Ansible's finalize: none prints as nothing.
+        ValueKind::None => Ok(()),
+        ValueKind::String => out.write_str(v.as_str().unwrap_or_default()).map_err(fail),
+        ValueKind::Bool => out
+            .write_str(if v.is_true() { "True" } else { "False" })
+            .map_err(fail),
+        _ => out.write_str(&filters::py_str(v)?).map_err(fail),
+    }
+}
+
+fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(behavior);
+    // Ansible: trim_blocks on, trailing newlines preserved, no autoescape.
+    env.set_trim_blocks(true);
+    env.set_keep_trailing_newline(true);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_formatter(write_value);
+    // Templates are named by their source text: the loader hands the name back, and minijinja
+    // keeps each compiled template for the next render.
+    env.set_loader(|name| Ok(Some(name.to_string())));
+    filters::register(&mut env);
+    predicates::register(&mut env);
+    functions::register(&mut env);
+    env.add_global("omit", OMIT);
+    env.add_global("ansible_managed", ANSIBLE_MANAGED);
+    env
+}
+
+/// Render mode: a text template, or an expression wrapped as `{% set r = (expr) %}`.
+enum Mode {
+    Text,
+    Expr,
+}
+
+enum Output_ {
+    Text(String),
+    Value(minijinja::Value),
+}
+
+type Failed = Vec<(String, TemplateError)>;
+
+/// The templating engine: built once, shared by all hosts and tasks.
+pub struct Templar {
+    strict: Environment<'static>,
+    chainable: Environment<'static>,
+    /// Template source → top-level variable names it references.
+    names: RwLock<HashMap<String, Arc<[String]>>>,
+}
+
+impl Default for Templar {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Templar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templar").finish_non_exhaustive()
+    }
+}
+
+impl Templar {
+    pub fn new() -> Self {
+        Templar {
+            strict: build_env(UndefinedBehavior::Strict),
+            chainable: build_env(UndefinedBehavior::Chainable),
+            names: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Render a string: unchanged without Jinja syntax, typed for exactly `{{ expr }}`,
+    /// otherwise a string.
+    pub fn render_str(&self, s: &str, vars: &Vars) -> Result<Value, TemplateError> {
+        self.render_str_at(s, vars, 0)
+    }
+
+    /// Render a value recursively (strings in lists and maps, map keys too); map entries that
+    /// render to `omit` are dropped.
+    pub fn render_value(&self, v: &Value, vars: &Vars) -> Result<Value, TemplateError> {
+        self.render_value_at(v, vars, 0)
+    }
+
+    /// Render a template to text (`template` module, `copy content=`); `name` (a file path)
+    /// appears in errors with the line.
+    pub fn render_template(
+        &self,
+        source: &str,
+        name: &str,
+        vars: &Vars,
+    ) -> Result<String, TemplateError> {
+        if !is_template(source) {
+            return Ok(source.to_string());
+        }
+        match self.execute(source, Some(name), Mode::Text, vars, 0)? {
+            Output_::Text(s) => Ok(s),
+            Output_::Value(v) => Ok(filters::py_str(&v).unwrap_or_default()),
+        }
+    }
+
+    /// Evaluate a bare expression (`foo | length > 2`) to a typed value.
+    pub fn eval_expr(&self, expr: &str, vars: &Vars) -> Result<Value, TemplateError> {
+        let v = self.eval_mj(expr, expr, vars, 0)?;
+        to_json(&v, expr)
+    }
+
+    /// Evaluate a condition (`when:`, `failed_when:`, `changed_when:`, `until:`, `that:`):
+    /// a bare expression, `{{ … }}` text, or Ansible's boolean words. A bare variable holding
+    /// a string uses Ansible's coercion (`"False"`, `"no"` are false).
+    pub fn eval_bool(&self, expr: &str, vars: &Vars) -> Result<bool, TemplateError> {
+        let e = expr.trim();
+        if e.is_empty() {
+            return Ok(true);
+        }
+        if let Some(b) = bool_word(e) {
+            return Ok(b);
+        }
+        if is_template(e) {
+            return match self.render_str(e, vars)? {
+                Value::String(s) => match str_bool(&s) {
+                    Some(b) => Ok(b),
+                    None if is_template(&s) => Ok(!s.is_empty()),
+                    None => self.eval_bool(&s, vars),
+                },
+                other => Ok(json_truthy(&other)),
+            };
+        }
+        let v = self.eval_mj(e, e, vars, 0)?;
+        if v.kind() == ValueKind::String && is_identifier(e) {
+            let s = v.as_str().unwrap_or_default();
+            return Ok(str_bool(s).unwrap_or(!s.is_empty()));
+        }
+        Ok(v.is_true())
+    }
+
+    /// A condition as written in YAML: bool, number, string, null (no condition), or a list
+    /// (all must hold).
+    pub fn eval_condition(&self, cond: &Value, vars: &Vars) -> Result<bool, TemplateError> {
+        match cond {
+            Value::Null => Ok(true),
+            Value::Bool(b) => Ok(*b),
+            Value::Number(n) => Ok(n.as_f64().is_some_and(|f| f != 0.0)),
+            Value::String(s) => self.eval_bool(s, vars),
+            Value::Array(items) => {
+                for c in items {
+                    if !self.eval_condition(c, vars)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Value::Object(_) => Err(TemplateError::Render {
+                message: format!("a condition must be an expression, got a mapping: {cond}"),
+                at: String::new(),
+            }),
+        }
+    }
+
+    fn render_str_at(&self, s: &str, vars: &Vars, depth: usize) -> Result<Value, TemplateError> {
+        if !is_template(s) {
+            return Ok(Value::String(s.to_string()));
+        }
+        if let Some(expr) = single_expression(s) {
+            let v = self.eval_mj(expr, s, vars, depth)?;
+            return to_json(&v, s);
+        }
+        match self.execute(s, None, Mode::Text, vars, depth)? {
+            Output_::Text(t) => Ok(Value::String(t)),
+            Output_::Value(v) => to_json(&v, s),
+        }
+    }
+
+    fn render_value_at(
+        &self,
+        v: &Value,
+        vars: &Vars,
+        depth: usize,
+    ) -> Result<Value, TemplateError> {
+        match v {
+            Value::String(s) => self.render_str_at(s, vars, depth),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| self.render_value_at(i, vars, depth))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Value::Object(map) => {
+                let mut out = Vars::new();
+                for (k, item) in map {
+                    let key = if is_template(k) {
+                        crate::value::to_display(&self.render_str_at(k, vars, depth)?)
+                    } else {
+                        k.clone()
+                    };
+                    let value = self.render_value_at(item, vars, depth)?;
+                    if value.as_str() != Some(OMIT) {
+                        out.insert(key, value);
+                    }
+                }
+                Ok(Value::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    fn eval_mj(
+        &self,
+        expr: &str,
+        display: &str,
+        vars: &Vars,
+        depth: usize,
+    ) -> Result<minijinja::Value, TemplateError> {
+        let source = format!("{{% set {RESULT_VAR} = ({expr}) %}}");
+        match self.execute(&source, Some(display), Mode::Expr, vars, depth)? {
+            Output_::Value(v) => Ok(v),
+            Output_::Text(t) => Ok(minijinja::Value::from(t)),
+        }
+    }
+
+    /// Top-level names a template uses (cached with the compiled template).
+    fn root_names(&self, source: &str, at: &str) -> Result<Arc<[String]>, TemplateError> {
+        if let Ok(cache) = self.names.read() {
+            if let Some(n) = cache.get(source) {
+                return Ok(n.clone());
+            }
+        }
+        let tmpl = self
+            .strict
+            .get_template(source)
+            .map_err(|e| convert_error(&e, source, at, None))?;
+        let mut names: Vec<String> = tmpl.undeclared_variables(false).into_iter().collect();
+        if names
+            .iter()
+            .any(|n| n == "lookup" || n == "query" || n == "q")
+        {
+            names.extend(functions::LOOKUP_VARS.iter().map(|s| s.to_string()));
+        }
+        names.sort();
+        names.dedup();
+        let names: Arc<[String]> = names.into();
+        if let Ok(mut cache) = self.names.write() {
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+            cache.insert(source.to_string(), names.clone());
+        }
+        Ok(names)
+    }
+
+    /// The render context: only the variables the template references, templated values
+    /// rendered first. Variables that failed to render are left out and reported if used.
+    fn context(
+        &self,
+        names: &[String],
+        vars: &Vars,
+        depth: usize,
+    ) -> Result<(BTreeMap<String, minijinja::Value>, Failed), TemplateError> {
+        let mut ctx = BTreeMap::new();
+        let mut failed = Vec::new();
+        for name in names {
+            let Some(v) = vars.get(name) else { continue };
+            // hostvars hold other hosts' raw variables; they are rendered by their owner.
+            if name != "hostvars" && contains_template(v) {
+                if depth >= MAX_DEPTH {
+                    return Err(TemplateError::Recursion { name: name.clone() });
+                }
+                match self.render_value_at(v, vars, depth + 1) {
+                    Ok(r) => {
+                        ctx.insert(name.clone(), minijinja::Value::from_serialize(&r));
+                    }
+                    Err(e @ TemplateError::Recursion { .. }) => return Err(e),
+                    Err(e) => failed.push((name.clone(), e)),
+                }
+            } else {
+                ctx.insert(name.clone(), minijinja::Value::from_serialize(v));
+            }
+        }
+        Ok((ctx, failed))
+    }
+
+    fn execute(
+        &self,
+        source: &str,
+        name: Option<&str>,
+        mode: Mode,
+        vars: &Vars,
+        depth: usize,
+    ) -> Result<Output_, TemplateError> {
+        let at_text = name.unwrap_or(source);
+        let names = self.root_names(source, at_text)?;
+        let (ctx, failed) = self.context(&names, vars, depth)?;
+        let run = |env: &Environment<'static>| -> Result<Output_, Error> {
+            let tmpl = env.get_template(source)?;
+            match mode {
+                Mode::Text => tmpl.render(&ctx).map(Output_::Text),
+                Mode::Expr => {
+                    let captured = tmpl.render_captured(&ctx)?;
+                    let v = captured.state().lookup(RESULT_VAR).unwrap_or_default();
+                    if v.is_undefined() {
+                        return Err(Error::from(ErrorKind::UndefinedError));
+                    }
+                    Ok(Output_::Value(v))
+                }
+            }
+        };
+        let first = match run(&self.strict) {
+            Ok(out) => return Ok(out),
+            Err(e) => e,
+        };
+        let err = if first.kind() == ErrorKind::UndefinedError && checks_definedness(source) {
+            match run(&self.chainable) {
+                Ok(out) => return Ok(out),
+                Err(e) => e,
+            }
+        } else {
+            first
+        };
+        if err.kind() == ErrorKind::UndefinedError {
+            return Err(self.undefined_error(&err, source, name, vars, &failed));
+        }
+        // A variable that failed to render can surface as another error (e.g. iteration).
+        if let Some((_, e)) = failed.into_iter().next() {
+            return Err(e);
+        }
+        Err(convert_error(&err, source, at_text, name))
+    }
+
+    /// Find which variable was undefined: the first one (in source order) that is missing
+    /// from `vars` or whose attribute path stops at a mapping without the key.
+    fn undefined_error(
+        &self,
+        err: &Error,
+        source: &str,
+        name: Option<&str>,
+        vars: &Vars,
+        failed: &Failed,
+    ) -> TemplateError {
+        let at = location(source, name, err.line());
+        let nested = self
+            .strict
+            .get_template(source)
+            .map(|t| t.undeclared_variables(true))
+            .unwrap_or_default();
+        let mut candidates: Vec<String> = nested.into_iter().collect();
+        candidates.sort_by_key(|n| {
+            let root = n.split('.').next().unwrap_or_default();
+            (word_position(source, root), n.clone())
+        });
+        let is_global = |n: &str| self.strict.globals().any(|(g, _)| g == n);
+        for cand in &candidates {
+            let mut parts = cand.split('.');
+            let root = parts.next().unwrap_or_default();
+            if let Some((_, e)) = failed.iter().find(|(f, _)| f == root) {
+                return e.clone();
+            }
+            if root == RESULT_VAR || is_global(root) {
+                continue;
+            }
+            let Some(mut cur) = vars.get(root) else {
+                return TemplateError::Undefined {
+                    name: root.to_string(),
+                    at,
+                };
+            };
+            let mut path = root.to_string();
+            for p in parts {
+                let Value::Object(m) = cur else { break };
+                match m.get(p) {
+                    Some(next) => {
+                        cur = next;
+                        path.push('.');
+                        path.push_str(p);
+                    }
+                    None if matches!(p, "items" | "keys" | "values" | "get" | "copy") => break,
+                    None => {
+                        return TemplateError::Undefined {
+                            name: format!("{path}.{p}"),
+                            at,
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((_, e)) = failed.iter().next() {
+            return e.clone();
+        }
+        let detail = err.detail().unwrap_or("undefined value");
+        TemplateError::Render {
+            message: format!("{detail} (an undefined attribute or loop variable)"),
+            at,
+        }
+    }
+}
+
+/// ` in "…snippet…"` or ` in NAME line N`.
+fn location(source: &str, name: Option<&str>, line: Option<usize>) -> String {
+    let snippet = |s: &str| {
+        let s = s.trim();
+        if s.chars().count() > 200 {
+            let cut: String = s.chars().take(200).collect();
+            format!("{cut}…")
+        } else {
+            s.to_string()
+        }
+    };
+    match (name, line) {
+        (Some(n), Some(l)) if source.contains('\n') && !source.starts_with("{% set ") => {
+            format!(" in {n} line {l}")
+        }
+        (Some(n), _) => format!(" in \"{}\"", snippet(n)),
+        (None, Some(l)) if source.contains('\n') => {
+            let text = source.lines().nth(l.saturating_sub(1)).unwrap_or_default();
+            format!(" in \"{}\" (line {l} of the template)", snippet(text))
+        }
+        (None, _) => format!(" in \"{}\"", snippet(source)),
+    }
+}
+
+fn convert_error(err: &Error, source: &str, at_text: &str, name: Option<&str>) -> TemplateError {
+    let mut message = err
+        .detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| err.kind().to_string());
+    // Keep the cause chain (e.g. a regex compile error).
+    let mut src = std::error::Error::source(err);
+    while let Some(s) = src {
+        message.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    let at = if name.is_some() {
+        location(source, name, err.line())
+    } else {
+        location(at_text, None, err.line())
+    };
+    match err.kind() {
+        ErrorKind::SyntaxError => TemplateError::Syntax { message, at },
+        ErrorKind::UnknownFilter
+        | ErrorKind::UnknownTest
+        | ErrorKind::UnknownFunction
+        | ErrorKind::UnknownMethod => TemplateError::Render {
+            message: format!("{}: {message}", err.kind()),
+            at,
+        },
+        _ => TemplateError::Render { message, at },
+    }
+}
+
+fn to_json(v: &minijinja::Value, at: &str) -> Result<Value, TemplateError> {
+    if v.kind() == ValueKind::String {
+        return Ok(Value::String(v.as_str().unwrap_or_default().to_string()));
+    }
+    serde_json::to_value(v).map_err(|e| TemplateError::Render {
+        message: format!("cannot convert the result to a value: {e}"),
+        at: location(at, None, None),
+    })
+}
+
+fn json_truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
