@@ -1,0 +1,1086 @@
+//! Shared end-to-end test harness: real Debian test hosts (containers of the local image
+//! `knockplay-testhost`, built by `tests/hosts/build-image`) on a private Docker network per bed, with
+//! inspection helpers (exec, file bytes, modes, owners, packages), fault tools (stop, kill sshd,
+//! disconnect) and cleanup that survives panics and killed runs.
+//!
+//! ```ignore
+//! mod common;
+//! let bed = common::TestBed::start(3)?;                      // 3 hosts, sshd up, key installed
+//! let bed = common::TestBed::builder().hosts(2).no_python()
+//!     .userdata("knock $KP_GATEWAY 9000 9999", common::UserDataOrder::BeforeSshd)
+//!     .sshd_delay(10).boot(false).start()?;                    // created, not booted yet
+//! bed.boot()?;                                                 // start them (listener runs first)
+//! bed.hosts[0].exec("cat /etc/hostname").stdout;             // docker exec, as root
+//! bed.inventory_file();                                        // INI inventory for all hosts
+//! ```
+//!
+//! Every bed owns one Docker network `kptest-<N>` with subnet 10.231.N.0/24 (N is allocated by trying to
+//! create the network: Docker refuses overlapping subnets, so parallel tests and parallel test binaries
+//! never collide), bridge interface `kp-<N>` on the controller side (gateway 10.231.N.1), and hosts
+//! `host<i>` at 10.231.N.(10+i). Containers and networks carry the label `knockplay-test=1` and their owner
+//! process; the first bed of every process removes labelled leftovers whose owner is gone. Dropping the
+//! bed (also during a panic) removes its containers and network. Nothing here knows knockplay internals.
+#![allow(dead_code)]
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Image every test host runs.
+pub const IMAGE: &str = "knockplay-testhost:latest";
+/// Label on every container and network the harness creates.
+pub const LABEL: &str = "knockplay-test";
+/// Label holding `<pid>:<start time>` of the process that owns the object.
+pub const OWNER_LABEL: &str = "knockplay-test.owner";
+/// Subnets used by beds: 10.231.N.0/24.
+pub const SUBNET_BASE: [u8; 2] = [10, 231];
+/// Non-root user with passwordless sudo on every host.
+pub const DEPLOY_USER: &str = "deploy";
+/// Docker commands run at once while starting or removing many hosts (2-core machine).
+const START_WORKERS: usize = 4;
+/// How long to wait for sshd on a booted host (plus any configured sshd delay).
+const SSH_WAIT: Duration = Duration::from_secs(90);
+
+const HOW_TO_GET_DOCKER: &str = "the end-to-end tests need Docker to run real test hosts. \
+Install Docker Engine (Debian: `apt-get install docker.io`), start the daemon (`systemctl start docker`, \
+or `dockerd &` where there is no systemd), then run `bash tests/hosts/setup` (builds the test-host image) \
+or simply `bash tests/run`";
+
+/// Error from the harness, with a message saying what to do.
+pub struct BedError(pub String);
+
+impl fmt::Display for BedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+// Debug shows the plain message: `fn test() -> Result<..>` prints Debug on failure.
+impl fmt::Debug for BedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for BedError {}
+
+pub type Result<T> = std::result::Result<T, BedError>;
+
+fn err<T>(msg: impl Into<String>) -> Result<T> {
+    Err(BedError(msg.into()))
+}
+
+/// Result of a command run inside a host.
+#[derive(Debug, Clone)]
+pub struct ExecResult {
+    pub rc: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ExecResult {
+    pub fn ok(&self) -> bool {
+        self.rc == 0
+    }
+    fn from_output(out: Output) -> ExecResult {
+        ExecResult {
+            rc: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// Mode, owner and type of a file on a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStat {
+    /// Permission bits, e.g. 0o644.
+    pub mode: u32,
+    pub owner: String,
+    pub group: String,
+    pub size: u64,
+    /// `stat -c %F`: "regular file", "directory", "symbolic link", ...
+    pub kind: String,
+}
+
+/// When the user-data script runs relative to sshd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserDataOrder {
+    /// Run the user data to completion, then (after any sshd delay) start sshd: a boot that knocks before
+    /// sshd is ready.
+    BeforeSshd,
+    /// Start sshd, wait until it listens, then run the user data.
+    AfterSshd,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// docker plumbing
+
+fn docker(args: &[&str]) -> Result<Output> {
+    Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                BedError(format!("`docker` not found: {HOW_TO_GET_DOCKER}"))
+            } else {
+                BedError(format!("cannot run `docker {}`: {e}", args.join(" ")))
+            }
+        })
+}
+
+/// Runs docker and requires success; returns trimmed stdout.
+fn docker_ok(args: &[&str]) -> Result<String> {
+    let out = docker(args)?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        err(format!(
+            "`docker {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Checks once per process that Docker and the image are usable; the error says how to fix it.
+pub fn require_docker() -> Result<()> {
+    static CHECK: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    CHECK
+        .get_or_init(|| {
+            let out = docker(&["version", "--format", "{{.Server.Version}}"]).map_err(|e| e.0)?;
+            if !out.status.success() {
+                return Err(format!(
+                    "the Docker daemon is not reachable ({}): {HOW_TO_GET_DOCKER}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            let img =
+                docker(&["image", "inspect", "--format", "{{.Id}}", IMAGE]).map_err(|e| e.0)?;
+            if !img.status.success() {
+                return Err(format!(
+                    "Docker image {IMAGE} is missing: build it with `bash tests/hosts/build-image` \
+                     (or `bash tests/hosts/setup`, which also installs what it needs)"
+                ));
+            }
+            Ok(())
+        })
+        .clone()
+        .map_err(BedError)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// ownership and cleanup of leftovers
+
+/// `<pid>:<start time in clock ticks>` of a process, from /proc; identifies it even if the pid is reused.
+fn process_identity(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces and parentheses); start time is field 22.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let start = rest.split_whitespace().nth(19)?;
+    Some(format!("{pid}:{start}"))
+}
+
+/// Identity of this test process, written into the owner label.
+pub fn owner_identity() -> String {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        process_identity(std::process::id()).unwrap_or_else(|| format!("{}:0", std::process::id()))
+    })
+    .clone()
+}
+
+/// True when the owner label names a process that is still running.
+pub fn owner_alive(owner: &str) -> bool {
+    let Some(pid) = owner.split(':').next().and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    process_identity(pid).as_deref() == Some(owner)
+}
+
+/// What [`cleanup_leftovers`] removed.
+#[derive(Debug, Default, Clone)]
+pub struct Cleanup {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+}
+
+/// Removes labelled containers and networks whose owner process is gone (a killed or crashed run).
+/// Objects of live test processes (other tests running now) are left alone.
+pub fn cleanup_leftovers() -> Result<Cleanup> {
+    let mut done = Cleanup::default();
+    let fmt = format!("{{{{.Names}}}}\t{{{{.Label \"{OWNER_LABEL}\"}}}}");
+    let list = docker_ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label={LABEL}"),
+        "--format",
+        &fmt,
+    ])?;
+    for line in list.lines() {
+        let (name, owner) = line.split_once('\t').unwrap_or((line, ""));
+        if !owner_alive(owner) {
+            done.containers.push(name.to_string());
+        }
+    }
+    remove_containers(&done.containers);
+    let fmt = format!("{{{{.Name}}}}\t{{{{.Label \"{OWNER_LABEL}\"}}}}");
+    let list = docker_ok(&[
+        "network",
+        "ls",
+        "--filter",
+        &format!("label={LABEL}"),
+        "--format",
+        &fmt,
+    ])?;
+    for line in list.lines() {
+        let (name, owner) = line.split_once('\t').unwrap_or((line, ""));
+        if !owner_alive(owner) {
+            // A leftover network may still hold containers that lost their label owner differently.
+            let _ = docker(&["network", "rm", name]);
+            done.networks.push(name.to_string());
+        }
+    }
+    Ok(done)
+}
+
+/// Runs [`cleanup_leftovers`] once per process, before its first bed.
+fn cleanup_leftovers_once() -> Result<()> {
+    static DONE: Mutex<bool> = Mutex::new(false);
+    let mut done = DONE.lock().unwrap_or_else(|p| p.into_inner());
+    if !*done {
+        let c = cleanup_leftovers()?;
+        if !c.containers.is_empty() || !c.networks.is_empty() {
+            eprintln!(
+                "testbed: removed leftovers of a dead run: {} containers, networks {:?}",
+                c.containers.len(),
+                c.networks
+            );
+        }
+        *done = true;
+    }
+    Ok(())
+}
+
+/// `docker rm -f` in a few parallel batches; errors are ignored (already gone is fine).
+fn remove_containers(names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    let chunk = names.len().div_ceil(START_WORKERS).max(1);
+    std::thread::scope(|s| {
+        for part in names.chunks(chunk) {
+            s.spawn(move || {
+                let mut args = vec!["rm", "-f", "-v"];
+                args.extend(part.iter().map(String::as_str));
+                let _ = docker(&args);
+            });
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// builder
+
+/// Options for a bed; finish with [`TestBedBuilder::start`].
+#[derive(Debug, Clone)]
+pub struct TestBedBuilder {
+    hosts: usize,
+    no_python: bool,
+    userdata: Option<(String, UserDataOrder)>,
+    userdata_every_boot: bool,
+    sshd_delay: u64,
+    env: Vec<(String, String)>,
+    boot: bool,
+    wait_ssh: bool,
+}
+
+impl Default for TestBedBuilder {
+    fn default() -> Self {
+        TestBedBuilder {
+            hosts: 1,
+            no_python: false,
+            userdata: None,
+            userdata_every_boot: false,
+            sshd_delay: 0,
+            env: Vec::new(),
+            boot: true,
+            wait_ssh: true,
+        }
+    }
+}
+
+impl TestBedBuilder {
+    /// Number of hosts (1..=240).
+    pub fn hosts(mut self, n: usize) -> Self {
+        self.hosts = n;
+        self
+    }
+    /// Hosts without python3 (removed at boot).
+    pub fn no_python(mut self) -> Self {
+        self.no_python = true;
+        self
+    }
+    /// A user-data script (POSIX sh) every host runs at first boot, like cloud-init. `$KP_GATEWAY` inside
+    /// the script is the controller's address on the bed network, e.g. `knock $KP_GATEWAY 9000 9999`.
+    pub fn userdata(mut self, script: &str, order: UserDataOrder) -> Self {
+        self.userdata = Some((script.to_string(), order));
+        self
+    }
+    /// Run the user data at every boot (also after `stop()`/`start()`), not only the first.
+    pub fn userdata_every_boot(mut self) -> Self {
+        self.userdata_every_boot = true;
+        self
+    }
+    /// Start sshd this many seconds late at every boot. `start()` then does not wait for sshd.
+    pub fn sshd_delay(mut self, secs: u64) -> Self {
+        self.sshd_delay = secs;
+        self
+    }
+    /// Extra environment variable for every host's entrypoint (see tests/hosts/image/testhost-init).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+    /// `false`: create the network and containers but do not boot them; call [`TestBed::boot`] later
+    /// (e.g. after the knock listener is capturing on `bridge_if`).
+    pub fn boot(mut self, boot: bool) -> Self {
+        self.boot = boot;
+        self
+    }
+    /// `false`: do not wait for sshd when booting (default: wait, unless an sshd delay is set).
+    pub fn wait_ssh(mut self, wait: bool) -> Self {
+        self.wait_ssh = wait;
+        self
+    }
+    pub fn start(self) -> Result<TestBed> {
+        TestBed::start_with(self)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// the bed
+
+/// A set of test hosts on their own network. Dropping it removes containers and network.
+pub struct TestBed {
+    pub hosts: Vec<Host>,
+    /// Private key (ed25519, generated for this bed) accepted for `root` and `deploy` on every host.
+    pub key_path: PathBuf,
+    /// Public key line matching `key_path`.
+    pub public_key: String,
+    /// Empty known_hosts file for this bed (the ssh client helpers use it with accept-new).
+    pub known_hosts: PathBuf,
+    /// Controller-side address on the bed network (the bridge); hosts knock to it.
+    pub gateway_ip: IpAddr,
+    /// Controller-side bridge interface of the bed network, e.g. `kp-17`: capture knocks here.
+    pub bridge_if: String,
+    /// Docker network name, e.g. `kptest-17`.
+    pub network: String,
+    /// Subnet in CIDR form, e.g. `10.231.17.0/24`.
+    pub subnet: String,
+    /// How long creating and booting the hosts took.
+    pub started_in: Duration,
+    opts: TestBedBuilder,
+    net_index: u8,
+    dir: tempfile::TempDir,
+}
+
+static NEXT_NET: AtomicUsize = AtomicUsize::new(0);
+
+impl TestBed {
+    /// `n` booted hosts with sshd accepting connections.
+    pub fn start(n: usize) -> Result<TestBed> {
+        TestBed::builder().hosts(n).start()
+    }
+
+    pub fn builder() -> TestBedBuilder {
+        TestBedBuilder::default()
+    }
+
+    fn start_with(opts: TestBedBuilder) -> Result<TestBed> {
+        if opts.hosts == 0 || opts.hosts > 240 {
+            return err(format!("a bed has 1..=240 hosts, not {}", opts.hosts));
+        }
+        require_docker()?;
+        cleanup_leftovers_once()?;
+        let t0 = Instant::now();
+        let dir = tempfile::Builder::new()
+            .prefix("kptest-")
+            .tempdir()
+            .map_err(|e| BedError(format!("cannot create temp dir: {e}")))?;
+        let (key_path, public_key) = generate_key(dir.path())?;
+        let known_hosts = dir.path().join("known_hosts");
+        std::fs::write(&known_hosts, b"")
+            .map_err(|e| BedError(format!("write known_hosts: {e}")))?;
+        let net_index = create_network()?;
+        let network = format!("kptest-{net_index}");
+        let mut bed = TestBed {
+            hosts: Vec::new(),
+            key_path,
+            public_key,
+            known_hosts,
+            gateway_ip: IpAddr::V4(Ipv4Addr::new(SUBNET_BASE[0], SUBNET_BASE[1], net_index, 1)),
+            bridge_if: format!("kp-{net_index}"),
+            subnet: format!("{}.{}.{net_index}.0/24", SUBNET_BASE[0], SUBNET_BASE[1]),
+            network,
+            started_in: Duration::ZERO,
+            opts,
+            net_index,
+            dir,
+        };
+        // From here on, Drop cleans up whatever was created if a step fails.
+        bed.add_hosts(bed.opts.hosts)?;
+        bed.started_in = t0.elapsed();
+        Ok(bed)
+    }
+
+    /// Adds `n` more hosts with the bed's options (booted if the bed boots hosts). Returns their indexes.
+    pub fn add_hosts(&mut self, n: usize) -> Result<std::ops::Range<usize>> {
+        let first = self.hosts.len();
+        if first + n > 240 {
+            return err("a bed has at most 240 hosts");
+        }
+        let new: Vec<Host> = (first..first + n).map(|i| self.host_spec(i)).collect();
+        let create_args: Vec<Vec<String>> = new.iter().map(|h| self.create_args(h)).collect();
+        self.hosts.extend(new);
+        run_parallel(&create_args, |args| {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            docker_ok(&refs).map(|_| ())
+        })?;
+        if self.opts.boot {
+            self.boot_range(first..first + n)?;
+        }
+        Ok(first..first + n)
+    }
+
+    fn host_spec(&self, i: usize) -> Host {
+        Host {
+            index: i,
+            name: format!("host{i}"),
+            ip: IpAddr::V4(Ipv4Addr::new(
+                SUBNET_BASE[0],
+                SUBNET_BASE[1],
+                self.net_index,
+                10 + i as u8,
+            )),
+            container: format!("kptest-{}-{i}", self.net_index),
+            network: self.network.clone(),
+            key_path: self.key_path.clone(),
+            known_hosts: self.known_hosts.clone(),
+            sshd_delay: self.opts.sshd_delay,
+        }
+    }
+
+    fn create_args(&self, h: &Host) -> Vec<String> {
+        let mut a: Vec<String> = [
+            "create",
+            "--name",
+            &h.container,
+            "--hostname",
+            &h.name,
+            "--network",
+            &self.network,
+            "--ip",
+            &h.ip.to_string(),
+            "--stop-timeout",
+            "2",
+            "--label",
+            &format!("{LABEL}=1"),
+            "--label",
+            &format!("{OWNER_LABEL}={}", owner_identity()),
+            "--label",
+            &format!("knockplay-test.bed={}", self.network),
+            "-e",
+            &format!("AUTHORIZED_KEYS={}", self.public_key),
+            "-e",
+            &format!("KP_GATEWAY={}", self.gateway_ip),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut env = self.opts.env.clone();
+        if self.opts.no_python {
+            env.push(("NO_PYTHON".into(), "1".into()));
+        }
+        if let Some((script, order)) = &self.opts.userdata {
+            env.push(("USERDATA".into(), script.clone()));
+            let order = match order {
+                UserDataOrder::BeforeSshd => "before",
+                UserDataOrder::AfterSshd => "after",
+            };
+            env.push(("USERDATA_ORDER".into(), order.into()));
+        }
+        if self.opts.userdata_every_boot {
+            env.push(("USERDATA_EVERY_BOOT".into(), "1".into()));
+        }
+        if self.opts.sshd_delay > 0 {
+            env.push(("SSHD_DELAY".into(), self.opts.sshd_delay.to_string()));
+        }
+        for (k, v) in env {
+            a.push("-e".into());
+            a.push(format!("{k}={v}"));
+        }
+        a.push(IMAGE.into());
+        a
+    }
+
+    /// Boots every host that is not running (for beds built with `.boot(false)`), then waits for sshd
+    /// unless the bed has an sshd delay or `.wait_ssh(false)`.
+    pub fn boot(&self) -> Result<()> {
+        self.boot_range(0..self.hosts.len())
+    }
+
+    fn boot_range(&self, range: std::ops::Range<usize>) -> Result<()> {
+        let hosts = &self.hosts[range];
+        run_parallel(hosts, |h| docker_ok(&["start", &h.container]).map(|_| ()))?;
+        if self.opts.wait_ssh && self.opts.sshd_delay == 0 {
+            for h in hosts {
+                h.wait_ssh(SSH_WAIT)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every host's sshd answers with its banner.
+    pub fn wait_ssh(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        for h in &self.hosts {
+            h.wait_ssh(deadline.saturating_duration_since(Instant::now()))?;
+        }
+        Ok(())
+    }
+
+    /// Temporary directory of this bed (keys, known_hosts, inventories); removed on drop.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// INI inventory of all hosts in group `testhosts`, logging in as root with the bed's key.
+    pub fn inventory_file(&self) -> PathBuf {
+        self.inventory_file_as("root")
+    }
+
+    /// Like [`TestBed::inventory_file`] with another login user (e.g. [`DEPLOY_USER`]).
+    pub fn inventory_file_as(&self, user: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("inventory-{user}.ini"));
+        let text = self.inventory_text(user);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path
+    }
+
+    /// The inventory text [`TestBed::inventory_file_as`] writes.
+    pub fn inventory_text(&self, user: &str) -> String {
+        let mut s = String::from("[testhosts]\n");
+        for h in &self.hosts {
+            s.push_str(&format!(
+                "{} ansible_host={} ansible_user={user} ansible_ssh_private_key_file={}\n",
+                h.name,
+                h.ip,
+                self.key_path.display()
+            ));
+        }
+        s.push_str(&format!(
+            "\n[testhosts:vars]\nansible_ssh_common_args='-o UserKnownHostsFile={} -o StrictHostKeyChecking=accept-new -o HashKnownHosts=no'\n",
+            self.known_hosts.display()
+        ));
+        if !self.opts.no_python {
+            s.push_str("ansible_python_interpreter=/usr/bin/python3\n");
+        }
+        s
+    }
+
+    /// Host by inventory name (`host0`, ...).
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// Runs `cmd` on every host concurrently (few workers); results in host order.
+    pub fn exec_all(&self, cmd: &str) -> Vec<ExecResult> {
+        let out: Vec<Mutex<Option<ExecResult>>> =
+            self.hosts.iter().map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..START_WORKERS {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= self.hosts.len() {
+                        break;
+                    }
+                    let r = self.hosts[i].exec(cmd);
+                    *out[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                });
+            }
+        });
+        out.into_iter()
+            .map(|m| {
+                m.into_inner()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .unwrap_or_else(|| ExecResult {
+                        rc: -1,
+                        stdout: String::new(),
+                        stderr: "not run".into(),
+                    })
+            })
+            .collect()
+    }
+}
+
+impl Drop for TestBed {
+    fn drop(&mut self) {
+        let names: Vec<String> = self.hosts.iter().map(|h| h.container.clone()).collect();
+        remove_containers(&names);
+        let _ = docker(&["network", "rm", &self.network]);
+    }
+}
+
+/// Runs `f` over `items` with a few worker threads; the first error wins (all items are still tried).
+fn run_parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let first_err: Mutex<Option<BedError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..START_WORKERS.min(items.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(item) = items.get(i) else { break };
+                if let Err(e) = f(item) {
+                    first_err
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert(e);
+                }
+            });
+        }
+    });
+    match first_err.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Creates a labelled network on a free 10.231.N.0/24; Docker rejects overlapping subnets, which makes
+/// the allocation safe across threads and processes.
+fn create_network() -> Result<u8> {
+    let start = (std::process::id() as usize)
+        .wrapping_mul(31)
+        .wrapping_add(NEXT_NET.fetch_add(1, Ordering::SeqCst) * 7);
+    let mut last = String::new();
+    for k in 0..254usize {
+        let n = ((start + k) % 254 + 1) as u8;
+        let subnet = format!("{}.{}.{n}.0/24", SUBNET_BASE[0], SUBNET_BASE[1]);
+        let gateway = format!("{}.{}.{n}.1", SUBNET_BASE[0], SUBNET_BASE[1]);
+        let out = docker(&[
+            "network",
+            "create",
+            "--driver",
+            "bridge",
+            "--subnet",
+            &subnet,
+            "--gateway",
+            &gateway,
+            "-o",
+            &format!("com.docker.network.bridge.name=kp-{n}"),
+            "--label",
+            &format!("{LABEL}=1"),
+            "--label",
+            &format!("{OWNER_LABEL}={}", owner_identity()),
+            &format!("kptest-{n}"),
+        ])?;
+        if out.status.success() {
+            return Ok(n);
+        }
+        last = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        let taken =
+            last.contains("overlaps") || last.contains("already exists") || last.contains("in use");
+        if !taken {
+            return err(format!(
+                "cannot create Docker network kptest-{n} ({subnet}): {last}"
+            ));
+        }
+    }
+    err(format!(
+        "no free subnet in {}.{}.0.0/16 for a test network: {last}",
+        SUBNET_BASE[0], SUBNET_BASE[1]
+    ))
+}
+
+/// Makes an ed25519 key pair without passphrase in `dir`; returns (private key path, public key line).
+fn generate_key(dir: &Path) -> Result<(PathBuf, String)> {
+    let key = dir.join("id_ed25519");
+    let out = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "knockplay-test",
+            "-f",
+        ])
+        .arg(&key)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            BedError(format!(
+                "cannot run ssh-keygen (apt-get install openssh-client): {e}"
+            ))
+        })?;
+    if !out.status.success() {
+        return err(format!(
+            "ssh-keygen failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let public = std::fs::read_to_string(dir.join("id_ed25519.pub"))
+        .map_err(|e| BedError(format!("read public key: {e}")))?;
+    Ok((key, public.trim().to_string()))
+}
+
+// ---------------------------------------------------------------------------------------------------
+// one host
+
+/// One test host (a container). All methods talk to Docker; none needs the host's sshd except `ssh*`.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// Position in `bed.hosts`.
+    pub index: usize,
+    /// Inventory name and hostname: `host<index>`.
+    pub name: String,
+    pub ip: IpAddr,
+    /// Docker container name.
+    pub container: String,
+    network: String,
+    key_path: PathBuf,
+    known_hosts: PathBuf,
+    sshd_delay: u64,
+}
+
+impl Host {
+    /// Runs `sh -c cmd` as root inside the host (docker exec, not ssh).
+    pub fn exec(&self, cmd: &str) -> ExecResult {
+        self.exec_as("root", cmd)
+    }
+
+    /// Runs `sh -c cmd` as `user` inside the host.
+    pub fn exec_as(&self, user: &str, cmd: &str) -> ExecResult {
+        match docker(&["exec", "-u", user, &self.container, "sh", "-c", cmd]) {
+            Ok(out) => ExecResult::from_output(out),
+            Err(e) => ExecResult {
+                rc: -1,
+                stdout: String::new(),
+                stderr: e.0,
+            },
+        }
+    }
+
+    /// Runs `sh -c cmd` as root with `input` on its standard input.
+    pub fn exec_stdin(&self, cmd: &str, input: &[u8]) -> ExecResult {
+        let child = Command::new("docker")
+            .args(["exec", "-i", &self.container, "sh", "-c", cmd])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                return ExecResult {
+                    rc: -1,
+                    stdout: String::new(),
+                    stderr: e.to_string(),
+                }
+            }
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input);
+        }
+        match child.wait_with_output() {
+            Ok(out) => ExecResult::from_output(out),
+            Err(e) => ExecResult {
+                rc: -1,
+                stdout: String::new(),
+                stderr: e.to_string(),
+            },
+        }
+    }
+
+    /// Bytes of a regular file, or None when it does not exist (or the host cannot be reached).
+    pub fn read_file(&self, path: &str) -> Option<Vec<u8>> {
+        let out = docker(&[
+            "exec",
+            &self.container,
+            "sh",
+            "-c",
+            "test -f \"$1\" && cat -- \"$1\"",
+            "sh",
+            path,
+        ])
+        .ok()?;
+        out.status.success().then_some(out.stdout)
+    }
+
+    /// File contents as text (lossy UTF-8), or None.
+    pub fn read_to_string(&self, path: &str) -> Option<String> {
+        self.read_file(path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// Writes `bytes` to `path` as root (test setup).
+    pub fn write_file(&self, path: &str, bytes: &[u8]) -> Result<()> {
+        let r = self.exec_stdin(&format!("cat > '{}'", path.replace('\'', "'\\''")), bytes);
+        if r.ok() {
+            Ok(())
+        } else {
+            err(format!(
+                "{}: cannot write {path}: {}",
+                self.name,
+                r.stderr.trim()
+            ))
+        }
+    }
+
+    /// True when anything exists at `path` (symlinks not followed).
+    pub fn exists(&self, path: &str) -> bool {
+        self.exec_sh_args("test -e \"$1\" || test -L \"$1\"", &[path])
+            .ok()
+    }
+
+    /// Mode, owner, group, size and type of `path` (symlinks not followed), or None when absent.
+    pub fn stat(&self, path: &str) -> Option<FileStat> {
+        let r = self.exec_sh_args("stat -c '%a|%U|%G|%s|%F' -- \"$1\"", &[path]);
+        if !r.ok() {
+            return None;
+        }
+        let mut f = r.stdout.trim().split('|');
+        Some(FileStat {
+            mode: u32::from_str_radix(f.next()?, 8).ok()?,
+            owner: f.next()?.to_string(),
+            group: f.next()?.to_string(),
+            size: f.next()?.parse().ok()?,
+            kind: f.next()?.to_string(),
+        })
+    }
+
+    /// (mode, owner, group) of `path`, or None when absent. Mode as permission bits, e.g. 0o640.
+    pub fn file_mode_owner(&self, path: &str) -> Option<(u32, String, String)> {
+        self.stat(path).map(|s| (s.mode, s.owner, s.group))
+    }
+
+    /// Installed version of a Debian package, or None when not installed.
+    pub fn package_version(&self, package: &str) -> Option<String> {
+        let r = self.exec_sh_args(
+            "dpkg-query -W -f '${db:Status-Status} ${Version}' -- \"$1\"",
+            &[package],
+        );
+        let out = r.stdout.trim();
+        out.strip_prefix("installed ")
+            .filter(|_| r.ok())
+            .map(str::to_string)
+    }
+
+    /// True when the account exists on the host.
+    pub fn user_exists(&self, user: &str) -> bool {
+        self.exec_sh_args("getent passwd -- \"$1\" >/dev/null", &[user])
+            .ok()
+    }
+
+    fn exec_sh_args(&self, script: &str, args: &[&str]) -> ExecResult {
+        let mut a = vec!["exec", self.container.as_str(), "sh", "-c", script, "sh"];
+        a.extend_from_slice(args);
+        match docker(&a) {
+            Ok(out) => ExecResult::from_output(out),
+            Err(e) => ExecResult {
+                rc: -1,
+                stdout: String::new(),
+                stderr: e.0,
+            },
+        }
+    }
+
+    /// Stops the host (like a power-off; the filesystem is kept).
+    pub fn stop(&self) -> Result<()> {
+        docker_ok(&["stop", "-t", "2", &self.container]).map(|_| ())
+    }
+
+    /// Boots the host again and waits for its sshd (unless it has an sshd delay).
+    pub fn start(&self) -> Result<()> {
+        self.start_nowait()?;
+        if self.sshd_delay == 0 {
+            self.wait_ssh(SSH_WAIT)?;
+        }
+        Ok(())
+    }
+
+    /// Boots the host without waiting for sshd.
+    pub fn start_nowait(&self) -> Result<()> {
+        docker_ok(&["start", &self.container]).map(|_| ())
+    }
+
+    /// Kills the container at once (SIGKILL), like pulling the plug.
+    pub fn kill(&self) -> Result<()> {
+        docker_ok(&["kill", &self.container]).map(|_| ())
+    }
+
+    /// True while the container runs.
+    pub fn is_running(&self) -> bool {
+        docker_ok(&["inspect", "-f", "{{.State.Running}}", &self.container])
+            .map(|s| s == "true")
+            .unwrap_or(false)
+    }
+
+    /// Kills every sshd process (listener and open sessions) with SIGKILL; the host keeps running.
+    pub fn kill_sshd(&self) -> Result<()> {
+        let r = self.exec("pkill -KILL -x sshd; i=0; while pgrep -x sshd >/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; ! pgrep -x sshd >/dev/null");
+        if r.ok() {
+            Ok(())
+        } else {
+            err(format!(
+                "{}: kill_sshd failed: {}",
+                self.name,
+                r.stderr.trim()
+            ))
+        }
+    }
+
+    /// Starts sshd again after [`Host::kill_sshd`] and waits until it answers.
+    pub fn start_sshd(&self) -> Result<()> {
+        let r = self.exec("/usr/sbin/sshd");
+        if !r.ok() {
+            return err(format!(
+                "{}: cannot start sshd: {}",
+                self.name,
+                r.stderr.trim()
+            ));
+        }
+        self.wait_ssh(SSH_WAIT)
+    }
+
+    /// Cuts the host off the network (it keeps running).
+    pub fn disconnect(&self) -> Result<()> {
+        docker_ok(&[
+            "network",
+            "disconnect",
+            "-f",
+            &self.network,
+            &self.container,
+        ])
+        .map(|_| ())
+    }
+
+    /// Puts the host back on the network with its old address.
+    pub fn reconnect(&self) -> Result<()> {
+        docker_ok(&[
+            "network",
+            "connect",
+            "--ip",
+            &self.ip.to_string(),
+            &self.network,
+            &self.container,
+        ])
+        .map(|_| ())
+    }
+
+    /// Waits until sshd on the host answers with an `SSH-` banner.
+    pub fn wait_ssh(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let addr = SocketAddr::new(self.ip, 22);
+        loop {
+            if ssh_banner(addr) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return err(format!(
+                    "{} ({}): sshd did not answer within {:?}; container log:\n{}",
+                    self.name,
+                    self.ip,
+                    timeout,
+                    self.logs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// True when sshd answers right now.
+    pub fn ssh_up(&self) -> bool {
+        ssh_banner(SocketAddr::new(self.ip, 22))
+    }
+
+    /// The entrypoint's and sshd's output (`docker logs`).
+    pub fn logs(&self) -> String {
+        match docker(&["logs", &self.container]) {
+            Ok(o) => format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => e.0,
+        }
+    }
+
+    /// Output of the user-data script so far, and its exit code once it finished.
+    pub fn userdata_result(&self) -> (Option<String>, Option<i32>) {
+        let log = self.read_to_string("/var/log/userdata.log");
+        let rc = self
+            .read_to_string("/var/log/userdata.rc")
+            .and_then(|s| s.trim().parse().ok());
+        (log, rc)
+    }
+
+    /// An `ssh` client command logging in as `user` with the bed's key and known_hosts (accept-new);
+    /// add the remote command with `.arg(...)`.
+    pub fn ssh_command(&self, user: &str) -> Command {
+        let mut c = Command::new("ssh");
+        c.arg("-i")
+            .arg(&self.key_path)
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+            .args([
+                "-o",
+                "StrictHostKeyChecking=accept-new",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=10",
+            ])
+            .args([
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "HashKnownHosts=no",
+            ])
+            .arg(format!("{user}@{}", self.ip))
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `cmd` over real ssh as `user`.
+    pub fn ssh(&self, user: &str, cmd: &str) -> ExecResult {
+        match self.ssh_command(user).arg(cmd).output() {
+            Ok(out) => ExecResult::from_output(out),
+            Err(e) => ExecResult {
+                rc: -1,
+                stdout: String::new(),
+                stderr: format!("cannot run ssh: {e}"),
+            },
+        }
+    }
+}
+
+/// Connects and reads the first bytes: true when they start with `SSH-`.
+fn ssh_banner(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 4];
+    s.read_exact(&mut buf).is_ok() && &buf == b"SSH-"
+}
