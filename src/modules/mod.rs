@@ -17,6 +17,7 @@ use crate::value::{Value, Vars};
 pub mod apt;
 pub mod command;
 pub mod copy;
+pub mod group;
 pub mod package;
 pub mod ping;
 pub mod raw;
@@ -24,6 +25,7 @@ pub mod service;
 pub mod shell;
 pub mod sysutil;
 pub mod template;
+pub mod user;
 pub mod util;
 
 /// Result of a module run: exactly the keys Ansible users read after `register`.
@@ -173,6 +175,8 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &service::SERVICE,
         &service::SYSTEMD,
         &template::Template,
+        &user::User,
+        &group::Group,
     ]
 }
 

@@ -1,0 +1,659 @@
+//! `user`: local accounts via useradd/usermod/userdel, read with getent/id in one probe.
+//!
+//! Password hashes travel on stdin to `chpasswd -e` (never in a command line, never in results).
+
+use super::sysutil::{
+    bool_or, choice, failed_output, opt_bool, opt_list, opt_str, opt_u64, reject_unsupported,
+    req_str, section, sections,
+};
+use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::shell::quote;
+use crate::value::Vars;
+
+pub struct User;
+
+const PARAMS: &[&str] = &[
+    "name",
+    "user",
+    "state",
+    "uid",
+    "group",
+    "groups",
+    "append",
+    "shell",
+    "home",
+    "create_home",
+    "createhome",
+    "move_home",
+    "system",
+    "password",
+    "update_password",
+    "comment",
+    "remove",
+    "force",
+    "non_unique",
+    "skeleton",
+    "password_lock",
+    "local",
+    "generate_ssh_key",
+    "ssh_key_bits",
+    "ssh_key_file",
+    "ssh_key_type",
+    "ssh_key_comment",
+    "ssh_key_passphrase",
+    "expires",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserArgs {
+    pub name: String,
+    pub present: bool,
+    pub uid: Option<u64>,
+    pub group: Option<String>,
+    pub groups: Option<Vec<String>>,
+    pub append: bool,
+    pub shell: Option<String>,
+    pub home: Option<String>,
+    pub create_home: bool,
+    pub move_home: bool,
+    pub system: bool,
+    pub password: Option<String>,
+    pub update_always: bool,
+    pub comment: Option<String>,
+    pub remove: bool,
+    pub force: bool,
+    pub non_unique: bool,
+    pub skeleton: Option<String>,
+    pub password_lock: Option<bool>,
+}
+
+impl UserArgs {
+    pub fn parse(args: &Vars) -> Result<Self, ModuleError> {
+        reject_unsupported(
+            args,
+            &[
+                "generate_ssh_key",
+                "ssh_key_bits",
+                "ssh_key_file",
+                "ssh_key_type",
+                "ssh_key_comment",
+                "ssh_key_passphrase",
+                "expires",
+            ],
+            "user",
+        )?;
+        Ok(Self {
+            name: req_str(args, &["name", "user"])?,
+            present: choice(args, &["state"], &["present", "absent"], "present")? == "present",
+            uid: opt_u64(args, &["uid"])?,
+            group: opt_str(args, &["group"])?.filter(|g| !g.is_empty()),
+            groups: opt_list(args, &["groups"])?,
+            append: bool_or(args, &["append"], false)?,
+            shell: opt_str(args, &["shell"])?,
+            home: opt_str(args, &["home"])?,
+            create_home: bool_or(args, &["create_home", "createhome"], true)?,
+            move_home: bool_or(args, &["move_home"], false)?,
+            system: bool_or(args, &["system"], false)?,
+            password: opt_str(args, &["password"])?,
+            update_always: choice(
+                args,
+                &["update_password"],
+                &["always", "on_create"],
+                "always",
+            )? == "always",
+            comment: opt_str(args, &["comment"])?,
+            remove: bool_or(args, &["remove"], false)?,
+            force: bool_or(args, &["force"], false)?,
+            non_unique: bool_or(args, &["non_unique"], false)?,
+            skeleton: opt_str(args, &["skeleton"])?,
+            password_lock: opt_bool(args, &["password_lock"])?,
+        })
+    }
+
+    /// Group names/gids to look up in the probe.
+    fn lookups(&self) -> Vec<String> {
+        let mut v = vec![self.name.clone()];
+        v.extend(self.group.iter().cloned());
+        v.extend(self.groups.iter().flatten().cloned());
+        v
+    }
+}
+
+/// A `passwd` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Passwd {
+    pub uid: u64,
+    pub gid: u64,
+    pub comment: String,
+    pub home: String,
+    pub shell: String,
+}
+
+/// What the probe found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Probe {
+    pub passwd: Option<Passwd>,
+    /// Every group line found for the looked-up names/gids: (name, gid).
+    pub groups: Vec<(String, u64)>,
+    /// `id -Gn` of the user (all groups, primary included).
+    pub member_of: Vec<String>,
+    /// Shadow hash (None when unreadable or not asked).
+    pub shadow: Option<String>,
+    pub home_exists: bool,
+}
+
+impl Probe {
+    fn group(&self, name_or_gid: &str) -> Option<&(String, u64)> {
+        self.groups
+            .iter()
+            .find(|(n, g)| n == name_or_gid || g.to_string() == name_or_gid)
+    }
+    fn group_name_of_gid(&self, gid: u64) -> Option<&str> {
+        self.groups
+            .iter()
+            .find(|(_, g)| *g == gid)
+            .map(|(n, _)| n.as_str())
+    }
+}
+
+pub fn probe_script(a: &UserArgs) -> String {
+    let n = quote(&a.name);
+    let mut s = format!(
+        "{}; getent passwd {n}\n{}; ",
+        section("passwd"),
+        section("groups")
+    );
+    for g in a.lookups() {
+        s.push_str(&format!("getent group {}; ", quote(&g)));
+    }
+    s.push_str(&format!(
+        "\n{}; id -Gn {n} 2>/dev/null\n",
+        section("member_of")
+    ));
+    if a.password.is_some() || a.password_lock.is_some() {
+        s.push_str(&format!(
+            "{}; getent shadow {n} 2>/dev/null\n",
+            section("shadow")
+        ));
+    }
+    s.push_str(&format!(
+        "{}; kp_h=$(getent passwd {n}) && {{ kp_h=${{kp_h#*:*:*:*:*:}}; kp_h=${{kp_h%%:*}}; [ -d \"$kp_h\" ] && echo yes; }}\n{}\ntrue\n",
+        section("home"),
+        section("end")
+    ));
+    s
+}
+
+pub fn parse_probe(out: &str) -> Probe {
+    let s = sections(out);
+    let text = |k: &str| s.get(k).map(String::as_str).unwrap_or("");
+    let passwd = text("passwd").lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 7).then(|| Passwd {
+            uid: f[2].parse().unwrap_or(0),
+            gid: f[3].parse().unwrap_or(0),
+            comment: f[4].to_string(),
+            home: f[5].to_string(),
+            shell: f[6].to_string(),
+        })
+    });
+    let groups = text("groups")
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 3).then(|| Some((f[0].to_string(), f[2].parse().ok()?)))?
+        })
+        .collect();
+    Probe {
+        passwd,
+        groups,
+        member_of: text("member_of")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        shadow: text("shadow")
+            .lines()
+            .find_map(|l| l.split(':').nth(1).map(str::to_string)),
+        home_exists: text("home").trim() == "yes",
+    }
+}
+
+/// Pure plan: commands in order, and the password (fed to `chpasswd -e` on stdin) if it changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub commands: Vec<String>,
+    pub set_password: bool,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty() && !self.set_password
+    }
+}
+
+pub fn plan(a: &UserArgs, p: &Probe) -> Result<Plan, String> {
+    let n = quote(&a.name);
+    let mut plan = Plan::default();
+    if !a.present {
+        if p.passwd.is_some() {
+            let mut cmd = String::from("userdel");
+            if a.force {
+                cmd.push_str(" -f");
+            }
+            if a.remove {
+                cmd.push_str(" -r");
+            }
+            plan.commands.push(format!("{cmd} {n}"));
+        }
+        return Ok(plan);
+    }
+    // Validate groups first, like Ansible ("Group x does not exist").
+    let primary = match &a.group {
+        Some(g) => Some(
+            p.group(g)
+                .ok_or_else(|| format!("Group {g} does not exist"))?
+                .clone(),
+        ),
+        None => None,
+    };
+    let mut want_groups: Vec<String> = Vec::new();
+    for g in a.groups.iter().flatten() {
+        let (name, _) = p
+            .group(g)
+            .ok_or_else(|| format!("Group {g} does not exist"))?;
+        if !want_groups.contains(name) {
+            want_groups.push(name.clone());
+        }
+    }
+    let Some(cur) = &p.passwd else {
+        let mut cmd = vec!["useradd".to_string()];
+        if let Some(uid) = a.uid {
+            cmd.push(format!("-u {uid}"));
+            if a.non_unique {
+                cmd.push("-o".into());
+            }
+        }
+        match &a.group {
+            Some(g) => cmd.push(format!("-g {}", quote(g))),
+            // A group named like the user exists: don't let USERGROUPS_ENAB try to create it.
+            None if p.group(&a.name).is_some() => cmd.push("-N".into()),
+            None => {}
+        }
+        if !want_groups.is_empty() {
+            cmd.push(format!("-G {}", quote(&want_groups.join(","))));
+        }
+        if let Some(c) = &a.comment {
+            cmd.push(format!("-c {}", quote(c)));
+        }
+        if let Some(h) = &a.home {
+            cmd.push(format!("-d {}", quote(h)));
+        }
+        if let Some(s) = &a.shell {
+            cmd.push(format!("-s {}", quote(s)));
+        }
+        if a.create_home {
+            cmd.push("-m".into());
+            if let Some(k) = &a.skeleton {
+                cmd.push(format!("-k {}", quote(k)));
+            }
+        } else {
+            cmd.push("-M".into());
+        }
+        if a.system {
+            cmd.push("-r".into());
+        }
+        cmd.push(n.clone());
+        plan.commands.push(cmd.join(" "));
+        plan.set_password = a.password.is_some();
+        if a.password_lock == Some(true) {
+            plan.commands.push(format!("usermod -L {n}"));
+        }
+        return Ok(plan);
+    };
+    let mut flags: Vec<String> = Vec::new();
+    if let Some(uid) = a.uid {
+        if uid != cur.uid {
+            flags.push(format!("-u {uid}"));
+            if a.non_unique {
+                flags.push("-o".into());
+            }
+        }
+    }
+    if let Some((gname, gid)) = &primary {
+        if *gid != cur.gid {
+            flags.push(format!("-g {}", quote(gname)));
+        }
+    }
+    let primary_gid = primary.as_ref().map(|(_, g)| *g).unwrap_or(cur.gid);
+    if let Some(groups) = &a.groups {
+        let primary_name = p.group_name_of_gid(primary_gid).map(str::to_string);
+        let current: Vec<&String> = p
+            .member_of
+            .iter()
+            .filter(|g| Some(*g) != primary_name.as_ref())
+            .collect();
+        let wanted: Vec<&String> = want_groups
+            .iter()
+            .filter(|g| Some(*g) != primary_name.as_ref())
+            .collect();
+        let missing = wanted.iter().any(|g| !current.contains(g));
+        let extra = current.iter().any(|g| !wanted.contains(g));
+        if groups.is_empty() {
+            if !current.is_empty() && !a.append {
+                flags.push("-G ''".into());
+            }
+        } else if missing || (extra && !a.append) {
+            if a.append {
+                flags.push("-a".into());
+            }
+            let list: Vec<&str> = wanted.iter().map(|s| s.as_str()).collect();
+            flags.push(format!("-G {}", quote(&list.join(","))));
+        }
+    }
+    if let Some(c) = &a.comment {
+        if *c != cur.comment {
+            flags.push(format!("-c {}", quote(c)));
+        }
+    }
+    if let Some(h) = &a.home {
+        if *h != cur.home {
+            flags.push(format!("-d {}", quote(h)));
+            if a.move_home {
+                flags.push("-m".into());
+            }
+        }
+    }
+    if let Some(s) = &a.shell {
+        if *s != cur.shell {
+            flags.push(format!("-s {}", quote(s)));
+        }
+    }
+    if !flags.is_empty() {
+        plan.commands
+            .push(format!("usermod {} {n}", flags.join(" ")));
+    }
+    if let (Some(want), true) = (&a.password, a.update_always) {
+        let have = p.shadow.as_deref().map(|h| h.trim_start_matches('!'));
+        if have != Some(want.as_str()) {
+            plan.set_password = true;
+        }
+    }
+    match (a.password_lock, p.shadow.as_deref()) {
+        (Some(true), Some(h)) if !h.starts_with('!') => {
+            plan.commands.push(format!("usermod -L {n}"))
+        }
+        (Some(false), Some(h)) if h.starts_with('!') => {
+            plan.commands.push(format!("usermod -U {n}"))
+        }
+        _ => {}
+    }
+    // Ansible creates a missing home directory of an existing user (copying the skeleton).
+    let home_moves = a.move_home && a.home.as_ref().is_some_and(|h| *h != cur.home);
+    if a.create_home && !p.home_exists && !home_moves {
+        let h = quote(a.home.as_deref().unwrap_or(&cur.home));
+        let skel = quote(a.skeleton.as_deref().unwrap_or("/etc/skel"));
+        plan.commands.push(format!(
+            "mkdir -p {h} && {{ [ ! -d {skel} ] || cp -a {skel}/. {h}; }} && chown -R {}:{} {h} && chmod 0700 {h}",
+            a.uid.unwrap_or(cur.uid),
+            primary_gid
+        ));
+    }
+    Ok(plan)
+}
+
+impl Module for User {
+    fn name(&self) -> &'static str {
+        "user"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        PARAMS
+    }
+    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let a = UserArgs::parse(args)?;
+        let out = ctx.run(&probe_script(&a))?;
+        if !out.stdout_str().contains("@@KP:end") {
+            return Ok(failed_output("user: reading account state", &out));
+        }
+        let probe = parse_probe(&out.stdout_str());
+        let plan = match plan(&a, &probe) {
+            Ok(p) => p,
+            Err(msg) => return Ok(ModuleResult::failed(msg)),
+        };
+        let mut res = if plan.is_empty() {
+            ModuleResult::ok()
+        } else if ctx.check_mode {
+            ModuleResult::changed()
+        } else {
+            let mut script = String::from("set -e\n");
+            for c in &plan.commands {
+                script.push_str(c);
+                script.push('\n');
+            }
+            if plan.set_password {
+                // stdin is "name:hash"; the hash never appears in the command.
+                script.push_str("chpasswd -e\n");
+            }
+            let stdin = plan
+                .set_password
+                .then(|| format!("{}:{}\n", a.name, a.password.as_deref().unwrap_or("")));
+            let out = ctx.run_with_stdin(&script, stdin.as_deref().map(str::as_bytes))?;
+            if !out.ok() {
+                // Commands carry no secrets; stderr of chpasswd does not echo the hash.
+                return Ok(failed_output(&format!("user {}", a.name), &out));
+            }
+            ModuleResult::changed().with_output(&out)
+        };
+        res = res
+            .set("name", a.name.as_str())
+            .set("state", if a.present { "present" } else { "absent" });
+        if a.password.is_some() {
+            res = res.set("password", "NOT_LOGGING_PASSWORD");
+        }
+        if a.present {
+            if let Some(cur) = &probe.passwd {
+                res = res
+                    .set("uid", a.uid.unwrap_or(cur.uid))
+                    .set("home", a.home.clone().unwrap_or_else(|| cur.home.clone()))
+                    .set(
+                        "shell",
+                        a.shell.clone().unwrap_or_else(|| cur.shell.clone()),
+                    );
+            }
+            if let Some(g) = &a.groups {
+                res = res.set("groups", g.join(","));
+            }
+            res = res
+                .set("system", a.system)
+                .set("create_home", a.create_home)
+                .set("append", a.append);
+        } else if a.remove {
+            res = res.set("remove", true);
+        }
+        Ok(res)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::sysutil::testing::{args, ctx, FakeRemote};
+    use serde_json::json;
+
+    fn ua(v: serde_json::Value) -> UserArgs {
+        UserArgs::parse(&args(v)).unwrap()
+    }
+
+    fn existing() -> Probe {
+        Probe {
+            passwd: Some(Passwd {
+                uid: 1001,
+                gid: 1001,
+                comment: "Deploy".into(),
+                home: "/home/deploy".into(),
+                shell: "/bin/bash".into(),
+            }),
+            groups: vec![
+                ("deploy".into(), 1001),
+                ("sudo".into(), 27),
+                ("adm".into(), 4),
+                ("users".into(), 100),
+            ],
+            member_of: vec!["deploy".into(), "sudo".into()],
+            shadow: Some("$6$abc$xyz".into()),
+            home_exists: true,
+        }
+    }
+
+    #[test]
+    fn planner_table() {
+        let none = Probe {
+            groups: vec![("sudo".into(), 27), ("users".into(), 100)],
+            ..Probe::default()
+        };
+        let cases: Vec<(serde_json::Value, Probe, Vec<&str>)> = vec![
+            (
+                json!({"name": "deploy", "shell": "/bin/bash", "groups": "sudo", "uid": 1001, "comment": "Deploy me"}),
+                none.clone(),
+                vec!["useradd -u 1001 -G sudo -c 'Deploy me' -s /bin/bash -m deploy"],
+            ),
+            (
+                json!({"name": "svc", "system": true, "create_home": "no", "group": "users"}),
+                none.clone(),
+                vec!["useradd -g users -M -r svc"],
+            ),
+            // nothing to do
+            (
+                json!({"name": "deploy", "shell": "/bin/bash", "groups": ["sudo"], "uid": 1001}),
+                existing(),
+                vec![],
+            ),
+            // append adds only missing groups; extra groups are kept
+            (
+                json!({"name": "deploy", "groups": "sudo", "append": true}),
+                existing(),
+                vec![],
+            ),
+            (
+                json!({"name": "deploy", "groups": "adm", "append": true}),
+                existing(),
+                vec!["usermod -a -G adm deploy"],
+            ),
+            // without append the list is exact
+            (
+                json!({"name": "deploy", "groups": "adm"}),
+                existing(),
+                vec!["usermod -G adm deploy"],
+            ),
+            (
+                json!({"name": "deploy", "groups": ""}),
+                existing(),
+                vec!["usermod -G '' deploy"],
+            ),
+            (
+                json!({"name": "deploy", "shell": "/bin/sh", "group": "users", "home": "/srv/d", "move_home": true}),
+                existing(),
+                vec!["usermod -g users -d /srv/d -m -s /bin/sh deploy"],
+            ),
+            (
+                json!({"name": "deploy", "state": "absent", "remove": true}),
+                existing(),
+                vec!["userdel -r deploy"],
+            ),
+            (
+                json!({"name": "gone", "state": "absent"}),
+                none.clone(),
+                vec![],
+            ),
+            (
+                json!({"name": "deploy", "password_lock": true}),
+                existing(),
+                vec!["usermod -L deploy"],
+            ),
+        ];
+        for (a, p, want) in cases {
+            let got = plan(&ua(a.clone()), &p).unwrap();
+            assert_eq!(got.commands, want, "{a}");
+            assert!(!got.set_password);
+        }
+    }
+
+    #[test]
+    fn passwords_and_missing_homes() {
+        let p = existing();
+        let same = plan(&ua(json!({"name": "deploy", "password": "$6$abc$xyz"})), &p).unwrap();
+        assert!(same.is_empty());
+        let new = plan(&ua(json!({"name": "deploy", "password": "$6$new"})), &p).unwrap();
+        assert!(new.set_password && new.commands.is_empty());
+        let on_create = plan(
+            &ua(json!({"name": "deploy", "password": "$6$new", "update_password": "on_create"})),
+            &p,
+        )
+        .unwrap();
+        assert!(on_create.is_empty());
+        let mut nohome = existing();
+        nohome.home_exists = false;
+        let got = plan(&ua(json!({"name": "deploy"})), &nohome).unwrap();
+        assert_eq!(got.commands.len(), 1);
+        assert!(got.commands[0].starts_with("mkdir -p /home/deploy"));
+        assert!(got.commands[0].contains("chown -R 1001:1001 /home/deploy"));
+        let e = plan(&ua(json!({"name": "deploy", "groups": "nosuch"})), &p).unwrap_err();
+        assert_eq!(e, "Group nosuch does not exist");
+    }
+
+    #[test]
+    fn parses_probe() {
+        let out = "\n@@KP:passwd\ndeploy:x:1001:1001:Deploy,,,:/home/deploy:/bin/bash\n\
+\n@@KP:groups\ndeploy:x:1001:\nsudo:x:27:deploy\n\n@@KP:member_of\ndeploy sudo\n\
+\n@@KP:shadow\ndeploy:$6$abc:19000:0:99999:7:::\n\n@@KP:home\nyes\n\n@@KP:end\n";
+        let p = parse_probe(out);
+        assert_eq!(p.passwd.as_ref().unwrap().comment, "Deploy,,,");
+        assert_eq!(
+            p.groups,
+            vec![("deploy".to_string(), 1001), ("sudo".to_string(), 27)]
+        );
+        assert_eq!(p.member_of, ["deploy", "sudo"]);
+        assert_eq!(p.shadow.as_deref(), Some("$6$abc"));
+        assert!(p.home_exists);
+    }
+
+    #[test]
+    fn probe_script_runs_locally() {
+        let a = ua(json!({"name": "root", "groups": "root"}));
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(probe_script(&a))
+            .output()
+            .unwrap();
+        let p = parse_probe(&String::from_utf8_lossy(&o.stdout));
+        assert_eq!(p.passwd.as_ref().map(|x| x.uid), Some(0));
+        assert!(p.home_exists);
+        assert!(p.member_of.contains(&"root".to_string()));
+    }
+
+    #[test]
+    fn password_goes_through_stdin_only() {
+        let facts = Vars::new();
+        let probe = "\n@@KP:passwd\n\n@@KP:groups\n\n@@KP:member_of\n\n@@KP:shadow\n\n@@KP:home\n\n@@KP:end\n";
+        let mut r = FakeRemote::new(&[(0, probe), (0, "")]);
+        let res = User
+            .run(
+                &args(json!({"name": "alice", "password": "$6$secret"})),
+                &mut ctx(&mut r, &facts, false),
+            )
+            .unwrap();
+        assert!(res.changed, "{res:?}");
+        assert!(!r.commands.iter().any(|c| c.contains("secret")));
+        assert_eq!(r.stdins[1].as_deref(), Some(&b"alice:$6$secret\n"[..]));
+        assert_eq!(res.data["password"], "NOT_LOGGING_PASSWORD");
+        // check mode: probe only
+        let mut r = FakeRemote::new(&[(0, probe)]);
+        let res = User
+            .run(
+                &args(json!({"name": "alice"})),
+                &mut ctx(&mut r, &facts, true),
+            )
+            .unwrap();
+        assert!(res.changed);
+        assert_eq!(r.commands.len(), 1);
+    }
+}
