@@ -60,6 +60,8 @@ pub enum SshError {
     },
     #[error("host key for {addr} is not in {known_hosts} and host key checking is strict")]
     HostKeyUnknown { addr: String, known_hosts: String },
+    #[error("known_hosts file {path}: {reason}")]
+    KnownHosts { path: String, reason: String },
     #[error("command timed out after {secs}s")]
     CommandTimeout { secs: u64 },
     #[error("ssh session to {addr} failed: {reason}")]
