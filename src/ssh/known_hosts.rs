@@ -198,7 +198,7 @@ pub fn lookup(entries: &[Entry], pattern: &str, key: &HostKey) -> Lookup {
     let pattern = pattern.to_ascii_lowercase();
     let mine: Vec<&Entry> = entries
         .iter()
-        .filter(|e| e.hosts.iter().any(|h| *h == pattern))
+        .filter(|e| e.hosts.contains(&pattern))
         .collect();
     if mine
         .iter()
@@ -224,7 +224,7 @@ pub fn known_types(entries: &[Entry], pattern: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for e in entries
         .iter()
-        .filter(|e| e.hosts.iter().any(|h| *h == pattern))
+        .filter(|e| e.hosts.contains(&pattern))
     {
         if !out.contains(&e.key_type) {
             out.push(e.key_type.clone());
