@@ -148,7 +148,8 @@ mod tests {
         let sudo_default = Become::sudo("");
         let sudo_deploy = Become::sudo("deploy");
         let su_pg = Become::su("postgres");
-        let cases: Vec<(&str, Option<&Become>, Vec<(String, String)>, &str)> = vec![
+        type Case<'a> = (&'a str, Option<&'a Become>, Vec<(String, String)>, &'a str);
+        let cases: Vec<Case> = vec![
             ("id -u", None, vec![], "id -u"),
             (
                 "echo $A",
