@@ -222,10 +222,7 @@ pub fn lookup(entries: &[Entry], pattern: &str, key: &HostKey) -> Lookup {
 pub fn known_types(entries: &[Entry], pattern: &str) -> Vec<String> {
     let pattern = pattern.to_ascii_lowercase();
     let mut out: Vec<String> = Vec::new();
-    for e in entries
-        .iter()
-        .filter(|e| e.hosts.contains(&pattern))
-    {
+    for e in entries.iter().filter(|e| e.hosts.contains(&pattern)) {
         if !out.contains(&e.key_type) {
             out.push(e.key_type.clone());
         }
@@ -342,7 +339,8 @@ pub fn known_types_in_file(path: &Path, host: &str, port: u16) -> Vec<String> {
     }
 }
 
-fn display_addr(host: &str, port: u16) -> String {
+/// `host:port`, `[v6]:port`, for messages.
+pub fn display_addr(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
     } else {

@@ -14,6 +14,7 @@ pub mod known_hosts;
 pub mod session;
 
 pub use become_::Become;
+pub use known_hosts::HostKeyPolicy;
 pub use session::{ConnectOptions, HostSession};
 
 /// What a command left behind on the target.
@@ -88,4 +89,16 @@ pub trait Remote {
 
     /// A label for logs and messages (inventory hostname or address).
     fn name(&self) -> &str;
+
+    /// Drop the connection and connect again, waiting up to `wait` for the host's sshd
+    /// (`wait_for_connection`, reboots). Targets without a connection (fakes) only check that a
+    /// command runs.
+    fn reconnect(&mut self, wait: Duration) -> Result<(), SshError> {
+        self.exec("true", None, Some(wait)).map(|_| ())
+    }
+
+    /// Cheap check, without a round trip, that the connection still looks usable.
+    fn is_alive(&mut self) -> bool {
+        true
+    }
 }

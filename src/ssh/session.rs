@@ -1,8 +1,947 @@
 //! One SSH session per host: connect, authenticate, check host keys, run commands.
+//!
+//! Connect/handshake/auth run in libssh2's blocking mode (bounded by the connect timeout). After
+//! that the session is switched to non-blocking mode for good: `exec` drives stdin, stdout and
+//! stderr of one channel at a time and waits on the socket with `poll(2)` in the directions libssh2
+//! asks for, so large outputs on both streams never deadlock, a per-command deadline is exact, and
+//! the happy path never sleeps.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ssh2::{BlockDirections, ErrorCode, MethodType, Session};
+
+use super::known_hosts::{self, HostKey, HostKeyPolicy};
+use super::{ExecOutput, Remote, SshError};
 
 /// Connection parameters for one host.
 #[derive(Debug, Clone)]
-pub struct ConnectOptions {}
+pub struct ConnectOptions {
+    /// Label for logs and [`Remote::name`] (inventory hostname); defaults to `host`.
+    pub name: String,
+    /// Address or DNS name to connect to.
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// Private key files to try, in order. Empty: `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`.
+    pub private_keys: Vec<PathBuf>,
+    /// Also try the identities of a running ssh-agent (`SSH_AUTH_SOCK`).
+    pub use_agent: bool,
+    /// Bound for one TCP connect and for the SSH handshake + authentication.
+    pub connect_timeout: Duration,
+    /// Keep retrying (with backoff) while the host refuses, times out or drops the banner, for up to
+    /// this long: a host that just booted.
+    pub wait_for_ssh: Option<Duration>,
+    /// Interval of SSH keepalives (and TCP keepalive probes); zero disables them.
+    pub keepalive: Duration,
+    pub known_hosts: PathBuf,
+    pub host_key_policy: HostKeyPolicy,
+    /// Default per-command timeout when `exec` is given none.
+    pub command_timeout: Option<Duration>,
+}
+
+impl ConnectOptions {
+    /// Defaults: port 22, default keys + agent, 10 s connect timeout, no waiting, 15 s keepalive,
+    /// knockplay's default known_hosts, accept-new, no command timeout.
+    pub fn new(host: impl Into<String>, user: impl Into<String>) -> ConnectOptions {
+        let host = host.into();
+        ConnectOptions {
+            name: host.clone(),
+            host,
+            port: 22,
+            user: user.into(),
+            private_keys: Vec::new(),
+            use_agent: true,
+            connect_timeout: Duration::from_secs(10),
+            wait_for_ssh: None,
+            keepalive: Duration::from_secs(15),
+            known_hosts: known_hosts::default_path(),
+            host_key_policy: HostKeyPolicy::AcceptNew,
+            command_timeout: None,
+        }
+    }
+
+    /// `host:port` (`[v6]:port`) for messages.
+    pub fn addr(&self) -> String {
+        known_hosts::display_addr(&self.host, self.port)
+    }
+
+    /// The key files that will be tried: the configured ones, else the default `~/.ssh/id_*`.
+    pub fn key_candidates(&self) -> Vec<PathBuf> {
+        if !self.private_keys.is_empty() {
+            return self.private_keys.clone();
+        }
+        let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
+            return Vec::new();
+        };
+        ["id_ed25519", "id_ecdsa", "id_rsa"]
+            .iter()
+            .map(|k| Path::new(&home).join(".ssh").join(k))
+            .collect()
+    }
+}
 
 /// A live SSH session, owned by one thread.
-pub struct HostSession {}
+pub struct HostSession {
+    opts: ConnectOptions,
+    session: Session,
+    /// A clone of the session's socket, for `poll(2)` and liveness checks.
+    socket: TcpStream,
+    /// Set when the transport failed; the session must be reconnected.
+    dead: bool,
+}
+
+impl std::fmt::Debug for HostSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostSession")
+            .field("addr", &self.opts.addr())
+            .field("user", &self.opts.user)
+            .field("dead", &self.dead)
+            .finish()
+    }
+}
+
+/// First retry delay of `wait_for_ssh`; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How long to try sending the close of a timed-out command's channel. sshd confirms only once the
+/// command exits, so we do not wait for that; libssh2 frees the channel with the session.
+const CLOSE_GRACE: Duration = Duration::from_millis(100);
+
+impl HostSession {
+    /// Connect, verify the host key and authenticate, waiting for sshd if `wait_for_ssh` is set.
+    pub fn connect(opts: &ConnectOptions) -> Result<HostSession, SshError> {
+        let start = Instant::now();
+        let deadline = opts.wait_for_ssh.map(|w| start + w);
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let attempt_deadline = deadline.map(|d| d.max(Instant::now() + Duration::from_secs(1)));
+            let (err, retryable) = match connect_once(opts, attempt_deadline) {
+                Ok(session) => {
+                    if attempts > 1 {
+                        tracing::info!(
+                            "{}: sshd answered after {:.1}s ({attempts} attempts)",
+                            opts.addr(),
+                            start.elapsed().as_secs_f64()
+                        );
+                    }
+                    return Ok(session);
+                }
+                Err(e) => e,
+            };
+            let Some(deadline) = deadline.filter(|_| retryable) else {
+                return Err(err);
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::warn!(
+                    "{}: gave up waiting for sshd after {:.0}s ({attempts} attempts): {err}",
+                    opts.addr(),
+                    start.elapsed().as_secs_f64()
+                );
+                return Err(err);
+            }
+            tracing::debug!("{}: waiting for sshd: {err}", opts.addr());
+            std::thread::sleep(backoff.min(deadline - now));
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Drop the current connection and connect again with the same options.
+    pub fn reconnect(&mut self) -> Result<(), SshError> {
+        let opts = self.opts.clone();
+        self.replace_with(&opts)
+    }
+
+    /// Like [`reconnect`](Self::reconnect), waiting up to `wait` for sshd (`wait_for_connection`).
+    pub fn reconnect_within(&mut self, wait: Duration) -> Result<(), SshError> {
+        let mut opts = self.opts.clone();
+        opts.wait_for_ssh = Some(wait);
+        self.replace_with(&opts)
+    }
+
+    fn replace_with(&mut self, opts: &ConnectOptions) -> Result<(), SshError> {
+        self.dead = true;
+        self.say_goodbye();
+        let fresh = HostSession::connect(opts)?;
+        // Keep the caller's own options (the wait is a one-off).
+        let keep = std::mem::replace(&mut self.opts, fresh.opts.clone());
+        *self = fresh;
+        self.opts = keep;
+        Ok(())
+    }
+
+    /// Cheap liveness check without a round trip: the transport has not failed, the peer has not
+    /// closed or reset the TCP connection, and a due keepalive could be sent. (A peer that vanished
+    /// silently is only noticed by keepalives/TCP timeouts or the next command.)
+    pub fn is_alive(&mut self) -> bool {
+        if self.dead {
+            return false;
+        }
+        // POLLRDHUP: the peer closed its side (FIN seen), even if a final message (disconnect) is
+        // still unread; POLLHUP/POLLERR: reset or error.
+        let mut pfd = libc::pollfd {
+            fd: self.socket.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLRDHUP,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout.
+        let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+        if rc < 0
+            || pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+        {
+            self.dead = true;
+            return false;
+        }
+        if !self.opts.keepalive.is_zero() {
+            if let Err(e) = self.session.keepalive_send() {
+                if !is_eagain(&e) {
+                    self.dead = true;
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// The options this session was opened with.
+    pub fn options(&self) -> &ConnectOptions {
+        &self.opts
+    }
+
+    fn session_err(&mut self, what: &str, e: &ssh2::Error) -> SshError {
+        self.dead = true;
+        SshError::Session {
+            addr: self.opts.addr(),
+            reason: format!("{what}: {}", describe(e)),
+        }
+    }
+
+    /// Wait until the socket is ready in the directions libssh2 is blocked on, or `deadline`.
+    /// Also sends keepalives while waiting. Returns `false` when the deadline passed.
+    fn wait_socket(&mut self, deadline: Option<Instant>) -> Result<bool, SshError> {
+        let dirs = self.session.block_directions();
+        let mut wait_ms: i64 = 60_000;
+        if !self.opts.keepalive.is_zero() {
+            match self.session.keepalive_send() {
+                Ok(next) => wait_ms = wait_ms.min(i64::from(next.max(1)) * 1000),
+                Err(e) if is_eagain(&e) => wait_ms = wait_ms.min(1000),
+                Err(e) => return Err(self.session_err("keepalive failed", &e)),
+            }
+        }
+        if let Some(d) = deadline {
+            let now = Instant::now();
+            if now >= d {
+                return Ok(false);
+            }
+            // Round up so we do not spin on sub-millisecond remainders.
+            let left = (d - now).as_micros().div_ceil(1000);
+            wait_ms = wait_ms.min(i64::try_from(left).unwrap_or(i64::MAX));
+        }
+        let events = match dirs {
+            BlockDirections::Inbound => libc::POLLIN,
+            BlockDirections::Outbound => libc::POLLOUT,
+            BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
+            // libssh2 did not say: data may already be buffered, look again soon.
+            BlockDirections::None => {
+                wait_ms = wait_ms.min(1);
+                libc::POLLIN
+            }
+        };
+        poll_fd(self.socket.as_raw_fd(), events, wait_ms as libc::c_int).map_err(|e| {
+            self.dead = true;
+            SshError::Session {
+                addr: self.opts.addr(),
+                reason: format!("poll failed: {e}"),
+            }
+        })?;
+        Ok(true)
+    }
+
+    /// Repeat a non-blocking libssh2 call until it stops returning EAGAIN.
+    fn retry<T>(
+        &mut self,
+        deadline: Option<Instant>,
+        what: &str,
+        mut op: impl FnMut(&Session) -> Result<T, ssh2::Error>,
+    ) -> Result<T, Fail> {
+        loop {
+            match op(&self.session) {
+                Ok(v) => return Ok(v),
+                Err(e) if is_eagain(&e) => self.wait(deadline)?,
+                Err(e) => return Err(Fail::Err(self.session_err(what, &e))),
+            }
+        }
+    }
+
+    /// [`wait_socket`](Self::wait_socket) with the deadline turned into [`Fail::Timeout`].
+    fn wait(&mut self, deadline: Option<Instant>) -> Result<(), Fail> {
+        match self.wait_socket(deadline) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Fail::Timeout),
+            Err(e) => Err(Fail::Err(e)),
+        }
+    }
+
+    fn run(
+        &mut self,
+        cmd: &str,
+        stdin: Option<&[u8]>,
+        deadline: Option<Instant>,
+    ) -> Result<ExecOutput, Fail> {
+        let mut channel = self.retry(deadline, "cannot open a channel", |s| s.channel_session())?;
+        let result = self
+            .retry(deadline, "exec request failed", |_| channel.exec(cmd))
+            .and_then(|()| self.pump(&mut channel, stdin, deadline));
+        if let Err(Fail::Timeout) = result {
+            self.abandon(&mut channel);
+        }
+        result
+    }
+
+    /// Move stdin/stdout/stderr until the remote side closes the channel.
+    fn pump(
+        &mut self,
+        channel: &mut ssh2::Channel,
+        stdin: Option<&[u8]>,
+        deadline: Option<Instant>,
+    ) -> Result<ExecOutput, Fail> {
+        let input = stdin.unwrap_or(&[]);
+        let mut written = 0usize;
+        let mut eof_sent = false;
+        let mut out = ExecOutput::default();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut stderr = channel.stderr();
+        loop {
+            let mut progress = false;
+            while written < input.len() {
+                match channel.write(&input[written..]) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        written += n;
+                        progress = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    // The command exited or closed its stdin: like a broken pipe, stop feeding it.
+                    Err(_) if channel.eof() => {
+                        written = input.len();
+                        eof_sent = true;
+                    }
+                    Err(e) => return Err(Fail::Err(self.io_err("writing stdin failed", &e))),
+                }
+            }
+            if !eof_sent && written == input.len() {
+                match channel.send_eof() {
+                    Ok(()) => {
+                        eof_sent = true;
+                        progress = true;
+                    }
+                    Err(e) if is_eagain(&e) => {}
+                    Err(_) if channel.eof() => eof_sent = true,
+                    Err(e) => return Err(Fail::Err(self.session_err("sending EOF failed", &e))),
+                }
+            }
+            for (stream, sink) in [(0, &mut out.stdout), (1, &mut out.stderr)] {
+                loop {
+                    let r = if stream == 0 {
+                        channel.read(&mut buf)
+                    } else {
+                        stderr.read(&mut buf)
+                    };
+                    match r {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            sink.extend_from_slice(&buf[..n]);
+                            progress = true;
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(Fail::Err(self.io_err("reading output failed", &e))),
+                    }
+                }
+            }
+            if channel.eof() {
+                break;
+            }
+            if !progress {
+                self.wait(deadline)?;
+            }
+        }
+        // Remote EOF: the exit status arrives before the remote close.
+        self.retry(deadline, "waiting for the command to finish failed", |_| {
+            channel.wait_close()
+        })?;
+        out.rc = exit_code(channel);
+        // Our side of the close; the remote already closed, so this does not wait.
+        self.retry(deadline, "closing the channel failed", |_| channel.close())?;
+        Ok(out)
+    }
+
+    /// After a timeout: send EOF + close and move on; the session stays usable. The command itself
+    /// keeps running on the target until it exits, as with Ansible (the ssh2 crate does not expose
+    /// the channel "signal" request that could stop it).
+    fn abandon(&mut self, channel: &mut ssh2::Channel) {
+        let grace = Some(Instant::now() + CLOSE_GRACE);
+        match self.retry(grace, "closing a timed-out channel", |_| channel.close()) {
+            Ok(()) => {}
+            Err(Fail::Err(e)) => tracing::debug!("{e}"),
+            // Expected while the command still runs: sshd keeps it going after the close.
+            Err(Fail::Timeout) => tracing::debug!(
+                "{}: timed-out command still running on the target",
+                self.opts.addr()
+            ),
+        }
+    }
+
+    fn io_err(&mut self, what: &str, e: &std::io::Error) -> SshError {
+        self.dead = true;
+        SshError::Session {
+            addr: self.opts.addr(),
+            reason: format!("{what}: {e}"),
+        }
+    }
+
+    fn say_goodbye(&mut self) {
+        // Best effort, never waits: the server logs a clean disconnect instead of a reset.
+        let _ = self
+            .session
+            .disconnect(Some(ssh2::DisconnectCode::ByApplication), "bye", None);
+    }
+}
+
+/// Why a command did not complete.
+enum Fail {
+    /// The per-command deadline passed.
+    Timeout,
+    Err(SshError),
+}
+
+impl Remote for HostSession {
+    fn exec(
+        &mut self,
+        cmd: &str,
+        stdin: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> Result<ExecOutput, SshError> {
+        if self.dead {
+            return Err(SshError::Session {
+                addr: self.opts.addr(),
+                reason: "connection lost earlier; reconnect first".into(),
+            });
+        }
+        let timeout = timeout.or(self.opts.command_timeout);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        match self.run(cmd, stdin, deadline) {
+            Ok(out) => Ok(out),
+            Err(Fail::Err(e)) => Err(e),
+            Err(Fail::Timeout) => Err(SshError::CommandTimeout {
+                secs: timeout.map_or(0, |t| t.as_millis().div_ceil(1000) as u64),
+            }),
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.opts.name
+    }
+
+    fn reconnect(&mut self, wait: Duration) -> Result<(), SshError> {
+        self.reconnect_within(wait)
+    }
+
+    fn is_alive(&mut self) -> bool {
+        HostSession::is_alive(self)
+    }
+}
+
+impl Drop for HostSession {
+    fn drop(&mut self) {
+        if !self.dead {
+            self.say_goodbye();
+        }
+    }
+}
+
+/// Exit status, or 128 + signal number when the command was killed by a signal (shell convention).
+fn exit_code(channel: &ssh2::Channel) -> i32 {
+    if let Ok(sig) = channel.exit_signal() {
+        if let Some(name) = sig.exit_signal {
+            return 128 + signal_number(&name).unwrap_or(127);
+        }
+    }
+    channel.exit_status().unwrap_or(-1)
+}
+
+fn signal_number(name: &str) -> Option<i32> {
+    let n = match name.trim_start_matches("SIG") {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "ABRT" => 6,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        _ => return None,
+    };
+    Some(n)
+}
+
+fn is_eagain(e: &ssh2::Error) -> bool {
+    e.code() == ErrorCode::Session(-37)
+}
+
+fn describe(e: &ssh2::Error) -> String {
+    match e.code() {
+        ErrorCode::Session(-13) | ErrorCode::Session(-43) | ErrorCode::Session(-7) => {
+            format!("connection lost ({})", e.message())
+        }
+        _ => e.message().to_string(),
+    }
+}
+
+/// `poll(2)` one descriptor; EINTR counts as ready (the caller re-checks).
+fn poll_fd(fd: RawFd, events: libc::c_short, timeout_ms: libc::c_int) -> std::io::Result<()> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    if rc < 0 {
+        let err = std::io::Error::last_os_error();
+        if err.kind() != ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// One connection attempt. The flag says whether waiting for sshd may retry the error.
+fn connect_once(
+    opts: &ConnectOptions,
+    deadline: Option<Instant>,
+) -> Result<HostSession, (SshError, bool)> {
+    let addr = opts.addr();
+    let step_timeout = match deadline {
+        Some(d) => opts
+            .connect_timeout
+            .min(d.saturating_duration_since(Instant::now()))
+            .max(Duration::from_millis(500)),
+        None => opts.connect_timeout,
+    };
+    let tcp = tcp_connect(opts, step_timeout).map_err(|e| (e, true))?;
+    let socket = tcp.try_clone().map_err(|e| {
+        (
+            SshError::Network {
+                addr: addr.clone(),
+                reason: format!("cannot clone socket: {e}"),
+            },
+            false,
+        )
+    })?;
+    let _ = tcp.set_nodelay(true);
+    if !opts.keepalive.is_zero() {
+        set_tcp_keepalive(tcp.as_raw_fd(), opts.keepalive);
+    }
+
+    let mut session = Session::new().map_err(|e| {
+        (
+            SshError::Session {
+                addr: addr.clone(),
+                reason: format!("cannot create ssh session: {e}"),
+            },
+            false,
+        )
+    })?;
+    session.set_tcp_stream(tcp);
+    session.set_blocking(true);
+    session.set_timeout(u32::try_from(step_timeout.as_millis()).unwrap_or(u32::MAX));
+    prefer_known_host_key_types(&session, opts);
+    session.handshake().map_err(|e| {
+        let err = if e.code() == ErrorCode::Session(-9) {
+            SshError::ConnectTimeout {
+                addr: addr.clone(),
+                secs: step_timeout.as_secs().max(1),
+            }
+        } else {
+            SshError::Session {
+                addr: addr.clone(),
+                reason: format!("ssh handshake failed: {}", describe(&e)),
+            }
+        };
+        (err, true)
+    })?;
+
+    let (blob, _) = session.host_key().ok_or_else(|| {
+        (
+            SshError::Session {
+                addr: addr.clone(),
+                reason: "server sent no host key".into(),
+            },
+            false,
+        )
+    })?;
+    let key = HostKey::from_blob(blob).map_err(|reason| {
+        (
+            SshError::Session {
+                addr: addr.clone(),
+                reason,
+            },
+            false,
+        )
+    })?;
+    known_hosts::check(
+        &opts.known_hosts,
+        &opts.host,
+        opts.port,
+        &key,
+        opts.host_key_policy,
+    )
+    .map_err(|e| (e, false))?;
+
+    authenticate(&session, opts).map_err(|e| {
+        let retry = matches!(e, SshError::ConnectTimeout { .. });
+        (e, retry)
+    })?;
+
+    if !opts.keepalive.is_zero() {
+        session.set_keepalive(
+            true,
+            u32::try_from(opts.keepalive.as_secs().max(1)).unwrap_or(u32::MAX),
+        );
+    }
+    session.set_blocking(false);
+    Ok(HostSession {
+        opts: opts.clone(),
+        session,
+        socket,
+        dead: false,
+    })
+}
+
+fn tcp_connect(opts: &ConnectOptions, timeout: Duration) -> Result<TcpStream, SshError> {
+    let addr = opts.addr();
+    let host = opts.host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = (host, opts.port)
+        .to_socket_addrs()
+        .map_err(|e| SshError::Network {
+            addr: addr.clone(),
+            reason: format!("cannot resolve {host}: {e}"),
+        })?
+        .collect();
+    let mut last = SshError::Network {
+        addr: addr.clone(),
+        reason: format!("{host} resolved to no address"),
+    };
+    for sa in addrs {
+        match TcpStream::connect_timeout(&sa, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                last = match e.kind() {
+                    ErrorKind::ConnectionRefused => SshError::Refused { addr: addr.clone() },
+                    ErrorKind::TimedOut | ErrorKind::WouldBlock => SshError::ConnectTimeout {
+                        addr: addr.clone(),
+                        secs: timeout.as_secs().max(1),
+                    },
+                    _ => SshError::Network {
+                        addr: addr.clone(),
+                        reason: e.to_string(),
+                    },
+                }
+            }
+        }
+    }
+    Err(last)
+}
+
+/// SO_KEEPALIVE probes plus TCP_USER_TIMEOUT: a peer that vanished is noticed within about three
+/// keepalive intervals even while we wait for a long command (our SSH keepalives are then unacked).
+fn set_tcp_keepalive(fd: RawFd, interval: Duration) {
+    let secs = libc::c_int::try_from(interval.as_secs().max(1)).unwrap_or(libc::c_int::MAX);
+    let user_timeout_ms = libc::c_uint::try_from(interval.as_millis().saturating_mul(3).max(1000))
+        .unwrap_or(libc::c_uint::MAX);
+    let set = |level: libc::c_int, name: libc::c_int, value: &[u8]| {
+        // SAFETY: setsockopt with a pointer/length pair describing a live buffer.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                value.as_ptr().cast(),
+                value.len() as libc::socklen_t,
+            )
+        }
+    };
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, &1i32.to_ne_bytes());
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, &secs.to_ne_bytes());
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, &secs.to_ne_bytes());
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, &3i32.to_ne_bytes());
+    set(
+        libc::IPPROTO_TCP,
+        libc::TCP_USER_TIMEOUT,
+        &user_timeout_ms.to_ne_bytes(),
+    );
+}
+
+/// Ask the server for a key type we already know for this host, as OpenSSH does; otherwise a server
+/// with several host keys could offer a new type and look "changed".
+fn prefer_known_host_key_types(session: &Session, opts: &ConnectOptions) {
+    let known = known_hosts::known_types_in_file(&opts.known_hosts, &opts.host, opts.port);
+    if known.is_empty() {
+        return;
+    }
+    let Ok(supported) = session.supported_algs(MethodType::HostKey) else {
+        return;
+    };
+    let mut prefs: Vec<&str> = Vec::new();
+    for t in &known {
+        for alg in host_key_algorithms(t) {
+            if supported.contains(&alg) && !prefs.contains(&alg) {
+                prefs.push(alg);
+            }
+        }
+    }
+    for alg in &supported {
+        if !prefs.contains(alg) {
+            prefs.push(alg);
+        }
+    }
+    if let Err(e) = session.method_pref(MethodType::HostKey, &prefs.join(",")) {
+        tracing::debug!("{}: cannot set host key preference: {e}", opts.addr());
+    }
+}
+
+/// Signature algorithms that prove possession of a key of type `key_type`.
+fn host_key_algorithms(key_type: &str) -> Vec<&str> {
+    match key_type {
+        "ssh-rsa" => vec!["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+        other => vec![other],
+    }
+}
+
+/// Try agent identities and key files; the error lists everything that was tried and why it failed.
+fn authenticate(session: &Session, opts: &ConnectOptions) -> Result<(), SshError> {
+    let addr = opts.addr();
+    let user = opts.user.as_str();
+    let mut tried: Vec<String> = Vec::new();
+    let explicit_keys = !opts.private_keys.is_empty();
+    // Explicit keys first (so agent keys do not exhaust MaxAuthTries); defaults after the agent,
+    // like OpenSSH.
+    if explicit_keys {
+        if try_key_files(session, opts, &mut tried)? {
+            return Ok(());
+        }
+        if opts.use_agent && try_agent(session, opts, &mut tried)? {
+            return Ok(());
+        }
+    } else {
+        if opts.use_agent && try_agent(session, opts, &mut tried)? {
+            return Ok(());
+        }
+        if try_key_files(session, opts, &mut tried)? {
+            return Ok(());
+        }
+    }
+    if tried.is_empty() {
+        tried.push("no keys configured and no ssh-agent".into());
+    }
+    Err(SshError::Auth {
+        user: user.to_string(),
+        addr,
+        reason: format!("tried {}", tried.join("; ")),
+    })
+}
+
+fn auth_timeout(opts: &ConnectOptions, e: &ssh2::Error) -> Option<SshError> {
+    (e.code() == ErrorCode::Session(-9)).then(|| SshError::ConnectTimeout {
+        addr: opts.addr(),
+        secs: opts.connect_timeout.as_secs().max(1),
+    })
+}
+
+fn try_key_files(
+    session: &Session,
+    opts: &ConnectOptions,
+    tried: &mut Vec<String>,
+) -> Result<bool, SshError> {
+    let explicit = !opts.private_keys.is_empty();
+    for key in opts.key_candidates() {
+        let shown = key.display();
+        if !key.is_file() {
+            // Missing default keys are normal; missing configured keys are worth saying.
+            if explicit {
+                tried.push(format!("key {shown} (not found)"));
+            }
+            continue;
+        }
+        match session.userauth_pubkey_file(&opts.user, None, &key, None) {
+            Ok(()) if session.authenticated() => return Ok(true),
+            Ok(()) => tried.push(format!("key {shown} (not accepted)")),
+            Err(e) => {
+                if let Some(t) = auth_timeout(opts, &e) {
+                    return Err(t);
+                }
+                let why = if key_file_is_encrypted(&key) {
+                    "encrypted; load it into ssh-agent".to_string()
+                } else {
+                    match e.code() {
+                        ErrorCode::Session(-18) | ErrorCode::Session(-19) => "rejected".into(),
+                        ErrorCode::Session(-16) => format!("unusable: {}", e.message()),
+                        _ => describe(&e),
+                    }
+                };
+                tried.push(format!("key {shown} ({why})"));
+            }
+        }
+    }
+    Ok(false)
+}
+
+fn try_agent(
+    session: &Session,
+    opts: &ConnectOptions,
+    tried: &mut Vec<String>,
+) -> Result<bool, SshError> {
+    if std::env::var_os("SSH_AUTH_SOCK").is_none_or(|s| s.is_empty()) {
+        return Ok(false);
+    }
+    let mut agent = match session.agent() {
+        Ok(a) => a,
+        Err(e) => {
+            tried.push(format!("ssh-agent ({})", e.message()));
+            return Ok(false);
+        }
+    };
+    if let Err(e) = agent.connect().and_then(|()| agent.list_identities()) {
+        tried.push(format!("ssh-agent (unavailable: {})", e.message()));
+        return Ok(false);
+    }
+    let identities = agent.identities().unwrap_or_default();
+    let mut rejected = 0;
+    for id in &identities {
+        match agent.userauth(&opts.user, id) {
+            Ok(()) if session.authenticated() => {
+                let _ = agent.disconnect();
+                return Ok(true);
+            }
+            Err(e) => {
+                if let Some(t) = auth_timeout(opts, &e) {
+                    return Err(t);
+                }
+                rejected += 1;
+            }
+            Ok(()) => rejected += 1,
+        }
+    }
+    let _ = agent.disconnect();
+    tried.push(format!(
+        "ssh-agent ({} of {} identities rejected)",
+        rejected,
+        identities.len()
+    ));
+    Ok(false)
+}
+
+/// True for PEM keys with `ENCRYPTED` and OpenSSH keys whose cipher is not `none`.
+fn key_file_is_encrypted(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    if text.contains("ENCRYPTED") {
+        return true;
+    }
+    let body: String = text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat();
+    use base64::Engine;
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(body.trim()) else {
+        return false;
+    };
+    openssh_key_cipher(&raw).is_some_and(|c| c != b"none")
+}
+
+/// The cipher name of an `openssh-key-v1` blob.
+fn openssh_key_cipher(raw: &[u8]) -> Option<&[u8]> {
+    let rest = raw.strip_prefix(b"openssh-key-v1\0")?;
+    let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    rest.get(4..4 + len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let o = ConnectOptions::new("10.0.0.5", "deploy");
+        assert_eq!(o.port, 22);
+        assert_eq!(o.name, "10.0.0.5");
+        assert_eq!(o.addr(), "10.0.0.5:22");
+        assert_eq!(o.host_key_policy, HostKeyPolicy::AcceptNew);
+        assert!(o.use_agent);
+        let keys = o.key_candidates();
+        if std::env::var_os("HOME").is_some() {
+            assert_eq!(keys.len(), 3);
+            assert!(keys[0].ends_with(".ssh/id_ed25519"));
+            assert!(keys[2].ends_with(".ssh/id_rsa"));
+        }
+        let mut o = o;
+        o.private_keys = vec![PathBuf::from("/k")];
+        assert_eq!(o.key_candidates(), vec![PathBuf::from("/k")]);
+        let v6 = ConnectOptions::new("::1", "u");
+        assert_eq!(v6.addr(), "[::1]:22");
+    }
+
+    #[test]
+    fn signals_map_to_shell_codes() {
+        assert_eq!(signal_number("TERM"), Some(15));
+        assert_eq!(signal_number("SIGKILL"), Some(9));
+        assert_eq!(signal_number("WINCH"), None);
+    }
+
+    #[test]
+    fn rsa_known_type_prefers_sha2_signatures() {
+        assert_eq!(
+            host_key_algorithms("ssh-rsa"),
+            vec!["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+        );
+        assert_eq!(host_key_algorithms("ssh-ed25519"), vec!["ssh-ed25519"]);
+    }
+
+    #[test]
+    fn detects_encrypted_openssh_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let mk = |cipher: &str| {
+            let mut raw = b"openssh-key-v1\0".to_vec();
+            raw.extend_from_slice(&(cipher.len() as u32).to_be_bytes());
+            raw.extend_from_slice(cipher.as_bytes());
+            use base64::Engine;
+            format!(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            )
+        };
+        let enc = dir.path().join("enc");
+        let plain = dir.path().join("plain");
+        let pem = dir.path().join("pem");
+        std::fs::write(&enc, mk("aes256-ctr")).unwrap();
+        std::fs::write(&plain, mk("none")).unwrap();
+        std::fs::write(&pem, "Proc-Type: 4,ENCRYPTED\n").unwrap();
+        assert!(key_file_is_encrypted(&enc));
+        assert!(!key_file_is_encrypted(&plain));
+        assert!(key_file_is_encrypted(&pem));
+        assert!(!key_file_is_encrypted(&dir.path().join("missing")));
+    }
+}

@@ -1,0 +1,579 @@
+//! End-to-end tests of `knockplay::ssh` against a real OpenSSH sshd started on 127.0.0.1 per test
+//! (temp host key, temp authorized key, torn down on drop).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use knockplay::ssh::become_::{wrap, Become};
+use knockplay::ssh::known_hosts::{self, HostKeyPolicy};
+use knockplay::ssh::{ConnectOptions, HostSession, Remote, SshError};
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// A throwaway sshd on a free loopback port, owned by this test.
+struct LocalSshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl LocalSshd {
+    /// `None` (test skipped with a note) when sshd is not installed outside CI.
+    fn start() -> Option<LocalSshd> {
+        let sshd = Self::prepare()?;
+        let mut sshd = sshd;
+        sshd.spawn();
+        Some(sshd)
+    }
+
+    /// Keys and config, not yet running.
+    fn prepare() -> Option<LocalSshd> {
+        if !Path::new(SSHD).exists() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{SSHD} missing: install openssh-server"
+            );
+            eprintln!("skipping: {SSHD} not installed");
+            return None;
+        }
+        // sshd's privilege separation directory.
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let sshd = LocalSshd {
+            dir,
+            port,
+            child: None,
+        };
+        sshd.new_host_key();
+        keygen(&sshd.client_key(), "ed25519");
+        std::fs::copy(
+            sshd.client_key().with_extension("pub"),
+            sshd.path("authorized_keys"),
+        )
+        .unwrap();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\n\
+             PidFile {pid}\nStrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nLogLevel ERROR\n\
+             MaxStartups 100\nMaxSessions 100\n",
+            hk = sshd.path("host_key").display(),
+            ak = sshd.path("authorized_keys").display(),
+            pid = sshd.path("sshd.pid").display(),
+        );
+        std::fs::write(sshd.path("sshd_config"), config).unwrap();
+        Some(sshd)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn client_key(&self) -> PathBuf {
+        self.path("id_ed25519")
+    }
+
+    fn known_hosts(&self) -> PathBuf {
+        self.path("state/known_hosts")
+    }
+
+    fn new_host_key(&self) {
+        let hk = self.path("host_key");
+        let _ = std::fs::remove_file(&hk);
+        let _ = std::fs::remove_file(hk.with_extension("pub"));
+        keygen(&hk, "ed25519");
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(SSHD)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(self.path("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.path("sshd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stop sshd and every connection it serves (sshd puts each connection in its own session,
+    /// so its children are found through /proc).
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id() as i32;
+            for c in children_of(pid) {
+                // SAFETY: signalling a per-connection sshd forked by the sshd we spawned.
+                unsafe { libc::kill(c, libc::SIGTERM) };
+            }
+            // SAFETY: signalling the sshd we spawned.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+
+    fn options(&self) -> ConnectOptions {
+        let mut o = ConnectOptions::new("127.0.0.1", "root");
+        o.port = self.port;
+        o.private_keys = vec![self.client_key()];
+        o.use_agent = false;
+        o.known_hosts = self.known_hosts();
+        o.connect_timeout = Duration::from_secs(5);
+        o
+    }
+
+    fn connect(&self) -> HostSession {
+        HostSession::connect(&self.options()).unwrap()
+    }
+}
+
+impl Drop for LocalSshd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn keygen(path: &Path, kind: &str) {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", kind, "-N", "", "-C", "knockplay-test", "-f"])
+        .arg(path)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Direct children of `pid` (from /proc/*/stat).
+fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...; comm may contain spaces, so split after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let ppid: Option<i32> = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+        if ppid == Some(pid) {
+            if let Ok(child) = entry.file_name().to_string_lossy().parse() {
+                out.push(child);
+            }
+        }
+    }
+    out
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn exec_returns_exact_bytes_and_status() {
+    let Some(sshd) = LocalSshd::start() else {
+        return;
+    };
+    let mut s = sshd.connect();
+    let out = s
+        .exec(
+            "printf 'out\\000bin\\377'; printf 'err\\n' >&2; exit 3",
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(out.stdout, b"out\0bin\xff");
+    assert_eq!(out.stderr, b"err\n");
+    assert_eq!(out.rc, 3);
+
+    let out = s.exec("true", None, None).unwrap();
+    assert_eq!((out.rc, out.stdout.len(), out.stderr.len()), (0, 0, 0));
+
+    // Killed by a signal: shell convention 128 + n.
+    let out = s.exec("kill -TERM $$", None, None).unwrap();
+    assert_eq!(out.rc, 143);
+
+    // Commands see EOF on stdin when none is given (no hang).
+    let out = s.exec("cat; echo done", None, None).unwrap();
+    assert_eq!(out.stdout, b"done\n");
+}
+
+#[test]
+fn stdin_binary_round_trip_and_file_write() {
+    let Some(sshd) = LocalSshd::start() else {
+        return;
+    };
+    let mut s = sshd.connect();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let out = s.exec("cat", Some(&data), None).unwrap();
+    assert_eq!(out.rc, 0);
+    assert!(out.stdout == data, "stdin round trip differs");
+
+    // The module way of writing a file: stream bytes into a temp file, then rename.
+    let dest = sshd.path("written.bin");
+    let cmd = format!("cat > {d}.tmp && mv {d}.tmp {d}", d = dest.display());
+    let out = s.exec(&cmd, Some(&data[..100_000]), None).unwrap();
+    assert_eq!(out.rc, 0, "{}", out.stderr_str());
+    assert_eq!(std::fs::read(&dest).unwrap(), &data[..100_000]);
+
+    // A command that ignores its stdin and exits does not hang the writer.
+    let out = s.exec("exit 4", Some(&data), None).unwrap();
+    assert_eq!(out.rc, 4);
+}
+
+#[test]
+fn large_stdout_and_stderr_at_once_do_not_deadlock() {
+    let Some(sshd) = LocalSshd::start() else {
+        return;
+    };
+    let mut s = sshd.connect();
+    let five_mb = 5 * 1024 * 1024;
+    let cmd = format!(
+        "yes stderr-line | head -c {five_mb} >&2 & yes stdout-line | head -c {five_mb}; wait"
+    );
+    let out = s.exec(&cmd, None, Some(Duration::from_secs(120))).unwrap();
+    assert_eq!(out.rc, 0);
+    assert_eq!(out.stdout.len(), five_mb);
+    assert_eq!(out.stderr.len(), five_mb);
+    assert!(out.stdout.starts_with(b"stdout-line\nstdout-line\n"));
+    assert!(out.stderr.starts_with(b"stderr-line\nstderr-line\n"));
+    assert!(out
+        .stdout
+        .split(|b| *b == b'\n')
+        .all(|l| b"stdout-line".starts_with(l)));
+    assert!(out
+        .stderr
+        .split(|b| *b == b'\n')
+        .all(|l| b"stderr-line".starts_with(l)));
+
+    // Big stdin while the command writes big stdout and stderr.
+    let data: Vec<u8> = (0..five_mb).map(|i| (i % 251) as u8).collect();
+    let out = s
+        .exec(
+            "tee /dev/stderr",
+            Some(&data),
+            Some(Duration::from_secs(120)),
+        )
+        .unwrap();
+    assert_eq!(out.rc, 0);
+    assert!(out.stdout == data && out.stderr == data);
+}
+
+#[test]
+fn command_timeout_then_session_still_works() {
+    let Some(sshd) = LocalSshd::start() else {
+        return;
+    };
+    let mut s = sshd.connect();
+    let start = Instant::now();
+    let err = s
+        .exec("sleep 30", None, Some(Duration::from_millis(1500)))
+        .unwrap_err();
+    let took = start.elapsed();
+    assert!(
+        matches!(err, SshError::CommandTimeout { secs: 2 }),
+        "{err:?}"
+    );
+    assert!(!err.is_unreachable());
+    eprintln!("timed out after {took:?}");
+    assert!(took < Duration::from_secs(10), "timeout took {took:?}");
+    let out = s.exec("echo still-here", None, None).unwrap();
+    assert_eq!(out.stdout, b"still-here\n");
+
+    // The default from the options applies when exec gives none.
+    let mut o = sshd.options();
+    o.command_timeout = Some(Duration::from_secs(1));
+    let mut s = HostSession::connect(&o).unwrap();
+    assert!(matches!(
+        s.exec("sleep 30", None, None),
+        Err(SshError::CommandTimeout { .. })
+    ));
+    assert_eq!(s.exec("echo ok", None, None).unwrap().stdout, b"ok\n");
+}
+
+#[test]
+fn refused_port_is_refused() {
+    let Some(sshd) = LocalSshd::prepare() else {
+        return;
+    };
+    let err = HostSession::connect(&sshd.options()).unwrap_err();
+    assert!(matches!(err, SshError::Refused { .. }), "{err:?}");
+    assert!(err.is_unreachable());
+    assert!(
+        err.to_string()
+            .contains(&format!("127.0.0.1:{}", sshd.port)),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_key_is_an_auth_error_naming_the_keys() {
+    let Some(sshd) = LocalSshd::start() else {
+        return;
+    };
+    let other = sshd.path("other_key");
+    keygen(&other, "ed25519");
+    let mut o = sshd.options();
+    let missing = sshd.path("no_such_key");
+    o.private_keys = vec![other.clone(), missing.clone()];
+    let err = HostSession::connect(&o).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, SshError::Auth { .. }), "{err:?}");
+    assert!(msg.contains("root@127.0.0.1"), "{msg}");
+    assert!(
+        msg.contains(&format!("{} (rejected)", other.display())),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("{} (not found)", missing.display())),
+        "{msg}"
+    );
+
+    // An RSA key works as well as ed25519 (and a rejected one before it is skipped).
+    let rsa = sshd.path("rsa_key");
+    keygen(&rsa, "rsa");
+    let ecdsa = sshd.path("ecdsa_key");
+    keygen(&ecdsa, "ecdsa");
+    let mut keys = std::fs::read_to_string(rsa.with_extension("pub")).unwrap();
+    keys.push_str(&std::fs::read_to_string(ecdsa.with_extension("pub")).unwrap());
+    std::fs::write(sshd.path("authorized_keys"), keys).unwrap();
+    for key in [&rsa, &ecdsa] {
+        o.private_keys = vec![other.clone(), key.clone()];
+        let mut s = HostSession::connect(&o).unwrap();
+        assert_eq!(s.exec("echo in", None, None).unwrap().stdout, b"in\n");
+    }
+}
+
+#[test]
+fn accept_new_records_key_and_changed_key_is_refused_loudly() {
+    let Some(mut sshd) = LocalSshd::start() else {
+        return;
+    };
+    let kh = sshd.known_hosts();
+    assert!(!kh.exists());
+    {
+        let mut s = sshd.connect();
+        assert_eq!(s.exec("echo 1", None, None).unwrap().stdout, b"1\n");
+    }
+    let text = std::fs::read_to_string(&kh).unwrap();
+    let host_pub = std::fs::read_to_string(sshd.path("host_key.pub")).unwrap();
+    let host_b64 = host_pub.split_whitespace().nth(1).unwrap();
+    assert_eq!(
+        text,
+        format!("[127.0.0.1]:{} ssh-ed25519 {host_b64}\n", sshd.port)
+    );
+    // Known now: strict accepts it, and nothing is appended twice.
+    let mut o = sshd.options();
+    o.host_key_policy = HostKeyPolicy::Strict;
+    drop(HostSession::connect(&o).unwrap());
+    drop(sshd.connect());
+    assert_eq!(std::fs::read_to_string(&kh).unwrap(), text);
+
+    // The host is rebuilt with a new key.
+    sshd.stop();
+    sshd.new_host_key();
+    sshd.spawn();
+    for policy in [HostKeyPolicy::AcceptNew, HostKeyPolicy::Strict] {
+        let mut o = sshd.options();
+        o.host_key_policy = policy;
+        let err = HostSession::connect(&o).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, SshError::HostKeyChanged { .. }), "{err:?}");
+        assert!(msg.contains("HOST KEY CHANGED"), "{msg}");
+        assert!(msg.contains("man-in-the-middle"), "{msg}");
+        assert!(msg.contains(&kh.display().to_string()), "{msg}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&kh).unwrap(),
+        text,
+        "file untouched"
+    );
+
+    // Off connects anyway (with a warning) and still does not write.
+    let mut o = sshd.options();
+    o.host_key_policy = HostKeyPolicy::Off;
+    let mut s = HostSession::connect(&o).unwrap();
+    assert_eq!(s.exec("echo off", None, None).unwrap().stdout, b"off\n");
+    assert_eq!(std::fs::read_to_string(&kh).unwrap(), text);
+}
+
+#[test]
+fn strict_with_unknown_host_is_refused() {
+    let Some(sshd) = LocalSshd::start() else {
+        return;
+    };
+    let mut o = sshd.options();
+    o.host_key_policy = HostKeyPolicy::Strict;
+    let err = HostSession::connect(&o).unwrap_err();
+    assert!(matches!(err, SshError::HostKeyUnknown { .. }), "{err:?}");
+    assert!(err.to_string().contains("strict"), "{err}");
+    assert!(!sshd.known_hosts().exists());
+}
+
+#[test]
+fn known_key_type_is_preferred_when_the_host_has_several() {
+    let Some(mut sshd) = LocalSshd::prepare() else {
+        return;
+    };
+    // The host has ed25519 and rsa keys; we only know its rsa key.
+    let rsa = sshd.path("host_rsa");
+    keygen(&rsa, "rsa");
+    let cfg = sshd.path("sshd_config");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!("HostKey {}\n", rsa.display()));
+    std::fs::write(&cfg, text).unwrap();
+    let rsa_pub = std::fs::read_to_string(rsa.with_extension("pub")).unwrap();
+    let b64 = rsa_pub.split_whitespace().nth(1).unwrap();
+    let kh = sshd.known_hosts();
+    std::fs::create_dir_all(kh.parent().unwrap()).unwrap();
+    std::fs::write(
+        &kh,
+        format!(
+            "{} ssh-rsa {b64}\n",
+            known_hosts::host_pattern("127.0.0.1", sshd.port)
+        ),
+    )
+    .unwrap();
+    sshd.spawn();
+    let mut o = sshd.options();
+    o.host_key_policy = HostKeyPolicy::Strict;
+    let mut s = HostSession::connect(&o).unwrap();
+    assert_eq!(s.exec("echo rsa", None, None).unwrap().stdout, b"rsa\n");
+}
+
+#[test]
+fn wait_for_ssh_connects_once_sshd_starts_late() {
+    let Some(mut sshd) = LocalSshd::prepare() else {
+        return;
+    };
+    let mut o = sshd.options();
+    o.wait_for_ssh = Some(Duration::from_secs(30));
+    let start = Instant::now();
+    let connecting = std::thread::spawn(move || {
+        HostSession::connect(&o).map(|mut s| s.exec("echo up", None, None))
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    sshd.spawn();
+    let out = connecting.join().unwrap().unwrap().unwrap();
+    assert_eq!(out.stdout, b"up\n");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+
+    // Without waiting, a refused port fails at once; with a short wait it fails after the wait.
+    let mut o = sshd.options();
+    o.port = free_port();
+    let start = Instant::now();
+    assert!(matches!(
+        HostSession::connect(&o),
+        Err(SshError::Refused { .. })
+    ));
+    o.wait_for_ssh = Some(Duration::from_secs(1));
+    assert!(matches!(
+        HostSession::connect(&o),
+        Err(SshError::Refused { .. })
+    ));
+    assert!(start.elapsed() >= Duration::from_secs(1));
+}
+
+#[test]
+fn lost_connection_is_detected_and_reconnect_works() {
+    let Some(mut sshd) = LocalSshd::start() else {
+        return;
+    };
+    let mut s = sshd.connect();
+    assert!(s.is_alive());
+    sshd.stop();
+    // The server side of the connection is gone.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.is_alive() {
+        assert!(
+            Instant::now() < deadline,
+            "is_alive did not notice the closed connection"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let err = s.exec("true", None, None).unwrap_err();
+    assert!(err.is_unreachable(), "{err:?}");
+    sshd.spawn();
+    Remote::reconnect(&mut s, Duration::from_secs(10)).unwrap();
+    assert!(s.is_alive());
+    assert_eq!(s.exec("echo back", None, None).unwrap().stdout, b"back\n");
+}
+
+#[test]
+fn exec_after_server_died_mid_session_reports_unreachable() {
+    let Some(mut sshd) = LocalSshd::start() else {
+        return;
+    };
+    let mut s = sshd.connect();
+    assert_eq!(s.exec("echo 1", None, None).unwrap().rc, 0);
+    sshd.stop();
+    std::thread::sleep(Duration::from_millis(200));
+    let err = s
+        .exec("echo 2", None, Some(Duration::from_secs(5)))
+        .unwrap_err();
+    assert!(matches!(err, SshError::Session { .. }), "{err:?}");
+}
+
+#[test]
+fn become_and_env_quoting_survive_the_real_path() {
+    let Some(sshd) = LocalSshd::start() else {
+        return;
+    };
+    let mut s = sshd.connect();
+    let env = vec![
+        ("KP_V".to_string(), "it's \"$HOME\" `x` \\ end".to_string()),
+        ("KP_N".to_string(), "two\nlines".to_string()),
+    ];
+    let cmd = "printf '%s|%s|' \"$KP_V\" \"$KP_N\"; id -un; cat <<'EOF'\n$literal 'q'\nEOF";
+    let want_tail = "it's \"$HOME\" `x` \\ end|two\nlines|";
+    let out = s.exec(&wrap(cmd, None, &env), None, None).unwrap();
+    assert_eq!(out.stdout_str(), format!("{want_tail}root\n$literal 'q'\n"));
+
+    // su from root to an unprivileged user: no password needed.
+    let nobody = Become::su("nobody");
+    let out = s.exec(&wrap(cmd, Some(&nobody), &env), None, None).unwrap();
+    assert_eq!(out.rc, 0, "{}", out.stderr_str());
+    assert_eq!(
+        out.stdout_str(),
+        format!("{want_tail}nobody\n$literal 'q'\n")
+    );
+
+    // stdin passes through become.
+    let data: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
+    let out = s
+        .exec(&wrap("wc -c", Some(&nobody), &[]), Some(&data), None)
+        .unwrap();
+    assert_eq!(out.stdout_str().trim(), "200000");
+}
+
+#[test]
+fn exec_round_trip_time() {
+    let Some(sshd) = LocalSshd::start() else {
+        return;
+    };
+    let mut s = sshd.connect();
+    let n = 200;
+    let start = Instant::now();
+    for i in 0..n {
+        let out = s.exec(&format!("echo {i}"), None, None).unwrap();
+        assert_eq!(out.stdout_str(), format!("{i}\n"));
+    }
+    let per = start.elapsed() / n;
+    // Reported, not asserted: speed is measured, never a test condition.
+    eprintln!("exec round trip over loopback: {per:?} per command ({n} commands)");
+}
