@@ -17,6 +17,7 @@ use crate::value::{Value, Vars};
 pub mod apt;
 pub mod command;
 pub mod copy;
+pub mod cron;
 pub mod group;
 pub mod package;
 pub mod ping;
@@ -177,6 +178,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &template::Template,
         &user::User,
         &group::Group,
+        &cron::Cron,
     ]
 }
 
