@@ -1,1 +1,761 @@
 //! Trigger: authorize, coalesce per host, bounded queue and worker pool that calls the runner.
+//!
+//! The capture side calls [`Trigger::detected`], which only decides and enqueues (no I/O besides
+//! one history row); runs happen on the pool's worker threads. Per host: one run at a time, a
+//! knock during a run becomes at most one follow-up, and `cooldown` suppresses repeats after
+//! success. At most `max_concurrent_runs` run at once and at most `queue_limit` wait.
+
+mod command;
+mod ratelimit;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::{Action, Door, HostKeyChecking, RunnerSettings};
+use crate::history::{History, KnockOutcome, KnockRecord, RunCounts, RunStatus};
+use crate::value::Vars;
+
+use super::sequence::{Detected, FailReason, FailedAttempt};
+use ratelimit::{RateLimit, Verdict};
+
+pub use command::run_command;
+
+/// Runs a playbook against one knocking host. Implemented by the runner (in-process, blocking);
+/// called on a worker thread of the trigger's pool, never on a capture thread.
+pub trait Launcher: Send + Sync {
+    fn run(&self, job: &RunJob) -> RunOutcome;
+}
+
+/// One playbook run for one host, as the door describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunJob {
+    pub run_id: i64,
+    pub door: String,
+    pub host: IpAddr,
+    pub playbook: PathBuf,
+    pub inventory_vars: Vars,
+    pub groups: Vec<String>,
+    pub user: String,
+    pub private_key: Option<PathBuf>,
+    pub port: u16,
+    pub become_: bool,
+    /// How long to wait for the host's sshd before the first task.
+    pub ssh_wait: Duration,
+    pub host_key_checking: HostKeyChecking,
+    /// This run's log file (its directory exists).
+    pub log_path: PathBuf,
+}
+
+/// The recap of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOutcome {
+    pub ok: u32,
+    pub changed: u32,
+    pub unreachable: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub rescued: u32,
+    pub ignored: u32,
+    pub exit_code: i32,
+    pub error: Option<String>,
+}
+
+impl RunOutcome {
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == 0 && self.failed == 0 && self.unreachable == 0 && self.error.is_none()
+    }
+    fn counts(&self) -> RunCounts {
+        RunCounts {
+            ok: self.ok,
+            changed: self.changed,
+            unreachable: self.unreachable,
+            failed: self.failed,
+            skipped: self.skipped,
+            rescued: self.rescued,
+            ignored: self.ignored,
+        }
+    }
+}
+
+/// Counters since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TriggerStats {
+    pub accepted: u64,
+    pub coalesced: u64,
+    pub not_allowed: u64,
+    pub cooldown: u64,
+    pub queue_full: u64,
+    pub failed_attempts: u64,
+    /// History rows not written because of the rate limit.
+    pub history_suppressed: u64,
+    pub runs_ok: u64,
+    pub runs_failed: u64,
+    pub runs_interrupted: u64,
+    /// The most runs that were ever in progress at once.
+    pub peak_running: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    coalesced: AtomicU64,
+    not_allowed: AtomicU64,
+    cooldown: AtomicU64,
+    queue_full: AtomicU64,
+    failed_attempts: AtomicU64,
+    history_suppressed: AtomicU64,
+    runs_ok: AtomicU64,
+    runs_failed: AtomicU64,
+    runs_interrupted: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+struct Job {
+    run_id: i64,
+    host: IpAddr,
+    door: Arc<Door>,
+    log_path: PathBuf,
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Phase {
+    Queued,
+    Running,
+}
+
+struct HostState {
+    phase: Phase,
+    run_id: i64,
+    followup: Option<Arc<Door>>,
+}
+
+struct State {
+    doors: Vec<Arc<Door>>,
+    settings: RunnerSettings,
+    queue: VecDeque<Job>,
+    hosts: HashMap<IpAddr, HostState>,
+    last_success: HashMap<(IpAddr, String), Instant>,
+    running: usize,
+    running_ids: HashSet<i64>,
+    peak_running: usize,
+    workers: usize,
+    stopping: bool,
+    limiter: RateLimit,
+    next_local_id: i64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    launcher: Arc<dyn Launcher>,
+    history: Arc<History>,
+    counters: Counters,
+}
+
+/// What happened at shutdown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Runs that finished within the grace period.
+    pub finished: usize,
+    /// Runs still going when the grace period ended (recorded as interrupted).
+    pub interrupted: usize,
+    /// Queued runs that never started (recorded as interrupted).
+    pub never_started: usize,
+}
+
+/// The trigger and its worker pool.
+pub struct Trigger {
+    shared: Arc<Shared>,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Trigger {
+    /// Starts `settings.max_concurrent_runs` workers. `history_rate`: failed or refused knocks
+    /// recorded per second at most.
+    pub fn start(
+        doors: &[Door],
+        settings: RunnerSettings,
+        history_rate: u32,
+        launcher: Arc<dyn Launcher>,
+        history: Arc<History>,
+    ) -> Trigger {
+        let state = State {
+            doors: doors.iter().cloned().map(Arc::new).collect(),
+            settings,
+            queue: VecDeque::new(),
+            hosts: HashMap::new(),
+            last_success: HashMap::new(),
+            running: 0,
+            running_ids: HashSet::new(),
+            peak_running: 0,
+            workers: 0,
+            stopping: false,
+            limiter: RateLimit::new(history_rate, Instant::now()),
+            next_local_id: -1,
+        };
+        let t = Trigger {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                changed: Condvar::new(),
+                launcher,
+                history,
+                counters: Counters::default(),
+            }),
+            handles: Mutex::new(Vec::new()),
+        };
+        t.spawn_workers();
+        t
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.lock()
+    }
+
+    fn spawn_workers(&self) {
+        let mut st = self.lock();
+        let mut handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        handles.retain(|h| !h.is_finished());
+        while st.workers < st.settings.max_concurrent_runs {
+            st.workers += 1;
+            let shared = Arc::clone(&self.shared);
+            let spawned = std::thread::Builder::new()
+                .name("knockplay-run".into())
+                .spawn(move || worker(shared));
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    st.workers -= 1;
+                    tracing::error!("cannot start a run worker: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Applies a reloaded configuration. Queued and running runs keep the door they started with.
+    pub fn reconfigure(&self, doors: &[Door], settings: RunnerSettings, history_rate: u32) {
+        {
+            let mut st = self.lock();
+            st.doors = doors.iter().cloned().map(Arc::new).collect();
+            st.settings = settings;
+            st.limiter = RateLimit::new(history_rate, Instant::now());
+        }
+        self.shared.changed.notify_all();
+        self.spawn_workers();
+    }
+
+    /// A completed sequence: authorize, dedupe, queue. Returns what was decided.
+    pub fn detected(&self, d: Detected, now: Instant) -> KnockOutcome {
+        let mut st = self.lock();
+        let Some(door) = st.doors.get(d.door).cloned() else {
+            return KnockOutcome::ShuttingDown;
+        };
+        let host = d.source;
+        let c = &self.shared.counters;
+        if !door.allow.permits(host) {
+            bump(&c.not_allowed);
+            tracing::warn!(door = %door.name, source = %host, "knock from a source outside the allowlist: refused");
+            self.shared.record_limited(
+                &mut st,
+                host,
+                &door.name,
+                KnockOutcome::NotAllowed,
+                "source not in allow list".into(),
+                now,
+            );
+            return KnockOutcome::NotAllowed;
+        }
+        if st.stopping {
+            self.shared.record_limited(
+                &mut st,
+                host,
+                &door.name,
+                KnockOutcome::ShuttingDown,
+                "listener is stopping".into(),
+                now,
+            );
+            return KnockOutcome::ShuttingDown;
+        }
+        if let Some(t) = st.last_success.get(&(host, door.name.clone())) {
+            let since = now.saturating_duration_since(*t);
+            if since < door.cooldown {
+                bump(&c.cooldown);
+                let detail = format!(
+                    "configured {}s ago; cooldown {}s",
+                    since.as_secs(),
+                    door.cooldown.as_secs()
+                );
+                tracing::info!(door = %door.name, source = %host, "{detail}: ignored");
+                self.shared.record_limited(
+                    &mut st,
+                    host,
+                    &door.name,
+                    KnockOutcome::Cooldown,
+                    detail,
+                    now,
+                );
+                return KnockOutcome::Cooldown;
+            }
+        }
+        if let Some(h) = st.hosts.get_mut(&host) {
+            let run_id = h.run_id;
+            let detail = match h.phase {
+                Phase::Queued => format!("run {run_id} is queued"),
+                Phase::Running if h.followup.is_none() => {
+                    h.followup = Some(Arc::clone(&door));
+                    format!("one follow-up run after run {run_id}")
+                }
+                Phase::Running => format!("follow-up after run {run_id} already pending"),
+            };
+            bump(&c.coalesced);
+            tracing::info!(door = %door.name, source = %host, "knock coalesced: {detail}");
+            self.shared.record(
+                host,
+                &door.name,
+                KnockOutcome::Coalesced,
+                detail,
+                Some(run_id),
+            );
+            return KnockOutcome::Coalesced;
+        }
+        if st.running + st.queue.len() >= st.settings.max_concurrent_runs + st.settings.queue_limit
+        {
+            bump(&c.queue_full);
+            let detail = format!(
+                "{} running, {} queued (queue_limit {})",
+                st.running,
+                st.queue.len(),
+                st.settings.queue_limit
+            );
+            tracing::warn!(door = %door.name, source = %host, "queue full, knock dropped: {detail}");
+            self.shared.record_limited(
+                &mut st,
+                host,
+                &door.name,
+                KnockOutcome::QueueFull,
+                detail,
+                now,
+            );
+            return KnockOutcome::QueueFull;
+        }
+        let name = door.name.clone();
+        let run_id = self.shared.enqueue(&mut st, host, door);
+        bump(&c.accepted);
+        self.shared.record(
+            host,
+            &name,
+            KnockOutcome::Accepted,
+            String::new(),
+            Some(run_id),
+        );
+        KnockOutcome::Accepted
+    }
+
+    /// A knock attempt that failed (wrong order, too slow, ...): counted, recorded within the rate limit.
+    pub fn attempt_failed(&self, f: &FailedAttempt, now: Instant) {
+        let mut st = self.lock();
+        bump(&self.shared.counters.failed_attempts);
+        let Some(door) = st.doors.get(f.door).cloned() else {
+            return;
+        };
+        let outcome = match f.reason {
+            FailReason::WrongOrder => KnockOutcome::WrongOrder,
+            FailReason::ExtraPort => KnockOutcome::ExtraPort,
+            FailReason::TooSlow => KnockOutcome::TooSlow,
+            FailReason::Evicted => KnockOutcome::Evicted,
+        };
+        let total = door.sequence.len();
+        let detail = match (f.reason, f.port) {
+            (FailReason::TooSlow, _) => format!(
+                "{} of {total} ports within seq_timeout {:.1}s",
+                f.stage,
+                door.seq_timeout.as_secs_f64()
+            ),
+            (FailReason::Evicted, _) => format!(
+                "{} of {total} ports; attempt table full (max_attempts)",
+                f.stage
+            ),
+            (_, Some(p)) => format!(
+                "{p} after {} of {total} ports (expected {})",
+                f.stage,
+                door.sequence
+                    .get(f.stage)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            ),
+            (_, None) => format!("after {} of {total} ports", f.stage),
+        };
+        tracing::debug!(door = %door.name, source = %f.source, "knock attempt failed: {} ({detail})", outcome.as_str());
+        self.shared
+            .record_limited(&mut st, f.source, &door.name, outcome, detail, now);
+    }
+
+    pub fn stats(&self) -> TriggerStats {
+        let c = &self.shared.counters;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let peak = self.lock().peak_running as u64;
+        TriggerStats {
+            accepted: g(&c.accepted),
+            coalesced: g(&c.coalesced),
+            not_allowed: g(&c.not_allowed),
+            cooldown: g(&c.cooldown),
+            queue_full: g(&c.queue_full),
+            failed_attempts: g(&c.failed_attempts),
+            history_suppressed: g(&c.history_suppressed),
+            runs_ok: g(&c.runs_ok),
+            runs_failed: g(&c.runs_failed),
+            runs_interrupted: g(&c.runs_interrupted),
+            peak_running: peak,
+        }
+    }
+
+    /// Runs queued or in progress.
+    pub fn pending(&self) -> usize {
+        let st = self.lock();
+        st.running + st.queue.len()
+    }
+
+    /// Waits until nothing is queued or running (true), or `timeout` passes (false).
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.lock();
+        while st.running + st.queue.len() > 0 || !st.hosts.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        true
+    }
+
+    /// Stops taking knocks, drops the queue (recorded as interrupted), lets running runs finish
+    /// for up to `grace`, then records the rest as interrupted.
+    pub fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        let mut report = ShutdownReport::default();
+        let mut st = self.lock();
+        st.stopping = true;
+        let dropped: Vec<Job> = st.queue.drain(..).collect();
+        for job in &dropped {
+            st.hosts.remove(&job.host);
+            self.shared.finish_record(
+                job.run_id,
+                RunStatus::Interrupted,
+                &RunOutcome::default(),
+                None,
+                Some("the listener stopped before this run started"),
+            );
+            bump(&self.shared.counters.runs_interrupted);
+        }
+        report.never_started = dropped.len();
+        self.shared.changed.notify_all();
+        let at_start = st.running;
+        let deadline = Instant::now() + grace;
+        while st.running > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        let still: Vec<i64> = st.running_ids.iter().copied().collect();
+        drop(st);
+        for id in &still {
+            let msg = format!(
+                "the listener stopped; grace period of {}s passed",
+                grace.as_secs()
+            );
+            self.shared.finish_record(
+                *id,
+                RunStatus::Interrupted,
+                &RunOutcome::default(),
+                None,
+                Some(&msg),
+            );
+            bump(&self.shared.counters.runs_interrupted);
+        }
+        report.interrupted = still.len();
+        report.finished = at_start - still.len().min(at_start);
+        // Idle workers have exited; busy ones are left to the process exit.
+        let mut handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        for h in std::mem::take(&mut *handles) {
+            if h.is_finished() {
+                let _ = h.join();
+            }
+        }
+        report
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock means a worker panicked in the launcher; the state itself stays valid.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record(
+        &self,
+        source: IpAddr,
+        door: &str,
+        outcome: KnockOutcome,
+        detail: String,
+        run_id: Option<i64>,
+    ) {
+        let r = KnockRecord {
+            at: SystemTime::now(),
+            source,
+            door: door.to_string(),
+            outcome,
+            detail,
+            run_id,
+        };
+        if let Err(e) = self.history.record_knock(&r) {
+            tracing::error!("history: {e}");
+        }
+    }
+
+    fn record_limited(
+        &self,
+        st: &mut State,
+        source: IpAddr,
+        door: &str,
+        outcome: KnockOutcome,
+        detail: String,
+        now: Instant,
+    ) {
+        match st.limiter.check(now) {
+            Verdict::Record { suppressed_before } => {
+                if suppressed_before > 0 {
+                    let note = format!("{suppressed_before} failed or refused knocks not recorded (history rate limit)");
+                    tracing::warn!("{note}");
+                    self.record(source, "*", KnockOutcome::Suppressed, note, None);
+                }
+                self.record(source, door, outcome, detail, None);
+            }
+            Verdict::Suppress => bump(&self.counters.history_suppressed),
+        }
+    }
+
+    fn enqueue(&self, st: &mut State, host: IpAddr, door: Arc<Door>) -> i64 {
+        let now = SystemTime::now();
+        let stamp = crate::history::rfc3339(
+            now.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
+        )
+        .replace(':', "");
+        let log_path = st
+            .settings
+            .log_dir
+            .join(host.to_string())
+            .join(format!("{stamp}-{}.log", door.name));
+        let run_id = match self.history.run_queued(host, &door.name, &log_path, now) {
+            Ok(id) => id,
+            Err(e) => {
+                // The run still happens; it just cannot be linked in the history.
+                tracing::error!("history: {e}");
+                st.next_local_id -= 1;
+                st.next_local_id
+            }
+        };
+        tracing::info!(door = %door.name, source = %host, run = run_id, "knock accepted: run queued");
+        st.hosts.insert(
+            host,
+            HostState {
+                phase: Phase::Queued,
+                run_id,
+                followup: None,
+            },
+        );
+        st.queue.push_back(Job {
+            run_id,
+            host,
+            door,
+            log_path,
+        });
+        self.changed.notify_all();
+        run_id
+    }
+
+    fn finish_record(
+        &self,
+        id: i64,
+        status: RunStatus,
+        o: &RunOutcome,
+        exit: Option<i32>,
+        error: Option<&str>,
+    ) {
+        if id < 0 {
+            return;
+        }
+        if let Err(e) =
+            self.history
+                .run_finished(id, status, &o.counts(), exit, error, SystemTime::now())
+        {
+            tracing::error!("history: {e}");
+        }
+    }
+}
+
+fn worker(shared: Arc<Shared>) {
+    loop {
+        let (job, settings) = {
+            let mut st = shared.lock();
+            loop {
+                if st.stopping || st.workers > st.settings.max_concurrent_runs {
+                    st.workers -= 1;
+                    shared.changed.notify_all();
+                    return;
+                }
+                if st.running < st.settings.max_concurrent_runs {
+                    if let Some(job) = st.queue.pop_front() {
+                        st.running += 1;
+                        st.peak_running = st.peak_running.max(st.running);
+                        st.running_ids.insert(job.run_id);
+                        if let Some(h) = st.hosts.get_mut(&job.host) {
+                            h.phase = Phase::Running;
+                        }
+                        break (job, st.settings.clone());
+                    }
+                }
+                st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let outcome = execute(&shared, &job, &settings);
+        finish(&shared, job, outcome);
+    }
+}
+
+fn execute(shared: &Shared, job: &Job, settings: &RunnerSettings) -> RunOutcome {
+    if job.run_id >= 0 {
+        if let Err(e) = shared.history.run_started(job.run_id, SystemTime::now()) {
+            tracing::error!("history: {e}");
+        }
+    }
+    if let Some(dir) = job.log_path.parent() {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            tracing::error!("cannot create log directory {}: {e}", dir.display());
+        }
+    }
+    tracing::info!(door = %job.door.name, host = %job.host, run = job.run_id, log = %job.log_path.display(), "run started");
+    match &job.door.action {
+        Action::Command(cmd) => run_command(cmd, job.host, &job.log_path, settings.command_timeout),
+        Action::Playbook(p) => {
+            let run = RunJob {
+                run_id: job.run_id,
+                door: job.door.name.clone(),
+                host: job.host,
+                playbook: p.playbook.clone(),
+                inventory_vars: p.inventory_vars.clone(),
+                groups: p.groups.clone(),
+                user: p.user.clone(),
+                private_key: p.private_key.clone(),
+                port: p.port,
+                become_: p.become_,
+                ssh_wait: settings.ssh_wait,
+                host_key_checking: settings.host_key_checking,
+                log_path: job.log_path.clone(),
+            };
+            // A panicking launcher must not take the worker (and its pool slot) with it.
+            let launcher = Arc::clone(&shared.launcher);
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| launcher.run(&run)))
+                .unwrap_or_else(|_| RunOutcome {
+                    failed: 1,
+                    exit_code: 1,
+                    error: Some("the runner panicked".into()),
+                    ..RunOutcome::default()
+                })
+        }
+    }
+}
+
+fn finish(shared: &Shared, job: Job, outcome: RunOutcome) {
+    let ok = outcome.succeeded();
+    let status = if ok { RunStatus::Ok } else { RunStatus::Failed };
+    shared.finish_record(
+        job.run_id,
+        status,
+        &outcome,
+        Some(outcome.exit_code),
+        outcome.error.as_deref(),
+    );
+    if ok {
+        bump(&shared.counters.runs_ok);
+        tracing::info!(door = %job.door.name, host = %job.host, run = job.run_id, ok = outcome.ok, changed = outcome.changed, "run succeeded");
+    } else {
+        bump(&shared.counters.runs_failed);
+        tracing::warn!(door = %job.door.name, host = %job.host, run = job.run_id, exit = outcome.exit_code,
+            error = outcome.error.as_deref().unwrap_or(""), "run failed; see {}", job.log_path.display());
+    }
+    let mut st = shared.lock();
+    st.running -= 1;
+    st.running_ids.remove(&job.run_id);
+    let now = Instant::now();
+    if ok && !job.door.cooldown.is_zero() {
+        st.last_success
+            .insert((job.host, job.door.name.clone()), now);
+        prune_cooldowns(&mut st, now);
+    }
+    let followup = st.hosts.remove(&job.host).and_then(|h| h.followup);
+    if let Some(door) = followup {
+        let suppressed = ok && !door.cooldown.is_zero() && door.name == job.door.name;
+        if suppressed {
+            bump(&shared.counters.cooldown);
+            let detail = format!(
+                "follow-up skipped: run {} just succeeded (cooldown {}s)",
+                job.run_id,
+                door.cooldown.as_secs()
+            );
+            shared.record(job.host, &door.name, KnockOutcome::Cooldown, detail, None);
+        } else if st.stopping {
+            shared.record(
+                job.host,
+                &door.name,
+                KnockOutcome::ShuttingDown,
+                "follow-up not started".into(),
+                None,
+            );
+        } else {
+            let run_id = shared.enqueue(&mut st, job.host, door);
+            tracing::info!(host = %job.host, run = run_id, "follow-up run queued after run {}", job.run_id);
+        }
+    }
+    shared.changed.notify_all();
+}
+
+/// Forgets successes whose cooldown is over so the map stays as small as the active hosts.
+fn prune_cooldowns(st: &mut State, now: Instant) {
+    if st.last_success.len() < 1024 {
+        return;
+    }
+    let longest = st
+        .doors
+        .iter()
+        .map(|d| d.cooldown)
+        .max()
+        .unwrap_or_default();
+    st.last_success
+        .retain(|_, t| now.saturating_duration_since(*t) < longest);
+}
+
+#[cfg(test)]
+#[path = "trigger_tests.rs"]
+mod tests;
