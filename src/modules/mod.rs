@@ -18,12 +18,14 @@ pub mod apt;
 pub mod command;
 pub mod copy;
 pub mod cron;
+pub mod file;
 pub mod group;
 pub mod package;
 pub mod ping;
 pub mod raw;
 pub mod service;
 pub mod shell;
+pub mod stat;
 pub mod sysutil;
 pub mod template;
 pub mod user;
@@ -179,6 +181,8 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &user::User,
         &group::Group,
         &cron::Cron,
+        &stat::Stat,
+        &file::File,
     ]
 }
 

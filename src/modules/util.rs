@@ -424,6 +424,10 @@ pub struct FileState {
     pub nlink: u64,
     pub sha256: Option<String>,
     pub sha1: Option<String>,
+    /// Output of [`ProbeReq::sum_cmd`] (first word).
+    pub sum: Option<String>,
+    /// `stat %F`: "regular file", "directory", "symbolic link", "fifo", "socket", ...
+    pub ftype: String,
     /// Content, when requested and the file is small enough.
     pub content: Option<Vec<u8>>,
     /// True when a regular file could not be read (checksum/content unavailable).
@@ -458,6 +462,8 @@ pub struct ProbeReq {
     pub follow: bool,
     pub sha256: bool,
     pub sha1: bool,
+    /// Another checksum command (`md5sum`, `sha512sum`, ...), reported as `sum`.
+    pub sum_cmd: Option<&'static str>,
     /// Include the content of a regular file no larger than this many bytes.
     pub content_max: Option<u64>,
 }
@@ -494,7 +500,7 @@ pub fn probe_script(reqs: &[ProbeReq]) -> String {
         );
         s.push_str(&format!(
             "if [ $k != absent ]; then printf 'real=%s\\n' \"$(readlink -f -- \"$p\")\"; \
-             stat {l}-c 'mode=%a|uid=%u|gid=%g|owner=%U|group=%G|size=%s|mtime=%Y|atime=%X|ctime=%Z|inode=%i|dev=%d|nlink=%h' -- \"$p\"; \
+             stat {l}-c 'mode=%a|uid=%u|gid=%g|owner=%U|group=%G|size=%s|mtime=%Y|atime=%X|ctime=%Z|inode=%i|dev=%d|nlink=%h|ftype=%F' -- \"$p\"; \
              [ -r \"$p\" ] && echo r=1; [ -w \"$p\" ] && echo w=1; [ -x \"$p\" ] && echo x=1; fi; "
         ));
         let mut file_part = String::new();
@@ -507,6 +513,11 @@ pub fn probe_script(reqs: &[ProbeReq]) -> String {
             file_part.push_str(
                 "if s=$(sha1sum < \"$p\"); then echo sha1=${s%% *}; else echo unreadable=1; fi; ",
             );
+        }
+        if let Some(cmd) = r.sum_cmd {
+            file_part.push_str(&format!(
+                "if s=$({cmd} < \"$p\"); then echo sum=${{s%% *}}; else echo unreadable=1; fi; "
+            ));
         }
         if let Some(max) = r.content_max {
             file_part.push_str(&format!(
@@ -601,6 +612,8 @@ fn apply_field(st: &mut FileState, field: &str) -> Result<(), String> {
         "nlink" => st.nlink = num(v)?,
         "sha256" => st.sha256 = Some(v.to_string()),
         "sha1" => st.sha1 = Some(v.to_string()),
+        "sum" => st.sum = Some(v.to_string()),
+        "ftype" => st.ftype = v.to_string(),
         "content" => {
             use base64::Engine;
             st.content = Some(
