@@ -504,3 +504,48 @@ fn owner_identity_names_a_live_process_only() {
         "same pid, other start time"
     );
 }
+
+#[test]
+fn stock_knock_from_a_booting_host_is_seen_on_the_bridge() -> R {
+    let bed = TestBed::builder()
+        .hosts(1)
+        .userdata("knock $KP_GATEWAY 9000 9999", UserDataOrder::BeforeSshd)
+        .boot(false)
+        .start()?;
+    // Capture where the knock listener will: on the bed's bridge, before the host boots.
+    let filter = "tcp[tcpflags] & tcp-syn != 0 and (dst port 9000 or dst port 9999)";
+    let mut tcpdump = Command::new("tcpdump")
+        .args(["-i", &bed.bridge_if, "-n", "-l", "-c", "2", filter])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run tcpdump ({e}); `bash tests/hosts/setup` installs it"))?;
+    let stderr = tcpdump.stderr.take().ok_or("no stderr")?;
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let listening = lines
+        .by_ref()
+        .take(5)
+        .map_while(Result::ok)
+        .any(|l| l.contains("listening on"));
+    assert!(listening, "tcpdump did not start on {}", bed.bridge_if);
+
+    bed.boot()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tcpdump.try_wait()?.is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = tcpdump.kill();
+    let out = tcpdump.wait_with_output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let h = &bed.hosts[0];
+    let gw = bed.gateway_ip;
+    let seen: Vec<&str> = text.lines().collect();
+    assert_eq!(seen.len(), 2, "captured: {text}\nhost log: {}", h.logs());
+    assert!(
+        seen[0].contains(&format!("{}.", h.ip)) && seen[0].contains(&format!("> {gw}.9000:")),
+        "{text}"
+    );
+    assert!(seen[1].contains(&format!("> {gw}.9999:")), "{text}");
+    assert_eq!(h.userdata_result().1, Some(0));
+    Ok(())
+}
