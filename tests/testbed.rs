@@ -137,6 +137,34 @@ fn hosts_have_distinct_host_keys() -> R {
     let b = bed.hosts[1].read_file("/etc/ssh/ssh_host_ed25519_key.pub");
     assert!(a.is_some() && b.is_some());
     assert_ne!(a, b);
+    // Pre-filled known_hosts: strict checking accepts the real host key.
+    let kh = bed.write_known_hosts()?;
+    let text = std::fs::read_to_string(&kh)?;
+    assert_eq!(text.lines().count(), 2);
+    let out = Command::new("ssh")
+        .arg("-i")
+        .arg(&bed.key_path)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", kh.display()))
+        .args([
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .args(["-o", "HostKeyAlgorithms=ssh-ed25519"])
+        .arg(format!("root@{}", bed.hosts[1].ip))
+        .arg("hostname")
+        .stdin(Stdio::null())
+        .output()?;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "host1\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A restart keeps the key (generated at first boot only).
     bed.hosts[0].stop()?;
     assert!(!bed.hosts[0].is_running());
@@ -333,14 +361,15 @@ fn dead_owner() -> String {
 fn leftovers_of_a_dead_run_are_removed_and_live_ones_kept() -> R {
     common::require_docker()?;
     let owner = dead_owner();
-    let net = "kptest-leftover-sim";
-    let ctr = "kptest-leftover-sim-0";
-    let _ = Command::new("docker").args(["rm", "-f", ctr]).output();
-    let _ = Command::new("docker").args(["network", "rm", net]).output();
+    // Names unique per process: another worktree may run this test at the same time.
+    let net = format!("kptest-leftover-{}", std::process::id());
+    let ctr = format!("{net}-0");
+    let (net, ctr) = (net.as_str(), ctr.as_str());
     let labels = ["--label", "knockplay-test=1", "--label"];
     let owner_label = format!("{}={owner}", common::OWNER_LABEL);
+    // No subnet given: Docker picks one from its own pools; nothing is sent on this network.
     let st = Command::new("docker")
-        .args(["network", "create", "--subnet", "10.231.255.0/24"])
+        .args(["network", "create"])
         .args(labels)
         .arg(&owner_label)
         .arg(net)
@@ -351,7 +380,7 @@ fn leftovers_of_a_dead_run_are_removed_and_live_ones_kept() -> R {
         String::from_utf8_lossy(&st.stderr)
     );
     let st = Command::new("docker")
-        .args(["run", "-d", "--name", ctr, "--network", net])
+        .args(["create", "--name", ctr, "--network", net])
         .args(labels)
         .arg(&owner_label)
         .arg(common::IMAGE)

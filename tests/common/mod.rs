@@ -610,6 +610,19 @@ impl TestBed {
         s
     }
 
+    /// Fills the bed's known_hosts with every host's ed25519 host key (read with docker exec), for tests
+    /// of strict host-key checking. Returns its path.
+    pub fn write_known_hosts(&self) -> Result<PathBuf> {
+        let mut text = String::new();
+        for h in &self.hosts {
+            text.push_str(&h.known_hosts_line()?);
+            text.push('\n');
+        }
+        std::fs::write(&self.known_hosts, text)
+            .map_err(|e| BedError(format!("write {}: {e}", self.known_hosts.display())))?;
+        Ok(self.known_hosts.clone())
+    }
+
     /// Host by inventory name (`host0`, ...).
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
@@ -920,6 +933,18 @@ impl Host {
                 stdout: String::new(),
                 stderr: e.0,
             },
+        }
+    }
+
+    /// `<ip> ssh-ed25519 <key>`: the host's ed25519 host key as a known_hosts line.
+    pub fn known_hosts_line(&self) -> Result<String> {
+        let key = self
+            .read_to_string("/etc/ssh/ssh_host_ed25519_key.pub")
+            .ok_or_else(|| BedError(format!("{}: no ed25519 host key yet", self.name)))?;
+        let mut parts = key.split_whitespace();
+        match (parts.next(), parts.next()) {
+            (Some(kind), Some(b64)) => Ok(format!("{} {kind} {b64}", self.ip)),
+            _ => err(format!("{}: malformed host key {key:?}", self.name)),
         }
     }
 
