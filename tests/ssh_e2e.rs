@@ -581,3 +581,167 @@ fn exec_round_trip_time() {
     // Reported, not asserted: speed is measured, never a test condition.
     eprintln!("exec round trip over loopback: {per:?} per command ({n} commands)");
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Against the shared test hosts (containers of `knockplay-testhost`, user `deploy` with sudo).
+
+mod common;
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+fn bed_options(bed: &common::TestBed, host: &common::Host, user: &str) -> ConnectOptions {
+    let mut o = ConnectOptions::new(host.ip.to_string(), user);
+    o.name = host.name.clone();
+    o.private_keys = vec![bed.key_path.clone()];
+    o.use_agent = false;
+    o.known_hosts = bed.dir().join("knockplay_known_hosts");
+    o.connect_timeout = Duration::from_secs(10);
+    o
+}
+
+#[test]
+fn testbed_become_sudo_from_deploy_to_root_and_file_write() -> R {
+    let bed = common::TestBed::start(1)?;
+    let host = &bed.hosts[0];
+    let mut s = HostSession::connect(&bed_options(&bed, host, common::DEPLOY_USER))?;
+    assert_eq!(s.name(), host.name);
+
+    let out = s.exec("id -un", None, None)?;
+    assert_eq!(out.stdout_str(), "deploy\n");
+
+    let root = Become::sudo("root");
+    let env = vec![(
+        "KP_MSG".to_string(),
+        "it's \"$HOME\" `x`\nline2".to_string(),
+    )];
+    let cmd = "id -un; printf '%s\\n' \"$HOME\"; printf '%s' \"$KP_MSG\"";
+    let out = s.exec(&wrap(cmd, Some(&root), &env), None, None)?;
+    assert_eq!(out.rc, 0, "{}", out.stderr_str());
+    assert_eq!(out.stdout_str(), "root\n/root\nit's \"$HOME\" `x`\nline2");
+
+    // The module way to write a root-owned file in one round trip: bytes over stdin, temp + rename.
+    let data: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    let write = "umask 077; cat > /root/.kp.tmp && mv /root/.kp.tmp /root/kp-written.bin";
+    let out = s.exec(&wrap(write, Some(&root), &[]), Some(&data), None)?;
+    assert_eq!(out.rc, 0, "{}", out.stderr_str());
+    assert_eq!(host.read_file("/root/kp-written.bin"), Some(data));
+    let stat = host.stat("/root/kp-written.bin").ok_or("no stat")?;
+    assert_eq!((stat.owner.as_str(), stat.mode), ("root", 0o600));
+
+    // sudo to a non-root user, and a heredoc through two quoting layers.
+    let nobody = Become::sudo("nobody");
+    let out = s.exec(
+        &wrap("id -un; cat <<'EOF'\n$X 'q' \"d\"\nEOF", Some(&nobody), &[]),
+        None,
+        None,
+    )?;
+    assert_eq!(out.stdout_str(), "nobody\n$X 'q' \"d\"\n");
+
+    // su needs root; from deploy it fails clearly instead of prompting for a password.
+    let out = s.exec(
+        &wrap("id -un", Some(&Become::su("root")), &[]),
+        Some(b"secret?"),
+        None,
+    )?;
+    assert_eq!(out.rc, knockplay::ssh::become_::BECOME_UNSUPPORTED_RC);
+    assert!(
+        out.stderr_str().contains("su passwords are not supported"),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(out.stdout.is_empty());
+    Ok(())
+}
+
+#[test]
+fn testbed_su_as_root_and_failed_sudo_rc() -> R {
+    let bed = common::TestBed::start(1)?;
+    let host = &bed.hosts[0];
+    let mut s = HostSession::connect(&bed_options(&bed, host, "root"))?;
+    let out = s.exec(
+        &wrap("id -un", Some(&Become::su("deploy")), &[]),
+        None,
+        None,
+    )?;
+    assert_eq!(out.stdout_str(), "deploy\n", "{}", out.stderr_str());
+    let out = s.exec(
+        &wrap("exit 9", Some(&Become::sudo("root")), &[]),
+        None,
+        None,
+    )?;
+    assert_eq!(out.rc, 9);
+    Ok(())
+}
+
+#[test]
+fn testbed_wait_for_ssh_on_a_booting_host() -> R {
+    let bed = common::TestBed::builder()
+        .hosts(1)
+        .sshd_delay(4)
+        .boot(false)
+        .start()?;
+    let host = &bed.hosts[0];
+    let mut o = bed_options(&bed, host, "root");
+    o.wait_for_ssh = Some(Duration::from_secs(90));
+    let start = Instant::now();
+    let connecting = std::thread::spawn(move || {
+        HostSession::connect(&o).and_then(|mut s| s.exec("cat /etc/hostname", None, None))
+    });
+    bed.boot()?;
+    let out = connecting.join().map_err(|_| "connect thread panicked")??;
+    assert_eq!(out.stdout_str().trim(), host.name);
+    assert!(start.elapsed() >= Duration::from_secs(4));
+
+    // The recorded key is what the host really has.
+    let kh = std::fs::read_to_string(bed.dir().join("knockplay_known_hosts"))?;
+    let host_pub = host
+        .read_to_string("/etc/ssh/ssh_host_ed25519_key.pub")
+        .ok_or("no key")?;
+    let b64 = host_pub.split_whitespace().nth(1).ok_or("bad key")?;
+    assert!(
+        kh.contains(&format!("{} ", host.ip)) && kh.contains(b64),
+        "{kh}"
+    );
+    Ok(())
+}
+
+#[test]
+fn testbed_killed_sshd_is_unreachable_then_reconnect() -> R {
+    let bed = common::TestBed::start(1)?;
+    let host = &bed.hosts[0];
+    let mut s = HostSession::connect(&bed_options(&bed, host, "root"))?;
+    assert_eq!(s.exec("echo 1", None, None)?.stdout, b"1\n");
+    host.kill_sshd()?;
+    let err = s
+        .exec("echo 2", None, Some(Duration::from_secs(10)))
+        .unwrap_err();
+    assert!(err.is_unreachable(), "{err:?}");
+    assert!(!s.is_alive());
+    let refused = HostSession::connect(&bed_options(&bed, host, "root")).unwrap_err();
+    assert!(matches!(refused, SshError::Refused { .. }), "{refused:?}");
+    host.start_sshd()?;
+    Remote::reconnect(&mut s, Duration::from_secs(30))?;
+    assert_eq!(s.exec("echo 3", None, None)?.stdout, b"3\n");
+    Ok(())
+}
+
+#[test]
+fn testbed_exec_round_trip_time() -> R {
+    let bed = common::TestBed::start(1)?;
+    let host = &bed.hosts[0];
+    let mut s = HostSession::connect(&bed_options(&bed, host, "root"))?;
+    let n = 100;
+    let start = Instant::now();
+    for i in 0..n {
+        assert_eq!(
+            s.exec(&format!("echo {i}"), None, None)?.stdout_str(),
+            format!("{i}\n")
+        );
+    }
+    // Reported, not asserted.
+    eprintln!(
+        "exec round trip to a test host container: {:?} per command ({n} commands)",
+        start.elapsed() / n
+    );
+    Ok(())
+}
