@@ -1,1 +1,667 @@
 //! Inventory: hosts, groups, host/group vars, ranges, host patterns.
+//!
+//! Sources (`-i`, several merge in order): a comma-separated host list (`'10.0.0.5,'`,
+//! `'a,b:2222'`), an INI file, a YAML file (`all: {hosts, children, vars}`), or a directory of
+//! such files. `group_vars/` and `host_vars/` beside an inventory file (or inside an inventory
+//! directory) are loaded with it; [`Inventory::load_vars_dir`] loads those beside the playbook.
+//!
+//! # Variable precedence (lowest first), as in Ansible
+//!
+//! 1. group vars from inventory files (`[g:vars]`, YAML `vars:`), groups ordered by depth
+//!    (`all` first, then parents before children), then `ansible_group_priority`, then name;
+//! 2. `group_vars/all` beside the inventory;
+//! 3. `group_vars/all` beside the playbook;
+//! 4. `group_vars/<group>` beside the inventory, groups in the order of (1);
+//! 5. `group_vars/<group>` beside the playbook;
+//! 6. host vars from inventory files (host line `k=v`, YAML host mapping, `add_host` vars);
+//! 7. `host_vars/<host>` beside the inventory;
+//! 8. `host_vars/<host>` beside the playbook.
+//!
+//! Later definitions of the same variable at the same level win (hash_behaviour=replace).
+//! Connection variables are plain variables; legacy `ansible_ssh_host`/`ansible_ssh_user`/
+//! `ansible_ssh_port` are copied to `ansible_host`/`ansible_user`/`ansible_port` when those are
+//! not set. [`ConnectionVars`] reads them.
+
+mod hostrange;
+mod ini;
+mod literal;
+mod pattern;
+mod vars_dir;
+mod yaml_source;
+
+use crate::value::{as_bool, Value, Vars};
+use indexmap::{IndexMap, IndexSet};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub use literal::parse_value as parse_ini_value;
+pub use pattern::glob_to_regex;
+pub use vars_dir::VarsDirKind;
+
+/// An inventory problem, naming the file and line where there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InventoryError {
+    /// Bad content at a known place.
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    /// A file or directory could not be read, or is wrong as a whole.
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    /// `-i` names nothing that exists and is not a host list.
+    #[error("inventory source not found: '{0}' (expected a file, a directory, or a comma-separated host list such as 'host1,')")]
+    NotFound(String),
+    /// A host pattern (`hosts:`, `--limit`) is malformed.
+    #[error("invalid host pattern '{pattern}': {message}")]
+    Pattern { pattern: String, message: String },
+}
+
+#[derive(Debug, Clone, Default)]
+struct HostEntry {
+    vars: Vars,
+    /// Groups the host was put in directly (never `all`/`ungrouped`).
+    groups: IndexSet<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct GroupEntry {
+    vars: Vars,
+    children: IndexSet<String>,
+    parents: IndexSet<String>,
+}
+
+/// Hosts and groups with their variables.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    hosts: IndexMap<String, HostEntry>,
+    groups: IndexMap<String, GroupEntry>,
+    var_dirs: Vec<vars_dir::VarsDir>,
+}
+
+impl Default for Inventory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+const ALL: &str = "all";
+const UNGROUPED: &str = "ungrouped";
+
+impl Inventory {
+    /// An empty inventory (only the `all` and `ungrouped` groups).
+    pub fn new() -> Self {
+        let mut groups = IndexMap::new();
+        groups.insert(ALL.to_string(), GroupEntry::default());
+        groups.insert(UNGROUPED.to_string(), GroupEntry::default());
+        Inventory {
+            hosts: IndexMap::new(),
+            groups,
+            var_dirs: Vec::new(),
+        }
+    }
+
+    /// Build from `-i` sources, merged in order.
+    pub fn from_sources<S: AsRef<str>>(sources: &[S]) -> Result<Self, InventoryError> {
+        let mut inv = Inventory::new();
+        for s in sources {
+            inv.add_source(s.as_ref())?;
+        }
+        Ok(inv)
+    }
+
+    /// Add one `-i` source: an existing file or directory, else a comma-separated host list.
+    pub fn add_source(&mut self, source: &str) -> Result<(), InventoryError> {
+        let path = Path::new(source);
+        if path.is_dir() {
+            return self.add_dir(path);
+        }
+        if path.is_file() {
+            self.add_file(path)?;
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+            return self.load_vars_dir(dir.unwrap_or(Path::new(".")), VarsDirKind::Inventory);
+        }
+        if source.contains(',') {
+            return self.add_host_list(source);
+        }
+        Err(InventoryError::NotFound(source.to_string()))
+    }
+
+    /// `'a,b,c'` / `'10.0.0.5,'` / `'web[1:3],db:2222'`: hosts in `ungrouped`.
+    pub fn add_host_list(&mut self, list: &str) -> Result<(), InventoryError> {
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let hosts = hostrange::expand(item).map_err(|message| InventoryError::Pattern {
+                pattern: item.to_string(),
+                message,
+            })?;
+            for (name, port) in hosts {
+                self.ensure_host(&name);
+                if let Some(p) = port {
+                    self.set_host_var(&name, "ansible_port", Value::from(p));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An inventory file: YAML by extension (`.yml`, `.yaml`, `.json`) or by content (a
+    /// mapping of groups), INI otherwise.
+    pub fn add_file(&mut self, path: &Path) -> Result<(), InventoryError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| InventoryError::File {
+            path: name.clone(),
+            message: format!("cannot read inventory: {e}"),
+        })?;
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if matches!(ext, "yml" | "yaml" | "json") || yaml_source::looks_like_yaml(&text) {
+            self.add_yaml_str(&text, &name)
+        } else {
+            self.add_ini_str(&text, &name)
+        }
+    }
+
+    /// An inventory directory: every inventory file in it (sorted; `group_vars`, `host_vars`,
+    /// hidden and backup files skipped), then its `group_vars/`/`host_vars/`.
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), InventoryError> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| InventoryError::File {
+                path: dir.display().to_string(),
+                message: format!("cannot read inventory directory: {e}"),
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for p in entries {
+            let fname = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let skip = fname.starts_with('.')
+                || fname.ends_with('~')
+                || [".orig", ".bak", ".retry", ".pyc", ".cfg", ".md", ".swp"]
+                    .iter()
+                    .any(|s| fname.ends_with(s))
+                || fname == "group_vars"
+                || fname == "host_vars";
+            if skip {
+                continue;
+            }
+            if p.is_dir() {
+                self.add_dir(&p)?;
+            } else if p.is_file() {
+                self.add_file(&p)?;
+            }
+        }
+        self.load_vars_dir(dir, VarsDirKind::Inventory)
+    }
+
+    /// Parse INI inventory text (`path` names it in errors).
+    pub fn add_ini_str(&mut self, text: &str, path: &str) -> Result<(), InventoryError> {
+        ini::parse(self, text, path)
+    }
+
+    /// Parse YAML inventory text (`path` names it in errors).
+    pub fn add_yaml_str(&mut self, text: &str, path: &str) -> Result<(), InventoryError> {
+        yaml_source::parse(self, text, path)
+    }
+
+    /// Load `group_vars/` and `host_vars/` found in `dir` (missing ones are fine). Call with
+    /// [`VarsDirKind::Playbook`] for the playbook's directory. A directory already loaded is
+    /// skipped.
+    pub fn load_vars_dir(&mut self, dir: &Path, kind: VarsDirKind) -> Result<(), InventoryError> {
+        let canon = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        if self.var_dirs.iter().any(|d| d.dir == canon) {
+            return Ok(());
+        }
+        let loaded = vars_dir::load(&canon, kind)?;
+        self.var_dirs.push(loaded);
+        Ok(())
+    }
+
+    /// Add (or update) a host at runtime, e.g. the host that knocked: `vars` are merged over its
+    /// inventory vars, `groups` are created as needed (children of `all`).
+    pub fn add_host(&mut self, name: &str, vars: &Vars, groups: &[String]) {
+        self.ensure_host(name);
+        for (k, v) in vars {
+            self.set_host_var(name, k, v.clone());
+        }
+        for g in groups {
+            self.add_host_to_group(name, g);
+        }
+    }
+
+    // ---- building blocks for the source parsers ----
+
+    pub(crate) fn ensure_host(&mut self, name: &str) {
+        if !self.hosts.contains_key(name) {
+            self.hosts.insert(name.to_string(), HostEntry::default());
+        }
+    }
+
+    pub(crate) fn ensure_group(&mut self, name: &str) {
+        if !self.groups.contains_key(name) {
+            self.groups.insert(name.to_string(), GroupEntry::default());
+        }
+    }
+
+    pub(crate) fn has_group(&self, name: &str) -> bool {
+        self.groups.contains_key(name)
+    }
+
+    pub(crate) fn add_host_to_group(&mut self, host: &str, group: &str) {
+        self.ensure_host(host);
+        if group == ALL || group == UNGROUPED {
+            return;
+        }
+        self.ensure_group(group);
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.groups.insert(group.to_string());
+        }
+    }
+
+    /// Make `child` a child group of `parent`; refuses cycles.
+    pub(crate) fn add_child(&mut self, parent: &str, child: &str) -> Result<(), String> {
+        if child == ALL {
+            return Err("'all' cannot be a child group".into());
+        }
+        if parent == child || self.ancestors_of_group(parent).contains(child) {
+            return Err(format!(
+                "group '{child}' cannot be a child of '{parent}': that would make a cycle"
+            ));
+        }
+        self.ensure_group(parent);
+        self.ensure_group(child);
+        if parent != ALL {
+            if let Some(g) = self.groups.get_mut(child) {
+                g.parents.insert(parent.to_string());
+            }
+        }
+        if let Some(g) = self.groups.get_mut(parent) {
+            g.children.insert(child.to_string());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_host_var(&mut self, host: &str, key: &str, value: Value) {
+        self.ensure_host(host);
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.vars.insert(key.to_string(), value);
+        }
+    }
+
+    pub(crate) fn set_group_var(&mut self, group: &str, key: &str, value: Value) {
+        self.ensure_group(group);
+        if let Some(g) = self.groups.get_mut(group) {
+            g.vars.insert(key.to_string(), value);
+        }
+    }
+
+    // ---- queries ----
+
+    /// All host names in inventory order.
+    pub fn hosts(&self) -> Vec<String> {
+        self.hosts.keys().cloned().collect()
+    }
+
+    pub fn contains_host(&self, name: &str) -> bool {
+        self.hosts.contains_key(name)
+    }
+
+    /// All group names in definition order (`all` and `ungrouped` first).
+    pub fn group_list(&self) -> Vec<String> {
+        self.groups.keys().cloned().collect()
+    }
+
+    /// Explicit parents of a group; groups without one are children of `all`.
+    fn parents_of(&self, group: &str) -> Vec<String> {
+        if group == ALL {
+            return Vec::new();
+        }
+        match self.groups.get(group) {
+            Some(g) if !g.parents.is_empty() => g.parents.iter().cloned().collect(),
+            _ => vec![ALL.to_string()],
+        }
+    }
+
+    fn ancestors_of_group(&self, group: &str) -> IndexSet<String> {
+        let mut out = IndexSet::new();
+        let mut stack = vec![group.to_string()];
+        while let Some(g) = stack.pop() {
+            for p in self.parents_of(&g) {
+                if out.insert(p.clone()) {
+                    stack.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// Every group a host belongs to, `all` and ancestors included.
+    fn host_groups(&self, host: &str) -> IndexSet<String> {
+        let mut out = IndexSet::new();
+        out.insert(ALL.to_string());
+        let direct = self.hosts.get(host).map(|h| &h.groups);
+        match direct {
+            Some(d) if !d.is_empty() => {
+                for g in d {
+                    out.insert(g.clone());
+                    out.extend(self.ancestors_of_group(g));
+                }
+            }
+            _ => {
+                out.insert(UNGROUPED.to_string());
+            }
+        }
+        out
+    }
+
+    fn depth(&self, group: &str) -> usize {
+        self.parents_of(group)
+            .iter()
+            .map(|p| self.depth(p) + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn priority(&self, group: &str) -> i64 {
+        self.groups
+            .get(group)
+            .and_then(|g| g.vars.get("ansible_group_priority"))
+            .and_then(|v| match v {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            })
+            .unwrap_or(1)
+    }
+
+    /// A host's groups in variable precedence order (lowest first).
+    fn groups_by_precedence(&self, host: &str) -> Vec<String> {
+        let mut groups: Vec<(usize, i64, String)> = self
+            .host_groups(host)
+            .into_iter()
+            .map(|g| (self.depth(&g), self.priority(&g), g))
+            .collect();
+        groups.sort();
+        groups.into_iter().map(|(_, _, g)| g).collect()
+    }
+
+    /// Group names of a host, sorted, without `all` (Ansible's `group_names`).
+    pub fn group_names(&self, host: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .host_groups(host)
+            .into_iter()
+            .filter(|g| g != ALL)
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Hosts of a group (descendants included) in inventory order.
+    pub fn group_hosts(&self, group: &str) -> Vec<String> {
+        if group == ALL {
+            return self.hosts();
+        }
+        self.hosts
+            .keys()
+            .filter(|h| self.host_groups(h).contains(group))
+            .cloned()
+            .collect()
+    }
+
+    /// Group → hosts for every group (`all` and `ungrouped` included): the `groups` variable.
+    pub fn groups(&self) -> IndexMap<String, Vec<String>> {
+        let mut out: IndexMap<String, Vec<String>> = self
+            .groups
+            .keys()
+            .map(|g| (g.clone(), Vec::new()))
+            .collect();
+        for h in self.hosts.keys() {
+            for g in self.host_groups(h) {
+                out.entry(g).or_default().push(h.clone());
+            }
+        }
+        out
+    }
+
+    /// [`groups`](Self::groups) as a JSON value, ready to be a variable.
+    pub fn groups_value(&self) -> Value {
+        Value::Object(
+            self.groups()
+                .into_iter()
+                .map(|(g, hs)| (g, Value::Array(hs.into_iter().map(Value::String).collect())))
+                .collect(),
+        )
+    }
+
+    /// The inventory's magic variables for a host: `inventory_hostname`,
+    /// `inventory_hostname_short`, `group_names`, `groups`.
+    pub fn magic_vars(&self, host: &str) -> Vars {
+        let mut v = Vars::new();
+        v.insert("inventory_hostname".into(), Value::from(host));
+        let short = host.split('.').next().unwrap_or(host);
+        let short = if host.parse::<std::net::IpAddr>().is_ok() {
+            host
+        } else {
+            short
+        };
+        v.insert("inventory_hostname_short".into(), Value::from(short));
+        v.insert(
+            "group_names".into(),
+            Value::Array(
+                self.group_names(host)
+                    .into_iter()
+                    .map(Value::String)
+                    .collect(),
+            ),
+        );
+        v.insert("groups".into(), self.groups_value());
+        v
+    }
+
+    /// A host's variables with the precedence documented on this module. Unknown hosts get
+    /// the `all`/`ungrouped` group vars and any `host_vars/` file of that name.
+    pub fn host_vars(&self, host: &str) -> Vars {
+        let groups = self.groups_by_precedence(host);
+        let mut out = Vars::new();
+        let mut merge = |vars: &Vars| {
+            for (k, v) in vars {
+                out.insert(k.clone(), v.clone());
+            }
+        };
+        for g in &groups {
+            if let Some(e) = self.groups.get(g) {
+                merge(&e.vars);
+            }
+        }
+        let dirs = |kind: VarsDirKind| self.var_dirs.iter().filter(move |d| d.kind == kind);
+        for kind in [VarsDirKind::Inventory, VarsDirKind::Playbook] {
+            for d in dirs(kind) {
+                if let Some(v) = d.group_vars.get(ALL) {
+                    merge(v);
+                }
+            }
+        }
+        for kind in [VarsDirKind::Inventory, VarsDirKind::Playbook] {
+            for d in dirs(kind) {
+                for g in groups.iter().filter(|g| *g != ALL) {
+                    if let Some(v) = d.group_vars.get(g) {
+                        merge(v);
+                    }
+                }
+            }
+        }
+        if let Some(h) = self.hosts.get(host) {
+            merge(&h.vars);
+        }
+        for kind in [VarsDirKind::Inventory, VarsDirKind::Playbook] {
+            for d in dirs(kind) {
+                if let Some(v) = d.host_vars.get(host) {
+                    merge(v);
+                }
+            }
+        }
+        for (legacy, modern) in [
+            ("ansible_ssh_host", "ansible_host"),
+            ("ansible_ssh_user", "ansible_user"),
+            ("ansible_ssh_port", "ansible_port"),
+        ] {
+            if !out.contains_key(modern) {
+                if let Some(v) = out.get(legacy).cloned() {
+                    out.insert(modern.to_string(), v);
+                }
+            }
+        }
+        out
+    }
+
+    /// Hosts matching a pattern, in inventory order. Unknown names match nothing; malformed
+    /// patterns (bad regex, empty terms) are errors.
+    pub fn hosts_matching(&self, pattern: &str) -> Result<Vec<String>, InventoryError> {
+        let perr = |message: String| InventoryError::Pattern {
+            pattern: pattern.to_string(),
+            message,
+        };
+        let mut terms = pattern::split(pattern).map_err(perr)?;
+        // Ansible: unions first, then intersections, then exclusions; `all` if no union.
+        terms.sort_by_key(|t| match t.op {
+            pattern::Op::Union => 0,
+            pattern::Op::Intersect => 1,
+            pattern::Op::Exclude => 2,
+        });
+        if terms.first().is_none_or(|t| t.op != pattern::Op::Union) {
+            terms.insert(
+                0,
+                pattern::Term {
+                    op: pattern::Op::Union,
+                    name: ALL.to_string(),
+                    subscript: None,
+                },
+            );
+        }
+        let mut selected: IndexSet<String> = IndexSet::new();
+        for t in &terms {
+            let found = self.match_term(&t.name).map_err(perr)?;
+            let found: IndexSet<String> = pattern::apply_subscript(found, t.subscript)
+                .into_iter()
+                .collect();
+            match t.op {
+                pattern::Op::Union => selected.extend(found),
+                pattern::Op::Intersect => selected.retain(|h| found.contains(h)),
+                pattern::Op::Exclude => selected.retain(|h| !found.contains(h)),
+            }
+        }
+        let order: HashMap<&str, usize> = self
+            .hosts
+            .keys()
+            .enumerate()
+            .map(|(i, h)| (h.as_str(), i))
+            .collect();
+        let mut out: Vec<String> = selected.into_iter().collect();
+        out.sort_by_key(|h| order.get(h.as_str()).copied().unwrap_or(usize::MAX));
+        Ok(out)
+    }
+
+    /// Hosts of one term, in inventory order: groups matching it (with their descendants'
+    /// hosts), plus hosts matching it by name.
+    fn match_term(&self, name: &str) -> Result<Vec<String>, String> {
+        if name == ALL || name == "*" {
+            return Ok(self.hosts());
+        }
+        let m = pattern::Matcher::new(name)?;
+        let mut out: IndexSet<String> = IndexSet::new();
+        let groups: Vec<&String> = self.groups.keys().filter(|g| m.matches(g)).collect();
+        for g in &groups {
+            out.extend(self.group_hosts(g));
+        }
+        if groups.is_empty() || pattern::Matcher::is_special(name) {
+            out.extend(self.hosts.keys().filter(|h| m.matches(h)).cloned());
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// `hosts:` pattern restricted by `--limit` (same syntax; `@file` reads host names, one
+    /// per line, from a file such as a `.retry` file).
+    pub fn hosts_matching_limited(
+        &self,
+        pattern: &str,
+        limit: Option<&str>,
+    ) -> Result<Vec<String>, InventoryError> {
+        let hosts = self.hosts_matching(pattern)?;
+        let Some(limit) = limit else {
+            return Ok(hosts);
+        };
+        let allowed: IndexSet<String> = if let Some(file) = limit.strip_prefix('@') {
+            let text = std::fs::read_to_string(file).map_err(|e| InventoryError::File {
+                path: file.to_string(),
+                message: format!("cannot read limit file: {e}"),
+            })?;
+            let mut set = IndexSet::new();
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                set.extend(self.hosts_matching(line)?);
+            }
+            set
+        } else {
+            self.hosts_matching(limit)?.into_iter().collect()
+        };
+        Ok(hosts.into_iter().filter(|h| allowed.contains(h)).collect())
+    }
+}
+
+/// Connection settings read from a host's merged variables.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConnectionVars {
+    /// Address to connect to (`ansible_host`, else the inventory name).
+    pub address: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub private_key_file: Option<String>,
+    pub become_: Option<bool>,
+    pub become_user: Option<String>,
+    pub become_method: Option<String>,
+}
+
+impl ConnectionVars {
+    /// Read `ansible_host`/`ansible_ssh_host`, `ansible_port`/`ansible_ssh_port`,
+    /// `ansible_user`/`ansible_ssh_user`, `ansible_ssh_private_key_file`/
+    /// `ansible_private_key_file`, `ansible_become`, `ansible_become_user`,
+    /// `ansible_become_method` (values already templated). A bad port is an error.
+    pub fn from_vars(inventory_hostname: &str, vars: &Vars) -> Result<Self, String> {
+        let text = |keys: &[&str]| {
+            keys.iter().find_map(|k| match vars.get(*k) {
+                Some(Value::Null) | None => None,
+                Some(v) => Some(crate::value::to_display(v)),
+            })
+        };
+        let port = match ["ansible_port", "ansible_ssh_port"]
+            .iter()
+            .find_map(|k| vars.get(*k).filter(|v| !v.is_null()))
+        {
+            None => None,
+            Some(v) => {
+                let s = crate::value::to_display(v);
+                Some(
+                    s.trim()
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|&p| p > 0)
+                        .ok_or_else(|| {
+                            format!("invalid ansible_port '{s}' for host {inventory_hostname}")
+                        })?,
+                )
+            }
+        };
+        Ok(ConnectionVars {
+            address: text(&["ansible_host", "ansible_ssh_host"])
+                .unwrap_or_else(|| inventory_hostname.to_string()),
+            port,
+            user: text(&["ansible_user", "ansible_ssh_user"]),
+            private_key_file: text(&["ansible_ssh_private_key_file", "ansible_private_key_file"]),
+            become_: vars.get("ansible_become").and_then(as_bool),
+            become_user: text(&["ansible_become_user"]),
+            become_method: text(&["ansible_become_method"]),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
