@@ -1,0 +1,90 @@
+//! The benchmark's printed table: one line per measured run, then ratios of each other tool to knockplay
+//! for the same host count and run.
+
+use std::fmt::Write;
+
+use crate::tools::Tool;
+use crate::Row;
+
+const HEADER: &str =
+    "hosts  run     tool         wall s    CPU s  max RSS MiB  tree RSS MiB  changed   load  check";
+const RATIO_HEADER: &str =
+    "hosts  run     ratio                     wall      CPU      max RSS      tree RSS";
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn run_name(rerun: bool) -> &'static str {
+    if rerun {
+        "re-run"
+    } else {
+        "first"
+    }
+}
+
+/// One table line for a run.
+pub fn row_line(r: &Row) -> String {
+    let changed = r.changed.map_or("?".to_string(), |c| c.to_string());
+    let status = if r.problems.is_empty() {
+        "ok".to_string()
+    } else {
+        format!("{} problem(s)", r.problems.len())
+    };
+    format!(
+        "{:>5}  {:<6}  {:<9}  {:>8.2}  {:>7.2}  {:>11.1}  {:>12.1}  {:>7}  {:>5.1}  {}",
+        r.hosts,
+        run_name(r.rerun),
+        r.tool.name(),
+        r.usage.wall.as_secs_f64(),
+        r.usage.cpu.as_secs_f64(),
+        mib(r.usage.max_rss_kib),
+        mib(r.usage.tree_rss_kib),
+        changed,
+        r.load1,
+        status
+    )
+}
+
+/// The whole table with ratios.
+pub fn table(rows: &[Row]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{HEADER}");
+    for r in rows {
+        let _ = writeln!(s, "{}", row_line(r));
+    }
+    let _ = writeln!(
+        s,
+        "\nRatios to knockplay (higher = knockplay better): wall, CPU, max RSS (largest process), tree RSS"
+    );
+    let _ = writeln!(s, "{RATIO_HEADER}");
+    for kp in rows.iter().filter(|r| r.tool == Tool::Knockplay) {
+        for other in rows
+            .iter()
+            .filter(|r| r.tool != Tool::Knockplay && r.hosts == kp.hosts && r.rerun == kp.rerun)
+        {
+            let ratio = |a: f64, b: f64| {
+                if b > 0.0 {
+                    format!("{:.1}x", a / b)
+                } else {
+                    "-".to_string()
+                }
+            };
+            let _ = writeln!(
+                s,
+                "{:>5}  {:<6}  {:<20}  {:>8}  {:>7}  {:>11}  {:>12}",
+                kp.hosts,
+                run_name(kp.rerun),
+                format!("{}/knockplay", other.tool.name()),
+                ratio(other.usage.wall.as_secs_f64(), kp.usage.wall.as_secs_f64()),
+                ratio(other.usage.cpu.as_secs_f64(), kp.usage.cpu.as_secs_f64()),
+                ratio(other.usage.max_rss_kib as f64, kp.usage.max_rss_kib as f64),
+                ratio(
+                    other.usage.tree_rss_kib as f64,
+                    kp.usage.tree_rss_kib as f64
+                ),
+            );
+        }
+    }
+    s
+}
