@@ -20,6 +20,7 @@ pub mod copy;
 pub mod cron;
 pub mod file;
 pub mod group;
+pub mod lineinfile;
 pub mod package;
 pub mod ping;
 pub mod raw;
@@ -183,6 +184,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &cron::Cron,
         &stat::Stat,
         &file::File,
+        &lineinfile::LineInFile,
     ]
 }
 
