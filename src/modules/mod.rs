@@ -19,6 +19,7 @@ pub mod command;
 pub mod copy;
 pub mod cron;
 pub mod file;
+pub mod get_url;
 pub mod group;
 pub mod lineinfile;
 pub mod package;
@@ -185,6 +186,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &stat::Stat,
         &file::File,
         &lineinfile::LineInFile,
+        &get_url::GetUrl,
     ]
 }
 
