@@ -64,6 +64,8 @@ struct HostEntry {
     vars: Vars,
     /// Groups the host was put in directly (never `all`/`ungrouped`).
     groups: IndexSet<String>,
+    /// The inventory file that first defined the host (`inventory_file`).
+    source: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -234,6 +236,15 @@ impl Inventory {
     pub(crate) fn ensure_host(&mut self, name: &str) {
         if !self.hosts.contains_key(name) {
             self.hosts.insert(name.to_string(), HostEntry::default());
+        }
+    }
+
+    /// Remember the file that first defined `host` (for `inventory_file`/`inventory_dir`).
+    pub(crate) fn note_source(&mut self, host: &str, path: &str) {
+        if let Some(h) = self.hosts.get_mut(host) {
+            if h.source.is_none() && !path.is_empty() {
+                h.source = Some(path.to_string());
+            }
         }
     }
 
@@ -434,7 +445,8 @@ impl Inventory {
     }
 
     /// The inventory's magic variables for a host: `inventory_hostname`,
-    /// `inventory_hostname_short`, `group_names`, `groups`.
+    /// `inventory_hostname_short`, `group_names`, `groups`, and `inventory_file`/`inventory_dir`
+    /// when the host came from a file.
     pub fn magic_vars(&self, host: &str) -> Vars {
         let mut v = Vars::new();
         v.insert("inventory_hostname".into(), Value::from(host));
@@ -455,6 +467,19 @@ impl Inventory {
             ),
         );
         v.insert("groups".into(), self.groups_value());
+        if let Some(src) = self.hosts.get(host).and_then(|h| h.source.as_deref()) {
+            let p = Path::new(src);
+            let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            v.insert(
+                "inventory_file".into(),
+                Value::from(abs.display().to_string()),
+            );
+            let dir = abs
+                .parent()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default();
+            v.insert("inventory_dir".into(), Value::from(dir));
+        }
         v
     }
 

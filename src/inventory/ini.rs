@@ -85,6 +85,7 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &str) -> Result<(), Inventor
                 }
                 for (host, port) in hosts {
                     inv.add_host_to_group(&host, group);
+                    inv.note_source(&host, path);
                     if let Some(p) = port {
                         inv.set_host_var(&host, "ansible_port", p.into());
                     }

@@ -149,6 +149,7 @@ fn hosts(inv: &mut Inventory, group: &str, node: &Node, path: &str) -> Result<()
         };
         for (host, port) in expanded {
             inv.add_host_to_group(&host, group);
+            inv.note_source(&host, path);
             if let Some(p) = port {
                 inv.set_host_var(&host, "ansible_port", p.into());
             }

@@ -123,6 +123,24 @@ fn is_identifier(s: &str) -> bool {
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
+/// Fast path for `{{ name }}` / `{{ a.b.c }}`: the variable as is, when it exists and holds no
+/// template (the common `{{ item }}`, `{{ packages }}`); anything else goes through minijinja.
+fn plain_lookup<'v>(expr: &str, vars: &'v Vars) -> Option<&'v Value> {
+    let mut parts = expr.split('.');
+    let root = parts.next()?;
+    if !is_identifier(root) {
+        return None;
+    }
+    let mut cur = vars.get(root)?;
+    for p in parts {
+        if !is_identifier(p) {
+            return None;
+        }
+        cur = cur.as_object()?.get(p)?;
+    }
+    (!contains_template(cur)).then_some(cur)
+}
+
 /// Position of `name` as a whole word in `source` (for ordering undefined candidates).
 fn word_position(source: &str, name: &str) -> usize {
     let b = source.as_bytes();
@@ -142,9 +160,13 @@ fn word_position(source: &str, name: &str) -> usize {
     usize::MAX
 }
 
-fn write_value(out: &mut Output, _state: &State, v: &minijinja::Value) -> Result<(), Error> {
+fn write_value(out: &mut Output, state: &State, v: &minijinja::Value) -> Result<(), Error> {
     let fail = |_| Error::from(ErrorKind::WriteFailure);
     match v.kind() {
+        // In strict mode minijinja stops real undefined values before the formatter; what
+        // arrives is the silent undefined of `{{ 'x' if cond }}`, which prints nothing. The
+        // chainable retry cannot tell them apart and refuses both.
+        ValueKind::Undefined if state.undefined_behavior() == UndefinedBehavior::Strict => Ok(()),
         ValueKind::Undefined => Err(Error::from(ErrorKind::UndefinedError)),
         // Ansible's finalize: none prints as nothing.
         ValueKind::None => Ok(()),
@@ -173,6 +195,20 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     env.add_global("omit", OMIT);
     env.add_global("ansible_managed", ANSIBLE_MANAGED);
     env
+}
+
+/// A [`Templar`] bound to one host's variables: the [`crate::modules::Templater`] modules get.
+pub struct BoundTemplar<'a> {
+    pub templar: &'a Templar,
+    pub vars: &'a Vars,
+}
+
+impl crate::modules::Templater for BoundTemplar<'_> {
+    fn render(&self, source: &str, name: &str) -> Result<String, String> {
+        self.templar
+            .render_template(source, name, self.vars)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Render mode: a text template, or an expression wrapped as `{% set r = (expr) %}`.
@@ -229,6 +265,23 @@ impl Templar {
         self.render_value_at(v, vars, 0)
     }
 
+    /// Render module arguments (a mapping): values and keys templated, `omit` entries dropped.
+    pub fn render_args(&self, args: &Vars, vars: &Vars) -> Result<Vars, TemplateError> {
+        let mut out = Vars::new();
+        for (k, v) in args {
+            let key = if is_template(k) {
+                crate::value::to_display(&self.render_str(k, vars)?)
+            } else {
+                k.clone()
+            };
+            let value = self.render_value(v, vars)?;
+            if value.as_str() != Some(OMIT) {
+                out.insert(key, value);
+            }
+        }
+        Ok(out)
+    }
+
     /// Render a template to text (`template` module, `copy content=`); `name` (a file path)
     /// appears in errors with the line.
     pub fn render_template(
@@ -273,6 +326,12 @@ impl Templar {
                 other => Ok(json_truthy(&other)),
             };
         }
+        if let Some(v) = plain_lookup(e, vars) {
+            return Ok(match v {
+                Value::String(s) if is_identifier(e) => str_bool(s).unwrap_or(!s.is_empty()),
+                other => json_truthy(other),
+            });
+        }
         let v = self.eval_mj(e, e, vars, 0)?;
         if v.kind() == ValueKind::String && is_identifier(e) {
             let s = v.as_str().unwrap_or_default();
@@ -309,6 +368,9 @@ impl Templar {
             return Ok(Value::String(s.to_string()));
         }
         if let Some(expr) = single_expression(s) {
+            if let Some(v) = plain_lookup(expr, vars) {
+                return Ok(v.clone());
+            }
             let v = self.eval_mj(expr, s, vars, depth)?;
             return to_json(&v, s);
         }

@@ -45,6 +45,8 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("symmetric_difference", symmetric_difference);
     env.add_filter("type_debug", type_debug);
     env.add_filter("hash", hash);
+    env.add_filter("random", random);
+    env.add_filter("subelements", subelements);
 }
 
 /// minijinja value → JSON value (undefined → error).
@@ -742,6 +744,83 @@ fn hash(state: &State, v: Value, algo: Option<String>) -> Result<Value, Error> {
         }
     };
     Ok(Value::from(hex))
+}
+
+/// `N | random` (0..N), `list | random` (an element); `seed=` makes it repeatable (the numbers
+/// differ from Python's, the determinism is the same).
+fn random(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    use sha2::Digest;
+    let seed: Option<Value> = kwargs.get("seed")?;
+    let start: Option<i64> = kwargs.get("start")?;
+    let step: Option<i64> = kwargs.get("step")?;
+    kwargs.assert_all_used()?;
+    defined(&v)?;
+    let entropy = match seed {
+        Some(s) => py_str(&s)?,
+        None => {
+            static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            format!("{t}-{n}-{}", std::process::id())
+        }
+    };
+    let digest = sha2::Sha256::digest(entropy.as_bytes());
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&digest[..8]);
+    let r = u64::from_le_bytes(word);
+    if let Ok(end) = i64::try_from(v.clone()) {
+        let (start, step) = (start.unwrap_or(0), step.unwrap_or(1).max(1));
+        if end <= start {
+            return Err(invalid(format!("random: empty range [{start}, {end})")));
+        }
+        let count = ((end - start) + step - 1) / step;
+        return Ok(Value::from(start + (r % count as u64) as i64 * step));
+    }
+    let items: Vec<Value> = v.try_iter()?.collect();
+    if items.is_empty() {
+        return Err(invalid("random: cannot choose from an empty sequence"));
+    }
+    Ok(items[(r % items.len() as u64) as usize].clone())
+}
+
+/// `users | subelements('keys')` → `[[user, key], …]` (for loops over nested lists).
+fn subelements(v: Value, path: String, kwargs: Kwargs) -> Result<Value, Error> {
+    let skip_missing: Option<bool> = kwargs.get("skip_missing")?;
+    kwargs.assert_all_used()?;
+    let items = match to_json_value(&v)? {
+        Json::Array(a) => a,
+        Json::Object(m) => m.into_iter().map(|(_, v)| v).collect(),
+        other => return Err(invalid(format!("subelements requires a list, got {other}"))),
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let mut cur = Some(&item);
+        for key in path.split('.') {
+            cur = cur.and_then(|c| c.get(key));
+        }
+        match cur {
+            Some(Json::Array(subs)) => {
+                for sub in subs {
+                    out.push(Json::Array(vec![item.clone(), sub.clone()]));
+                }
+            }
+            Some(other) => {
+                return Err(invalid(format!(
+                    "subelements: the key '{path}' should point to a list, got {other}"
+                )))
+            }
+            None if skip_missing.unwrap_or(false) => {}
+            None => {
+                return Err(invalid(format!(
+                    "subelements: could not find '{path}' key in iterated item {item}"
+                )))
+            }
+        }
+    }
+    Ok(from_json_value(&Json::Array(out)))
 }
 
 #[cfg(test)]

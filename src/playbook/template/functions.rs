@@ -13,6 +13,7 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("lookup", lookup);
     env.add_function("query", query);
     env.add_function("q", query);
+    env.add_function("dict", dict);
     env.set_unknown_method_callback(call_method);
 }
 
@@ -125,6 +126,43 @@ fn query(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Res
     let results = run_lookup(state, &name, &terms, &kwargs)?;
     kwargs.assert_all_used()?;
     Ok(Value::from(results))
+}
+
+/// Python's `dict()`: a mapping, a list of pairs (`dict(keys | zip(values))`), and keywords.
+fn dict(value: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let mut out: Vec<(Value, Value)> = Vec::new();
+    match value {
+        None => {}
+        Some(v) if v.is_undefined() || v.is_none() => {}
+        Some(v) if v.kind() == ValueKind::Map => {
+            for k in v.try_iter()? {
+                let item = v.get_item(&k)?;
+                out.push((k, item));
+            }
+        }
+        Some(v) => {
+            for pair in v.try_iter()? {
+                let items: Vec<Value> = pair.try_iter()?.collect();
+                let [k, item] = <[Value; 2]>::try_from(items).map_err(|items| {
+                    invalid(format!(
+                        "dict(): each element must be a (key, value) pair, got {} item(s)",
+                        items.len()
+                    ))
+                })?;
+                out.push((k, item));
+            }
+        }
+    }
+    for key in kwargs.args() {
+        let v: Value = kwargs.get(key)?;
+        out.push((Value::from(key), v));
+    }
+    // Later keys win, first position kept (Python dict semantics).
+    let mut map: indexmap::IndexMap<Value, Value> = indexmap::IndexMap::new();
+    for (k, v) in out {
+        map.insert(k, v);
+    }
+    Ok(Value::from_iter(map))
 }
 
 fn arg_str(args: &[Value], i: usize) -> Result<Option<String>, Error> {

@@ -102,6 +102,8 @@ fn renders_to_strings_and_typed_values() {
             json!("a\nyes\nb\n"),
         ),
         ("{# comment #}x", json!("x")),
+        ("a{{ 'x' if off }}b", json!("ab")),
+        ("a{{ 'x' if flag }}b", json!("axb")),
         ("{{ '{{' }}", json!("{{")),
         ("{% raw %}{{ not }}{% endraw %}", json!("{{ not }}")),
         ("{{ url }}", json!("http://web:8080/")),
@@ -499,6 +501,14 @@ fn ansible_filters() {
         ("{{ range(3) | list }}", json!([0, 1, 2])),
         ("{{ users | map(attribute='name') | join(' ') }}", json!("alice bob")),
         ("{{ multi.splitlines() }}", json!(["line1", "line2"])),
+        ("{{ dict(['a', 'b'] | zip([1, 2])) }}", json!({"a": 1, "b": 2})),
+        ("{{ dict(x=1) }}", json!({"x": 1})),
+        ("{{ dict(user, uid=0) }}", json!({"name": "deploy", "uid": 0, "groups": ["sudo", "adm"]})),
+        ("{{ [{'n': 'a', 'k': [1, 2]}, {'n': 'b', 'k': [3]}] | subelements('k') }}", json!([[{"n": "a", "k": [1, 2]}, 1], [{"n": "a", "k": [1, 2]}, 2], [{"n": "b", "k": [3]}, 3]])),
+        ("{{ [{'n': 'a'}] | subelements('k', skip_missing=true) }}", json!([])),
+        ("{{ 60 | random(seed=name) == 60 | random(seed=name) }}", json!(true)),
+        ("{{ (60 | random) < 60 }}", json!(true)),
+        ("{{ pkgs | random in pkgs }}", json!(true)),
     ];
     let t = Templar::new();
     for (input, want) in cases {
@@ -529,6 +539,16 @@ fn filter_errors_are_clear() {
             "could not locate file",
         ),
         ("{{ [1] | combine({'a': 1}) }}", "combine"),
+        (
+            "{{ [{'n': 'a'}] | subelements('k') }}",
+            "could not find 'k'",
+        ),
+        ("{{ dict([1, 2]) }}", "not iterable"),
+        ("{{ dict([[1, 2, 3]]) }}", "(key, value) pair"),
+        (
+            "{{ users | subelements('shell') }}",
+            "should point to a list",
+        ),
     ];
     let t = Templar::new();
     for (input, needle) in cases {
@@ -610,6 +630,32 @@ fn shared_across_threads() {
     for h in handles {
         h.join().unwrap();
     }
+}
+
+#[test]
+fn bound_templar_and_render_args() {
+    use crate::modules::Templater;
+    let t = Templar::new();
+    let v = vars();
+    let b = BoundTemplar {
+        templar: &t,
+        vars: &v,
+    };
+    assert_eq!(
+        b.render("port {{ port }}\n", "t.j2").unwrap(),
+        "port 8080\n"
+    );
+    assert_eq!(
+        b.render("{{ nope }}", "t.j2").unwrap_err(),
+        "'nope' is undefined in \"t.j2\""
+    );
+    let args = match json!({"name": "{{ name }}", "mode": "{{ m | default(omit) }}", "{{ name }}_x": 1})
+    {
+        Value::Object(m) => m,
+        _ => unreachable!(),
+    };
+    let got = t.render_args(&args, &v).unwrap();
+    assert_eq!(Value::Object(got), json!({"name": "web", "web_x": 1}));
 }
 
 #[test]
