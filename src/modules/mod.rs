@@ -15,6 +15,7 @@ use crate::ssh::{Become, ExecOutput, Remote, SshError};
 use crate::value::{Value, Vars};
 
 pub mod apt;
+pub mod blockinfile;
 pub mod command;
 pub mod copy;
 pub mod cron;
@@ -187,6 +188,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &file::File,
         &lineinfile::LineInFile,
         &get_url::GetUrl,
+        &blockinfile::BlockInFile,
     ]
 }
 
