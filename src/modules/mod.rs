@@ -33,6 +33,7 @@ pub mod sysutil;
 pub mod template;
 pub mod user;
 pub mod util;
+pub mod wait_for;
 
 /// Result of a module run: exactly the keys Ansible users read after `register`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -189,6 +190,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &lineinfile::LineInFile,
         &get_url::GetUrl,
         &blockinfile::BlockInFile,
+        &wait_for::WaitFor,
     ]
 }
 
