@@ -26,6 +26,7 @@ pub mod lineinfile;
 pub mod package;
 pub mod ping;
 pub mod raw;
+pub mod script;
 pub mod service;
 pub mod shell;
 pub mod stat;
@@ -191,6 +192,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &get_url::GetUrl,
         &blockinfile::BlockInFile,
         &wait_for::WaitFor,
+        &script::Script,
     ]
 }
 
