@@ -404,6 +404,34 @@ fn accept_new_records_key_and_changed_key_is_refused_loudly() {
         "file untouched"
     );
 
+    // The fix the message suggests works: remove the entry, then accept-new records the new key.
+    let err = HostSession::connect(&sshd.options())
+        .unwrap_err()
+        .to_string();
+    let suggested = err.split("remove the old entry: ").nth(1).unwrap();
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(suggested)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{suggested}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let mut fixed = sshd.connect();
+    assert_eq!(
+        fixed.exec("echo fixed", None, None).unwrap().stdout,
+        b"fixed\n"
+    );
+    drop(fixed);
+    let new_pub = std::fs::read_to_string(sshd.path("host_key.pub")).unwrap();
+    let new_b64 = new_pub.split_whitespace().nth(1).unwrap();
+    let now = std::fs::read_to_string(&kh).unwrap();
+    assert!(now.contains(new_b64) && !now.contains(host_b64), "{now}");
+    // Back to the recorded state for the `off` check below.
+    std::fs::write(&kh, &text).unwrap();
+
     // Off connects anyway (with a warning) and still does not write.
     let mut o = sshd.options();
     o.host_key_policy = HostKeyPolicy::Off;
@@ -729,7 +757,12 @@ fn testbed_killed_sshd_is_unreachable_then_reconnect() -> R {
 fn testbed_exec_round_trip_time() -> R {
     let bed = common::TestBed::start(1)?;
     let host = &bed.hosts[0];
+    let start = Instant::now();
     let mut s = HostSession::connect(&bed_options(&bed, host, "root"))?;
+    eprintln!(
+        "connect + auth to a test host container: {:?}",
+        start.elapsed()
+    );
     let n = 100;
     let start = Instant::now();
     for i in 0..n {

@@ -323,6 +323,7 @@ fn verdict(
                 known_hosts: path.display().to_string(),
                 expected,
                 offered: key.describe(),
+                host_pattern: pattern.to_string(),
             };
             tracing::error!("{err}");
             Err(err)
@@ -545,6 +546,7 @@ mod tests {
         let msg = err.to_string();
         assert!(matches!(err, SshError::HostKeyChanged { .. }));
         assert!(msg.contains("HOST KEY CHANGED for 10.1.1.1:22"), "{msg}");
+        assert!(msg.contains("ssh-keygen -R '10.1.1.1' -f "), "{msg}");
         assert!(
             msg.contains(&k1.fingerprint()) && msg.contains(&k2.fingerprint()),
             "{msg}"

@@ -52,14 +52,16 @@ pub enum SshError {
         addr: String,
         reason: String,
     },
-    #[error("HOST KEY CHANGED for {addr}: known_hosts {known_hosts} has {expected}, host offered {offered}; refusing to connect (possible man-in-the-middle). Remove the old entry if the host was legitimately rebuilt")]
+    #[error("HOST KEY CHANGED for {addr}: known_hosts {known_hosts} has {expected}, host offered {offered}; refusing to connect (possible man-in-the-middle). If the host was legitimately rebuilt, remove the old entry: ssh-keygen -R '{host_pattern}' -f {known_hosts}")]
     HostKeyChanged {
         addr: String,
         known_hosts: String,
         expected: String,
         offered: String,
+        /// The known_hosts host field (`host` or `[host]:port`).
+        host_pattern: String,
     },
-    #[error("host key for {addr} is not in {known_hosts} and host key checking is strict")]
+    #[error("host key for {addr} is not in {known_hosts} and host key checking is strict (add it there, or use accept-new)")]
     HostKeyUnknown { addr: String, known_hosts: String },
     #[error("known_hosts file {path}: {reason}")]
     KnownHosts { path: String, reason: String },

@@ -215,7 +215,14 @@ impl HostSession {
     }
 
     fn session_err(&mut self, what: &str, e: &ssh2::Error) -> SshError {
-        self.dead = true;
+        // A refused channel or request leaves the connection usable; anything else does not.
+        let channel_level = matches!(
+            e.code(),
+            ErrorCode::Session(-27..=-20) | ErrorCode::Session(-32)
+        );
+        if !channel_level {
+            self.dead = true;
+        }
         SshError::Session {
             addr: self.opts.addr(),
             reason: format!("{what}: {}", describe(e)),
