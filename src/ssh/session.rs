@@ -121,7 +121,7 @@ impl HostSession {
         loop {
             attempts += 1;
             let attempt_deadline = deadline.map(|d| d.max(Instant::now() + Duration::from_secs(1)));
-            let (err, retryable) = match connect_once(opts, attempt_deadline) {
+            let err = match connect_once(opts, attempt_deadline) {
                 Ok(session) => {
                     if attempts > 1 {
                         tracing::info!(
@@ -134,7 +134,7 @@ impl HostSession {
                 }
                 Err(e) => e,
             };
-            let Some(deadline) = deadline.filter(|_| retryable) else {
+            let Some(deadline) = deadline.filter(|_| retryable(&err)) else {
                 return Err(err);
             };
             let now = Instant::now();
@@ -533,11 +533,20 @@ fn poll_fd(fd: RawFd, events: libc::c_short, timeout_ms: libc::c_int) -> std::io
     Ok(())
 }
 
-/// One connection attempt. The flag says whether waiting for sshd may retry the error.
-fn connect_once(
-    opts: &ConnectOptions,
-    deadline: Option<Instant>,
-) -> Result<HostSession, (SshError, bool)> {
+/// Errors that mean "sshd is not (yet) answering": worth retrying while waiting for a booting host.
+/// Authentication and host-key failures are final.
+fn retryable(e: &SshError) -> bool {
+    matches!(
+        e,
+        SshError::Refused { .. }
+            | SshError::ConnectTimeout { .. }
+            | SshError::Network { .. }
+            | SshError::Session { .. }
+    )
+}
+
+/// One connection attempt.
+fn connect_once(opts: &ConnectOptions, deadline: Option<Instant>) -> Result<HostSession, SshError> {
     let addr = opts.addr();
     let step_timeout = match deadline {
         Some(d) => opts
@@ -546,36 +555,26 @@ fn connect_once(
             .max(Duration::from_millis(500)),
         None => opts.connect_timeout,
     };
-    let tcp = tcp_connect(opts, step_timeout).map_err(|e| (e, true))?;
-    let socket = tcp.try_clone().map_err(|e| {
-        (
-            SshError::Network {
-                addr: addr.clone(),
-                reason: format!("cannot clone socket: {e}"),
-            },
-            false,
-        )
+    let tcp = tcp_connect(opts, step_timeout)?;
+    let socket = tcp.try_clone().map_err(|e| SshError::Network {
+        addr: addr.clone(),
+        reason: format!("cannot clone socket: {e}"),
     })?;
     let _ = tcp.set_nodelay(true);
     if !opts.keepalive.is_zero() {
         set_tcp_keepalive(tcp.as_raw_fd(), opts.keepalive);
     }
 
-    let mut session = Session::new().map_err(|e| {
-        (
-            SshError::Session {
-                addr: addr.clone(),
-                reason: format!("cannot create ssh session: {e}"),
-            },
-            false,
-        )
+    let mut session = Session::new().map_err(|e| SshError::Session {
+        addr: addr.clone(),
+        reason: format!("cannot create ssh session: {e}"),
     })?;
     session.set_tcp_stream(tcp);
     session.set_blocking(true);
     session.set_timeout(u32::try_from(step_timeout.as_millis()).unwrap_or(u32::MAX));
     prefer_known_host_key_types(&session, opts);
     session.handshake().map_err(|e| {
-        let err = if e.code() == ErrorCode::Session(-9) {
+        if e.code() == ErrorCode::Session(-9) {
             SshError::ConnectTimeout {
                 addr: addr.clone(),
                 secs: step_timeout.as_secs().max(1),
@@ -585,27 +584,16 @@ fn connect_once(
                 addr: addr.clone(),
                 reason: format!("ssh handshake failed: {}", describe(&e)),
             }
-        };
-        (err, true)
+        }
     })?;
 
-    let (blob, _) = session.host_key().ok_or_else(|| {
-        (
-            SshError::Session {
-                addr: addr.clone(),
-                reason: "server sent no host key".into(),
-            },
-            false,
-        )
+    let (blob, _) = session.host_key().ok_or_else(|| SshError::Session {
+        addr: addr.clone(),
+        reason: "server sent no host key".into(),
     })?;
-    let key = HostKey::from_blob(blob).map_err(|reason| {
-        (
-            SshError::Session {
-                addr: addr.clone(),
-                reason,
-            },
-            false,
-        )
+    let key = HostKey::from_blob(blob).map_err(|reason| SshError::Session {
+        addr: addr.clone(),
+        reason,
     })?;
     known_hosts::check(
         &opts.known_hosts,
@@ -613,13 +601,9 @@ fn connect_once(
         opts.port,
         &key,
         opts.host_key_policy,
-    )
-    .map_err(|e| (e, false))?;
+    )?;
 
-    authenticate(&session, opts).map_err(|e| {
-        let retry = matches!(e, SshError::ConnectTimeout { .. });
-        (e, retry)
-    })?;
+    authenticate(&session, opts)?;
 
     if !opts.keepalive.is_zero() {
         session.set_keepalive(
