@@ -643,13 +643,16 @@ pub struct ConnectionVars {
     pub become_: Option<bool>,
     pub become_user: Option<String>,
     pub become_method: Option<String>,
+    /// `ansible_connection` (`ssh`, `local`, …) when set.
+    pub connection: Option<String>,
 }
 
 impl ConnectionVars {
     /// Read `ansible_host`/`ansible_ssh_host`, `ansible_port`/`ansible_ssh_port`,
     /// `ansible_user`/`ansible_ssh_user`, `ansible_ssh_private_key_file`/
     /// `ansible_private_key_file`, `ansible_become`, `ansible_become_user`,
-    /// `ansible_become_method` (values already templated). A bad port is an error.
+    /// `ansible_become_method`, `ansible_connection` (values already templated). A bad port is
+    /// an error.
     pub fn from_vars(inventory_hostname: &str, vars: &Vars) -> Result<Self, String> {
         let text = |keys: &[&str]| {
             keys.iter().find_map(|k| match vars.get(*k) {
@@ -684,6 +687,7 @@ impl ConnectionVars {
             become_: vars.get("ansible_become").and_then(as_bool),
             become_user: text(&["ansible_become_user"]),
             become_method: text(&["ansible_become_method"]),
+            connection: text(&["ansible_connection"]),
         })
     }
 }

@@ -4,6 +4,15 @@
 use super::{hostrange, literal, Inventory, InventoryError};
 use regex::Regex;
 
+fn header_regex() -> Result<&'static Regex, String> {
+    static RE: std::sync::OnceLock<Result<Regex, String>> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$").map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
 enum Section {
     Hosts(String),
     Vars(String),
@@ -16,8 +25,7 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &str) -> Result<(), Inventor
         line,
         message,
     };
-    let header = Regex::new(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$")
-        .map_err(|e| err(0, e.to_string()))?;
+    let header = header_regex().map_err(|e| err(0, e))?;
     let mut section = Section::Hosts("ungrouped".to_string());
     // `[g:vars]` may come before `[g]`; check at the end that the group exists.
     let mut pending_vars: Vec<(String, usize)> = Vec::new();

@@ -77,8 +77,14 @@ fn split_subscript(term: &str) -> Result<(String, Option<Subscript>), String> {
     if term.starts_with('~') || !term.ends_with(']') {
         return Ok((term.to_string(), None));
     }
-    let re = Regex::new(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)?\s*:\s*([0-9]+)?)\]$")
-        .map_err(|e| e.to_string())?;
+    static RE: std::sync::OnceLock<Result<Regex, String>> = std::sync::OnceLock::new();
+    let re = RE
+        .get_or_init(|| {
+            Regex::new(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)?\s*:\s*([0-9]+)?)\]$")
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)?;
     let Some(c) = re.captures(term) else {
         return Ok((term.to_string(), None));
     };
@@ -126,19 +132,44 @@ pub enum Matcher {
     Regex(Regex),
 }
 
+/// Compiled term regexes, by term (patterns repeat across plays and runs).
+fn cached_regex(
+    term: &str,
+    build: impl FnOnce() -> Result<Regex, String>,
+) -> Result<Regex, String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Regex>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(re) = cache.lock().ok().and_then(|c| c.get(term).cloned()) {
+        return Ok(re);
+    }
+    let re = build()?;
+    if let Ok(mut c) = cache.lock() {
+        if c.len() > 1024 {
+            c.clear();
+        }
+        c.insert(term.to_string(), re.clone());
+    }
+    Ok(re)
+}
+
 impl Matcher {
     pub fn new(name: &str) -> Result<Matcher, String> {
         if let Some(re) = name.strip_prefix('~') {
-            return Regex::new(&format!("^(?:{re})"))
-                .map(Matcher::Regex)
-                .map_err(|e| format!("invalid regular expression: {e}"));
+            return cached_regex(name, || {
+                Regex::new(&format!("^(?:{re})"))
+                    .map_err(|e| format!("invalid regular expression: {e}"))
+            })
+            .map(Matcher::Regex);
         }
         if !name.contains(['*', '?', '[']) {
             return Ok(Matcher::Exact(name.to_string()));
         }
-        Regex::new(&glob_to_regex(name))
-            .map(Matcher::Regex)
-            .map_err(|e| format!("invalid glob: {e}"))
+        cached_regex(name, || {
+            Regex::new(&glob_to_regex(name)).map_err(|e| format!("invalid glob: {e}"))
+        })
+        .map(Matcher::Regex)
     }
 
     pub fn matches(&self, s: &str) -> bool {

@@ -759,6 +759,7 @@ a ansible_host=10.0.0.1 ansible_port=2222 ansible_user=deploy ansible_ssh_privat
 b ansible_ssh_host=10.0.0.2 ansible_ssh_user=old ansible_ssh_port=23
 c
 d ansible_port=notaport
+e ansible_connection=local
 ");
     let cv = |h: &str| ConnectionVars::from_vars(h, &inv.host_vars(h));
     assert_eq!(
@@ -771,6 +772,7 @@ d ansible_port=notaport
             become_: Some(true),
             become_user: Some("app".into()),
             become_method: Some("su".into()),
+            connection: None,
         }
     );
     let b = inv.host_vars("b");
@@ -787,4 +789,86 @@ d ansible_port=notaport
     assert!(cv("d")
         .unwrap_err()
         .contains("invalid ansible_port 'notaport'"));
+}
+
+/// Deterministic pseudo-random strings over the characters these parsers care about.
+fn noise(seed: u64, len: usize) -> String {
+    const ALPHABET: &[&str] = &[
+        "a",
+        "b",
+        "1",
+        "0",
+        " ",
+        "\n",
+        "\t",
+        "=",
+        ":",
+        ",",
+        "!",
+        "&",
+        "~",
+        "*",
+        "?",
+        "[",
+        "]",
+        "{",
+        "}",
+        "'",
+        "\"",
+        "\\",
+        "#",
+        ";",
+        "-",
+        ".",
+        "é",
+        "😀",
+        "all",
+        "web",
+        "[g]",
+        "[g:vars]",
+        "[g:children]",
+        "{{",
+        "}}",
+        "{%",
+        "%}",
+        "x=1",
+        "ansible_port=",
+        "hosts:",
+        "  ",
+        "- ",
+    ];
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut out = String::new();
+    for _ in 0..len {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        out.push_str(ALPHABET[(s % ALPHABET.len() as u64) as usize]);
+    }
+    out
+}
+
+#[test]
+fn parsers_never_panic_on_noise() {
+    let t = crate::playbook::template::Templar::new();
+    let vars = obj(json!({"a": 1, "web": ["x"], "b": {"c": "{{ a }}"}}));
+    for seed in 0..3000u64 {
+        let s = noise(seed, (seed % 40) as usize);
+        let mut inv = Inventory::new();
+        let _ = inv.add_ini_str(&s, "noise");
+        let _ = inv.add_yaml_str(&s, "noise.yml");
+        let _ = inv.add_host_list(&s);
+        if seed % 4 == 0 {
+            // Each distinct glob compiles a regex: slow in debug builds, so sample.
+            let _ = inv.hosts_matching(&s);
+        }
+        let _ = hostrange::expand(&s);
+        let _ = literal::parse_value(&s);
+        let _ = crate::playbook::args::parse_kv(&s);
+        let _ = crate::playbook::args::parse_free_form(&s);
+        let _ = t.render_str(&s, &vars);
+        let _ = t.eval_bool(&s, &vars);
+    }
 }
