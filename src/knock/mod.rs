@@ -1,11 +1,22 @@
 //! Knock detection: wire bytes → knock events → per-source sequence state → trigger.
+//!
+//! - `wire`      checked views over captured frames → [`wire::Knock`]
+//! - `sequence`  sans-IO tracker: `observe(knock, now)`
+//! - `listener`  capture threads (filtered `AF_PACKET` sockets), one per interface
+//! - `trigger`   allowlist, per-host coalescing, cooldown, bounded pool → [`trigger::Launcher`]
+//! - `service`   [`listen`]: wires them together; [`Control`] stops and reloads it
+//! - `client`    `knockplay knock`
 
 pub mod client;
 pub mod flags;
 pub mod listener;
 pub mod port;
 pub mod sequence;
+pub mod service;
+mod signals;
 pub mod trigger;
 pub mod wire;
 
 pub use port::{PortSpec, Proto};
+pub use service::{listen, Control, ListenError, ListenStats, ListenSummary};
+pub use trigger::{Launcher, RunJob, RunOutcome};

@@ -1,0 +1,436 @@
+//! `knockplay listen`: capture threads → detector → trigger, with graceful stop and live reload.
+//!
+//! Threads: one capture thread per interface, one detector thread owning the sequence tracker,
+//! the trigger's worker pool, and the caller's thread supervising (reload, stop, stats).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::{self, Door, HostKeyChecking, ListenConfig};
+use crate::history::{History, HistoryError};
+
+use super::listener::socket::can_capture;
+use super::listener::{Capture, CaptureStats, Event, FilterSlot};
+use super::port::PortSpec;
+use super::sequence::{Report, SequenceTracker, TrackerStats};
+use super::trigger::{Launcher, ShutdownReport, Trigger, TriggerStats};
+
+/// Knocks waiting between capture and detection at most (about 3 MiB).
+const CHANNEL_CAPACITY: usize = 65_536;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error("log directory {path}: {source}")]
+    LogDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open a packet socket ({0}): knockplay listen needs CAP_NET_RAW (run as root, or `setcap cap_net_raw+ep knockplay`, or AmbientCapabilities=CAP_NET_RAW in its systemd unit)")]
+    Capture(std::io::Error),
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A snapshot of the listener's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListenStats {
+    pub packets: u64,
+    pub malformed: u64,
+    pub kernel_drops: u64,
+    pub channel_drops: u64,
+    /// Interfaces whose capture socket is open and up.
+    pub interfaces_up: Vec<String>,
+    /// Knock attempts in progress (bounded by `max_attempts`).
+    pub tracked_attempts: u64,
+    pub tracker: TrackerStats,
+    pub trigger: TriggerStats,
+    pub reloads: u64,
+    pub rejected_reloads: u64,
+}
+
+/// What `listen` returns after a graceful stop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListenSummary {
+    pub stats: ListenStats,
+    pub shutdown: ShutdownReport,
+}
+
+#[derive(Default)]
+struct Requests {
+    shutdown: bool,
+    reloads: u64,
+}
+
+#[derive(Default)]
+struct ControlInner {
+    requests: Mutex<Requests>,
+    wake: Condvar,
+    stats: Mutex<ListenStats>,
+    ready: AtomicBool,
+}
+
+/// A handle to a running listener: stop it, reload it, read its counters. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Control {
+    inner: Arc<ControlInner>,
+}
+
+impl Control {
+    pub fn new() -> Self {
+        Control::default()
+    }
+
+    /// Graceful stop: capture stops, running runs get the grace period.
+    pub fn shutdown(&self) {
+        self.inner
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .shutdown = true;
+        self.inner.wake.notify_all();
+    }
+
+    /// Re-reads the configuration file; a bad file is rejected and the old config kept.
+    pub fn reload(&self) {
+        self.inner
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reloads += 1;
+        self.inner.wake.notify_all();
+    }
+
+    /// Routes SIGTERM/SIGINT (stop) and SIGHUP (reload) to this handle.
+    pub fn install_signal_handlers(&self) -> std::io::Result<()> {
+        super::signals::install(self)
+    }
+
+    /// The latest counters (refreshed every 250 ms while listening).
+    pub fn stats(&self) -> ListenStats {
+        self.inner
+            .stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// True once every configured interface has an open capture socket.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::SeqCst)
+    }
+
+    /// Waits until ready (true) or the timeout passes (false).
+    pub fn wait_ready(&self, timeout: Duration) -> bool {
+        self.wait_until(timeout, || self.is_ready())
+    }
+
+    /// Waits until the counters satisfy `f` (true) or the timeout passes (false).
+    pub fn wait_for(&self, timeout: Duration, f: impl Fn(&ListenStats) -> bool) -> bool {
+        self.wait_until(timeout, || f(&self.stats()))
+    }
+
+    fn wait_until(&self, timeout: Duration, f: impl Fn() -> bool) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            if f() {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+fn all_ports(doors: &[Door]) -> Vec<PortSpec> {
+    let set: BTreeSet<PortSpec> = doors
+        .iter()
+        .flat_map(|d| d.sequence.iter().copied())
+        .collect();
+    set.into_iter().collect()
+}
+
+struct DetectorShared {
+    tracked: AtomicU64,
+    tracker: Mutex<TrackerStats>,
+}
+
+/// Runs the listener until `control.shutdown()` (or a signal routed to it). Blocks.
+pub fn listen(
+    config: ListenConfig,
+    launcher: Arc<dyn Launcher>,
+    control: Control,
+) -> Result<ListenSummary, ListenError> {
+    can_capture().map_err(ListenError::Capture)?;
+    let history = Arc::new(History::open(&config.runner.state_dir)?);
+    let interrupted = history.mark_interrupted(SystemTime::now())?;
+    if interrupted > 0 {
+        tracing::warn!(
+            "{interrupted} run(s) were cut off when the listener last stopped: marked interrupted"
+        );
+    }
+    std::fs::create_dir_all(&config.runner.log_dir).map_err(|source| ListenError::LogDir {
+        path: config.runner.log_dir.clone(),
+        source,
+    })?;
+    if config.runner.host_key_checking == HostKeyChecking::Off {
+        tracing::warn!(
+            "host_key_checking = \"off\": host keys of knocking machines are NOT verified"
+        );
+    }
+
+    let trigger = Arc::new(Trigger::start(
+        &config.doors,
+        config.runner.clone(),
+        config.listener.history_failed_per_second,
+        launcher,
+        Arc::clone(&history),
+    ));
+
+    // Capture → detector: one bounded channel.
+    let (tx, rx) = sync_channel::<Event>(CHANNEL_CAPACITY);
+    let detector_shared = Arc::new(DetectorShared {
+        tracked: AtomicU64::new(0),
+        tracker: Mutex::new(TrackerStats::default()),
+    });
+    let detector = {
+        let (trigger, shared) = (Arc::clone(&trigger), Arc::clone(&detector_shared));
+        let tracker = SequenceTracker::new(
+            config.doors.iter().map(Door::tracker_sequence).collect(),
+            config.listener.max_attempts,
+        );
+        std::thread::Builder::new()
+            .name("knock-detector".into())
+            .spawn(move || detector_loop(tracker, rx, &trigger, &shared))
+            .map_err(ListenError::Thread)?
+    };
+
+    let filter = FilterSlot::new(&all_ports(&config.doors));
+    let mut captures = Vec::new();
+    for name in &config.listener.interfaces {
+        captures.push(
+            Capture::start(
+                name,
+                config.listener.receive_buffer,
+                Arc::clone(&filter),
+                tx.clone(),
+            )
+            .map_err(ListenError::Thread)?,
+        );
+    }
+    for d in &config.doors {
+        tracing::info!(door = %d, "door ready");
+    }
+    tracing::info!(interfaces = ?config.listener.interfaces, "listening");
+
+    let mut current = config;
+    let mut stats = ListenStats::default();
+    let mut seen_reloads = 0u64;
+    loop {
+        let (stop, reloads) = {
+            let r = control
+                .inner
+                .requests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let (r, _) = control
+                .inner
+                .wake
+                .wait_timeout_while(r, Duration::from_millis(250), |r| {
+                    !r.shutdown && r.reloads == seen_reloads
+                })
+                .unwrap_or_else(|p| p.into_inner());
+            (r.shutdown, r.reloads)
+        };
+        if reloads != seen_reloads {
+            seen_reloads = reloads;
+            match reload(&current, &filter, &mut captures, &tx) {
+                Ok(new) => {
+                    current = new;
+                    stats.reloads += 1;
+                }
+                Err(e) => {
+                    stats.rejected_reloads += 1;
+                    tracing::error!("reload rejected, the running configuration stays:\n{e}");
+                }
+            }
+        }
+        refresh(&control, &mut stats, &captures, &trigger, &detector_shared);
+        if stop {
+            break;
+        }
+    }
+
+    tracing::info!("stopping capture");
+    for c in &captures {
+        c.request_stop();
+    }
+    for c in captures.drain(..) {
+        c.join();
+    }
+    drop(tx);
+    let _ = detector.join();
+    let grace = current.runner.grace_period;
+    tracing::info!(
+        "waiting up to {}s for {} run(s) in progress",
+        grace.as_secs(),
+        trigger.pending()
+    );
+    let shutdown = trigger.shutdown(grace);
+    refresh(&control, &mut stats, &captures, &trigger, &detector_shared);
+    control.inner.ready.store(false, Ordering::SeqCst);
+    tracing::info!(?shutdown, "listener stopped");
+    Ok(ListenSummary { stats, shutdown })
+}
+
+fn refresh(
+    control: &Control,
+    stats: &mut ListenStats,
+    captures: &[Capture],
+    trigger: &Trigger,
+    d: &DetectorShared,
+) {
+    let sum = |f: fn(&CaptureStats) -> &AtomicU64| -> u64 {
+        captures
+            .iter()
+            .map(|c| f(&c.stats).load(Ordering::Relaxed))
+            .sum()
+    };
+    // Counters only grow; a capture removed by a reload keeps its share in the totals.
+    stats.packets = stats.packets.max(sum(|s| &s.packets));
+    stats.malformed = stats.malformed.max(sum(|s| &s.malformed));
+    stats.kernel_drops = stats.kernel_drops.max(sum(|s| &s.kernel_drops));
+    stats.channel_drops = stats.channel_drops.max(sum(|s| &s.channel_drops));
+    stats.interfaces_up = captures
+        .iter()
+        .filter(|c| c.stats.up.load(Ordering::SeqCst))
+        .map(|c| c.interface.clone())
+        .collect();
+    stats.tracked_attempts = d.tracked.load(Ordering::Relaxed);
+    stats.tracker = *d.tracker.lock().unwrap_or_else(|p| p.into_inner());
+    stats.trigger = trigger.stats();
+    if !captures.is_empty() {
+        control.inner.ready.store(
+            stats.interfaces_up.len() == captures.len(),
+            Ordering::SeqCst,
+        );
+    }
+    *control
+        .inner
+        .stats
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = stats.clone();
+}
+
+fn reload(
+    current: &ListenConfig,
+    filter: &Arc<FilterSlot>,
+    captures: &mut Vec<Capture>,
+    tx: &SyncSender<Event>,
+) -> Result<ListenConfig, config::ConfigError> {
+    let new = config::load(&current.source)?;
+    if new.runner.state_dir != current.runner.state_dir {
+        tracing::warn!("state_dir changed: takes effect at the next start");
+    }
+    if new.listener.receive_buffer != current.listener.receive_buffer {
+        tracing::warn!("receive_buffer changed: applies to newly opened interfaces only");
+    }
+    if let Err(e) = std::fs::create_dir_all(&new.runner.log_dir) {
+        tracing::error!("log directory {}: {e}", new.runner.log_dir.display());
+    }
+    // The detector swaps its tracker and the trigger's doors together, so door numbers agree.
+    if tx.send(Event::Reconfigure(Box::new(new.clone()))).is_err() {
+        tracing::error!("detector stopped; reload not applied");
+    }
+    filter.set(&all_ports(&new.doors));
+    let wanted = &new.listener.interfaces;
+    let (keep, gone): (Vec<Capture>, Vec<Capture>) = captures
+        .drain(..)
+        .partition(|c| wanted.contains(&c.interface));
+    for c in gone {
+        tracing::info!(interface = %c.interface, "no longer capturing");
+        c.join();
+    }
+    *captures = keep;
+    for name in wanted {
+        if !captures.iter().any(|c| &c.interface == name) {
+            match Capture::start(
+                name,
+                new.listener.receive_buffer,
+                Arc::clone(filter),
+                tx.clone(),
+            ) {
+                Ok(c) => captures.push(c),
+                Err(e) => tracing::error!(interface = %name, "cannot start capture: {e}"),
+            }
+        }
+    }
+    tracing::info!(doors = new.doors.len(), "configuration reloaded");
+    Ok(new)
+}
+
+fn detector_loop(
+    mut tracker: SequenceTracker,
+    rx: Receiver<Event>,
+    trigger: &Trigger,
+    shared: &DetectorShared,
+) {
+    let mut last_expire = Instant::now();
+    let mut reports = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(Event::Knock(k, at)) => {
+                if let Some(d) = tracker.observe(&k, at) {
+                    on_detected(trigger, d, at);
+                }
+            }
+            Ok(Event::Reconfigure(c)) => {
+                trigger.reconfigure(
+                    &c.doors,
+                    c.runner.clone(),
+                    c.listener.history_failed_per_second,
+                );
+                tracker = SequenceTracker::new(
+                    c.doors.iter().map(Door::tracker_sequence).collect(),
+                    c.listener.max_attempts,
+                );
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let now = Instant::now();
+        if now.duration_since(last_expire) >= Duration::from_millis(500) {
+            last_expire = now;
+            tracker.expire(now);
+            shared
+                .tracked
+                .store(tracker.tracked() as u64, Ordering::Relaxed);
+            *shared.tracker.lock().unwrap_or_else(|p| p.into_inner()) = tracker.stats();
+        }
+        reports.extend(tracker.drain_reports());
+        for r in reports.drain(..) {
+            match r {
+                Report::Failed(f) => trigger.attempt_failed(&f, now),
+                Report::Detected(d) => on_detected(trigger, d, now),
+            }
+        }
+    }
+    shared
+        .tracked
+        .store(tracker.tracked() as u64, Ordering::Relaxed);
+    *shared.tracker.lock().unwrap_or_else(|p| p.into_inner()) = tracker.stats();
+}
+
+fn on_detected(trigger: &Trigger, d: super::sequence::Detected, at: Instant) {
+    let source: IpAddr = d.source;
+    let outcome = trigger.detected(d, at);
+    tracing::debug!(source = %source, "knock sequence complete: {}", outcome.as_str());
+}

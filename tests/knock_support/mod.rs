@@ -1,0 +1,250 @@
+//! Test networks for the knock listener: a veth pair into a network namespace, created and
+//! deleted by the test (also on panic), plus a fake launcher that records runs.
+//!
+//! Subnets: 10.232.N.0/24 and fd00:232:N::/64 (controller side .1 / ::1, namespace side .2 / ::2).
+//! Spoofed flood sources live in 10.233.0.0/16, routed back into the veth so no reply leaves it.
+
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use knockplay::knock::{Launcher, RunJob, RunOutcome};
+
+pub struct NetNs {
+    pub name: String,
+    pub host_if: String,
+    pub ns_if: String,
+    pub host_ip: Ipv4Addr,
+    pub peer_ip: Ipv4Addr,
+    pub host_ip6: Ipv6Addr,
+    pub peer_ip6: Ipv6Addr,
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn must(args: &[&str]) {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Whether this process can create namespaces and capture (root or CAP_NET_ADMIN + CAP_NET_RAW).
+pub fn privileged() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl NetNs {
+    /// Creates namespace and veth pair number `index` (1–250). Panics with the failing command.
+    pub fn create(index: u8) -> NetNs {
+        let pid = std::process::id();
+        let n = NetNs {
+            name: format!("kpk-{pid}-{index}"),
+            host_if: format!("kpk{index:02}{pid}h"),
+            ns_if: format!("kpk{index:02}{pid}n"),
+            host_ip: Ipv4Addr::new(10, 232, index, 1),
+            peer_ip: Ipv4Addr::new(10, 232, index, 2),
+            host_ip6: format!("fd00:232:{index:x}::1").parse().unwrap(),
+            peer_ip6: format!("fd00:232:{index:x}::2").parse().unwrap(),
+        };
+        // A leftover from a killed earlier run with the same pid would block us.
+        let _ = run(&["ip", "netns", "del", &n.name]);
+        let _ = run(&["ip", "link", "del", &n.host_if]);
+        must(&["ip", "netns", "add", &n.name]);
+        must(&[
+            "ip", "link", "add", &n.host_if, "type", "veth", "peer", "name", &n.ns_if,
+        ]);
+        must(&["ip", "link", "set", &n.ns_if, "netns", &n.name]);
+        must(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/24", n.host_ip),
+            "dev",
+            &n.host_if,
+        ]);
+        must(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &format!("{}/64", n.host_ip6),
+            "dev",
+            &n.host_if,
+            "nodad",
+        ]);
+        must(&["ip", "link", "set", &n.host_if, "up"]);
+        must(&[
+            "ip",
+            "route",
+            "add",
+            &format!("10.233.{index}.0/24"),
+            "dev",
+            &n.host_if,
+        ]);
+        n.exec_ok(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/24", n.peer_ip),
+            "dev",
+            &n.ns_if,
+        ]);
+        n.exec_ok(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &format!("{}/64", n.peer_ip6),
+            "dev",
+            &n.ns_if,
+            "nodad",
+        ]);
+        n.exec_ok(&["ip", "link", "set", &n.ns_if, "up"]);
+        n.exec_ok(&["ip", "link", "set", "lo", "up"]);
+        assert!(
+            n.wait_up(Duration::from_secs(10)),
+            "veth pair did not come up"
+        );
+        n
+    }
+
+    /// Waits until both ends report operstate `up`.
+    pub fn wait_up(&self, timeout: Duration) -> bool {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            let host =
+                std::fs::read_to_string(format!("/sys/class/net/{}/operstate", self.host_if))
+                    .unwrap_or_default();
+            let peer = self.exec(&["cat", &format!("/sys/class/net/{}/operstate", self.ns_if)]);
+            if host.trim() == "up" && String::from_utf8_lossy(&peer.stdout).trim() == "up" {
+                return true;
+            }
+            if std::time::Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs a command inside the namespace.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        let mut full = vec!["ip", "netns", "exec", &self.name];
+        full.extend_from_slice(args);
+        run(&full)
+    }
+
+    pub fn exec_ok(&self, args: &[&str]) -> Output {
+        let o = self.exec(args);
+        assert!(
+            o.status.success(),
+            "{args:?} in {}: {}",
+            self.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
+    }
+
+    /// Runs `f` on a thread that has entered the namespace (so its sockets live there).
+    pub fn within<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/var/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).unwrap();
+            use std::os::fd::AsRawFd;
+            // SAFETY: setns on a valid namespace descriptor; affects only this thread.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// The MAC address of the controller-side interface.
+    pub fn host_mac(&self) -> [u8; 6] {
+        let s =
+            std::fs::read_to_string(format!("/sys/class/net/{}/address", self.host_if)).unwrap();
+        let mut mac = [0u8; 6];
+        for (i, part) in s.trim().split(':').enumerate() {
+            mac[i] = u8::from_str_radix(part, 16).unwrap();
+        }
+        mac
+    }
+
+    pub fn peer(&self) -> IpAddr {
+        IpAddr::V4(self.peer_ip)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its veth end, which deletes the pair.
+        let _ = run(&["ip", "netns", "del", &self.name]);
+        let _ = run(&["ip", "link", "del", &self.host_if]);
+    }
+}
+
+/// A launcher that records jobs, writes the log and succeeds after `delay`.
+#[derive(Default)]
+pub struct RecordingLauncher {
+    pub jobs: Mutex<Vec<RunJob>>,
+    pub delay: Duration,
+    pub active: AtomicUsize,
+    pub peak: AtomicUsize,
+}
+
+impl RecordingLauncher {
+    pub fn new(delay: Duration) -> Arc<Self> {
+        Arc::new(RecordingLauncher {
+            delay,
+            ..Default::default()
+        })
+    }
+    pub fn hosts(&self) -> Vec<IpAddr> {
+        self.jobs.lock().unwrap().iter().map(|j| j.host).collect()
+    }
+}
+
+impl Launcher for RecordingLauncher {
+    fn run(&self, job: &RunJob) -> RunOutcome {
+        let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        std::fs::write(
+            &job.log_path,
+            format!("PLAY [{}] host {}\n", job.door, job.host),
+        )
+        .unwrap();
+        self.jobs.lock().unwrap().push(job.clone());
+        std::thread::sleep(self.delay);
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        RunOutcome {
+            ok: 2,
+            changed: 1,
+            ..RunOutcome::default()
+        }
+    }
+}
+
+/// Resident memory of this process, KiB.
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")
+                .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap())
+        })
+        .unwrap()
+}
