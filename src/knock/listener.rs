@@ -1,8 +1,8 @@
 //! Capture threads: one per interface, raw packets in, knocks out.
 //!
 //! Each thread owns one filtered packet socket, parses what the kernel lets through and hands
-//! knocks to the detector over a bounded channel (a full channel drops and counts, it never
-//! blocks capture). If the interface goes down or disappears the thread logs it, keeps
+//! knocks to the detector over a bounded channel (when it is full, capture waits and the
+//! kernel's receive buffer absorbs the rest of the burst). If the interface goes down or disappears the thread logs it, keeps
 //! running and reopens with backoff.
 
 pub mod bpf;
@@ -34,8 +34,8 @@ pub struct CaptureStats {
     pub packets: AtomicU64,
     /// Packets the kernel dropped because the receive buffer was full.
     pub kernel_drops: AtomicU64,
-    /// Knocks dropped because the detector fell behind.
-    pub channel_drops: AtomicU64,
+    /// Times capture had to wait because the detector fell behind (nothing is dropped here).
+    pub backpressure: AtomicU64,
     pub malformed: AtomicU64,
     /// Times the socket was (re)opened.
     pub opened: AtomicU64,
@@ -108,6 +108,35 @@ impl Capture {
         self.request_stop();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// Hands an event to the detector. When the channel is full, capture waits (the kernel's
+/// receive buffer keeps queueing meanwhile, so a burst is absorbed by both buffers instead of
+/// being dropped here). Returns false when the listener is stopping.
+fn forward(
+    tx: &SyncSender<Event>,
+    mut event: Event,
+    stats: &CaptureStats,
+    stop: &AtomicBool,
+) -> bool {
+    let mut waited = false;
+    loop {
+        match tx.try_send(event) {
+            Ok(()) => return true,
+            Err(TrySendError::Full(e)) => {
+                if !waited {
+                    stats.backpressure.fetch_add(1, Ordering::Relaxed);
+                    waited = true;
+                }
+                if stop.load(Ordering::SeqCst) {
+                    return false;
+                }
+                event = e;
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            Err(TrySendError::Disconnected(_)) => return false,
         }
     }
 }
@@ -194,13 +223,11 @@ fn capture_loop(
                     }
                     stats.packets.fetch_add(1, Ordering::Relaxed);
                     match parse_ip(&buf[..n]) {
-                        Ok(k) => match tx.try_send(Event::Knock(k, Instant::now())) {
-                            Ok(()) => {}
-                            Err(TrySendError::Full(_)) => {
-                                stats.channel_drops.fetch_add(1, Ordering::Relaxed);
+                        Ok(k) => {
+                            if !forward(tx, Event::Knock(k, Instant::now()), stats, stop) {
+                                return;
                             }
-                            Err(TrySendError::Disconnected(_)) => return,
-                        },
+                        }
                         Err(_) => {
                             stats.malformed.fetch_add(1, Ordering::Relaxed);
                         }

@@ -41,10 +41,14 @@ pub enum ListenError {
 /// A snapshot of the listener's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListenStats {
+    /// Packets that passed the kernel filter.
     pub packets: u64,
+    /// Of those, frames the wire parser rejected.
     pub malformed: u64,
+    /// Packets lost because a socket's receive buffer was full.
     pub kernel_drops: u64,
-    pub channel_drops: u64,
+    /// Times capture waited for the detector (a burst it absorbed, nothing lost).
+    pub backpressure: u64,
     /// Interfaces whose capture socket is open and up.
     pub interfaces_up: Vec<String>,
     /// Knock attempts in progress (bounded by `max_attempts`).
@@ -308,7 +312,7 @@ fn refresh(
     stats.packets = stats.packets.max(sum(|s| &s.packets));
     stats.malformed = stats.malformed.max(sum(|s| &s.malformed));
     stats.kernel_drops = stats.kernel_drops.max(sum(|s| &s.kernel_drops));
-    stats.channel_drops = stats.channel_drops.max(sum(|s| &s.channel_drops));
+    stats.backpressure = stats.backpressure.max(sum(|s| &s.backpressure));
     stats.interfaces_up = captures
         .iter()
         .filter(|c| c.stats.up.load(Ordering::SeqCst))

@@ -139,6 +139,11 @@ impl NetNs {
         }
     }
 
+    /// Routes `cidr` (spoofed flood sources) back into the veth, so replies never leave it.
+    pub fn route_back(&self, cidr: &str) {
+        must(&["ip", "route", "replace", cidr, "dev", &self.host_if]);
+    }
+
     /// Runs a command inside the namespace.
     pub fn exec(&self, args: &[&str]) -> Output {
         let mut full = vec!["ip", "netns", "exec", &self.name];
@@ -247,4 +252,58 @@ pub fn rss_kib() -> u64 {
                 .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap())
         })
         .unwrap()
+}
+
+/// Writes raw Ethernet frames onto an interface (run it `within` the namespace).
+pub struct FrameSender {
+    fd: std::os::fd::OwnedFd,
+    ifindex: i32,
+}
+
+impl FrameSender {
+    pub fn open(ifname: &str) -> FrameSender {
+        use std::os::fd::FromRawFd;
+        let name = std::ffi::CString::new(ifname).unwrap();
+        // SAFETY: valid C string.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) } as i32;
+        assert!(ifindex > 0, "no interface {ifname}");
+        // SAFETY: plain socket call; protocol 0 means send-only.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        // SAFETY: fd is fresh and owned from here on.
+        FrameSender {
+            fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+            ifindex,
+        }
+    }
+
+    /// Sends one frame; retries briefly when the device queue is full.
+    pub fn send(&self, frame: &[u8]) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: sockaddr_ll is plain old data.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_ifindex = self.ifindex;
+        sll.sll_halen = 6;
+        sll.sll_addr[..6].copy_from_slice(&frame[..6]);
+        for _ in 0..100 {
+            // SAFETY: frame and sll are valid for the lengths given.
+            let n = unsafe {
+                libc::sendto(
+                    self.fd.as_raw_fd(),
+                    frame.as_ptr() as *const libc::c_void,
+                    frame.len(),
+                    0,
+                    &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                )
+            };
+            if n >= 0 {
+                return;
+            }
+            let e = std::io::Error::last_os_error();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOBUFS), "sendto: {e}");
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
 }
