@@ -207,7 +207,7 @@ fn fault_tools_stop_kill_sshd_disconnect_reconnect() -> R {
     let r = h.exec("ip -4 -o addr show eth0");
     assert_ne!(r.rc, 0, "eth0 gone while disconnected: {r:?}");
     h.reconnect()?;
-    h.wait_ssh(Duration::from_secs(20))?;
+    h.wait_ssh(Duration::from_secs(120))?;
     assert_eq!(h.ssh("root", "hostname").stdout.trim(), h.name);
 
     h.kill()?;
@@ -278,7 +278,7 @@ fn userdata_runs_before_or_after_sshd_and_python_can_be_absent() -> R {
 
     let h = &before.hosts[0];
     // sshd starts 3 s late: not up at first, up after waiting.
-    h.wait_ssh(Duration::from_secs(30))?;
+    h.wait_ssh(Duration::from_secs(120))?;
     let (log, rc) = h.userdata_result();
     assert_eq!(rc, Some(0));
     assert_eq!(
@@ -289,7 +289,7 @@ fn userdata_runs_before_or_after_sshd_and_python_can_be_absent() -> R {
     assert!(!before.inventory_text("root").contains("python"));
 
     let h = &after.hosts[0];
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while h.userdata_result().1.is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -314,7 +314,7 @@ fn sshd_delay_keeps_sshd_down_at_first() -> R {
     std::thread::sleep(Duration::from_secs(1));
     assert!(h.is_running());
     assert!(!h.ssh_up(), "sshd must not answer during its delay");
-    h.wait_ssh(Duration::from_secs(30))?;
+    h.wait_ssh(Duration::from_secs(120))?;
     Ok(())
 }
 
@@ -559,7 +559,7 @@ fn stock_knock_from_a_booting_host_is_seen_on_the_bridge() -> R {
     assert!(listening, "tcpdump did not start on {}", bed.bridge_if);
 
     bed.boot()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while tcpdump.try_wait()?.is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -271,10 +271,12 @@ impl Host {
             }
             if Instant::now() >= deadline {
                 return err(format!(
-                    "{} ({}): sshd did not answer within {:?}; container log:\n{}",
+                    "{} ({}): sshd did not answer within {:?}; running: {}; processes:\n{}container log:\n{}",
                     self.name,
                     self.ip,
                     timeout,
+                    self.is_running(),
+                    self.exec("ps -eo pid,etime,args").stdout,
                     self.logs()
                 ));
             }
