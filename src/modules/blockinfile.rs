@@ -42,25 +42,29 @@ impl Module for BlockInFile {
         ]
     }
     fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let ba = BlockArgs::from_args(args)?;
-        let tf = TextFile::from_args(args, "blockinfile")?;
-        let st = match tf.probe(ctx)? {
-            Ok(st) => st,
-            Err(r) => return Ok(r),
-        };
-        let current = match tf.current(&st) {
-            Ok(c) => c,
-            Err(msg) => return Ok(ModuleResult::failed(msg)),
-        };
-        if current.is_none() && !tf.create {
-            return Ok(ModuleResult::failed(format!(
-                "Path {} does not exist !",
-                tf.path
-            )));
-        }
-        let (new, msg) = edit(current.as_deref(), &ba);
-        finish(ctx, tf.outcome(&st, current.as_deref(), new, msg))
+        run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
     }
+}
+
+fn run_inner(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    let ba = BlockArgs::from_args(args)?;
+    let tf = TextFile::from_args(args, "blockinfile")?;
+    let st = match tf.probe(ctx)? {
+        Ok(st) => st,
+        Err(r) => return Ok(r),
+    };
+    let current = match tf.current(&st) {
+        Ok(c) => c,
+        Err(msg) => return Ok(ModuleResult::failed(msg)),
+    };
+    if current.is_none() && !tf.create {
+        return Ok(ModuleResult::failed(format!(
+            "Path {} does not exist !",
+            tf.path
+        )));
+    }
+    let (new, msg) = edit(current.as_deref(), &ba);
+    finish(ctx, tf.outcome(&st, current.as_deref(), new, msg))
 }
 
 /// Where to put a new block.

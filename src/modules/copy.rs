@@ -44,53 +44,57 @@ impl Module for Copy {
         ]
     }
     fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let m = "copy";
-        exclusive(args, m, "src", "content")?;
-        let mut ca = CopyArgs::from_args(args, m)?;
-        let src = arg_str(args, m, "src")?.filter(|s| !s.is_empty());
-        let content = match args.get("content") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone().into_bytes()),
-            // Ansible writes a dict/list content as JSON.
-            Some(other) => Some(other.to_string().into_bytes()),
-        };
-        match (src, content) {
-            (None, None) => Err(arg_err(m, "one of 'src' or 'content' is required")),
-            (Some(_), Some(_)) => unreachable_exclusive(m),
-            (None, Some(data)) => {
-                if ca.attrs.mode == Some(Mode::Preserve) {
-                    return Err(arg_err(m, "mode=preserve needs 'src', not 'content'"));
-                }
-                if ca.dest.ends_with('/') {
-                    return Err(arg_err(m, "can not use content with a dir as dest"));
-                }
-                let new = NewContent::from_bytes(data, None);
-                copy_file(ctx, m, &ca, &new)
+        run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
+    }
+}
+
+fn run_inner(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    let m = "copy";
+    exclusive(args, m, "src", "content")?;
+    let mut ca = CopyArgs::from_args(args, m)?;
+    let src = arg_str(args, m, "src")?.filter(|s| !s.is_empty());
+    let content = match args.get("content") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone().into_bytes()),
+        // Ansible writes a dict/list content as JSON.
+        Some(other) => Some(other.to_string().into_bytes()),
+    };
+    match (src, content) {
+        (None, None) => Err(arg_err(m, "one of 'src' or 'content' is required")),
+        (Some(_), Some(_)) => unreachable_exclusive(m),
+        (None, Some(data)) => {
+            if ca.attrs.mode == Some(Mode::Preserve) {
+                return Err(arg_err(m, "mode=preserve needs 'src', not 'content'"));
             }
-            (Some(src), None) if arg_bool(args, m, "remote_src", false)? => {
-                copy_remote(ctx, m, &ca, &src)
+            if ca.dest.ends_with('/') {
+                return Err(arg_err(m, "can not use content with a dir as dest"));
             }
-            (Some(src), None) => {
-                let name = if src.len() > 1 {
-                    src.trim_end_matches('/')
-                } else {
-                    &src
-                };
-                let path = ModuleCtx::find_local(&ctx.file_search, name)
-                    .ok_or_else(|| not_found(&src, &ctx.file_search))?;
-                if path.is_dir() {
-                    return copy_dir(ctx, &ca, &path, src.ends_with('/'));
-                }
-                let data = std::fs::read(&path).map_err(|e| {
-                    ModuleError::Local(format!("copy: cannot read {}: {e}", path.display()))
-                })?;
-                if ca.attrs.mode == Some(Mode::Preserve) {
-                    ca.attrs.mode = Some(Mode::Octal(local_mode(&path)));
-                }
-                let mut new = NewContent::from_bytes(data, Some(super::util::basename(name)));
-                new.src = Some(path.display().to_string());
-                copy_file(ctx, m, &ca, &new)
+            let new = NewContent::from_bytes(data, None);
+            copy_file(ctx, m, &ca, &new)
+        }
+        (Some(src), None) if arg_bool(args, m, "remote_src", false)? => {
+            copy_remote(ctx, m, &ca, &src)
+        }
+        (Some(src), None) => {
+            let name = if src.len() > 1 {
+                src.trim_end_matches('/')
+            } else {
+                &src
+            };
+            let path = ModuleCtx::find_local(&ctx.file_search, name)
+                .ok_or_else(|| not_found(&src, &ctx.file_search))?;
+            if path.is_dir() {
+                return copy_dir(ctx, &ca, &path, src.ends_with('/'));
             }
+            let data = std::fs::read(&path).map_err(|e| {
+                ModuleError::Local(format!("copy: cannot read {}: {e}", path.display()))
+            })?;
+            if ca.attrs.mode == Some(Mode::Preserve) {
+                ca.attrs.mode = Some(Mode::Octal(local_mode(&path)));
+            }
+            let mut new = NewContent::from_bytes(data, Some(super::util::basename(name)));
+            new.src = Some(path.display().to_string());
+            copy_file(ctx, m, &ca, &new)
         }
     }
 }

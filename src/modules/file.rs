@@ -45,24 +45,28 @@ impl Module for File {
         ]
     }
     fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let fa = FileArgs::from_args(args)?;
-        let script = probe_for(&fa);
-        let out = run_script(ctx, &script)?;
-        if !out.ok() {
-            return Ok(ModuleResult::failed(format!(
-                "file: probing {} failed: {}",
-                fa.path,
-                out.stderr_str().trim()
-            )));
-        }
-        let probe = match parse_file_probe(&fa, &out.stdout) {
-            Ok(p) => p,
-            Err(e) => return Ok(ModuleResult::failed(format!("file: {e}"))),
-        };
-        match plan(&fa, &probe) {
-            Ok(o) => finish(ctx, o),
-            Err(msg) => Ok(ModuleResult::failed(msg).set("path", fa.path.as_str())),
-        }
+        run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
+    }
+}
+
+fn run_inner(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    let fa = FileArgs::from_args(args)?;
+    let script = probe_for(&fa);
+    let out = run_script(ctx, &script)?;
+    if !out.ok() {
+        return Ok(ModuleResult::failed(format!(
+            "file: probing {} failed: {}",
+            fa.path,
+            out.stderr_str().trim()
+        )));
+    }
+    let probe = match parse_file_probe(&fa, &out.stdout) {
+        Ok(p) => p,
+        Err(e) => return Ok(ModuleResult::failed(format!("file: {e}"))),
+    };
+    match plan(&fa, &probe) {
+        Ok(o) => finish(ctx, o),
+        Err(msg) => Ok(ModuleResult::failed(msg).set("path", fa.path.as_str())),
     }
 }
 

@@ -47,17 +47,21 @@ impl Module for LineInFile {
         ]
     }
     fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let la = LineArgs::from_args(args)?;
-        let tf = TextFile::from_args(args, "lineinfile")?;
-        let st = match tf.probe(ctx)? {
-            Ok(st) => st,
-            Err(r) => return Ok(r),
-        };
-        let outcome = plan(&la, &tf, &st);
-        match outcome {
-            Ok(o) => finish(ctx, o),
-            Err(msg) => Ok(ModuleResult::failed(msg)),
-        }
+        run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
+    }
+}
+
+fn run_inner(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    let la = LineArgs::from_args(args)?;
+    let tf = TextFile::from_args(args, "lineinfile")?;
+    let st = match tf.probe(ctx)? {
+        Ok(st) => st,
+        Err(r) => return Ok(r),
+    };
+    let outcome = plan(&la, &tf, &st);
+    match outcome {
+        Ok(o) => finish(ctx, o),
+        Err(msg) => Ok(ModuleResult::failed(msg)),
     }
 }
 

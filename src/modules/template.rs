@@ -37,31 +37,35 @@ impl Module for Template {
         ]
     }
     fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let m = "template";
-        let src = req_str(args, m, &["src"])?;
-        let ca = CopyArgs::from_args(args, m)?;
-        if ca.attrs.mode == Some(super::util::Mode::Preserve) {
-            return Err(arg_err(m, "mode=preserve is not supported for templates"));
-        }
-        let newline = arg_choice(args, m, "newline_sequence", &["\\n", "\\r", "\\r\\n"])?;
-        let path = ModuleCtx::find_local(&ctx.template_search, &src)
-            .ok_or_else(|| not_found(&src, &ctx.template_search))?;
-        let source = std::fs::read_to_string(&path).map_err(|e| {
-            ModuleError::Local(format!("template: cannot read {}: {e}", path.display()))
-        })?;
-        let rendered = ctx
-            .templater
-            .render(&source, &path.display().to_string())
-            .map_err(|e| ModuleError::Local(format!("template: {}: {e}", path.display())))?;
-        let rendered = match newline.as_deref() {
-            Some("\\r\\n") => rendered.replace("\r\n", "\n").replace('\n', "\r\n"),
-            Some("\\r") => rendered.replace("\r\n", "\n").replace('\n', "\r"),
-            _ => rendered,
-        };
-        let mut new = NewContent::from_bytes(rendered.into_bytes(), Some(basename(&src)));
-        new.src = Some(path.display().to_string());
-        copy_file(ctx, m, &ca, &new)
+        run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
     }
+}
+
+fn run_inner(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    let m = "template";
+    let src = req_str(args, m, &["src"])?;
+    let ca = CopyArgs::from_args(args, m)?;
+    if ca.attrs.mode == Some(super::util::Mode::Preserve) {
+        return Err(arg_err(m, "mode=preserve is not supported for templates"));
+    }
+    let newline = arg_choice(args, m, "newline_sequence", &["\\n", "\\r", "\\r\\n"])?;
+    let path = ModuleCtx::find_local(&ctx.template_search, &src)
+        .ok_or_else(|| not_found(&src, &ctx.template_search))?;
+    let source = std::fs::read_to_string(&path).map_err(|e| {
+        ModuleError::Local(format!("template: cannot read {}: {e}", path.display()))
+    })?;
+    let rendered = ctx
+        .templater
+        .render(&source, &path.display().to_string())
+        .map_err(|e| ModuleError::Local(format!("template: {}: {e}", path.display())))?;
+    let rendered = match newline.as_deref() {
+        Some("\\r\\n") => rendered.replace("\r\n", "\n").replace('\n', "\r\n"),
+        Some("\\r") => rendered.replace("\r\n", "\n").replace('\n', "\r"),
+        _ => rendered,
+    };
+    let mut new = NewContent::from_bytes(rendered.into_bytes(), Some(basename(&src)));
+    new.src = Some(path.display().to_string());
+    copy_file(ctx, m, &ca, &new)
 }
 
 #[cfg(test)]

@@ -157,11 +157,10 @@ fn type_name(v: &Value) -> &'static str {
 
 /// A wanted file mode.
 ///
-/// Integers: YAML `mode: 0644` reaches us as the integer 644 (knockplay's YAML loader follows
-/// YAML 1.2, where a leading zero does not mean octal), while Ansible's YAML 1.1 loader reads it as
-/// octal. To make `mode: 0644` mean what its author meant, an integer whose decimal digits are all
-/// octal digits is read as octal digits (644 → 0o644). An integer with an 8 or 9 in it cannot be
-/// octal digits and is taken as the numeric mode (493 → 0o755), as Ansible would.
+/// Integers are the numeric mode, exactly as in Ansible: `mode: 420` is 0o644, `mode: 493` is
+/// 0o755. knockplay's YAML loader keeps `mode: 0644` as the string "0644" (Ansible's YAML 1.1 reads
+/// it as octal too), so the common spelling works; `mode: 644` is the decimal 644 = 0o1204 in
+/// Ansible and here, and [`mode_warning`] says so in the result's `warnings`.
 /// Strings are octal (`'0644'`, `'644'`), symbolic (`u=rw,g=r,o=r`, `u+x`, `a-w`) or `preserve`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -217,12 +216,7 @@ pub fn arg_mode(args: &Vars, module: &str, key: &str) -> Result<Option<Mode>, Mo
             let Some(i) = n.as_u64() else {
                 return Err(bad(&format!("is not a valid mode: {n}")));
             };
-            let digits = i.to_string();
-            let m = if digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-                u32::from_str_radix(&digits, 8).map_err(|_| bad("is not a valid mode"))?
-            } else {
-                u32::try_from(i).map_err(|_| bad("is not a valid mode"))?
-            };
+            let m = u32::try_from(i).map_err(|_| bad("is not a valid mode"))?;
             if m > 0o7777 {
                 return Err(bad(&format!("is out of range: {n}")));
             }
@@ -246,6 +240,27 @@ pub fn arg_mode(args: &Vars, module: &str, key: &str) -> Result<Option<Mode>, Mo
         }
         Some(other) => Err(bad(&format!("must be a string, got {}", type_name(other)))),
     }
+}
+
+/// Ansible's classic trap: `mode: 644` (an integer that looks like octal digits) means the
+/// decimal 644 = 0o1204. Returns a warning for the result when the argument is such an integer.
+pub fn mode_warning(args: &Vars) -> Option<String> {
+    let i = args.get("mode")?.as_u64()?;
+    let digits = i.to_string();
+    (digits.len() >= 3 && digits.bytes().all(|b| (b'0'..=b'7').contains(&b))).then(|| {
+        format!(
+            "mode {i} is a decimal integer (= 0o{i:o}); write mode: '0{i}' (quoted, leading zero) for the octal mode"
+        )
+    })
+}
+
+/// Add the [`mode_warning`] (if any) to a result's `warnings` list.
+pub fn with_mode_warning(args: &Vars, mut r: ModuleResult) -> ModuleResult {
+    if let Some(w) = mode_warning(args) {
+        r.data
+            .insert("warnings".into(), Value::Array(vec![Value::from(w)]));
+    }
+    r
 }
 
 /// Apply a symbolic mode (`u=rw,g+x,o-rwx,a+X,g=u`) to `current`, as Ansible does (an empty
@@ -1168,9 +1183,14 @@ mod tests {
         assert_eq!(m(json!("0644")).unwrap(), Some(Mode::Octal(0o644)));
         assert_eq!(m(json!("644")).unwrap(), Some(Mode::Octal(0o644)));
         assert_eq!(m(json!("01777")).unwrap(), Some(Mode::Octal(0o1777)));
-        assert_eq!(m(json!(644)).unwrap(), Some(Mode::Octal(0o644)));
-        assert_eq!(m(json!(777)).unwrap(), Some(Mode::Octal(0o777)));
+        // Integers are numeric modes, as in Ansible; octal-looking ones get a warning.
+        assert_eq!(m(json!(420)).unwrap(), Some(Mode::Octal(0o644)));
         assert_eq!(m(json!(493)).unwrap(), Some(Mode::Octal(0o755)));
+        assert_eq!(m(json!(644)).unwrap(), Some(Mode::Octal(0o1204)));
+        let w = mode_warning(&args(json!({"mode": 644}))).unwrap();
+        assert!(w.contains("0o1204") && w.contains("'0644'"), "{w}");
+        assert_eq!(mode_warning(&args(json!({"mode": 493}))), None);
+        assert_eq!(mode_warning(&args(json!({"mode": "0644"}))), None);
         assert_eq!(m(json!("preserve")).unwrap(), Some(Mode::Preserve));
         assert_eq!(
             m(json!("u=rw,g=r,o=r")).unwrap(),
