@@ -776,5 +776,36 @@ fn testbed_exec_round_trip_time() -> R {
         "exec round trip to a test host container: {:?} per command ({n} commands)",
         start.elapsed() / n
     );
+    // Baseline for the report: OpenSSH's client over one multiplexed connection (ControlMaster).
+    if std::env::var_os("KP_SSH_BASELINE").is_some() {
+        let cm = bed.dir().join("cm");
+        let mux = |c: &mut Command| {
+            c.arg("-o")
+                .arg(format!("ControlPath={}", cm.display()))
+                .arg("-o")
+                .arg("ControlMaster=auto")
+                .arg("-o")
+                .arg("ControlPersist=30");
+        };
+        let mut first = host.ssh_command("root");
+        mux(&mut first);
+        assert!(first.arg("true").status()?.success());
+        let start = Instant::now();
+        for i in 0..n {
+            let mut c = host.ssh_command("root");
+            mux(&mut c);
+            let out = c.arg(format!("echo {i}")).output()?;
+            assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{i}\n"));
+        }
+        eprintln!(
+            "baseline, OpenSSH client over a ControlMaster connection: {:?} per command",
+            start.elapsed() / n
+        );
+        let _ = Command::new("ssh")
+            .arg("-o")
+            .arg(format!("ControlPath={}", cm.display()))
+            .args(["-O", "exit", "mux"])
+            .output();
+    }
     Ok(())
 }
