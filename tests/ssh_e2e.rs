@@ -544,6 +544,14 @@ fn lost_connection_is_detected_and_reconnect_works() {
     Remote::reconnect(&mut s, Duration::from_secs(10)).unwrap();
     assert!(s.is_alive());
     assert_eq!(s.exec("echo back", None, None).unwrap().stdout, b"back\n");
+
+    // Known dead, server back: the next exec reconnects by itself (the command was not sent yet).
+    sshd.stop();
+    while s.is_alive() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sshd.spawn();
+    assert_eq!(s.exec("echo again", None, None).unwrap().stdout, b"again\n");
 }
 
 #[test]
@@ -555,10 +563,54 @@ fn exec_after_server_died_mid_session_reports_unreachable() {
     assert_eq!(s.exec("echo 1", None, None).unwrap().rc, 0);
     sshd.stop();
     std::thread::sleep(Duration::from_millis(200));
+    // The command was never sent; the one reconnect attempt is refused.
     let err = s
         .exec("echo 2", None, Some(Duration::from_secs(5)))
         .unwrap_err();
-    assert!(matches!(err, SshError::Session { .. }), "{err:?}");
+    assert!(matches!(err, SshError::Refused { .. }), "{err:?}");
+    assert!(!s.is_alive());
+}
+
+#[test]
+fn connection_dropped_while_idle_is_reopened_for_the_next_command() {
+    let Some(mut sshd) = LocalSshd::start() else {
+        return;
+    };
+    let mut s = sshd.connect();
+    let marker = sshd.path("ran");
+    let count = format!("echo x >> {}", marker.display());
+    s.exec(&count, None, None).unwrap();
+    sshd.stop();
+    sshd.spawn();
+    std::thread::sleep(Duration::from_millis(200));
+    let out = s.exec(&count, None, None).unwrap();
+    assert_eq!(out.rc, 0);
+    assert!(s.is_alive());
+    // Each command ran exactly once.
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "x\nx\n");
+
+    // A command cut off while it runs is not repeated: the error goes to the caller.
+    let out = s.exec(&count, None, None).unwrap();
+    assert_eq!(out.rc, 0);
+    let started = sshd.path("started");
+    let cmd = format!("touch {}; sleep 30", started.display());
+    let killer = {
+        let started = started.clone();
+        std::thread::spawn(move || {
+            while !started.exists() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            sshd.stop();
+            sshd
+        })
+    };
+    let err = s
+        .exec(&cmd, None, Some(Duration::from_secs(20)))
+        .unwrap_err();
+    assert!(err.is_unreachable(), "{err:?}");
+    let sshd = killer.join().unwrap();
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "x\nx\nx\n");
+    drop(sshd);
 }
 
 #[test]

@@ -301,7 +301,12 @@ impl HostSession {
         stdin: Option<&[u8]>,
         deadline: Option<Instant>,
     ) -> Result<ExecOutput, Fail> {
-        let mut channel = self.retry(deadline, "cannot open a channel", |s| s.channel_session())?;
+        let mut channel = self
+            .retry(deadline, "cannot open a channel", |s| s.channel_session())
+            .map_err(|f| match f {
+                Fail::Err(e) => Fail::NotStarted(e),
+                other => other,
+            })?;
         let result = self
             .retry(deadline, "exec request failed", |_| channel.exec(cmd))
             .and_then(|()| self.pump(&mut channel, stdin, deadline));
@@ -395,7 +400,7 @@ impl HostSession {
         let grace = Some(Instant::now() + CLOSE_GRACE);
         match self.retry(grace, "closing a timed-out channel", |_| channel.close()) {
             Ok(()) => {}
-            Err(Fail::Err(e)) => tracing::debug!("{e}"),
+            Err(Fail::Err(e)) | Err(Fail::NotStarted(e)) => tracing::debug!("{e}"),
             // Expected while the command still runs: sshd keeps it going after the close.
             Err(Fail::Timeout) => tracing::debug!(
                 "{}: timed-out command still running on the target",
@@ -424,6 +429,8 @@ impl HostSession {
 enum Fail {
     /// The per-command deadline passed.
     Timeout,
+    /// Failed before the command was sent (no channel).
+    NotStarted(SshError),
     Err(SshError),
 }
 
@@ -435,16 +442,27 @@ impl Remote for HostSession {
         timeout: Option<Duration>,
     ) -> Result<ExecOutput, SshError> {
         if self.dead {
-            return Err(SshError::Session {
-                addr: self.opts.addr(),
-                reason: "connection lost earlier; reconnect first".into(),
-            });
+            // Lost earlier (reported then); this command has not been sent anywhere yet.
+            self.reconnect()?;
         }
-        let timeout = timeout.or(self.opts.command_timeout);
+        // Zero means "no timeout", as in Ansible.
+        let timeout = timeout
+            .or(self.opts.command_timeout)
+            .filter(|t| !t.is_zero());
         let deadline = timeout.map(|t| Instant::now() + t);
-        match self.run(cmd, stdin, deadline) {
+        let mut result = self.run(cmd, stdin, deadline);
+        if let Err(Fail::NotStarted(e)) = &result {
+            if self.dead {
+                // The connection died while idle (sshd restart, NAT timeout) and the command was
+                // never sent: reconnecting and sending it once is safe.
+                tracing::warn!("{}: {e}; reconnecting", self.opts.name);
+                self.reconnect()?;
+                result = self.run(cmd, stdin, deadline);
+            }
+        }
+        match result {
             Ok(out) => Ok(out),
-            Err(Fail::Err(e)) => Err(e),
+            Err(Fail::Err(e)) | Err(Fail::NotStarted(e)) => Err(e),
             Err(Fail::Timeout) => Err(SshError::CommandTimeout {
                 secs: timeout.map_or(0, |t| t.as_millis().div_ceil(1000) as u64),
             }),
