@@ -86,16 +86,44 @@ pub fn contains_template(v: &Value) -> bool {
     }
 }
 
-/// `{{ expr }}` (exactly one expression, nothing around it) → `expr`.
+/// `{{ expr }}` (exactly one expression, nothing around it) → `expr`. The closing `}}` must
+/// be the end of the string: quotes and braces of dict literals inside are skipped.
 fn single_expression(s: &str) -> Option<&str> {
-    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
-    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") || inner.contains("{#")
-    {
-        return None;
+    let body = s.strip_prefix("{{")?;
+    let b = body.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if let Some(q) = quote {
+            if c == b'\\' {
+                i += 1;
+            } else if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'\'' | b'"' => quote = Some(c),
+            b'{' if matches!(b.get(i + 1), Some(b'{' | b'%' | b'#')) && depth == 0 => return None,
+            b'{' => depth += 1,
+            b'}' if depth > 0 => depth -= 1,
+            b'}' if b.get(i + 1) == Some(&b'}') => {
+                if i + 2 != b.len() {
+                    return None;
+                }
+                let inner = &body[..i];
+                let inner = inner.strip_prefix(['-', '+']).unwrap_or(inner);
+                let inner = inner.strip_suffix(['-', '+']).unwrap_or(inner);
+                return Some(inner.trim());
+            }
+            _ => {}
+        }
+        i += 1;
     }
-    let inner = inner.strip_prefix(['-', '+']).unwrap_or(inner);
-    let inner = inner.strip_suffix(['-', '+']).unwrap_or(inner);
-    Some(inner.trim())
+    None
 }
 
 /// Does the template deal with undefined values on purpose (then chains may be undefined)?
@@ -139,6 +167,37 @@ fn plain_lookup<'v>(expr: &str, vars: &'v Vars) -> Option<&'v Value> {
         cur = cur.as_object()?.get(p)?;
     }
     (!contains_template(cur)).then_some(cur)
+}
+
+/// Whether every use of `name` in `source` is followed by `| default`/`| d(` or a
+/// definedness test.
+fn is_guarded(source: &str, name: &str) -> bool {
+    let mut from = 0;
+    let mut seen = false;
+    while let Some(i) = source[from..].find(name) {
+        let end = from + i + name.len();
+        let next = source[end..].chars().next();
+        from = end;
+        if next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            continue;
+        }
+        seen = true;
+        let rest = source[end..].trim_start();
+        let guarded = if let Some(f) = rest.strip_prefix('|') {
+            let f = f.trim_start();
+            f.starts_with("default") || f.starts_with("d(") || f.starts_with("d ")
+        } else if let Some(t) = rest.strip_prefix("is") {
+            let t = t.trim_start();
+            let t = t.strip_prefix("not").map(str::trim_start).unwrap_or(t);
+            t.starts_with("defined") || t.starts_with("undefined")
+        } else {
+            false
+        };
+        if !guarded {
+            return false;
+        }
+    }
+    seen
 }
 
 /// Position of `name` as a whole word in `source` (for ordering undefined candidates).
@@ -419,7 +478,11 @@ impl Templar {
         vars: &Vars,
         depth: usize,
     ) -> Result<minijinja::Value, TemplateError> {
-        let source = format!("{{% set {RESULT_VAR} = ({expr}) %}}");
+        // Printing the result only when it is undefined makes strict mode report a real
+        // undefined value, while the silent undefined of `'x' if cond` prints nothing.
+        let source = format!(
+            "{{% set {RESULT_VAR} = ({expr}) %}}{{% if {RESULT_VAR} is undefined %}}{{{{ {RESULT_VAR} }}}}{{% endif %}}"
+        );
         match self.execute(&source, Some(display), Mode::Expr, vars, depth)? {
             Output_::Value(v) => Ok(v),
             Output_::Text(t) => Ok(minijinja::Value::from(t)),
@@ -506,7 +569,8 @@ impl Templar {
                     let captured = tmpl.render_captured(&ctx)?;
                     let v = captured.state().lookup(RESULT_VAR).unwrap_or_default();
                     if v.is_undefined() {
-                        return Err(Error::from(ErrorKind::UndefinedError));
+                        // Only the silent undefined of an inline `if` without `else` gets here.
+                        return Ok(Output_::Value(minijinja::Value::from("")));
                     }
                     Ok(Output_::Value(v))
                 }
@@ -516,7 +580,11 @@ impl Templar {
             Ok(out) => return Ok(out),
             Err(e) => e,
         };
-        let err = if first.kind() == ErrorKind::UndefinedError && checks_definedness(source) {
+        let user_text = match mode {
+            Mode::Expr => name.unwrap_or(source),
+            Mode::Text => source,
+        };
+        let err = if first.kind() == ErrorKind::UndefinedError && checks_definedness(user_text) {
             match run(&self.chainable) {
                 Ok(out) => return Ok(out),
                 Err(e) => e,
@@ -551,9 +619,15 @@ impl Templar {
             .map(|t| t.undeclared_variables(true))
             .unwrap_or_default();
         let mut candidates: Vec<String> = nested.into_iter().collect();
+        // Source order, but names guarded by `| default(…)` or `is defined` come last: they are
+        // allowed to be undefined, so the culprit is usually another one.
         candidates.sort_by_key(|n| {
             let root = n.split('.').next().unwrap_or_default();
-            (word_position(source, root), n.clone())
+            (
+                is_guarded(source, n),
+                word_position(source, root),
+                n.clone(),
+            )
         });
         let is_global = |n: &str| self.strict.globals().any(|(g, _)| g == n);
         for cand in &candidates {

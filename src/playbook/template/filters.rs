@@ -102,10 +102,29 @@ fn to_bool(v: Value) -> Result<Value, Error> {
 
 /// Jinja2's `int(default=0, base=10)`: strings parsed (`"12"`, `"12.7"` → 12, `"0x1f"` with
 /// base 16), anything unparsable gives the default.
-fn int(v: Value, default: Option<Value>, base: Option<u32>) -> Result<Value, Error> {
+fn int(
+    v: Value,
+    default: Option<Value>,
+    base: Option<u32>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
     defined(&v)?;
-    let default = default.unwrap_or(Value::from(0));
-    let base = base.unwrap_or(10);
+    let default = match default {
+        Some(d) => d,
+        None => kwargs
+            .get::<Option<Value>>("default")?
+            .unwrap_or(Value::from(0)),
+    };
+    let base = match base {
+        Some(b) => b,
+        None => kwargs.get::<Option<u32>>("base")?.unwrap_or(10),
+    };
+    kwargs.assert_all_used()?;
+    if !(2..=36).contains(&base) {
+        return Err(invalid(format!(
+            "int: base must be between 2 and 36, got {base}"
+        )));
+    }
     Ok(match v.kind() {
         ValueKind::Bool => Value::from(v.is_true() as i64),
         ValueKind::Number => {
@@ -463,13 +482,22 @@ fn b64decode(v: Value, _encoding: Option<String>) -> Result<Value, Error> {
     Ok(Value::from(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
+/// Python's `shlex.quote` (what Ansible's `quote` uses): same safe characters as
+/// `crate::shell::quote`, but a quote inside is written `'"'"'`, so rendered files match Ansible's
+/// byte for byte.
 fn quote(v: Value) -> Result<Value, Error> {
     let s = if v.is_none() {
         String::new()
     } else {
         py_str(&v)?
     };
-    Ok(Value::from(crate::shell::quote(&s)))
+    let safe = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
+    if safe {
+        return Ok(Value::from(s));
+    }
+    Ok(Value::from(format!("'{}'", s.replace('\'', "'\"'\"'"))))
 }
 
 fn mandatory(v: Value, msg: Option<String>) -> Result<Value, Error> {

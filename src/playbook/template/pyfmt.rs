@@ -222,9 +222,10 @@ pub fn yaml_dump(v: &Value, indent: usize, flow_leaves: bool) -> String {
             write_flow(&mut out, v);
             out.push('\n');
         }
+        // PyYAML adds a `...` document end after a lone scalar; Ansible's output has none.
         scalar => {
             out.push_str(&yaml_scalar(scalar, false));
-            out.push_str("\n...\n");
+            out.push('\n');
         }
     }
     out
@@ -309,8 +310,13 @@ fn write_block_seq(out: &mut String, a: &[Value], col: usize, indent: usize, flo
             out.extend(std::iter::repeat_n(' ', col));
         }
         first = false;
-        out.push('-');
-        out.extend(std::iter::repeat_n(' ', indent - 1));
+        // PyYAML: `- scalar`, but a nested block collection starts at the indent column.
+        if is_block(v, flow_leaves) {
+            out.push('-');
+            out.extend(std::iter::repeat_n(' ', indent - 1));
+        } else {
+            out.push_str("- ");
+        }
         write_node(out, v, col + indent, indent, flow_leaves);
     }
 }
@@ -390,55 +396,45 @@ fn plain_ok(s: &str, in_flow: bool) -> bool {
     if s.starts_with(' ') || s.ends_with(' ') || s.ends_with(':') {
         return false;
     }
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
-        // `-x` / `?x` / `:x` are plain in PyYAML when followed by a non-space.
-        let second = s.chars().nth(1);
-        if !("-?:".contains(first) && second.is_some_and(|c| c != ' ')) {
+    let second = s.chars().nth(1);
+    if "-?:".contains(first) {
+        // `-x` is plain; `?x`/`:x` only outside flow collections; `- x`/`? x` never.
+        if second.is_none_or(|c| c == ' ') || (in_flow && first != '-') {
             return false;
         }
+    } else if ",[]{}#&*!|>'\"%@`".contains(first) {
+        return false;
     }
     if s.contains(": ") || s.contains(" #") || s.chars().any(|c| c.is_control()) {
         return false;
     }
-    if in_flow && s.contains([',', '[', ']', '{', '}']) {
+    if in_flow && s.contains([',', '[', ']', '{', '}', ':']) {
         return false;
     }
     !looks_typed(s)
 }
 
-/// Strings that YAML 1.1 would read as something else (bool, null, number, timestamp).
+/// Strings PyYAML's YAML 1.1 resolver would read as something else (bool, null, int, float,
+/// timestamp, merge/value keys): those must be quoted.
 fn looks_typed(s: &str) -> bool {
-    let l = s.to_ascii_lowercase();
-    if matches!(
-        l.as_str(),
-        "~" | "null"
-            | "true"
-            | "false"
-            | "yes"
-            | "no"
-            | "on"
-            | "off"
-            | ".inf"
-            | "-.inf"
-            | "+.inf"
-            | ".nan"
-            | "="
-    ) {
-        return true;
-    }
-    let t = l.trim_start_matches(['+', '-']);
-    let numeric = !t.is_empty()
-        && (t.replace('_', "").parse::<f64>().is_ok()
-            || t.starts_with("0x")
-            || t.starts_with("0o")
-            || t.starts_with("0b")
-            || (t.contains(':') && t.split(':').all(|p| p.parse::<u32>().is_ok())));
-    let b = s.as_bytes();
-    let date = b.len() >= 8
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[5].is_ascii_digit();
-    numeric || date
+    use std::sync::OnceLock;
+    static RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(concat!(
+            r"^(?:",
+            r"yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF",
+            r"|~|null|Null|NULL",
+            r"|[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+",
+            r"|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+",
+            r"|[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?",
+            r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
+            r"|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?.*",
+            r"|<<|=",
+            r")$"
+        ))
+        .ok()
+    });
+    re.as_ref().is_none_or(|re| re.is_match(s))
 }
 
 #[cfg(test)]
@@ -494,7 +490,7 @@ mod tests {
             (json!({"a": 1, "b": "x"}), 2, true, "{a: 1, b: x}\n"),
             (json!({"b": [1, 2], "a": "x"}), 2, true, "a: x\nb: [1, 2]\n"),
             (json!({"a": 1, "b": "x"}), 4, false, "a: 1\nb: x\n"),
-            (json!({"l": ["x", "y"]}), 4, false, "l:\n-   x\n-   y\n"),
+            (json!({"l": ["x", "y"]}), 4, false, "l:\n- x\n- y\n"),
             (
                 json!({"l": [{"k": 1, "j": 2}]}),
                 4,
@@ -516,7 +512,18 @@ mod tests {
                 "s: 'yes'\nt: '1.5'\nu: 'a: b'\nv: ''\nw: it's\n",
             ),
             (json!({"e": {}, "f": []}), 2, false, "e: {}\nf: []\n"),
-            (json!("abc"), 2, true, "abc\n...\n"),
+            (json!("abc"), 2, true, "abc\n"),
+            // Shapes checked against PyYAML 6 (yaml.dump, indent=4, default_flow_style=False).
+            (json!({"a": [{"x": 1, "y": [3, 4]}]}), 4, false, "a:\n-   x: 1\n    y:\n    - 3\n    - 4\n"),
+            (json!([[1, 2], [3]]), 4, false, "-   - 1\n    - 2\n-   - 3\n"),
+            (json!({"a": {"b": [{"c": 1}]}}), 4, false, "a:\n    b:\n    -   c: 1\n"),
+            (json!([[{"a": 1}]]), 4, false, "-   -   a: 1\n"),
+            (json!({"a": [{"x": 1, "y": [3, 4]}]}), 2, true, "a:\n- x: 1\n  y: [3, 4]\n"),
+            (json!([{"a": 1}]), 2, true, "- {a: 1}\n"),
+            (json!({"e": "1e3", "o": "0o17", "h": "0x1F", "d": ".5", "y": "y", "Y": "Y", "t": "~",
+                    "c": "a:b", "q": "?x", "dq": "say \"hi\"", "n": "null", "oct": "0644", "TR": "tRue"}), 2, false,
+             "TR: tRue\nY: Y\nc: a:b\nd: '.5'\ndq: say \"hi\"\ne: 1e3\nh: '0x1F'\nn: 'null'\no: 0o17\noct: '0644'\nq: ?x\nt: '~'\ny: y\n"),
+            (json!({"c": "a:b", "q": "?x", "m": "-x"}), 2, true, "{c: 'a:b', m: -x, q: '?x'}\n"),
             (json!({"multi": "a\nb"}), 2, false, "multi: \"a\\nb\"\n"),
             (
                 json!({"date": "2024-01-02", "p": "/etc/x", "dash": "-x"}),
