@@ -63,6 +63,11 @@ fn run_inner(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, Modul
             tf.path
         )));
     }
+    if current.is_none() && !ba.present {
+        let mut r = ModuleResult::ok();
+        r.msg = Some(format!("File {} not present", tf.path));
+        return Ok(r);
+    }
     let (new, msg) = edit(current.as_deref(), &ba);
     finish(ctx, tf.outcome(&st, current.as_deref(), new, msg))
 }

@@ -228,9 +228,7 @@ pub fn plan_file(ca: &CopyArgs, new: &NewContent, states: &[FileState]) -> Resul
         (Some(b), true, k) => (join(&trimmed, b), &states[1], k == Kind::Absent),
         (Some(b), false, Kind::Directory) => (join(&trimmed, b), &states[1], false),
         (None, _, Kind::Directory) => {
-            return Err(format!(
-                "dest '{trimmed}' is a directory; give a file path to write content to"
-            ))
+            return Err("can not use content with a dir as dest".to_string())
         }
         _ => (trimmed.clone(), &states[0], false),
     };
@@ -258,11 +256,13 @@ pub fn plan_file(ca: &CopyArgs, new: &NewContent, states: &[FileState]) -> Resul
     if st.kind == Kind::Directory {
         return Err(format!("dest '{dest}' is a directory"));
     }
-    let same = st.sha256.as_deref() == Some(new.sha256.as_str());
+    // Without follow, a symlink at dest is replaced by a regular file even when the content it
+    // points to is the same (Ansible compares against the link itself, which has no checksum).
+    let same = st.sha256.as_deref() == Some(new.sha256.as_str())
+        && (st.kind == Kind::File || (st.is_link && ca.follow));
     if same {
-        let on_link = st.kind == Kind::Link;
         return Ok(Outcome {
-            plan: Plan::commands(ca.attrs.fix_commands(&dest, st, on_link)),
+            plan: Plan::commands(ca.attrs.fix_commands(&dest, st, false)),
             ..base
         });
     }
@@ -538,8 +538,9 @@ pub fn plan_dir(
                 if attrs.mode == Some(Mode::Preserve) {
                     attrs.mode = Some(Mode::Octal(*mode));
                 }
-                if st.sha256.as_deref() == Some(sha256_hex(data).as_str()) {
-                    for c in attrs.fix_commands(&dest, st, st.kind == Kind::Link) {
+                if st.kind == Kind::File && st.sha256.as_deref() == Some(sha256_hex(data).as_str())
+                {
+                    for c in attrs.fix_commands(&dest, st, false) {
                         lines.push(format!("{c} || exit 1"));
                     }
                     continue;
