@@ -176,6 +176,15 @@ fn children_of(pid: i32) -> Vec<i32> {
     out
 }
 
+/// CPU time (user + system) used by the calling thread.
+fn thread_cpu() -> Duration {
+    // SAFETY: getrusage fills the zeroed struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -816,6 +825,7 @@ fn testbed_exec_round_trip_time() -> R {
         start.elapsed()
     );
     let n = 100;
+    let cpu0 = thread_cpu();
     let start = Instant::now();
     for i in 0..n {
         assert_eq!(
@@ -825,8 +835,10 @@ fn testbed_exec_round_trip_time() -> R {
     }
     // Reported, not asserted.
     eprintln!(
-        "exec round trip to a test host container: {:?} per command ({n} commands)",
-        start.elapsed() / n
+        "exec round trip to a test host container: {:?} per command, controller CPU {:?} per \
+         command ({n} commands)",
+        start.elapsed() / n,
+        (thread_cpu() - cpu0) / n
     );
     // Baseline for the report: OpenSSH's client over one multiplexed connection (ControlMaster).
     if std::env::var_os("KP_SSH_BASELINE").is_some() {

@@ -1,8 +1,13 @@
 //! SSH to targets: one `ssh2::Session` per host, owned by one thread.
 //!
-//! - `session`  connect (with `--wait-for-ssh` backoff), auth (keys, agent), keepalive
+//! - `session`  connect (with `--wait-for-ssh` backoff), auth (keys, agent), keepalive; `exec` runs one
+//!   command per channel (non-blocking pumping of stdin/stdout/stderr, per-command timeout) and
+//!   reconnects by itself only when the connection is known dead *before* a command is sent
 //! - `known_hosts` knockplay's own known_hosts file and the host-key policy
 //! - `become_`  pure quoting of a command for sudo/su with environment
+//!
+//! Files are written by streaming bytes over `exec` stdin (`cat > tmp && mv tmp dest`), which works
+//! with become in one round trip; there is no SFTP.
 //!
 //! Everything above this layer talks to a target through the [`Remote`] trait, so modules and the
 //! runner are tested with a fake in unit tests and with real sshd in end-to-end tests.
