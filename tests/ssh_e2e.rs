@@ -369,6 +369,72 @@ fn wrong_key_is_an_auth_error_naming_the_keys() {
 }
 
 #[test]
+fn agent_identities_and_encrypted_key_files() {
+    let Some(sshd) = LocalSshd::start() else {
+        return;
+    };
+    // An encrypted key file is reported as such (knockplay does not ask for passphrases).
+    let enc = sshd.path("enc_key");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "secret pass", "-f"])
+        .arg(&enc)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut o = sshd.options();
+    o.private_keys = vec![enc.clone()];
+    let msg = HostSession::connect(&o).unwrap_err().to_string();
+    assert!(
+        msg.contains(&format!(
+            "{} (encrypted; load it into ssh-agent)",
+            enc.display()
+        )),
+        "{msg}"
+    );
+
+    // A private agent holding the authorized key.
+    let sock = sshd.path("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "ssh-agent did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let added = Command::new("ssh-add")
+        .arg(sshd.client_key())
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    let mut o = sshd.options();
+    o.private_keys = vec![enc.clone()];
+    o.use_agent = true;
+    o.agent_socket = Some(sock.clone());
+    let result = HostSession::connect(&o).and_then(|mut s| s.exec("echo agent", None, None));
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert_eq!(result.unwrap().stdout, b"agent\n");
+
+    // Agent gone: the error says so next to the key that failed.
+    let msg = HostSession::connect(&o).unwrap_err().to_string();
+    assert!(
+        msg.contains("ssh-agent at ") && msg.contains("unavailable"),
+        "{msg}"
+    );
+    assert!(msg.contains("encrypted"), "{msg}");
+}
+
+#[test]
 fn accept_new_records_key_and_changed_key_is_refused_loudly() {
     let Some(mut sshd) = LocalSshd::start() else {
         return;

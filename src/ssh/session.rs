@@ -28,8 +28,10 @@ pub struct ConnectOptions {
     pub user: String,
     /// Private key files to try, in order. Empty: `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`.
     pub private_keys: Vec<PathBuf>,
-    /// Also try the identities of a running ssh-agent (`SSH_AUTH_SOCK`).
+    /// Also try the identities of a running ssh-agent.
     pub use_agent: bool,
+    /// The agent's socket; `None`: `$SSH_AUTH_SOCK`.
+    pub agent_socket: Option<PathBuf>,
     /// Bound for one TCP connect and for the SSH handshake + authentication.
     pub connect_timeout: Duration,
     /// Keep retrying (with backoff) while the host refuses, times out or drops the banner, for up to
@@ -55,6 +57,7 @@ impl ConnectOptions {
             user: user.into(),
             private_keys: Vec::new(),
             use_agent: true,
+            agent_socket: None,
             connect_timeout: Duration::from_secs(10),
             wait_for_ssh: None,
             keepalive: Duration::from_secs(15),
@@ -821,9 +824,14 @@ fn try_agent(
     opts: &ConnectOptions,
     tried: &mut Vec<String>,
 ) -> Result<bool, SshError> {
-    if std::env::var_os("SSH_AUTH_SOCK").is_none_or(|s| s.is_empty()) {
-        return Ok(false);
-    }
+    let socket = match &opts.agent_socket {
+        Some(p) => p.clone(),
+        None => match std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) {
+            Some(s) => PathBuf::from(s),
+            // No agent configured: nothing to try, nothing worth reporting.
+            None => return Ok(false),
+        },
+    };
     let mut agent = match session.agent() {
         Ok(a) => a,
         Err(e) => {
@@ -831,8 +839,16 @@ fn try_agent(
             return Ok(false);
         }
     };
-    if let Err(e) = agent.connect().and_then(|()| agent.list_identities()) {
-        tried.push(format!("ssh-agent (unavailable: {})", e.message()));
+    if let Err(e) = agent
+        .set_identity_path(&socket)
+        .and_then(|()| agent.connect())
+        .and_then(|()| agent.list_identities())
+    {
+        tried.push(format!(
+            "ssh-agent at {} (unavailable: {})",
+            socket.display(),
+            e.message()
+        ));
         return Ok(false);
     }
     let identities = agent.identities().unwrap_or_default();
