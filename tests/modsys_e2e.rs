@@ -382,6 +382,33 @@ fn users_groups_cron_get_url_wait_for_as_root() -> R {
         .changed
     );
 
+    // generate_ssh_key: created once, owned by the user, reported like Ansible (whose default
+    // ssh_key_file is .ssh/id_rsa whatever the type).
+    let bob = json!({"name": "bob", "generate_ssh_key": true, "ssh_key_type": "ed25519"});
+    let r = run(&mut s, None, false, "user", bob.clone());
+    assert!(ok(&r).changed);
+    let pubkey = host
+        .read_to_string("/home/bob/.ssh/id_rsa.pub")
+        .ok_or_else(|| {
+            format!(
+                "no pub key: {r:?} {:?}",
+                host.exec("ls -laR /home/bob; getent passwd bob")
+            )
+        })?;
+    assert_eq!(r.data["ssh_public_key"], pubkey.trim_end());
+    assert_eq!(r.data["ssh_key_file"], "/home/bob/.ssh/id_rsa");
+    assert_eq!(
+        host.file_mode_owner("/home/bob/.ssh/id_rsa"),
+        Some((0o600, "bob".to_string(), "bob".to_string()))
+    );
+    assert_eq!(
+        host.file_mode_owner("/home/bob/.ssh").map(|m| m.0),
+        Some(0o700)
+    );
+    let r = run(&mut s, None, false, "user", bob);
+    assert!(!ok(&r).changed);
+    assert_eq!(r.data["ssh_public_key"], pubkey.trim_end());
+
     // cron: user crontab and a cron.d file, byte-identical to Ansible's format
     let job = json!({"name": "nightly", "minute": "0", "hour": "3", "job": "/usr/local/bin/backup >/dev/null 2>&1"});
     assert!(ok(&run(&mut s, None, false, "cron", job.clone())).changed);

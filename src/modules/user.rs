@@ -65,23 +65,24 @@ pub struct UserArgs {
     pub non_unique: bool,
     pub skeleton: Option<String>,
     pub password_lock: Option<bool>,
+    /// `generate_ssh_key: yes`: the key to create when missing.
+    pub ssh_key: Option<SshKey>,
+}
+
+/// An SSH key pair generated for the user (`generate_ssh_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshKey {
+    /// Relative paths are under the user's home.
+    pub file: String,
+    pub key_type: String,
+    pub bits: u64,
+    pub comment: Option<String>,
+    pub passphrase: Option<String>,
 }
 
 impl UserArgs {
     pub fn parse(args: &Vars) -> Result<Self, ModuleError> {
-        reject_unsupported(
-            args,
-            &[
-                "generate_ssh_key",
-                "ssh_key_bits",
-                "ssh_key_file",
-                "ssh_key_type",
-                "ssh_key_comment",
-                "ssh_key_passphrase",
-                "expires",
-            ],
-            "user",
-        )?;
+        reject_unsupported(args, &["expires"], "user")?;
         Ok(Self {
             name: req_str(args, &["name", "user"])?,
             present: choice(args, &["state"], &["present", "absent"], "present")? == "present",
@@ -107,6 +108,17 @@ impl UserArgs {
             non_unique: bool_or(args, &["non_unique"], false)?,
             skeleton: opt_str(args, &["skeleton"])?,
             password_lock: opt_bool(args, &["password_lock"])?,
+            ssh_key: if bool_or(args, &["generate_ssh_key"], false)? {
+                Some(SshKey {
+                    file: opt_str(args, &["ssh_key_file"])?.unwrap_or_else(|| ".ssh/id_rsa".into()),
+                    key_type: opt_str(args, &["ssh_key_type"])?.unwrap_or_else(|| "rsa".into()),
+                    bits: opt_u64(args, &["ssh_key_bits"])?.unwrap_or(0),
+                    comment: opt_str(args, &["ssh_key_comment"])?,
+                    passphrase: opt_str(args, &["ssh_key_passphrase"])?,
+                })
+            } else {
+                None
+            },
         })
     }
 
@@ -140,6 +152,8 @@ pub struct Probe {
     /// Shadow hash (None when unreadable or not asked).
     pub shadow: Option<String>,
     pub home_exists: bool,
+    /// Raw `KPKEY` lines when the requested SSH key already exists.
+    pub ssh_key: Option<String>,
 }
 
 impl Probe {
@@ -177,11 +191,69 @@ pub fn probe_script(a: &UserArgs) -> String {
         ));
     }
     s.push_str(&format!(
-        "{}; kp_h=$(getent passwd {n}) && {{ kp_h=${{kp_h#*:*:*:*:*:}}; kp_h=${{kp_h%%:*}}; [ -d \"$kp_h\" ] && echo yes; }}\n{}\ntrue\n",
+        "{}; kp_h=$(getent passwd {n}) && {{ kp_h=${{kp_h#*:*:*:*:*:}}; kp_h=${{kp_h%%:*}}; [ -d \"$kp_h\" ] && echo yes; }}\n",
         section("home"),
-        section("end")
     ));
+    if let Some(k) = &a.ssh_key {
+        s.push_str(&format!(
+            "{}; if [ -n \"$kp_h\" ]; then f={f}; case $f in /*) ;; *) f=\"$kp_h/$f\";; esac; \
+             if [ -f \"$f\" ]; then {KEY_INFO}; fi; fi\n",
+            section("sshkey"),
+            f = quote(&k.file),
+        ));
+    }
+    s.push_str(&format!("{}\ntrue\n", section("end")));
     s
+}
+
+/// Prints `KPKEY path=/pub=/fp=` lines for key file "$f".
+const KEY_INFO: &str = "printf 'KPKEY path=%s\\n' \"$f\"; printf 'KPKEY pub=%s\\n' \"$(cat \"$f.pub\" 2>/dev/null)\"; \
+printf 'KPKEY fp=%s\\n' \"$(ssh-keygen -l -f \"$f.pub\" 2>/dev/null)\"";
+
+/// Shell that creates the key (run after the account exists), as root, then hands it to the user.
+fn keygen_script(a: &UserArgs, k: &SshKey) -> String {
+    let comment = match &k.comment {
+        Some(c) => quote(c),
+        None => "\"ansible-generated on $(uname -n)\"".to_string(),
+    };
+    let bits = if k.bits > 0 {
+        format!(" -b {}", k.bits)
+    } else {
+        String::new()
+    };
+    let pass = if k.passphrase.is_some() {
+        "\"$kp_pp\""
+    } else {
+        "''"
+    };
+    format!(
+        "kp_e=$(getent passwd {n}); kp_r=${{kp_e#*:*:}}; kp_uid=${{kp_r%%:*}}; kp_r=${{kp_r#*:}}; kp_gid=${{kp_r%%:*}}; \
+         kp_h=${{kp_e#*:*:*:*:*:}}; kp_h=${{kp_h%%:*}}; f={f}; case $f in /*) ;; *) f=\"$kp_h/$f\";; esac; \
+         d=$(dirname \"$f\"); if [ ! -d \"$d\" ]; then mkdir -p \"$d\"; chmod 0700 \"$d\"; chown \"$kp_uid:$kp_gid\" \"$d\"; fi; \
+         if [ ! -f \"$f\" ]; then command -v ssh-keygen >/dev/null 2>&1 || {{ echo 'generate_ssh_key: ssh-keygen not found on the target (package openssh-client)' >&2; exit 127; }}; \
+         ssh-keygen -q -t {t}{bits} -C {comment} -N {pass} -f \"$f\" </dev/null >/dev/null; \
+         chown \"$kp_uid:$kp_gid\" \"$f\" \"$f.pub\"; fi; {KEY_INFO}\n",
+        n = quote(&a.name),
+        f = quote(&k.file),
+        t = quote(&k.key_type),
+    )
+}
+
+/// `KPKEY key=value` lines → result keys (ssh_key_file, ssh_public_key, ssh_fingerprint).
+fn key_results(text: &str) -> Vec<(&'static str, String)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("KPKEY "))
+        .filter_map(|l| l.split_once('='))
+        .filter_map(|(k, v)| {
+            let key = match k {
+                "path" => "ssh_key_file",
+                "pub" => "ssh_public_key",
+                "fp" => "ssh_fingerprint",
+                _ => return None,
+            };
+            Some((key, v.to_string()))
+        })
+        .collect()
 }
 
 pub fn parse_probe(out: &str) -> Probe {
@@ -215,6 +287,10 @@ pub fn parse_probe(out: &str) -> Probe {
             .lines()
             .find_map(|l| l.split(':').nth(1).map(str::to_string)),
         home_exists: text("home").trim() == "yes",
+        ssh_key: s
+            .get("sshkey")
+            .filter(|t| t.contains("KPKEY path="))
+            .cloned(),
     }
 }
 
@@ -223,15 +299,23 @@ pub fn parse_probe(out: &str) -> Probe {
 pub struct Plan {
     pub commands: Vec<String>,
     pub set_password: bool,
+    /// The requested SSH key is missing and must be generated.
+    pub generate_key: bool,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.commands.is_empty() && !self.set_password
+        self.commands.is_empty() && !self.set_password && !self.generate_key
     }
 }
 
 pub fn plan(a: &UserArgs, p: &Probe) -> Result<Plan, String> {
+    let mut plan = plan_account(a, p)?;
+    plan.generate_key = a.present && a.ssh_key.is_some() && p.ssh_key.is_none();
+    Ok(plan)
+}
+
+fn plan_account(a: &UserArgs, p: &Probe) -> Result<Plan, String> {
     let n = quote(&a.name);
     let mut plan = Plan::default();
     if !a.present {
@@ -425,6 +509,11 @@ impl Module for User {
             ModuleResult::changed()
         } else {
             let mut script = String::from("set -e\n");
+            let key = a.ssh_key.as_ref().filter(|_| plan.generate_key);
+            if key.is_some_and(|k| k.passphrase.is_some()) {
+                // The passphrase is the first stdin line, kept out of the command text.
+                script.push_str("IFS= read -r kp_pp\n");
+            }
             for c in &plan.commands {
                 script.push_str(c);
                 script.push('\n');
@@ -433,16 +522,38 @@ impl Module for User {
                 // stdin is "name:hash"; the hash never appears in the command.
                 script.push_str("chpasswd -e\n");
             }
-            let stdin = plan
-                .set_password
-                .then(|| format!("{}:{}\n", a.name, a.password.as_deref().unwrap_or("")));
+            if let Some(k) = key {
+                script.push_str(&keygen_script(&a, k));
+            }
+            let mut stdin = String::new();
+            if let Some(pp) = key.and_then(|k| k.passphrase.as_deref()) {
+                stdin.push_str(pp);
+                stdin.push('\n');
+            }
+            if plan.set_password {
+                stdin.push_str(&format!(
+                    "{}:{}\n",
+                    a.name,
+                    a.password.as_deref().unwrap_or("")
+                ));
+            }
+            let stdin = (!stdin.is_empty()).then_some(stdin);
             let out = ctx.run_with_stdin(&script, stdin.as_deref().map(str::as_bytes))?;
             if !out.ok() {
                 // Commands carry no secrets; stderr of chpasswd does not echo the hash.
                 return Ok(failed_output(&format!("user {}", a.name), &out));
             }
-            ModuleResult::changed().with_output(&out)
+            let mut r = ModuleResult::changed().with_output(&out);
+            for (k, v) in key_results(&out.stdout_str()) {
+                r = r.set(k, v);
+            }
+            r
         };
+        if let Some(existing) = &probe.ssh_key {
+            for (k, v) in key_results(existing) {
+                res = res.set(k, v);
+            }
+        }
         res = res
             .set("name", a.name.as_str())
             .set("state", if a.present { "present" } else { "absent" });
@@ -501,6 +612,7 @@ mod tests {
             member_of: vec!["deploy".into(), "sudo".into()],
             shadow: Some("$6$abc$xyz".into()),
             home_exists: true,
+            ssh_key: None,
         }
     }
 
@@ -628,6 +740,67 @@ mod tests {
         assert_eq!(p.passwd.as_ref().map(|x| x.uid), Some(0));
         assert!(p.home_exists);
         assert!(p.member_of.contains(&"root".to_string()));
+    }
+
+    #[test]
+    fn ssh_key_generated_once_with_real_sh() {
+        if std::process::Command::new("ssh-keygen")
+            .arg("-?")
+            .output()
+            .is_err()
+        {
+            return;
+        }
+        let me = String::from_utf8(
+            std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys/id_ed25519").display().to_string();
+        let a = ua(
+            json!({"name": me.trim(), "generate_ssh_key": true, "ssh_key_type": "ed25519",
+                          "ssh_key_file": file, "ssh_key_comment": "kp test", "ssh_key_passphrase": "pp"}),
+        );
+        let k = a.ssh_key.clone().unwrap();
+        let sh = |script: String, stdin: &str| {
+            use std::io::Write;
+            let mut c = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+            String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+        };
+        let p = parse_probe(&sh(probe_script(&a), ""));
+        assert!(p.ssh_key.is_none());
+        assert!(plan(&a, &p).unwrap().generate_key);
+        let out = sh(
+            format!("IFS= read -r kp_pp\n{}", keygen_script(&a, &k)),
+            "pp\n",
+        );
+        let keys: std::collections::HashMap<_, _> = key_results(&out).into_iter().collect();
+        assert_eq!(keys["ssh_key_file"], file);
+        assert!(
+            keys["ssh_public_key"].starts_with("ssh-ed25519 ")
+                && keys["ssh_public_key"].ends_with(" kp test")
+        );
+        assert!(keys["ssh_fingerprint"].contains("SHA256:"));
+        // The passphrase works: ssh-keygen -y with it recovers the public key.
+        let o = std::process::Command::new("ssh-keygen")
+            .args(["-y", "-P", "pp", "-f", &file])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        let p = parse_probe(&sh(probe_script(&a), ""));
+        assert!(p.ssh_key.is_some());
+        assert!(!plan(&a, &p).unwrap().generate_key);
     }
 
     #[test]
