@@ -8,6 +8,7 @@
 //!   - `knock::listener`  capture threads (pnet), one per interface
 //!   - `knock::trigger`   authorize, coalesce, queue, bounded worker pool
 //!   - `knock::client`    `knockplay knock`: sends knock packets
+//! - [`cli`]        command line → validated options → library calls
 //! - [`config`]     knock.toml model → validated listener config
 //! - [`history`]    durable knock/run history (SQLite)
 //! - [`inventory`]  hosts, groups, host/group vars, host patterns
@@ -19,6 +20,7 @@
 //! - [`shell`]      POSIX shell quoting
 //! - [`value`]      the variable value type and YAML-style boolean coercion
 
+pub mod cli;
 pub mod config;
 pub mod facts;
 pub mod history;

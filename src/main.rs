@@ -1,3 +1,72 @@
+//! The `knockplay` binary: parse the command line, set up logging and signals, call the library.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use knockplay::cli::{self, Command};
+
 fn main() {
-    println!("knockplay");
+    let cli = match cli::parse() {
+        Ok(c) => c,
+        Err(code) => std::process::exit(code),
+    };
+    let verbose = match &cli.command {
+        Command::Run(a) => a.verbose,
+        _ => 1,
+    };
+    let default = match verbose {
+        0 | 1 => "warn",
+        2 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KNOCKPLAY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cancel = Arc::new(AtomicBool::new(false));
+    install_interrupt(cancel.clone());
+    let code = cli::dispatch(cli, cancel.clone());
+    std::process::exit(if cancel.load(Ordering::Relaxed) && code == 0 {
+        knockplay::runner::exit::INTERRUPTED
+    } else {
+        code
+    });
+}
+
+/// First Ctrl-C/SIGTERM: stop between tasks; second: exit now.
+fn install_interrupt(cancel: Arc<AtomicBool>) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(_) => return,
+    };
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            let mut seen = false;
+            loop {
+                tokio::select! {
+                    _ = int.recv() => {},
+                    _ = term.recv() => {},
+                }
+                if seen {
+                    std::process::exit(knockplay::runner::exit::INTERRUPTED);
+                }
+                seen = true;
+                eprintln!("\n [ERROR]: User interrupted execution");
+                cancel.store(true, Ordering::SeqCst);
+            }
+        });
+    });
 }

@@ -1059,3 +1059,34 @@ mod tests {
         assert_eq!(e.pos.line, 2);
     }
 }
+
+/// Builders for other modules' tests.
+#[cfg(test)]
+pub mod tests_support {
+    use super::*;
+
+    pub fn empty_play() -> Play {
+        Play {
+            name: "test".into(),
+            hosts: "all".into(),
+            pos: Pos::default(),
+            dir: PathBuf::from("."),
+            vars: Vars::new(),
+            vars_files: Vec::new(),
+            gather_facts: Value::Bool(false),
+            become_: BecomeSpec::default(),
+            remote_user: None,
+            environment: None,
+            serial: None,
+            strategy: Strategy::Linear,
+            tags: Vec::new(),
+            check_mode: None,
+            ignore_errors: None,
+            pre_tasks: Vec::new(),
+            tasks: Vec::new(),
+            post_tasks: Vec::new(),
+            handlers: Vec::new(),
+            any_errors_fatal: false,
+        }
+    }
+}

@@ -1,1 +1,110 @@
 //! The runner: inventory + playbook + vars → per-host task execution.
+//!
+//! - `play`     plays, host batches (`serial`), one thread per host, linear lockstep or free
+//! - `host`     one host's executor: conditions, loops, blocks, includes, handlers, register
+//! - `control`  modules that act on the run itself (`set_fact`, `debug`, `assert`, `meta`, ...)
+//! - `vars`     variable precedence
+//! - `report`   Ansible-style output, per-host logs, JSON report, PLAY RECAP
+//! - `connect`  how hosts are reached (real SSH, or a fake in tests)
+//!
+//! One SSH session per host lives for the whole run and is owned by that host's thread while a
+//! play runs (libssh2 sessions are not thread-safe, so a session is never shared).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::inventory::Inventory;
+use crate::value::Vars;
+
+pub mod connect;
+pub mod control;
+pub mod host;
+pub mod play;
+pub mod report;
+pub mod vars;
+
+#[cfg(test)]
+pub mod tests;
+
+pub use connect::{Connector, HostConn, SshConnector};
+pub use report::{HostStats, ReportOptions, Reporter};
+
+/// Exit codes, as ansible-playbook's.
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// A host failed.
+    pub const HOST_FAILED: i32 = 2;
+    /// A host was unreachable, or the playbook/inventory could not be parsed.
+    pub const UNREACHABLE_OR_PARSE: i32 = 4;
+    /// Bad command-line options.
+    pub const BAD_OPTIONS: i32 = 5;
+    /// Interrupted (SIGINT/SIGTERM).
+    pub const INTERRUPTED: i32 = 99;
+}
+
+/// Everything a run needs. Built by the CLI from flags, or by the knock listener for one host.
+pub struct RunOptions {
+    pub playbook: PathBuf,
+    pub inventory: Inventory,
+    pub limit: Option<String>,
+    pub tags: Vec<String>,
+    pub skip_tags: Vec<String>,
+    pub extra_vars: Vars,
+    pub check: bool,
+    pub diff: bool,
+    pub forks: usize,
+    /// `-u`: login user when the inventory does not say.
+    pub remote_user: Option<String>,
+    /// `--private-key`.
+    pub private_key: Option<PathBuf>,
+    /// `-b` and friends: defaults when the playbook does not say.
+    pub become_: bool,
+    pub become_user: Option<String>,
+    pub become_method: Option<String>,
+    pub connector: Arc<dyn Connector>,
+    pub report: ReportOptions,
+    /// Set to stop the run between tasks (SIGINT / listener shutdown).
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    pub stats: BTreeMap<String, HostStats>,
+    pub exit_code: i32,
+    pub interrupted: bool,
+}
+
+impl RunReport {
+    /// Sum of all hosts' counters.
+    pub fn totals(&self) -> HostStats {
+        let mut t = HostStats::default();
+        for s in self.stats.values() {
+            t.ok += s.ok;
+            t.changed += s.changed;
+            t.unreachable += s.unreachable;
+            t.failed += s.failed;
+            t.skipped += s.skipped;
+            t.rescued += s.rescued;
+            t.ignored += s.ignored;
+        }
+        t
+    }
+}
+
+/// A playbook or inventory problem found before anything ran.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Parse(#[from] crate::playbook::parse::ParseError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Parse the playbook and run it. Parse errors come back as `Err` (exit code 4).
+pub fn run_playbook(opts: RunOptions) -> Result<RunReport, RunError> {
+    let pb = crate::playbook::parse::load_playbook(&opts.playbook)?;
+    Ok(play::run(&pb, opts))
+}

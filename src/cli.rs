@@ -1,0 +1,410 @@
+//! Command line: clap definitions → validated options → library calls → exit code.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::inventory::Inventory;
+use crate::runner::{self, exit, ReportOptions, RunOptions, SshConnector};
+use crate::ssh::known_hosts::HostKeyPolicy;
+use crate::value::{Value, Vars};
+
+const EXIT_CODES: &str = "\
+Exit codes (as ansible-playbook):
+  0   every host ok
+  2   one or more hosts failed
+  4   a host was unreachable, or the playbook/inventory could not be parsed
+  5   bad command-line options
+  99  interrupted";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "knockplay",
+    version,
+    about = "Machines knock, knockplay configures them: Ansible-style playbooks over SSH, triggered by port knocks.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a playbook against inventory hosts (like ansible-playbook).
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Capture knocks and configure the hosts that knock (see knock.toml).
+    Listen(ListenArgs),
+    /// Validate a knock.toml and exit.
+    CheckConfig(CheckConfigArgs),
+    /// Send a knock sequence (same packets as knockd's `knock`).
+    Knock(KnockArgs),
+    /// Show the knock and run history recorded by the listener.
+    History(HistoryArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Playbook file.
+    pub playbook: PathBuf,
+    /// Inventory: a file (INI or YAML) or a comma-separated host list ('10.0.0.5,'). Repeatable.
+    #[arg(short = 'i', long = "inventory")]
+    pub inventory: Vec<String>,
+    /// Limit to hosts matching this pattern.
+    #[arg(short = 'l', long)]
+    pub limit: Option<String>,
+    /// Only run tasks with these tags (comma-separated, repeatable).
+    #[arg(short = 't', long = "tags", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Skip tasks with these tags.
+    #[arg(long = "skip-tags", value_delimiter = ',')]
+    pub skip_tags: Vec<String>,
+    /// Extra variables: k=v pairs, JSON/YAML text, or @file.yml. Highest precedence.
+    #[arg(short = 'e', long = "extra-vars")]
+    pub extra_vars: Vec<String>,
+    /// Check mode: report what would change, change nothing.
+    #[arg(short = 'C', long)]
+    pub check: bool,
+    /// Show diffs of changed files.
+    #[arg(short = 'D', long)]
+    pub diff: bool,
+    /// How many hosts work at once.
+    #[arg(short = 'f', long, default_value_t = 50)]
+    pub forks: usize,
+    /// Login user when the inventory does not say.
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Private key file when the inventory does not say.
+    #[arg(long = "private-key", alias = "key-file")]
+    pub private_key: Option<PathBuf>,
+    /// Become (sudo) by default.
+    #[arg(short = 'b', long = "become")]
+    pub become_: bool,
+    #[arg(long = "become-user")]
+    pub become_user: Option<String>,
+    #[arg(long = "become-method")]
+    pub become_method: Option<String>,
+    /// Parse the playbook and exit.
+    #[arg(long)]
+    pub syntax_check: bool,
+    /// List the hosts each play would run on, and exit.
+    #[arg(long)]
+    pub list_hosts: bool,
+    /// List the tasks of each play, and exit.
+    #[arg(long)]
+    pub list_tasks: bool,
+    /// More output (-v results, -vv, -vvv debug logs).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print a machine-readable JSON report on stdout instead of the usual output.
+    #[arg(long)]
+    pub json: bool,
+    /// Write one log file per host into this directory.
+    #[arg(long = "log-dir")]
+    pub log_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SshArgs {
+    /// Host key checking against knockplay's known_hosts: strict, accept-new or off.
+    #[arg(long = "host-key-checking", default_value = "accept-new")]
+    pub host_key_checking: String,
+    /// knockplay's known_hosts file.
+    #[arg(long = "known-hosts", env = "KNOCKPLAY_KNOWN_HOSTS")]
+    pub known_hosts: Option<PathBuf>,
+    /// Keep retrying to connect for up to SECS while a host's sshd comes up.
+    #[arg(long = "wait-for-ssh", value_name = "SECS")]
+    pub wait_for_ssh: Option<u64>,
+    /// TCP connect timeout in seconds.
+    #[arg(long = "timeout", default_value_t = 10)]
+    pub timeout: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct ListenArgs {
+    /// Listener configuration.
+    #[arg(short = 'c', long = "config", default_value = "knock.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckConfigArgs {
+    pub config: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct KnockArgs {
+    /// Host to knock on.
+    pub host: String,
+    /// Ports: 9000, 9000/tcp, 53/udp.
+    #[arg(required = true)]
+    pub ports: Vec<String>,
+    /// Delay between knocks in milliseconds.
+    #[arg(short = 'd', long = "delay", default_value_t = 0)]
+    pub delay: u64,
+    /// Re-knock with backoff until /var/lib/knockplay/configured appears (exit 1 after TIMEOUT secs).
+    #[arg(long = "until-configured", value_name = "TIMEOUT")]
+    pub until_configured: Option<u64>,
+    /// Marker file to wait for with --until-configured.
+    #[arg(long = "marker", default_value = "/var/lib/knockplay/configured")]
+    pub marker: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Listener configuration (for its state_dir).
+    #[arg(short = 'c', long = "config", default_value = "knock.toml")]
+    pub config: PathBuf,
+    /// Only this source address.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only the last DURATION (e.g. 10m, 2h, 1d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parse `-e` values into one map (later wins).
+pub fn parse_extra_vars(items: &[String]) -> Result<Vars, String> {
+    let mut out = Vars::new();
+    for item in items {
+        let item = item.trim();
+        if let Some(path) = item.strip_prefix('@') {
+            let vars = crate::playbook::parse::load_vars_file(std::path::Path::new(path))
+                .map_err(|e| format!("-e @{path}: {e}"))?;
+            out.extend(vars);
+        } else if item.starts_with('{') {
+            let v: Value = serde_json::from_str(item)
+                .or_else(|_| serde_yaml::from_str(item))
+                .map_err(|e| format!("-e {item}: not valid JSON/YAML: {e}"))?;
+            match v {
+                Value::Object(o) => out.extend(o),
+                _ => return Err(format!("-e {item}: must be a mapping")),
+            }
+        } else {
+            let kv =
+                crate::playbook::args::parse_kv(item).map_err(|e| format!("-e {item}: {e}"))?;
+            if kv.is_empty() {
+                return Err(format!("-e {item}: expected key=value, JSON, or @file"));
+            }
+            out.extend(kv);
+        }
+    }
+    Ok(out)
+}
+
+/// The default known_hosts path: `$XDG_STATE_HOME/knockplay/known_hosts` or `~/.local/state/...`.
+pub fn default_known_hosts() -> PathBuf {
+    if let Some(s) = std::env::var_os("XDG_STATE_HOME") {
+        return PathBuf::from(s).join("knockplay/known_hosts");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"));
+    home.join(".local/state/knockplay/known_hosts")
+}
+
+pub fn connector(ssh: &SshArgs) -> Result<SshConnector, String> {
+    let policy: HostKeyPolicy = ssh
+        .host_key_checking
+        .parse()
+        .map_err(|e| format!("--host-key-checking: {e}"))?;
+    Ok(SshConnector {
+        known_hosts: ssh.known_hosts.clone().unwrap_or_else(default_known_hosts),
+        policy,
+        connect_timeout: Duration::from_secs(ssh.timeout.max(1)),
+        wait_for_ssh: ssh.wait_for_ssh.map(Duration::from_secs),
+        command_timeout: None,
+        use_agent: true,
+    })
+}
+
+/// Load `-i` sources into one inventory.
+pub fn load_inventory(sources: &[String]) -> Result<Inventory, String> {
+    Inventory::load(sources).map_err(|e| e.to_string())
+}
+
+/// `knockplay run`.
+pub fn run(args: RunArgs, cancel: Arc<AtomicBool>) -> i32 {
+    let extra = match parse_extra_vars(&args.extra_vars) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("ERROR! {e}");
+            return exit::BAD_OPTIONS;
+        }
+    };
+    let connector = match connector(&args.ssh) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ERROR! {e}");
+            return exit::BAD_OPTIONS;
+        }
+    };
+    if !args.playbook.exists() {
+        eprintln!(
+            "ERROR! the playbook: {} could not be found",
+            args.playbook.display()
+        );
+        return exit::UNREACHABLE_OR_PARSE;
+    }
+    let pb = match crate::playbook::parse::load_playbook(&args.playbook) {
+        Ok(pb) => pb,
+        Err(e) => {
+            eprintln!("ERROR! {e}");
+            return exit::UNREACHABLE_OR_PARSE;
+        }
+    };
+    if args.syntax_check {
+        println!("\nplaybook: {}", args.playbook.display());
+        return exit::OK;
+    }
+    let inventory = match load_inventory(&args.inventory) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("ERROR! {e}");
+            return exit::UNREACHABLE_OR_PARSE;
+        }
+    };
+    if args.list_hosts || args.list_tasks {
+        return list(&pb, &inventory, &args);
+    }
+    let mut report = ReportOptions::for_terminal(args.verbose, args.diff);
+    report.human = !args.json;
+    report.log_dir = args.log_dir.clone();
+    let opts = RunOptions {
+        playbook: args.playbook.clone(),
+        inventory,
+        limit: args.limit.clone(),
+        tags: args.tags.clone(),
+        skip_tags: args.skip_tags.clone(),
+        extra_vars: extra,
+        check: args.check,
+        diff: args.diff,
+        forks: args.forks.max(1),
+        remote_user: args.user.clone(),
+        private_key: args.private_key.clone(),
+        become_: args.become_,
+        become_user: args.become_user.clone(),
+        become_method: args.become_method.clone(),
+        connector: Arc::new(connector),
+        report,
+        cancel,
+    };
+    runner::play::run(&pb, opts).exit_code
+}
+
+fn list(pb: &crate::playbook::model::Playbook, inv: &Inventory, args: &RunArgs) -> i32 {
+    println!("\nplaybook: {}", args.playbook.display());
+    for (i, play) in pb.plays.iter().enumerate() {
+        println!("\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
+        if args.list_hosts {
+            let mut hosts = match inv.hosts_matching(&play.hosts) {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("ERROR! {e}");
+                    return exit::UNREACHABLE_OR_PARSE;
+                }
+            };
+            if let Some(l) = &args.limit {
+                let lim = inv.hosts_matching(l).unwrap_or_default();
+                hosts.retain(|h| lim.contains(h));
+            }
+            println!("    pattern: ['{}']", play.hosts);
+            println!("    hosts ({}):", hosts.len());
+            for h in hosts {
+                println!("      {h}");
+            }
+        }
+        if args.list_tasks {
+            println!("    tasks:");
+            fn walk(tasks: &[crate::playbook::model::Task], depth: usize) {
+                for t in tasks {
+                    match &t.action {
+                        crate::playbook::model::Action::Block {
+                            block,
+                            rescue,
+                            always,
+                        } => {
+                            walk(block, depth);
+                            walk(rescue, depth);
+                            walk(always, depth);
+                        }
+                        _ => {
+                            let tags = if t.tags.is_empty() {
+                                String::new()
+                            } else {
+                                format!("\tTAGS: [{}]", t.tags.join(", "))
+                            };
+                            println!("{}{}{tags}", "      ".repeat(depth), t.display_name());
+                        }
+                    }
+                }
+            }
+            walk(&play.pre_tasks, 1);
+            walk(&play.tasks, 1);
+            walk(&play.post_tasks, 1);
+        }
+    }
+    exit::OK
+}
+
+/// Parse arguments; clap errors become exit code 5 (help/version exit 0).
+pub fn parse() -> Result<Cli, i32> {
+    match Cli::try_parse() {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit::OK
+                }
+                _ => exit::BAD_OPTIONS,
+            };
+            let _ = e.print();
+            Err(code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn extra_vars_forms() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("x.yml");
+        std::fs::write(&f, "from_file: 1\nshared: file\n").unwrap();
+        let v = parse_extra_vars(&[
+            "a=1 b='two words'".into(),
+            r#"{"c": [1, 2], "shared": "json"}"#.into(),
+            format!("@{}", f.display()),
+        ])
+        .unwrap();
+        assert_eq!(v["a"], json!("1"));
+        assert_eq!(v["b"], json!("two words"));
+        assert_eq!(v["c"], json!([1, 2]));
+        assert_eq!(v["from_file"], json!(1));
+        assert_eq!(v["shared"], json!("file"));
+        assert!(parse_extra_vars(&["@/nonexistent.yml".into()]).is_err());
+    }
+}
+
+/// Run a parsed command; returns the process exit code.
+pub fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
+    match cli.command {
+        Command::Run(a) => run(a, cancel),
+        Command::Listen(_) | Command::CheckConfig(_) | Command::Knock(_) | Command::History(_) => {
+            eprintln!("ERROR! this command is not wired yet in this build");
+            exit::BAD_OPTIONS
+        }
+    }
+}

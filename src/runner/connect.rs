@@ -1,0 +1,86 @@
+//! How the runner reaches a host: connection parameters from inventory and flags, and the
+//! [`Connector`] that turns them into a live [`Remote`] (real SSH, or a fake in unit tests).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::ssh::known_hosts::HostKeyPolicy;
+use crate::ssh::{ConnectOptions, HostSession, Remote, SshError};
+use crate::value::{to_display, Vars};
+
+/// Where and as whom to connect to one inventory host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostConn {
+    /// Inventory name.
+    pub name: String,
+    /// Address to connect to (`ansible_host`, else the name).
+    pub addr: String,
+    pub port: u16,
+    pub user: String,
+    pub private_key: Option<PathBuf>,
+}
+
+impl HostConn {
+    /// Read `ansible_host`, `ansible_port`, `ansible_user`, `ansible_ssh_private_key_file` (and the
+    /// legacy `ansible_ssh_*` names) from a host's variables; flags fill what is missing.
+    pub fn from_vars(
+        name: &str,
+        vars: &Vars,
+        default_user: Option<&str>,
+        default_key: Option<&PathBuf>,
+    ) -> HostConn {
+        let get = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|k| vars.get(*k).map(to_display))
+                .filter(|s| !s.is_empty())
+        };
+        HostConn {
+            name: name.to_string(),
+            addr: get(&["ansible_host", "ansible_ssh_host"]).unwrap_or_else(|| name.to_string()),
+            port: get(&["ansible_port", "ansible_ssh_port"])
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(22),
+            user: get(&["ansible_user", "ansible_ssh_user"])
+                .or_else(|| default_user.map(str::to_string))
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "root".into()),
+            private_key: get(&["ansible_ssh_private_key_file", "ansible_private_key_file"])
+                .map(PathBuf::from)
+                .or_else(|| default_key.cloned()),
+        }
+    }
+}
+
+/// Opens sessions to hosts.
+pub trait Connector: Send + Sync {
+    fn connect(&self, host: &HostConn) -> Result<Box<dyn Remote + Send>, SshError>;
+}
+
+/// Real SSH with knockplay's own known_hosts.
+#[derive(Debug, Clone)]
+pub struct SshConnector {
+    pub known_hosts: PathBuf,
+    pub policy: HostKeyPolicy,
+    pub connect_timeout: Duration,
+    /// Keep retrying until sshd answers, for hosts that just booted.
+    pub wait_for_ssh: Option<Duration>,
+    pub command_timeout: Option<Duration>,
+    pub use_agent: bool,
+}
+
+impl Connector for SshConnector {
+    fn connect(&self, host: &HostConn) -> Result<Box<dyn Remote + Send>, SshError> {
+        let mut o = ConnectOptions::new(&host.addr, host.port, &host.user);
+        if let Some(k) = &host.private_key {
+            o.private_keys = vec![k.clone()];
+        }
+        o.use_agent = self.use_agent;
+        o.connect_timeout = self.connect_timeout;
+        o.wait_for_ssh = self.wait_for_ssh;
+        o.known_hosts = self.known_hosts.clone();
+        o.host_key_policy = self.policy;
+        o.command_timeout = self.command_timeout;
+        let s = HostSession::connect(&o)?;
+        Ok(Box::new(s))
+    }
+}

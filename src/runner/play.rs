@@ -1,0 +1,447 @@
+//! Plays: pick hosts, split into `serial` batches, run one thread per host. With the default
+//! `linear` strategy hosts move from top-level task to top-level task in lockstep (so output is
+//! grouped by task, as in Ansible); with `free` each host runs ahead on its own.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
+
+use serde_json::json;
+
+use super::connect::HostConn;
+use super::host::{Flow, HostRun, HostState, Inherit, PlayCtx};
+use super::report::Reporter;
+use super::{exit, RunOptions, RunReport};
+use crate::playbook::model::{Play, Playbook, Strategy, Task};
+use crate::playbook::parse;
+use crate::playbook::template::Templar;
+use crate::value::{as_bool, to_display, Value, Vars};
+
+/// A barrier whose party shrinks when a host drops out of the play.
+struct StepGate {
+    state: Mutex<(usize, usize, u64)>,
+    cv: Condvar,
+}
+
+impl StepGate {
+    fn new(n: usize) -> Self {
+        StepGate {
+            state: Mutex::new((n, 0, 0)),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn wait(&self) {
+        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        g.1 += 1;
+        if g.1 >= g.0 {
+            g.1 = 0;
+            g.2 += 1;
+            self.cv.notify_all();
+            return;
+        }
+        let gen = g.2;
+        while g.2 == gen {
+            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn leave(&self) {
+        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 = g.0.saturating_sub(1);
+        if g.1 > 0 && g.1 >= g.0 {
+            g.1 = 0;
+            g.2 += 1;
+            self.cv.notify_all();
+        }
+    }
+}
+
+/// Bounds how many hosts execute a step at once (`--forks`).
+struct Forks {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Forks {
+    fn acquire(&self) {
+        let mut f = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *f == 0 {
+            f = self.cv.wait(f).unwrap_or_else(|e| e.into_inner());
+        }
+        *f -= 1;
+    }
+    fn release(&self) {
+        let mut f = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        *f += 1;
+        self.cv.notify_one();
+    }
+}
+
+enum Step<'a> {
+    Facts,
+    Task(&'a Task),
+    Flush,
+}
+
+/// Run every play of `pb`.
+pub fn run(pb: &Playbook, opts: RunOptions) -> RunReport {
+    let templar = Templar::new();
+    let reporter = Reporter::new(opts.report.clone());
+    let mut states: BTreeMap<String, HostState> = BTreeMap::new();
+    let limit: Option<Vec<String>> = match &opts.limit {
+        Some(l) => match opts.inventory.hosts_matching(l) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                reporter.note(&format!("ERROR! --limit: {e}"));
+                return RunReport {
+                    exit_code: exit::UNREACHABLE_OR_PARSE,
+                    ..Default::default()
+                };
+            }
+        },
+        None => None,
+    };
+    let hostvars: Mutex<BTreeMap<String, Vars>> = Mutex::new(BTreeMap::new());
+    let groups = groups_value(&opts);
+    for play in &pb.plays {
+        if opts.cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let pattern = templar
+            .render_str(&play.hosts, &opts.extra_vars)
+            .map(|v| to_display(&v))
+            .unwrap_or_else(|_| play.hosts.clone());
+        let mut hosts = match opts.inventory.hosts_matching(&pattern) {
+            Ok(h) => h,
+            Err(e) => {
+                reporter.note(&format!("ERROR! play '{}' ({}): {e}", play.name, play.pos));
+                Vec::new()
+            }
+        };
+        if let Some(l) = &limit {
+            hosts.retain(|h| l.contains(h));
+        }
+        hosts.retain(|h| !states.get(h).is_some_and(|s| s.out));
+        reporter.play_start(&play.name, &hosts);
+        if hosts.is_empty() {
+            reporter.note("skipping: no hosts matched");
+            continue;
+        }
+        for h in &hosts {
+            if !states.contains_key(h) {
+                let vars = opts.inventory.host_vars(h);
+                let conn = HostConn::from_vars(
+                    h,
+                    &vars,
+                    opts.remote_user.as_deref(),
+                    opts.private_key.as_ref(),
+                );
+                if let Ok(mut hv) = hostvars.lock() {
+                    hv.insert(h.clone(), vars);
+                }
+                states.insert(
+                    h.clone(),
+                    HostState {
+                        name: h.clone(),
+                        conn,
+                        remote: None,
+                        facts: Vars::new(),
+                        registered: Vars::new(),
+                        include_vars: Vars::new(),
+                        out: false,
+                        unreachable: false,
+                        failed: false,
+                    },
+                );
+            }
+        }
+        for batch in batches(play, &hosts) {
+            let ctx = PlayCtx {
+                play,
+                opts: &opts,
+                templar: &templar,
+                reporter: &reporter,
+                inventory: &opts.inventory,
+                groups: groups.clone(),
+                play_hosts: hosts.clone(),
+                hostvars: &hostvars,
+                end_play: AtomicBool::new(false),
+            };
+            let mut taken: Vec<HostState> = batch.iter().filter_map(|h| states.remove(h)).collect();
+            let back = run_batch(&ctx, &mut taken);
+            for st in back {
+                states.insert(st.name.clone(), st);
+            }
+            if opts.cancel.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+    }
+    reporter.recap();
+    let stats = reporter.stats();
+    let interrupted = opts.cancel.load(Ordering::Relaxed);
+    let exit_code = if interrupted {
+        exit::INTERRUPTED
+    } else if stats.values().any(|s| s.failed > 0) {
+        exit::HOST_FAILED
+    } else if stats.values().any(|s| s.unreachable > 0) {
+        exit::UNREACHABLE_OR_PARSE
+    } else {
+        exit::OK
+    };
+    RunReport {
+        stats,
+        exit_code,
+        interrupted,
+    }
+}
+
+fn groups_value(opts: &RunOptions) -> Value {
+    let mut m = Vars::new();
+    for (g, hosts) in opts.inventory.groups() {
+        m.insert(g.clone(), json!(hosts));
+    }
+    Value::Object(m)
+}
+
+/// Split hosts by `serial` (number, percentage, or list of those).
+fn batches(play: &Play, hosts: &[String]) -> Vec<Vec<String>> {
+    let sizes: Vec<usize> = match &play.serial {
+        None => vec![hosts.len()],
+        Some(v) => {
+            let list = match v {
+                Value::Array(a) => a.clone(),
+                other => vec![other.clone()],
+            };
+            list.iter()
+                .map(|s| {
+                    let t = to_display(s);
+                    if let Some(p) = t.strip_suffix('%') {
+                        let pct: f64 = p.trim().parse().unwrap_or(100.0);
+                        ((hosts.len() as f64 * pct / 100.0).floor() as usize).max(1)
+                    } else {
+                        t.trim().parse::<usize>().unwrap_or(hosts.len()).max(1)
+                    }
+                })
+                .collect()
+        }
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut k = 0;
+    while i < hosts.len() {
+        let size = sizes
+            .get(k)
+            .or(sizes.last())
+            .copied()
+            .unwrap_or(hosts.len())
+            .max(1);
+        out.push(hosts[i..(i + size).min(hosts.len())].to_vec());
+        i += size;
+        k += 1;
+    }
+    out
+}
+
+fn steps(play: &Play, gather: bool) -> Vec<Step<'_>> {
+    let mut s = Vec::new();
+    if gather {
+        s.push(Step::Facts);
+    }
+    s.extend(play.pre_tasks.iter().map(Step::Task));
+    s.push(Step::Flush);
+    s.extend(play.tasks.iter().map(Step::Task));
+    s.push(Step::Flush);
+    s.extend(play.post_tasks.iter().map(Step::Task));
+    s.push(Step::Flush);
+    s
+}
+
+/// Load `vars_files` for one host (paths are templated with the host's variables).
+fn load_vars_files(ctx: &PlayCtx<'_>, inv: &Vars) -> Result<Vars, String> {
+    let mut scope = inv.clone();
+    scope.extend(ctx.play.vars.clone());
+    scope.extend(ctx.opts.extra_vars.clone());
+    scope.insert(
+        "playbook_dir".into(),
+        json!(ctx.play.dir.display().to_string()),
+    );
+    let mut out = Vars::new();
+    for entry in &ctx.play.vars_files {
+        // A list entry means "the first of these that exists".
+        let candidates: Vec<Value> = match entry {
+            Value::Array(a) => a.clone(),
+            other => vec![other.clone()],
+        };
+        let mut found = None;
+        let mut tried = Vec::new();
+        for c in &candidates {
+            let name = ctx
+                .templar
+                .render_value(c, &scope)
+                .map(|v| to_display(&v))
+                .map_err(|e| format!("vars_files entry {c}: {e}"))?;
+            let p = ctx.play.dir.join(&name);
+            if p.exists() {
+                found = Some(p);
+                break;
+            }
+            tried.push(p.display().to_string());
+        }
+        let Some(p) = found else {
+            return Err(format!(
+                "vars_files: none of these files exist: {} (play at {})",
+                tried.join(", "),
+                ctx.play.pos
+            ));
+        };
+        let v = parse::load_vars_file(&p).map_err(|e| e.to_string())?;
+        scope.extend(v.clone());
+        out.extend(v);
+    }
+    Ok(out)
+}
+
+fn run_batch(ctx: &PlayCtx<'_>, states: &mut Vec<HostState>) -> Vec<HostState> {
+    let linear = ctx.play.strategy == Strategy::Linear;
+    let gate = StepGate::new(states.len());
+    let forks = Forks {
+        free: Mutex::new(ctx.opts.forks.max(1)),
+        cv: Condvar::new(),
+    };
+    let mut out = Vec::new();
+    std::thread::scope(|sc| {
+        let mut handles = Vec::new();
+        for st in states.drain(..) {
+            let gate = &gate;
+            let forks = &forks;
+            let h = sc.spawn(move || {
+                let mut st = st;
+                run_host(ctx, &mut st, gate, forks, linear);
+                st
+            });
+            handles.push(h);
+        }
+        for h in handles {
+            match h.join() {
+                Ok(st) => out.push(st),
+                Err(_) => {
+                    tracing::error!("a host thread panicked; its host is left out of the recap")
+                }
+            }
+        }
+    });
+    out
+}
+
+fn run_host(ctx: &PlayCtx<'_>, st: &mut HostState, gate: &StepGate, forks: &Forks, linear: bool) {
+    let inv_vars = ctx.inventory.host_vars(&st.name);
+    let host = st.name.clone();
+    let gather_scope = {
+        let mut s = inv_vars.clone();
+        s.extend(ctx.play.vars.clone());
+        s.extend(ctx.opts.extra_vars.clone());
+        s
+    };
+    let gather = match &ctx.play.gather_facts {
+        Value::String(s) if s.contains("{{") => {
+            ctx.templar.eval_bool(s, &gather_scope).unwrap_or(true)
+        }
+        v => as_bool(v).unwrap_or(true),
+    };
+    let vars_files = match load_vars_files(ctx, &inv_vars) {
+        Ok(v) => v,
+        Err(e) => {
+            let r = json!({"changed": false, "failed": true, "msg": e});
+            ctx.reporter.host_line(&super::report::HostLine {
+                host: &host,
+                task: "Loading vars_files",
+                status: super::report::Status::Failed,
+                item: None,
+                result: &r,
+                diff: &[],
+                ignored: false,
+                show_result: false,
+                is_item: false,
+            });
+            ctx.reporter.count(&host, |s| s.failed += 1);
+            st.failed = true;
+            st.out = true;
+            gate.leave();
+            return;
+        }
+    };
+    let mut hr = HostRun {
+        ctx,
+        st,
+        inv_vars,
+        vars_files,
+        notified: Vec::new(),
+    };
+    let inh = Inherit {
+        become_: ctx.play.become_.clone(),
+        tags: ctx.play.tags.clone(),
+        remote_user: ctx.play.remote_user.clone(),
+        ..Inherit::default()
+    };
+    for step in steps(ctx.play, gather) {
+        if ctx.opts.cancel.load(Ordering::Relaxed) || ctx.end_play.load(Ordering::Relaxed) {
+            break;
+        }
+        forks.acquire();
+        let flow = match step {
+            Step::Facts => hr.gather_facts("Gathering Facts"),
+            Step::Task(t) => hr.run_task(t, &inh),
+            Step::Flush => hr.flush_handlers(),
+        };
+        forks.release();
+        match flow {
+            Flow::Continue => {}
+            Flow::Failed => {
+                hr.st.out = true;
+                break;
+            }
+            Flow::Unreachable => {
+                hr.st.out = true;
+                break;
+            }
+            Flow::EndHost => break,
+            Flow::EndPlay => {
+                ctx.end_play.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+        if linear {
+            gate.wait();
+        }
+    }
+    gate.leave();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_batches() {
+        let hosts: Vec<String> = (1..=5).map(|i| format!("h{i}")).collect();
+        let mut play = crate::playbook::parse::tests_support::empty_play();
+        play.serial = Some(json!(2));
+        let b = batches(&play, &hosts);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 1]);
+        play.serial = Some(json!([1, "50%"]));
+        let b = batches(&play, &hosts);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 2, 2]);
+    }
+
+    #[test]
+    fn gate_releases_when_hosts_leave() {
+        let gate = StepGate::new(3);
+        std::thread::scope(|s| {
+            s.spawn(|| gate.wait());
+            s.spawn(|| gate.wait());
+            s.spawn(|| gate.leave());
+        });
+    }
+}

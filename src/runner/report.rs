@@ -1,0 +1,469 @@
+//! Output of a run: Ansible-style lines on the terminal, per-host log files, the JSON report, and
+//! the PLAY RECAP. All hosts' threads report here; one mutex keeps lines whole.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+
+use crate::modules::FileDiff;
+use crate::value::Value;
+
+/// Per-host counters, as in Ansible's recap.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HostStats {
+    pub ok: u32,
+    pub changed: u32,
+    pub unreachable: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub rescued: u32,
+    pub ignored: u32,
+}
+
+/// How a task ended on one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Changed,
+    Skipped,
+    Failed,
+    Unreachable,
+}
+
+impl Status {
+    fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Changed => "changed",
+            Status::Skipped => "skipping",
+            Status::Failed => "fatal",
+            Status::Unreachable => "fatal",
+        }
+    }
+    fn color(self) -> &'static str {
+        match self {
+            Status::Ok => "\x1b[0;32m",
+            Status::Changed => "\x1b[0;33m",
+            Status::Skipped => "\x1b[0;36m",
+            Status::Failed | Status::Unreachable => "\x1b[0;31m",
+        }
+    }
+}
+
+/// One line of output about one host and one task (or one loop item).
+#[derive(Debug, Clone)]
+pub struct HostLine<'a> {
+    pub host: &'a str,
+    pub task: &'a str,
+    pub status: Status,
+    /// Loop item label, for `(item=...)`.
+    pub item: Option<String>,
+    /// The result as registered (printed for failures, debug, and with -v).
+    pub result: &'a Value,
+    pub diff: &'a [FileDiff],
+    pub ignored: bool,
+    /// Print the result even without -v (debug).
+    pub show_result: bool,
+    pub is_item: bool,
+}
+
+/// Where output goes and how much of it.
+#[derive(Clone)]
+pub struct ReportOptions {
+    /// Human-readable output on stdout (false with --json).
+    pub human: bool,
+    pub verbosity: u8,
+    pub show_diff: bool,
+    pub color: bool,
+    pub log_dir: Option<PathBuf>,
+    /// Appended to host names for log file names (the listener adds a timestamp).
+    pub log_suffix: String,
+    /// Write the output here instead of stdout (tests, the listener).
+    pub capture: Option<Arc<Mutex<Vec<u8>>>>,
+}
+
+/// A `Write` into a shared buffer.
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ReportOptions {
+    pub fn for_terminal(verbosity: u8, show_diff: bool) -> Self {
+        ReportOptions {
+            human: true,
+            verbosity,
+            show_diff,
+            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            log_dir: None,
+            log_suffix: String::new(),
+            capture: None,
+        }
+    }
+}
+
+struct Inner {
+    last_header: Option<String>,
+    logs: BTreeMap<String, Option<File>>,
+    json_plays: Vec<Value>,
+    stats: BTreeMap<String, HostStats>,
+    out: Box<dyn Write + Send>,
+}
+
+/// Collects and prints everything about a run.
+pub struct Reporter {
+    opts: ReportOptions,
+    inner: Mutex<Inner>,
+}
+
+const WIDTH: usize = 79;
+
+/// `TASK [name] ****…` like Ansible's banner.
+pub fn banner(msg: &str) -> String {
+    let stars = WIDTH.saturating_sub(msg.len()).max(3);
+    format!("\n{msg} {}", "*".repeat(stars))
+}
+
+/// Serialize a result the way Ansible prints it (keys sorted).
+fn result_json(v: &Value, pretty: bool) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let b: BTreeMap<&String, Value> = m.iter().map(|(k, v)| (k, sorted(v))).collect();
+                serde_json::to_value(b).unwrap_or(Value::Null)
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    let s = sorted(v);
+    if pretty {
+        // Ansible's debug output is indented by 4.
+        let mut buf = Vec::new();
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+        if serde::Serialize::serialize(&s, &mut ser).is_err() {
+            return s.to_string();
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    } else {
+        s.to_string()
+    }
+}
+
+/// A unified diff of one file.
+pub fn unified_diff(d: &FileDiff) -> String {
+    let diff = similar::TextDiff::from_lines(&d.before, &d.after);
+    diff.unified_diff()
+        .context_radius(3)
+        .header(
+            &format!("before: {}", d.path),
+            &format!("after: {}", d.path),
+        )
+        .to_string()
+}
+
+impl Reporter {
+    pub fn new(opts: ReportOptions) -> Self {
+        let out: Box<dyn Write + Send> = match &opts.capture {
+            Some(buf) => Box::new(SharedBuf(buf.clone())),
+            None => Box::new(std::io::stdout()),
+        };
+        Self::with_writer(opts, out)
+    }
+
+    pub fn with_writer(opts: ReportOptions, out: Box<dyn Write + Send>) -> Self {
+        Reporter {
+            opts,
+            inner: Mutex::new(Inner {
+                last_header: None,
+                logs: BTreeMap::new(),
+                json_plays: Vec::new(),
+                stats: BTreeMap::new(),
+                out,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A poisoned lock only means another thread panicked mid-print; keep reporting.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn paint(&self, s: &str, color: &str) -> String {
+        if self.opts.color {
+            format!("{color}{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    fn log(&self, inner: &mut Inner, host: &str, text: &str) {
+        let Some(dir) = &self.opts.log_dir else {
+            return;
+        };
+        let entry = inner.logs.entry(host.to_string()).or_insert_with(|| {
+            let _ = std::fs::create_dir_all(dir);
+            let path = dir.join(format!("{host}{}.log", self.opts.log_suffix));
+            match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+            {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    tracing::warn!("cannot open log file {}: {e}", path.display());
+                    None
+                }
+            }
+        });
+        if let Some(f) = entry {
+            let _ = writeln!(f, "{text}");
+        }
+    }
+
+    /// Path of the per-host log file, if logging to files.
+    pub fn log_path(&self, host: &str) -> Option<PathBuf> {
+        self.opts
+            .log_dir
+            .as_ref()
+            .map(|d| d.join(format!("{host}{}.log", self.opts.log_suffix)))
+    }
+
+    pub fn play_start(&self, name: &str, hosts: &[String]) {
+        let mut inner = self.lock();
+        inner.last_header = None;
+        let line = banner(&format!("PLAY [{name}]"));
+        if self.opts.human {
+            let _ = writeln!(inner.out, "{line}");
+        }
+        for h in hosts {
+            self.log(&mut inner, h, &line);
+            inner.stats.entry(h.clone()).or_default();
+        }
+        inner
+            .json_plays
+            .push(json!({"play": {"name": name, "hosts": hosts}, "tasks": []}));
+    }
+
+    /// A warning or note not tied to a task line (e.g. no hosts matched).
+    pub fn note(&self, msg: &str) {
+        let mut inner = self.lock();
+        if self.opts.human {
+            let _ = writeln!(inner.out, "{msg}");
+        } else {
+            eprintln!("{msg}");
+        }
+    }
+
+    pub fn host_line(&self, line: &HostLine<'_>) {
+        let mut inner = self.lock();
+        let header = banner(&format!("TASK [{}]", line.task));
+        let new_task = inner.last_header.as_deref() != Some(line.task);
+        if new_task {
+            if self.opts.human {
+                let _ = writeln!(inner.out, "{header}");
+            }
+            inner.last_header = Some(line.task.to_string());
+            if let Some(Value::Object(play)) = inner.json_plays.last_mut() {
+                if let Some(Value::Array(tasks)) = play.get_mut("tasks") {
+                    tasks.push(json!({"task": {"name": line.task}, "hosts": {}}));
+                }
+            }
+        }
+        self.log(&mut inner, line.host, &header);
+        let text = self.format_line(line);
+        if self.opts.human {
+            let _ = writeln!(inner.out, "{text}");
+        }
+        self.log(&mut inner, line.host, &text);
+        if !line.is_item {
+            if let Some(Value::Object(play)) = inner.json_plays.last_mut() {
+                if let Some(Value::Array(tasks)) = play.get_mut("tasks") {
+                    if let Some(Value::Object(t)) = tasks.last_mut() {
+                        if let Some(Value::Object(hosts)) = t.get_mut("hosts") {
+                            hosts.insert(line.host.to_string(), line.result.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn format_line(&self, line: &HostLine<'_>) -> String {
+        let mut s = String::new();
+        if self.opts.show_diff {
+            for d in line.diff {
+                s.push_str(&unified_diff(d));
+            }
+        }
+        let item = line
+            .item
+            .as_ref()
+            .map(|i| format!(" => (item={i})"))
+            .unwrap_or_default();
+        let head = match line.status {
+            Status::Failed if line.is_item => format!(
+                "failed: [{}] (item={})",
+                line.host,
+                line.item.clone().unwrap_or_default()
+            ),
+            Status::Failed => format!("fatal: [{}]: FAILED!", line.host),
+            Status::Unreachable => format!("fatal: [{}]: UNREACHABLE!", line.host),
+            st => format!("{}: [{}]{item}", st.word(), line.host),
+        };
+        let body = match line.status {
+            Status::Failed | Status::Unreachable => {
+                format!(" => {}", result_json(line.result, false))
+            }
+            _ if line.show_result || self.opts.verbosity > 0 => {
+                if line.item.is_some() && !line.show_result {
+                    format!(" {}", result_json(line.result, false))
+                } else {
+                    format!(" => {}", result_json(line.result, line.show_result))
+                }
+            }
+            _ => String::new(),
+        };
+        let mut out = self.paint(&format!("{head}{body}"), line.status.color());
+        if line.ignored {
+            out.push_str(&self.paint("\n...ignoring", "\x1b[0;36m"));
+        }
+        s.push_str(&out);
+        s
+    }
+
+    /// Add to a host's counters.
+    pub fn count(&self, host: &str, f: impl FnOnce(&mut HostStats)) {
+        let mut inner = self.lock();
+        f(inner.stats.entry(host.to_string()).or_default());
+    }
+
+    pub fn stats(&self) -> BTreeMap<String, HostStats> {
+        self.lock().stats.clone()
+    }
+
+    /// Print PLAY RECAP (and the JSON report when not human).
+    pub fn recap(&self) {
+        let mut inner = self.lock();
+        let stats = inner.stats.clone();
+        let mut text = banner("PLAY RECAP");
+        text.push('\n');
+        for (h, t) in &stats {
+            text.push_str(&self.recap_line(h, t));
+            text.push('\n');
+        }
+        if self.opts.human {
+            let _ = write!(inner.out, "{text}");
+        } else {
+            let report = json!({
+                "plays": inner.json_plays,
+                "stats": stats,
+            });
+            let _ = writeln!(inner.out, "{}", result_json(&report, true));
+        }
+        for (h, t) in &stats {
+            let line = format!("{}\n{}", banner("PLAY RECAP"), self.recap_line(h, t));
+            self.log(&mut inner, h, &line);
+        }
+        let _ = inner.out.flush();
+    }
+
+    /// One recap line in Ansible's exact column format.
+    pub fn recap_line(&self, host: &str, t: &HostStats) -> String {
+        let col = |lead: &str, n: u32, color: &str| {
+            let s = format!("{lead}={n:<4}");
+            if n != 0 {
+                self.paint(&s, color)
+            } else {
+                s
+            }
+        };
+        let host_color = if t.failed > 0 || t.unreachable > 0 {
+            "\x1b[0;31m"
+        } else if t.changed > 0 {
+            "\x1b[0;33m"
+        } else {
+            "\x1b[0;32m"
+        };
+        let host_s = if self.opts.color {
+            format!("{:<37}", format!("{host_color}{host}\x1b[0m"))
+        } else {
+            format!("{host:<26}")
+        };
+        format!(
+            "{host_s} : {} {} {} {} {} {} {}",
+            col("ok", t.ok, "\x1b[0;32m"),
+            col("changed", t.changed, "\x1b[0;33m"),
+            col("unreachable", t.unreachable, "\x1b[0;31m"),
+            col("failed", t.failed, "\x1b[0;31m"),
+            col("skipped", t.skipped, "\x1b[0;36m"),
+            col("rescued", t.rescued, "\x1b[0;32m"),
+            col("ignored", t.ignored, "\x1b[0;35m"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain() -> ReportOptions {
+        ReportOptions {
+            human: true,
+            verbosity: 0,
+            show_diff: true,
+            color: false,
+            log_dir: None,
+            log_suffix: String::new(),
+            capture: None,
+        }
+    }
+
+    #[test]
+    fn recap_matches_ansible_columns() {
+        let r = Reporter::new(plain());
+        let t = HostStats {
+            ok: 2,
+            changed: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            r.recap_line("10.231.0.2", &t),
+            "10.231.0.2                 : ok=2    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   "
+        );
+    }
+
+    #[test]
+    fn banner_is_80_wide() {
+        let b = banner("PLAY [all]");
+        assert_eq!(b.trim_start_matches('\n').len(), 80);
+    }
+
+    #[test]
+    fn diff_is_unified() {
+        let d = FileDiff {
+            path: "/etc/x".into(),
+            before: "a\nb\n".into(),
+            after: "a\nc\n".into(),
+        };
+        let s = unified_diff(&d);
+        assert!(s.contains("--- before: /etc/x"), "{s}");
+        assert!(s.contains("+++ after: /etc/x"), "{s}");
+        assert!(s.contains("-b\n+c"), "{s}");
+    }
+}

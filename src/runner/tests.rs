@@ -1,0 +1,234 @@
+//! Runner tests through a local `sh` "connection": the whole runner (parsing, vars, loops,
+//! blocks, handlers, output, recap) without SSH. The real path is covered by tests/ against
+//! sshd in containers.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+use crate::ssh::{ExecOutput, Remote, SshError};
+
+/// Runs commands with the controller's `sh`: a stand-in for a target in unit tests.
+pub struct LocalShell;
+
+impl Remote for LocalShell {
+    fn exec(
+        &mut self,
+        cmd: &str,
+        stdin: Option<&[u8]>,
+        _t: Option<Duration>,
+    ) -> Result<ExecOutput, SshError> {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| SshError::Session {
+                addr: "local".into(),
+                reason: e.to_string(),
+            })?;
+        if let Some(mut si) = child.stdin.take() {
+            if let Some(data) = stdin {
+                let _ = si.write_all(data);
+            }
+        }
+        let out = child.wait_with_output().map_err(|e| SshError::Session {
+            addr: "local".into(),
+            reason: e.to_string(),
+        })?;
+        Ok(ExecOutput {
+            rc: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+    fn name(&self) -> &str {
+        "local"
+    }
+}
+
+pub struct LocalConnector {
+    pub refuse: Vec<String>,
+}
+
+impl Connector for LocalConnector {
+    fn connect(&self, host: &HostConn) -> Result<Box<dyn Remote + Send>, SshError> {
+        if self.refuse.contains(&host.name) {
+            return Err(SshError::Refused {
+                addr: host.addr.clone(),
+            });
+        }
+        Ok(Box::new(LocalShell))
+    }
+}
+
+/// Run `playbook` text against `hosts` through the local shell; returns (report, output).
+pub fn run_text(
+    dir: &Path,
+    playbook: &str,
+    hosts: &[&str],
+    extra: &[&str],
+    refuse: &[&str],
+) -> (RunReport, String) {
+    let pb = dir.join("site.yml");
+    std::fs::write(&pb, playbook).unwrap();
+    let list = format!("{},", hosts.join(","));
+    let inventory = crate::inventory::Inventory::load(&[list]).unwrap();
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let mut report = ReportOptions::for_terminal(0, true);
+    report.color = false;
+    report.capture = Some(buf.clone());
+    let opts = RunOptions {
+        playbook: pb.clone(),
+        inventory,
+        limit: None,
+        tags: Vec::new(),
+        skip_tags: Vec::new(),
+        extra_vars: crate::cli::parse_extra_vars(
+            &extra.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+        .unwrap(),
+        check: false,
+        diff: false,
+        forks: 5,
+        remote_user: Some("root".into()),
+        private_key: None,
+        become_: false,
+        become_user: None,
+        become_method: None,
+        connector: Arc::new(LocalConnector {
+            refuse: refuse.iter().map(|s| s.to_string()).collect(),
+        }),
+        report,
+        cancel: Arc::new(AtomicBool::new(false)),
+    };
+    let report = run_playbook(opts).unwrap_or_else(|e| panic!("parse error: {e}"));
+    let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    (report, out)
+}
+
+#[test]
+fn control_flow_vars_loops_blocks_handlers() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("inc.yml"),
+        "- debug: msg=\"included {{ item }}\"\n",
+    )
+    .unwrap();
+    let pb = r#"
+- hosts: all
+  gather_facts: no
+  vars:
+    base: /srv
+    dir: "{{ base }}/app"
+    pkgs: [a, b, c]
+  tasks:
+    - name: set a fact
+      set_fact:
+        answer: "{{ 40 + 2 }}"
+        where: "{{ dir }}"
+    - name: check it
+      assert:
+        that:
+          - answer | int == 42
+          - where == "/srv/app"
+    - name: loop with when
+      debug: msg="{{ item }}"
+      loop: "{{ pkgs }}"
+      when: item != 'b'
+      register: looped
+    - name: loop result is registered
+      assert:
+        that:
+          - looped.results | length == 3
+          - looped.results[1].skipped
+    - name: skipped task
+      debug: msg=never
+      when: false
+    - name: block with rescue
+      block:
+        - name: this fails
+          fail: msg=boom
+        - debug: msg="not reached"
+      rescue:
+        - name: rescued
+          debug: msg=rescued
+          changed_when: true
+          notify: my handler
+      always:
+        - set_fact: always_ran=yes
+    - include_tasks: inc.yml
+      loop: [x, y]
+    - name: extra var wins
+      assert:
+        that: extra == "from_cli"
+  handlers:
+    - name: my handler
+      debug: msg="handler ran"
+"#;
+    let (rep, out) = run_text(d.path(), pb, &["h1", "h2"], &["extra=from_cli"], &[]);
+    assert_eq!(rep.exit_code, 0, "{out}");
+    assert!(out.contains("TASK [my handler]"), "{out}");
+    assert!(out.contains("\"msg\": \"included x\""), "{out}");
+    assert!(out.contains("skipping: [h1] => (item=b)"), "{out}");
+    let s = &rep.stats["h1"];
+    assert_eq!(s.rescued, 1, "{out}");
+    assert_eq!(s.failed, 0, "{out}");
+    assert_eq!(s.skipped, 1, "{out}");
+    assert_eq!(s.changed, 1, "{out}");
+    assert!(out.contains("PLAY RECAP"), "{out}");
+}
+
+#[test]
+fn failure_and_unreachable_exit_codes() {
+    let d = tempfile::tempdir().unwrap();
+    let (rep, out) = run_text(
+        d.path(),
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - fail: msg=nope\n      when: inventory_hostname == 'bad'\n    - debug: msg=after\n",
+        &["good", "bad"],
+        &[],
+        &[],
+    );
+    assert_eq!(rep.exit_code, 2, "{out}");
+    assert!(
+        out.contains("fatal: [bad]: FAILED! => {\"changed\":false,\"failed\":true,\"msg\":"),
+        "{out}"
+    );
+    // The good host carried on.
+    assert_eq!(rep.stats["good"].ok, 1, "{out}");
+    assert_eq!(rep.stats["bad"].failed, 1, "{out}");
+
+    let (rep, out) = run_text(
+        d.path(),
+        "- hosts: all\n  tasks:\n    - debug: msg=x\n",
+        &["up", "down"],
+        &[],
+        &["down"],
+    );
+    assert_eq!(rep.exit_code, 4, "{out}");
+    assert!(out.contains("fatal: [down]: UNREACHABLE!"), "{out}");
+    assert!(out.contains("connection refused"), "{out}");
+}
+
+#[test]
+fn undefined_variable_names_variable_task_and_position() {
+    let d = tempfile::tempdir().unwrap();
+    let (rep, out) = run_text(
+        d.path(),
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: uses undefined\n      debug: msg=\"{{ nosuchvar }}\"\n",
+        &["h1"],
+        &[],
+        &[],
+    );
+    assert_eq!(rep.exit_code, 2, "{out}");
+    assert!(out.contains("nosuchvar"), "{out}");
+    assert!(out.contains("site.yml:4:7"), "{out}");
+    assert!(out.contains("task 'uses undefined'"), "{out}");
+    assert!(out.contains("host h1"), "{out}");
+}
