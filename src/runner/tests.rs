@@ -232,3 +232,19 @@ fn undefined_variable_names_variable_task_and_position() {
     assert!(out.contains("task 'uses undefined'"), "{out}");
     assert!(out.contains("host h1"), "{out}");
 }
+
+#[test]
+fn commands_register_and_creates_are_idempotent() {
+    let d = tempfile::tempdir().unwrap();
+    let target = d.path().join("made");
+    let pb = format!(
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: touch {t} creates={t}\n    - shell: echo hello; echo oops >&2\n      register: out\n      changed_when: false\n    - assert:\n        that:\n          - out.stdout == 'hello'\n          - out.stderr_lines == ['oops']\n          - out.rc == 0\n",
+        t = target.display()
+    );
+    let (rep, out) = run_text(d.path(), &pb, &["h1"], &[], &[]);
+    assert_eq!(rep.exit_code, 0, "{out}");
+    assert!(target.exists());
+    assert_eq!(rep.stats["h1"].changed, 1, "{out}");
+    let (rep, out) = run_text(d.path(), &pb, &["h1"], &[], &[]);
+    assert_eq!(rep.stats["h1"].changed, 0, "{out}");
+}
