@@ -297,6 +297,7 @@ pub fn run(args: RunArgs, cancel: Arc<AtomicBool>) -> i32 {
         connector: Arc::new(connector),
         report,
         cancel,
+        finish_command: None,
     };
     runner::play::run(&pb, opts).exit_code
 }

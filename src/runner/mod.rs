@@ -67,6 +67,9 @@ pub struct RunOptions {
     pub report: ReportOptions,
     /// Set to stop the run between tasks (SIGINT / listener shutdown).
     pub cancel: Arc<AtomicBool>,
+    /// Run this shell command (as root) on every host that finished without failure, over the
+    /// run's own session (the listener writes its "configured" marker this way).
+    pub finish_command: Option<String>,
 }
 
 /// The outcome of a run.

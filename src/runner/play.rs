@@ -178,6 +178,11 @@ pub fn run(pb: &Playbook, opts: RunOptions) -> RunReport {
             }
         }
     }
+    if let Some(cmd) = &opts.finish_command {
+        if !opts.cancel.load(Ordering::Relaxed) && !opts.check {
+            finish(&reporter, &mut states, cmd);
+        }
+    }
     reporter.recap();
     let stats = reporter.stats();
     let interrupted = opts.cancel.load(Ordering::Relaxed);
@@ -194,6 +199,37 @@ pub fn run(pb: &Playbook, opts: RunOptions) -> RunReport {
         stats,
         exit_code,
         interrupted,
+    }
+}
+
+/// Run the finish command on hosts that ended well.
+fn finish(reporter: &Reporter, states: &mut BTreeMap<String, HostState>, cmd: &str) {
+    for st in states.values_mut() {
+        if st.failed || st.unreachable || st.out {
+            continue;
+        }
+        let Some(remote) = st.remote.as_mut() else { continue };
+        let become_ = (st.conn.user != "root").then(|| crate::ssh::Become {
+            method: "sudo".into(),
+            user: "root".into(),
+        });
+        let full = crate::ssh::become_::wrap(cmd, become_.as_ref(), &[]);
+        match remote.exec(&full, None, Some(std::time::Duration::from_secs(30))) {
+            Ok(o) if o.ok() => {}
+            Ok(o) => {
+                reporter.note(&format!(
+                    "[WARNING]: {}: finishing command failed (rc={}): {}",
+                    st.name,
+                    o.rc,
+                    o.stderr_str().trim()
+                ));
+                reporter.count(&st.name, |s| s.failed += 1);
+            }
+            Err(e) => {
+                reporter.note(&format!("[WARNING]: {}: finishing command failed: {e}", st.name));
+                reporter.count(&st.name, |s| s.unreachable += 1);
+            }
+        }
     }
 }
 

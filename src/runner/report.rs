@@ -82,8 +82,10 @@ pub struct ReportOptions {
     pub log_dir: Option<PathBuf>,
     /// Appended to host names for log file names (the listener adds a timestamp).
     pub log_suffix: String,
-    /// Write the output here instead of stdout (tests, the listener).
+    /// Write the output here instead of stdout (tests).
     pub capture: Option<Arc<Mutex<Vec<u8>>>>,
+    /// Write the output to this file instead of stdout (the listener: one file per run).
+    pub log_file: Option<PathBuf>,
 }
 
 /// A `Write` into a shared buffer.
@@ -112,6 +114,7 @@ impl ReportOptions {
             log_dir: None,
             log_suffix: String::new(),
             capture: None,
+            log_file: None,
         }
     }
 }
@@ -179,9 +182,18 @@ pub fn unified_diff(d: &FileDiff) -> String {
 
 impl Reporter {
     pub fn new(opts: ReportOptions) -> Self {
-        let out: Box<dyn Write + Send> = match &opts.capture {
-            Some(buf) => Box::new(SharedBuf(buf.clone())),
-            None => Box::new(std::io::stdout()),
+        let out: Box<dyn Write + Send> = match (&opts.capture, &opts.log_file) {
+            (Some(buf), _) => Box::new(SharedBuf(buf.clone())),
+            (None, Some(path)) => {
+                match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+                    Ok(f) => Box::new(f),
+                    Err(e) => {
+                        tracing::error!("cannot open run log {}: {e}", path.display());
+                        Box::new(std::io::sink())
+                    }
+                }
+            }
+            (None, None) => Box::new(std::io::stdout()),
         };
         Self::with_writer(opts, out)
     }
@@ -431,6 +443,7 @@ mod tests {
             log_dir: None,
             log_suffix: String::new(),
             capture: None,
+            log_file: None,
         }
     }
 

@@ -107,6 +107,7 @@ pub fn run_text(
         }),
         report,
         cancel: Arc::new(AtomicBool::new(false)),
+        finish_command: None,
     };
     let report = run_playbook(opts).unwrap_or_else(|e| panic!("parse error: {e}"));
     let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
