@@ -218,7 +218,7 @@ pub fn connector(ssh: &SshArgs) -> Result<SshConnector, String> {
         .parse()
         .map_err(|e| format!("--host-key-checking: {e}"))?;
     Ok(SshConnector {
-        known_hosts: ssh.known_hosts.clone().unwrap_or_else(default_known_hosts),
+        known_hosts: ssh.known_hosts.clone().unwrap_or_else(crate::ssh::known_hosts::default_path),
         policy,
         connect_timeout: Duration::from_secs(ssh.timeout.max(1)),
         wait_for_ssh: ssh.wait_for_ssh.map(Duration::from_secs),
@@ -229,7 +229,7 @@ pub fn connector(ssh: &SshArgs) -> Result<SshConnector, String> {
 
 /// Load `-i` sources into one inventory.
 pub fn load_inventory(sources: &[String]) -> Result<Inventory, String> {
-    Inventory::load(sources).map_err(|e| e.to_string())
+    Inventory::from_sources(sources).map_err(|e| e.to_string())
 }
 
 /// `knockplay run`.

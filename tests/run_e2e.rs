@@ -21,9 +21,6 @@ impl Run {
     fn changed(&self) -> u32 {
         recap_sum(&self.stdout, "changed")
     }
-    fn failed(&self) -> u32 {
-        recap_sum(&self.stdout, "failed")
-    }
 }
 
 fn recap_sum(out: &str, key: &str) -> u32 {

@@ -70,7 +70,9 @@ pub struct SshConnector {
 
 impl Connector for SshConnector {
     fn connect(&self, host: &HostConn) -> Result<Box<dyn Remote + Send>, SshError> {
-        let mut o = ConnectOptions::new(&host.addr, host.port, &host.user);
+        let mut o = ConnectOptions::new(host.addr.as_str(), host.user.as_str());
+        o.name = host.name.clone();
+        o.port = host.port;
         if let Some(k) = &host.private_key {
             o.private_keys = vec![k.clone()];
         }

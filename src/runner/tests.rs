@@ -79,7 +79,7 @@ pub fn run_text(
     let pb = dir.join("site.yml");
     std::fs::write(&pb, playbook).unwrap();
     let list = format!("{},", hosts.join(","));
-    let inventory = crate::inventory::Inventory::load(&[list]).unwrap();
+    let inventory = crate::inventory::Inventory::from_sources(&[list]).unwrap();
     let buf = Arc::new(Mutex::new(Vec::new()));
     let mut report = ReportOptions::for_terminal(0, true);
     report.color = false;
