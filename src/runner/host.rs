@@ -1115,9 +1115,14 @@ impl<'p, 's> HostRun<'p, 's> {
         match m.run(args, &mut mctx) {
             Ok(r) => outcome_of(r),
             Err(ModuleError::Unreachable(e)) => unreachable(e),
-            Err(ModuleError::Args(msg)) | Err(ModuleError::Local(msg)) => outcome_of(
-                ModuleResult::failed(task_error(task, &host, &format!("{short}: {msg}"))),
-            ),
+            Err(ModuleError::Args(msg)) | Err(ModuleError::Local(msg)) => {
+                let msg = if msg.starts_with(&format!("{short}:")) {
+                    msg
+                } else {
+                    format!("{short}: {msg}")
+                };
+                outcome_of(ModuleResult::failed(task_error(task, &host, &msg)))
+            }
         }
     }
 
