@@ -218,7 +218,10 @@ pub fn connector(ssh: &SshArgs) -> Result<SshConnector, String> {
         .parse()
         .map_err(|e| format!("--host-key-checking: {e}"))?;
     Ok(SshConnector {
-        known_hosts: ssh.known_hosts.clone().unwrap_or_else(crate::ssh::known_hosts::default_path),
+        known_hosts: ssh
+            .known_hosts
+            .clone()
+            .unwrap_or_else(crate::ssh::known_hosts::default_path),
         policy,
         connect_timeout: Duration::from_secs(ssh.timeout.max(1)),
         wait_for_ssh: ssh.wait_for_ssh.map(Duration::from_secs),

@@ -37,27 +37,51 @@ fn snapshot(h: &common::Host, root: &str) -> String {
 #[test]
 fn files_and_lines_playbook_matches_ansible() {
     let bed = TestBed::start(2).expect("test bed");
-    let pb = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/playbooks/files_and_lines/site.yml");
+    let pb =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/playbooks/files_and_lines/site.yml");
     let inv = bed.inventory_file();
 
     let kp = Command::new(env!("CARGO_BIN_EXE_knockplay"))
-        .args(["run", pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "-l", &bed.hosts[0].name])
+        .args([
+            "run",
+            pb.to_str().unwrap(),
+            "-i",
+            inv.to_str().unwrap(),
+            "-l",
+            &bed.hosts[0].name,
+        ])
         .arg("--known-hosts")
         .arg(bed.dir().join("kp_known_hosts"))
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    assert!(kp.status.success(), "knockplay: {}\n{}", String::from_utf8_lossy(&kp.stdout), String::from_utf8_lossy(&kp.stderr));
+    assert!(
+        kp.status.success(),
+        "knockplay: {}\n{}",
+        String::from_utf8_lossy(&kp.stdout),
+        String::from_utf8_lossy(&kp.stderr)
+    );
 
     let an = Command::new(ansible_playbook())
-        .args([pb.to_str().unwrap(), "-i", inv.to_str().unwrap(), "-l", &bed.hosts[1].name])
+        .args([
+            pb.to_str().unwrap(),
+            "-i",
+            inv.to_str().unwrap(),
+            "-l",
+            &bed.hosts[1].name,
+        ])
         .env("ANSIBLE_HOST_KEY_CHECKING", "False")
         .env("ANSIBLE_PIPELINING", "True")
         .env("ANSIBLE_NOCOLOR", "1")
         .env("ANSIBLE_LOCAL_TEMP", bed.dir().join("ansible-tmp"))
         .output()
         .unwrap();
-    assert!(an.status.success(), "ansible-playbook: {}\n{}", String::from_utf8_lossy(&an.stdout), String::from_utf8_lossy(&an.stderr));
+    assert!(
+        an.status.success(),
+        "ansible-playbook: {}\n{}",
+        String::from_utf8_lossy(&an.stdout),
+        String::from_utf8_lossy(&an.stderr)
+    );
 
     let a = snapshot(&bed.hosts[0], "/opt/kp");
     let b = snapshot(&bed.hosts[1], "/opt/kp");

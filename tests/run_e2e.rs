@@ -67,8 +67,15 @@ fn classic_apache_playbook_as_sudo_user_then_idempotent() {
     let r = run_playbook(&bed, &pb, &inv, &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     let h = &bed.hosts[0];
-    assert!(h.package_version("apache2").is_some(), "apache2 not installed\n{}", r.all());
-    assert_eq!(h.read_file("/tmp/it_ran.txt").as_deref(), Some(&b"it ran\n"[..]));
+    assert!(
+        h.package_version("apache2").is_some(),
+        "apache2 not installed\n{}",
+        r.all()
+    );
+    assert_eq!(
+        h.read_file("/tmp/it_ran.txt").as_deref(),
+        Some(&b"it ran\n"[..])
+    );
     let (mode, owner, _) = h.file_mode_owner("/tmp/it_ran.txt").unwrap();
     assert_eq!(mode, 0o777);
     assert_eq!(owner, "root", "sudo: yes must write as root");
@@ -76,12 +83,21 @@ fn classic_apache_playbook_as_sudo_user_then_idempotent() {
 
     let again = run_playbook(&bed, &pb, &inv, &[]);
     assert_eq!(again.code, 0, "{}", again.all());
-    assert_eq!(again.changed(), 0, "second run must change nothing\n{}", again.all());
+    assert_eq!(
+        again.changed(),
+        0,
+        "second run must change nothing\n{}",
+        again.all()
+    );
 }
 
 #[test]
 fn demo_playbook_configures_and_is_idempotent_without_python() {
-    let bed = TestBed::builder().hosts(2).no_python().start().expect("test bed");
+    let bed = TestBed::builder()
+        .hosts(2)
+        .no_python()
+        .start()
+        .expect("test bed");
     for h in &bed.hosts {
         assert!(!h.exists("/usr/bin/python3"), "host must have no python3");
     }
@@ -93,17 +109,30 @@ fn demo_playbook_configures_and_is_idempotent_without_python() {
         let conf = h.read_to_string("/srv/app/app.conf").expect("app.conf");
         assert!(conf.contains(&format!("name = {}", h.name)), "{conf}");
         assert!(conf.contains(&format!("listen = {}:8080", h.ip)), "{conf}");
-        assert_eq!(h.file_mode_owner("/srv/app/app.conf"), Some((0o640, "app".into(), "app".into())));
+        assert_eq!(
+            h.file_mode_owner("/srv/app/app.conf"),
+            Some((0o640, "app".into(), "app".into()))
+        );
         let motd = h.read_to_string("/etc/motd").unwrap();
-        assert!(motd.starts_with(&format!("Configured by knockplay ({}, Debian", h.name)), "{motd}");
-        assert!(h.read_to_string("/etc/ssh/sshd_config").unwrap().contains("\nPasswordAuthentication no\n"));
+        assert!(
+            motd.starts_with(&format!("Configured by knockplay ({}, Debian", h.name)),
+            "{motd}"
+        );
+        assert!(h
+            .read_to_string("/etc/ssh/sshd_config")
+            .unwrap()
+            .contains("\nPasswordAuthentication no\n"));
         assert!(h.package_version("knockplay-hello").is_some());
         assert!(h.exists("/srv/app/restarted"), "handler ran");
     }
     let again = run_playbook(&bed, &pb, &inv, &[]);
     assert_eq!(again.code, 0, "{}", again.all());
     assert_eq!(again.changed(), 0, "{}", again.all());
-    assert!(!again.stdout.contains("RUNNING HANDLER") && !again.stdout.contains("TASK [restart app]"), "{}", again.all());
+    assert!(
+        !again.stdout.contains("RUNNING HANDLER") && !again.stdout.contains("TASK [restart app]"),
+        "{}",
+        again.all()
+    );
 }
 
 #[test]
@@ -112,23 +141,41 @@ fn check_mode_changes_nothing_and_diff_shows_unified_diffs() {
     let inv = bed.inventory_file();
     let pb = repo().join("tests/playbooks/files_and_lines/site.yml");
     let h = &bed.hosts[0];
-    let before = h.exec("find / -xdev -newer /etc/hostname 2>/dev/null | grep -v '^/proc' | sort | md5sum").stdout;
+    let before = h
+        .exec("find / -xdev -newer /etc/hostname 2>/dev/null | grep -v '^/proc' | sort | md5sum")
+        .stdout;
     let r = run_playbook(&bed, &pb, &inv, &["--check", "--diff"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(!h.exists("/opt/kp"), "check mode created files\n{}", r.all());
+    assert!(
+        !h.exists("/opt/kp"),
+        "check mode created files\n{}",
+        r.all()
+    );
     assert!(!h.user_exists("alice"), "check mode created a user");
-    let after = h.exec("find / -xdev -newer /etc/hostname 2>/dev/null | grep -v '^/proc' | sort | md5sum").stdout;
+    let after = h
+        .exec("find / -xdev -newer /etc/hostname 2>/dev/null | grep -v '^/proc' | sort | md5sum")
+        .stdout;
     assert_eq!(before, after, "check mode touched the filesystem");
-    assert!(r.changed() > 0, "check mode reports what would change\n{}", r.all());
+    assert!(
+        r.changed() > 0,
+        "check mode reports what would change\n{}",
+        r.all()
+    );
 
     // A real run, then a change made by hand shows up as a diff.
     let r = run_playbook(&bed, &pb, &inv, &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    h.write_file("/opt/kp/etc/hello.txt", b"tampered\n").unwrap();
-    h.write_file("/opt/kp/etc/settings", b"alpha=1\nbeta=9\n").unwrap();
+    h.write_file("/opt/kp/etc/hello.txt", b"tampered\n")
+        .unwrap();
+    h.write_file("/opt/kp/etc/settings", b"alpha=1\nbeta=9\n")
+        .unwrap();
     let r = run_playbook(&bed, &pb, &inv, &["--diff"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(r.stdout.contains("--- before: /opt/kp/etc/hello.txt"), "{}", r.all());
+    assert!(
+        r.stdout.contains("--- before: /opt/kp/etc/hello.txt"),
+        "{}",
+        r.all()
+    );
     assert!(r.stdout.contains("-tampered\n+hello host0"), "{}", r.all());
     assert!(r.stdout.contains("-beta=9\n+beta=3"), "{}", r.all());
     let again = run_playbook(&bed, &pb, &inv, &[]);
@@ -151,7 +198,12 @@ fn twenty_hosts_each_get_their_own_files() {
     assert_eq!(r.changed(), 20, "{}", r.all());
     for h in &bed.hosts {
         let got = h.read_to_string("/etc/whoami").unwrap_or_default();
-        assert_eq!(got, format!("{} {}\n", h.name, h.ip), "host {} has someone else's file", h.name);
+        assert_eq!(
+            got,
+            format!("{} {}\n", h.name, h.ip),
+            "host {} has someone else's file",
+            h.name
+        );
     }
 }
 
@@ -167,24 +219,42 @@ fn error_cases_name_where_and_why() {
     };
 
     // YAML syntax error: file:line:column, exit 4.
-    let p = write("syntax.yml", "- hosts: all\n  tasks:\n    - name: x\n      debug: {msg: [unclosed}\n");
+    let p = write(
+        "syntax.yml",
+        "- hosts: all\n  tasks:\n    - name: x\n      debug: {msg: [unclosed}\n",
+    );
     let r = run_playbook(&bed, &p, &inv, &[]);
     assert_eq!(r.code, 4, "{}", r.all());
     assert!(r.stderr.contains("syntax.yml:4:"), "{}", r.all());
 
     // Unknown module: names it, the task, suggests, exit 4.
-    let p = write("module.yml", "- hosts: all\n  tasks:\n    - name: copy a file\n      cpy: src=a dest=/tmp/a\n");
+    let p = write(
+        "module.yml",
+        "- hosts: all\n  tasks:\n    - name: copy a file\n      cpy: src=a dest=/tmp/a\n",
+    );
     let r = run_playbook(&bed, &p, &inv, &[]);
     assert_eq!(r.code, 4, "{}", r.all());
     assert!(r.stderr.contains("module.yml:4:7"), "{}", r.all());
-    assert!(r.stderr.contains("'cpy'") && r.stderr.contains("Did you mean 'copy'?"), "{}", r.all());
+    assert!(
+        r.stderr.contains("'cpy'") && r.stderr.contains("Did you mean 'copy'?"),
+        "{}",
+        r.all()
+    );
     assert!(r.stderr.contains("task 'copy a file'"), "{}", r.all());
 
     // Unknown parameter: suggestion, exit 4.
-    let p = write("param.yml", "- hosts: all\n  tasks:\n    - name: f\n      file: path=/tmp/x stat=touch\n");
+    let p = write(
+        "param.yml",
+        "- hosts: all\n  tasks:\n    - name: f\n      file: path=/tmp/x stat=touch\n",
+    );
     let r = run_playbook(&bed, &p, &inv, &[]);
     assert_eq!(r.code, 4, "{}", r.all());
-    assert!(r.stderr.contains("unsupported parameter 'stat'") && r.stderr.contains("Did you mean 'state'?"), "{}", r.all());
+    assert!(
+        r.stderr.contains("unsupported parameter 'stat'")
+            && r.stderr.contains("Did you mean 'state'?"),
+        "{}",
+        r.all()
+    );
 
     // Undefined variable: names variable, task, file:line and host; exit 2.
     let p = write("undef.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: use it\n      copy: content={{ missing_var }} dest=/tmp/x\n");
@@ -192,7 +262,11 @@ fn error_cases_name_where_and_why() {
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stdout.contains("missing_var"), "{}", r.all());
     assert!(r.stdout.contains("undef.yml:4:"), "{}", r.all());
-    assert!(r.stdout.contains("task 'use it'") && r.stdout.contains("host0"), "{}", r.all());
+    assert!(
+        r.stdout.contains("task 'use it'") && r.stdout.contains("host0"),
+        "{}",
+        r.all()
+    );
 
     // Failed command: rc, stdout, stderr raw; exit 2.
     let p = write("fail.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - shell: echo out-text; echo err-text >&2; exit 3\n");
@@ -212,12 +286,22 @@ fn error_cases_name_where_and_why() {
             bed.key_path.display()
         ),
     );
-    let p = write("ok.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=ok dest=/tmp/ok-marker\n");
+    let p = write(
+        "ok.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=ok dest=/tmp/ok-marker\n",
+    );
     let r = run_playbook(&bed, &p, &bad_inv, &[]);
     assert_eq!(r.code, 4, "{}", r.all());
-    assert!(r.stdout.contains("fatal: [nosshd]: UNREACHABLE!"), "{}", r.all());
+    assert!(
+        r.stdout.contains("fatal: [nosshd]: UNREACHABLE!"),
+        "{}",
+        r.all()
+    );
     assert!(r.stdout.contains("refused"), "{}", r.all());
-    assert_eq!(bed.hosts[0].read_to_string("/tmp/ok-marker").as_deref(), Some("ok"));
+    assert_eq!(
+        bed.hosts[0].read_to_string("/tmp/ok-marker").as_deref(),
+        Some("ok")
+    );
 
     // Bad option: exit 5.
     let r = knockplay(&bed, &["run", "--forks", "many", p.to_str().unwrap()]);
@@ -230,7 +314,11 @@ fn changed_host_key_is_refused_loudly() {
     let inv = bed.inventory_file();
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("ping.yml");
-    std::fs::write(&p, "- hosts: all\n  gather_facts: no\n  tasks:\n    - ping:\n").unwrap();
+    std::fs::write(
+        &p,
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - ping:\n",
+    )
+    .unwrap();
     let r = run_playbook(&bed, &p, &inv, &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     // The host is "rebuilt": new host keys.

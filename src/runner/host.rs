@@ -22,8 +22,7 @@ use crate::playbook::template::Templar;
 use crate::ssh::{Become, Remote, SshError};
 use crate::value::{as_bool, to_display, Value, Vars};
 
-/// The placeholder `omit` renders to; parameters with this value are dropped.
-pub const OMIT: &str = "__omit_place_holder__knockplay";
+use crate::playbook::template::OMIT;
 
 /// What a host keeps across plays of one run.
 pub struct HostState {
@@ -204,7 +203,6 @@ impl<'p, 's> HostRun<'p, 's> {
             "ansible_managed".into(),
             json!("This file is managed by knockplay; local changes will be overwritten."),
         );
-        m.insert("omit".into(), json!(OMIT));
         m
     }
 
@@ -895,13 +893,15 @@ impl<'p, 's> HostRun<'p, 's> {
                 m
             }
             Ok(_) => Vars::new(),
-            Err(e) => return fail(task_error(
-                task,
-                &host,
-                &format!(
+            Err(e) => {
+                return fail(task_error(
+                    task,
+                    &host,
+                    &format!(
                     "The task includes an option with an undefined variable. The error was: {e}"
                 ),
-            )),
+                ))
+            }
         };
         let retries = task
             .retries

@@ -208,7 +208,9 @@ fn finish(reporter: &Reporter, states: &mut BTreeMap<String, HostState>, cmd: &s
         if st.failed || st.unreachable || st.out {
             continue;
         }
-        let Some(remote) = st.remote.as_mut() else { continue };
+        let Some(remote) = st.remote.as_mut() else {
+            continue;
+        };
         let become_ = (st.conn.user != "root").then(|| crate::ssh::Become {
             method: "sudo".into(),
             user: "root".into(),
@@ -226,7 +228,10 @@ fn finish(reporter: &Reporter, states: &mut BTreeMap<String, HostState>, cmd: &s
                 reporter.count(&st.name, |s| s.failed += 1);
             }
             Err(e) => {
-                reporter.note(&format!("[WARNING]: {}: finishing command failed: {e}", st.name));
+                reporter.note(&format!(
+                    "[WARNING]: {}: finishing command failed: {e}",
+                    st.name
+                ));
                 reporter.count(&st.name, |s| s.unreachable += 1);
             }
         }

@@ -185,7 +185,11 @@ impl Reporter {
         let out: Box<dyn Write + Send> = match (&opts.capture, &opts.log_file) {
             (Some(buf), _) => Box::new(SharedBuf(buf.clone())),
             (None, Some(path)) => {
-                match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+                match std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                {
                     Ok(f) => Box::new(f),
                     Err(e) => {
                         tracing::error!("cannot open run log {}: {e}", path.display());
