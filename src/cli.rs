@@ -36,7 +36,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a playbook against inventory hosts (like ansible-playbook).
     #[command(after_help = EXIT_CODES)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Capture knocks and configure the hosts that knock (see knock.toml).
     Listen(ListenArgs),
     /// Validate a knock.toml and exit.
@@ -377,6 +377,17 @@ pub fn parse() -> Result<Cli, i32> {
     }
 }
 
+/// Run a parsed command; returns the process exit code.
+pub fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
+    match cli.command {
+        Command::Run(a) => run(*a, cancel),
+        Command::Listen(_) | Command::CheckConfig(_) | Command::Knock(_) | Command::History(_) => {
+            eprintln!("ERROR! this command is not wired yet in this build");
+            exit::BAD_OPTIONS
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,16 +410,5 @@ mod tests {
         assert_eq!(v["from_file"], json!(1));
         assert_eq!(v["shared"], json!("file"));
         assert!(parse_extra_vars(&["@/nonexistent.yml".into()]).is_err());
-    }
-}
-
-/// Run a parsed command; returns the process exit code.
-pub fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
-    match cli.command {
-        Command::Run(a) => run(a, cancel),
-        Command::Listen(_) | Command::CheckConfig(_) | Command::Knock(_) | Command::History(_) => {
-            eprintln!("ERROR! this command is not wired yet in this build");
-            exit::BAD_OPTIONS
-        }
     }
 }

@@ -882,11 +882,9 @@ impl<'p, 's> HostRun<'p, 's> {
         };
         let args = match self.ctx.templar.render_value(args, scope) {
             Ok(Value::Object(mut m)) => {
-                if let Some(vp) = m.remove(VARIABLE_PARAMS) {
-                    if let Value::Object(extra) = vp {
-                        for (k, v) in extra {
-                            m.entry(k).or_insert(v);
-                        }
+                if let Some(Value::Object(extra)) = m.remove(VARIABLE_PARAMS) {
+                    for (k, v) in extra {
+                        m.entry(k).or_insert(v);
                     }
                 }
                 m.retain(|_, v| v.as_str() != Some(OMIT));
