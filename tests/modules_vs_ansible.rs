@@ -1,0 +1,285 @@
+//! Differential tests of the file modules against ansible-core: every scenario runs once through
+//! ansible-playbook (`-c local`, the venv from `tests/hosts/setup`) and once through knockplay's module
+//! on the same machine (commands run by the local `sh`), each in its own fresh directory after the
+//! same setup; the resulting trees (paths, types, modes, link targets, contents) and the
+//! changed/failed flags and failure messages must be equal.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use knockplay::modules::{lookup, ModuleCtx, Templater};
+use knockplay::ssh::{ExecOutput, Remote, SshError};
+use serde_json::{json, Value};
+
+/// Runs commands with the local /bin/sh, like a target would.
+struct LocalShell;
+
+impl Remote for LocalShell {
+    fn exec(
+        &mut self,
+        cmd: &str,
+        stdin: Option<&[u8]>,
+        _timeout: Option<Duration>,
+    ) -> Result<ExecOutput, SshError> {
+        use std::io::Write;
+        let fail = |e: std::io::Error| SshError::Session {
+            addr: "local".into(),
+            reason: e.to_string(),
+        };
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(fail)?;
+        let mut pipe = child.stdin.take();
+        let data = stdin.map(<[u8]>::to_vec).unwrap_or_default();
+        let writer = std::thread::spawn(move || {
+            if let Some(p) = pipe.as_mut() {
+                let _ = p.write_all(&data);
+            }
+        });
+        let out = child.wait_with_output().map_err(fail)?;
+        let _ = writer.join();
+        Ok(ExecOutput {
+            rc: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+    fn name(&self) -> &str {
+        "local"
+    }
+}
+
+struct Verbatim;
+impl Templater for Verbatim {
+    fn render(&self, source: &str, _name: &str) -> Result<String, String> {
+        Ok(source.to_string())
+    }
+}
+
+/// name, shell setup ({D} = the scenario's directory), module, args ({D}, {S} = local sources).
+const SCENARIOS: &str = r#"[
+  {"name": "copy_new_nomode", "setup": "", "module": "copy", "args": {"content": "x\n", "dest": "{D}/new"}},
+  {"name": "copy_keep_mode", "setup": "printf old > {D}/f; chmod 600 {D}/f", "module": "copy", "args": {"content": "x\n", "dest": "{D}/f"}},
+  {"name": "copy_into_dir_slash_missing", "setup": "", "module": "copy", "args": {"src": "{S}/it_ran.txt", "dest": "{D}/newdir/"}},
+  {"name": "copy_into_existing_dir", "setup": "mkdir {D}/dd", "module": "copy", "args": {"src": "{S}/it_ran.txt", "dest": "{D}/dd"}},
+  {"name": "copy_content_to_existing_dir", "setup": "mkdir {D}/dd", "module": "copy", "args": {"content": "a", "dest": "{D}/dd"}},
+  {"name": "copy_missing_parent", "setup": "", "module": "copy", "args": {"content": "a", "dest": "{D}/no/such"}},
+  {"name": "copy_force_no", "setup": "printf old > {D}/f", "module": "copy", "args": {"content": "new", "dest": "{D}/f", "force": false}},
+  {"name": "copy_tree", "setup": "", "module": "copy", "args": {"src": "{S}/site", "dest": "{D}/t"}},
+  {"name": "copy_tree_contents", "setup": "", "module": "copy", "args": {"src": "{S}/site/", "dest": "{D}/t2", "directory_mode": "0700"}},
+  {"name": "copy_symbolic_mode", "setup": "", "module": "copy", "args": {"content": "a", "dest": "{D}/s", "mode": "u=rw,g=r"}},
+  {"name": "copy_over_link_nofollow", "setup": "printf a > {D}/real; ln -s real {D}/lnk", "module": "copy", "args": {"content": "b", "dest": "{D}/lnk"}},
+  {"name": "copy_over_link_follow", "setup": "printf a > {D}/real; ln -s real {D}/lnk", "module": "copy", "args": {"content": "b", "dest": "{D}/lnk", "follow": true}},
+  {"name": "copy_same_over_link", "setup": "printf b > {D}/real; ln -s real {D}/lnk", "module": "copy", "args": {"content": "b", "dest": "{D}/lnk"}},
+  {"name": "dir_deep_mode", "setup": "", "module": "file", "args": {"path": "{D}/a/b/c", "state": "directory", "mode": "0750"}},
+  {"name": "dir_symbolic_existing", "setup": "mkdir {D}/x; chmod 700 {D}/x", "module": "file", "args": {"path": "{D}/x", "state": "directory", "mode": "g+rx"}},
+  {"name": "touch_symbolic", "setup": "", "module": "file", "args": {"path": "{D}/t", "state": "touch", "mode": "u=rw,g=r"}},
+  {"name": "touch_existing", "setup": "printf a > {D}/t; chmod 600 {D}/t", "module": "file", "args": {"path": "{D}/t", "state": "touch"}},
+  {"name": "file_absent_path", "setup": "", "module": "file", "args": {"path": "{D}/nope", "state": "file"}},
+  {"name": "file_default_state_absent", "setup": "", "module": "file", "args": {"path": "{D}/nope", "mode": "0644"}},
+  {"name": "file_on_dir", "setup": "mkdir {D}/d", "module": "file", "args": {"path": "{D}/d", "state": "file"}},
+  {"name": "dir_on_file", "setup": "printf a > {D}/f", "module": "file", "args": {"path": "{D}/f", "state": "directory"}},
+  {"name": "link_missing_src", "setup": "", "module": "file", "args": {"path": "{D}/l", "state": "link", "src": "nope"}},
+  {"name": "link_missing_src_force", "setup": "", "module": "file", "args": {"path": "{D}/l", "state": "link", "src": "nope", "force": true}},
+  {"name": "link_over_file", "setup": "printf a > {D}/f; printf b > {D}/t", "module": "file", "args": {"path": "{D}/f", "state": "link", "src": "t"}},
+  {"name": "link_over_file_force", "setup": "printf a > {D}/f; printf b > {D}/t", "module": "file", "args": {"path": "{D}/f", "state": "link", "src": "t", "force": true}},
+  {"name": "link_retarget", "setup": "printf a > {D}/t1; printf b > {D}/t2; ln -s t1 {D}/l", "module": "file", "args": {"path": "{D}/l", "state": "link", "src": "t2"}},
+  {"name": "hard_new", "setup": "printf a > {D}/t", "module": "file", "args": {"path": "{D}/h", "state": "hard", "src": "{D}/t"}},
+  {"name": "hard_over_file", "setup": "printf a > {D}/t; printf b > {D}/h", "module": "file", "args": {"path": "{D}/h", "state": "hard", "src": "{D}/t"}},
+  {"name": "recurse_mode", "setup": "mkdir -p {D}/r/s; printf a > {D}/r/s/f; chmod 600 {D}/r/s/f", "module": "file", "args": {"path": "{D}/r", "state": "directory", "recurse": true, "mode": "u=rwX,g=rX,o=rX"}},
+  {"name": "absent_dir", "setup": "mkdir -p {D}/r/s", "module": "file", "args": {"path": "{D}/r", "state": "absent"}},
+  {"name": "lif_create", "setup": "", "module": "lineinfile", "args": {"path": "{D}/sub/new.conf", "line": "x", "create": true}},
+  {"name": "lif_missing", "setup": "", "module": "lineinfile", "args": {"path": "{D}/missing", "line": "x"}},
+  {"name": "lif_absent_missing", "setup": "", "module": "lineinfile", "args": {"path": "{D}/missing", "line": "x", "state": "absent"}},
+  {"name": "lif_mode_only", "setup": "printf 'x\\n' > {D}/f; chmod 600 {D}/f", "module": "lineinfile", "args": {"path": "{D}/f", "line": "x", "mode": "0644"}},
+  {"name": "bif_create", "setup": "", "module": "blockinfile", "args": {"path": "{D}/b", "block": "x", "create": true}},
+  {"name": "bif_missing", "setup": "", "module": "blockinfile", "args": {"path": "{D}/b", "block": "x"}},
+  {"name": "bif_absent_missing_create", "setup": "", "module": "blockinfile", "args": {"path": "{D}/b", "state": "absent", "create": true}}
+]"#;
+
+fn venv() -> PathBuf {
+    let dir = std::env::var_os("KNOCKPLAY_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    assert!(
+        dir.join("bin/ansible-playbook").exists(),
+        "ansible-playbook not found in {} (set KNOCKPLAY_VENV or run `bash tests/hosts/setup`, which \
+         creates .venv with ansible-core)",
+        dir.display()
+    );
+    dir
+}
+
+fn sh(cmd: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Paths, types, modes, link targets and contents of everything below `dir`.
+fn tree(dir: &Path) -> String {
+    sh(&format!(
+        "cd '{}' && find . -printf '%p %y %m %l\\n' | LC_ALL=C sort && \
+         find . -type f | LC_ALL=C sort | while read -r f; do printf '%s ' \"$f\"; sha256sum < \"$f\"; done",
+        dir.display()
+    ))
+}
+
+fn subst(v: &Value, d: &Path, s: &Path) -> Value {
+    let text = v
+        .to_string()
+        .replace("{D}", &d.display().to_string())
+        .replace("{S}", &s.display().to_string());
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn file_modules_leave_what_ansible_leaves() {
+    let venv = venv();
+    let scenarios: Vec<Value> = serde_json::from_str(SCENARIOS).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("S");
+    std::fs::create_dir_all(src.join("site/css")).unwrap();
+    std::fs::write(src.join("it_ran.txt"), "it ran\n").unwrap();
+    std::fs::write(src.join("site/index.html"), "hi\n").unwrap();
+    std::fs::write(src.join("site/css/a.css"), "c\n").unwrap();
+    sh(&format!(
+        "chmod 755 '{}'",
+        src.join("site/index.html").display()
+    ));
+
+    // Ansible: one playbook, one task per scenario, results collected as JSON.
+    let mut tasks = Vec::new();
+    for sc in &scenarios {
+        let name = sc["name"].as_str().unwrap();
+        let d = work.path().join("ans").join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let setup = sc["setup"]
+            .as_str()
+            .unwrap()
+            .replace("{D}", &d.display().to_string());
+        if !setup.is_empty() {
+            sh(&setup);
+        }
+        tasks.push(json!({
+            "name": name,
+            sc["module"].as_str().unwrap(): subst(&sc["args"], &d, &src),
+            "register": format!("r_{name}"),
+            "ignore_errors": true,
+        }));
+    }
+    let results = work.path().join("ans_results.json");
+    let all: Vec<String> = scenarios
+        .iter()
+        .map(|sc| format!("'{0}': r_{0}", sc["name"].as_str().unwrap()))
+        .collect();
+    tasks.push(json!({"copy": {"dest": results, "content": format!("{{{{ {{{}}} | to_json }}}}", all.join(", "))}}));
+    let playbook = work.path().join("pb.yml");
+    std::fs::write(
+        &playbook,
+        json!([{"hosts": "localhost", "gather_facts": false, "tasks": tasks}]).to_string(),
+    )
+    .unwrap();
+    let out = Command::new(venv.join("bin/ansible-playbook"))
+        .args(["-i", "localhost,", "-c", "local", "-e"])
+        .arg(format!(
+            "ansible_python_interpreter={}",
+            venv.join("bin/python").display()
+        ))
+        .arg(&playbook)
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .unwrap();
+    let ans: Value = match std::fs::read_to_string(&results) {
+        Ok(t) => serde_json::from_str(&t).unwrap(),
+        Err(_) => panic!(
+            "ansible-playbook did not finish: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    };
+
+    // knockplay: the same scenarios through the modules.
+    let facts = serde_json::Map::new();
+    let mut mismatches = Vec::new();
+    for sc in &scenarios {
+        let name = sc["name"].as_str().unwrap();
+        let d = work.path().join("ours").join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let setup = sc["setup"]
+            .as_str()
+            .unwrap()
+            .replace("{D}", &d.display().to_string());
+        if !setup.is_empty() {
+            sh(&setup);
+        }
+        let args = subst(&sc["args"], &d, &src);
+        let mut remote = LocalShell;
+        let mut ctx = ModuleCtx {
+            remote: &mut remote,
+            become_: None,
+            env: Vec::new(),
+            check_mode: false,
+            diff: false,
+            facts: &facts,
+            file_search: vec![src.clone()],
+            template_search: vec![src.clone()],
+            templater: &Verbatim,
+            timeout: None,
+        };
+        let module = lookup(sc["module"].as_str().unwrap()).unwrap();
+        let (changed, failed, msg) = match module.run(args.as_object().unwrap(), &mut ctx) {
+            Ok(r) => (r.changed, r.failed, r.msg.unwrap_or_default()),
+            Err(e) => (false, true, e.to_string()),
+        };
+        let a = &ans[name];
+        let ans_dir = work.path().join("ans").join(name);
+        let mut why = Vec::new();
+        if a["changed"].as_bool().unwrap_or(false) != changed {
+            why.push(format!(
+                "changed: ansible {} knockplay {changed}",
+                a["changed"]
+            ));
+        }
+        if a["failed"].as_bool().unwrap_or(false) != failed {
+            why.push(format!(
+                "failed: ansible {} knockplay {failed}",
+                a["failed"]
+            ));
+        }
+        if failed {
+            let a_msg = a["msg"]
+                .as_str()
+                .unwrap_or_default()
+                .replace(&ans_dir.display().to_string(), "{D}");
+            let o_msg = msg.replace(&d.display().to_string(), "{D}");
+            if a_msg != o_msg {
+                why.push(format!("msg: ansible {a_msg:?} knockplay {o_msg:?}"));
+            }
+        }
+        let (ta, to) = (tree(&ans_dir), tree(&d));
+        if ta != to {
+            why.push(format!("tree:\n--- ansible\n{ta}--- knockplay\n{to}"));
+        }
+        if !why.is_empty() {
+            mismatches.push(format!("{name}: {}", why.join("; ")));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} scenarios differ from ansible-core:\n{}",
+        mismatches.len(),
+        scenarios.len(),
+        mismatches.join("\n")
+    );
+}
