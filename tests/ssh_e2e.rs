@@ -223,6 +223,30 @@ fn exec_returns_exact_bytes_and_status() {
 }
 
 #[test]
+fn keepalives_during_a_silent_command_do_not_disturb_it() {
+    let Some(sshd) = LocalSshd::start() else {
+        return;
+    };
+    let mut o = sshd.options();
+    o.keepalive = Duration::from_secs(1);
+    let mut s = HostSession::connect(&o).unwrap();
+    let out = s
+        .exec(
+            "sleep 3.5; echo done; echo e >&2",
+            None,
+            Some(Duration::from_secs(30)),
+        )
+        .unwrap();
+    assert_eq!(
+        (out.rc, out.stdout_str(), out.stderr_str()),
+        (0, "done\n".into(), "e\n".into())
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(s.is_alive());
+    assert_eq!(s.exec("echo next", None, None).unwrap().stdout, b"next\n");
+}
+
+#[test]
 fn stdin_binary_round_trip_and_file_write() {
     let Some(sshd) = LocalSshd::start() else {
         return;
@@ -877,6 +901,52 @@ fn testbed_killed_sshd_is_unreachable_then_reconnect() -> R {
     host.start_sshd()?;
     Remote::reconnect(&mut s, Duration::from_secs(30))?;
     assert_eq!(s.exec("echo 3", None, None)?.stdout, b"3\n");
+    Ok(())
+}
+
+#[test]
+fn testbed_hosts_in_parallel_one_session_per_thread() -> R {
+    let bed = common::TestBed::start(4)?;
+    let handles: Vec<_> = bed
+        .hosts
+        .iter()
+        .map(|h| {
+            let opts = bed_options(&bed, h, common::DEPLOY_USER);
+            let name = h.name.clone();
+            std::thread::spawn(move || -> Result<(), String> {
+                let mut s = HostSession::connect(&opts).map_err(|e| e.to_string())?;
+                let root = Become::sudo("root");
+                for i in 0..20 {
+                    let cmd = wrap(
+                        &format!("echo {i} > /root/kp-{i}; hostname"),
+                        Some(&root),
+                        &[],
+                    );
+                    let out = s.exec(&cmd, None, None).map_err(|e| e.to_string())?;
+                    if out.stdout_str().trim() != name || out.rc != 0 {
+                        return Err(format!("{name}: {out:?}"));
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().map_err(|_| "thread panicked")??;
+    }
+    for h in &bed.hosts {
+        assert_eq!(h.read_to_string("/root/kp-19").as_deref(), Some("19\n"));
+    }
+    // Every host recorded once, by concurrent accept-new.
+    let kh = std::fs::read_to_string(bed.dir().join("knockplay_known_hosts"))?;
+    let entries = known_hosts::parse(&kh);
+    assert_eq!(entries.len(), bed.hosts.len(), "{kh}");
+    for h in &bed.hosts {
+        assert!(
+            entries.iter().any(|e| e.hosts == [h.ip.to_string()]),
+            "{kh}"
+        );
+    }
     Ok(())
 }
 
