@@ -73,6 +73,8 @@ struct GroupEntry {
     vars: Vars,
     children: IndexSet<String>,
     parents: IndexSet<String>,
+    /// Direct member hosts, in the order they were added.
+    hosts: IndexSet<String>,
 }
 
 /// Hosts and groups with their variables.
@@ -267,6 +269,9 @@ impl Inventory {
         if let Some(h) = self.hosts.get_mut(host) {
             h.groups.insert(group.to_string());
         }
+        if let Some(g) = self.groups.get_mut(group) {
+            g.hosts.insert(host.to_string());
+        }
     }
 
     /// Make `child` a child group of `parent`; refuses cycles.
@@ -308,9 +313,9 @@ impl Inventory {
 
     // ---- queries ----
 
-    /// All host names in inventory order.
+    /// All host names in inventory order (see [`group_hosts`](Self::group_hosts)).
     pub fn hosts(&self) -> Vec<String> {
-        self.hosts.keys().cloned().collect()
+        self.group_hosts(ALL)
     }
 
     pub fn contains_host(&self, name: &str) -> bool {
@@ -407,31 +412,69 @@ impl Inventory {
         names
     }
 
-    /// Hosts of a group (descendants included) in inventory order.
-    pub fn group_hosts(&self, group: &str) -> Vec<String> {
+    /// Child groups in Ansible's order: for `all`, the groups without a parent in creation
+    /// order (`ungrouped` first).
+    fn children_of(&self, group: &str) -> Vec<String> {
         if group == ALL {
-            return self.hosts();
+            return self
+                .groups
+                .iter()
+                .filter(|(g, e)| g.as_str() != ALL && e.parents.is_empty())
+                .map(|(g, _)| g.clone())
+                .collect();
         }
-        self.hosts
-            .keys()
-            .filter(|h| self.host_groups(h).contains(group))
-            .cloned()
-            .collect()
+        self.groups
+            .get(group)
+            .map(|g| g.children.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Direct members; `ungrouped` holds the hosts without a group, `all` none directly.
+    fn direct_hosts(&self, group: &str) -> Vec<String> {
+        match group {
+            ALL => Vec::new(),
+            UNGROUPED => self
+                .hosts
+                .iter()
+                .filter(|(_, h)| h.groups.is_empty())
+                .map(|(n, _)| n.clone())
+                .collect(),
+            g => self
+                .groups
+                .get(g)
+                .map(|e| e.hosts.iter().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Hosts of a group and its descendants in Ansible's inventory order: the group's own hosts,
+    /// then its children's (breadth first, children in definition order), each host once.
+    /// For `all` that is: ungrouped hosts, then each top-level group's hosts.
+    pub fn group_hosts(&self, group: &str) -> Vec<String> {
+        if !self.groups.contains_key(group) {
+            return Vec::new();
+        }
+        let mut order: IndexSet<String> = IndexSet::new();
+        order.insert(group.to_string());
+        let mut i = 0;
+        while i < order.len() {
+            let g = order[i].clone();
+            order.extend(self.children_of(&g));
+            i += 1;
+        }
+        let mut hosts: IndexSet<String> = IndexSet::new();
+        for g in &order {
+            hosts.extend(self.direct_hosts(g));
+        }
+        hosts.into_iter().collect()
     }
 
     /// Group → hosts for every group (`all` and `ungrouped` included): the `groups` variable.
     pub fn groups(&self) -> IndexMap<String, Vec<String>> {
-        let mut out: IndexMap<String, Vec<String>> = self
-            .groups
+        self.groups
             .keys()
-            .map(|g| (g.clone(), Vec::new()))
-            .collect();
-        for h in self.hosts.keys() {
-            for g in self.host_groups(h) {
-                out.entry(g).or_default().push(h.clone());
-            }
-        }
-        out
+            .map(|g| (g.clone(), self.group_hosts(g)))
+            .collect()
     }
 
     /// [`groups`](Self::groups) as a JSON value, ready to be a variable.
@@ -539,8 +582,10 @@ impl Inventory {
         out
     }
 
-    /// Hosts matching a pattern, in inventory order. Unknown names match nothing; malformed
-    /// patterns (bad regex, empty terms) are errors.
+    /// Hosts matching a pattern, like Ansible: each union term's hosts in inventory order
+    /// (see [`group_hosts`](Self::group_hosts)), terms in the order written, then intersections
+    /// and exclusions applied. Unknown names match nothing; malformed patterns (bad regex, empty
+    /// terms) are errors.
     pub fn hosts_matching(&self, pattern: &str) -> Result<Vec<String>, InventoryError> {
         let perr = |message: String| InventoryError::Pattern {
             pattern: pattern.to_string(),
@@ -575,15 +620,7 @@ impl Inventory {
                 pattern::Op::Exclude => selected.retain(|h| !found.contains(h)),
             }
         }
-        let order: HashMap<&str, usize> = self
-            .hosts
-            .keys()
-            .enumerate()
-            .map(|(i, h)| (h.as_str(), i))
-            .collect();
-        let mut out: Vec<String> = selected.into_iter().collect();
-        out.sort_by_key(|h| order.get(h.as_str()).copied().unwrap_or(usize::MAX));
-        Ok(out)
+        Ok(selected.into_iter().collect())
     }
 
     /// Hosts of one term, in inventory order: groups matching it (with their descendants'
@@ -592,6 +629,18 @@ impl Inventory {
         if name == ALL || name == "*" {
             return Ok(self.hosts());
         }
+        let by_file_order = |set: IndexSet<String>| -> Vec<String> {
+            // Hosts matched by name come in definition order.
+            let mut v: Vec<String> = set.into_iter().collect();
+            let pos: HashMap<&str, usize> = self
+                .hosts
+                .keys()
+                .enumerate()
+                .map(|(i, h)| (h.as_str(), i))
+                .collect();
+            v.sort_by_key(|h| pos.get(h.as_str()).copied().unwrap_or(usize::MAX));
+            v
+        };
         let m = pattern::Matcher::new(name)?;
         let mut out: IndexSet<String> = IndexSet::new();
         let groups: Vec<&String> = self.groups.keys().filter(|g| m.matches(g)).collect();
@@ -599,7 +648,13 @@ impl Inventory {
             out.extend(self.group_hosts(g));
         }
         if groups.is_empty() || pattern::Matcher::is_special(name) {
-            out.extend(self.hosts.keys().filter(|h| m.matches(h)).cloned());
+            let named: IndexSet<String> = self
+                .hosts
+                .keys()
+                .filter(|h| m.matches(h))
+                .cloned()
+                .collect();
+            out.extend(by_file_order(named));
         }
         Ok(out.into_iter().collect())
     }

@@ -124,11 +124,11 @@ fn patterns_on_docs_inventory() {
         (
             "dbservers:webservers",
             &[
-                "foo.example.com",
-                "bar.example.com",
                 "one.example.com",
                 "two.example.com",
                 "three.example.com",
+                "foo.example.com",
+                "bar.example.com",
             ],
         ),
         ("webservers:!phoenix", &["foo.example.com"]),
@@ -676,7 +676,8 @@ fn inventory_directory_and_merged_sources() {
     write(&extra, "[db]\ndb1\n[web]\nweb1 extra=1\n");
     let inv = Inventory::from_sources(&[d.to_str().unwrap(), extra.to_str().unwrap(), "adhoc1,"])
         .unwrap();
-    assert_eq!(inv.hosts(), strs(&["web1", "web2", "db1", "adhoc1"]));
+    // Ansible's order: ungrouped hosts first, then each top-level group's hosts.
+    assert_eq!(inv.hosts(), strs(&["adhoc1", "web1", "web2", "db1"]));
     assert_eq!(inv.host_vars("web2")["tier"], json!("frontend"));
     assert_eq!(
         inv.host_vars("web1"),
@@ -870,5 +871,26 @@ fn parsers_never_panic_on_noise() {
         let _ = crate::playbook::args::parse_free_form(&s);
         let _ = t.render_str(&s, &vars);
         let _ = t.eval_bool(&s, &vars);
+    }
+}
+
+/// `tests/fixtures/inventory/ansible-2.18`: an inventory with ranges, literal values, children,
+/// `[g:vars]` at several depths, `group_vars/` (file, `.yaml`, directory) and `host_vars/`, and
+/// `expected.json` recorded from ansible-core 2.18 (`ansible-inventory --host H` for every host,
+/// `ansible -i hosts PATTERN --list-hosts` for each pattern).
+#[test]
+fn matches_ansible_on_recorded_fixture() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/inventory/ansible-2.18");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let inv = Inventory::from_sources(&[dir.join("hosts").to_str().unwrap()]).unwrap();
+    let hostvars = expected["hostvars"].as_object().unwrap();
+    assert_eq!(hostvars.len(), inv.hosts().len());
+    for (h, want) in hostvars {
+        assert_eq!(&Value::Object(inv.host_vars(h)), want, "host_vars({h})");
+    }
+    for (p, want) in expected["patterns"].as_object().unwrap() {
+        assert_eq!(&json!(inv.hosts_matching(p).unwrap()), want, "pattern {p}");
     }
 }
