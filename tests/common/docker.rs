@@ -3,7 +3,7 @@
 
 use super::cleanup::owner_identity;
 use super::{
-    err, BedError, Result, HOW_TO_GET_DOCKER, IMAGE, LABEL, NEXT_NET, OWNER_LABEL, START_WORKERS,
+    err, workers, BedError, Result, HOW_TO_GET_DOCKER, IMAGE, LABEL, NEXT_NET, OWNER_LABEL,
     SUBNET_BASE,
 };
 use std::process::{Command, Output, Stdio};
@@ -70,7 +70,7 @@ pub fn remove_containers(names: &[String]) {
     if names.is_empty() {
         return;
     }
-    let chunk = names.len().div_ceil(START_WORKERS).max(1);
+    let chunk = names.len().div_ceil(workers()).max(1);
     std::thread::scope(|s| {
         for part in names.chunks(chunk) {
             s.spawn(move || {
@@ -87,7 +87,7 @@ pub fn run_parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<()> + Sync) -
     let next = AtomicUsize::new(0);
     let first_err: Mutex<Option<BedError>> = Mutex::new(None);
     std::thread::scope(|s| {
-        for _ in 0..START_WORKERS.min(items.len()) {
+        for _ in 0..workers().min(items.len()) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(item) = items.get(i) else { break };

@@ -54,7 +54,16 @@ pub const SUBNET_BASE: [u8; 2] = [10, 231];
 /// Non-root user with passwordless sudo on every host.
 pub const DEPLOY_USER: &str = "deploy";
 /// Docker commands run at once while starting or removing many hosts (2-core machine).
-const START_WORKERS: usize = 4;
+const DEFAULT_WORKERS: usize = 4;
+
+/// Worker threads for Docker commands: `KNOCKPLAY_TEST_WORKERS` or 4.
+fn workers() -> usize {
+    std::env::var("KNOCKPLAY_TEST_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_WORKERS)
+}
 /// How long to wait for sshd on a booted host (plus any configured sshd delay).
 const SSH_WAIT: Duration = Duration::from_secs(90);
 
@@ -477,7 +486,7 @@ impl TestBed {
             self.hosts.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         std::thread::scope(|s| {
-            for _ in 0..START_WORKERS {
+            for _ in 0..workers() {
                 s.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     if i >= self.hosts.len() {
