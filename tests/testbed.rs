@@ -318,25 +318,179 @@ fn sshd_delay_keeps_sshd_down_at_first() -> R {
     Ok(())
 }
 
+/// Starts tcpdump on the bed's bridge for TCP SYNs to `port` and waits until it captures.
+fn capture_syns(
+    bed: &TestBed,
+    port: u16,
+    count: usize,
+) -> Result<std::process::Child, Box<dyn std::error::Error>> {
+    let filter = format!("tcp[tcpflags] & tcp-syn != 0 and dst port {port}");
+    let mut tcpdump = Command::new("tcpdump")
+        .args([
+            "-i",
+            &bed.bridge_if,
+            "-n",
+            "-l",
+            "-tt",
+            "-c",
+            &count.to_string(),
+            &filter,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run tcpdump ({e}); `bash tests/hosts/setup` installs it"))?;
+    let stderr = tcpdump.stderr.take().ok_or("no stderr")?;
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let listening = lines
+        .by_ref()
+        .take(5)
+        .map_while(Result::ok)
+        .any(|l| l.contains("listening on"));
+    assert!(listening, "tcpdump did not start on {}", bed.bridge_if);
+    Ok(tcpdump)
+}
+
+/// Waits (bounded) for tcpdump to finish and returns its output lines.
+fn captured(
+    mut tcpdump: std::process::Child,
+    within: Duration,
+) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + within;
+    while tcpdump.try_wait()?.is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = tcpdump.kill();
+    let out = tcpdump.wait_with_output()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
 #[test]
-fn fifty_hosts_start_and_answer() -> R {
-    let bed = TestBed::start(50)?;
+fn fifty_hosts_start_answer_and_knock_together() -> R {
+    // KP_TESTBED_HERD=n runs it with another number of hosts.
+    let n: usize = std::env::var("KP_TESTBED_HERD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    // Herd: every host boots, starts sshd, then waits for the controller's signal before knocking.
+    let bed = TestBed::builder()
+        .hosts(n)
+        .userdata(
+            "testbed-wait go && knock $KP_GATEWAY 9000 9999",
+            UserDataOrder::AfterSshd,
+        )
+        .start()?;
     eprintln!(
-        "testbed: 50 hosts started (sshd up on all) in {:.1} s",
+        "testbed: {n} hosts started (sshd up on all) in {:.1} s",
         bed.started_in.as_secs_f64()
     );
     let ips: HashSet<_> = bed.hosts.iter().map(|h| h.ip).collect();
-    assert_eq!(ips.len(), 50);
+    assert_eq!(ips.len(), n);
     assert!(bed.hosts.iter().all(|h| h.ssh_up()));
     let names = bed.exec_all("hostname");
     for (h, r) in bed.hosts.iter().zip(&names) {
         assert_eq!(r.stdout.trim(), h.name);
     }
+
+    let tcpdump = capture_syns(&bed, 9999, n)?;
+    bed.signal("go")?;
+    let lines = captured(tcpdump, Duration::from_secs(120))?;
+    let sources: HashSet<String> = lines
+        .iter()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter_map(|src| src.rsplit_once('.').map(|(ip, _port)| ip.to_string()))
+        .collect();
+    let expected: HashSet<String> = bed.hosts.iter().map(|h| h.ip.to_string()).collect();
+    let missing: Vec<String> = bed
+        .hosts
+        .iter()
+        .filter(|h| !sources.contains(&h.ip.to_string()))
+        .map(|h| {
+            format!(
+                "{} {}: userdata {:?}\n{}",
+                h.name,
+                h.ip,
+                h.userdata_result(),
+                h.logs()
+            )
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "hosts that did not knock once signalled:\n{}",
+        missing.join("\n")
+    );
+    assert_eq!(sources, expected);
+    let times: Vec<f64> = lines
+        .iter()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    let spread = times.iter().cloned().fold(f64::MIN, f64::max)
+        - times.iter().cloned().fold(f64::MAX, f64::min);
+    eprintln!("testbed: {n} hosts knocked within {spread:.2} s of each other");
+
     let t = Instant::now();
     drop(bed);
     eprintln!(
-        "testbed: 50 hosts removed in {:.1} s",
+        "testbed: {n} hosts removed in {:.1} s",
         t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+#[test]
+fn mounts_copies_and_background_commands() -> R {
+    let dir = tempfile::tempdir()?;
+    let mounted = dir.path().join("tool");
+    std::fs::write(&mounted, "#!/bin/sh\necho tool-ran\n")?;
+    std::fs::set_permissions(
+        &mounted,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+    let bed = TestBed::builder()
+        .hosts(2)
+        .mount(&mounted, "/usr/local/bin/tool")
+        .start()?;
+    for h in &bed.hosts {
+        assert_eq!(h.exec("tool").stdout, "tool-ran\n");
+    }
+    let local = dir.path().join("payload");
+    std::fs::write(&local, b"copied bytes")?;
+    bed.hosts[0].copy_in(&local, "/root/payload")?;
+    assert_eq!(
+        bed.hosts[0].read_file("/root/payload").as_deref(),
+        Some(&b"copied bytes"[..])
+    );
+    assert_eq!(bed.hosts[1].read_file("/root/payload"), None);
+    bed.hosts[1].exec_detached("sleep 1; echo later > /root/later")?;
+    assert_eq!(
+        bed.hosts[1].read_file("/root/later"),
+        None,
+        "detached command returns at once"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while bed.hosts[1].read_file("/root/later").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        bed.hosts[1].read_file("/root/later").as_deref(),
+        Some(&b"later\n"[..])
+    );
+    // The shared directory is visible (read-only) on every host.
+    assert_eq!(
+        bed.hosts[0].exec("testbed-wait ready 1").rc,
+        1,
+        "times out before the signal"
+    );
+    bed.signal("ready")?;
+    assert_eq!(bed.hosts[0].exec("testbed-wait ready 5").rc, 0);
+    assert_ne!(
+        bed.hosts[1].exec("touch /kp-shared/x").rc,
+        0,
+        "read-only for hosts"
     );
     Ok(())
 }
@@ -542,33 +696,14 @@ fn stock_knock_from_a_booting_host_is_seen_on_the_bridge() -> R {
         .boot(false)
         .start()?;
     // Capture where the knock listener will: on the bed's bridge, before the host boots.
-    let filter = "tcp[tcpflags] & tcp-syn != 0 and (dst port 9000 or dst port 9999)";
-    let mut tcpdump = Command::new("tcpdump")
-        .args(["-i", &bed.bridge_if, "-n", "-l", "-c", "2", filter])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run tcpdump ({e}); `bash tests/hosts/setup` installs it"))?;
-    let stderr = tcpdump.stderr.take().ok_or("no stderr")?;
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
-    let listening = lines
-        .by_ref()
-        .take(5)
-        .map_while(Result::ok)
-        .any(|l| l.contains("listening on"));
-    assert!(listening, "tcpdump did not start on {}", bed.bridge_if);
-
+    let tcpdump = capture_syns(&bed, 9000, 1)?;
+    let tcpdump_last = capture_syns(&bed, 9999, 1)?;
     bed.boot()?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while tcpdump.try_wait()?.is_none() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = tcpdump.kill();
-    let out = tcpdump.wait_with_output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let mut seen = captured(tcpdump, Duration::from_secs(120))?;
+    seen.extend(captured(tcpdump_last, Duration::from_secs(120))?);
+    let text = seen.join("\n");
     let h = &bed.hosts[0];
     let gw = bed.gateway_ip;
-    let seen: Vec<&str> = text.lines().collect();
     assert_eq!(seen.len(), 2, "captured: {text}\nhost log: {}", h.logs());
     assert!(
         seen[0].contains(&format!("{}.", h.ip)) && seen[0].contains(&format!("> {gw}.9000:")),

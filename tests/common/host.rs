@@ -73,6 +73,17 @@ impl Host {
         }
     }
 
+    /// Starts `sh -c cmd` as root in the background inside the host (docker exec -d).
+    pub fn exec_detached(&self, cmd: &str) -> Result<()> {
+        docker_ok(&["exec", "-d", &self.container, "sh", "-c", cmd]).map(|_| ())
+    }
+
+    /// Copies a file or directory of this machine into the host (docker cp; works while stopped).
+    pub fn copy_in(&self, local: &std::path::Path, remote: &str) -> Result<()> {
+        let local = local.to_string_lossy();
+        docker_ok(&["cp", &local, &format!("{}:{remote}", self.container)]).map(|_| ())
+    }
+
     /// Bytes of a regular file, or None when it does not exist (or the host cannot be reached).
     pub fn read_file(&self, path: &str) -> Option<Vec<u8>> {
         let out = docker(&[
@@ -354,10 +365,11 @@ impl Host {
 
 /// Connects and reads the first bytes: true when they start with `SSH-`.
 fn ssh_banner(addr: SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+    // Generous timeouts: on a loaded 2-core machine a healthy sshd can take a while to answer.
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
         return false;
     };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let mut buf = [0u8; 4];
     s.read_exact(&mut buf).is_ok() && &buf == b"SSH-"
 }

@@ -51,6 +51,8 @@ pub const LABEL: &str = "knockplay-test";
 pub const OWNER_LABEL: &str = "knockplay-test.owner";
 /// Subnets used by beds: 10.231.N.0/24.
 pub const SUBNET_BASE: [u8; 2] = [10, 231];
+/// Where every host sees the bed's shared directory (read-only); see [`TestBed::signal`].
+pub const SHARED_MOUNT: &str = "/kp-shared";
 /// Non-root user with passwordless sudo on every host.
 pub const DEPLOY_USER: &str = "deploy";
 /// Docker commands run at once while starting or removing many hosts (2-core machine).
@@ -149,6 +151,7 @@ pub struct TestBedBuilder {
     userdata_every_boot: bool,
     sshd_delay: u64,
     env: Vec<(String, String)>,
+    mounts: Vec<(PathBuf, String)>,
     boot: bool,
     wait_ssh: bool,
 }
@@ -162,6 +165,7 @@ impl Default for TestBedBuilder {
             userdata_every_boot: false,
             sshd_delay: 0,
             env: Vec::new(),
+            mounts: Vec::new(),
             boot: true,
             wait_ssh: true,
         }
@@ -198,6 +202,13 @@ impl TestBedBuilder {
     /// Extra environment variable for every host's entrypoint (see tests/hosts/image/testhost-init).
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+    /// Bind-mounts a file or directory of this machine read-only into every host, e.g. the knockplay
+    /// binary at `/usr/local/bin/knockplay` (hosts run the same Debian release, so it links).
+    pub fn mount(mut self, host_path: impl AsRef<Path>, container_path: &str) -> Self {
+        self.mounts
+            .push((host_path.as_ref().to_path_buf(), container_path.to_string()));
         self
     }
     /// `false`: create the network and containers but do not boot them; call [`TestBed::boot`] later
@@ -268,6 +279,24 @@ impl TestBed {
             .map_err(|e| BedError(format!("cannot create temp dir: {e}")))?;
         let (key_path, public_key) = generate_key(dir.path())?;
         let known_hosts = dir.path().join("known_hosts");
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared)
+            .and_then(|_| {
+                std::fs::set_permissions(
+                    &shared,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                )
+            })
+            .map_err(|e| BedError(format!("cannot create {}: {e}", shared.display())))?;
+        let fifo = shared.join(".signal");
+        let st = Command::new("mkfifo")
+            .arg("-m")
+            .arg("0644")
+            .arg(&fifo)
+            .status();
+        if !matches!(st, Ok(s) if s.success()) {
+            return err(format!("mkfifo {} failed", fifo.display()));
+        }
         std::fs::write(&known_hosts, b"")
             .map_err(|e| BedError(format!("write known_hosts: {e}")))?;
         let net_index = create_network()?;
@@ -367,6 +396,8 @@ impl TestBed {
             &format!("AUTHORIZED_KEYS={}", self.public_key),
             "-e",
             &format!("KP_GATEWAY={}", self.gateway_ip),
+            "-v",
+            &format!("{}:{SHARED_MOUNT}:ro", self.shared_dir().display()),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -392,6 +423,10 @@ impl TestBed {
         for (k, v) in env {
             a.push("-e".into());
             a.push(format!("{k}={v}"));
+        }
+        for (from, to) in &self.opts.mounts {
+            a.push("-v".into());
+            a.push(format!("{}:{to}:ro", from.display()));
         }
         a.push(IMAGE.into());
         a
@@ -473,6 +508,28 @@ impl TestBed {
         std::fs::write(&self.known_hosts, text)
             .map_err(|e| BedError(format!("write {}: {e}", self.known_hosts.display())))?;
         Ok(self.known_hosts.clone())
+    }
+
+    /// Directory of this machine that every host sees read-only at [`SHARED_MOUNT`].
+    pub fn shared_dir(&self) -> PathBuf {
+        self.dir.path().join("shared")
+    }
+
+    /// Creates `<shared dir>/<name>`: every host sees `/kp-shared/<name>` at once. With user data that
+    /// runs `testbed-wait go` before knocking, `bed.signal("go")` makes all hosts knock together (herd).
+    pub fn signal(&self, name: &str) -> Result<()> {
+        let path = self.shared_dir().join(name);
+        std::fs::write(&path, b"")
+            .map_err(|e| BedError(format!("cannot create {}: {e}", path.display())))?;
+        // Wake the hosts sleeping in `testbed-wait` (blocked reading the FIFO): opening it read-write
+        // never blocks, and closing it gives the readers end-of-file.
+        let fifo = self.shared_dir().join(".signal");
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .map(drop)
+            .map_err(|e| BedError(format!("cannot open {}: {e}", fifo.display())))
     }
 
     /// Host by inventory name (`host0`, ...).
