@@ -772,6 +772,43 @@ fn opens(a: &Door, b: &Door) -> bool {
     })
 }
 
+impl ListenConfig {
+    /// A human summary for `knockplay check-config`: interfaces, limits and every door.
+    pub fn describe(&self) -> String {
+        let mut out = format!(
+            "{}: OK\n  interfaces: {}\n  runs: at most {} at once, {} queued; ssh_wait {}s; host keys {}\n  logs: {}\n  history: {}\n",
+            self.source.display(),
+            self.listener.interfaces.join(", "),
+            self.runner.max_concurrent_runs,
+            self.runner.queue_limit,
+            self.runner.ssh_wait.as_secs(),
+            self.runner.host_key_checking.as_str(),
+            self.runner.log_dir.display(),
+            crate::history::db_path(&self.runner.state_dir).display(),
+        );
+        for d in &self.doors {
+            let allow = match &d.allow {
+                Allow::Any => "anyone".to_string(),
+                Allow::Nets(n) => n
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            let action = match &d.action {
+                Action::Playbook(p) => format!("playbook {} as {}", p.playbook.display(), p.user),
+                Action::Command(c) => format!("command {c}"),
+            };
+            out.push_str(&format!(
+                "  door {d}: within {}s, from {allow}; runs {action}; cooldown {}s\n",
+                d.seq_timeout.as_secs_f64(),
+                d.cooldown.as_secs()
+            ));
+        }
+        out
+    }
+}
+
 impl fmt::Display for Door {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let seq: Vec<String> = self.sequence.iter().map(|p| p.to_string()).collect();

@@ -103,6 +103,9 @@ fn a_good_config_is_fully_validated() {
         Action::Command("/usr/local/bin/hello %IP%".into())
     );
     assert_eq!(c.doors[1].cooldown, Duration::from_secs(60));
+    let text = c.describe();
+    assert!(text.contains("door base [7000/tcp 8000/udp 9000/tcp]: within 2.5s, from 10.232.0.0/24, fd00::1/128; runs playbook"), "{text}");
+    assert!(text.contains("door legacy [1111/udp 2222/udp]: within 5s, from anyone; runs command /usr/local/bin/hello %IP%"), "{text}");
 }
 
 #[test]

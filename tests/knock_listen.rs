@@ -128,20 +128,22 @@ fn knocks_from_a_namespace_open_the_door_and_bad_knocks_say_why() {
 
     // 2. knockplay's own client, from inside the namespace.
     let target = host.clone();
-    ns.within(move || {
+    let sent = ns.within(move || {
         let seq = [
             PortSpec::tcp(7000),
             PortSpec::udp(8000),
             PortSpec::tcp(9000),
         ];
-        knockplay::knock::client::send_knocks(&target, &seq, Duration::ZERO)
-    })
-    .unwrap();
+        knockplay::knock::client::send_knocks(&target, &seq, Duration::ZERO).unwrap();
+        std::time::Instant::now()
+    });
     wait(
         "a run after knockplay's knock",
         Duration::from_secs(10),
         || jobs(2),
     );
+    let latency = launcher.started.lock().unwrap()[1].saturating_duration_since(sent);
+    eprintln!("last knock packet sent -> launcher called: {latency:?}");
 
     // 3. IPv6.
     ns.exec_ok(&[

@@ -232,6 +232,9 @@ pub fn listen(
     }
     for d in &config.doors {
         tracing::info!(door = %d, "door ready");
+        if d.allow == crate::config::Allow::Any {
+            tracing::warn!(door = %d.name, "allow = [\"any\"]: anyone who knocks this sequence gets the playbook run against them");
+        }
     }
     tracing::info!(interfaces = ?config.listener.interfaces, "listening");
 

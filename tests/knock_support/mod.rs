@@ -205,6 +205,8 @@ impl Drop for NetNs {
 #[derive(Default)]
 pub struct RecordingLauncher {
     pub jobs: Mutex<Vec<RunJob>>,
+    /// When each job reached the launcher.
+    pub started: Mutex<Vec<std::time::Instant>>,
     pub delay: Duration,
     pub active: AtomicUsize,
     pub peak: AtomicUsize,
@@ -231,6 +233,7 @@ impl Launcher for RecordingLauncher {
             format!("PLAY [{}] host {}\n", job.door, job.host),
         )
         .unwrap();
+        self.started.lock().unwrap().push(std::time::Instant::now());
         self.jobs.lock().unwrap().push(job.clone());
         std::thread::sleep(self.delay);
         self.active.fetch_sub(1, Ordering::SeqCst);
