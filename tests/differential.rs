@@ -28,7 +28,7 @@ fn ansible_playbook() -> PathBuf {
 /// Everything a user would compare under `root`, plus accounts.
 fn snapshot(h: &common::Host, root: &str) -> String {
     let r = h.exec(&format!(
-        "cd {root} && find . -printf '%p %M %u %g %l\\n' | sort && find . -type f -exec sha256sum {{}} + | sort -k2 && getent passwd alice bob | cut -d: -f1,3,4,6,7 && getent group kpgroup | cut -d: -f1,3"
+        "cd {root} && find . -printf '%p %M %u %g %l\\n' | sort && for f in $(find . -type f | sort); do echo \"== $f\"; cat \"$f\"; done && getent passwd alice bob | cut -d: -f1,3,4,6,7 && getent group kpgroup | cut -d: -f1,3"
     ));
     assert!(r.ok(), "snapshot failed on {}: {}", h.name, r.stderr);
     r.stdout.replace(&h.name, "HOST")
