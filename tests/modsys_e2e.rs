@@ -383,12 +383,12 @@ fn users_groups_cron_get_url_wait_for_as_root() -> R {
     );
 
     // generate_ssh_key: created once, owned by the user, reported like Ansible (whose default
-    // ssh_key_file is .ssh/id_rsa whatever the type).
+    // ssh_key_file is .ssh/id_<type>).
     let bob = json!({"name": "bob", "generate_ssh_key": true, "ssh_key_type": "ed25519"});
     let r = run(&mut s, None, false, "user", bob.clone());
     assert!(ok(&r).changed);
     let pubkey = host
-        .read_to_string("/home/bob/.ssh/id_rsa.pub")
+        .read_to_string("/home/bob/.ssh/id_ed25519.pub")
         .ok_or_else(|| {
             format!(
                 "no pub key: {r:?} {:?}",
@@ -396,9 +396,9 @@ fn users_groups_cron_get_url_wait_for_as_root() -> R {
             )
         })?;
     assert_eq!(r.data["ssh_public_key"], pubkey.trim_end());
-    assert_eq!(r.data["ssh_key_file"], "/home/bob/.ssh/id_rsa");
+    assert_eq!(r.data["ssh_key_file"], "/home/bob/.ssh/id_ed25519");
     assert_eq!(
-        host.file_mode_owner("/home/bob/.ssh/id_rsa"),
+        host.file_mode_owner("/home/bob/.ssh/id_ed25519"),
         Some((0o600, "bob".to_string(), "bob".to_string()))
     );
     assert_eq!(

@@ -109,9 +109,12 @@ impl UserArgs {
             skeleton: opt_str(args, &["skeleton"])?,
             password_lock: opt_bool(args, &["password_lock"])?,
             ssh_key: if bool_or(args, &["generate_ssh_key"], false)? {
+                let key_type = opt_str(args, &["ssh_key_type"])?.unwrap_or_else(|| "rsa".into());
                 Some(SshKey {
-                    file: opt_str(args, &["ssh_key_file"])?.unwrap_or_else(|| ".ssh/id_rsa".into()),
-                    key_type: opt_str(args, &["ssh_key_type"])?.unwrap_or_else(|| "rsa".into()),
+                    // ansible-core's default: .ssh/id_<type>.
+                    file: opt_str(args, &["ssh_key_file"])?
+                        .unwrap_or_else(|| format!(".ssh/id_{key_type}")),
+                    key_type,
                     bits: opt_u64(args, &["ssh_key_bits"])?.unwrap_or(0),
                     comment: opt_str(args, &["ssh_key_comment"])?,
                     passphrase: opt_str(args, &["ssh_key_passphrase"])?,
@@ -197,7 +200,7 @@ pub fn probe_script(a: &UserArgs) -> String {
     if let Some(k) = &a.ssh_key {
         s.push_str(&format!(
             "{}; if [ -n \"$kp_h\" ]; then f={f}; case $f in /*) ;; *) f=\"$kp_h/$f\";; esac; \
-             if [ -f \"$f\" ]; then {KEY_INFO}; fi; fi\n",
+             if [ -f \"$f\" ] || [ -f \"$f.pub\" ]; then {KEY_INFO}; fi; fi\n",
             section("sshkey"),
             f = quote(&k.file),
         ));
@@ -230,7 +233,7 @@ fn keygen_script(a: &UserArgs, k: &SshKey) -> String {
         "kp_e=$(getent passwd {n}); kp_r=${{kp_e#*:*:}}; kp_uid=${{kp_r%%:*}}; kp_r=${{kp_r#*:}}; kp_gid=${{kp_r%%:*}}; \
          kp_h=${{kp_e#*:*:*:*:*:}}; kp_h=${{kp_h%%:*}}; f={f}; case $f in /*) ;; *) f=\"$kp_h/$f\";; esac; \
          d=$(dirname \"$f\"); if [ ! -d \"$d\" ]; then mkdir -p \"$d\"; chmod 0700 \"$d\"; chown \"$kp_uid:$kp_gid\" \"$d\"; fi; \
-         if [ ! -f \"$f\" ]; then command -v ssh-keygen >/dev/null 2>&1 || {{ echo 'generate_ssh_key: ssh-keygen not found on the target (package openssh-client)' >&2; exit 127; }}; \
+         if [ ! -f \"$f\" ] && [ ! -f \"$f.pub\" ]; then command -v ssh-keygen >/dev/null 2>&1 || {{ echo 'generate_ssh_key: ssh-keygen not found on the target (package openssh-client)' >&2; exit 127; }}; \
          ssh-keygen -q -t {t}{bits} -C {comment} -N {pass} -f \"$f\" </dev/null >/dev/null; \
          chown \"$kp_uid:$kp_gid\" \"$f\" \"$f.pub\"; fi; {KEY_INFO}\n",
         n = quote(&a.name),
