@@ -10,17 +10,27 @@ use knockplay::ssh::become_::{wrap, Become};
 use knockplay::ssh::known_hosts::{self, HostKeyPolicy};
 use knockplay::ssh::{ConnectOptions, HostSession, Remote, SshError};
 
+mod common;
+
 const SSHD: &str = "/usr/sbin/sshd";
 
-/// A throwaway sshd on a free loopback port, owned by this test.
+/// A throwaway sshd on a free loopback port, owned by this test. It is the controller's own
+/// `/usr/sbin/sshd` when installed, else the test-host image's sshd in a container on the host
+/// network (set `KP_SSHD_IN_DOCKER=1` to force that), with config and keys in the same temp dir.
 struct LocalSshd {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    /// Name of the sshd container when running in Docker.
+    container: Option<String>,
+}
+
+fn sshd_in_docker() -> bool {
+    std::env::var_os("KP_SSHD_IN_DOCKER").is_some() || !Path::new(SSHD).exists()
 }
 
 impl LocalSshd {
-    /// `None` (test skipped with a note) when sshd is not installed outside CI.
+    /// Always `Some`; the `Option` keeps the call sites uniform.
     fn start() -> Option<LocalSshd> {
         let sshd = Self::prepare()?;
         let mut sshd = sshd;
@@ -30,22 +40,21 @@ impl LocalSshd {
 
     /// Keys and config, not yet running.
     fn prepare() -> Option<LocalSshd> {
-        if !Path::new(SSHD).exists() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{SSHD} missing: install openssh-server"
-            );
-            eprintln!("skipping: {SSHD} not installed");
-            return None;
+        if sshd_in_docker() {
+            if let Err(e) = common::require_docker() {
+                panic!("no {SSHD} on this machine and no Docker for the test-host image: {e}");
+            }
+        } else {
+            // sshd's privilege separation directory.
+            std::fs::create_dir_all("/run/sshd").unwrap();
         }
-        // sshd's privilege separation directory.
-        std::fs::create_dir_all("/run/sshd").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let sshd = LocalSshd {
             dir,
             port,
             child: None,
+            container: None,
         };
         sshd.new_host_key();
         keygen(&sshd.client_key(), "ed25519");
@@ -91,6 +100,53 @@ impl LocalSshd {
     }
 
     fn spawn(&mut self) {
+        if sshd_in_docker() {
+            self.spawn_in_docker();
+        } else {
+            self.spawn_local();
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn spawn_in_docker(&mut self) {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "kp-sshd-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let dir = self.dir.path().display().to_string();
+        let script = format!(
+            "mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f {dir}/sshd_config 2>>{dir}/sshd.log"
+        );
+        let out = Command::new("docker")
+            .args(["run", "-d", "--rm", "--network", "host", "--name", &name])
+            .arg("--label")
+            .arg(common::LABEL)
+            .arg("--label")
+            .arg(format!(
+                "{}={}",
+                common::OWNER_LABEL,
+                common::owner_identity()
+            ))
+            .arg("-v")
+            .arg(format!("{dir}:{dir}"))
+            .args(["--entrypoint", "/bin/sh", common::IMAGE, "-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker run sshd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.container = Some(name);
+    }
+
+    fn spawn_local(&mut self) {
         let child = Command::new(SSHD)
             .arg("-D")
             .arg("-e")
@@ -102,16 +158,18 @@ impl LocalSshd {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "sshd did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     /// Stop sshd and every connection it serves (sshd puts each connection in its own session,
     /// so its children are found through /proc).
     fn stop(&mut self) {
+        if let Some(name) = self.container.take() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f", &name])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         if let Some(mut child) = self.child.take() {
             let pid = child.id() as i32;
             for c in children_of(pid) {
@@ -763,8 +821,6 @@ fn exec_round_trip_time() {
 
 // ---------------------------------------------------------------------------------------------------
 // Against the shared test hosts (containers of `knockplay-testhost`, user `deploy` with sudo).
-
-mod common;
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
