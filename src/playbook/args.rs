@@ -97,6 +97,14 @@ fn parse_kv_with(s: &str, check_raw: bool) -> Result<Vars, ArgsError> {
         }
         last_raw = Some(i);
     }
+    if let Some(j) = last_raw {
+        // Ansible keeps the line break after the last free-form word (`shell: |` blocks end
+        // with a newline).
+        let after_end = words.get(j + 1).map_or(s.len(), |w| w.start);
+        if s[words[j].end..after_end].contains('\n') {
+            raw.push('\n');
+        }
+    }
     if !raw.is_empty() {
         options.insert(RAW_PARAMS.to_string(), Value::String(raw));
     }
@@ -373,6 +381,7 @@ mod tests {
         }
     }
 
+    // Expected values below were checked against ansible-core 2.18's `parse_kv`.
     #[test]
     fn free_form_extracts_only_inline_options() {
         let cases: &[(&str, Value)] = &[
@@ -401,9 +410,15 @@ mod tests {
                 json!({"_raw_params": "somescript.sh \"quoted arg\"", "executable": "/bin/bash"}),
             ),
             ("FOO=bar env", json!({"_raw_params": "FOO=bar env"})),
+            ("echo hi\n", json!({"_raw_params": "echo hi\n"})),
+            (
+                "echo hi\nchdir=/x",
+                json!({"_raw_params": "echo hi\n", "chdir": "/x"}),
+            ),
+            ("x=1\n", json!({"_raw_params": "x=1\n"})),
             (
                 "cat <<EOF\nhello\nEOF\n",
-                json!({"_raw_params": "cat <<EOF\nhello\nEOF"}),
+                json!({"_raw_params": "cat <<EOF\nhello\nEOF\n"}),
             ),
             (
                 r"grep '\d' f stdin='a b'",
