@@ -161,6 +161,9 @@ pub struct HistoryArgs {
     /// Listener configuration (for its state_dir).
     #[arg(short = 'c', long = "config", default_value = "knock.toml")]
     pub config: PathBuf,
+    /// The listener's state directory (instead of reading it from the config).
+    #[arg(long = "state-dir")]
+    pub state_dir: Option<PathBuf>,
     /// Only this source address.
     #[arg(long)]
     pub host: Option<String>,
@@ -381,9 +384,133 @@ pub fn parse() -> Result<Cli, i32> {
 pub fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
     match cli.command {
         Command::Run(a) => run(*a, cancel),
-        Command::Listen(_) | Command::CheckConfig(_) | Command::Knock(_) | Command::History(_) => {
-            eprintln!("ERROR! this command is not wired yet in this build");
-            exit::BAD_OPTIONS
+        Command::Listen(a) => listen(&a, cancel),
+        Command::CheckConfig(a) => match crate::config::load(&a.config) {
+            Ok(cfg) => {
+                println!("{}", cfg.describe());
+                println!("{}: OK", a.config.display());
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("ERROR! {e}");
+                exit::UNREACHABLE_OR_PARSE
+            }
+        },
+        Command::Knock(a) => knock(&a),
+        Command::History(a) => history(&a),
+    }
+}
+
+/// `knockplay listen`: capture knocks and run door playbooks in-process until SIGTERM/SIGINT.
+pub fn listen(a: &ListenArgs, cancel: Arc<AtomicBool>) -> i32 {
+    let cfg = match crate::config::load(&a.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ERROR! {e}");
+            return exit::UNREACHABLE_OR_PARSE;
+        }
+    };
+    let control = crate::knock::Control::new();
+    if let Err(e) = control.install_signal_handlers() {
+        eprintln!("ERROR! cannot install signal handlers: {e}");
+        return 1;
+    }
+    let launcher = Arc::new(crate::runner::knocked::RunnerLauncher {
+        known_hosts: cfg.runner.state_dir.join("known_hosts"),
+        cancel,
+    });
+    match crate::knock::listen(cfg, launcher, control) {
+        Ok(summary) => {
+            eprintln!(
+                "knockplay listen stopped: {} run(s) finished during shutdown, {} recorded as interrupted",
+                summary.shutdown.finished, summary.shutdown.interrupted
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("ERROR! {e}");
+            1
+        }
+    }
+}
+
+/// `knockplay knock HOST PORT...`.
+pub fn knock(a: &KnockArgs) -> i32 {
+    let mut ports = Vec::new();
+    for p in &a.ports {
+        match p.parse::<crate::knock::PortSpec>() {
+            Ok(s) => ports.push(s),
+            Err(e) => {
+                eprintln!("ERROR! port '{p}': {e}");
+                return exit::BAD_OPTIONS;
+            }
+        }
+    }
+    let delay = Duration::from_millis(a.delay);
+    match a.until_configured {
+        None => match crate::knock::client::send_knocks(&a.host, &ports, delay) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("ERROR! knock {}: {e}", a.host);
+                1
+            }
+        },
+        Some(secs) => {
+            let mut opts = crate::knock::client::UntilConfigured::new(Duration::from_secs(secs));
+            opts.marker = a.marker.clone();
+            match crate::knock::client::knock_until_configured(&a.host, &ports, delay, &opts) {
+                Ok(n) => {
+                    eprintln!("configured ({} after {n} knock(s))", opts.marker.display());
+                    exit::OK
+                }
+                Err(e) => {
+                    eprintln!("ERROR! {e}");
+                    1
+                }
+            }
+        }
+    }
+}
+
+/// `knockplay history`.
+pub fn history(a: &HistoryArgs) -> i32 {
+    let state_dir = match &a.state_dir {
+        Some(d) => d.clone(),
+        None => match crate::config::load(&a.config) {
+            Ok(c) => c.runner.state_dir,
+            Err(e) => {
+                eprintln!("ERROR! {e} (or pass --state-dir)");
+                return exit::UNREACHABLE_OR_PARSE;
+            }
+        },
+    };
+    let host = match &a.host {
+        Some(h) => match h.parse() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                eprintln!("ERROR! --host {h}: not an IP address");
+                return exit::BAD_OPTIONS;
+            }
+        },
+        None => None,
+    };
+    let since = match &a.since {
+        Some(s) => match crate::history::parse_since(s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("ERROR! --since {s}: {e}");
+                return exit::BAD_OPTIONS;
+            }
+        },
+        None => None,
+    };
+    let q = crate::history::Query { host, since };
+    let mut out = std::io::stdout();
+    match crate::history::print(&state_dir, &q, a.json, &mut out) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("ERROR! {e}");
+            1
         }
     }
 }

@@ -27,7 +27,10 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let cancel = Arc::new(AtomicBool::new(false));
-    install_interrupt(cancel.clone());
+    // The listener routes its own signals (graceful stop, SIGHUP reload).
+    if matches!(cli.command, Command::Run(_)) {
+        install_interrupt(cancel.clone());
+    }
     let code = cli::dispatch(cli, cancel.clone());
     std::process::exit(if cancel.load(Ordering::Relaxed) && code == 0 {
         knockplay::runner::exit::INTERRUPTED

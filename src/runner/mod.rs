@@ -6,6 +6,7 @@
 //! - `vars`     variable precedence
 //! - `report`   Ansible-style output, per-host logs, JSON report, PLAY RECAP
 //! - `connect`  how hosts are reached (real SSH, or a fake in tests)
+//! - `knocked`  the runner as the knock listener's launcher (marker, per-run log)
 //!
 //! One SSH session per host lives for the whole run and is owned by that host's thread while a
 //! play runs (libssh2 sessions are not thread-safe, so a session is never shared).
@@ -21,6 +22,7 @@ use crate::value::Vars;
 pub mod connect;
 pub mod control;
 pub mod host;
+pub mod knocked;
 pub mod play;
 pub mod report;
 pub mod vars;

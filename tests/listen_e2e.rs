@@ -1,0 +1,406 @@
+//! `knockplay listen` end to end: real test hosts boot and knock (stock `knock` client or
+//! `knockplay knock`), the listener binary captures on the test network's bridge, runs the
+//! playbook over SSH in-process, writes the marker, and records history.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TestBed, UserDataOrder};
+
+const SEQ: &str = r#"["7000/tcp", "8000/udp", "9000/tcp"]"#;
+const STOCK_KNOCK: &str = "knock $KP_GATEWAY 7000 8000:udp 9000";
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_knockplay")
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A listener process with its own config, state and logs.
+struct Listener {
+    child: Option<Child>,
+    dir: PathBuf,
+    cfg: PathBuf,
+}
+
+impl Listener {
+    fn config(
+        bed: &TestBed,
+        dir: &Path,
+        playbook: &Path,
+        extra_runner: &str,
+        door_extra: &str,
+    ) -> PathBuf {
+        let cfg = dir.join("knock.toml");
+        let text = format!(
+            r#"[listener]
+interfaces = ["{iface}"]
+
+[runner]
+max_concurrent_runs = 4
+queue_limit = 200
+ssh_wait = 60
+grace_period = 5
+log_dir = "{dir}/logs"
+state_dir = "{dir}/state"
+{extra_runner}
+
+[[door]]
+name = "boot"
+sequence = {SEQ}
+seq_timeout = 5
+allow = ["{subnet}"]
+playbook = "{pb}"
+user = "root"
+private_key = "{key}"
+{door_extra}
+"#,
+            iface = bed.bridge_if,
+            dir = dir.display(),
+            subnet = bed.subnet,
+            pb = playbook.display(),
+            key = bed.key_path.display(),
+        );
+        std::fs::write(&cfg, text).unwrap();
+        cfg
+    }
+
+    fn start(dir: &Path, cfg: &Path) -> Listener {
+        let log = std::fs::File::create(dir.join("listener.out")).unwrap();
+        let child = Command::new(bin())
+            .args(["listen", "-c"])
+            .arg(cfg)
+            .env("KNOCKPLAY_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start listener");
+        let l = Listener {
+            child: Some(child),
+            dir: dir.to_path_buf(),
+            cfg: cfg.to_path_buf(),
+        };
+        // Ready when it says it captures (or give it a moment).
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end && !l.output().contains("captur") {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        l
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(self.dir.join("listener.out")).unwrap_or_default()
+    }
+
+    fn history_json(&self) -> serde_json::Value {
+        let out = Command::new(bin())
+            .args(["history", "--json", "-c"])
+            .arg(&self.cfg)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "history: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "history --json: {e}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    fn history_text(&self) -> String {
+        let out = Command::new(bin())
+            .args(["history", "-c"])
+            .arg(&self.cfg)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn kill(&mut self, signal: i32) {
+        if let Some(c) = &self.child {
+            unsafe {
+                libc::kill(c.id() as i32, signal);
+            }
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.kill(libc::SIGKILL);
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !f() {
+        assert!(
+            Instant::now() < end,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn runs_for<'a>(h: &'a serde_json::Value, ip: &str) -> Vec<&'a serde_json::Value> {
+    h["runs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|r| r["host"].as_str() == Some(ip))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn knocks_for<'a>(h: &'a serde_json::Value, ip: &str) -> Vec<&'a serde_json::Value> {
+    h["knocks"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|r| r["source"].as_str() == Some(ip))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn booting_host_knocks_with_stock_client_and_is_configured_once() {
+    let bed = TestBed::builder()
+        .hosts(1)
+        .userdata(STOCK_KNOCK, UserDataOrder::AfterSshd)
+        .boot(false)
+        .start()
+        .expect("test bed");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Listener::config(
+        &bed,
+        dir.path(),
+        &repo().join("playbooks/site.yml"),
+        "",
+        "cooldown = 600",
+    );
+    let l = Listener::start(dir.path(), &cfg);
+    bed.boot().unwrap();
+    let h = &bed.hosts[0];
+    let ip = h.ip.to_string();
+    wait_for("the marker", Duration::from_secs(180), || {
+        h.exists("/var/lib/knockplay/configured")
+    });
+    // The playbook did its work.
+    assert!(h
+        .read_to_string("/srv/app/app.conf")
+        .unwrap_or_default()
+        .contains("listen = "));
+    let marker = h.read_to_string("/var/lib/knockplay/configured").unwrap();
+    assert!(
+        marker.contains("door=boot\n") && marker.contains("playbook_sha256="),
+        "{marker}"
+    );
+    // Exactly once, even if the host knocks again within the cooldown.
+    assert!(h
+        .exec(&STOCK_KNOCK.replace("$KP_GATEWAY", &bed.gateway_ip.to_string()))
+        .ok());
+    std::thread::sleep(Duration::from_secs(3));
+    let hist = l.history_json();
+    let runs = runs_for(&hist, &ip);
+    assert_eq!(runs.len(), 1, "one run expected: {hist:#}\n{}", l.output());
+    assert_eq!(runs[0]["status"], "ok", "{hist:#}");
+    let knocks = knocks_for(&hist, &ip);
+    assert!(knocks.iter().any(|k| k["result"] == "accepted"), "{hist:#}");
+    // The per-run log exists and has the recap.
+    let log = runs[0]["log"].as_str().expect("log path");
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(
+        text.contains("PLAY RECAP") && text.contains("failed=0"),
+        "{text}"
+    );
+    assert!(l.history_text().contains(&ip));
+}
+
+#[test]
+fn wrong_knocks_and_outsiders_trigger_nothing_and_history_says_why() {
+    let bed = TestBed::start(2).expect("test bed");
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path().join("pb.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=x dest=/tmp/ran\n",
+    )
+    .unwrap();
+    // Door allows only host0.
+    let cfg = Listener::config(&bed, dir.path(), &pb, "", "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!("allow = [\"{}\"]", bed.subnet),
+        &format!("allow = [\"{}/32\"]", bed.hosts[0].ip),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let l = Listener::start(dir.path(), &cfg);
+    let gw = bed.gateway_ip.to_string();
+    let (h0, h1) = (&bed.hosts[0], &bed.hosts[1]);
+    // Wrong order, an extra port in between, too slow: from the allowed host.
+    assert!(h0.exec(&format!("knock {gw} 8000:udp 7000 9000")).ok());
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(h0.exec(&format!("knock {gw} 7000 8000:udp 7000 9000")).ok());
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(h0
+        .exec(&format!(
+            "knock {gw} 7000 8000:udp && sleep 6 && knock {gw} 9000"
+        ))
+        .ok());
+    // The right sequence from a source outside the allowlist.
+    assert!(h1.exec(&format!("knock {gw} 7000 8000:udp 9000")).ok());
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(
+        !h0.exists("/tmp/ran") && !h1.exists("/tmp/ran"),
+        "{}",
+        l.output()
+    );
+    let hist = l.history_json();
+    assert!(runs_for(&hist, &h0.ip.to_string()).is_empty(), "{hist:#}");
+    assert!(runs_for(&hist, &h1.ip.to_string()).is_empty(), "{hist:#}");
+    let reasons: Vec<String> = knocks_for(&hist, &h0.ip.to_string())
+        .iter()
+        .map(|k| {
+            format!(
+                "{} {}",
+                k["result"].as_str().unwrap_or(""),
+                k["detail"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let all = reasons.join("\n");
+    assert!(!reasons.is_empty(), "{hist:#}");
+    assert!(!all.contains("accepted"), "{all}");
+    for why in ["wrong_order", "extra_port", "too_slow"] {
+        assert!(all.contains(why), "history should say {why}:\n{all}");
+    }
+    let outsider: Vec<String> = knocks_for(&hist, &h1.ip.to_string())
+        .iter()
+        .map(|k| k["result"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        outsider
+            .iter()
+            .any(|r| r.contains("not_allowed") || r.contains("not allowed")),
+        "{hist:#}"
+    );
+    eprintln!("reasons recorded for the bad knocks:\n{all}");
+}
+
+#[test]
+fn host_that_knocks_before_sshd_is_configured_once_sshd_is_up() {
+    let bed = TestBed::builder()
+        .hosts(1)
+        .userdata(STOCK_KNOCK, UserDataOrder::BeforeSshd)
+        .sshd_delay(10)
+        .boot(false)
+        .wait_ssh(false)
+        .start()
+        .expect("test bed");
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path().join("pb.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=late dest=/tmp/late\n",
+    )
+    .unwrap();
+    let cfg = Listener::config(&bed, dir.path(), &pb, "", "");
+    let l = Listener::start(dir.path(), &cfg);
+    bed.boot().unwrap();
+    let h = &bed.hosts[0];
+    wait_for("the marker", Duration::from_secs(120), || {
+        h.exists("/var/lib/knockplay/configured")
+    });
+    assert_eq!(h.read_to_string("/tmp/late").as_deref(), Some("late"));
+    let hist = l.history_json();
+    let runs = runs_for(&hist, &h.ip.to_string());
+    assert_eq!(runs.len(), 1, "{hist:#}");
+    assert_eq!(runs[0]["status"], "ok", "{hist:#}");
+}
+
+#[test]
+fn until_configured_survives_a_dropped_first_knock() {
+    let bed = TestBed::builder()
+        .hosts(1)
+        .mount(bin(), "/usr/local/bin/knockplay")
+        .start()
+        .expect("test bed");
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path().join("pb.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=yes dest=/tmp/until\n",
+    )
+    .unwrap();
+    let cfg = Listener::config(&bed, dir.path(), &pb, "", "");
+    let h = &bed.hosts[0];
+    // The first knock goes out while no listener runs: it is lost.
+    h.exec_detached(&format!(
+        "knockplay knock {} 7000 8000/udp 9000 --until-configured 120 > /tmp/until.log 2>&1; echo $? > /tmp/until.rc",
+        bed.gateway_ip
+    ))
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let l = Listener::start(dir.path(), &cfg);
+    wait_for("knockplay knock to exit", Duration::from_secs(150), || {
+        h.exists("/tmp/until.rc")
+    });
+    assert_eq!(
+        h.read_to_string("/tmp/until.rc").as_deref(),
+        Some("0\n"),
+        "{:?}\n{}",
+        h.read_to_string("/tmp/until.log"),
+        l.output()
+    );
+    assert_eq!(h.read_to_string("/tmp/until").as_deref(), Some("yes"));
+}
+
+#[test]
+fn killed_listener_keeps_history_and_marks_the_cut_run_interrupted() {
+    let bed = TestBed::start(1).expect("test bed");
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path().join("slow.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: sleep 30\n",
+    )
+    .unwrap();
+    let cfg = Listener::config(&bed, dir.path(), &pb, "", "");
+    let mut l = Listener::start(dir.path(), &cfg);
+    let h = &bed.hosts[0];
+    assert!(h
+        .exec(&format!("knock {} 7000 8000:udp 9000", bed.gateway_ip))
+        .ok());
+    wait_for("the run to start", Duration::from_secs(60), || {
+        runs_for(&l.history_json(), &h.ip.to_string())
+            .iter()
+            .any(|r| r["status"] == "running")
+    });
+    l.kill(libc::SIGKILL);
+    let l2 = Listener::start(dir.path(), &cfg);
+    let hist = l2.history_json();
+    let runs = runs_for(&hist, &h.ip.to_string());
+    assert_eq!(runs.len(), 1, "{hist:#}");
+    assert_eq!(runs[0]["status"], "interrupted", "{hist:#}");
+    assert!(
+        knocks_for(&hist, &h.ip.to_string())
+            .iter()
+            .any(|k| k["result"] == "accepted"),
+        "{hist:#}"
+    );
+    assert!(!h.exists("/var/lib/knockplay/configured"));
+}
