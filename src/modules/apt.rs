@@ -324,6 +324,10 @@ fn common_opts(args: &AptArgs) -> Vec<String> {
 /// The probe script. `check_mode` skips `apt-get update` (nothing is written in check mode).
 pub fn probe_script(args: &AptArgs, check_mode: bool) -> String {
     let mut s = prelude(args.lock_timeout);
+    s.push_str(
+        "command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1 || \
+         { echo 'apt: apt-get/dpkg-query not found on the target (the apt module needs a Debian-family host)' >&2; exit 127; }\n",
+    );
     s.push_str(&format!(
         "{}; kp_b=$(kp_stamp); echo \"$kp_b $(date +%s)\"\n",
         section("stamp")
