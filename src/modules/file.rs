@@ -81,6 +81,10 @@ pub struct FileArgs {
     pub force: bool,
     pub follow: bool,
     pub attrs: Attrs,
+    /// `modification_time` / `access_time`: Some(true) = "now", Some(false) = "preserve",
+    /// None = not given (touch defaults to now, other states leave times alone).
+    pub mtime_now: Option<bool>,
+    pub atime_now: Option<bool>,
 }
 
 impl FileArgs {
@@ -123,6 +127,8 @@ impl FileArgs {
             force: arg_bool(args, m, "force", false)?,
             follow: arg_bool(args, m, "follow", true)?,
             attrs,
+            mtime_now: time_arg(args, "modification_time")?,
+            atime_now: time_arg(args, "access_time")?,
         })
     }
 
@@ -135,6 +141,20 @@ impl FileArgs {
         } else {
             Some(format!("{}/{src}", super::util::dirname(&self.path)))
         }
+    }
+}
+
+/// `now` / `preserve` for `modification_time` / `access_time` (explicit timestamps are refused
+/// rather than silently ignored).
+fn time_arg(args: &Vars, key: &str) -> Result<Option<bool>, ModuleError> {
+    match arg_str(args, "file", key)?.as_deref() {
+        None => Ok(None),
+        Some("now") => Ok(Some(true)),
+        Some("preserve") => Ok(Some(false)),
+        Some(other) => Err(arg_err(
+            "file",
+            format!("parameter '{key}' = '{other}': only 'now' and 'preserve' are supported"),
+        )),
     }
 }
 
@@ -244,7 +264,6 @@ fn new_path_attrs(path: &str, attrs: &Attrs) -> Vec<String> {
 /// Decide what to do. Pure.
 pub fn plan(fa: &FileArgs, p: &FileProbe) -> Result<Outcome, String> {
     let path = fa.path.as_str();
-    let q = quote(path);
     let prev = p.here.kind;
     // Ansible: with no state, keep what is there (or 'file').
     let state = fa.state.clone().unwrap_or_else(|| match prev {
@@ -274,7 +293,51 @@ pub fn plan(fa: &FileArgs, p: &FileProbe) -> Result<Outcome, String> {
         };
         return Ok(base(Plan::commands(cmds), "link"));
     }
-    match state.as_str() {
+    let outcome = plan_state(fa, p, &state, prev, target, &target_path)?;
+    Ok(with_times(fa, &state, outcome, &target_path))
+}
+
+/// `modification_time: now` / `access_time: now` on states other than touch: update the times
+/// (always a change, as in Ansible).
+fn with_times(fa: &FileArgs, state: &str, mut o: Outcome, target: &str) -> Outcome {
+    if matches!(state, "touch" | "absent") {
+        return o;
+    }
+    let flag = match (fa.mtime_now == Some(true), fa.atime_now == Some(true)) {
+        (true, true) => "",
+        (true, false) => "-m ",
+        (false, true) => "-a ",
+        (false, false) => return o,
+    };
+    let cmd = format!("touch -c {flag}-- {}", quote(target));
+    o.plan = match o.plan {
+        Plan::NoChange => Plan::commands(vec![cmd]),
+        Plan::Change {
+            script,
+            stdin,
+            diff,
+        } => Plan::Change {
+            script: format!("{{ {script}; }} && {cmd}"),
+            stdin,
+            diff,
+        },
+    };
+    o
+}
+
+fn plan_state(
+    fa: &FileArgs,
+    p: &FileProbe,
+    state: &str,
+    prev: Kind,
+    target: &FileState,
+    target_path: &str,
+) -> Result<Outcome, String> {
+    let path = fa.path.as_str();
+    let q = quote(path);
+    let base = |plan: Plan, state: &str| Outcome::new(plan).set("path", path).set("state", state);
+    let target_path = target_path.to_string();
+    match state {
         "absent" => {
             let plan = if prev == Kind::Absent {
                 Plan::NoChange
@@ -284,7 +347,15 @@ pub fn plan(fa: &FileArgs, p: &FileProbe) -> Result<Outcome, String> {
             Ok(base(plan, "absent"))
         }
         "touch" => {
-            let mut cmds = vec![format!("touch -- {q}")];
+            let m = fa.mtime_now.unwrap_or(true);
+            let a = fa.atime_now.unwrap_or(true);
+            let mut cmds = match (prev, m, a) {
+                (Kind::Absent, ..) | (_, true, true) => vec![format!("touch -- {q}")],
+                (_, true, false) => vec![format!("touch -m -- {q}")],
+                (_, false, true) => vec![format!("touch -a -- {q}")],
+                // Both preserved on an existing path: only attributes may change.
+                (_, false, false) => Vec::new(),
+            };
             if prev == Kind::Absent {
                 cmds.extend(new_path_attrs(path, &fa.attrs));
             } else {
@@ -620,6 +691,35 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("/d/rel"), "{e}");
+    }
+
+    #[test]
+    fn times_now_and_preserve() {
+        let fa = |v: serde_json::Value| FileArgs::from_args(&args(v)).unwrap();
+        let f = FileProbe {
+            here: file_state(0o644),
+            followed: file_state(0o644),
+            ..FileProbe::default()
+        };
+        let o = plan(
+            &fa(json!({"path": "/x", "state": "touch", "modification_time": "preserve", "access_time": "preserve"})),
+            &f,
+        )
+        .unwrap();
+        assert_eq!(o.plan, Plan::NoChange);
+        let o = plan(
+            &fa(json!({"path": "/x", "state": "touch", "access_time": "preserve"})),
+            &f,
+        )
+        .unwrap();
+        assert_eq!(o.plan, Plan::commands(vec!["touch -m -- /x".into()]));
+        let o = plan(&fa(json!({"path": "/x", "modification_time": "now"})), &f).unwrap();
+        assert_eq!(o.plan, Plan::commands(vec!["touch -c -m -- /x".into()]));
+        let e = FileArgs::from_args(&args(
+            json!({"path": "/x", "modification_time": "202401011200.00"}),
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("only 'now' and 'preserve'"), "{e}");
     }
 
     #[test]
