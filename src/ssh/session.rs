@@ -765,7 +765,19 @@ fn authenticate(session: &Session, opts: &ConnectOptions) -> Result<(), SshError
         }
     }
     if tried.is_empty() {
-        tried.push("no keys configured and no ssh-agent".into());
+        let looked: Vec<String> = opts
+            .key_candidates()
+            .iter()
+            .map(|k| k.display().to_string())
+            .collect();
+        tried.push(format!(
+            "nothing: no key file found (looked for {}) and no ssh-agent; pass --private-key",
+            if looked.is_empty() {
+                "none: HOME is not set".to_string()
+            } else {
+                looked.join(", ")
+            }
+        ));
     }
     Err(SshError::Auth {
         user: user.to_string(),
@@ -927,6 +939,12 @@ mod tests {
         assert_eq!(o.key_candidates(), vec![PathBuf::from("/k")]);
         let v6 = ConnectOptions::new("::1", "u");
         assert_eq!(v6.addr(), "[::1]:22");
+    }
+
+    #[test]
+    fn host_session_can_move_to_its_worker_thread() {
+        fn send<T: Send>() {}
+        send::<HostSession>();
     }
 
     #[test]
