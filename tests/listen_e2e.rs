@@ -404,3 +404,79 @@ fn killed_listener_keeps_history_and_marks_the_cut_run_interrupted() {
     );
     assert!(!h.exists("/var/lib/knockplay/configured"));
 }
+
+#[test]
+fn herd_of_fifty_is_configured_once_each_within_the_pool_bound() {
+    let n = 50;
+    let bed = TestBed::builder()
+        .hosts(n)
+        .userdata(
+            &format!("testbed-wait go && {STOCK_KNOCK}"),
+            UserDataOrder::AfterSshd,
+        )
+        .start()
+        .expect("test bed");
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path().join("herd.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content={{ inventory_hostname }} dest=/etc/herd\n    - command: sleep 2\n",
+    )
+    .unwrap();
+    let cfg = Listener::config(&bed, dir.path(), &pb, "", "cooldown = 600");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("max_concurrent_runs = 4", "max_concurrent_runs = 8");
+    std::fs::write(&cfg, text).unwrap();
+    let l = Listener::start(dir.path(), &cfg);
+    bed.signal("go").unwrap();
+    // One host knocks again while its run is in progress.
+    let h0 = &bed.hosts[0];
+    wait_for("host0's run to start", Duration::from_secs(120), || {
+        runs_for(&l.history_json(), &h0.ip.to_string())
+            .iter()
+            .any(|r| r["status"] == "running")
+    });
+    assert!(h0
+        .exec(&STOCK_KNOCK.replace("$KP_GATEWAY", &bed.gateway_ip.to_string()))
+        .ok());
+    wait_for("all hosts configured", Duration::from_secs(600), || {
+        bed.exec_all("test -e /var/lib/knockplay/configured")
+            .iter()
+            .all(|r| r.ok())
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let hist = l.history_json();
+    for h in &bed.hosts {
+        // The listener names a knocked host by its address.
+        assert_eq!(
+            h.read_to_string("/etc/herd"),
+            Some(h.ip.to_string()),
+            "{}",
+            h.name
+        );
+        let runs = runs_for(&hist, &h.ip.to_string());
+        let max = if h.index == 0 { 2 } else { 1 };
+        assert!(
+            !runs.is_empty() && runs.len() <= max,
+            "{} ran {} times: {hist:#}",
+            h.name,
+            runs.len()
+        );
+        assert!(runs.iter().all(|r| r["status"] == "ok"), "{hist:#}");
+    }
+    // Concurrency never exceeded max_concurrent_runs (from the recorded start/end times).
+    let mut events: Vec<(String, i32)> = Vec::new();
+    for r in hist["runs"].as_array().unwrap() {
+        events.push((r["started"].as_str().unwrap().to_string(), 1));
+        events.push((r["ended"].as_str().unwrap().to_string(), -1));
+    }
+    events.sort();
+    let (mut cur, mut peak) = (0, 0);
+    for (_, d) in events {
+        cur += d;
+        peak = peak.max(cur);
+    }
+    assert!(peak <= 8, "{peak} runs at once");
+    eprintln!("herd: {n} hosts configured, peak concurrency {peak}");
+}

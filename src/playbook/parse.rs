@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::keywords::{
-    control_params, did_you_mean, short_module_name, ANY_PARAMS, FREE_FORM, PLAY_KEYWORDS,
-    TASK_KEYWORDS,
+    control_params, did_you_mean, short_module_name, ANY_PARAMS, PLAY_KEYWORDS, TASK_KEYWORDS,
 };
 use super::model::{Action, BecomeSpec, LoopSpec, Play, Playbook, RoleCtx, Strategy, Task};
 use super::yaml::{self, Node, NodeKind, Pos};
@@ -487,7 +486,10 @@ fn parse_task(node: &Node, ctx: &FileCtx, handler: bool) -> Result<Task, ParseEr
             ),
         ));
     }
-    let free_form = FREE_FORM.contains(&short.as_str());
+    // Only command/shell/raw/script keep `k=v` words in their free text; for the other
+    // free-form modules (include_tasks, meta, ...) bare words go to `_raw_params` and `k=v` pairs
+    // are parameters, as in Ansible.
+    let free_form = super::args::is_free_form(&short);
     let args_node = node.get("args").map(Node::to_value);
     let args = super::args::normalize(&raw_args, args_node.as_ref(), free_form)
         .map_err(|e| err(&args_pos, format!("{}: {short}: {e}", label())))?;
