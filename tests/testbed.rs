@@ -305,7 +305,7 @@ fn userdata_runs_before_or_after_sshd_and_python_can_be_absent() -> R {
 fn sshd_delay_keeps_sshd_down_at_first() -> R {
     let bed = TestBed::builder()
         .hosts(1)
-        .sshd_delay(6)
+        .sshd_delay(15)
         .boot(false)
         .start()?;
     let h = &bed.hosts[0];
@@ -465,13 +465,15 @@ fn mounts_copies_and_background_commands() -> R {
         Some(&b"copied bytes"[..])
     );
     assert_eq!(bed.hosts[1].read_file("/root/payload"), None);
-    bed.hosts[1].exec_detached("sleep 1; echo later > /root/later")?;
+    // The detached command waits for a signal, so "not yet there" is certain however slow the machine is.
+    bed.hosts[1].exec_detached("testbed-wait later 120 && echo later > /root/later")?;
     assert_eq!(
         bed.hosts[1].read_file("/root/later"),
         None,
         "detached command returns at once"
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
+    bed.signal("later")?;
+    let deadline = Instant::now() + Duration::from_secs(120);
     while bed.hosts[1].read_file("/root/later").is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
