@@ -24,13 +24,19 @@ fn demo() -> Result<(), String> {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let bin = repo.join("target/release/knockplay");
     if !bin.exists() {
-        return Err(format!("{} missing: run `cargo build --release`", bin.display()));
+        return Err(format!(
+            "{} missing: run `cargo build --release`",
+            bin.display()
+        ));
     }
     let n = 3;
     println!("==> starting {n} test hosts (containers with sshd; user data knocks at boot)");
     let bed = TestBed::builder()
         .hosts(n)
-        .userdata("sleep 1; knock $KP_GATEWAY 7000 8000:udp 9000", UserDataOrder::BeforeSshd)
+        .userdata(
+            "sleep 1; knock $KP_GATEWAY 7000 8000:udp 9000",
+            UserDataOrder::BeforeSshd,
+        )
         .sshd_delay(3)
         .boot(false)
         .wait_ssh(false)
@@ -70,11 +76,19 @@ cooldown = 300
     )
     .map_err(|e| e.to_string())?;
     println!("==> knockplay check-config");
-    let ok = Command::new(&bin).arg("check-config").arg(&cfg).status().map_err(|e| e.to_string())?;
+    let ok = Command::new(&bin)
+        .arg("check-config")
+        .arg(&cfg)
+        .status()
+        .map_err(|e| e.to_string())?;
     if !ok.success() {
         return Err("check-config failed".into());
     }
-    println!("==> knockplay listen -c {} (capturing on {})", cfg.display(), bed.bridge_if);
+    println!(
+        "==> knockplay listen -c {} (capturing on {})",
+        cfg.display(),
+        bed.bridge_if
+    );
     let log = std::fs::File::create(dir.join("listener.log")).map_err(|e| e.to_string())?;
     let mut listener = Command::new(&bin)
         .args(["listen", "-c"])
@@ -86,7 +100,9 @@ cooldown = 300
         .map_err(|e| e.to_string())?;
     std::thread::sleep(Duration::from_secs(1));
     let start = Instant::now();
-    println!("==> booting the hosts: each knocks 7000/tcp 8000/udp 9000/tcp, before its sshd is up");
+    println!(
+        "==> booting the hosts: each knocks 7000/tcp 8000/udp 9000/tcp, before its sshd is up"
+    );
     bed.boot().map_err(|e| format!("boot: {e:?}"))?;
     let mut done = vec![false; n];
     while done.iter().any(|d| !d) {
@@ -107,7 +123,10 @@ cooldown = 300
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    println!("\n==> what a configured host looks like ({}):", bed.hosts[0].name);
+    println!(
+        "\n==> what a configured host looks like ({}):",
+        bed.hosts[0].name
+    );
     for cmd in [
         "cat /var/lib/knockplay/configured",
         "cat /etc/motd",
@@ -122,11 +141,20 @@ cooldown = 300
         libc::kill(listener.id() as i32, libc::SIGTERM);
     }
     let _ = listener.wait();
-    println!("\n==> recap of each run (per-run logs in {}/logs)", dir.display());
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir.join("logs"))
+    println!(
+        "\n==> recap of each run (per-run logs in {}/logs)",
+        dir.display()
+    );
+    // logs/<host>/<time>-<door>.log
+    let mut logs: Vec<PathBuf> = Vec::new();
+    for host_dir in std::fs::read_dir(dir.join("logs"))
         .map_err(|e| e.to_string())?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+        .flatten()
+    {
+        if let Ok(files) = std::fs::read_dir(host_dir.path()) {
+            logs.extend(files.flatten().map(|f| f.path()));
+        }
+    }
     logs.sort();
     for l in logs {
         let text = std::fs::read_to_string(&l).unwrap_or_default();
@@ -135,7 +163,13 @@ cooldown = 300
         }
     }
     println!("\n==> knockplay history");
-    Command::new(&bin).args(["history", "-c"]).arg(&cfg).status().map_err(|e| e.to_string())?;
-    println!("\n==> done: {n} hosts booted, knocked and were configured. Cleaning up the test hosts.");
+    Command::new(&bin)
+        .args(["history", "-c"])
+        .arg(&cfg)
+        .status()
+        .map_err(|e| e.to_string())?;
+    println!(
+        "\n==> done: {n} hosts booted, knocked and were configured. Cleaning up the test hosts."
+    );
     Ok(())
 }

@@ -388,7 +388,6 @@ pub fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
         Command::CheckConfig(a) => match crate::config::load(&a.config) {
             Ok(cfg) => {
                 println!("{}", cfg.describe());
-                println!("{}: OK", a.config.display());
                 exit::OK
             }
             Err(e) => {
