@@ -4,7 +4,6 @@
 //! the listener's history. Run it with `bash examples/demo`.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::path::PathBuf;
