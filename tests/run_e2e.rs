@@ -368,3 +368,18 @@ fn every_shipped_playbook_is_idempotent() {
         );
     }
 }
+
+#[test]
+fn facts_are_gathered_as_the_become_user() {
+    let bed = TestBed::start(1).expect("test bed");
+    let inv = bed.inventory_file_as(common::DEPLOY_USER);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("facts.yml");
+    std::fs::write(
+        &p,
+        "- hosts: all\n  become: yes\n  tasks:\n    - assert:\n        that:\n          - ansible_user_id == 'root'\n          - ansible_facts['os_family'] == 'Debian'\n- hosts: all\n  tasks:\n    - assert:\n        that: ansible_user_id == 'deploy'\n",
+    )
+    .unwrap();
+    let r = run_playbook(&bed, &p, &inv, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}

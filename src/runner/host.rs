@@ -500,6 +500,11 @@ impl<'p, 's> HostRun<'p, 's> {
             .become_
             .inherit(&inh.become_)
             .inherit(&self.ctx.play.become_);
+        self.become_from_spec(&spec, scope)
+    }
+
+    /// Resolve a become spec (keywords, then inventory `ansible_become*`, then CLI defaults).
+    fn become_from_spec(&self, spec: &BecomeSpec, scope: &Vars) -> Result<Option<Become>, String> {
         let render = |v: &Option<Value>| -> Result<Option<Value>, String> {
             match v {
                 None => Ok(None),
@@ -1290,10 +1295,19 @@ impl<'p, 's> HostRun<'p, 's> {
         if let Err(e) = self.ensure_remote() {
             return self.report_unreachable(display, e);
         }
+        // Facts are gathered as the play's become user, as Ansible does (ansible_user_id).
+        let mut scope = self.inv_vars.clone();
+        scope.extend(self.ctx.play.vars.clone());
+        scope.extend(self.ctx.opts.extra_vars.clone());
+        let become_ = self
+            .become_from_spec(&self.ctx.play.become_, &scope)
+            .unwrap_or_default();
+        let script =
+            crate::ssh::become_::wrap(crate::facts::gather_script(), become_.as_ref(), &[]);
         let Some(remote) = self.st.remote.as_mut() else {
             return Flow::Unreachable;
         };
-        match remote.exec(crate::facts::gather_script(), None, None) {
+        match remote.exec(&script, None, None) {
             Ok(out) => {
                 let facts = crate::facts::parse(&out.stdout_str());
                 self.st.facts.extend(facts);
