@@ -229,41 +229,6 @@ pub mod testing {
         }
     }
 
-    /// Runs commands with the local `sh` (for read-only probes in unit tests).
-    pub struct LocalShell;
-
-    impl Remote for LocalShell {
-        fn exec(
-            &mut self,
-            cmd: &str,
-            stdin: Option<&[u8]>,
-            _timeout: Option<Duration>,
-        ) -> Result<ExecOutput, SshError> {
-            use std::io::Write;
-            let mut child = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("spawn sh");
-            let input = stdin.map(<[u8]>::to_vec).unwrap_or_default();
-            let mut pipe = child.stdin.take().expect("stdin");
-            let writer = std::thread::spawn(move || pipe.write_all(&input));
-            let out = child.wait_with_output().expect("wait sh");
-            let _ = writer.join();
-            Ok(ExecOutput {
-                rc: out.status.code().unwrap_or(-1),
-                stdout: out.stdout,
-                stderr: out.stderr,
-            })
-        }
-        fn name(&self) -> &str {
-            "localhost"
-        }
-    }
-
     pub struct NoTemplates;
     impl Templater for NoTemplates {
         fn render(&self, source: &str, _name: &str) -> Result<String, String> {

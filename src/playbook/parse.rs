@@ -322,6 +322,17 @@ fn opt(node: &Node, key: &str) -> Option<Value> {
     node.get(key).map(Node::to_value)
 }
 
+/// `when:` as a list of conditions (a single condition or a list; nulls dropped).
+fn when_list(node: &Node) -> Vec<Value> {
+    let mut when = match opt(node, "when") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a,
+        Some(v) => vec![v],
+    };
+    when.retain(|w| !w.is_null());
+    when
+}
+
 fn parse_task(node: &Node, ctx: &FileCtx, handler: bool) -> Result<Task, ParseError> {
     let map = node.as_map().ok_or_else(|| {
         err(
@@ -337,12 +348,7 @@ fn parse_task(node: &Node, ctx: &FileCtx, handler: bool) -> Result<Task, ParseEr
         None => "task".to_string(),
     };
 
-    let mut when: Vec<Value> = match opt(node, "when") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a,
-        Some(v) => vec![v],
-    };
-    when.retain(|w| !w.is_null());
+    let when = when_list(node);
 
     let loop_ = parse_loop(node)?;
     let mut task = Task {
@@ -880,11 +886,7 @@ fn role_from_play_entry(
     let tasks = match wrapper {
         // `when`/`tags`/`become` on a role apply to each of its tasks: wrap them in a block.
         Some(w) => {
-            let when = match opt(w, "when") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::Array(a)) => a,
-                Some(v) => vec![v],
-            };
+            let when = when_list(w);
             vec![Task {
                 name: Some(format!("role {name}")),
                 pos: w.pos.clone(),

@@ -175,6 +175,21 @@ impl<'p, 's> HostRun<'p, 's> {
         self.st.name.clone()
     }
 
+    /// One plain result line for this host (no loop item, no diff).
+    fn report(&self, task: &str, status: Status, result: &Value) {
+        self.ctx.reporter.host_line(&HostLine {
+            host: &self.st.name,
+            task,
+            status,
+            item: None,
+            result,
+            diff: &[],
+            ignored: false,
+            show_result: false,
+            is_item: false,
+        });
+    }
+
     /// Magic variables for this host.
     fn magic(&self) -> Vars {
         let c = self.ctx;
@@ -681,17 +696,7 @@ impl<'p, 's> HostRun<'p, 's> {
                 is_item: false,
             });
         } else if is_loop_summary && outcome.status == Status::Skipped {
-            self.ctx.reporter.host_line(&HostLine {
-                host: &host,
-                task: &display,
-                status: Status::Skipped,
-                item: None,
-                result: &shown,
-                diff: &[],
-                ignored: false,
-                show_result: false,
-                is_item: false,
-            });
+            self.report(&display, Status::Skipped, &shown);
         }
         let status = outcome.status;
         let changed = outcome.changed;
@@ -1143,17 +1148,7 @@ impl<'p, 's> HostRun<'p, 's> {
         let display = task.display_name();
         let fail_line = |me: &mut Self, msg: String| {
             let r = json!({"changed": false, "failed": true, "msg": msg});
-            me.ctx.reporter.host_line(&HostLine {
-                host: &host,
-                task: &display,
-                status: Status::Failed,
-                item: None,
-                result: &r,
-                diff: &[],
-                ignored: false,
-                show_result: false,
-                is_item: false,
-            });
+            me.report(&display, Status::Failed, &r);
             me.ctx.reporter.count(&host, |s| s.failed += 1);
             me.st.failed = true;
             Flow::Failed
@@ -1176,17 +1171,7 @@ impl<'p, 's> HostRun<'p, 's> {
                 Err(e) => return fail_line(self, task_error(task, &host, &e)),
                 Ok(Some(cond)) => {
                     let r = skip_result(&cond);
-                    self.ctx.reporter.host_line(&HostLine {
-                        host: &host,
-                        task: &display,
-                        status: Status::Skipped,
-                        item: None,
-                        result: &r,
-                        diff: &[],
-                        ignored: false,
-                        show_result: false,
-                        is_item: false,
-                    });
+                    self.report(&display, Status::Skipped, &r);
                     self.ctx.reporter.count(&host, |s| s.skipped += 1);
                     continue;
                 }
@@ -1318,17 +1303,7 @@ impl<'p, 's> HostRun<'p, 's> {
                     }
                 }
                 let r = json!({"changed": false});
-                self.ctx.reporter.host_line(&HostLine {
-                    host: &host,
-                    task: display,
-                    status: Status::Ok,
-                    item: None,
-                    result: &r,
-                    diff: &[],
-                    ignored: false,
-                    show_result: false,
-                    is_item: false,
-                });
+                self.report(display, Status::Ok, &r);
                 self.ctx.reporter.count(&host, |s| s.ok += 1);
                 Flow::Continue
             }
@@ -1339,17 +1314,7 @@ impl<'p, 's> HostRun<'p, 's> {
     pub fn report_unreachable(&mut self, display: &str, e: SshError) -> Flow {
         let host = self.name();
         let r = json!({"changed": false, "msg": e.to_string(), "unreachable": true});
-        self.ctx.reporter.host_line(&HostLine {
-            host: &host,
-            task: display,
-            status: Status::Unreachable,
-            item: None,
-            result: &r,
-            diff: &[],
-            ignored: false,
-            show_result: false,
-            is_item: false,
-        });
+        self.report(display, Status::Unreachable, &r);
         self.ctx.reporter.count(&host, |s| s.unreachable += 1);
         self.st.unreachable = true;
         self.st.remote = None;

@@ -5,53 +5,10 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use super::*;
-use crate::ssh::{ExecOutput, Remote, SshError};
-
-/// Runs commands with the controller's `sh`: a stand-in for a target in unit tests.
-pub struct LocalShell;
-
-impl Remote for LocalShell {
-    fn exec(
-        &mut self,
-        cmd: &str,
-        stdin: Option<&[u8]>,
-        _t: Option<Duration>,
-    ) -> Result<ExecOutput, SshError> {
-        use std::io::Write;
-        use std::process::{Command, Stdio};
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| SshError::Session {
-                addr: "local".into(),
-                reason: e.to_string(),
-            })?;
-        if let Some(mut si) = child.stdin.take() {
-            if let Some(data) = stdin {
-                let _ = si.write_all(data);
-            }
-        }
-        let out = child.wait_with_output().map_err(|e| SshError::Session {
-            addr: "local".into(),
-            reason: e.to_string(),
-        })?;
-        Ok(ExecOutput {
-            rc: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: out.stderr,
-        })
-    }
-    fn name(&self) -> &str {
-        "local"
-    }
-}
+use crate::modules::util::testing::LocalRemote;
+use crate::ssh::{Remote, SshError};
 
 pub struct LocalConnector {
     pub refuse: Vec<String>,
@@ -64,7 +21,7 @@ impl Connector for LocalConnector {
                 addr: host.addr.clone(),
             });
         }
-        Ok(Box::new(LocalShell))
+        Ok(Box::new(LocalRemote::default()))
     }
 }
 
