@@ -420,9 +420,29 @@ pub fn listen(a: &ListenArgs, cancel: Arc<AtomicBool>) -> i32 {
     });
     match crate::knock::listen(cfg, launcher, control) {
         Ok(summary) => {
+            let s = &summary.stats;
             eprintln!(
-                "knockplay listen stopped: {} run(s) finished during shutdown, {} recorded as interrupted",
-                summary.shutdown.finished, summary.shutdown.interrupted
+                "knockplay listen stopped: {} run(s) finished during shutdown, {} recorded as interrupted\n  \
+                 packets {} (malformed {}, lost in the kernel {}); knocks completed {}, failed {}, \
+                 attempts evicted at max_attempts {}; accepted {}, coalesced {}, not allowed {}, \
+                 cooldown {}, queue full {}; runs ok {}, failed {}, interrupted {}; at most {} at once",
+                summary.shutdown.finished,
+                summary.shutdown.interrupted,
+                s.packets,
+                s.malformed,
+                s.kernel_drops,
+                s.tracker.detected,
+                s.tracker.failed,
+                s.tracker.evicted,
+                s.trigger.accepted,
+                s.trigger.coalesced,
+                s.trigger.not_allowed,
+                s.trigger.cooldown,
+                s.trigger.queue_full,
+                s.trigger.runs_ok,
+                s.trigger.runs_failed,
+                s.trigger.runs_interrupted,
+                s.trigger.peak_running,
             );
             exit::OK
         }

@@ -3,6 +3,7 @@
 //! playbook over SSH in-process, writes the marker, and records history.
 
 mod common;
+mod knock_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -479,4 +480,147 @@ fn herd_of_fifty_is_configured_once_each_within_the_pool_bound() {
     }
     assert!(peak <= 8, "{peak} runs at once");
     eprintln!("herd: {n} hosts configured, peak concurrency {peak}");
+}
+
+/// Resident memory of a process, KiB.
+fn rss_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_spoofed_flood_does_not_stop_a_real_host_from_being_configured() {
+    use knockplay::knock::wire::{build, tcp_flags::SYN};
+    use knockplay::knock::PortSpec;
+    use std::net::Ipv4Addr;
+
+    if !knock_support::privileged() {
+        eprintln!("skipped: needs root to create a network namespace and capture");
+        return;
+    }
+    const SOURCES: u32 = 50_000;
+    const ROUNDS: u32 = 4;
+    // The flood arrives on a veth from a test namespace (spoofed sources 10.233.0.0/16); the real host
+    // knocks on the test network's bridge. The listener captures on both.
+    let ns = knock_support::NetNs::create(21);
+    ns.route_back("10.233.0.0/16");
+    let bed = TestBed::builder()
+        .hosts(1)
+        .userdata(
+            &format!("testbed-wait go && {STOCK_KNOCK}"),
+            UserDataOrder::AfterSshd,
+        )
+        .start()
+        .expect("test bed");
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path().join("flood.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=survived dest=/etc/flood\n",
+    )
+    .unwrap();
+    let cfg = Listener::config(&bed, dir.path(), &pb, "", "cooldown = 600");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(
+            &format!("interfaces = [\"{}\"]", bed.bridge_if),
+            &format!(
+                "interfaces = [\"{}\", \"{}\"]\nmax_attempts = 10000",
+                bed.bridge_if, ns.host_if
+            ),
+        )
+        .replace(
+            &format!("allow = [\"{}\"]", bed.subnet),
+            &format!("allow = [\"{}\", \"10.233.0.0/16\"]", bed.subnet),
+        );
+    std::fs::write(&cfg, text).unwrap();
+    let l = Listener::start(dir.path(), &cfg);
+    let pid = l.child.as_ref().map(|c| c.id()).unwrap();
+    // Let it settle (SQLite opened, capture threads up) before the baseline.
+    std::thread::sleep(Duration::from_secs(1));
+    let rss_before = rss_of(pid);
+
+    // Every spoofed source knocks the first two ports, then repeats them (each attempt resets and
+    // restarts, never finishing): 4 packets per source.
+    let (ns_if, dst, mac, ns_name) = (ns.ns_if.clone(), ns.host_ip, ns.host_mac(), ns.name.clone());
+    let flood_started = Instant::now();
+    let sender = std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/var/run/netns/{ns_name}")).unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: enters the test namespace on this thread only.
+        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        let tx = knock_support::FrameSender::open(&ns_if);
+        let src_mac = [0x02, 0, 0, 0, 0, 0x44];
+        let ports = [
+            PortSpec::tcp(7000),
+            PortSpec::udp(8000),
+            PortSpec::tcp(7000),
+            PortSpec::udp(8000),
+        ];
+        for port in ports.iter().take(ROUNDS as usize) {
+            for i in 0..SOURCES {
+                let src = Ipv4Addr::new(10, 233, (i >> 8) as u8, i as u8);
+                tx.send(&build::ethernet(
+                    mac,
+                    src_mac,
+                    &build::ipv4(src, dst, *port, SYN),
+                ));
+            }
+        }
+    });
+    // The real host knocks while the flood is on.
+    std::thread::sleep(Duration::from_millis(200));
+    bed.signal("go").unwrap();
+    let mut rss_peak = rss_before;
+    while !sender.is_finished() {
+        rss_peak = rss_peak.max(rss_of(pid));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sender.join().unwrap();
+    let flood_time = flood_started.elapsed();
+    let h = &bed.hosts[0];
+    wait_for("the real host configured", Duration::from_secs(180), || {
+        rss_peak = rss_peak.max(rss_of(pid));
+        h.exists("/var/lib/knockplay/configured")
+    });
+    assert_eq!(h.read_to_string("/etc/flood").as_deref(), Some("survived"));
+    let hist = l.history_json();
+    let runs = hist["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "only the real host ran: {hist:#}");
+    assert_eq!(runs[0]["host"], h.ip.to_string());
+    assert_eq!(runs[0]["status"], "ok", "{hist:#}");
+    // Failed attempts are rate-limited in the history.
+    let rows = hist["knocks"].as_array().unwrap().len();
+    assert!(rows < 1_000, "{rows} history rows for a flood");
+    // 10k tracked attempts are a few MiB: the listener's memory stays within its bound.
+    assert!(
+        rss_peak < rss_before + 64 * 1024,
+        "listener RSS grew from {rss_before} to {rss_peak} KiB"
+    );
+    // The flood really reached the listener and filled its attempt table (counters at stop).
+    let mut l = l;
+    l.kill(libc::SIGTERM);
+    let out = l.output();
+    let evicted: u64 = out
+        .split("attempts evicted at max_attempts ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no stop counters in the listener's output:\n{out}"));
+    assert!(
+        evicted > 0,
+        "the flood should have pushed the table to its bound:\n{out}"
+    );
+    eprintln!(
+        "flood with a real run: {} frames in {flood_time:?}; listener RSS {rss_before} KiB, peak {rss_peak} KiB; \
+         history rows {rows}\n{}",
+        SOURCES * ROUNDS,
+        out.lines().rev().take(2).collect::<Vec<_>>().join("\n")
+    );
 }

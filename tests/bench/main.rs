@@ -1,13 +1,16 @@
-//! Benchmark driver (one ignored test; run it with `bash bench/run`): applies bench/playbook.yml with
-//! knockplay and ansible-playbook and bench/deploy.py with pyinfra to fresh test hosts (1 and 20), first
-//! run and idempotent re-run, measures wall time, controller CPU and memory, checks that the work is on
-//! the hosts and that re-runs change nothing, and prints a table with ratios against knockplay.
-//!
-//! Environment: KP_BENCH_HOSTS="1,20" (host counts), KP_BENCH_TOOLS="knockplay,ansible,pyinfra".
-//! Each tool's output is kept in target/bench/<tool>-<hosts>h-<run>.{out,err}.
+//! Benchmark driver (two ignored tests; run them with `bash bench/run [run|listen]`):
+//! - `bench`: applies bench/playbook.yml with knockplay and ansible-playbook and bench/deploy.py with
+//!   pyinfra to fresh test hosts (1 and 20), first run and idempotent re-run, measures wall time,
+//!   controller CPU and memory, checks that the work is on the hosts and that re-runs change nothing, and
+//!   prints a table with ratios against knockplay.
+//!   Environment: KP_BENCH_HOSTS="1,20" (host counts), KP_BENCH_TOOLS="knockplay,ansible,pyinfra".
+//!   Each tool's output is kept in target/bench/<tool>-<hosts>h-<run>.{out,err}.
+//! - `listen_bench`: hosts knock and are configured by `knockplay listen` and by knockd +
+//!   ansible-playbook (see listen.rs); prints knock → first task latency and herd times with ratios.
 
 #[path = "../common/mod.rs"]
 mod common;
+mod listen;
 mod measure;
 mod report;
 mod tools;
@@ -119,6 +122,34 @@ fn bench() {
     }
 }
 
+#[test]
+#[ignore = "benchmark (minutes; needs Docker, the test-host image, .venv and knockd): run `bash bench/run listen`"]
+fn listen_bench() {
+    measure::become_subreaper();
+    let repo = repo();
+    let logs = repo.join("target/bench");
+    std::fs::create_dir_all(&logs).expect("create target/bench");
+    let data_csv =
+        std::fs::read(repo.join("bench/files/data.csv")).expect("read bench/files/data.csv");
+    let params = listen::Params::from_env();
+    let outcomes = listen::run_all(&params, &repo, &logs, &data_csv);
+    let table = listen::table(&outcomes);
+    println!("\n{table}");
+    let _ = std::fs::write(logs.join("listen-results.txt"), &table);
+    let problems = listen::problems(&outcomes);
+    if !problems.is_empty() {
+        println!(
+            "\nProblems ({}; outputs in {}):",
+            problems.len(),
+            logs.display()
+        );
+        for p in &problems {
+            println!("  {p}");
+        }
+        panic!("{} problem(s): see above", problems.len());
+    }
+}
+
 /// Runs `tool` once on every host of `bed` and checks the result.
 fn run_once(
     tool: Tool,
@@ -163,7 +194,7 @@ fn run_once(
     } else {
         for h in &bed.hosts {
             problems.extend(
-                verify::check_host(h, data_csv)
+                verify::check_host(h, &h.name, data_csv)
                     .into_iter()
                     .map(|p| format!("{label}: {p}")),
             );

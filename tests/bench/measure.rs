@@ -49,6 +49,24 @@ pub fn become_subreaper() {
 
 /// Runs `cmd` (stdin closed, stdout/stderr into the given files) and measures it.
 pub fn run_measured(cmd: &mut Command, stdout: &Path, stderr: &Path) -> std::io::Result<Usage> {
+    spawn_measured(cmd, stdout, stderr)?.finish(None)
+}
+
+/// A measured process that is still running (a daemon such as `knockplay listen` or `knockd`).
+pub struct Measured {
+    pid: u32,
+    t0: Instant,
+    peak: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    sampler: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts `cmd` (stdin closed, stdout/stderr into the given files) and starts sampling its tree's RSS.
+pub fn spawn_measured(
+    cmd: &mut Command,
+    stdout: &Path,
+    stderr: &Path,
+) -> std::io::Result<Measured> {
     let out = File::create(stdout)?;
     let err = File::create(stderr)?;
     let me = std::process::id();
@@ -65,22 +83,61 @@ pub fn run_measured(cmd: &mut Command, stdout: &Path, stderr: &Path) -> std::io:
             }
         })
     };
-    let (status, ru) = wait4(child.id() as libc::pid_t)?;
-    let wall = t0.elapsed();
-    let mut usage = Usage {
-        wall,
-        code: exit_code(status),
-        ..Usage::default()
-    };
-    add(&mut usage, &ru);
-    // Orphans (daemonized descendants) were re-parented to us: stop and reap them.
-    for (ru, _) in reap_orphans(me) {
-        add(&mut usage, &ru);
+    Ok(Measured {
+        pid: child.id(),
+        t0,
+        peak,
+        stop,
+        sampler: Some(sampler),
+    })
+}
+
+impl Measured {
+    /// Whether the process has children right now (e.g. knockd's forked commands).
+    pub fn has_children(&self) -> bool {
+        !children(self.pid).is_empty()
     }
-    stop.store(true, Ordering::Relaxed);
-    let _ = sampler.join();
-    usage.tree_rss_kib = peak.load(Ordering::Relaxed).max(usage.max_rss_kib);
-    Ok(usage)
+
+    /// Sends `signal` (if any), waits for the process to exit, stops and reaps orphaned descendants,
+    /// and returns what the whole run cost.
+    pub fn finish(mut self, signal: Option<i32>) -> std::io::Result<Usage> {
+        if let Some(sig) = signal {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(self.pid as libc::pid_t, sig) };
+        }
+        let (status, ru) = wait4(self.pid as libc::pid_t)?;
+        let mut usage = Usage {
+            wall: self.t0.elapsed(),
+            code: exit_code(status),
+            ..Usage::default()
+        };
+        add(&mut usage, &ru);
+        // Orphans (daemonized descendants) were re-parented to us: stop and reap them.
+        for (ru, _) in reap_orphans(std::process::id()) {
+            add(&mut usage, &ru);
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(s) = self.sampler.take() {
+            let _ = s.join();
+        }
+        usage.tree_rss_kib = self.peak.load(Ordering::Relaxed).max(usage.max_rss_kib);
+        Ok(usage)
+    }
+}
+
+impl Drop for Measured {
+    fn drop(&mut self) {
+        // Only when `finish` was not called (a panic in the benchmark): do not leave a daemon behind.
+        if self.sampler.is_some() {
+            self.stop.store(true, Ordering::Relaxed);
+            // SAFETY: signalling and reaping our own child.
+            unsafe {
+                libc::kill(self.pid as libc::pid_t, libc::SIGKILL);
+                let mut status = 0;
+                libc::waitpid(self.pid as libc::pid_t, &mut status, 0);
+            }
+        }
+    }
 }
 
 fn add(u: &mut Usage, ru: &libc::rusage) {

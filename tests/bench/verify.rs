@@ -5,16 +5,17 @@ use sha2::{Digest, Sha256};
 
 use crate::common::Host;
 
-/// Problems found on `host` after a first run (empty: the work is there).
-pub fn check_host(host: &Host, data_csv: &[u8]) -> Vec<String> {
+/// Problems found on `host` after a first run (empty: the work is there). `inventory_name` is the name
+/// the tool knew the host by (`host0` from an inventory; its address when it knocked).
+pub fn check_host(host: &Host, inventory_name: &str, data_csv: &[u8]) -> Vec<String> {
     let sha = hex::encode(Sha256::digest(data_csv));
-    let name = &host.name;
+    let (name, inv) = (&host.name, inventory_name);
     let script = format!(
         r#"p() {{ echo "$1"; }}
 c=/opt/bench/conf
-grep -qx 'name = {name}' $c/app.ini || p "app.ini lacks 'name = {name}'"
+grep -qx 'name = {inv}' $c/app.ini || p "app.ini lacks 'name = {inv}'"
 grep -qx 'hostname = {name}' $c/app.ini || p "app.ini lacks 'hostname = {name}'"
-grep -qx 'APP_HOST={name}' $c/service.env || p "service.env lacks APP_HOST={name}"
+grep -qx 'APP_HOST={inv}' $c/service.env || p "service.env lacks APP_HOST={inv}"
 grep -qx 'upstream beta 10.0.0.2:9002' $c/upstreams.txt || p "upstreams.txt lacks beta"
 [ "$(sha256sum < /opt/bench/data/data.csv | cut -d' ' -f1)" = {sha} ] || p "data.csv differs from bench/files/data.csv"
 cmp -s $c/motd - <<'EOF' || p "motd content wrong"

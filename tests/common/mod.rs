@@ -151,7 +151,8 @@ pub struct TestBedBuilder {
     userdata_every_boot: bool,
     sshd_delay: u64,
     env: Vec<(String, String)>,
-    mounts: Vec<(PathBuf, String)>,
+    /// (path here, path in the host, writable)
+    mounts: Vec<(PathBuf, String, bool)>,
     boot: bool,
     wait_ssh: bool,
 }
@@ -207,8 +208,21 @@ impl TestBedBuilder {
     /// Bind-mounts a file or directory of this machine read-only into every host, e.g. the knockplay
     /// binary at `/usr/local/bin/knockplay` (hosts run the same Debian release, so it links).
     pub fn mount(mut self, host_path: impl AsRef<Path>, container_path: &str) -> Self {
-        self.mounts
-            .push((host_path.as_ref().to_path_buf(), container_path.to_string()));
+        self.mounts.push((
+            host_path.as_ref().to_path_buf(),
+            container_path.to_string(),
+            false,
+        ));
+        self
+    }
+    /// Bind-mounts a directory of this machine read-write into every host (e.g. where the benchmark's
+    /// playbook drops time stamps the controller reads without `docker exec`).
+    pub fn mount_rw(mut self, host_path: impl AsRef<Path>, container_path: &str) -> Self {
+        self.mounts.push((
+            host_path.as_ref().to_path_buf(),
+            container_path.to_string(),
+            true,
+        ));
         self
     }
     /// `false`: create the network and containers but do not boot them; call [`TestBed::boot`] later
@@ -424,9 +438,10 @@ impl TestBed {
             a.push("-e".into());
             a.push(format!("{k}={v}"));
         }
-        for (from, to) in &self.opts.mounts {
+        for (from, to, rw) in &self.opts.mounts {
             a.push("-v".into());
-            a.push(format!("{}:{to}:ro", from.display()));
+            let mode = if *rw { "rw" } else { "ro" };
+            a.push(format!("{}:{to}:{mode}", from.display()));
         }
         a.push(IMAGE.into());
         a
