@@ -505,7 +505,7 @@ fn secs(x: Option<f64>) -> String {
     x.map_or("-".into(), |v| format!("{v:.2}"))
 }
 
-const HEADER: &str = "phase  trigger          hosts  knocks  runs  configured  knock->first task s (med/p95/max)  knock->configured s (med)  herd done s   CPU s  max RSS MiB  tree RSS MiB  load  check";
+const HEADER: &str = "phase  trigger          hosts  knocks  runs  configured  knock->first task s (med/p95/max)  knock->configured s (med)  herd done s   CPU s  max RSS MiB  tree RSS MiB  load  busy  check";
 
 pub fn outcome_line(o: &Outcome) -> String {
     let lat = format!(
@@ -515,7 +515,7 @@ pub fn outcome_line(o: &Outcome) -> String {
         secs(percentile(&o.latency, 1.0))
     );
     format!(
-        "{:<5}  {:<15}  {:>5}  {:>6}  {:>4}  {:>10}  {:>33}  {:>25}  {:>11}  {:>6.2}  {:>11.1}  {:>12.1}  {:>4.1}  {}",
+        "{:<5}  {:<15}  {:>5}  {:>6}  {:>4}  {:>10}  {:>33}  {:>25}  {:>11}  {:>6.2}  {:>11.1}  {:>12.1}  {:>4.1}  {:>3.0}%  {}",
         if o.herd { "herd" } else { "solo" },
         o.label(),
         o.hosts,
@@ -529,6 +529,7 @@ pub fn outcome_line(o: &Outcome) -> String {
         o.usage.max_rss_kib as f64 / 1024.0,
         o.usage.tree_rss_kib as f64 / 1024.0,
         o.load1,
+        o.usage.machine_busy * 100.0,
         if o.problems.is_empty() {
             "ok".to_string()
         } else {

@@ -33,6 +33,9 @@ pub struct Usage {
     pub tree_rss_kib: u64,
     /// Exit code (128+signal when killed by a signal).
     pub code: i32,
+    /// Share of the whole machine's CPU time that was busy during the run (0..1), whoever used it: the
+    /// test hosts run on the same cores, so near 1.0 means the run was bound by the machine's CPU.
+    pub machine_busy: f64,
 }
 
 /// Makes this process the reaper of orphaned descendants (once; Linux only).
@@ -56,6 +59,7 @@ pub fn run_measured(cmd: &mut Command, stdout: &Path, stderr: &Path) -> std::io:
 pub struct Measured {
     pid: u32,
     t0: Instant,
+    cpu0: Option<(u64, u64)>,
     peak: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     sampler: Option<std::thread::JoinHandle<()>>,
@@ -72,6 +76,7 @@ pub fn spawn_measured(
     let me = std::process::id();
     let peak = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    let cpu0 = machine_cpu();
     let t0 = Instant::now();
     let child = cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn()?;
     let sampler = {
@@ -86,6 +91,7 @@ pub fn spawn_measured(
     Ok(Measured {
         pid: child.id(),
         t0,
+        cpu0,
         peak,
         stop,
         sampler: Some(sampler),
@@ -111,6 +117,11 @@ impl Measured {
             code: exit_code(status),
             ..Usage::default()
         };
+        if let (Some((busy0, all0)), Some((busy1, all1))) = (self.cpu0, machine_cpu()) {
+            if all1 > all0 {
+                usage.machine_busy = (busy1 - busy0) as f64 / (all1 - all0) as f64;
+            }
+        }
         add(&mut usage, &ru);
         // Orphans (daemonized descendants) were re-parented to us: stop and reap them.
         for (ru, _) in reap_orphans(std::process::id()) {
@@ -138,6 +149,20 @@ impl Drop for Measured {
             }
         }
     }
+}
+
+/// (busy, total) CPU time of the whole machine so far, in clock ticks (`/proc/stat`).
+fn machine_cpu() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).unwrap_or(&0);
+    Some((total.saturating_sub(idle), total))
 }
 
 fn add(u: &mut Usage, ru: &libc::rusage) {

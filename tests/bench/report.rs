@@ -7,7 +7,7 @@ use crate::tools::Tool;
 use crate::Row;
 
 const HEADER: &str =
-    "hosts  run     tool         wall s    CPU s  max RSS MiB  tree RSS MiB  changed   load  check";
+    "hosts  run     tool         wall s    CPU s  max RSS MiB  tree RSS MiB  changed   load  busy  check";
 const RATIO_HEADER: &str =
     "hosts  run     ratio                     wall      CPU      max RSS      tree RSS";
 
@@ -32,7 +32,7 @@ pub fn row_line(r: &Row) -> String {
         format!("{} problem(s)", r.problems.len())
     };
     format!(
-        "{:>5}  {:<6}  {:<9}  {:>8.2}  {:>7.2}  {:>11.1}  {:>12.1}  {:>7}  {:>5.1}  {}",
+        "{:>5}  {:<6}  {:<9}  {:>8.2}  {:>7.2}  {:>11.1}  {:>12.1}  {:>7}  {:>5.1}  {:>3.0}%  {}",
         r.hosts,
         run_name(r.rerun),
         r.tool.name(),
@@ -42,6 +42,7 @@ pub fn row_line(r: &Row) -> String {
         mib(r.usage.tree_rss_kib),
         changed,
         r.load1,
+        r.usage.machine_busy * 100.0,
         status
     )
 }
