@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::port::PortSpec;
-use super::wire::{parse_ip, Knock};
+use super::wire::{parse_ip, Knock, WireError};
 use bpf::Insn;
 use socket::{interface_index, PacketSocket, PACKET_OTHERHOST, PACKET_OUTGOING};
 
@@ -36,6 +36,9 @@ pub struct CaptureStats {
     pub kernel_drops: AtomicU64,
     /// Times capture had to wait because the detector fell behind (nothing is dropped here).
     pub backpressure: AtomicU64,
+    /// Frames the wire parser rejected as truncated or malformed (never a panic). Packets that are
+    /// well-formed but no knock (IPv6 with extension headers leading to ICMPv6, non-first fragments)
+    /// are not counted here: the kernel filter passes those up for the parser to decide.
     pub malformed: AtomicU64,
     /// Times the socket was (re)opened.
     pub opened: AtomicU64,
@@ -228,9 +231,11 @@ fn capture_loop(
                                 return;
                             }
                         }
-                        Err(_) => {
+                        Err(WireError::Truncated { .. }) | Err(WireError::Malformed(_)) => {
                             stats.malformed.fetch_add(1, Ordering::Relaxed);
                         }
+                        // Well-formed, just not a knock.
+                        Err(_) => {}
                     }
                 }
                 Ok(None) => {}

@@ -452,7 +452,8 @@ impl Remote for HostSession {
         let timeout = timeout
             .or(self.opts.command_timeout)
             .filter(|t| !t.is_zero());
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let started = Instant::now();
+        let deadline = timeout.map(|t| started + t);
         let mut result = self.run(cmd, stdin, deadline);
         if let Err(Fail::NotStarted(e)) = &result {
             if self.dead {
@@ -463,6 +464,15 @@ impl Remote for HostSession {
                 result = self.run(cmd, stdin, deadline);
             }
         }
+        // Sizes and time only: a command line may carry secrets (no_log), so its text is never logged.
+        tracing::trace!(
+            host = self.opts.name.as_str(),
+            command_bytes = cmd.len(),
+            stdin_bytes = stdin.map_or(0, <[u8]>::len),
+            rc = result.as_ref().ok().map(|o| o.rc),
+            micros = started.elapsed().as_micros() as u64,
+            "exec"
+        );
         match result {
             Ok(out) => Ok(out),
             Err(Fail::Err(e)) | Err(Fail::NotStarted(e)) => Err(e),
