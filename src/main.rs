@@ -1,5 +1,6 @@
 //! The `knockplay` binary: parse the command line, set up logging and signals, call the library.
 
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -25,6 +26,8 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
+        // Escape codes only for a terminal: logs redirected to a file or journald stay plain text.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     let cancel = Arc::new(AtomicBool::new(false));
     // The listener routes its own signals (graceful stop, SIGHUP reload).

@@ -608,6 +608,9 @@ impl<'p, 's> HostRun<'p, 's> {
         let host = self.name();
         let scope = self.scope(task, inh);
         let display = task.display_name();
+        self.ctx
+            .reporter
+            .task_start(&display, &task.pos.to_string());
         let no_log = task
             .no_log
             .as_ref()
@@ -1277,6 +1280,7 @@ impl<'p, 's> HostRun<'p, 's> {
     /// Gather facts in one round trip.
     pub fn gather_facts(&mut self, display: &str) -> Flow {
         let host = self.name();
+        self.ctx.reporter.task_start(display, "gather_facts");
         if let Err(e) = self.ensure_remote() {
             return self.report_unreachable(display, e);
         }

@@ -121,6 +121,8 @@ impl ReportOptions {
 
 struct Inner {
     last_header: Option<String>,
+    /// Where the task whose header was printed last is defined (two tasks may share a name).
+    last_task_at: Option<String>,
     logs: BTreeMap<String, Option<File>>,
     json_plays: Vec<Value>,
     stats: BTreeMap<String, HostStats>,
@@ -207,6 +209,7 @@ impl Reporter {
             opts,
             inner: Mutex::new(Inner {
                 last_header: None,
+                last_task_at: None,
                 logs: BTreeMap::new(),
                 json_plays: Vec::new(),
                 stats: BTreeMap::new(),
@@ -263,6 +266,7 @@ impl Reporter {
     pub fn play_start(&self, name: &str, hosts: &[String]) {
         let mut inner = self.lock();
         inner.last_header = None;
+        inner.last_task_at = None;
         let line = banner(&format!("PLAY [{name}]"));
         if self.opts.human {
             let _ = writeln!(inner.out, "{line}");
@@ -286,21 +290,39 @@ impl Reporter {
         }
     }
 
+    /// A task starts on a host (`at`: where it is defined). Its `TASK [...]` header is printed now,
+    /// once, so a long task shows what is running instead of the previous task's results.
+    pub fn task_start(&self, task: &str, at: &str) {
+        let mut inner = self.lock();
+        if inner.last_task_at.as_deref() != Some(at) {
+            inner.last_task_at = Some(at.to_string());
+            self.header(&mut inner, task, true);
+        }
+    }
+
+    /// Prints the header of `task` unless it was the last one printed (`force`: print anyway).
+    fn header(&self, inner: &mut Inner, task: &str, force: bool) {
+        if !force && inner.last_header.as_deref() == Some(task) {
+            return;
+        }
+        if self.opts.human {
+            let header = banner(&format!("TASK [{task}]"));
+            let _ = writeln!(inner.out, "{header}");
+            let _ = inner.out.flush();
+        }
+        inner.last_header = Some(task.to_string());
+        if let Some(Value::Object(play)) = inner.json_plays.last_mut() {
+            if let Some(Value::Array(tasks)) = play.get_mut("tasks") {
+                tasks.push(json!({"task": {"name": task}, "hosts": {}}));
+            }
+        }
+    }
+
     pub fn host_line(&self, line: &HostLine<'_>) {
         let mut inner = self.lock();
         let header = banner(&format!("TASK [{}]", line.task));
-        let new_task = inner.last_header.as_deref() != Some(line.task);
-        if new_task {
-            if self.opts.human {
-                let _ = writeln!(inner.out, "{header}");
-            }
-            inner.last_header = Some(line.task.to_string());
-            if let Some(Value::Object(play)) = inner.json_plays.last_mut() {
-                if let Some(Value::Array(tasks)) = play.get_mut("tasks") {
-                    tasks.push(json!({"task": {"name": line.task}, "hosts": {}}));
-                }
-            }
-        }
+        // Another task's lines came in between (free strategy): say again which task this is.
+        self.header(&mut inner, line.task, false);
         self.log(&mut inner, line.host, &header);
         let text = self.format_line(line);
         if self.opts.human {

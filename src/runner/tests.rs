@@ -33,6 +33,20 @@ pub fn run_text(
     extra: &[&str],
     refuse: &[&str],
 ) -> (RunReport, String) {
+    let (opts, buf) = options(dir, playbook, hosts, extra, refuse);
+    let report = run_playbook(opts).unwrap_or_else(|e| panic!("parse error: {e}"));
+    let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    (report, out)
+}
+
+/// Options for running `playbook` text through the local shell, and the buffer its output goes to.
+fn options(
+    dir: &Path,
+    playbook: &str,
+    hosts: &[&str],
+    extra: &[&str],
+    refuse: &[&str],
+) -> (RunOptions, Arc<Mutex<Vec<u8>>>) {
     let pb = dir.join("site.yml");
     std::fs::write(&pb, playbook).unwrap();
     let list = format!("{},", hosts.join(","));
@@ -66,9 +80,58 @@ pub fn run_text(
         cancel: Arc::new(AtomicBool::new(false)),
         finish_command: None,
     };
-    let report = run_playbook(opts).unwrap_or_else(|e| panic!("parse error: {e}"));
+    (opts, buf)
+}
+
+#[test]
+fn a_running_task_is_announced_before_it_ends() {
+    // The task waits until the test has seen its header: printed at the end (after the result), it
+    // would not be seen within 20 s (the task itself gives up after 30 s).
+    let d = tempfile::tempdir().unwrap();
+    let go = d.path().join("go");
+    let pb = format!(
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: first\n      command: \"true\"\n    \
+         - name: waits for the header\n      shell: i=0; while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; test -e {go}\n",
+        go = go.display()
+    );
+    let (opts, buf) = options(d.path(), &pb, &["h1", "h2"], &[], &[]);
+    let run = std::thread::spawn(move || run_playbook(opts).unwrap());
+    let seen = |buf: &Arc<Mutex<Vec<u8>>>| {
+        String::from_utf8_lossy(&buf.lock().unwrap()).contains("TASK [waits for the header]")
+    };
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seen(&buf) && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let announced = seen(&buf);
+    std::fs::write(&go, b"").unwrap();
+    let report = run.join().unwrap();
     let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
-    (report, out)
+    assert!(announced, "no header while the task ran:\n{out}");
+    assert_eq!(report.exit_code, 0, "{out}");
+    // One header per task, each before its hosts' lines.
+    assert_eq!(
+        out.matches("TASK [waits for the header]").count(),
+        1,
+        "{out}"
+    );
+    let header = out.find("TASK [waits for the header]").unwrap();
+    let first_line = out.find("changed: [h1]").unwrap();
+    assert!(first_line < header, "{out}");
+    assert_eq!(out[header..].matches("changed: [").count(), 2, "{out}");
+}
+
+#[test]
+fn two_tasks_with_the_same_name_get_a_header_each() {
+    let d = tempfile::tempdir().unwrap();
+    let (_, out) = run_text(
+        d.path(),
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: \"true\"\n    - command: \"true\"\n",
+        &["h1"],
+        &[],
+        &[],
+    );
+    assert_eq!(out.matches("TASK [command]").count(), 2, "{out}");
 }
 
 #[test]
