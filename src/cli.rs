@@ -12,6 +12,28 @@ use crate::runner::{self, exit, ReportOptions, RunOptions, SshConnector};
 use crate::ssh::known_hosts::HostKeyPolicy;
 use crate::value::{Value, Vars};
 
+/// `println!` for command output: when the reader went away (`knockplay history | head`), stop quietly
+/// the way other Unix tools do, instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
+            stdout_gone(e)
+        }
+    }};
+}
+
+/// Exit status after standard output was closed under us: 141 (128 + SIGPIPE), as a shell reports a
+/// tool killed by SIGPIPE.
+const STDOUT_CLOSED: i32 = 141;
+
+fn stdout_gone(e: std::io::Error) -> ! {
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        eprintln!("ERROR! cannot write to standard output: {e}");
+    }
+    std::process::exit(STDOUT_CLOSED)
+}
+
 const EXIT_CODES: &str = "\
 Exit codes (as ansible-playbook):
   0   every host ok
@@ -269,7 +291,7 @@ pub fn run(args: RunArgs, cancel: Arc<AtomicBool>) -> i32 {
         }
     };
     if args.syntax_check {
-        println!("\nplaybook: {}", args.playbook.display());
+        outln!("\nplaybook: {}", args.playbook.display());
         return exit::OK;
     }
     let inventory = match load_inventory(&args.inventory) {
@@ -309,9 +331,9 @@ pub fn run(args: RunArgs, cancel: Arc<AtomicBool>) -> i32 {
 }
 
 fn list(pb: &crate::playbook::model::Playbook, inv: &Inventory, args: &RunArgs) -> i32 {
-    println!("\nplaybook: {}", args.playbook.display());
+    outln!("\nplaybook: {}", args.playbook.display());
     for (i, play) in pb.plays.iter().enumerate() {
-        println!("\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
+        outln!("\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
         if args.list_hosts {
             let mut hosts = match inv.hosts_matching(&play.hosts) {
                 Ok(h) => h,
@@ -324,14 +346,14 @@ fn list(pb: &crate::playbook::model::Playbook, inv: &Inventory, args: &RunArgs) 
                 let lim = inv.hosts_matching(l).unwrap_or_default();
                 hosts.retain(|h| lim.contains(h));
             }
-            println!("    pattern: ['{}']", play.hosts);
-            println!("    hosts ({}):", hosts.len());
+            outln!("    pattern: ['{}']", play.hosts);
+            outln!("    hosts ({}):", hosts.len());
             for h in hosts {
-                println!("      {h}");
+                outln!("      {h}");
             }
         }
         if args.list_tasks {
-            println!("    tasks:");
+            outln!("    tasks:");
             fn walk(tasks: &[crate::playbook::model::Task], depth: usize) {
                 for t in tasks {
                     match &t.action {
@@ -350,7 +372,7 @@ fn list(pb: &crate::playbook::model::Playbook, inv: &Inventory, args: &RunArgs) 
                             } else {
                                 format!("\tTAGS: [{}]", t.tags.join(", "))
                             };
-                            println!("{}{}{tags}", "      ".repeat(depth), t.display_name());
+                            outln!("{}{}{tags}", "      ".repeat(depth), t.display_name());
                         }
                     }
                 }
@@ -387,7 +409,7 @@ pub fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
         Command::Listen(a) => listen(&a, cancel),
         Command::CheckConfig(a) => match crate::config::load(&a.config) {
             Ok(cfg) => {
-                println!("{}", cfg.describe());
+                outln!("{}", cfg.describe());
                 exit::OK
             }
             Err(e) => {
@@ -527,6 +549,7 @@ pub fn history(a: &HistoryArgs) -> i32 {
     let mut out = std::io::stdout();
     match crate::history::print(&state_dir, &q, a.json, &mut out) {
         Ok(()) => exit::OK,
+        Err(crate::history::HistoryError::Output(e)) => stdout_gone(e),
         Err(e) => {
             eprintln!("ERROR! {e}");
             1

@@ -673,6 +673,13 @@ impl Validator<'_> {
                         p,
                         format!("door '{name}': playbook {} not found", playbook.display()),
                     );
+                } else if let Err(e) = crate::playbook::parse::load_playbook(&playbook) {
+                    // Found now, not at 3 a.m. when the first host knocks. (Templates are checked
+                    // when a run renders them.)
+                    self.problem(
+                        p,
+                        format!("door '{name}': the playbook does not parse: {e}"),
+                    );
                 }
                 let private_key = d.private_key.as_ref().map(|k| {
                     let key = self.path(k.get_ref());

@@ -266,3 +266,23 @@ fn load_reports_a_missing_file() {
         "{e}"
     );
 }
+
+#[test]
+fn a_playbook_that_does_not_parse_is_reported_before_any_knock() {
+    let d = Dir::new();
+    std::fs::write(
+        d.dir.path().join("site.yml"),
+        "- hosts: all\n  tasks:\n    - copy: src=a dest=/b\n      bogus_kw: 1\n",
+    )
+    .unwrap();
+    let text = "[listener]\ninterfaces = [\"lo\"]\n\n[[door]]\nname = \"a\"\nsequence = [\"7000/tcp\", \"8000/tcp\"]\nallow = [\"any\"]\nplaybook = \"site.yml\"\n";
+    let errors = d.errors(text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    // Where in knock.toml, which door, and where in the playbook.
+    assert!(
+        errors[0]
+            .starts_with("knock.toml:8:12: door 'a': the playbook does not parse: site.yml:4:7: ")
+            && errors[0].contains("bogus_kw"),
+        "{errors:?}"
+    );
+}
