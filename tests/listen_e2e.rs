@@ -406,9 +406,9 @@ fn killed_listener_keeps_history_and_marks_the_cut_run_interrupted() {
     assert!(!h.exists("/var/lib/knockplay/configured"));
 }
 
-#[test]
-fn herd_of_fifty_is_configured_once_each_within_the_pool_bound() {
-    let n = 50;
+/// `n` booted hosts whose user data knocks when `bed.signal("go")` is given, and a directory holding
+/// `playbook` (returned with its path).
+fn knocking_bed(n: usize, playbook: &str) -> (TestBed, tempfile::TempDir, PathBuf) {
     let bed = TestBed::builder()
         .hosts(n)
         .userdata(
@@ -418,12 +418,18 @@ fn herd_of_fifty_is_configured_once_each_within_the_pool_bound() {
         .start()
         .expect("test bed");
     let dir = tempfile::tempdir().unwrap();
-    let pb = dir.path().join("herd.yml");
-    std::fs::write(
-        &pb,
+    let pb = dir.path().join("site.yml");
+    std::fs::write(&pb, playbook).unwrap();
+    (bed, dir, pb)
+}
+
+#[test]
+fn herd_of_fifty_is_configured_once_each_within_the_pool_bound() {
+    let n = 50;
+    let (bed, dir, pb) = knocking_bed(
+        n,
         "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content={{ inventory_hostname }} dest=/etc/herd\n    - command: sleep 2\n",
-    )
-    .unwrap();
+    );
     let cfg = Listener::config(&bed, dir.path(), &pb, "", "cooldown = 600");
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
@@ -510,21 +516,10 @@ fn a_spoofed_flood_does_not_stop_a_real_host_from_being_configured() {
     // knocks on the test network's bridge. The listener captures on both.
     let ns = knock_support::NetNs::create(21);
     ns.route_back("10.233.0.0/16");
-    let bed = TestBed::builder()
-        .hosts(1)
-        .userdata(
-            &format!("testbed-wait go && {STOCK_KNOCK}"),
-            UserDataOrder::AfterSshd,
-        )
-        .start()
-        .expect("test bed");
-    let dir = tempfile::tempdir().unwrap();
-    let pb = dir.path().join("flood.yml");
-    std::fs::write(
-        &pb,
+    let (bed, dir, pb) = knocking_bed(
+        1,
         "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=survived dest=/etc/flood\n",
-    )
-    .unwrap();
+    );
     let cfg = Listener::config(&bed, dir.path(), &pb, "", "cooldown = 600");
     let text = std::fs::read_to_string(&cfg)
         .unwrap()

@@ -108,18 +108,24 @@ fn bench() {
         logs.join("results.txt"),
         format!("{table}\n{}\n", notes.join("\n")),
     );
-    let problems: Vec<&String> = rows.iter().flat_map(|r| &r.problems).collect();
-    if !problems.is_empty() {
-        println!(
-            "\nProblems ({}; outputs in {}):",
-            problems.len(),
-            logs.display()
-        );
-        for p in &problems {
-            println!("  {p}");
-        }
-        panic!("{} problem(s): see above", problems.len());
+    let problems: Vec<String> = rows.iter().flat_map(|r| r.problems.clone()).collect();
+    fail_on(&problems, &logs);
+}
+
+/// Lists the problems after the table and fails the benchmark if there are any.
+fn fail_on(problems: &[String], logs: &Path) {
+    if problems.is_empty() {
+        return;
     }
+    println!(
+        "\nProblems ({}; outputs in {}):",
+        problems.len(),
+        logs.display()
+    );
+    for p in problems {
+        println!("  {p}");
+    }
+    panic!("{} problem(s): see above", problems.len());
 }
 
 #[test]
@@ -136,18 +142,7 @@ fn listen_bench() {
     let table = listen::table(&outcomes);
     println!("\n{table}");
     let _ = std::fs::write(logs.join("listen-results.txt"), &table);
-    let problems = listen::problems(&outcomes);
-    if !problems.is_empty() {
-        println!(
-            "\nProblems ({}; outputs in {}):",
-            problems.len(),
-            logs.display()
-        );
-        for p in &problems {
-            println!("  {p}");
-        }
-        panic!("{} problem(s): see above", problems.len());
-    }
+    fail_on(&listen::problems(&outcomes), &logs);
 }
 
 /// Runs `tool` once on every host of `bed` and checks the result.
