@@ -1065,3 +1065,64 @@ fn testbed_exec_round_trip_time() -> R {
     }
     Ok(())
 }
+
+#[test]
+fn the_command_shell_gives_the_same_results_as_a_channel_per_command() {
+    let Some(sshd) = LocalSshd::start() else {
+        return;
+    };
+    let mut with = sshd.options();
+    with.command_shell = true;
+    let mut without = sshd.options();
+    without.command_shell = false;
+    let mut a = HostSession::connect(&with).unwrap();
+    let mut b = HostSession::connect(&without).unwrap();
+    // (command, stdin)
+    let cases: Vec<(&str, Option<&[u8]>)> = vec![
+        ("printf 'no newline'", None),
+        ("printf 'out\\000bin\\377'; printf 'err' >&2; exit 7", None),
+        ("cd /tmp; X=leak; export Y=leak", None),
+        ("pwd; echo \"x=$X y=$Y\"", None),
+        ("exit 0", None),
+        ("if then fi", None),
+        ("cat; echo done", None),
+        ("cat | wc -c", Some(b"twelve bytes")),
+        (
+            "head -c 1048576 /dev/zero | tr '\\0' o; head -c 1048576 /dev/zero | tr '\\0' e >&2",
+            None,
+        ),
+        ("echo \"$0\" | grep -c sh", None),
+        ("kill -TERM $$", None),
+        ("echo still here", None),
+    ];
+    for (cmd, stdin) in &cases {
+        let x = a.exec(cmd, *stdin, None).unwrap();
+        let y = b.exec(cmd, *stdin, None).unwrap();
+        assert_eq!(
+            (x.rc, &x.stdout),
+            (y.rc, &y.stdout),
+            "{cmd}: command shell vs channel per command"
+        );
+        // A syntax error is worded by the shell that parses it (sh vs the login shell).
+        if cmd.starts_with("if then") {
+            assert!(!x.stderr.is_empty() && !y.stderr.is_empty(), "{cmd}");
+        } else {
+            assert_eq!(x.stderr, y.stderr, "{cmd}");
+        }
+    }
+    // A command that leaves a background job writing later: the next command's output is its own.
+    let out = a
+        .exec("(sleep 0.3; echo late) & echo now", None, None)
+        .unwrap();
+    assert_eq!(out.stdout_str(), "now\n");
+    std::thread::sleep(Duration::from_millis(600));
+    let out = a.exec("echo next", None, None).unwrap();
+    assert_eq!(out.stdout_str(), "next\n");
+    // A timed-out command does not block the next one.
+    let e = a
+        .exec("sleep 5", None, Some(Duration::from_millis(300)))
+        .unwrap_err();
+    assert!(matches!(e, SshError::CommandTimeout { .. }), "{e:?}");
+    let out = a.exec("echo after timeout", None, None).unwrap();
+    assert_eq!(out.stdout_str(), "after timeout\n");
+}

@@ -1,4 +1,4 @@
-//! `raw`: send the text as-is to the target's shell (or `executable -c`), nothing else. Always
+//! `raw`: send the text as-is to the target's login shell (or `executable -c`), nothing else. Always
 //! changed; rc != 0 fails; skipped in check mode (as in Ansible).
 
 use super::command::{command_result, Invocation};
@@ -28,6 +28,11 @@ impl Module for Raw {
         }
         let line = match arg_str(args, m, "executable")?.filter(|s| !s.is_empty()) {
             Some(exe) => format!("exec {} -c {}", quote(&exe), quote(&text)),
+            // Through the login shell, as Ansible's raw does (sshd sets $SHELL; commands otherwise run
+            // in the session's /bin/sh). With become, the become shell (/bin/sh) runs it, as in Ansible.
+            None if ctx.become_.is_none() => {
+                format!("exec \"${{SHELL:-/bin/sh}}\" -c {}", quote(&text))
+            }
             None => text.clone(),
         };
         let inv = Invocation {
@@ -67,7 +72,10 @@ mod tests {
             .unwrap();
         assert!(res.changed);
         assert_eq!(res.stdout.as_deref(), Some("hi\n"));
-        assert_eq!(r.seen[0].0, "echo hi; ls | wc");
+        assert_eq!(
+            r.seen[0].0,
+            "exec \"${SHELL:-/bin/sh}\" -c 'echo hi; ls | wc'"
+        );
     }
 
     #[test]

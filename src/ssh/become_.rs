@@ -1,7 +1,7 @@
 //! Pure quoting of a command for become (sudo -n / su) with task environment.
 //!
-//! The result is one string handed to the SSH exec channel, which runs it through the login shell of
-//! the connecting user. With become, the whole inner script (environment exports + command) is quoted
+//! The result is one string handed to [`Remote::exec`](super::Remote::exec), which runs it with
+//! `sh -c` semantics as the connecting user. With become, the whole inner script (environment exports + command) is quoted
 //! as one word for `/bin/sh -c`, so quotes, `$`, backticks, newlines and heredocs in `cmd` reach the
 //! inner shell byte for byte. Environment is exported *inside* the become shell because sudo resets
 //! the environment.

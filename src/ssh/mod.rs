@@ -85,8 +85,9 @@ impl SshError {
 
 /// A target that runs shell commands. Implemented by [`HostSession`] (real SSH) and by fakes in tests.
 pub trait Remote {
-    /// Run `cmd` through the login shell of the target (`sh -c` semantics), feeding `stdin` if given,
-    /// and wait for it to finish (or for `timeout`). `cmd` is final: become/env wrapping is already done.
+    /// Run `cmd` with POSIX `sh -c` semantics (in a subshell of the session's `/bin/sh`, or through the
+    /// login shell on a channel of its own when `stdin` is given), feeding `stdin` if given, and wait
+    /// for it to finish (or for `timeout`). `cmd` is final: become/env wrapping is already done.
     fn exec(
         &mut self,
         cmd: &str,
