@@ -1090,6 +1090,7 @@ fn try_key_files(
             }
             continue;
         }
+        warn_if_readable_by_others(&key);
         match session.userauth_pubkey_file(&opts.user, None, &key, None) {
             Ok(()) if session.authenticated() => return Ok(true),
             Ok(()) => tried.push(format!("key {shown} (not accepted)")),
@@ -1172,6 +1173,33 @@ fn try_agent(
 }
 
 /// True for PEM keys with `ENCRYPTED` and OpenSSH keys whose cipher is not `none`.
+/// Warns once per key file that group or others can read: anyone who can read it can log in where
+/// it is accepted (OpenSSH refuses such keys; knockplay uses them and says so).
+fn warn_if_readable_by_others(path: &Path) {
+    static WARNED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let Some(mode) = readable_by_others(path) else {
+        return;
+    };
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned.iter().any(|p| p == path) {
+        return;
+    }
+    warned.push(path.to_path_buf());
+    tracing::warn!(
+        "private key {} is readable by group or others (mode {mode:04o}): anyone who can read it can \
+         log in with it; `chmod 600 {}` (OpenSSH refuses such keys)",
+        path.display(),
+        path.display()
+    );
+}
+
+/// The permission bits of `path` when group or others have any access to it.
+fn readable_by_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
 fn key_file_is_encrypted(path: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(path) else {
         return false;
@@ -1313,5 +1341,23 @@ mod tests {
         let t = random_token();
         assert!(t.len() == 34 && t.starts_with("KP"), "{t}");
         assert_ne!(t, random_token());
+    }
+
+    #[test]
+    fn keys_open_to_others_are_noticed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id");
+        std::fs::write(&key, b"k").unwrap();
+        for (mode, open) in [
+            (0o600, None),
+            (0o400, None),
+            (0o644, Some(0o644)),
+            (0o640, Some(0o640)),
+        ] {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(readable_by_others(&key), open, "{mode:o}");
+        }
+        assert_eq!(readable_by_others(&dir.path().join("missing")), None);
     }
 }
