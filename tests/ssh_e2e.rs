@@ -1077,8 +1077,17 @@ fn the_command_shell_gives_the_same_results_as_a_channel_per_command() {
     without.command_shell = false;
     let mut a = HostSession::connect(&with).unwrap();
     let mut b = HostSession::connect(&without).unwrap();
+    let all_bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let big = vec![b'x'; 2 << 20];
     // (command, stdin)
-    let cases: Vec<(&str, Option<&[u8]>)> = vec![
+    let cases: Vec<(&str, Option<&[u8]>)> =
+        vec![
+        ("sha256sum", Some(&all_bytes)),
+        ("cat", Some(&all_bytes[..300])),
+        ("wc -c", Some(b"")),
+        ("head -c 3; echo", Some(&all_bytes)),
+        ("wc -c", Some(&big)),
+        ("read -r l; echo \"got $l\"; exit 4", Some(b"line one\nline two\n")),
         ("printf 'no newline'", None),
         ("printf 'out\\000bin\\377'; printf 'err' >&2; exit 7", None),
         ("cd /tmp; X=leak; export Y=leak", None),

@@ -6,10 +6,10 @@
 //! asks for, so large outputs on both streams never deadlock, a per-command deadline is exact, and
 //! the happy path never sleeps.
 //!
-//! Commands without stdin run in the session's command shell (one `/bin/sh` per session, each command
-//! in a subshell of it; see [`CommandShell`]), which costs the target far less than a channel, an sshd
-//! session process and a login shell per command. Commands with stdin, and hosts where that shell
-//! cannot start, get a channel each.
+//! Commands run in the session's command shell (one `/bin/sh` per session, each command in a subshell
+//! of it; see [`CommandShell`]), which costs the target far less than a channel, an sshd session
+//! process and a login shell per command. Commands with more than 1 MiB of stdin, and hosts where that
+//! shell cannot start, get a channel each.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -109,9 +109,11 @@ pub struct HostSession {
     shell: Option<CommandShell>,
     /// The command shell could not start on this host: every command gets its own channel.
     shell_unavailable: bool,
+    /// How the last command went: "shell" or "channel" (for the trace log).
+    last_via: &'static str,
 }
 
-/// One `/bin/sh` per session that runs every command without stdin, instead of one exec channel
+/// One `/bin/sh` per session that runs every command, instead of one exec channel
 /// (one sshd session process and one login shell) per command: on a busy target an exec costs about
 /// 3 ms of its CPU against 0.5 ms for a subshell, and most tasks are one or two commands.
 ///
@@ -119,11 +121,14 @@ pub struct HostSession {
 /// carrying a random token: `\n<token> <rc>\n` on stdout and `\n<token>\n` on stderr. The subshell
 /// keeps `exit`, `cd`, `exec` and variables of one command from touching the next; `</dev/null` keeps
 /// the command from reading the lines meant for the shell; a syntax error stays inside `eval`.
-/// Commands with stdin (file contents) still get their own channel. `KNOCKPLAY_EXEC_PER_COMMAND=1`
-/// turns the shell off.
+/// A command's stdin (file contents) travels as base64 in a here-document piped through `base64 -d`
+/// (coreutils); above 1 MiB it gets a channel of its own. `KNOCKPLAY_EXEC_PER_COMMAND=1` turns the
+/// shell off.
 struct CommandShell {
     channel: ssh2::Channel,
     token: String,
+    /// `base64` is there to decode stdin; without it, commands with stdin get a channel.
+    stdin_ok: bool,
 }
 
 /// `KNOCKPLAY_EXEC_PER_COMMAND=1`: one exec channel per command, as before the command shell.
@@ -180,12 +185,24 @@ fn take_stderr_mark(buf: &mut Vec<u8>, token: &str) -> bool {
     }
 }
 
-/// The line the command shell runs for `cmd`.
-fn shell_line(cmd: &str, token: &str) -> String {
-    format!(
-        "( eval {} ) </dev/null; __kp_rc=$?; printf '\\n%s %s\\n' {token} \"$__kp_rc\"; printf '\\n%s\\n' {token} >&2\n",
-        crate::shell::quote(cmd)
-    )
+/// Stdin up to this size goes through the command shell (base64 in a here-document); larger input
+/// gets a channel of its own, so the shell never holds a large document in memory.
+const SHELL_STDIN_MAX: usize = 1 << 20;
+
+/// The line the command shell runs for `cmd`; `stdin` is decoded by `base64 -d` from a here-document
+/// (binary-safe; the command sees exactly those bytes, then end of file).
+fn shell_line(cmd: &str, stdin: Option<&[u8]>, token: &str) -> String {
+    let marks = format!(
+        "__kp_rc=$?; printf '\\n%s %s\\n' {token} \"$__kp_rc\"; printf '\\n%s\\n' {token} >&2\n"
+    );
+    let cmd = crate::shell::quote(cmd);
+    match stdin {
+        None => format!("( eval {cmd} ) </dev/null; {marks}"),
+        Some(data) => format!(
+            "base64 -d <<'{token}_IN' | ( eval {cmd} ); {marks}{}{token}_IN\n",
+            crate::modules::util::base64_lines(data)
+        ),
+    }
 }
 
 impl std::fmt::Debug for HostSession {
@@ -395,12 +412,17 @@ impl HostSession {
         stdin: Option<&[u8]>,
         deadline: Option<Instant>,
     ) -> Result<ExecOutput, Fail> {
-        if stdin.is_none() && !self.shell_unavailable {
+        if stdin.is_none_or(|d| d.len() <= SHELL_STDIN_MAX) && !self.shell_unavailable {
             if self.shell.is_none() {
                 self.shell = self.start_shell(deadline)?;
             }
-            if let Some(mut sh) = self.shell.take() {
-                let line = shell_line(cmd, &sh.token);
+            let usable = self
+                .shell
+                .as_ref()
+                .is_some_and(|sh| stdin.is_none() || sh.stdin_ok);
+            if let Some(mut sh) = self.shell.take_if(|_| usable) {
+                self.last_via = "shell";
+                let line = shell_line(cmd, stdin, &sh.token);
                 let result = self.shell_roundtrip(&mut sh, line.as_bytes(), deadline);
                 match &result {
                     Ok(_) if !sh.channel.eof() => self.shell = Some(sh),
@@ -412,6 +434,7 @@ impl HostSession {
                 return result;
             }
         }
+        self.last_via = "channel";
         self.run_in_channel(cmd, stdin, deadline)
     }
 
@@ -430,6 +453,7 @@ impl HostSession {
             Ok(()) => CommandShell {
                 channel,
                 token: random_token(),
+                stdin_ok: false,
             },
             Err(Fail::Err(e)) if !self.dead => {
                 tracing::debug!("{}: no command shell ({e})", self.opts.name);
@@ -439,10 +463,25 @@ impl HostSession {
             Err(Fail::Err(e)) => return Err(Fail::NotStarted(e)),
             Err(other) => return Err(other),
         };
-        // One round trip proves the shell runs our lines before a real command is sent to it.
-        let hello = shell_line("true", &sh.token);
+        // One round trip proves the shell runs our lines before a real command is sent to it, and
+        // tells whether it can decode stdin.
+        let hello = shell_line(
+            "command -v base64 >/dev/null || echo no-base64",
+            None,
+            &sh.token,
+        );
         match self.shell_roundtrip(&mut sh, hello.as_bytes(), deadline) {
-            Ok(out) if out.rc == 0 && out.stdout.is_empty() && !sh.channel.eof() => Ok(Some(sh)),
+            Ok(out) if out.rc == 0 && !sh.channel.eof() && out.stdout.is_empty() => {
+                sh.stdin_ok = true;
+                Ok(Some(sh))
+            }
+            Ok(out) if out.rc == 0 && !sh.channel.eof() && out.stdout == b"no-base64\n" => {
+                tracing::debug!(
+                    "{}: no base64: commands with stdin get a channel",
+                    self.opts.name
+                );
+                Ok(Some(sh))
+            }
             Err(Fail::Timeout) => {
                 self.abandon(&mut sh.channel);
                 Err(Fail::Timeout)
@@ -740,6 +779,7 @@ impl Remote for HostSession {
             command_bytes = cmd.len(),
             stdin_bytes = stdin.map_or(0, <[u8]>::len),
             rc = result.as_ref().ok().map(|o| o.rc),
+            via = self.last_via,
             micros = started.elapsed().as_micros() as u64,
             "exec"
         );
@@ -920,6 +960,7 @@ fn connect_once(opts: &ConnectOptions, deadline: Option<Instant>) -> Result<Host
         dead: false,
         shell: None,
         shell_unavailable: !opts.command_shell,
+        last_via: "",
     })
 }
 
@@ -1332,7 +1373,7 @@ mod tests {
 
     #[test]
     fn a_shell_line_quotes_the_command_as_one_word() {
-        let line = shell_line("echo 'a b'; exit 3", "KPt");
+        let line = shell_line("echo 'a b'; exit 3", None, "KPt");
         assert_eq!(
             line,
             "( eval 'echo '\\''a b'\\''; exit 3' ) </dev/null; __kp_rc=$?; printf '\\n%s %s\\n' KPt \"$__kp_rc\"; \
