@@ -7,7 +7,7 @@
 //! the happy path never sleeps.
 //!
 //! Commands run in the session's command shell (one `/bin/sh` per session, each command in a subshell
-//! of it; see [`CommandShell`]), which costs the target far less than a channel, an sshd session
+//! of it; see `CommandShell`), which costs the target far less than a channel, an sshd session
 //! process and a login shell per command. Commands with more than 1 MiB of stdin, and hosts where that
 //! shell cannot start, get a channel each.
 
@@ -48,7 +48,7 @@ pub struct ConnectOptions {
     pub host_key_policy: HostKeyPolicy,
     /// Default per-command timeout when `exec` is given none.
     pub command_timeout: Option<Duration>,
-    /// Run commands without stdin in one long-lived `/bin/sh` per session (see [`CommandShell`]);
+    /// Run commands without stdin in one long-lived `/bin/sh` per session (see `CommandShell`);
     /// `false` gives every command its own channel. Default: on, unless the environment variable
     /// `KNOCKPLAY_EXEC_PER_COMMAND=1` is set.
     pub command_shell: bool,
@@ -105,7 +105,7 @@ pub struct HostSession {
     socket: TcpStream,
     /// Set when the transport failed; the session must be reconnected.
     dead: bool,
-    /// The host's command shell (see [`CommandShell`]); started on first use.
+    /// The host's command shell (see `CommandShell`); started on first use.
     shell: Option<CommandShell>,
     /// The command shell could not start on this host: every command gets its own channel.
     shell_unavailable: bool,
