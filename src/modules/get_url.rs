@@ -118,7 +118,7 @@ impl GetUrlArgs {
 /// What the probe found at dest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Probe {
-    /// Final path (dest, or dest/<url basename> when dest is a directory).
+    /// Final path (dest, or `dest/<url basename>` when dest is a directory).
     pub path: String,
     pub dest_is_dir: bool,
     pub state: FileState,
