@@ -372,18 +372,24 @@ impl<'p, 's> HostRun<'p, 's> {
 
     fn eval_when(&self, conds: &[Value], scope: &Vars) -> Result<Option<String>, String> {
         for c in conds {
-            let ok = match c {
-                Value::Bool(b) => *b,
-                Value::String(s) => self.ctx.templar.eval_bool(s, scope).map_err(|e| {
-                    format!("The conditional check '{s}' failed. The error was: {e}")
-                })?,
-                other => as_bool(other).unwrap_or(false),
-            };
-            if !ok {
+            if !self.cond_true(c, scope)? {
                 return Ok(Some(to_display(c)));
             }
         }
         Ok(None)
+    }
+
+    /// One condition (`when`, `changed_when`, `failed_when`, `until`): a boolean, or an expression.
+    fn cond_true(&self, c: &Value, scope: &Vars) -> Result<bool, String> {
+        Ok(match c {
+            Value::Bool(b) => *b,
+            Value::String(s) => {
+                self.ctx.templar.eval_bool(s, scope).map_err(|e| {
+                    format!("The conditional check '{s}' failed. The error was: {e}")
+                })?
+            }
+            other => as_bool(other).unwrap_or(false),
+        })
     }
 
     /// Items of a loop, templated.
@@ -1022,14 +1028,7 @@ impl<'p, 's> HostRun<'p, 's> {
             other => vec![other],
         };
         for c in list {
-            let b = match c {
-                Value::Bool(b) => *b,
-                Value::String(s) => self.ctx.templar.eval_bool(s, scope).map_err(|e| {
-                    format!("The conditional check '{s}' failed. The error was: {e}")
-                })?,
-                other => as_bool(other).unwrap_or(false),
-            };
-            if !b {
+            if !self.cond_true(c, scope)? {
                 return Ok(false);
             }
         }

@@ -512,24 +512,16 @@ impl HostSession {
         deadline: Option<Instant>,
     ) -> Result<ExecOutput, Fail> {
         let mut buf = vec![0u8; 64 * 1024];
-        let mut stderr = sh.channel.stderr();
         // Output that arrived after the previous command's end mark (a background job it started)
-        // belongs to no command: drop it rather than give it to this one.
-        for stream in [0, 1] {
-            loop {
-                let r = if stream == 0 {
-                    sh.channel.read(&mut buf)
-                } else {
-                    stderr.read(&mut buf)
-                };
-                match r {
-                    Ok(n) if n > 0 => tracing::debug!(
-                        "{}: dropped {n} bytes of late output from an earlier command",
-                        self.opts.name
-                    ),
-                    _ => break,
-                }
-            }
+        // belongs to no command: drop it rather than give it to this one. (A read error shows again
+        // below.)
+        let mut late = ExecOutput::default();
+        if let Ok(true) = read_ready(&mut sh.channel, &mut buf, &mut late) {
+            tracing::debug!(
+                "{}: dropped {} bytes of late output from an earlier command",
+                self.opts.name,
+                late.stdout.len() + late.stderr.len()
+            );
         }
         let mut out = ExecOutput::default();
         let (mut written, mut got_out, mut got_err) = (0usize, false, false);
@@ -555,28 +547,9 @@ impl HostSession {
                     }
                 }
             }
-            for stream in [0, 1] {
-                loop {
-                    let r = if stream == 0 {
-                        sh.channel.read(&mut buf)
-                    } else {
-                        stderr.read(&mut buf)
-                    };
-                    match r {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            let sink = if stream == 0 {
-                                &mut out.stdout
-                            } else {
-                                &mut out.stderr
-                            };
-                            sink.extend_from_slice(&buf[..n]);
-                            progress = true;
-                        }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(Fail::Err(self.io_err("reading output failed", &e))),
-                    }
-                }
+            match read_ready(&mut sh.channel, &mut buf, &mut out) {
+                Ok(got) => progress |= got,
+                Err(e) => return Err(Fail::Err(self.io_err("reading output failed", &e))),
             }
             if !got_out {
                 if let Some(rc) = take_stdout_mark(&mut out.stdout, &sh.token) {
@@ -640,7 +613,6 @@ impl HostSession {
         let mut eof_sent = false;
         let mut out = ExecOutput::default();
         let mut buf = vec![0u8; 64 * 1024];
-        let mut stderr = channel.stderr();
         loop {
             let mut progress = false;
             while written < input.len() {
@@ -670,23 +642,9 @@ impl HostSession {
                     Err(e) => return Err(Fail::Err(self.session_err("sending EOF failed", &e))),
                 }
             }
-            for (stream, sink) in [(0, &mut out.stdout), (1, &mut out.stderr)] {
-                loop {
-                    let r = if stream == 0 {
-                        channel.read(&mut buf)
-                    } else {
-                        stderr.read(&mut buf)
-                    };
-                    match r {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            sink.extend_from_slice(&buf[..n]);
-                            progress = true;
-                        }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(Fail::Err(self.io_err("reading output failed", &e))),
-                    }
-                }
+            match read_ready(channel, &mut buf, &mut out) {
+                Ok(got) => progress |= got,
+                Err(e) => return Err(Fail::Err(self.io_err("reading output failed", &e))),
             }
             if channel.eof() {
                 break;
@@ -735,6 +693,40 @@ impl HostSession {
             .session
             .disconnect(Some(ssh2::DisconnectCode::ByApplication), "bye", None);
     }
+}
+
+/// Reads whatever stdout and stderr of `channel` have ready (until libssh2 would block) into `out`.
+/// Returns whether anything came.
+fn read_ready(
+    channel: &mut ssh2::Channel,
+    buf: &mut [u8],
+    out: &mut ExecOutput,
+) -> std::io::Result<bool> {
+    let mut progress = false;
+    for stream in [0, 1] {
+        loop {
+            let r = if stream == 0 {
+                channel.read(buf)
+            } else {
+                channel.stderr().read(buf)
+            };
+            match r {
+                Ok(0) => break,
+                Ok(n) => {
+                    let sink = if stream == 0 {
+                        &mut out.stdout
+                    } else {
+                        &mut out.stderr
+                    };
+                    sink.extend_from_slice(&buf[..n]);
+                    progress = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(progress)
 }
 
 /// Why a command did not complete.
