@@ -235,13 +235,9 @@ fn booting_host_knocks_with_stock_client_and_is_configured_once() {
 #[test]
 fn wrong_knocks_and_outsiders_trigger_nothing_and_history_says_why() {
     let bed = TestBed::start(2).expect("test bed");
-    let dir = tempfile::tempdir().unwrap();
-    let pb = dir.path().join("pb.yml");
-    std::fs::write(
-        &pb,
+    let (dir, pb) = playbook_dir(
         "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=x dest=/tmp/ran\n",
-    )
-    .unwrap();
+    );
     // Door allows only host0.
     let cfg = Listener::config(&bed, dir.path(), &pb, "", "");
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
@@ -312,13 +308,9 @@ fn host_that_knocks_before_sshd_is_configured_once_sshd_is_up() {
         .wait_ssh(false)
         .start()
         .expect("test bed");
-    let dir = tempfile::tempdir().unwrap();
-    let pb = dir.path().join("pb.yml");
-    std::fs::write(
-        &pb,
+    let (dir, pb) = playbook_dir(
         "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=late dest=/tmp/late\n",
-    )
-    .unwrap();
+    );
     let cfg = Listener::config(&bed, dir.path(), &pb, "", "");
     let l = Listener::start(dir.path(), &cfg);
     bed.boot().unwrap();
@@ -340,13 +332,9 @@ fn until_configured_survives_a_dropped_first_knock() {
         .mount(bin(), "/usr/local/bin/knockplay")
         .start()
         .expect("test bed");
-    let dir = tempfile::tempdir().unwrap();
-    let pb = dir.path().join("pb.yml");
-    std::fs::write(
-        &pb,
+    let (dir, pb) = playbook_dir(
         "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=yes dest=/tmp/until\n",
-    )
-    .unwrap();
+    );
     let cfg = Listener::config(&bed, dir.path(), &pb, "", "");
     let h = &bed.hosts[0];
     // The first knock goes out while no listener runs: it is lost.
@@ -373,13 +361,8 @@ fn until_configured_survives_a_dropped_first_knock() {
 #[test]
 fn killed_listener_keeps_history_and_marks_the_cut_run_interrupted() {
     let bed = TestBed::start(1).expect("test bed");
-    let dir = tempfile::tempdir().unwrap();
-    let pb = dir.path().join("slow.yml");
-    std::fs::write(
-        &pb,
-        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: sleep 30\n",
-    )
-    .unwrap();
+    let (dir, pb) =
+        playbook_dir("- hosts: all\n  gather_facts: no\n  tasks:\n    - command: sleep 30\n");
     let cfg = Listener::config(&bed, dir.path(), &pb, "", "");
     let mut l = Listener::start(dir.path(), &cfg);
     let h = &bed.hosts[0];
@@ -417,10 +400,16 @@ fn knocking_bed(n: usize, playbook: &str) -> (TestBed, tempfile::TempDir, PathBu
         )
         .start()
         .expect("test bed");
+    let (dir, pb) = playbook_dir(playbook);
+    (bed, dir, pb)
+}
+
+/// A temporary directory holding `playbook` as site.yml (returned with its path).
+fn playbook_dir(playbook: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let pb = dir.path().join("site.yml");
     std::fs::write(&pb, playbook).unwrap();
-    (bed, dir, pb)
+    (dir, pb)
 }
 
 #[test]
