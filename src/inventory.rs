@@ -154,9 +154,9 @@ impl Inventory {
     /// mapping of groups), INI otherwise.
     pub fn add_file(&mut self, path: &Path) -> Result<(), InventoryError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| InventoryError::File {
+        let text = crate::playbook::yaml::read_text(path).map_err(|e| InventoryError::File {
             path: name.clone(),
-            message: format!("cannot read inventory: {e}"),
+            message: format!("cannot read inventory: {}", e.msg),
         })?;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if matches!(ext, "yml" | "yaml" | "json") || yaml_source::looks_like_yaml(&text) {

@@ -100,7 +100,10 @@ fn load_tree(dir: &Path, into: &mut Vars) -> Result<(), InventoryError> {
 /// One vars file: a YAML (or JSON) mapping; empty files are fine.
 pub fn load_file(path: &Path) -> Result<Vars, InventoryError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
+    let text = yaml::read_text(path).map_err(|e| InventoryError::File {
+        path: name.clone(),
+        message: e.msg,
+    })?;
     if text.trim_start().starts_with("$ANSIBLE_VAULT") {
         return Err(InventoryError::File {
             path: name,

@@ -121,31 +121,75 @@ impl Node {
     }
 }
 
-/// Read and parse a YAML file (first document).
-pub fn load_file(path: &Path) -> Result<Option<Node>, YamlError> {
-    let text = std::fs::read_to_string(path).map_err(|e| YamlError {
+/// Largest YAML text accepted (playbooks, roles, vars and inventory files).
+pub const MAX_YAML_BYTES: usize = 16 << 20;
+/// Deepest nesting of sequences and mappings accepted.
+pub const MAX_YAML_DEPTH: usize = 200;
+/// Most nodes a document may hold once aliases are expanded: a few hundred bytes of nested aliases
+/// (the "billion laughs") would otherwise expand to gigabytes.
+pub const MAX_YAML_NODES: usize = 1_000_000;
+
+/// Read a text file for a YAML loader, refusing files over [`MAX_YAML_BYTES`] before reading them.
+pub fn read_text(path: &Path) -> Result<String, YamlError> {
+    let fail = |msg: String| YamlError {
         pos: Pos {
             file: Arc::from(path.display().to_string()),
             line: 0,
             col: 0,
         },
-        msg: format!("cannot read file: {e}"),
-    })?;
+        msg,
+    };
+    let len = std::fs::metadata(path)
+        .map_err(|e| fail(format!("cannot read file: {e}")))?
+        .len();
+    if len > MAX_YAML_BYTES as u64 {
+        return Err(fail(too_big(len)));
+    }
+    std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read file: {e}")))
+}
+
+fn too_big(len: u64) -> String {
+    format!("file is {len} bytes; YAML files over {MAX_YAML_BYTES} bytes are refused")
+}
+
+/// Read and parse a YAML file (first document).
+pub fn load_file(path: &Path) -> Result<Option<Node>, YamlError> {
+    let text = read_text(path)?;
     load_str(&text, &path.display().to_string())
 }
 
 /// Parse YAML text; `file` names the source in positions. Returns `None` for an empty document.
+///
+/// Bounded: text over [`MAX_YAML_BYTES`], nesting deeper than [`MAX_YAML_DEPTH`] and documents that
+/// expand to more than [`MAX_YAML_NODES`] nodes are errors with the position where the limit was hit.
 pub fn load_str(text: &str, file: &str) -> Result<Option<Node>, YamlError> {
     let file: Arc<str> = Arc::from(file);
+    if text.len() > MAX_YAML_BYTES {
+        return Err(YamlError {
+            pos: Pos {
+                file,
+                line: 0,
+                col: 0,
+            },
+            msg: too_big(text.len() as u64),
+        });
+    }
     let mut b = Builder {
         file: file.clone(),
         stack: Vec::new(),
         anchors: HashMap::new(),
         docs: Vec::new(),
         error: None,
+        nodes: 0,
     };
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut b, false).map_err(|e| YamlError {
+    let parsed = parser.load(&mut b, false);
+    // The builder's error (a limit, an unknown anchor) comes from earlier in the text than any
+    // syntax error the parser met later, so it is the one to report.
+    if let Some(err) = b.error {
+        return Err(err);
+    }
+    parsed.map_err(|e| YamlError {
         pos: Pos {
             file: file.clone(),
             line: e.marker().line(),
@@ -153,9 +197,6 @@ pub fn load_str(text: &str, file: &str) -> Result<Option<Node>, YamlError> {
         },
         msg: e.info().to_string(),
     })?;
-    if let Some(err) = b.error {
-        return Err(err);
-    }
     Ok(b.docs.into_iter().next())
 }
 
@@ -175,9 +216,21 @@ enum Frame {
 struct Builder {
     file: Arc<str>,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with their size in nodes (what one alias to them adds).
+    anchors: HashMap<usize, (Node, usize)>,
     docs: Vec<Node>,
     error: Option<YamlError>,
+    /// Nodes built so far, aliases counted at their expanded size.
+    nodes: usize,
+}
+
+/// Number of nodes in `node`'s tree.
+fn tree_size(node: &Node) -> usize {
+    match &node.kind {
+        NodeKind::Scalar(_) => 1,
+        NodeKind::Seq(items) => 1 + items.iter().map(tree_size).sum::<usize>(),
+        NodeKind::Map(entries) => 1 + entries.iter().map(|(_, v)| tree_size(v)).sum::<usize>(),
+    }
 }
 
 impl Builder {
@@ -189,9 +242,31 @@ impl Builder {
         }
     }
 
+    fn fail(&mut self, pos: Pos, msg: String) {
+        if self.error.is_none() {
+            self.error = Some(YamlError { pos, msg });
+        }
+    }
+
+    /// Count `size` more nodes; false (and an error) once the document is over the limit.
+    fn count(&mut self, size: usize, pos: &Pos) -> bool {
+        self.nodes = self.nodes.saturating_add(size);
+        if self.nodes > MAX_YAML_NODES {
+            self.fail(
+                pos.clone(),
+                format!(
+                    "document expands to more than {MAX_YAML_NODES} nodes (aliases counted at their expanded size); refusing it"
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
     fn push_node(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = tree_size(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
@@ -254,7 +329,27 @@ fn merge_into(entries: &mut Vec<(String, Node)>, src: &Node) {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            // Past a limit or an error nothing more is built: the rest of the text costs only parsing.
+            return;
+        }
         let pos = self.pos(mark);
+        let opens = matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..));
+        if opens && self.stack.len() >= MAX_YAML_DEPTH {
+            self.fail(
+                pos,
+                format!("nesting deeper than {MAX_YAML_DEPTH} levels; refusing it"),
+            );
+            return;
+        }
+        let size = match &ev {
+            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..) => 1,
+            Event::Alias(id) => self.anchors.get(id).map_or(1, |(_, n)| *n),
+            _ => 0,
+        };
+        if !self.count(size, &pos) {
+            return;
+        }
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let v = if style == TScalarStyle::Plain {
@@ -307,7 +402,7 @@ impl MarkedEventReceiver for Builder {
             }
             Event::Alias(id) => {
                 let node = match self.anchors.get(&id) {
-                    Some(n) => n.clone(),
+                    Some((n, _)) => n.clone(),
                     None => {
                         if self.error.is_none() {
                             self.error = Some(YamlError {
@@ -408,6 +503,68 @@ mod tests {
             n.to_value(),
             json!({"base": {"a": 1, "b": 2}, "other": {"b": 3, "a": 1}, "list": [{"a": 1, "b": 2}]})
         );
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_quickly() {
+        // Each level multiplies by 9: level 9 would be 9^9 (387 million) copies of "lol".
+        let mut text = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        for w in names.windows(2) {
+            let (prev, next) = (w[0], w[1]);
+            let refs = vec![format!("*{prev}"); 9].join(",");
+            text.push_str(&format!("{next}: &{next} [{refs}]\n"));
+        }
+        assert!(text.len() < 1000, "{}", text.len());
+        let started = std::time::Instant::now();
+        let err = load_str(&text, "bomb.yml").unwrap_err();
+        assert!(err.to_string().starts_with("bomb.yml:"), "{err}");
+        assert!(err.msg.contains("more than 1000000 nodes"), "{err}");
+        // Refused while counting, not after building: far below a second even in debug builds.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn small_alias_use_is_fine_and_counted_at_expanded_size() {
+        let n = load_str("a: &a [1, 2, 3]\nb: [*a, *a]\n", "ok.yml")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            n.to_value(),
+            json!({"a": [1, 2, 3], "b": [[1, 2, 3], [1, 2, 3]]})
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_with_its_position() {
+        // Block style: one level per line.
+        let text: String = (0..300)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        let err = load_str(&text, "deep.yml").unwrap_err();
+        assert!(err.msg.contains("nesting deeper than 200"), "{err}");
+        assert_eq!(err.pos.line, 201, "{err}");
+        // Flow style: the YAML scanner's own recursion limit answers first; also a clean error.
+        let text = format!("x: {}1{}\n", "[".repeat(5000), "]".repeat(5000));
+        let err = load_str(&text, "deep.yml").unwrap_err();
+        assert!(err.to_string().starts_with("deep.yml:1:"), "{err}");
+        let ok = format!("x: {}1{}\n", "[".repeat(150), "]".repeat(150));
+        assert!(load_str(&ok, "ok.yml").is_ok());
+    }
+
+    #[test]
+    fn oversized_text_and_files_are_refused_before_parsing() {
+        let big = "#".repeat(MAX_YAML_BYTES + 1);
+        let err = load_str(&big, "big.yml").unwrap_err();
+        assert!(err.to_string().starts_with("big.yml:"), "{err}");
+        assert!(err.msg.contains("over 16777216 bytes"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.yml");
+        std::fs::write(&path, &big).unwrap();
+        let err = load_file(&path).unwrap_err();
+        assert!(err.msg.contains("are refused"), "{err}");
     }
 
     #[test]
