@@ -343,6 +343,37 @@ fn changed_host_key_is_refused_loudly() {
 }
 
 #[test]
+fn revoked_host_key_is_refused_under_every_policy_and_the_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let bed = TestBed::start(1).expect("test bed");
+    let inv = bed.inventory_file();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ping.yml");
+    std::fs::write(
+        &p,
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - ping:\n",
+    )
+    .unwrap();
+    let r = run_playbook(&bed, &p, &inv, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let kh = bed.dir().join("knockplay_known_hosts");
+    let mode = std::fs::metadata(&kh).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "known_hosts is created private");
+    // The operator revokes the key the host serves (the line accept-new recorded).
+    let text = std::fs::read_to_string(&kh).unwrap();
+    let recorded = text.lines().next().unwrap();
+    let mut fields = recorded.split_whitespace().skip(1);
+    let (kind, b64) = (fields.next().unwrap(), fields.next().unwrap());
+    std::fs::write(&kh, format!("{text}@revoked * {kind} {b64}\n")).unwrap();
+    for policy in ["strict", "accept-new", "off"] {
+        let r = run_playbook(&bed, &p, &inv, &["--host-key-checking", policy]);
+        assert_eq!(r.code, 4, "{policy}: {}", r.all());
+        assert!(r.all().contains("@revoked"), "{policy}: {}", r.all());
+        assert!(!r.stdout.contains("ok=1"), "{policy}: {}", r.all());
+    }
+}
+
+#[test]
 fn every_shipped_playbook_is_idempotent() {
     let bed = TestBed::start(1).expect("test bed");
     let inv = bed.inventory_file();

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -179,6 +180,130 @@ pub fn parse(text: &str) -> Vec<Entry> {
         .collect()
 }
 
+/// A marker line: `@revoked` or `@cert-authority`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    /// The key on the line must never be accepted, for the hosts on the line.
+    Revoked,
+    /// The key on the line signs host certificates for the hosts on the line.
+    CertAuthority,
+}
+
+/// The marker lines of a known_hosts file, with their entries (host patterns keep wildcards).
+pub fn parse_markers(text: &str) -> Vec<(Marker, Entry)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let mut fields = line.split_whitespace();
+            let marker = match fields.next()? {
+                "@revoked" => Marker::Revoked,
+                "@cert-authority" => Marker::CertAuthority,
+                _ => return None,
+            };
+            let hosts = fields.next()?;
+            let key_type = fields.next()?;
+            let b64 = fields.next()?;
+            Some((
+                marker,
+                Entry {
+                    hosts: hosts
+                        .split(',')
+                        .filter(|h| !h.is_empty())
+                        .map(|h| h.to_ascii_lowercase())
+                        .collect(),
+                    key_type: key_type.to_string(),
+                    base64: b64.to_string(),
+                    line: i + 1,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// OpenSSH host-pattern matching for marker lines: `*` and `?` wildcards, `!pattern` excludes.
+fn hosts_match(patterns: &[String], host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    let mut matched = false;
+    for p in patterns {
+        if let Some(negated) = p.strip_prefix('!') {
+            if glob(negated.as_bytes(), host.as_bytes()) {
+                return false;
+            }
+        } else if glob(p.as_bytes(), host.as_bytes()) {
+            matched = true;
+        }
+    }
+    matched
+}
+
+/// `*` (any run) and `?` (one byte) wildcard match, iterative with backtracking to the last star.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+/// Why marker lines forbid `key` for `pattern`, if they do: a `@revoked` key is refused whatever the
+/// policy; a host covered by `@cert-authority` expects a host certificate, which knockplay cannot
+/// verify, so unless the offered key is also recorded as a plain entry it is refused with a clear
+/// message instead of being trusted (or added) as if the line were not there.
+pub fn marker_refusal(
+    markers: &[(Marker, Entry)],
+    plain: &[Entry],
+    pattern: &str,
+    key: &HostKey,
+    policy: HostKeyPolicy,
+) -> Option<String> {
+    let bare_host = bare_host(pattern);
+    let covers = |e: &Entry| hosts_match(&e.hosts, pattern) || hosts_match(&e.hosts, bare_host);
+    let revoked = markers.iter().find(|(m, e)| {
+        *m == Marker::Revoked && e.key_type == key.key_type && e.base64 == key.base64 && covers(e)
+    });
+    if let Some((_, e)) = revoked {
+        return Some(format!(
+            "line {}: the host key offered ({}) is marked @revoked; refusing to connect",
+            e.line,
+            key.describe()
+        ));
+    }
+    if policy == HostKeyPolicy::Off || lookup(plain, pattern, key) == Lookup::Match {
+        return None;
+    }
+    markers
+        .iter()
+        .find(|(m, e)| *m == Marker::CertAuthority && covers(e))
+        .map(|(_, e)| {
+            format!(
+                "line {}: @cert-authority covers this host, but knockplay does not verify host \
+                 certificates; record the host's plain key instead (ssh-keyscan) or remove the line",
+                e.line
+            )
+        })
+}
+
+/// `[host]:port` → `host`; anything else unchanged.
+fn bare_host(pattern: &str) -> &str {
+    pattern
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("]:"))
+        .map_or(pattern, |(h, _)| h)
+}
+
 /// The result of looking a host key up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
@@ -261,6 +386,16 @@ pub fn check(
         path: path.display().to_string(),
         reason,
     };
+    // Marker lines are honoured under every policy (a revoked key is never accepted).
+    if let Ok(Some(text)) = read_shared(path) {
+        if let Some(reason) =
+            marker_refusal(&parse_markers(&text), &parse(&text), &pattern, key, policy)
+        {
+            let err = file_err(reason);
+            tracing::error!("{err}");
+            return Err(err);
+        }
+    }
     match policy {
         HostKeyPolicy::Off => {
             // Read for a louder warning when the key differs; a missing/unreadable file is fine here.
@@ -391,13 +526,18 @@ fn read_shared(path: &Path) -> Result<Option<String>, String> {
 /// the returned file is dropped.
 fn open_locked_for_append(path: &Path) -> Result<File, String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
+        // Private: which hosts this controller manages is nobody else's business.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
     }
     let file = OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
+        .mode(0o600)
         .open(path)
         .map_err(|e| format!("cannot open for appending: {e}"))?;
     lock(&file, libc::LOCK_EX)?;
@@ -477,6 +617,111 @@ mod tests {
         assert!(e[1].hosts.is_empty());
         assert_eq!(e[2].hosts, vec!["[h]:2222"]);
         assert_eq!(e[2].line, 7);
+    }
+
+    #[test]
+    fn revoked_keys_are_refused_under_every_policy() {
+        let good = key("ssh-ed25519", b"good");
+        let bad = key("ssh-ed25519", b"bad");
+        let text = format!(
+            "# known\n@revoked * {} {}\n{}{}",
+            bad.key_type,
+            bad.base64,
+            entry_line("10.0.0.1", &bad),
+            entry_line("10.0.0.1", &good),
+        );
+        let (markers, plain) = (parse_markers(&text), parse(&text));
+        for policy in [
+            HostKeyPolicy::Strict,
+            HostKeyPolicy::AcceptNew,
+            HostKeyPolicy::Off,
+        ] {
+            for host in ["10.0.0.1", "[10.0.0.9]:2222"] {
+                let why = marker_refusal(&markers, &plain, host, &bad, policy).unwrap();
+                assert!(why.contains("line 2") && why.contains("@revoked"), "{why}");
+            }
+            assert_eq!(
+                marker_refusal(&markers, &plain, "10.0.0.1", &good, policy),
+                None
+            );
+        }
+        // Host patterns on the marker line apply, with negation.
+        let text = format!(
+            "@revoked 10.0.0.*,!10.0.0.7 {} {}\n",
+            bad.key_type, bad.base64
+        );
+        let markers = parse_markers(&text);
+        let p = HostKeyPolicy::AcceptNew;
+        assert!(marker_refusal(&markers, &[], "10.0.0.5", &bad, p).is_some());
+        assert!(marker_refusal(&markers, &[], "10.0.0.7", &bad, p).is_none());
+        assert!(marker_refusal(&markers, &[], "10.0.1.5", &bad, p).is_none());
+    }
+
+    #[test]
+    fn cert_authority_hosts_are_refused_clearly_unless_the_plain_key_is_known() {
+        let ca = key("ssh-ed25519", b"ca");
+        let host_key = key("ssh-ed25519", b"host");
+        let text = format!(
+            "@cert-authority *.example.net,10.1.* {} {}\n",
+            ca.key_type, ca.base64
+        );
+        let markers = parse_markers(&text);
+        let p = HostKeyPolicy::AcceptNew;
+        let why = marker_refusal(&markers, &[], "web.example.net", &host_key, p).unwrap();
+        assert!(
+            why.contains("@cert-authority") && why.contains("line 1"),
+            "{why}"
+        );
+        assert!(marker_refusal(&markers, &[], "[10.1.2.3]:2222", &host_key, p).is_some());
+        assert!(marker_refusal(&markers, &[], "10.2.2.3", &host_key, p).is_none());
+        let plain = parse(&entry_line("web.example.net", &host_key));
+        assert!(marker_refusal(&markers, &plain, "web.example.net", &host_key, p).is_none());
+        assert!(marker_refusal(
+            &markers,
+            &[],
+            "web.example.net",
+            &host_key,
+            HostKeyPolicy::Off
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn check_refuses_a_revoked_key_and_creates_private_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/known_hosts");
+        let k = key("ssh-ed25519", b"one");
+        assert_eq!(
+            check(&path, "10.0.0.1", 22, &k, HostKeyPolicy::AcceptNew).unwrap(),
+            Checked::Added
+        );
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&format!("@revoked * {} {}\n", k.key_type, k.base64));
+        std::fs::write(&path, text).unwrap();
+        for policy in [
+            HostKeyPolicy::Strict,
+            HostKeyPolicy::AcceptNew,
+            HostKeyPolicy::Off,
+        ] {
+            let err = check(&path, "10.0.0.1", 22, &k, policy).unwrap_err();
+            assert!(err.to_string().contains("@revoked"), "{err}");
+        }
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob(b"*", b"anything"));
+        assert!(glob(b"10.0.*.1", b"10.0.200.1"));
+        assert!(!glob(b"10.0.*.1", b"10.0.200.2"));
+        assert!(glob(b"h?st", b"host"));
+        assert!(glob(b"*a*b*", b"xxaxxbxx"));
+        assert!(!glob(b"*a*b", b"xxbxxa"));
+        assert!(glob(b"", b""));
+        assert!(!glob(b"", b"x"));
     }
 
     #[test]
