@@ -15,7 +15,8 @@
 //! - [`playbook`]   YAML → plays/tasks with positions; templating; module arguments
 //! - [`runner`]     inventory + playbook + vars → per-host task execution, recap, reports
 //! - [`ssh`]        one session per host: connect, auth, host keys, become quoting; commands run in
-//!   one long-lived `/bin/sh` per session (the command shell, `ssh/session.rs`)
+//!   one long-lived `/bin/sh` per session (the command shell, `ssh/shell_session.rs`; its protocol
+//!   is the pure `ssh/framer.rs`)
 //! - [`modules`]    one file per task module: plan shell commands from facts, then apply
 //! - [`facts`]      fact gathering in one round trip: one shell script + a pure parser
 //! - [`shell`]      POSIX shell quoting

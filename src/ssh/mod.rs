@@ -1,8 +1,20 @@
 //! SSH to targets: one `ssh2::Session` per host, owned by one thread.
 //!
-//! - `session`  connect (with `--wait-for-ssh` backoff), auth (keys, agent), keepalive; `exec` runs one
-//!   command per channel (non-blocking pumping of stdin/stdout/stderr, per-command timeout) and
-//!   reconnects by itself only when the connection is known dead *before* a command is sent
+//! - `session`  [`HostSession`]: connect, reconnect, liveness, and [`Remote::exec`], which runs a
+//!   command in the command shell or on a channel of its own and reconnects by itself only when the
+//!   connection is known dead *before* a command is sent
+//! - `options`  [`ConnectOptions`] and the key files that will be tried
+//! - `connect`  TCP connect with timeout and keepalive, handshake with a host-key algorithm
+//!   preference, host-key check, `--wait-for-ssh` backoff
+//! - `auth`     authentication (agent, key files) and key-file checks (encrypted, open to others)
+//! - `transport` the non-blocking session: `poll(2)` waits, EAGAIN retries, error mapping, liveness
+//! - `channel`  one command on a channel of its own: stdin/stdout/stderr pump, exit code or signal,
+//!   abandoning a timed-out channel
+//! - `shell_session` the session's command shell (one `/bin/sh` per session): the I/O loop that
+//!   drives the framer over its channel
+//! - `framer`   the command shell's protocol, pure: the line sent for a command and the result cut out
+//!   of the output by its end marks
+//! - `ssh2_errors` what libssh2's numeric error codes mean here
 //! - `known_hosts` knockplay's own known_hosts file and the host-key policy
 //! - `become_`  pure quoting of a command for sudo/su with environment
 //!
@@ -14,13 +26,22 @@
 
 use std::time::Duration;
 
+mod auth;
 pub mod become_;
+mod channel;
+mod connect;
+mod framer;
 pub mod known_hosts;
+pub mod options;
 pub mod session;
+mod shell_session;
+mod ssh2_errors;
+mod transport;
 
 pub use become_::Become;
 pub use known_hosts::HostKeyPolicy;
-pub use session::{ConnectOptions, HostSession};
+pub use options::ConnectOptions;
+pub use session::HostSession;
 
 /// What a command left behind on the target.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,7 +51,21 @@ pub struct ExecOutput {
     pub stderr: Vec<u8>,
 }
 
+/// One of a command's two output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
 impl ExecOutput {
+    /// Appends a chunk of output to `stream`.
+    pub fn append(&mut self, stream: Stream, bytes: &[u8]) {
+        match stream {
+            Stream::Stdout => self.stdout.extend_from_slice(bytes),
+            Stream::Stderr => self.stderr.extend_from_slice(bytes),
+        }
+    }
     pub fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
