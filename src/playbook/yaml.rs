@@ -139,13 +139,24 @@ pub fn read_text(path: &Path) -> Result<String, YamlError> {
         },
         msg,
     };
-    let len = std::fs::metadata(path)
-        .map_err(|e| fail(format!("cannot read file: {e}")))?
-        .len();
-    if len > MAX_YAML_BYTES as u64 {
-        return Err(fail(too_big(len)));
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read file: {e}")))?;
+    if let Ok(meta) = file.metadata() {
+        if meta.len() > MAX_YAML_BYTES as u64 {
+            return Err(fail(too_big(meta.len())));
+        }
     }
-    std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read file: {e}")))
+    // Read at most one byte past the limit: devices and pipes have no length to check up front.
+    let mut bytes = Vec::new();
+    file.take(MAX_YAML_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read file: {e}")))?;
+    if bytes.len() > MAX_YAML_BYTES {
+        return Err(fail(format!(
+            "more than {MAX_YAML_BYTES} bytes; YAML files over that are refused"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| fail(format!("cannot read file: not UTF-8 ({e})")))
 }
 
 fn too_big(len: u64) -> String {
@@ -564,6 +575,9 @@ mod tests {
         let path = dir.path().join("big.yml");
         std::fs::write(&path, &big).unwrap();
         let err = load_file(&path).unwrap_err();
+        assert!(err.msg.contains("are refused"), "{err}");
+        // A device has no length to check up front; reading stops one byte past the limit.
+        let err = load_file(Path::new("/dev/zero")).unwrap_err();
         assert!(err.msg.contains("are refused"), "{err}");
     }
 
