@@ -8,9 +8,11 @@ use std::sync::{Condvar, Mutex};
 
 use serde_json::json;
 
-use super::connect::HostConn;
-use super::host::{Flow, HostRun, HostState, Inherit, PlayCtx};
+use super::connect::{HostConn, HostLink};
+use super::host::{HostRun, HostState, PlayCtx};
+use super::keywords::Inherit;
 use super::report::Reporter;
+use super::result::Flow;
 use super::{exit, RunOptions, RunReport};
 use crate::playbook::model::{Play, Playbook, Strategy, Task};
 use crate::playbook::parse;
@@ -144,8 +146,7 @@ pub fn run(pb: &Playbook, opts: RunOptions) -> RunReport {
                     h.clone(),
                     HostState {
                         name: h.clone(),
-                        conn,
-                        remote: None,
+                        link: HostLink::new(conn),
                         facts: Vars::new(),
                         registered: Vars::new(),
                         include_vars: Vars::new(),
@@ -208,14 +209,14 @@ fn finish(reporter: &Reporter, states: &mut BTreeMap<String, HostState>, cmd: &s
         if st.failed || st.unreachable || st.out {
             continue;
         }
-        let Some(remote) = st.remote.as_mut() else {
-            continue;
-        };
-        let become_ = (st.conn.user != "root").then(|| crate::ssh::Become {
+        let become_ = (st.link.conn.user != "root").then(|| crate::ssh::Become {
             method: "sudo".into(),
             user: "root".into(),
         });
         let full = crate::ssh::become_::wrap(cmd, become_.as_ref(), &[]);
+        let Some(remote) = st.link.current() else {
+            continue;
+        };
         match remote.exec(&full, None, Some(std::time::Duration::from_secs(30))) {
             Ok(o) if o.ok() => {}
             Ok(o) => {

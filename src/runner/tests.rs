@@ -10,6 +10,14 @@ use super::*;
 use crate::modules::util::testing::LocalRemote;
 use crate::ssh::{Remote, SshError};
 
+/// A JSON object literal as variables (anything else: none).
+pub fn vars(v: crate::value::Value) -> Vars {
+    match v {
+        crate::value::Value::Object(m) => m,
+        _ => Vars::new(),
+    }
+}
+
 pub struct LocalConnector {
     pub refuse: Vec<String>,
 }
@@ -40,7 +48,7 @@ pub fn run_text(
 }
 
 /// Options for running `playbook` text through the local shell, and the buffer its output goes to.
-fn options(
+pub fn options(
     dir: &Path,
     playbook: &str,
     hosts: &[&str],
