@@ -5,7 +5,8 @@
 //! through [`Conditions`].
 //!
 //! Precedence: the task's own keyword, then what enclosing blocks and includes pass down
-//! ([`Inherit`]), then the play; a keyword that is set but does not render gives way to the next one that does.
+//! ([`Inherit`]), then the play; a keyword that is set but does not render gives way to the next
+//! one that does.
 
 use std::sync::Arc;
 
