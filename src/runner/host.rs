@@ -1122,7 +1122,7 @@ impl<'p, 's> HostRun<'p, 's> {
             templater: &templater,
             timeout: None,
         };
-        match m.run(args, &mut mctx) {
+        match m.execute(args, &mut mctx) {
             Ok(r) => outcome_of(r),
             Err(ModuleError::Unreachable(e)) => unreachable(e),
             Err(ModuleError::Args(msg)) | Err(ModuleError::Local(msg)) => {
