@@ -1,8 +1,9 @@
 //! Modules that act on the run itself rather than on the target's state: `debug`, `set_fact`,
 //! `assert`, `fail`, `meta`, `include_vars`, `setup`, `wait_for_connection`, `pause`.
 //!
-//! They read what they need through [`ControlCtx`] and return what they change in the run as an
-//! [`Effect`]; the host run applies it (so this file knows nothing of the host run).
+//! Each reads its arguments through its declaration (`modules::control_specs`, via [`Args`]), the
+//! run's state through [`ControlCtx`], and returns what it changes in the run as an [`Effect`];
+//! the host run applies it (so this file knows nothing of the host run).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use serde_json::json;
 
 use super::connect::{Connector, HostLink};
 use super::keywords::cond_true;
-use crate::modules::ModuleResult;
+use crate::modules::{Args, ModuleError, ModuleResult, Spec};
 use crate::playbook::model::Task;
 use crate::playbook::parse;
 use crate::playbook::template::Templar;
@@ -26,6 +27,31 @@ pub enum ControlError {
 impl From<String> for ControlError {
     fn from(s: String) -> Self {
         ControlError::Failed(s)
+    }
+}
+
+/// What can go wrong inside a control module: its own failure, or an argument its declaration
+/// refuses (named after the module once, in [`run`], as remote modules' errors are).
+enum Problem {
+    Control(ControlError),
+    Args(ModuleError),
+}
+
+impl From<ControlError> for Problem {
+    fn from(e: ControlError) -> Self {
+        Problem::Control(e)
+    }
+}
+
+impl From<ModuleError> for Problem {
+    fn from(e: ModuleError) -> Self {
+        Problem::Args(e)
+    }
+}
+
+impl From<String> for Problem {
+    fn from(s: String) -> Self {
+        Problem::Control(ControlError::Failed(s))
     }
 }
 
@@ -86,31 +112,44 @@ fn with(result: ModuleResult, effect: Effect) -> Done {
     }
 }
 
-/// Run control module `name`. `args` are templated.
-pub fn run(name: &str, args: &Vars, cx: ControlCtx<'_>) -> Result<Done, ControlError> {
-    match name {
-        "debug" => Ok(debug(cx.templar, args, cx.scope).into()),
-        "set_fact" => Ok(set_fact(args)),
-        "assert" => Ok(assert(cx.templar, args, cx.scope)?.into()),
+/// Run the control module `spec` declares. `args` are templated.
+pub fn run(spec: &'static Spec, args: &Vars, cx: ControlCtx<'_>) -> Result<Done, ControlError> {
+    let done = Args::new(spec, args)
+        .map_err(Problem::from)
+        .and_then(|a| dispatch(&a, cx));
+    done.map_err(|p| match p {
+        Problem::Control(e) => e,
+        Problem::Args(e) => match e.in_module(spec.module) {
+            ModuleError::Unreachable(e) => ControlError::Unreachable(e),
+            other => ControlError::Failed(other.to_string()),
+        },
+    })
+}
+
+fn dispatch(a: &Args<'_>, cx: ControlCtx<'_>) -> Result<Done, Problem> {
+    match a.module() {
+        "debug" => Ok(debug(cx.templar, a, cx.scope)?.into()),
+        "set_fact" => Ok(set_fact(a)),
+        "assert" => Ok(assert(cx.templar, a, cx.scope)?.into()),
         "fail" => Err(ControlError::Failed(
-            args.get("msg")
-                .map(to_display)
+            a.value("msg")?
+                .map(|m| to_display(&m))
                 .unwrap_or_else(|| "Failed as requested from task".into()),
-        )),
-        "meta" => meta(args),
-        "include_vars" => include_vars(cx.task, cx.play_dir, args),
+        )
+        .into()),
+        "meta" => meta(a),
+        "include_vars" => include_vars(cx.task, cx.play_dir, a),
         "setup" | "gather_facts" => setup(cx.link, cx.connector),
-        "wait_for_connection" => wait_for_connection(cx.link, cx.connector, args),
-        "pause" => pause(args, cx.check).map(Done::from),
-        other => Err(ControlError::Failed(format!(
-            "'{other}' cannot be used here"
-        ))),
+        "wait_for_connection" => wait_for_connection(cx.link, cx.connector, a),
+        "pause" => Ok(pause(a, cx.check)?.into()),
+        other => Err(ControlError::Failed(format!("'{other}' cannot be used here")).into()),
     }
 }
 
-fn set_fact(args: &Vars) -> Done {
+fn set_fact(a: &Args<'_>) -> Done {
+    // set_fact's parameters are the variables to set: any names (its declaration says so).
     let mut facts = Vars::new();
-    for (k, v) in args {
+    for (k, v) in a.legacy_vars() {
         if k == "cacheable" {
             continue;
         }
@@ -122,8 +161,8 @@ fn set_fact(args: &Vars) -> Done {
     with(r, Effect::SetFacts(facts))
 }
 
-fn meta(args: &Vars) -> Result<Done, ControlError> {
-    let what = args.get("_raw_params").map(to_display).unwrap_or_default();
+fn meta(a: &Args<'_>) -> Result<Done, Problem> {
+    let what = a.free_form()?.unwrap_or_default();
     let skipped = || ModuleResult::ok().set("skipped", true);
     Ok(match what.trim() {
         "flush_handlers" => with(skipped(), Effect::FlushHandlers),
@@ -135,12 +174,13 @@ fn meta(args: &Vars) -> Result<Done, ControlError> {
         other => {
             return Err(ControlError::Failed(format!(
                 "invalid meta action '{other}' (known: flush_handlers, noop, end_play, end_host, clear_facts, reset_connection)"
-            )))
+            ))
+            .into())
         }
     })
 }
 
-fn setup(link: &mut HostLink, connector: &dyn Connector) -> Result<Done, ControlError> {
+fn setup(link: &mut HostLink, connector: &dyn Connector) -> Result<Done, Problem> {
     let out = link
         .open(connector)
         .and_then(|remote| remote.exec(crate::facts::gather_script(), None, None))
@@ -157,20 +197,20 @@ fn setup(link: &mut HostLink, connector: &dyn Connector) -> Result<Done, Control
     Ok(with(r, Effect::AddFacts(facts)))
 }
 
-/// A number of seconds (or minutes) from `args[key]`, if it is given and parses.
-fn seconds(args: &Vars, key: &str) -> Option<f64> {
-    args.get(key)
-        .and_then(|v| to_display(v).parse::<f64>().ok())
+/// A duration parameter in seconds (declared with its default).
+fn seconds(a: &Args<'_>, name: &str) -> Result<Duration, Problem> {
+    let s = a.float(name)?.unwrap_or(0.0);
+    Ok(Duration::from_secs_f64(s.max(0.0)))
 }
 
 fn wait_for_connection(
     link: &mut HostLink,
     connector: &dyn Connector,
-    args: &Vars,
-) -> Result<Done, ControlError> {
-    let timeout = Duration::from_secs_f64(seconds(args, "timeout").unwrap_or(600.0));
-    let delay = Duration::from_secs_f64(seconds(args, "delay").unwrap_or(0.0));
-    let sleep = Duration::from_secs_f64(seconds(args, "sleep").unwrap_or(1.0));
+    a: &Args<'_>,
+) -> Result<Done, Problem> {
+    let timeout = seconds(a, "timeout")?;
+    let delay = seconds(a, "delay")?;
+    let sleep = seconds(a, "sleep")?;
     std::thread::sleep(delay);
     let start = Instant::now();
     loop {
@@ -188,14 +228,18 @@ fn wait_for_connection(
             return Err(ControlError::Failed(format!(
                 "timed out waiting for connection after {}s",
                 timeout.as_secs()
-            )));
+            ))
+            .into());
         }
         std::thread::sleep(sleep);
     }
 }
 
-fn pause(args: &Vars, check: bool) -> Result<ModuleResult, ControlError> {
-    let secs = seconds(args, "seconds").or_else(|| seconds(args, "minutes").map(|m| m * 60.0));
+fn pause(a: &Args<'_>, check: bool) -> Result<ModuleResult, Problem> {
+    let secs = match a.float("seconds")? {
+        Some(s) => Some(s),
+        None => a.float("minutes")?.map(|m| m * 60.0),
+    };
     match secs {
         Some(s) if !check => {
             std::thread::sleep(Duration::from_secs_f64(s.max(0.0)));
@@ -205,14 +249,14 @@ fn pause(args: &Vars, check: bool) -> Result<ModuleResult, ControlError> {
         None => Err(ControlError::Failed(
             "pause without seconds/minutes would wait for a keypress; knockplay runs unattended"
                 .into(),
-        )),
+        )
+        .into()),
     }
 }
 
-fn debug(templar: &Templar, args: &Vars, scope: &Vars) -> ModuleResult {
+fn debug(templar: &Templar, a: &Args<'_>, scope: &Vars) -> Result<ModuleResult, Problem> {
     let mut r = ModuleResult::ok();
-    if let Some(var) = args.get("var") {
-        let name = to_display(var);
+    if let Some(name) = a.str("var")? {
         let v = match scope.get(&name) {
             Some(v) => v.clone(),
             None => match templar.render_str(&format!("{{{{ {name} }}}}"), scope) {
@@ -222,31 +266,29 @@ fn debug(templar: &Templar, args: &Vars, scope: &Vars) -> ModuleResult {
         };
         r.data.insert(name, v);
     } else {
-        let msg = args
-            .get("msg")
-            .cloned()
+        let msg = a
+            .value("msg")?
             .unwrap_or_else(|| Value::String("Hello world!".into()));
         r.data.insert("msg".into(), msg);
     }
-    r
+    Ok(r)
 }
 
-fn assert(templar: &Templar, args: &Vars, scope: &Vars) -> Result<ModuleResult, ControlError> {
-    let that: Vec<Value> = match args.get("that") {
-        Some(Value::Array(a)) => a.clone(),
-        Some(v) => vec![v.clone()],
+fn assert(templar: &Templar, a: &Args<'_>, scope: &Vars) -> Result<ModuleResult, Problem> {
+    let that: Vec<Value> = match a.value("that")? {
+        Some(Value::Array(list)) => list,
+        Some(v) => vec![v],
         None => {
-            return Err(ControlError::Failed(
-                "assert: missing required argument 'that'".into(),
-            ))
+            return Err(
+                ControlError::Failed("assert: missing required argument 'that'".into()).into(),
+            )
         }
     };
     for c in &that {
         if !cond_true(templar, c, scope)? {
-            let msg = args
-                .get("fail_msg")
-                .or_else(|| args.get("msg"))
-                .map(to_display)
+            let msg = a
+                .value("fail_msg")?
+                .map(|m| to_display(&m))
                 .unwrap_or_else(|| "Assertion failed".into());
             let mut r = ModuleResult::failed(msg);
             r.data.insert("assertion".into(), c.clone());
@@ -254,27 +296,27 @@ fn assert(templar: &Templar, args: &Vars, scope: &Vars) -> Result<ModuleResult, 
             return Ok(r);
         }
     }
-    let msg = args
-        .get("success_msg")
-        .map(to_display)
+    let msg = a
+        .value("success_msg")?
+        .map(|m| to_display(&m))
         .unwrap_or_else(|| "All assertions passed".into());
     let mut r = ModuleResult::ok();
     r.msg = Some(msg);
     Ok(r)
 }
 
-fn include_vars(task: &Task, play_dir: &Path, args: &Vars) -> Result<Done, ControlError> {
-    let file = args
-        .get("_raw_params")
-        .or_else(|| args.get("file"))
-        .map(to_display);
+fn include_vars(task: &Task, play_dir: &Path, a: &Args<'_>) -> Result<Done, Problem> {
+    let file = match a.free_form()? {
+        Some(f) => Some(f),
+        None => a.str("file")?,
+    };
     let mut loaded = Vars::new();
     let mut files = Vec::new();
     if let Some(f) = file {
         let path = find_vars_file(task, play_dir, &f);
         loaded = parse::load_vars_file(&path).map_err(|e| e.to_string())?;
         files.push(path.display().to_string());
-    } else if let Some(d) = args.get("dir").map(to_display) {
+    } else if let Some(d) = a.str("dir")? {
         let dir = find_vars_file(task, play_dir, &d);
         let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map_err(|e| format!("include_vars: cannot read directory {}: {e}", dir.display()))?
@@ -292,9 +334,10 @@ fn include_vars(task: &Task, play_dir: &Path, args: &Vars) -> Result<Done, Contr
     } else {
         return Err(ControlError::Failed(
             "include_vars needs a file name (free form or file=) or dir=".into(),
-        ));
+        )
+        .into());
     }
-    let target = match args.get("name").map(to_display) {
+    let target = match a.str("name")? {
         Some(n) => {
             let mut m = Vars::new();
             m.insert(n, Value::Object(loaded));
@@ -338,6 +381,14 @@ fn find_vars_file(task: &Task, play_dir: &Path, name: &str) -> PathBuf {
 mod tests {
     use super::super::tests::vars;
     use super::*;
+    use crate::modules::control_specs::{ASSERT, DEBUG, META, PAUSE, SET_FACT};
+
+    /// Run `f` on `v` read through `spec` (which must accept it).
+    fn with_args<T>(spec: &'static Spec, v: Value, f: impl FnOnce(&Args<'_>) -> T) -> T {
+        let vars = vars(v);
+        let a = Args::new(spec, &vars).unwrap_or_else(|e| panic!("{}: {e}", spec.module));
+        f(&a)
+    }
 
     #[test]
     fn meta_actions_are_effects() {
@@ -352,7 +403,7 @@ mod tests {
             ("end_host", Some(Effect::EndHost)),
         ];
         for (what, want) in cases {
-            let Ok(done) = meta(&vars(json!({"_raw_params": what}))) else {
+            let Ok(done) = with_args(&META, json!({"_raw_params": what}), meta) else {
                 panic!("{what}: not a meta action");
             };
             assert_eq!(done.effect, want, "{what}");
@@ -362,12 +413,16 @@ mod tests {
                 "{what}"
             );
         }
-        assert!(meta(&vars(json!({"_raw_params": "reboot"}))).is_err());
+        assert!(with_args(&META, json!({"_raw_params": "reboot"}), meta).is_err());
     }
 
     #[test]
     fn set_fact_sets_all_but_cacheable() {
-        let done = set_fact(&vars(json!({"a": 1, "cacheable": true, "b": "x"})));
+        let done = with_args(
+            &SET_FACT,
+            json!({"a": 1, "cacheable": false, "b": "x"}),
+            set_fact,
+        );
         let want = vars(json!({"a": 1, "b": "x"}));
         assert_eq!(done.effect, Some(Effect::SetFacts(want.clone())));
         assert_eq!(done.result.data["ansible_facts"], Value::Object(want));
@@ -375,34 +430,77 @@ mod tests {
 
     #[test]
     fn pause_needs_a_duration_and_skips_waiting_in_check_mode() {
-        assert!(pause(&vars(json!({"minutes": 5})), true).is_ok());
-        assert!(pause(&vars(json!({"seconds": 0})), false).is_ok());
-        assert!(pause(&Vars::new(), false).is_err());
+        assert!(with_args(&PAUSE, json!({"minutes": 5}), |a| pause(a, true)).is_ok());
+        assert!(with_args(&PAUSE, json!({"seconds": "0"}), |a| pause(a, false)).is_ok());
+        assert!(with_args(&PAUSE, json!({}), |a| pause(a, false)).is_err());
     }
 
     #[test]
     fn debug_and_assert() {
         let t = Templar::new();
         let scope = vars(json!({"x": 2, "l": [1, 2]}));
-        let r = debug(&t, &vars(json!({"var": "x"})), &scope);
-        assert_eq!(r.data["x"], json!(2));
-        let r = debug(&t, &vars(json!({"var": "l | length"})), &scope);
-        assert_eq!(r.data["l | length"], json!(2));
-        let r = debug(&t, &vars(json!({"var": "nope"})), &scope);
-        assert_eq!(r.data["nope"], json!("VARIABLE IS NOT DEFINED!"));
+        let debug_of = |v: Value| {
+            with_args(&DEBUG, v, |a| debug(&t, a, &scope))
+                .ok()
+                .map(|r| r.data)
+                .unwrap_or_default()
+        };
+        assert_eq!(debug_of(json!({"var": "x"}))["x"], json!(2));
         assert_eq!(
-            debug(&t, &Vars::new(), &scope).data["msg"],
-            json!("Hello world!")
+            debug_of(json!({"var": "l | length"}))["l | length"],
+            json!(2)
         );
-        let ok = assert(&t, &vars(json!({"that": ["x == 2", true]})), &scope).ok();
+        assert_eq!(
+            debug_of(json!({"var": "nope"}))["nope"],
+            json!("VARIABLE IS NOT DEFINED!")
+        );
+        assert_eq!(debug_of(json!({}))["msg"], json!("Hello world!"));
+        let assert_of = |v: Value| with_args(&ASSERT, v, |a| assert(&t, a, &scope)).ok();
+        let ok = assert_of(json!({"that": ["x == 2", true]}));
         assert_eq!(ok.and_then(|r| r.msg), Some("All assertions passed".into()));
-        let failed = assert(
-            &t,
-            &vars(json!({"that": "x == 3", "fail_msg": "no"})),
-            &scope,
-        )
-        .ok();
+        // `msg` is an alias of `fail_msg`.
+        let failed = assert_of(json!({"that": "x == 3", "msg": "no"}));
         assert_eq!(failed.as_ref().map(|r| r.failed), Some(true));
         assert_eq!(failed.and_then(|r| r.msg), Some("no".into()));
+    }
+
+    #[test]
+    fn argument_errors_are_named_after_the_module() {
+        let d = tempfile::tempdir().unwrap();
+        let task = crate::playbook::parse::load_tasks_file(
+            &{
+                let p = d.path().join("t.yml");
+                std::fs::write(&p, "- pause: seconds=1\n").unwrap();
+                p
+            },
+            d.path(),
+            None,
+        )
+        .unwrap()
+        .remove(0);
+        let mut link = HostLink::new(super::super::connect::HostConn {
+            name: "h".into(),
+            addr: "h".into(),
+            port: 22,
+            user: "root".into(),
+            private_key: None,
+        });
+        let connector = super::super::tests::LocalConnector { refuse: Vec::new() };
+        let templar = Templar::new();
+        let scope = Vars::new();
+        let cx = ControlCtx {
+            templar: &templar,
+            scope: &scope,
+            task: &task,
+            play_dir: d.path(),
+            check: true,
+            link: &mut link,
+            connector: &connector,
+        };
+        let Err(ControlError::Failed(msg)) = run(&PAUSE, &vars(json!({"seconds": "soon"})), cx)
+        else {
+            panic!("a bad duration was accepted");
+        };
+        assert!(msg.starts_with("pause: parameter 'seconds'"), "{msg}");
     }
 }

@@ -12,7 +12,7 @@ use super::host::HostRun;
 use super::keywords::{ExecKeywords, Inherit, KeywordSources, TaskKeywords};
 use super::report::{HostLine, Status};
 use super::result::{shown, task_error, Flow, Outcome};
-use crate::modules::{self, ModuleCtx, ModuleError, ModuleResult};
+use crate::modules::{self, ModuleCtx, ModuleError, ModuleResult, Spec};
 use crate::playbook::args::VARIABLE_PARAMS;
 use crate::playbook::keywords::{control_params, short_module_name};
 use crate::playbook::model::{Action, Play, RoleCtx, Task};
@@ -279,8 +279,8 @@ impl HostRun<'_, '_> {
     ) -> Outcome {
         let host = self.name();
         let short = short_module_name(leaf.module);
-        if control_params(short).is_some() {
-            return self.run_control(leaf, short, args, scope, exec.check_mode);
+        if let Some(spec) = control_params(short) {
+            return self.run_control(leaf, spec, args, scope, exec.check_mode);
         }
         let Some(m) = modules::lookup(short) else {
             let msg = format!("couldn't resolve module/action '{}'", leaf.module);
@@ -311,15 +311,11 @@ impl HostRun<'_, '_> {
             templater: &templater,
             timeout: None,
         };
-        match m.run(args, &mut mctx) {
+        // Argument and local-file errors come back already named after the module.
+        match m.execute(args, &mut mctx) {
             Ok(r) => Outcome::of(r),
             Err(ModuleError::Unreachable(e)) => Outcome::unreachable(e),
             Err(ModuleError::Args(msg)) | Err(ModuleError::Local(msg)) => {
-                let msg = if msg.starts_with(&format!("{short}:")) {
-                    msg
-                } else {
-                    format!("{short}: {msg}")
-                };
                 Outcome::failed(task_error(leaf.task, &host, &msg))
             }
         }
@@ -329,7 +325,7 @@ impl HostRun<'_, '_> {
     fn run_control(
         &mut self,
         leaf: &Leaf<'_>,
-        short: &str,
+        spec: &'static Spec,
         args: &Vars,
         scope: &Vars,
         check: bool,
@@ -343,7 +339,7 @@ impl HostRun<'_, '_> {
             link: &mut self.st.link,
             connector: self.ctx.opts.connector.as_ref(),
         };
-        match control::run(short, args, cx) {
+        match control::run(spec, args, cx) {
             Ok(done) => self.apply(done),
             Err(ControlError::Unreachable(e)) => Outcome::unreachable(e),
             Err(ControlError::Failed(msg)) => {
