@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use serde_json::json;
 
-use super::connect::HostLink;
+use super::connect::{HostConn, HostLink};
 use super::keywords::resolve_become;
 use super::report::{HostLine, Reporter, Status};
 use super::result::{unreachable_result, Flow};
@@ -38,6 +38,22 @@ pub struct HostState {
     pub failed: bool,
 }
 
+impl HostState {
+    /// A host's state before its first play: not connected, nothing known yet.
+    pub fn new(name: &str, conn: HostConn) -> HostState {
+        HostState {
+            name: name.to_string(),
+            link: HostLink::new(conn),
+            facts: Vars::new(),
+            registered: Vars::new(),
+            include_vars: Vars::new(),
+            out: false,
+            unreachable: false,
+            failed: false,
+        }
+    }
+}
+
 /// Read-only context shared by all hosts of one play.
 pub struct PlayCtx<'a> {
     pub play: &'a Play,
@@ -51,6 +67,17 @@ pub struct PlayCtx<'a> {
     /// after facts and set_fact.
     pub hostvars: &'a Mutex<BTreeMap<String, Vars>>,
     pub end_play: AtomicBool,
+}
+
+impl PlayCtx<'_> {
+    /// The variables a host has before any task: inventory, play vars, extra vars (for what is
+    /// decided before tasks run: gather_facts, vars_files, the facts' become user).
+    pub fn host_scope(&self, inventory: &Vars) -> Vars {
+        let mut scope = inventory.clone();
+        scope.extend(self.play.vars.clone());
+        scope.extend(self.opts.extra_vars.clone());
+        scope
+    }
 }
 
 /// Runs tasks for one host in one play.
@@ -93,13 +120,10 @@ impl HostRun<'_, '_> {
         let host = self.name();
         self.ctx.reporter.task_start(display, "gather_facts");
         // Facts are gathered as the play's become user, as Ansible does (ansible_user_id).
-        let mut scope = self.inv_vars.clone();
-        scope.extend(self.ctx.play.vars.clone());
-        scope.extend(self.ctx.opts.extra_vars.clone());
         let become_ = resolve_become(
             self.ctx.templar,
             &self.ctx.play.become_,
-            &scope,
+            &self.ctx.host_scope(&self.inv_vars),
             self.ctx.opts,
             &self.st.link.conn.user,
         )
