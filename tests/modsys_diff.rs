@@ -153,7 +153,7 @@ fn system_modules_match_ansible_core() -> R {
             templater: &NoTemplates,
             timeout: Some(Duration::from_secs(600)),
         };
-        let r = lookup(m).ok_or(m)?.run(&args, &mut ctx)?;
+        let r = lookup(m).ok_or(m)?.execute(&args, &mut ctx)?;
         assert!(!r.failed, "{m} {args:?}: {r:?}");
     }
 

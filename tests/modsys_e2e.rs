@@ -55,7 +55,7 @@ fn run(
         panic!("args must be an object")
     };
     let m = lookup(module).unwrap_or_else(|| panic!("module {module} not registered"));
-    m.run(&args, &mut ctx)
+    m.execute(&args, &mut ctx)
         .unwrap_or_else(|e| panic!("{module}: {e}"))
 }
 

@@ -47,7 +47,7 @@ impl Target {
         };
         let m = lookup(module).unwrap_or_else(|| panic!("module {module} not registered"));
         let r = m
-            .run(&args, &mut ctx)
+            .execute(&args, &mut ctx)
             .unwrap_or_else(|e| panic!("{module}: {e}"));
         assert!(!r.failed, "{module} failed: {r:?}");
         r

@@ -12,7 +12,7 @@ use super::sysutil::{
     bool_or, choice, failed_output, opt_bool, opt_list, opt_str, opt_u64, section, sections,
     str_list,
 };
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::Vars;
 
@@ -79,38 +79,38 @@ pub struct AptArgs {
     pub dpkg_options: Vec<String>,
 }
 
-pub const PARAMS: &[&str] = &[
-    "name",
-    "pkg",
-    "package",
-    "state",
-    "update_cache",
-    "update-cache",
-    "cache_valid_time",
-    "purge",
-    "install_recommends",
-    "install-recommends",
-    "autoremove",
-    "upgrade",
-    "default_release",
-    "default-release",
-    "allow_downgrade",
-    "allow-downgrade",
-    "allow_downgrades",
-    "only_upgrade",
-    "lock_timeout",
-    "dpkg_options",
-    "force_apt_get",
-    "update_cache_retries",
-    "update_cache_retry_max_delay",
-    "deb",
-    "autoclean",
-    "clean",
-    "force",
-    "allow_unauthenticated",
-    "allow_change_held_packages",
-    "fail_on_autoremove",
-    "policy_rc_d",
+pub const PARAMS: &[Param] = &[
+    Param::raw("name"),
+    Param::raw("pkg"),
+    Param::raw("package"),
+    Param::raw("state"),
+    Param::raw("update_cache"),
+    Param::raw("update-cache"),
+    Param::raw("cache_valid_time"),
+    Param::raw("purge"),
+    Param::raw("install_recommends"),
+    Param::raw("install-recommends"),
+    Param::raw("autoremove"),
+    Param::raw("upgrade"),
+    Param::raw("default_release"),
+    Param::raw("default-release"),
+    Param::raw("allow_downgrade"),
+    Param::raw("allow-downgrade"),
+    Param::raw("allow_downgrades"),
+    Param::raw("only_upgrade"),
+    Param::raw("lock_timeout"),
+    Param::raw("dpkg_options"),
+    Param::raw("force_apt_get"),
+    Param::raw("update_cache_retries"),
+    Param::raw("update_cache_retry_max_delay"),
+    Param::raw("deb"),
+    Param::raw("autoclean"),
+    Param::raw("clean"),
+    Param::raw("force"),
+    Param::raw("allow_unauthenticated"),
+    Param::raw("allow_change_held_packages"),
+    Param::raw("fail_on_autoremove"),
+    Param::raw("policy_rc_d"),
 ];
 
 impl AptArgs {
@@ -484,14 +484,14 @@ pub fn apply_script(args: &AptArgs, plan: &Plan) -> Option<String> {
     ))
 }
 
+const SPEC: Spec = Spec::new("apt", PARAMS);
+
 impl Module for Apt {
-    fn name(&self) -> &'static str {
-        "apt"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        PARAMS
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         let a = AptArgs::parse(args)?;
         run_parsed(&a, ctx)
     }
@@ -803,7 +803,7 @@ mod tests {
 @@KP:status\napache2 install ok installed 1.1\n@@KP:policy\napache2:\n  Installed: 1.1\n  Candidate: 1.1\n@@KP:end\n";
         let mut r = FakeRemote::new(&[(0, probe_out)]);
         let a = args(json!({"update_cache": "yes", "pkg": "apache2", "state": "latest"}));
-        let res = Apt.run(&a, &mut ctx(&mut r, &facts, false)).unwrap();
+        let res = Apt.execute(&a, &mut ctx(&mut r, &facts, false)).unwrap();
         assert!(!res.changed && !res.failed, "{res:?}");
         assert_eq!(res.data["cache_updated"], false);
         assert_eq!(r.commands.len(), 1);
@@ -817,11 +817,11 @@ mod tests {
         let probe_out = "\n@@KP:stamp\n100 200\n@@KP:status\n@@KP:end\n";
         let a = args(json!({"name": "knockplay-hello"}));
         let mut r = FakeRemote::new(&[(0, probe_out), (0, "Setting up knockplay-hello\n")]);
-        let res = Apt.run(&a, &mut ctx(&mut r, &facts, false)).unwrap();
+        let res = Apt.execute(&a, &mut ctx(&mut r, &facts, false)).unwrap();
         assert!(res.changed && !res.failed);
         assert!(r.commands[1].contains("install knockplay-hello"));
         let mut r = FakeRemote::new(&[(0, probe_out)]);
-        let res = Apt.run(&a, &mut ctx(&mut r, &facts, true)).unwrap();
+        let res = Apt.execute(&a, &mut ctx(&mut r, &facts, true)).unwrap();
         assert!(res.changed);
         assert_eq!(
             r.commands.len(),
@@ -831,7 +831,7 @@ mod tests {
         // Check mode never updates the cache either.
         let mut r = FakeRemote::new(&[(0, probe_out)]);
         let a = args(json!({"update_cache": true}));
-        let res = Apt.run(&a, &mut ctx(&mut r, &facts, true)).unwrap();
+        let res = Apt.execute(&a, &mut ctx(&mut r, &facts, true)).unwrap();
         assert!(res.changed, "a stale cache would be updated");
         assert!(!r.commands[0].contains("apt-get -q update"));
     }
@@ -842,7 +842,7 @@ mod tests {
         let probe_out = "\n@@KP:stamp\n100 200\n@@KP:status\n@@KP:end\n";
         let mut r = FakeRemote::new(&[(0, probe_out), (100, "")]);
         let res = Apt
-            .run(
+            .execute(
                 &args(json!({"name": "nosuch"})),
                 &mut ctx(&mut r, &facts, false),
             )
@@ -887,18 +887,18 @@ mod tests {
         let same = "\n@@KP:stamp\n100 200\n@@KP:updated\n\n@@KP:stamp_after\n100\n@@KP:end\n";
         let mut r = FakeRemote::new(&[(0, moved), (0, same)]);
         assert!(
-            Apt.run(&a, &mut ctx(&mut r, &facts, false))
+            Apt.execute(&a, &mut ctx(&mut r, &facts, false))
                 .unwrap()
                 .changed
         );
         assert!(
-            !Apt.run(&a, &mut ctx(&mut r, &facts, false))
+            !Apt.execute(&a, &mut ctx(&mut r, &facts, false))
                 .unwrap()
                 .changed
         );
         let failed = "\n@@KP:stamp\n100 200\n@@KP:updated\n\n@@KP:update_failed\n100\nE: Failed to fetch\n@@KP:stamp_after\n100\n@@KP:end\n";
         let mut r = FakeRemote::new(&[(0, failed)]);
-        let res = Apt.run(&a, &mut ctx(&mut r, &facts, false)).unwrap();
+        let res = Apt.execute(&a, &mut ctx(&mut r, &facts, false)).unwrap();
         assert!(res.failed && res.msg.unwrap().contains("E: Failed to fetch"));
     }
 }

@@ -6,42 +6,45 @@ use regex::bytes::Regex;
 
 use super::lineinfile::{compile, split_lines, TextFile};
 use super::util::{arg_bool, arg_choice, arg_err, arg_str, arg_str_any, exclusive, finish};
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::value::Vars;
 
 pub struct BlockInFile;
 
+const SPEC: Spec = Spec::new(
+    "blockinfile",
+    &[
+        Param::path("path")
+            .required()
+            .aliases(&["dest", "destfile", "name"]),
+        Param::str("state")
+            .choices(&["present", "absent"])
+            .default("present"),
+        Param::str("marker").default("# {mark} ANSIBLE MANAGED BLOCK"),
+        Param::str("block").aliases(&["content"]).default(""),
+        Param::str("insertafter"),
+        Param::str("insertbefore"),
+        Param::bool("create").default("false"),
+        Param::bool("backup").default("false"),
+        Param::str("marker_begin").default("BEGIN"),
+        Param::str("marker_end").default("END"),
+        Param::bool("append_newline").default("false"),
+        Param::bool("prepend_newline").default("false"),
+        Param::mode("mode"),
+        Param::str("owner"),
+        Param::str("group"),
+        Param::str("validate"),
+        Param::bool("unsafe_writes").only("false"),
+        Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
+    ],
+);
+
 impl Module for BlockInFile {
-    fn name(&self) -> &'static str {
-        "blockinfile"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &[
-            "path",
-            "dest",
-            "destfile",
-            "name",
-            "state",
-            "marker",
-            "block",
-            "content",
-            "insertafter",
-            "insertbefore",
-            "create",
-            "backup",
-            "marker_begin",
-            "marker_end",
-            "append_newline",
-            "prepend_newline",
-            "mode",
-            "owner",
-            "group",
-            "validate",
-            "unsafe_writes",
-            "attributes",
-        ]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
     }
 }
@@ -368,7 +371,7 @@ mod tests {
         let a = args(json!({"path": f.to_str().unwrap(), "block": "10.0.0.1 db\n10.0.0.2 web"}));
         let mut r = LocalRemote::default();
         let res = BlockInFile
-            .run(&a, &mut ctx(&mut r, false, true, vec![]))
+            .execute(&a, &mut ctx(&mut r, false, true, vec![]))
             .unwrap();
         assert!(res.changed && !res.failed, "{res:?}");
         assert_eq!(res.msg.as_deref(), Some("Block inserted"));
@@ -377,12 +380,12 @@ mod tests {
             format!("127.0.0.1 localhost\n{B}10.0.0.1 db\n10.0.0.2 web\n{E}")
         );
         let res = BlockInFile
-            .run(&a, &mut ctx(&mut r, false, true, vec![]))
+            .execute(&a, &mut ctx(&mut r, false, true, vec![]))
             .unwrap();
         assert!(!res.changed, "{res:?}");
         let missing = dir.path().join("nope");
         let res = BlockInFile
-            .run(
+            .execute(
                 &args(json!({"path": missing.to_str().unwrap(), "block": "x"})),
                 &mut ctx(&mut r, false, false, vec![]),
             )

@@ -11,34 +11,36 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::util::{arg_bool, arg_err, arg_list, arg_str, glob_word};
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::{Value, Vars};
 
 pub struct Command;
 
+const SPEC: Spec = Spec::new(
+    "command",
+    &[
+        Param::str("cmd"),
+        Param::list("argv"),
+        Param::path("chdir"),
+        Param::path("creates"),
+        Param::path("removes"),
+        Param::str("stdin"),
+        Param::bool("stdin_add_newline").default("true"),
+        Param::bool("strip_empty_ends").default("true"),
+        Param::bool("expand_argument_vars").default("true"),
+        Param::path("executable").refused("command runs no shell; use the shell module"),
+        Param::bool("warn").refused("removed in Ansible 2.14"),
+    ],
+)
+.free_form();
+
 impl Module for Command {
-    fn name(&self) -> &'static str {
-        "command"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &[
-            "_raw_params",
-            "_uses_shell",
-            "cmd",
-            "argv",
-            "chdir",
-            "creates",
-            "removes",
-            "stdin",
-            "stdin_add_newline",
-            "strip_empty_ends",
-            "expand_argument_vars",
-            "executable",
-            "warn",
-        ]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         let m = "command";
         let words = match (arg_list(args, m, "argv")?, raw_command(args, m)?) {
             (Some(_), Some(_)) => {
@@ -501,14 +503,14 @@ mod tests {
         let mut r = LocalRemote::default();
         let mut c = ctx(&mut r, false, false, vec![]);
         let res = Command
-            .run(&args(json!({"_raw_params": "printf 'x\\n\\n'"})), &mut c)
+            .execute(&args(json!({"_raw_params": "printf 'x\\n\\n'"})), &mut c)
             .unwrap();
         assert!(res.changed && !res.failed);
         assert_eq!(res.stdout.as_deref(), Some("x"));
         assert_eq!(res.rc, Some(0));
         assert_eq!(res.data["cmd"], json!(["printf", "x\\n\\n"]));
         let res = Command
-            .run(
+            .execute(
                 &args(json!({"_raw_params": "sh -c 'echo oops >&2; exit 3'"})),
                 &mut c,
             )
@@ -518,10 +520,10 @@ mod tests {
         assert_eq!(res.stderr.as_deref(), Some("oops"));
         assert_eq!(res.msg.as_deref(), Some("non-zero return code"));
         let res = Command
-            .run(&args(json!({"argv": ["cat"], "stdin": "fed"})), &mut c)
+            .execute(&args(json!({"argv": ["cat"], "stdin": "fed"})), &mut c)
             .unwrap();
         assert_eq!(res.stdout.as_deref(), Some("fed"));
-        let e = Command.run(&args(json!({})), &mut c).unwrap_err();
+        let e = Command.execute(&args(json!({})), &mut c).unwrap_err();
         assert_eq!(e.to_string(), "command: no command given");
     }
 
@@ -533,12 +535,12 @@ mod tests {
         let a = args(json!({"_raw_params": format!("touch '{m}'"), "creates": m}));
         let mut r = LocalRemote::default();
         let res = Command
-            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
             .unwrap();
         assert!(res.changed);
         assert!(marker.exists());
         let res = Command
-            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
             .unwrap();
         assert!(!res.changed && !res.failed);
         assert_eq!(
@@ -551,20 +553,20 @@ mod tests {
         let g = format!("{}/made*", dir.path().display());
         let a = args(json!({"_raw_params": "false", "creates": g}));
         let res = Command
-            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
             .unwrap();
         assert!(!res.changed && !res.failed);
         // removes: runs only when the path exists.
         let a = args(json!({"_raw_params": format!("rm '{m}'"), "removes": m}));
         assert!(
             Command
-                .run(&a, &mut ctx(&mut r, false, false, vec![]))
+                .execute(&a, &mut ctx(&mut r, false, false, vec![]))
                 .unwrap()
                 .changed
         );
         assert!(!marker.exists());
         let res = Command
-            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
             .unwrap();
         assert!(!res.changed);
         assert!(res.msg.unwrap().contains("does not exist"));
@@ -578,14 +580,14 @@ mod tests {
         let mut r = LocalRemote::default();
         let a = args(json!({"_raw_params": format!("touch {m}")}));
         let res = Command
-            .run(&a, &mut ctx(&mut r, true, false, vec![]))
+            .execute(&a, &mut ctx(&mut r, true, false, vec![]))
             .unwrap();
         assert_eq!(res.data["skipped"], json!(true));
         assert!(!res.changed);
         assert!(r.calls.is_empty());
         let a = args(json!({"_raw_params": format!("touch {m}"), "creates": m}));
         let res = Command
-            .run(&a, &mut ctx(&mut r, true, false, vec![]))
+            .execute(&a, &mut ctx(&mut r, true, false, vec![]))
             .unwrap();
         assert!(res.changed);
         assert_eq!(
@@ -595,7 +597,7 @@ mod tests {
         assert!(!marker.exists());
         std::fs::write(&marker, "").unwrap();
         let res = Command
-            .run(&a, &mut ctx(&mut r, true, false, vec![]))
+            .execute(&a, &mut ctx(&mut r, true, false, vec![]))
             .unwrap();
         assert!(!res.changed);
     }
@@ -608,12 +610,12 @@ mod tests {
         let mut r = LocalRemote::default();
         let a = args(json!({"_raw_params": "ls", "chdir": d, "removes": "here"}));
         let res = Command
-            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
             .unwrap();
         assert_eq!(res.stdout.as_deref(), Some("here"));
         let a = args(json!({"_raw_params": "ls", "chdir": format!("{d}/nope")}));
         let res = Command
-            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
             .unwrap();
         assert!(res.failed);
         assert!(res.stderr.unwrap().contains("Unable to change directory"));

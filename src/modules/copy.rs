@@ -12,38 +12,39 @@ use super::util::{
     arg_bool, arg_err, arg_mode, arg_str, diff_text, exclusive, finish, probe, req_str, sha256_hex,
     Attrs, FileState, Kind, Mode, Outcome, Plan, ProbeReq, WriteSource, WriteSpec, DIFF_MAX,
 };
-use super::{FileDiff, Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, FileDiff, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::{Value, Vars};
 
 pub struct Copy;
 
+const SPEC: Spec = Spec::new(
+    "copy",
+    &[
+        Param::path("src"),
+        Param::raw("content"),
+        Param::path("dest").required(),
+        Param::mode("mode"),
+        Param::str("owner"),
+        Param::str("group"),
+        Param::bool("force").default("true").aliases(&["thirsty"]),
+        Param::bool("backup").default("false"),
+        Param::bool("follow").default("false"),
+        Param::bool("local_follow").only("true"),
+        Param::bool("remote_src").default("false"),
+        Param::mode("directory_mode"),
+        Param::str("validate"),
+        Param::bool("decrypt").only("false"),
+        Param::bool("unsafe_writes").only("false"),
+    ],
+);
+
 impl Module for Copy {
-    fn name(&self) -> &'static str {
-        "copy"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &[
-            "src",
-            "content",
-            "dest",
-            "mode",
-            "owner",
-            "group",
-            "force",
-            "thirsty",
-            "backup",
-            "follow",
-            "local_follow",
-            "remote_src",
-            "directory_mode",
-            "validate",
-            "decrypt",
-            "unsafe_writes",
-            "_original_basename",
-        ]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
     }
 }
@@ -668,7 +669,7 @@ mod tests {
         let mut r = LocalRemote::default();
         let search = vec![local.path().to_path_buf()];
         let res = Copy
-            .run(&a, &mut ctx(&mut r, false, true, search.clone()))
+            .execute(&a, &mut ctx(&mut r, false, true, search.clone()))
             .unwrap();
         assert!(res.changed && !res.failed, "{res:?}");
         let f = remote.path().join("it_ran.txt");
@@ -676,7 +677,9 @@ mod tests {
         assert_eq!(mode_of(&f), 0o777);
         assert_eq!(res.diff[0].after, "it ran\n");
         assert_eq!(r.calls.len(), 2);
-        let res = Copy.run(&a, &mut ctx(&mut r, false, true, search)).unwrap();
+        let res = Copy
+            .execute(&a, &mut ctx(&mut r, false, true, search))
+            .unwrap();
         assert!(!res.changed && !res.failed, "{res:?}");
         assert_eq!(r.calls.len(), 3, "the idempotent run costs one round trip");
     }
@@ -690,7 +693,9 @@ mod tests {
         let a = args(json!({"content": "new\n", "dest": f.to_str().unwrap(), "backup": true}));
         let mut r = LocalRemote::default();
         // Check mode: reports the change and the diff, writes nothing.
-        let res = Copy.run(&a, &mut ctx(&mut r, true, true, vec![])).unwrap();
+        let res = Copy
+            .execute(&a, &mut ctx(&mut r, true, true, vec![]))
+            .unwrap();
         assert!(res.changed);
         assert_eq!(res.diff[0].before, "old\n");
         assert_eq!(res.diff[0].after, "new\n");
@@ -698,7 +703,7 @@ mod tests {
         assert_eq!(r.calls.len(), 1);
         // Real run: content replaced, mode kept, backup made.
         let res = Copy
-            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
             .unwrap();
         assert!(res.changed && !res.failed, "{res:?}");
         assert_eq!(std::fs::read(&f).unwrap(), b"new\n");
@@ -712,7 +717,7 @@ mod tests {
     fn missing_src_names_the_search_path() {
         let mut r = FakeRemote::default();
         let e = Copy
-            .run(
+            .execute(
                 &args(json!({"src": "nope.txt", "dest": "/tmp/"})),
                 &mut ctx(&mut r, false, false, vec![PathBuf::from("/pb/files")]),
             )
@@ -721,7 +726,7 @@ mod tests {
         assert!(e.contains("Could not find or access 'nope.txt'"), "{e}");
         assert!(e.contains("/pb/files"), "{e}");
         let e = Copy
-            .run(
+            .execute(
                 &args(json!({"dest": "/tmp/"})),
                 &mut ctx(&mut r, false, false, vec![]),
             )
@@ -744,21 +749,21 @@ mod tests {
         let a =
             args(json!({"src": "site", "dest": remote.path().to_str().unwrap(), "mode": "0640"}));
         let res = Copy
-            .run(&a, &mut ctx(&mut r, false, false, search.clone()))
+            .execute(&a, &mut ctx(&mut r, false, false, search.clone()))
             .unwrap();
         assert!(res.changed && !res.failed, "{res:?}");
         let css = remote.path().join("site/css/deep/a b.css");
         assert_eq!(std::fs::read(&css).unwrap(), b"body{}\n");
         assert_eq!(mode_of(&css), 0o640);
         let res = Copy
-            .run(&a, &mut ctx(&mut r, false, false, search.clone()))
+            .execute(&a, &mut ctx(&mut r, false, false, search.clone()))
             .unwrap();
         assert!(!res.changed, "{res:?}");
         // "site/" copies its contents.
         let dest2 = remote.path().join("contents");
         let a = args(json!({"src": "site/", "dest": dest2.to_str().unwrap()}));
         let res = Copy
-            .run(&a, &mut ctx(&mut r, false, false, search.clone()))
+            .execute(&a, &mut ctx(&mut r, false, false, search.clone()))
             .unwrap();
         assert!(res.changed && !res.failed, "{res:?}");
         assert_eq!(
@@ -768,7 +773,7 @@ mod tests {
         // One changed file: only it is rewritten.
         std::fs::write(dest2.join("index.html"), "changed").unwrap();
         let res = Copy
-            .run(&a, &mut ctx(&mut r, false, false, search))
+            .execute(&a, &mut ctx(&mut r, false, false, search))
             .unwrap();
         assert!(res.changed);
         assert_eq!(
@@ -788,14 +793,14 @@ mod tests {
         );
         let mut r = LocalRemote::default();
         assert!(
-            Copy.run(&a, &mut ctx(&mut r, false, false, vec![]))
+            Copy.execute(&a, &mut ctx(&mut r, false, false, vec![]))
                 .unwrap()
                 .changed
         );
         assert_eq!(std::fs::read(&d).unwrap(), b"payload");
         assert!(
             !Copy
-                .run(&a, &mut ctx(&mut r, false, false, vec![]))
+                .execute(&a, &mut ctx(&mut r, false, false, vec![]))
                 .unwrap()
                 .changed
         );

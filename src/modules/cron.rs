@@ -5,7 +5,7 @@
 //! (`crontab -` on stdin, or an atomic file replace for `cron_file`) applies it.
 
 use super::sysutil::{bool_or, choice, failed_output, opt_str, req_str, section, sections};
-use super::{FileDiff, Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, FileDiff, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::{Value, Vars};
 
@@ -368,34 +368,37 @@ pub fn write_script(a: &CronArgs, e: &Edit) -> String {
     }
 }
 
+const SPEC: Spec = Spec::new(
+    "cron",
+    &[
+        Param::raw("name"),
+        Param::raw("job"),
+        Param::raw("value"),
+        Param::raw("state"),
+        Param::raw("env"),
+        Param::raw("minute"),
+        Param::raw("hour"),
+        Param::raw("day"),
+        Param::raw("dom"),
+        Param::raw("month"),
+        Param::raw("weekday"),
+        Param::raw("dow"),
+        Param::raw("special_time"),
+        Param::raw("disabled"),
+        Param::raw("user"),
+        Param::raw("cron_file"),
+        Param::raw("insertafter"),
+        Param::raw("insertbefore"),
+        Param::raw("backup"),
+    ],
+);
+
 impl Module for Cron {
-    fn name(&self) -> &'static str {
-        "cron"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &[
-            "name",
-            "job",
-            "value",
-            "state",
-            "env",
-            "minute",
-            "hour",
-            "day",
-            "dom",
-            "month",
-            "weekday",
-            "dow",
-            "special_time",
-            "disabled",
-            "user",
-            "cron_file",
-            "insertafter",
-            "insertbefore",
-            "backup",
-        ]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         let a = CronArgs::parse(args)?;
         let out = ctx.run(&probe_script(&a))?;
         let text = out.stdout_str();
@@ -625,7 +628,7 @@ mod tests {
         let facts = Vars::new();
         let a = args(json!({"name": "j", "job": "x", "user": "deploy"}));
         let mut r = FakeRemote::new(&[(0, "\n@@KP:content\n\n@@KP:rc\n1\n\n@@KP:end\n"), (0, "")]);
-        let res = Cron.run(&a, &mut ctx(&mut r, &facts, false)).unwrap();
+        let res = Cron.execute(&a, &mut ctx(&mut r, &facts, false)).unwrap();
         assert!(res.changed);
         assert!(r.commands[0].contains("-u deploy"));
         assert!(r.commands[1].starts_with("crontab "));
@@ -636,12 +639,12 @@ mod tests {
         assert_eq!(res.data["jobs"], json!(["j"]));
         // Missing crontab binary: clear failure.
         let mut r = FakeRemote::new(&[(127, "")]);
-        let res = Cron.run(&a, &mut ctx(&mut r, &facts, false)).unwrap();
+        let res = Cron.execute(&a, &mut ctx(&mut r, &facts, false)).unwrap();
         assert!(res.failed);
         // Check mode: nothing written.
         let mut r = FakeRemote::new(&[(0, "\n@@KP:content\n\n@@KP:rc\n1\n\n@@KP:end\n")]);
         assert!(
-            Cron.run(&a, &mut ctx(&mut r, &facts, true))
+            Cron.execute(&a, &mut ctx(&mut r, &facts, true))
                 .unwrap()
                 .changed
         );

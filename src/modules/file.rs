@@ -9,7 +9,7 @@ use super::util::{
     arg_bool, arg_choice, arg_err, arg_str, arg_str_any, finish, parse_probe, probe_script,
     run_script, Attrs, FileState, Kind, Mode, Outcome, Plan, ProbeReq,
 };
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::Vars;
 
@@ -17,34 +17,36 @@ pub struct File;
 
 const STATES: &[&str] = &["absent", "directory", "file", "hard", "link", "touch"];
 
+const SPEC: Spec = Spec::new(
+    "file",
+    &[
+        Param::path("path").required().aliases(&["dest", "name"]),
+        Param::str("state").choices(STATES),
+        Param::path("src"),
+        Param::bool("recurse").default("false"),
+        Param::bool("force").default("false"),
+        Param::bool("follow").default("true"),
+        Param::mode("mode"),
+        Param::str("owner"),
+        Param::str("group"),
+        Param::str("modification_time"),
+        Param::str("modification_time_format").refused(NO_TIMESTAMPS),
+        Param::str("access_time"),
+        Param::str("access_time_format").refused(NO_TIMESTAMPS),
+        Param::bool("unsafe_writes").only("false"),
+        Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
+    ],
+);
+
+/// Why the time formats are refused: only `now` and `preserve` are implemented.
+const NO_TIMESTAMPS: &str = "only 'now' and 'preserve' times are supported";
+
 impl Module for File {
-    fn name(&self) -> &'static str {
-        "file"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &[
-            "path",
-            "dest",
-            "name",
-            "state",
-            "src",
-            "recurse",
-            "force",
-            "follow",
-            "mode",
-            "owner",
-            "group",
-            "modification_time",
-            "modification_time_format",
-            "access_time",
-            "access_time_format",
-            "unsafe_writes",
-            "attributes",
-            "_original_basename",
-            "_diff_peek",
-        ]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
     }
 }
@@ -598,7 +600,7 @@ mod tests {
 
     fn run(a: serde_json::Value) -> ModuleResult {
         let mut r = LocalRemote::default();
-        File.run(&args(a), &mut ctx(&mut r, false, false, vec![]))
+        File.execute(&args(a), &mut ctx(&mut r, false, false, vec![]))
             .unwrap()
     }
 
@@ -804,7 +806,7 @@ mod tests {
         let p = dir.path().join("new");
         let mut r = LocalRemote::default();
         let res = File
-            .run(
+            .execute(
                 &args(json!({"path": p.to_str().unwrap(), "state": "directory"})),
                 &mut ctx(&mut r, true, false, vec![]),
             )

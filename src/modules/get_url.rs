@@ -7,7 +7,7 @@
 
 use super::sysutil::{bool_or, failed_output, opt_str, opt_u64, reject_unsupported, req_str};
 use super::util::{Attrs, FileState, Kind};
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::{Value, Vars};
 
@@ -256,42 +256,45 @@ pub fn download_script(a: &GetUrlArgs, path: &str) -> (String, Option<String>) {
     (script, secrets)
 }
 
+const SPEC: Spec = Spec::new(
+    "get_url",
+    &[
+        Param::raw("url"),
+        Param::raw("dest"),
+        Param::raw("checksum"),
+        Param::raw("force"),
+        Param::raw("timeout"),
+        Param::raw("validate_certs"),
+        Param::raw("headers"),
+        Param::raw("url_username"),
+        Param::raw("url_password"),
+        Param::raw("username"),
+        Param::raw("password"),
+        Param::raw("force_basic_auth"),
+        Param::raw("mode"),
+        Param::raw("owner"),
+        Param::raw("group"),
+        Param::raw("backup"),
+        Param::raw("tmp_dest"),
+        Param::raw("use_proxy"),
+        Param::raw("http_agent"),
+        Param::raw("client_cert"),
+        Param::raw("client_key"),
+        Param::raw("seuser"),
+        Param::raw("serole"),
+        Param::raw("setype"),
+        Param::raw("selevel"),
+        Param::raw("unsafe_writes"),
+        Param::raw("attributes"),
+    ],
+);
+
 impl Module for GetUrl {
-    fn name(&self) -> &'static str {
-        "get_url"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &[
-            "url",
-            "dest",
-            "checksum",
-            "force",
-            "timeout",
-            "validate_certs",
-            "headers",
-            "url_username",
-            "url_password",
-            "username",
-            "password",
-            "force_basic_auth",
-            "mode",
-            "owner",
-            "group",
-            "backup",
-            "tmp_dest",
-            "use_proxy",
-            "http_agent",
-            "client_cert",
-            "client_key",
-            "seuser",
-            "serole",
-            "setype",
-            "selevel",
-            "unsafe_writes",
-            "attributes",
-        ]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         let a = GetUrlArgs::parse(args)?;
         let out = ctx.run(&probe_script(&a))?;
         if !out.ok() || !out.stdout_str().contains("end=1") {
@@ -562,7 +565,7 @@ mod tests {
         let probe = "isdir=\npath=/tmp/x\nmode=644|uid=0|gid=0|owner=root|group=root|size=6\nsum=abc\nend=1\n";
         let mut r = FakeRemote::new(&[(0, probe)]);
         let res = GetUrl
-            .run(
+            .execute(
                 &args(json!({"url": "http://127.0.0.1/x", "dest": "/tmp/x", "mode": "0644"})),
                 &mut ctx(&mut r, &facts, false),
             )
@@ -576,7 +579,7 @@ mod tests {
             (0, ""),
         ]);
         let res = GetUrl
-            .run(
+            .execute(
                 &args(json!({"url": "http://127.0.0.1/x", "dest": "/tmp/y", "url_username": "u", "url_password": "s3cret", "owner": "root"})),
                 &mut ctx(&mut r, &facts, false),
             )

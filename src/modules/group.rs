@@ -1,7 +1,7 @@
 //! `group`: local groups via groupadd/groupmod/groupdel, read with `getent group` in one probe.
 
 use super::sysutil::{bool_or, choice, failed_output, opt_u64, req_str};
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::Vars;
 
@@ -74,22 +74,25 @@ pub fn plan(a: &GroupArgs, current_gid: Option<u64>) -> Option<String> {
     }
 }
 
+const SPEC: Spec = Spec::new(
+    "group",
+    &[
+        Param::raw("name"),
+        Param::raw("state"),
+        Param::raw("gid"),
+        Param::raw("system"),
+        Param::raw("non_unique"),
+        Param::raw("local"),
+        Param::raw("force"),
+    ],
+);
+
 impl Module for Group {
-    fn name(&self) -> &'static str {
-        "group"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &[
-            "name",
-            "state",
-            "gid",
-            "system",
-            "non_unique",
-            "local",
-            "force",
-        ]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         let a = GroupArgs::parse(args)?;
         let out = ctx.run(&format!("getent group {}; true", quote(&a.name)))?;
         let have = parse_getent(&out.stdout_str(), &a.name);
@@ -171,7 +174,7 @@ mod tests {
         let facts = Vars::new();
         let mut r = FakeRemote::new(&[(0, "")]);
         let res = Group
-            .run(
+            .execute(
                 &args(json!({"name": "web"})),
                 &mut ctx(&mut r, &facts, true),
             )
@@ -180,7 +183,7 @@ mod tests {
         assert_eq!(r.commands.len(), 1);
         let mut r = FakeRemote::new(&[(0, ""), (0, "")]);
         let res = Group
-            .run(
+            .execute(
                 &args(json!({"name": "web"})),
                 &mut ctx(&mut r, &facts, false),
             )
@@ -189,7 +192,7 @@ mod tests {
         assert_eq!(r.commands[1], "groupadd web");
         let mut r = FakeRemote::new(&[(0, "web:x:2001:\n")]);
         let res = Group
-            .run(
+            .execute(
                 &args(json!({"name": "web"})),
                 &mut ctx(&mut r, &facts, false),
             )

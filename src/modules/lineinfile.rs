@@ -10,43 +10,44 @@ use super::util::{
     arg_bool, arg_choice, arg_err, arg_str, arg_str_any, diff_text, exclusive, finish, probe,
     Attrs, FileState, Kind, Mode, Outcome, Plan, ProbeReq, WriteSpec,
 };
-use super::{FileDiff, Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, FileDiff, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::value::Vars;
 
 pub struct LineInFile;
 
+const SPEC: Spec = Spec::new(
+    "lineinfile",
+    &[
+        Param::path("path")
+            .required()
+            .aliases(&["dest", "destfile", "name"]),
+        Param::str("regexp").aliases(&["regex"]),
+        Param::str("search_string"),
+        Param::str("line").aliases(&["value"]),
+        Param::str("state")
+            .choices(&["present", "absent"])
+            .default("present"),
+        Param::str("insertafter"),
+        Param::str("insertbefore"),
+        Param::bool("create").default("false"),
+        Param::bool("backrefs").default("false"),
+        Param::bool("backup").default("false"),
+        Param::bool("firstmatch").default("false"),
+        Param::mode("mode"),
+        Param::str("owner"),
+        Param::str("group"),
+        Param::str("validate"),
+        Param::bool("unsafe_writes").only("false"),
+        Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
+    ],
+);
+
 impl Module for LineInFile {
-    fn name(&self) -> &'static str {
-        "lineinfile"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &[
-            "path",
-            "dest",
-            "destfile",
-            "name",
-            "regexp",
-            "regex",
-            "search_string",
-            "line",
-            "value",
-            "state",
-            "insertafter",
-            "insertbefore",
-            "create",
-            "backrefs",
-            "backup",
-            "firstmatch",
-            "mode",
-            "owner",
-            "group",
-            "validate",
-            "others",
-            "unsafe_writes",
-            "attributes",
-        ]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
     }
 }
@@ -840,7 +841,7 @@ mod tests {
         let mut r = LocalRemote::default();
         // Check mode: diff, no write.
         let res = LineInFile
-            .run(&a, &mut ctx(&mut r, true, true, vec![]))
+            .execute(&a, &mut ctx(&mut r, true, true, vec![]))
             .unwrap();
         assert!(res.changed);
         assert_eq!(res.diff[0].after, "Port 22\nPermitRootLogin no\n");
@@ -849,7 +850,7 @@ mod tests {
             "Port 22\nPermitRootLogin yes\n"
         );
         let res = LineInFile
-            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
             .unwrap();
         assert!(res.changed && !res.failed, "{res:?}");
         assert_eq!(res.msg.as_deref(), Some("line replaced"));
@@ -860,7 +861,7 @@ mod tests {
         assert!(res.data.contains_key("backup_file"));
         let n = r.calls.len();
         let res = LineInFile
-            .run(&a, &mut ctx(&mut r, false, false, vec![]))
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
             .unwrap();
         assert!(!res.changed, "{res:?}");
         assert_eq!(r.calls.len(), n + 1, "idempotent run is one round trip");
@@ -873,7 +874,7 @@ mod tests {
         let p = f.to_str().unwrap();
         let mut r = LocalRemote::default();
         let res = LineInFile
-            .run(
+            .execute(
                 &args(json!({"path": p, "line": "x"})),
                 &mut ctx(&mut r, false, false, vec![]),
             )
@@ -884,7 +885,7 @@ mod tests {
             format!("Destination {p} does not exist !")
         );
         let res = LineInFile
-            .run(
+            .execute(
                 &args(json!({"path": p, "line": "x", "create": true, "mode": "0600"})),
                 &mut ctx(&mut r, false, false, vec![]),
             )
@@ -897,14 +898,14 @@ mod tests {
             0o600
         );
         let res = LineInFile
-            .run(
+            .execute(
                 &args(json!({"path": p, "state": "absent", "line": "nope"})),
                 &mut ctx(&mut r, false, false, vec![]),
             )
             .unwrap();
         assert!(!res.changed);
         let res = LineInFile
-            .run(
+            .execute(
                 &args(json!({"path": dir.path().to_str().unwrap(), "line": "x"})),
                 &mut ctx(&mut r, false, false, vec![]),
             )
@@ -921,7 +922,7 @@ mod tests {
         std::os::unix::fs::symlink(&f, &l).unwrap();
         let mut r = LocalRemote::default();
         let res = LineInFile
-            .run(
+            .execute(
                 &args(json!({"path": l.to_str().unwrap(), "line": "b"})),
                 &mut ctx(&mut r, false, false, vec![]),
             )

@@ -15,15 +15,20 @@ use crate::ssh::{Become, ExecOutput, Remote, SshError};
 use crate::value::{Value, Vars};
 
 pub mod apt;
+pub mod args;
 pub mod blockinfile;
+pub mod coerce;
 pub mod command;
+pub mod control_specs;
 pub mod copy;
 pub mod cron;
 pub mod file;
 pub mod get_url;
 pub mod group;
 pub mod lineinfile;
+pub mod mode;
 pub mod package;
+pub mod params;
 pub mod ping;
 pub mod raw;
 pub mod script;
@@ -35,6 +40,12 @@ pub mod template;
 pub mod user;
 pub mod util;
 pub mod wait_for;
+
+#[cfg(test)]
+mod registry_tests;
+
+pub use args::Args;
+pub use params::{Param, Spec};
 
 /// Result of a module run: exactly the keys Ansible users read after `register`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -103,6 +114,25 @@ pub enum ModuleError {
     Local(String),
 }
 
+impl ModuleError {
+    /// The error with its message prefixed by `module` (once: messages already naming it, from
+    /// the modules still on `sysutil.rs`, are kept as they are).
+    pub fn in_module(self, module: &str) -> Self {
+        let prefix = |msg: String| {
+            if msg.starts_with(&format!("{module}: ")) {
+                msg
+            } else {
+                format!("{module}: {msg}")
+            }
+        };
+        match self {
+            ModuleError::Args(m) => ModuleError::Args(prefix(m)),
+            ModuleError::Local(m) => ModuleError::Local(prefix(m)),
+            other => other,
+        }
+    }
+}
+
 /// Renders templates for modules that need it (`template`, `assert`-like checks).
 pub trait Templater {
     /// Render a template source with the task's variables.
@@ -160,13 +190,24 @@ impl ModuleCtx<'_> {
 
 /// A task module.
 pub trait Module: Sync {
-    /// Canonical short name (`copy`); FQCN `ansible.builtin.copy` is resolved by the registry.
-    fn name(&self) -> &'static str;
-    /// Accepted parameter names including aliases (used for "unknown parameter, did you mean").
-    /// Modules taking free-form text accept `_raw_params`.
-    fn params(&self) -> &'static [&'static str];
-    /// Run on one host. `args` are templated; booleans may still be strings (use `util::arg_bool`).
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError>;
+    /// The parameter declaration; its `module` is the canonical short name (`copy`), the FQCN
+    /// `ansible.builtin.copy` is resolved by the registry.
+    fn spec(&self) -> &'static Spec;
+    /// Run on one host, reading the (templated) arguments through `args`.
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError>;
+
+    fn name(&self) -> &'static str {
+        self.spec().module
+    }
+
+    /// The entry point for the runner and for tests: check `args` against the declaration, run,
+    /// and prefix every argument or local error with the module name (here, once).
+    fn execute(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let spec = self.spec();
+        Args::new(spec, args)
+            .and_then(|a| self.run(&a, ctx))
+            .map_err(|e| e.in_module(spec.module))
+    }
 }
 
 /// Every remote module, by canonical name. One line per module.

@@ -2,7 +2,7 @@
 
 use super::apt::{run_parsed, AptArgs};
 use super::sysutil::{get, opt_str};
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::value::{Value, Vars};
 
 pub struct Package;
@@ -30,14 +30,17 @@ fn manager(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<String, ModuleError> 
     Ok(out.stdout_str().trim().to_string())
 }
 
+const SPEC: Spec = Spec::new(
+    "package",
+    &[Param::raw("name"), Param::raw("state"), Param::raw("use")],
+);
+
 impl Module for Package {
-    fn name(&self) -> &'static str {
-        "package"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &["name", "state", "use"]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         if get(args, &["name"]).is_none() {
             return Err(ModuleError::Args(
                 "missing required parameter 'name'".into(),
@@ -72,7 +75,7 @@ mod tests {
         let probe = "\n@@KP:stamp\n1 2\n@@KP:status\nvim install ok installed 9\n@@KP:end\n";
         let mut r = FakeRemote::new(&[(0, probe)]);
         let res = Package
-            .run(
+            .execute(
                 &args(json!({"name": "vim"})),
                 &mut ctx(&mut r, &facts, false),
             )
@@ -86,7 +89,7 @@ mod tests {
         let facts = Vars::new();
         let mut r = FakeRemote::new(&[(0, "unknown\n")]);
         let res = Package
-            .run(
+            .execute(
                 &args(json!({"name": "vim"})),
                 &mut ctx(&mut r, &facts, false),
             )
@@ -95,7 +98,7 @@ mod tests {
         let facts = args(json!({"ansible_facts": {"pkg_mgr": "dnf"}}));
         let mut r = FakeRemote::new(&[]);
         let res = Package
-            .run(
+            .execute(
                 &args(json!({"name": "vim"})),
                 &mut ctx(&mut r, &facts, false),
             )

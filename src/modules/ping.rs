@@ -1,19 +1,18 @@
 //! `ping`: proves the host runs commands; returns `ping: pong` (or `data`) in one round trip.
 
 use super::sysutil::{failed_output, opt_str};
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
-use crate::value::Vars;
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 
 pub struct Ping;
 
+const SPEC: Spec = Spec::new("ping", &[Param::raw("data")]);
+
 impl Module for Ping {
-    fn name(&self) -> &'static str {
-        "ping"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &["data"]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         let data = opt_str(args, &["data"])?.unwrap_or_else(|| "pong".to_string());
         if data == "crash" {
             // Ansible's ping raises on data=crash, to test failure handling.
@@ -31,6 +30,7 @@ impl Module for Ping {
 mod tests {
     use super::*;
     use crate::modules::sysutil::testing::{args, ctx, FakeRemote};
+    use crate::value::Vars;
     use serde_json::json;
 
     #[test]
@@ -38,12 +38,12 @@ mod tests {
         let facts = Vars::new();
         let mut r = FakeRemote::new(&[(0, "pong\n"), (0, "pong\n")]);
         let res = Ping
-            .run(&Vars::new(), &mut ctx(&mut r, &facts, false))
+            .execute(&Vars::new(), &mut ctx(&mut r, &facts, false))
             .unwrap();
         assert!(!res.changed && !res.failed);
         assert_eq!(res.data["ping"], "pong");
         let res = Ping
-            .run(&args(json!({"data": "hi"})), &mut ctx(&mut r, &facts, true))
+            .execute(&args(json!({"data": "hi"})), &mut ctx(&mut r, &facts, true))
             .unwrap();
         assert_eq!(res.data["ping"], "hi");
         assert_eq!(r.commands.len(), 2);
@@ -54,7 +54,7 @@ mod tests {
         let facts = Vars::new();
         let mut r = FakeRemote::new(&[(127, "")]);
         let res = Ping
-            .run(&Vars::new(), &mut ctx(&mut r, &facts, false))
+            .execute(&Vars::new(), &mut ctx(&mut r, &facts, false))
             .unwrap();
         assert!(res.failed);
         assert_eq!(res.rc, Some(127));

@@ -3,20 +3,20 @@
 
 use super::command::{command_result, Invocation};
 use super::util::{arg_err, arg_str};
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
-use crate::value::{Value, Vars};
+use crate::value::Value;
 
 pub struct Raw;
 
+const SPEC: Spec = Spec::new("raw", &[Param::path("executable")]).free_form();
+
 impl Module for Raw {
-    fn name(&self) -> &'static str {
-        "raw"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &["_raw_params", "executable"]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         let m = "raw";
         let text = arg_str(args, m, "_raw_params")?
             .filter(|s| !s.trim().is_empty())
@@ -65,7 +65,7 @@ mod tests {
     fn sends_text_verbatim() {
         let mut r = FakeRemote::new(vec![out(0, "hi\n")]);
         let res = Raw
-            .run(
+            .execute(
                 &args(json!({"_raw_params": "echo hi; ls | wc"})),
                 &mut ctx(&mut r, false, false, vec![]),
             )
@@ -82,7 +82,7 @@ mod tests {
     fn fails_on_nonzero_and_skips_in_check_mode() {
         let mut r = LocalRemote::default();
         let res = Raw
-            .run(
+            .execute(
                 &args(json!({"_raw_params": "exit 2"})),
                 &mut ctx(&mut r, false, false, vec![]),
             )
@@ -90,7 +90,7 @@ mod tests {
         assert!(res.failed);
         assert_eq!(res.rc, Some(2));
         let res = Raw
-            .run(
+            .execute(
                 &args(json!({"_raw_params": "exit 2"})),
                 &mut ctx(&mut r, true, false, vec![]),
             )

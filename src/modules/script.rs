@@ -5,28 +5,31 @@
 use super::command::{execute, raw_command, split_words, Invocation};
 use super::copy::not_found;
 use super::util::{arg_err, arg_str};
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
-use crate::value::{Value, Vars};
+use crate::value::Value;
 
 pub struct Script;
 
+const SPEC: Spec = Spec::new(
+    "script",
+    &[
+        Param::str("cmd"),
+        Param::path("chdir"),
+        Param::path("creates"),
+        Param::path("removes"),
+        Param::path("executable"),
+        Param::bool("decrypt").only("false"),
+    ],
+)
+.free_form();
+
 impl Module for Script {
-    fn name(&self) -> &'static str {
-        "script"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &[
-            "_raw_params",
-            "cmd",
-            "chdir",
-            "creates",
-            "removes",
-            "executable",
-            "decrypt",
-        ]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         let m = "script";
         let text = raw_command(args, m)?.ok_or_else(|| arg_err(m, "no script given"))?;
         let (name, rest) = split_script(&text).map_err(|e| arg_err(m, e))?;
@@ -124,7 +127,7 @@ mod tests {
             json!({"_raw_params": "hello.sh 'one two' three", "creates": marker.to_str().unwrap()}),
         );
         let res = Script
-            .run(&a, &mut ctx(&mut r, false, false, search.clone()))
+            .execute(&a, &mut ctx(&mut r, false, false, search.clone()))
             .unwrap();
         assert!(res.changed && !res.failed, "{res:?}");
         assert_eq!(res.stdout.as_deref(), Some("args: one two three\n"));
@@ -132,7 +135,7 @@ mod tests {
         assert_eq!(r.calls.len(), 1);
         std::fs::write(&marker, "").unwrap();
         let res = Script
-            .run(&a, &mut ctx(&mut r, false, false, search.clone()))
+            .execute(&a, &mut ctx(&mut r, false, false, search.clone()))
             .unwrap();
         assert!(!res.changed);
         // The temp copy is gone.
@@ -155,7 +158,7 @@ mod tests {
         )
         .unwrap();
         let res = Script
-            .run(
+            .execute(
                 &args(json!({"_raw_params": "fail.sh"})),
                 &mut ctx(&mut r, false, false, search.clone()),
             )
@@ -165,7 +168,7 @@ mod tests {
         // executable.
         std::fs::write(local.path().join("noexec.txt"), "echo via sh").unwrap();
         let res = Script
-            .run(
+            .execute(
                 &args(json!({"_raw_params": "noexec.txt", "executable": "/bin/sh"})),
                 &mut ctx(&mut r, false, false, search.clone()),
             )
@@ -174,7 +177,7 @@ mod tests {
         // Check mode without guards: skipped, nothing sent.
         let n = r.calls.len();
         let res = Script
-            .run(
+            .execute(
                 &args(json!({"_raw_params": "hello.sh"})),
                 &mut ctx(&mut r, true, false, search),
             )
@@ -187,7 +190,7 @@ mod tests {
     fn missing_script_is_a_clear_error() {
         let mut r = FakeRemote::default();
         let e = Script
-            .run(
+            .execute(
                 &args(json!({"_raw_params": "nope.sh"})),
                 &mut ctx(&mut r, false, false, vec!["/pb/files".into()]),
             )

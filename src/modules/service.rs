@@ -6,7 +6,7 @@
 //! restarted/reloaded always report changed, as in Ansible.
 
 use super::sysutil::{bool_or, choice, failed_output, opt_bool, opt_str, req_str, sections};
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::Vars;
 
@@ -18,26 +18,26 @@ pub struct Service {
 pub const SERVICE: Service = Service { name: "service" };
 pub const SYSTEMD: Service = Service { name: "systemd" };
 
-const PARAMS: &[&str] = &[
-    "name",
-    "service",
-    "unit",
-    "state",
-    "enabled",
-    "daemon_reload",
-    "daemon-reload",
-    "daemon_reexec",
-    "daemon-reexec",
-    "masked",
-    "force",
-    "no_block",
-    "scope",
-    "pattern",
-    "sleep",
-    "arguments",
-    "args",
-    "runlevel",
-    "use",
+const PARAMS: &[Param] = &[
+    Param::raw("name"),
+    Param::raw("service"),
+    Param::raw("unit"),
+    Param::raw("state"),
+    Param::raw("enabled"),
+    Param::raw("daemon_reload"),
+    Param::raw("daemon-reload"),
+    Param::raw("daemon_reexec"),
+    Param::raw("daemon-reexec"),
+    Param::raw("masked"),
+    Param::raw("force"),
+    Param::raw("no_block"),
+    Param::raw("scope"),
+    Param::raw("pattern"),
+    Param::raw("sleep"),
+    Param::raw("arguments"),
+    Param::raw("args"),
+    Param::raw("runlevel"),
+    Param::raw("use"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,14 +333,19 @@ pub fn apply_script(a: &ServiceArgs, p: &Probe, acts: &[Action]) -> String {
     s
 }
 
+const SERVICE_SPEC: Spec = Spec::new("service", PARAMS);
+const SYSTEMD_SPEC: Spec = Spec::new("systemd", PARAMS);
+
 impl Module for Service {
-    fn name(&self) -> &'static str {
-        self.name
+    fn spec(&self) -> &'static Spec {
+        if self.name == SYSTEMD.name {
+            &SYSTEMD_SPEC
+        } else {
+            &SERVICE_SPEC
+        }
     }
-    fn params(&self) -> &'static [&'static str] {
-        PARAMS
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         let a = ServiceArgs::parse(args, self.name)?;
         let out = ctx.run(&probe_script(&a, ctx.check_mode))?;
         if !out.ok() || !out.stdout_str().contains("@@KP:end") {
@@ -620,11 +625,13 @@ mod tests {
         let probe = "\n@@KP:kv\nmgr=sysv\nupdate_rc_d=1\ncontrol=/etc/init.d/kpd\n\n@@KP:end\n";
         let a = args(json!({"name": "kpd", "state": "started"}));
         let mut r = FakeRemote::new(&[(0, probe)]);
-        let res = SERVICE.run(&a, &mut ctx(&mut r, &facts, true)).unwrap();
+        let res = SERVICE.execute(&a, &mut ctx(&mut r, &facts, true)).unwrap();
         assert!(res.changed);
         assert_eq!(r.commands.len(), 1);
         let mut r = FakeRemote::new(&[(0, probe), (0, "ok\n")]);
-        let res = SYSTEMD.run(&a, &mut ctx(&mut r, &facts, false)).unwrap();
+        let res = SYSTEMD
+            .execute(&a, &mut ctx(&mut r, &facts, false))
+            .unwrap();
         assert!(res.changed && !res.failed);
         assert!(
             r.commands[1].contains("kp_run /etc/init.d/kpd start"),

@@ -3,32 +3,34 @@
 
 use super::command::{execute, raw_command, Invocation};
 use super::util::{arg_err, arg_str};
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::{Value, Vars};
 
 pub struct Shell;
 
+const SPEC: Spec = Spec::new(
+    "shell",
+    &[
+        Param::str("cmd"),
+        Param::path("chdir"),
+        Param::path("creates"),
+        Param::path("removes"),
+        Param::path("executable"),
+        Param::str("stdin"),
+        Param::bool("stdin_add_newline").default("true"),
+        Param::bool("strip_empty_ends").default("true"),
+        Param::bool("warn").refused("removed in Ansible 2.14"),
+    ],
+)
+.free_form();
+
 impl Module for Shell {
-    fn name(&self) -> &'static str {
-        "shell"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &[
-            "_raw_params",
-            "_uses_shell",
-            "cmd",
-            "chdir",
-            "creates",
-            "removes",
-            "executable",
-            "stdin",
-            "stdin_add_newline",
-            "strip_empty_ends",
-            "warn",
-        ]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         let m = "shell";
         let text = raw_command(args, m)?.ok_or_else(|| arg_err(m, "no command given"))?;
         let inv = Invocation::from_args(args, m, shell_line(args, m, &text)?, Value::from(text))?;
@@ -57,7 +59,7 @@ mod tests {
         let mut r = LocalRemote::default();
         let mut c = ctx(&mut r, false, false, vec![]);
         let res = Shell
-            .run(
+            .execute(
                 &args(json!({"_raw_params": "echo one two | wc -w > out; cat out", "chdir": d})),
                 &mut c,
             )
@@ -68,7 +70,9 @@ mod tests {
             res.data["cmd"],
             json!("echo one two | wc -w > out; cat out")
         );
-        let res = Shell.run(&args(json!({"cmd": "exit 4"})), &mut c).unwrap();
+        let res = Shell
+            .execute(&args(json!({"cmd": "exit 4"})), &mut c)
+            .unwrap();
         assert!(res.failed);
         assert_eq!(res.rc, Some(4));
     }
@@ -88,14 +92,14 @@ mod tests {
         }
         assert!(
             Shell
-                .run(&a, &mut ctx(&mut r, false, false, vec![]))
+                .execute(&a, &mut ctx(&mut r, false, false, vec![]))
                 .unwrap()
                 .changed
         );
         assert_eq!(std::fs::read_to_string(&m).unwrap(), "/bin/bash\n");
         assert!(
             !Shell
-                .run(&a, &mut ctx(&mut r, false, false, vec![]))
+                .execute(&a, &mut ctx(&mut r, false, false, vec![]))
                 .unwrap()
                 .changed
         );

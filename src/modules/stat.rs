@@ -2,36 +2,37 @@
 //! trip, read-only (runs in check mode too). `checksum` is sha1 by default, as in Ansible.
 
 use super::util::{arg_bool, arg_choice, probe, req_str, FileState, Kind, ProbeReq};
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::value::{Value, Vars};
 
 pub struct Stat;
 
+const SPEC: Spec = Spec::new(
+    "stat",
+    &[
+        Param::path("path").required().aliases(&["dest", "name"]),
+        Param::bool("follow").default("false"),
+        Param::bool("get_checksum").default("true"),
+        Param::str("checksum_algorithm")
+            .choices(&["md5", "sha1", "sha224", "sha256", "sha384", "sha512"])
+            .default("sha1")
+            .aliases(&["checksum_algo", "checksum"]),
+        Param::bool("get_md5").only("false"),
+        Param::bool("get_mime")
+            .only("false")
+            .aliases(&["mime", "mime_type", "mime-type"]),
+        Param::bool("get_attributes")
+            .only("false")
+            .aliases(&["attr", "attributes"]),
+    ],
+);
+
 impl Module for Stat {
-    fn name(&self) -> &'static str {
-        "stat"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &[
-            "path",
-            "dest",
-            "name",
-            "follow",
-            "get_checksum",
-            "checksum_algorithm",
-            "checksum",
-            "checksum_algo",
-            "get_md5",
-            "get_mime",
-            "mime",
-            "mime_type",
-            "mime-type",
-            "get_attributes",
-            "attr",
-            "attributes",
-        ]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         let m = "stat";
         let path = req_str(args, m, &["path", "dest", "name"])?;
         let follow = arg_bool(args, m, "follow", false)?;
@@ -145,7 +146,7 @@ mod tests {
     fn run(a: serde_json::Value) -> Value {
         let mut r = LocalRemote::default();
         let res = Stat
-            .run(&args(a), &mut ctx(&mut r, true, false, vec![]))
+            .execute(&args(a), &mut ctx(&mut r, true, false, vec![]))
             .unwrap();
         assert!(!res.changed && !res.failed, "{res:?}");
         assert_eq!(r.calls.len(), 1);
@@ -203,11 +204,11 @@ mod tests {
     fn bad_arguments_are_named() {
         let mut r = FakeRemote::default();
         let e = Stat
-            .run(&args(json!({})), &mut ctx(&mut r, false, false, vec![]))
+            .execute(&args(json!({})), &mut ctx(&mut r, false, false, vec![]))
             .unwrap_err();
         assert_eq!(e.to_string(), "stat: missing required parameter 'path'");
         let e = Stat
-            .run(
+            .execute(
                 &args(json!({"path": "/x", "checksum_algorithm": "crc"})),
                 &mut ctx(&mut r, false, false, vec![]),
             )

@@ -3,40 +3,45 @@
 
 use super::copy::{copy_file, not_found, CopyArgs, NewContent};
 use super::util::{arg_choice, arg_err, basename, req_str};
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::value::Vars;
 
 pub struct Template;
 
+const SPEC: Spec = Spec::new(
+    "template",
+    &[
+        Param::path("src").required(),
+        Param::path("dest").required(),
+        Param::mode("mode"),
+        Param::str("owner"),
+        Param::str("group"),
+        Param::bool("force").default("true"),
+        Param::bool("backup").default("false"),
+        Param::bool("follow").default("false"),
+        Param::str("validate"),
+        Param::str("newline_sequence")
+            .choices(&["\\n", "\\r", "\\r\\n"])
+            .default("\\n"),
+        Param::bool("trim_blocks").only("true"),
+        Param::bool("lstrip_blocks").only("false"),
+        Param::str("variable_start_string").only("{{"),
+        Param::str("variable_end_string").only("}}"),
+        Param::str("block_start_string").only("{%"),
+        Param::str("block_end_string").only("%}"),
+        Param::str("comment_start_string").only("{#"),
+        Param::str("comment_end_string").only("#}"),
+        Param::str("output_encoding").only("utf-8"),
+        Param::bool("unsafe_writes").only("false"),
+    ],
+);
+
 impl Module for Template {
-    fn name(&self) -> &'static str {
-        "template"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &[
-            "src",
-            "dest",
-            "mode",
-            "owner",
-            "group",
-            "force",
-            "backup",
-            "follow",
-            "validate",
-            "newline_sequence",
-            "trim_blocks",
-            "lstrip_blocks",
-            "variable_start_string",
-            "variable_end_string",
-            "block_start_string",
-            "block_end_string",
-            "comment_start_string",
-            "comment_end_string",
-            "output_encoding",
-            "unsafe_writes",
-        ]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
     }
 }
@@ -89,7 +94,7 @@ mod tests {
         let search = vec![local.path().join("templates"), local.path().to_path_buf()];
         let mut r = LocalRemote::default();
         let res = Template
-            .run(&a, &mut ctx(&mut r, false, true, search.clone()))
+            .execute(&a, &mut ctx(&mut r, false, true, search.clone()))
             .unwrap();
         assert!(res.changed && !res.failed, "{res:?}");
         let want = format!(
@@ -99,7 +104,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), want);
         assert_eq!(res.diff[0].after, want);
         let res = Template
-            .run(&a, &mut ctx(&mut r, false, true, search))
+            .execute(&a, &mut ctx(&mut r, false, true, search))
             .unwrap();
         assert!(!res.changed, "{res:?}");
     }
@@ -111,7 +116,7 @@ mod tests {
         let mut r = FakeRemote::default();
         let search = vec![local.path().to_path_buf()];
         let e = Template
-            .run(
+            .execute(
                 &args(json!({"src": "bad.j2", "dest": "/tmp/x"})),
                 &mut ctx(&mut r, false, false, search.clone()),
             )
@@ -120,7 +125,7 @@ mod tests {
         assert!(e.contains("'fail' is undefined"), "{e}");
         assert!(e.contains("bad.j2"), "{e}");
         let e = Template
-            .run(
+            .execute(
                 &args(json!({"src": "missing.j2", "dest": "/tmp/x"})),
                 &mut ctx(&mut r, false, false, search),
             )
@@ -140,7 +145,7 @@ mod tests {
             args(json!({"src": "t", "dest": dest.to_str().unwrap(), "newline_sequence": "\\r\\n"}));
         let mut r = LocalRemote::default();
         Template
-            .run(
+            .execute(
                 &a,
                 &mut ctx(&mut r, false, false, vec![local.path().to_path_buf()]),
             )

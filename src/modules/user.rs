@@ -6,42 +6,42 @@ use super::sysutil::{
     bool_or, choice, failed_output, opt_bool, opt_list, opt_str, opt_u64, reject_unsupported,
     req_str, section, sections,
 };
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::Vars;
 
 pub struct User;
 
-const PARAMS: &[&str] = &[
-    "name",
-    "user",
-    "state",
-    "uid",
-    "group",
-    "groups",
-    "append",
-    "shell",
-    "home",
-    "create_home",
-    "createhome",
-    "move_home",
-    "system",
-    "password",
-    "update_password",
-    "comment",
-    "remove",
-    "force",
-    "non_unique",
-    "skeleton",
-    "password_lock",
-    "local",
-    "generate_ssh_key",
-    "ssh_key_bits",
-    "ssh_key_file",
-    "ssh_key_type",
-    "ssh_key_comment",
-    "ssh_key_passphrase",
-    "expires",
+const PARAMS: &[Param] = &[
+    Param::raw("name"),
+    Param::raw("user"),
+    Param::raw("state"),
+    Param::raw("uid"),
+    Param::raw("group"),
+    Param::raw("groups"),
+    Param::raw("append"),
+    Param::raw("shell"),
+    Param::raw("home"),
+    Param::raw("create_home"),
+    Param::raw("createhome"),
+    Param::raw("move_home"),
+    Param::raw("system"),
+    Param::raw("password"),
+    Param::raw("update_password"),
+    Param::raw("comment"),
+    Param::raw("remove"),
+    Param::raw("force"),
+    Param::raw("non_unique"),
+    Param::raw("skeleton"),
+    Param::raw("password_lock"),
+    Param::raw("local"),
+    Param::raw("generate_ssh_key"),
+    Param::raw("ssh_key_bits"),
+    Param::raw("ssh_key_file"),
+    Param::raw("ssh_key_type"),
+    Param::raw("ssh_key_comment"),
+    Param::raw("ssh_key_passphrase"),
+    Param::raw("expires"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -488,14 +488,14 @@ fn plan_account(a: &UserArgs, p: &Probe) -> Result<Plan, String> {
     Ok(plan)
 }
 
+const SPEC: Spec = Spec::new("user", PARAMS);
+
 impl Module for User {
-    fn name(&self) -> &'static str {
-        "user"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        PARAMS
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         let a = UserArgs::parse(args)?;
         let out = ctx.run(&probe_script(&a))?;
         if !out.stdout_str().contains("@@KP:end") {
@@ -812,7 +812,7 @@ mod tests {
         let probe = "\n@@KP:passwd\n\n@@KP:groups\n\n@@KP:member_of\n\n@@KP:shadow\n\n@@KP:home\n\n@@KP:end\n";
         let mut r = FakeRemote::new(&[(0, probe), (0, "")]);
         let res = User
-            .run(
+            .execute(
                 &args(json!({"name": "alice", "password": "$6$secret"})),
                 &mut ctx(&mut r, &facts, false),
             )
@@ -824,7 +824,7 @@ mod tests {
         // check mode: probe only
         let mut r = FakeRemote::new(&[(0, probe)]);
         let res = User
-            .run(
+            .execute(
                 &args(json!({"name": "alice"})),
                 &mut ctx(&mut r, &facts, true),
             )

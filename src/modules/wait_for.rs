@@ -6,7 +6,7 @@
 //! waits until no connection in `active_connection_states` remains on the port.
 
 use super::sysutil::{choice, failed_output, opt_list, opt_str, opt_u64};
-use super::{Module, ModuleCtx, ModuleError, ModuleResult};
+use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::Vars;
 
@@ -204,27 +204,30 @@ fn timeout_msg(a: &WaitArgs) -> String {
     }
 }
 
+const SPEC: Spec = Spec::new(
+    "wait_for",
+    &[
+        Param::raw("host"),
+        Param::raw("port"),
+        Param::raw("path"),
+        Param::raw("state"),
+        Param::raw("timeout"),
+        Param::raw("delay"),
+        Param::raw("sleep"),
+        Param::raw("connect_timeout"),
+        Param::raw("search_regex"),
+        Param::raw("msg"),
+        Param::raw("active_connection_states"),
+        Param::raw("exclude_hosts"),
+    ],
+);
+
 impl Module for WaitFor {
-    fn name(&self) -> &'static str {
-        "wait_for"
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
-    fn params(&self) -> &'static [&'static str] {
-        &[
-            "host",
-            "port",
-            "path",
-            "state",
-            "timeout",
-            "delay",
-            "sleep",
-            "connect_timeout",
-            "search_regex",
-            "msg",
-            "active_connection_states",
-            "exclude_hosts",
-        ]
-    }
-    fn run(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+        let args = args.legacy_vars();
         let a = WaitArgs::parse(args)?;
         let out = ctx.run(&script(&a))?;
         let elapsed: u64 = out
@@ -363,14 +366,16 @@ mod tests {
         let facts = Vars::new();
         let mut r = FakeRemote::new(&[(1, "elapsed=5\n"), (0, "elapsed=2\n")]);
         let a = args(json!({"port": 8080, "timeout": 5}));
-        let res = WaitFor.run(&a, &mut ctx(&mut r, &facts, false)).unwrap();
+        let res = WaitFor
+            .execute(&a, &mut ctx(&mut r, &facts, false))
+            .unwrap();
         assert!(res.failed);
         assert_eq!(
             res.msg.as_deref(),
             Some("Timeout when waiting for 127.0.0.1:8080")
         );
         assert_eq!(res.data["elapsed"], 5);
-        let res = WaitFor.run(&a, &mut ctx(&mut r, &facts, true)).unwrap();
+        let res = WaitFor.execute(&a, &mut ctx(&mut r, &facts, true)).unwrap();
         assert!(!res.failed && !res.changed);
         assert_eq!(res.data["elapsed"], 2);
     }

@@ -1,5 +1,5 @@
-//! The vocabulary of playbooks: task/play keywords, control modules run by the runner itself,
-//! free-form modules, and "did you mean" suggestions.
+//! The vocabulary of playbooks: task/play keywords, the names of modules (control modules, run by
+//! the runner itself, are declared in `modules::control_specs`), and "did you mean" suggestions.
 
 /// Keys of a task mapping that are not the module.
 pub const TASK_KEYWORDS: &[&str] = &[
@@ -109,88 +109,6 @@ pub const PLAY_KEYWORDS: &[&str] = &[
     "fact_path",
 ];
 
-/// Modules the runner executes itself (they act on variables, handlers or the run), with the
-/// parameters they accept.
-pub const CONTROL_MODULES: &[(&str, &[&str])] = &[
-    ("debug", &["msg", "var", "verbosity"]),
-    ("set_fact", &["cacheable"]),
-    (
-        "assert",
-        &["that", "msg", "fail_msg", "success_msg", "quiet"],
-    ),
-    ("fail", &["msg"]),
-    ("meta", &["_raw_params"]),
-    (
-        "include_vars",
-        &[
-            "_raw_params",
-            "file",
-            "dir",
-            "name",
-            "files_matching",
-            "depth",
-            "extensions",
-            "ignore_unknown_extensions",
-            "hash_behaviour",
-        ],
-    ),
-    (
-        "setup",
-        &["gather_subset", "filter", "gather_timeout", "fact_path"],
-    ),
-    ("gather_facts", &["parallel"]),
-    (
-        "wait_for_connection",
-        &["timeout", "delay", "sleep", "connect_timeout"],
-    ),
-    ("pause", &["seconds", "minutes", "prompt", "echo"]),
-    ("include_tasks", &["_raw_params", "file", "apply"]),
-    ("import_tasks", &["_raw_params", "file"]),
-    (
-        "include_role",
-        &[
-            "name",
-            "tasks_from",
-            "vars_from",
-            "defaults_from",
-            "handlers_from",
-            "apply",
-            "public",
-            "allow_duplicates",
-        ],
-    ),
-    (
-        "import_role",
-        &[
-            "name",
-            "tasks_from",
-            "vars_from",
-            "defaults_from",
-            "handlers_from",
-            "allow_duplicates",
-        ],
-    ),
-    ("import_playbook", &["_raw_params"]),
-    ("include", &["_raw_params"]),
-];
-
-/// Modules whose string argument is free form (kept in `_raw_params`).
-pub const FREE_FORM: &[&str] = &[
-    "command",
-    "shell",
-    "raw",
-    "script",
-    "meta",
-    "include_tasks",
-    "import_tasks",
-    "include_vars",
-    "include",
-    "import_playbook",
-];
-
-/// Params of a set_fact are arbitrary variable names.
-pub const ANY_PARAMS: &[&str] = &["set_fact"];
-
 /// Strip `ansible.builtin.` / `ansible.legacy.` from a module name.
 pub fn short_module_name(name: &str) -> &str {
     name.strip_prefix("ansible.builtin.")
@@ -198,17 +116,18 @@ pub fn short_module_name(name: &str) -> &str {
         .unwrap_or(name)
 }
 
-pub fn control_params(name: &str) -> Option<&'static [&'static str]> {
-    let short = short_module_name(name);
-    CONTROL_MODULES
-        .iter()
-        .find(|(n, _)| *n == short)
-        .map(|(_, p)| *p)
+/// The parameter declaration of a control module (one the runner executes itself), or None for
+/// any other name.
+pub fn control_params(name: &str) -> Option<&'static crate::modules::Spec> {
+    crate::modules::control_specs::lookup(short_module_name(name))
 }
 
 /// Every module name known (control + remote), for suggestions.
 pub fn all_module_names() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = CONTROL_MODULES.iter().map(|(n, _)| *n).collect();
+    let mut v: Vec<&'static str> = crate::modules::control_specs::CONTROL
+        .iter()
+        .map(|s| s.module)
+        .collect();
     v.extend(crate::modules::registry().iter().map(|m| m.name()));
     v
 }
@@ -226,7 +145,8 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     best.filter(|(d, _)| *d <= limit).map(|(_, c)| c)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance between two names.
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();

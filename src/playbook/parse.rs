@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::keywords::{
-    control_params, did_you_mean, short_module_name, ANY_PARAMS, PLAY_KEYWORDS, TASK_KEYWORDS,
+    control_params, did_you_mean, short_module_name, PLAY_KEYWORDS, TASK_KEYWORDS,
 };
 use super::model::{Action, BecomeSpec, LoopSpec, Play, Playbook, RoleCtx, Strategy, Task};
 use super::yaml::{self, Node, NodeKind, Pos};
@@ -582,37 +582,13 @@ fn is_known_module(name: &str) -> bool {
 }
 
 fn check_params(module: &str, args: &Vars, pos: &Pos, label: &str) -> Result<(), ParseError> {
-    if ANY_PARAMS.contains(&module) {
-        return Ok(());
+    let spec = control_params(module).or_else(|| crate::modules::lookup(module).map(|m| m.spec()));
+    match spec {
+        Some(spec) => spec
+            .validate(args)
+            .map_err(|e| err(pos, format!("{label}: {e}"))),
+        None => Ok(()),
     }
-    let params: &[&str] = match control_params(module) {
-        Some(p) => p,
-        None => match crate::modules::lookup(module) {
-            Some(m) => m.params(),
-            None => return Ok(()),
-        },
-    };
-    for k in args.keys() {
-        if !params.contains(&k.as_str()) {
-            if k == "_raw_params" {
-                return Err(err(
-                    pos,
-                    format!(
-                        "{label}: {module} does not take free-form text; use key=value pairs or a mapping (parameters: {})",
-                        params.join(", ")
-                    ),
-                ));
-            }
-            return Err(err(
-                pos,
-                format!(
-                    "{label}: unsupported parameter '{k}' for module {module}.{}",
-                    did_you_mean(k, params.iter().copied())
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn parse_loop(node: &Node) -> Result<Option<LoopSpec>, ParseError> {

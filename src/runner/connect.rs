@@ -86,3 +86,54 @@ impl Connector for SshConnector {
         Ok(Box::new(s))
     }
 }
+
+/// One host's session slot: opened on first use, kept for the whole run (one session per host),
+/// dropped when the host becomes unreachable or a task asks for a fresh connection.
+pub struct HostLink {
+    pub conn: HostConn,
+    session: Option<Box<dyn Remote + Send>>,
+}
+
+impl HostLink {
+    /// A slot with no session yet.
+    pub fn new(conn: HostConn) -> HostLink {
+        HostLink {
+            conn,
+            session: None,
+        }
+    }
+
+    /// The live session, connecting first when there is none.
+    pub fn open(
+        &mut self,
+        connector: &dyn Connector,
+    ) -> Result<&mut (dyn Remote + Send), SshError> {
+        let session = match self.session.take() {
+            Some(s) => s,
+            None => connector.connect(&self.conn)?,
+        };
+        Ok(self.session.insert(session).as_mut())
+    }
+
+    /// Drop the session and connect again (`wait_for_connection`).
+    pub fn reopen(
+        &mut self,
+        connector: &dyn Connector,
+    ) -> Result<&mut (dyn Remote + Send), SshError> {
+        self.close();
+        self.open(connector)
+    }
+
+    /// Forget the session (the host went away, or `meta: reset_connection`).
+    pub fn close(&mut self) {
+        self.session = None;
+    }
+
+    /// The session if one is open; never connects (the finish command runs only over a session
+    /// the run already has).
+    pub fn current(&mut self) -> Option<&mut (dyn Remote + Send)> {
+        self.session
+            .as_deref_mut()
+            .map(|s| s as &mut (dyn Remote + Send))
+    }
+}

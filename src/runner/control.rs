@@ -1,17 +1,23 @@
 //! Modules that act on the run itself rather than on the target's state: `debug`, `set_fact`,
 //! `assert`, `fail`, `meta`, `include_vars`, `setup`, `wait_for_connection`, `pause`.
+//!
+//! Each reads its arguments through its declaration (`modules::control_specs`, via [`Args`]), the
+//! run's state through [`ControlCtx`], and returns what it changes in the run as an [`Effect`];
+//! the host run applies it (so this file knows nothing of the host run).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::host::HostRun;
-use crate::modules::ModuleResult;
+use super::connect::{Connector, HostLink};
+use super::keywords::cond_true;
+use crate::modules::{Args, ModuleError, ModuleResult, Spec};
 use crate::playbook::model::Task;
 use crate::playbook::parse;
+use crate::playbook::template::Templar;
 use crate::ssh::SshError;
-use crate::value::{as_bool, to_display, Value, Vars};
+use crate::value::{to_display, Value, Vars};
 
 pub enum ControlError {
     Failed(String),
@@ -24,197 +30,265 @@ impl From<String> for ControlError {
     }
 }
 
-fn flow(r: ModuleResult, f: &str) -> ModuleResult {
-    r.set("_knockplay_flow", f)
+/// What can go wrong inside a control module: its own failure, or an argument its declaration
+/// refuses (named after the module once, in [`run`], as remote modules' errors are).
+enum Problem {
+    Control(ControlError),
+    Args(ModuleError),
 }
 
-/// Run control module `name`. `args` are templated.
-pub fn run(
-    h: &mut HostRun<'_, '_>,
-    task: &Task,
-    name: &str,
-    args: &Vars,
-    scope: &Vars,
-    check: bool,
-) -> Result<ModuleResult, ControlError> {
-    match name {
-        "debug" => debug(h, args, scope),
-        "set_fact" => {
-            let mut r = ModuleResult::ok();
-            let mut facts = Vars::new();
-            for (k, v) in args {
-                if k == "cacheable" {
-                    continue;
-                }
-                h.st.registered.insert(k.clone(), v.clone());
-                facts.insert(k.clone(), v.clone());
-            }
-            h.publish_hostvars();
-            r.data.insert("ansible_facts".into(), Value::Object(facts));
-            Ok(r)
-        }
-        "assert" => assert(h, args, scope),
-        "fail" => Err(ControlError::Failed(
-            args.get("msg")
-                .map(to_display)
-                .unwrap_or_else(|| "Failed as requested from task".into()),
-        )),
-        "meta" => {
-            let what = args.get("_raw_params").map(to_display).unwrap_or_default();
-            match what.trim() {
-                "flush_handlers" => {
-                    let f = h.flush_handlers();
-                    Ok(match f {
-                        super::host::Flow::Continue => ModuleResult::ok().set("skipped", true),
-                        super::host::Flow::EndPlay => flow(ModuleResult::ok(), "end_play"),
-                        _ => ModuleResult::failed("a handler failed"),
-                    })
-                }
-                "noop" | "clear_facts" | "clear_host_errors" | "refresh_inventory" | "reset_connection" => {
-                    if what.trim() == "clear_facts" {
-                        h.st.facts.clear();
-                    }
-                    if what.trim() == "reset_connection" {
-                        h.st.remote = None;
-                    }
-                    Ok(ModuleResult::ok().set("skipped", true))
-                }
-                "end_play" => {
-                    h.ctx.end_play.store(true, std::sync::atomic::Ordering::Relaxed);
-                    Ok(flow(ModuleResult::ok().set("skipped", true), "end_play"))
-                }
-                "end_host" => Ok(flow(ModuleResult::ok().set("skipped", true), "end_host")),
-                other => Err(ControlError::Failed(format!(
-                    "invalid meta action '{other}' (known: flush_handlers, noop, end_play, end_host, clear_facts, reset_connection)"
-                ))),
-            }
-        }
-        "include_vars" => include_vars(h, task, args),
-        "setup" | "gather_facts" => {
-            let remote = h.remote().map_err(ControlError::Unreachable)?;
-            let out = remote
-                .exec(crate::facts::gather_script(), None, None)
-                .map_err(ControlError::Unreachable)?;
-            let facts = crate::facts::parse(&out.stdout_str());
-            h.st.facts.extend(facts.clone());
-            let mut r = ModuleResult::ok();
-            r.data.insert(
-                "ansible_facts".into(),
-                facts
-                    .get("ansible_facts")
-                    .cloned()
-                    .unwrap_or(Value::Object(facts)),
-            );
-            Ok(r)
-        }
-        "wait_for_connection" => {
-            let num = |k: &str, d: f64| {
-                args.get(k)
-                    .and_then(|v| to_display(v).parse::<f64>().ok())
-                    .unwrap_or(d)
-            };
-            let timeout = Duration::from_secs_f64(num("timeout", 600.0));
-            let delay = Duration::from_secs_f64(num("delay", 0.0));
-            let sleep = Duration::from_secs_f64(num("sleep", 1.0));
-            std::thread::sleep(delay);
-            let start = Instant::now();
-            loop {
-                let ok = match h.reconnect() {
-                    Ok(()) => h
-                        .remote()
-                        .and_then(|r| r.exec("true", None, Some(Duration::from_secs(10))))
-                        .map(|o| o.ok())
-                        .unwrap_or(false),
-                    Err(_) => false,
-                };
-                if ok {
-                    return Ok(ModuleResult::ok().set("elapsed", start.elapsed().as_secs()));
-                }
-                if start.elapsed() >= timeout {
-                    return Err(ControlError::Failed(format!(
-                        "timed out waiting for connection after {}s",
-                        timeout.as_secs()
-                    )));
-                }
-                std::thread::sleep(sleep);
-            }
-        }
-        "pause" => {
-            let secs = args
-                .get("seconds")
-                .and_then(|v| to_display(v).parse::<f64>().ok())
-                .or_else(|| {
-                    args.get("minutes")
-                        .and_then(|v| to_display(v).parse::<f64>().ok())
-                        .map(|m| m * 60.0)
-                });
-            match secs {
-                Some(s) if !check => {
-                    std::thread::sleep(Duration::from_secs_f64(s.max(0.0)));
-                    Ok(ModuleResult::ok())
-                }
-                Some(_) => Ok(ModuleResult::ok()),
-                None => Err(ControlError::Failed(
-                    "pause without seconds/minutes would wait for a keypress; knockplay runs unattended".into(),
-                )),
-            }
-        }
-        other => Err(ControlError::Failed(format!(
-            "'{other}' cannot be used here"
-        ))),
+impl From<ControlError> for Problem {
+    fn from(e: ControlError) -> Self {
+        Problem::Control(e)
     }
 }
 
-fn debug(h: &HostRun<'_, '_>, args: &Vars, scope: &Vars) -> Result<ModuleResult, ControlError> {
+impl From<ModuleError> for Problem {
+    fn from(e: ModuleError) -> Self {
+        Problem::Args(e)
+    }
+}
+
+impl From<String> for Problem {
+    fn from(s: String) -> Self {
+        Problem::Control(ControlError::Failed(s))
+    }
+}
+
+/// What a control module reads.
+pub struct ControlCtx<'a> {
+    pub templar: &'a Templar,
+    /// The task's scope (with the loop item).
+    pub scope: &'a Vars,
+    pub task: &'a Task,
+    /// The playbook's directory, for `include_vars` lookups.
+    pub play_dir: &'a Path,
+    pub check: bool,
+    /// The host's session (`setup`, `wait_for_connection`).
+    pub link: &'a mut HostLink,
+    pub connector: &'a dyn Connector,
+}
+
+/// What a control module changes in the host's run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// `set_fact`: host variables (also published in `hostvars`).
+    SetFacts(Vars),
+    /// `include_vars`: variables at include_vars precedence.
+    IncludeVars(Vars),
+    /// `setup`: gathered facts.
+    AddFacts(Vars),
+    /// `meta: clear_facts`.
+    ClearFacts,
+    /// `meta: reset_connection`: the next task connects again.
+    ResetConnection,
+    /// `meta: flush_handlers`: run notified handlers now.
+    FlushHandlers,
+    /// `meta: end_host`: this host stops the play here.
+    EndHost,
+    /// `meta: end_play`: every host stops the play.
+    EndPlay,
+}
+
+/// A control module's result and what it changes.
+pub struct Done {
+    pub result: ModuleResult,
+    pub effect: Option<Effect>,
+}
+
+impl From<ModuleResult> for Done {
+    fn from(result: ModuleResult) -> Done {
+        Done {
+            result,
+            effect: None,
+        }
+    }
+}
+
+fn with(result: ModuleResult, effect: Effect) -> Done {
+    Done {
+        result,
+        effect: Some(effect),
+    }
+}
+
+/// Run the control module `spec` declares. `args` are templated.
+pub fn run(spec: &'static Spec, args: &Vars, cx: ControlCtx<'_>) -> Result<Done, ControlError> {
+    let done = Args::new(spec, args)
+        .map_err(Problem::from)
+        .and_then(|a| dispatch(&a, cx));
+    done.map_err(|p| match p {
+        Problem::Control(e) => e,
+        Problem::Args(e) => match e.in_module(spec.module) {
+            ModuleError::Unreachable(e) => ControlError::Unreachable(e),
+            other => ControlError::Failed(other.to_string()),
+        },
+    })
+}
+
+fn dispatch(a: &Args<'_>, cx: ControlCtx<'_>) -> Result<Done, Problem> {
+    match a.module() {
+        "debug" => Ok(debug(cx.templar, a, cx.scope)?.into()),
+        "set_fact" => Ok(set_fact(a)),
+        "assert" => Ok(assert(cx.templar, a, cx.scope)?.into()),
+        "fail" => Err(ControlError::Failed(
+            a.value("msg")?
+                .map(|m| to_display(&m))
+                .unwrap_or_else(|| "Failed as requested from task".into()),
+        )
+        .into()),
+        "meta" => meta(a),
+        "include_vars" => include_vars(cx.task, cx.play_dir, a),
+        "setup" | "gather_facts" => setup(cx.link, cx.connector),
+        "wait_for_connection" => wait_for_connection(cx.link, cx.connector, a),
+        "pause" => Ok(pause(a, cx.check)?.into()),
+        other => Err(ControlError::Failed(format!("'{other}' cannot be used here")).into()),
+    }
+}
+
+fn set_fact(a: &Args<'_>) -> Done {
+    // set_fact's parameters are the variables to set: any names (its declaration says so).
+    let mut facts = Vars::new();
+    for (k, v) in a.legacy_vars() {
+        if k == "cacheable" {
+            continue;
+        }
+        facts.insert(k.clone(), v.clone());
+    }
     let mut r = ModuleResult::ok();
-    if let Some(var) = args.get("var") {
-        let name = to_display(var);
+    r.data
+        .insert("ansible_facts".into(), Value::Object(facts.clone()));
+    with(r, Effect::SetFacts(facts))
+}
+
+fn meta(a: &Args<'_>) -> Result<Done, Problem> {
+    let what = a.free_form()?.unwrap_or_default();
+    let skipped = || ModuleResult::ok().set("skipped", true);
+    Ok(match what.trim() {
+        "flush_handlers" => with(skipped(), Effect::FlushHandlers),
+        "noop" | "clear_host_errors" | "refresh_inventory" => skipped().into(),
+        "clear_facts" => with(skipped(), Effect::ClearFacts),
+        "reset_connection" => with(skipped(), Effect::ResetConnection),
+        "end_play" => with(skipped(), Effect::EndPlay),
+        "end_host" => with(skipped(), Effect::EndHost),
+        other => {
+            return Err(ControlError::Failed(format!(
+                "invalid meta action '{other}' (known: flush_handlers, noop, end_play, end_host, clear_facts, reset_connection)"
+            ))
+            .into())
+        }
+    })
+}
+
+fn setup(link: &mut HostLink, connector: &dyn Connector) -> Result<Done, Problem> {
+    let out = link
+        .open(connector)
+        .and_then(|remote| remote.exec(crate::facts::gather_script(), None, None))
+        .map_err(ControlError::Unreachable)?;
+    let facts = crate::facts::parse(&out.stdout_str());
+    let mut r = ModuleResult::ok();
+    r.data.insert(
+        "ansible_facts".into(),
+        facts
+            .get("ansible_facts")
+            .cloned()
+            .unwrap_or(Value::Object(facts.clone())),
+    );
+    Ok(with(r, Effect::AddFacts(facts)))
+}
+
+/// A duration parameter in seconds (declared with its default).
+fn seconds(a: &Args<'_>, name: &str) -> Result<Duration, Problem> {
+    let s = a.float(name)?.unwrap_or(0.0);
+    Ok(Duration::from_secs_f64(s.max(0.0)))
+}
+
+fn wait_for_connection(
+    link: &mut HostLink,
+    connector: &dyn Connector,
+    a: &Args<'_>,
+) -> Result<Done, Problem> {
+    let timeout = seconds(a, "timeout")?;
+    let delay = seconds(a, "delay")?;
+    let sleep = seconds(a, "sleep")?;
+    std::thread::sleep(delay);
+    let start = Instant::now();
+    loop {
+        let ok = link
+            .reopen(connector)
+            .and_then(|r| r.exec("true", None, Some(Duration::from_secs(10))))
+            .map(|o| o.ok())
+            .unwrap_or(false);
+        if ok {
+            return Ok(ModuleResult::ok()
+                .set("elapsed", start.elapsed().as_secs())
+                .into());
+        }
+        if start.elapsed() >= timeout {
+            return Err(ControlError::Failed(format!(
+                "timed out waiting for connection after {}s",
+                timeout.as_secs()
+            ))
+            .into());
+        }
+        std::thread::sleep(sleep);
+    }
+}
+
+fn pause(a: &Args<'_>, check: bool) -> Result<ModuleResult, Problem> {
+    let secs = match a.float("seconds")? {
+        Some(s) => Some(s),
+        None => a.float("minutes")?.map(|m| m * 60.0),
+    };
+    match secs {
+        Some(s) if !check => {
+            std::thread::sleep(Duration::from_secs_f64(s.max(0.0)));
+            Ok(ModuleResult::ok())
+        }
+        Some(_) => Ok(ModuleResult::ok()),
+        None => Err(ControlError::Failed(
+            "pause without seconds/minutes would wait for a keypress; knockplay runs unattended"
+                .into(),
+        )
+        .into()),
+    }
+}
+
+fn debug(templar: &Templar, a: &Args<'_>, scope: &Vars) -> Result<ModuleResult, Problem> {
+    let mut r = ModuleResult::ok();
+    if let Some(name) = a.str("var")? {
         let v = match scope.get(&name) {
             Some(v) => v.clone(),
-            None => match h
-                .ctx
-                .templar
-                .render_str(&format!("{{{{ {name} }}}}"), scope)
-            {
+            None => match templar.render_str(&format!("{{{{ {name} }}}}"), scope) {
                 Ok(v) => v,
                 Err(_) => Value::String("VARIABLE IS NOT DEFINED!".into()),
             },
         };
         r.data.insert(name, v);
     } else {
-        let msg = args
-            .get("msg")
-            .cloned()
+        let msg = a
+            .value("msg")?
             .unwrap_or_else(|| Value::String("Hello world!".into()));
         r.data.insert("msg".into(), msg);
     }
     Ok(r)
 }
 
-fn assert(h: &HostRun<'_, '_>, args: &Vars, scope: &Vars) -> Result<ModuleResult, ControlError> {
-    let that: Vec<Value> = match args.get("that") {
-        Some(Value::Array(a)) => a.clone(),
-        Some(v) => vec![v.clone()],
+fn assert(templar: &Templar, a: &Args<'_>, scope: &Vars) -> Result<ModuleResult, Problem> {
+    let that: Vec<Value> = match a.value("that")? {
+        Some(Value::Array(list)) => list,
+        Some(v) => vec![v],
         None => {
-            return Err(ControlError::Failed(
-                "assert: missing required argument 'that'".into(),
-            ))
+            return Err(
+                ControlError::Failed("assert: missing required argument 'that'".into()).into(),
+            )
         }
     };
     for c in &that {
-        let ok =
-            match c {
-                Value::Bool(b) => *b,
-                Value::String(s) => h.ctx.templar.eval_bool(s, scope).map_err(|e| {
-                    format!("The conditional check '{s}' failed. The error was: {e}")
-                })?,
-                other => as_bool(other).unwrap_or(false),
-            };
-        if !ok {
-            let msg = args
-                .get("fail_msg")
-                .or_else(|| args.get("msg"))
-                .map(to_display)
+        if !cond_true(templar, c, scope)? {
+            let msg = a
+                .value("fail_msg")?
+                .map(|m| to_display(&m))
                 .unwrap_or_else(|| "Assertion failed".into());
             let mut r = ModuleResult::failed(msg);
             r.data.insert("assertion".into(), c.clone());
@@ -222,32 +296,28 @@ fn assert(h: &HostRun<'_, '_>, args: &Vars, scope: &Vars) -> Result<ModuleResult
             return Ok(r);
         }
     }
-    let msg = args
-        .get("success_msg")
-        .map(to_display)
+    let msg = a
+        .value("success_msg")?
+        .map(|m| to_display(&m))
         .unwrap_or_else(|| "All assertions passed".into());
     let mut r = ModuleResult::ok();
     r.msg = Some(msg);
     Ok(r)
 }
 
-fn include_vars(
-    h: &mut HostRun<'_, '_>,
-    task: &Task,
-    args: &Vars,
-) -> Result<ModuleResult, ControlError> {
-    let file = args
-        .get("_raw_params")
-        .or_else(|| args.get("file"))
-        .map(to_display);
+fn include_vars(task: &Task, play_dir: &Path, a: &Args<'_>) -> Result<Done, Problem> {
+    let file = match a.free_form()? {
+        Some(f) => Some(f),
+        None => a.str("file")?,
+    };
     let mut loaded = Vars::new();
     let mut files = Vec::new();
     if let Some(f) = file {
-        let path = find_vars_file(h, task, &f);
+        let path = find_vars_file(task, play_dir, &f);
         loaded = parse::load_vars_file(&path).map_err(|e| e.to_string())?;
         files.push(path.display().to_string());
-    } else if let Some(d) = args.get("dir").map(to_display) {
-        let dir = find_vars_file(h, task, &d);
+    } else if let Some(d) = a.str("dir")? {
+        let dir = find_vars_file(task, play_dir, &d);
         let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map_err(|e| format!("include_vars: cannot read directory {}: {e}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -264,9 +334,10 @@ fn include_vars(
     } else {
         return Err(ControlError::Failed(
             "include_vars needs a file name (free form or file=) or dir=".into(),
-        ));
+        )
+        .into());
     }
-    let target = match args.get("name").map(to_display) {
+    let target = match a.str("name")? {
         Some(n) => {
             let mut m = Vars::new();
             m.insert(n, Value::Object(loaded));
@@ -274,18 +345,16 @@ fn include_vars(
         }
         None => loaded,
     };
-    for (k, v) in &target {
-        h.st.include_vars.insert(k.clone(), v.clone());
-    }
     let mut r = ModuleResult::ok();
-    r.data.insert("ansible_facts".into(), Value::Object(target));
+    r.data
+        .insert("ansible_facts".into(), Value::Object(target.clone()));
     r.data
         .insert("ansible_included_var_files".into(), json!(files));
-    Ok(r)
+    Ok(with(r, Effect::IncludeVars(target)))
 }
 
 /// include_vars looks in the role's vars/, then next to the task file, then the playbook's vars/.
-fn find_vars_file(h: &HostRun<'_, '_>, task: &Task, name: &str) -> PathBuf {
+fn find_vars_file(task: &Task, play_dir: &Path, name: &str) -> PathBuf {
     let p = Path::new(name);
     if p.is_absolute() {
         return p.to_path_buf();
@@ -299,11 +368,139 @@ fn find_vars_file(h: &HostRun<'_, '_>, task: &Task, name: &str) -> PathBuf {
         cands.push(Path::new(dir).join("vars").join(name));
         cands.push(Path::new(dir).join(name));
     }
-    cands.push(h.ctx.play.dir.join("vars").join(name));
-    cands.push(h.ctx.play.dir.join(name));
+    cands.push(play_dir.join("vars").join(name));
+    cands.push(play_dir.join(name));
     cands
         .iter()
         .find(|c| c.exists())
         .cloned()
-        .unwrap_or_else(|| h.ctx.play.dir.join(name))
+        .unwrap_or_else(|| play_dir.join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::vars;
+    use super::*;
+    use crate::modules::control_specs::{ASSERT, DEBUG, META, PAUSE, SET_FACT};
+
+    /// Run `f` on `v` read through `spec` (which must accept it).
+    fn with_args<T>(spec: &'static Spec, v: Value, f: impl FnOnce(&Args<'_>) -> T) -> T {
+        let vars = vars(v);
+        let a = Args::new(spec, &vars).unwrap_or_else(|e| panic!("{}: {e}", spec.module));
+        f(&a)
+    }
+
+    #[test]
+    fn meta_actions_are_effects() {
+        let cases: Vec<(&str, Option<Effect>)> = vec![
+            ("flush_handlers", Some(Effect::FlushHandlers)),
+            ("noop", None),
+            ("clear_host_errors", None),
+            ("refresh_inventory", None),
+            ("clear_facts", Some(Effect::ClearFacts)),
+            ("reset_connection", Some(Effect::ResetConnection)),
+            (" end_play ", Some(Effect::EndPlay)),
+            ("end_host", Some(Effect::EndHost)),
+        ];
+        for (what, want) in cases {
+            let Ok(done) = with_args(&META, json!({"_raw_params": what}), meta) else {
+                panic!("{what}: not a meta action");
+            };
+            assert_eq!(done.effect, want, "{what}");
+            assert_eq!(
+                done.result.data.get("skipped"),
+                Some(&json!(true)),
+                "{what}"
+            );
+        }
+        assert!(with_args(&META, json!({"_raw_params": "reboot"}), meta).is_err());
+    }
+
+    #[test]
+    fn set_fact_sets_all_but_cacheable() {
+        let done = with_args(
+            &SET_FACT,
+            json!({"a": 1, "cacheable": false, "b": "x"}),
+            set_fact,
+        );
+        let want = vars(json!({"a": 1, "b": "x"}));
+        assert_eq!(done.effect, Some(Effect::SetFacts(want.clone())));
+        assert_eq!(done.result.data["ansible_facts"], Value::Object(want));
+    }
+
+    #[test]
+    fn pause_needs_a_duration_and_skips_waiting_in_check_mode() {
+        assert!(with_args(&PAUSE, json!({"minutes": 5}), |a| pause(a, true)).is_ok());
+        assert!(with_args(&PAUSE, json!({"seconds": "0"}), |a| pause(a, false)).is_ok());
+        assert!(with_args(&PAUSE, json!({}), |a| pause(a, false)).is_err());
+    }
+
+    #[test]
+    fn debug_and_assert() {
+        let t = Templar::new();
+        let scope = vars(json!({"x": 2, "l": [1, 2]}));
+        let debug_of = |v: Value| {
+            with_args(&DEBUG, v, |a| debug(&t, a, &scope))
+                .ok()
+                .map(|r| r.data)
+                .unwrap_or_default()
+        };
+        assert_eq!(debug_of(json!({"var": "x"}))["x"], json!(2));
+        assert_eq!(
+            debug_of(json!({"var": "l | length"}))["l | length"],
+            json!(2)
+        );
+        assert_eq!(
+            debug_of(json!({"var": "nope"}))["nope"],
+            json!("VARIABLE IS NOT DEFINED!")
+        );
+        assert_eq!(debug_of(json!({}))["msg"], json!("Hello world!"));
+        let assert_of = |v: Value| with_args(&ASSERT, v, |a| assert(&t, a, &scope)).ok();
+        let ok = assert_of(json!({"that": ["x == 2", true]}));
+        assert_eq!(ok.and_then(|r| r.msg), Some("All assertions passed".into()));
+        // `msg` is an alias of `fail_msg`.
+        let failed = assert_of(json!({"that": "x == 3", "msg": "no"}));
+        assert_eq!(failed.as_ref().map(|r| r.failed), Some(true));
+        assert_eq!(failed.and_then(|r| r.msg), Some("no".into()));
+    }
+
+    #[test]
+    fn argument_errors_are_named_after_the_module() {
+        let d = tempfile::tempdir().unwrap();
+        let task = crate::playbook::parse::load_tasks_file(
+            &{
+                let p = d.path().join("t.yml");
+                std::fs::write(&p, "- pause: seconds=1\n").unwrap();
+                p
+            },
+            d.path(),
+            None,
+        )
+        .unwrap()
+        .remove(0);
+        let mut link = HostLink::new(super::super::connect::HostConn {
+            name: "h".into(),
+            addr: "h".into(),
+            port: 22,
+            user: "root".into(),
+            private_key: None,
+        });
+        let connector = super::super::tests::LocalConnector { refuse: Vec::new() };
+        let templar = Templar::new();
+        let scope = Vars::new();
+        let cx = ControlCtx {
+            templar: &templar,
+            scope: &scope,
+            task: &task,
+            play_dir: d.path(),
+            check: true,
+            link: &mut link,
+            connector: &connector,
+        };
+        let Err(ControlError::Failed(msg)) = run(&PAUSE, &vars(json!({"seconds": "soon"})), cx)
+        else {
+            panic!("a bad duration was accepted");
+        };
+        assert!(msg.starts_with("pause: parameter 'seconds'"), "{msg}");
+    }
 }

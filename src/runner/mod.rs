@@ -1,8 +1,15 @@
 //! The runner: inventory + playbook + vars → per-host task execution.
 //!
 //! - `play`     plays, host batches (`serial`), one thread per host, linear lockstep or free
-//! - `host`     one host's executor: conditions, loops, blocks, includes, handlers, register
-//! - `control`  modules that act on the run itself (`set_fact`, `debug`, `assert`, `meta`, ...)
+//! - `host`     one host's run of a play: its state, the play's shared context, its session
+//! - `walk`     the task tree on one host: blocks/rescue/always, tags, includes, handlers
+//! - `task`     one leaf task: when, module run, until, changed_when/failed_when, register, notify
+//! - `loops`    loop items, loop_control, first_found, one line per item, the loop's summary
+//! - `keywords` a task's keywords on one host, templated and resolved once
+//! - `result`   result shaping: registered values, skip/censor values, diffs, outcomes
+//! - `scope`    a task's variables on one host (magic variables over `vars`)
+//! - `control`  modules that act on the run itself (`set_fact`, `debug`, `assert`, `meta`, ...),
+//!   returning what they change as an effect
 //! - `vars`     variable precedence
 //! - `report`   Ansible-style output, per-host logs, JSON report, PLAY RECAP
 //! - `connect`  how hosts are reached (real SSH, or a fake in tests)
@@ -22,10 +29,16 @@ use crate::value::Vars;
 pub mod connect;
 pub mod control;
 pub mod host;
+pub mod keywords;
 pub mod knocked;
+mod loops;
 pub mod play;
 pub mod report;
+pub mod result;
+mod scope;
+pub mod task;
 pub mod vars;
+mod walk;
 
 #[cfg(test)]
 pub mod tests;

@@ -9,8 +9,10 @@ use std::sync::{Condvar, Mutex};
 use serde_json::json;
 
 use super::connect::HostConn;
-use super::host::{Flow, HostRun, HostState, Inherit, PlayCtx};
+use super::host::{HostRun, HostState, PlayCtx};
+use super::keywords::Inherit;
 use super::report::Reporter;
+use super::result::Flow;
 use super::{exit, RunOptions, RunReport};
 use crate::playbook::model::{Play, Playbook, Strategy, Task};
 use crate::playbook::parse;
@@ -108,21 +110,7 @@ pub fn run(pb: &Playbook, opts: RunOptions) -> RunReport {
         if opts.cancel.load(Ordering::Relaxed) {
             break;
         }
-        let pattern = templar
-            .render_str(&play.hosts, &opts.extra_vars)
-            .map(|v| to_display(&v))
-            .unwrap_or_else(|_| play.hosts.clone());
-        let mut hosts = match opts.inventory.hosts_matching(&pattern) {
-            Ok(h) => h,
-            Err(e) => {
-                reporter.note(&format!("ERROR! play '{}' ({}): {e}", play.name, play.pos));
-                Vec::new()
-            }
-        };
-        if let Some(l) = &limit {
-            hosts.retain(|h| l.contains(h));
-        }
-        hosts.retain(|h| !states.get(h).is_some_and(|s| s.out));
+        let hosts = play_hosts(play, &opts, &templar, &reporter, limit.as_deref(), &states);
         reporter.play_start(&play.name, &hosts);
         if hosts.is_empty() {
             reporter.note("skipping: no hosts matched");
@@ -140,20 +128,7 @@ pub fn run(pb: &Playbook, opts: RunOptions) -> RunReport {
                 if let Ok(mut hv) = hostvars.lock() {
                     hv.insert(h.clone(), vars);
                 }
-                states.insert(
-                    h.clone(),
-                    HostState {
-                        name: h.clone(),
-                        conn,
-                        remote: None,
-                        facts: Vars::new(),
-                        registered: Vars::new(),
-                        include_vars: Vars::new(),
-                        out: false,
-                        unreachable: false,
-                        failed: false,
-                    },
-                );
+                states.insert(h.clone(), HostState::new(h, conn));
             }
         }
         for batch in batches(play, &hosts) {
@@ -202,20 +177,48 @@ pub fn run(pb: &Playbook, opts: RunOptions) -> RunReport {
     }
 }
 
+/// The hosts a play runs on: its (templated) pattern, within `--limit`, without hosts that
+/// failed or became unreachable in an earlier play.
+fn play_hosts(
+    play: &Play,
+    opts: &RunOptions,
+    templar: &Templar,
+    reporter: &Reporter,
+    limit: Option<&[String]>,
+    states: &BTreeMap<String, HostState>,
+) -> Vec<String> {
+    let pattern = templar
+        .render_str(&play.hosts, &opts.extra_vars)
+        .map(|v| to_display(&v))
+        .unwrap_or_else(|_| play.hosts.clone());
+    let mut hosts = match opts.inventory.hosts_matching(&pattern) {
+        Ok(h) => h,
+        Err(e) => {
+            reporter.note(&format!("ERROR! play '{}' ({}): {e}", play.name, play.pos));
+            Vec::new()
+        }
+    };
+    if let Some(l) = limit {
+        hosts.retain(|h| l.contains(h));
+    }
+    hosts.retain(|h| !states.get(h).is_some_and(|s| s.out));
+    hosts
+}
+
 /// Run the finish command on hosts that ended well.
 fn finish(reporter: &Reporter, states: &mut BTreeMap<String, HostState>, cmd: &str) {
     for st in states.values_mut() {
         if st.failed || st.unreachable || st.out {
             continue;
         }
-        let Some(remote) = st.remote.as_mut() else {
-            continue;
-        };
-        let become_ = (st.conn.user != "root").then(|| crate::ssh::Become {
+        let become_ = (st.link.conn.user != "root").then(|| crate::ssh::Become {
             method: "sudo".into(),
             user: "root".into(),
         });
         let full = crate::ssh::become_::wrap(cmd, become_.as_ref(), &[]);
+        let Some(remote) = st.link.current() else {
+            continue;
+        };
         match remote.exec(&full, None, Some(std::time::Duration::from_secs(30))) {
             Ok(o) if o.ok() => {}
             Ok(o) => {
@@ -301,9 +304,7 @@ fn steps(play: &Play, gather: bool) -> Vec<Step<'_>> {
 
 /// Load `vars_files` for one host (paths are templated with the host's variables).
 fn load_vars_files(ctx: &PlayCtx<'_>, inv: &Vars) -> Result<Vars, String> {
-    let mut scope = inv.clone();
-    scope.extend(ctx.play.vars.clone());
-    scope.extend(ctx.opts.extra_vars.clone());
+    let mut scope = ctx.host_scope(inv);
     scope.insert(
         "playbook_dir".into(),
         json!(ctx.play.dir.display().to_string()),
@@ -376,43 +377,44 @@ fn run_batch(ctx: &PlayCtx<'_>, states: &mut Vec<HostState>) -> Vec<HostState> {
     out
 }
 
+/// `gather_facts` of the play (a boolean, or a template of one), true when unset or unclear.
+fn gathers_facts(ctx: &PlayCtx<'_>, scope: &Vars) -> bool {
+    match &ctx.play.gather_facts {
+        Value::String(s) if s.contains("{{") => ctx.templar.eval_bool(s, scope).unwrap_or(true),
+        v => as_bool(v).unwrap_or(true),
+    }
+}
+
+/// The play's `vars_files` could not be loaded for this host: it fails and leaves the run.
+fn vars_files_failed(ctx: &PlayCtx<'_>, st: &mut HostState, msg: String) {
+    let r = json!({"changed": false, "failed": true, "msg": msg});
+    ctx.reporter.host_line(&super::report::HostLine {
+        host: &st.name,
+        task: "Loading vars_files",
+        status: super::report::Status::Failed,
+        item: None,
+        result: &r,
+        diff: &[],
+        ignored: false,
+        show_result: false,
+        is_item: false,
+    });
+    ctx.reporter.count(&st.name, |s| s.failed += 1);
+    st.failed = true;
+    st.out = true;
+}
+
 fn run_host(ctx: &PlayCtx<'_>, st: &mut HostState, gate: &StepGate, forks: &Forks, linear: bool) {
     let inv_vars = ctx.inventory.host_vars(&st.name);
-    let host = st.name.clone();
-    let gather_scope = {
-        let mut s = inv_vars.clone();
-        s.extend(ctx.play.vars.clone());
-        s.extend(ctx.opts.extra_vars.clone());
-        s
-    };
-    let gather = match &ctx.play.gather_facts {
-        Value::String(s) if s.contains("{{") => {
-            ctx.templar.eval_bool(s, &gather_scope).unwrap_or(true)
-        }
-        v => as_bool(v).unwrap_or(true),
-    };
     let vars_files = match load_vars_files(ctx, &inv_vars) {
         Ok(v) => v,
         Err(e) => {
-            let r = json!({"changed": false, "failed": true, "msg": e});
-            ctx.reporter.host_line(&super::report::HostLine {
-                host: &host,
-                task: "Loading vars_files",
-                status: super::report::Status::Failed,
-                item: None,
-                result: &r,
-                diff: &[],
-                ignored: false,
-                show_result: false,
-                is_item: false,
-            });
-            ctx.reporter.count(&host, |s| s.failed += 1);
-            st.failed = true;
-            st.out = true;
+            vars_files_failed(ctx, st, e);
             gate.leave();
             return;
         }
     };
+    let gather = gathers_facts(ctx, &ctx.host_scope(&inv_vars));
     let mut hr = HostRun {
         ctx,
         st,

@@ -10,6 +10,14 @@ use super::*;
 use crate::modules::util::testing::LocalRemote;
 use crate::ssh::{Remote, SshError};
 
+/// A JSON object literal as variables (anything else: none).
+pub fn vars(v: crate::value::Value) -> Vars {
+    match v {
+        crate::value::Value::Object(m) => m,
+        _ => Vars::new(),
+    }
+}
+
 pub struct LocalConnector {
     pub refuse: Vec<String>,
 }
@@ -40,7 +48,7 @@ pub fn run_text(
 }
 
 /// Options for running `playbook` text through the local shell, and the buffer its output goes to.
-fn options(
+pub fn options(
     dir: &Path,
     playbook: &str,
     hosts: &[&str],
@@ -268,4 +276,50 @@ fn commands_register_and_creates_are_idempotent() {
     assert_eq!(rep.stats["h1"].changed, 1, "{out}");
     let (rep, out) = run_text(d.path(), &pb, &["h1"], &[], &[]);
     assert_eq!(rep.stats["h1"].changed, 0, "{out}");
+}
+
+#[test]
+fn control_modules_change_the_run_through_their_effects() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("more.yml"), "from_file: loaded\n").unwrap();
+    let pb = r#"
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: "true"
+      notify: remember
+    - meta: flush_handlers
+    - assert:
+        that: handled == 'yes'
+    - include_vars: more.yml
+    - assert:
+        that: from_file == 'loaded'
+    - meta: end_host
+      when: inventory_hostname == 'h2'
+    - name: only h1 gets here
+      command: "true"
+  handlers:
+    - name: remember
+      set_fact:
+        handled: "yes"
+- hosts: all
+  gather_facts: no
+  tasks:
+    - meta: end_play
+    - name: never
+      command: "true"
+- hosts: h1
+  gather_facts: no
+  tasks:
+    - name: the next play runs
+      command: "true"
+"#;
+    let (rep, out) = run_text(d.path(), pb, &["h1", "h2"], &[], &[]);
+    assert_eq!(rep.exit_code, 0, "{out}");
+    assert!(out.contains("TASK [remember]"), "{out}");
+    assert!(!out.contains("TASK [never]"), "{out}");
+    assert!(!out.contains("_knockplay"), "{out}");
+    assert!(out.contains("TASK [the next play runs]"), "{out}");
+    assert_eq!(rep.stats["h1"].changed, 3, "{out}");
+    assert_eq!(rep.stats["h2"].changed, 1, "{out}");
 }

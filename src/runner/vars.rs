@@ -116,15 +116,9 @@ pub fn build(l: &Layers<'_>, templar: &Templar) -> Vars {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::vars;
     use super::*;
     use serde_json::json;
-
-    fn vars(v: Value) -> Vars {
-        match v {
-            Value::Object(m) => m,
-            _ => Vars::new(),
-        }
-    }
 
     #[test]
     fn precedence_order() {

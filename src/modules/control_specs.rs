@@ -1,0 +1,154 @@
+//! Parameter declarations of the control modules, which the runner executes itself (they act on
+//! variables, handlers or the run): `debug`, `set_fact`, `include_vars`, `include_tasks`, ...
+//!
+//! Parameters knockplay does not implement are declared refused, so a task using one fails at
+//! parse time instead of running without it.
+
+use super::params::{Param, Spec};
+
+const NO_SUBSET: &str = "knockplay gathers one fixed set of facts";
+
+pub const DEBUG: Spec = Spec::new(
+    "debug",
+    &[
+        Param::raw("msg"),
+        Param::str("var"),
+        Param::int("verbosity").default("0"),
+    ],
+);
+
+pub const SET_FACT: Spec =
+    Spec::new("set_fact", &[Param::bool("cacheable").only("false")]).any_params();
+
+pub const ASSERT: Spec = Spec::new(
+    "assert",
+    &[
+        Param::raw("that").required(),
+        Param::raw("fail_msg").aliases(&["msg"]),
+        Param::raw("success_msg"),
+        Param::bool("quiet").default("false"),
+    ],
+);
+
+pub const FAIL: Spec = Spec::new("fail", &[Param::raw("msg")]);
+
+pub const META: Spec = Spec::new("meta", &[]).free_form();
+
+pub const INCLUDE_VARS: Spec = Spec::new(
+    "include_vars",
+    &[
+        Param::path("file"),
+        Param::path("dir"),
+        Param::str("name"),
+        Param::str("files_matching").refused("dir= loads every .yml, .yaml and .json file"),
+        Param::int("depth").refused("dir= reads only the directory itself"),
+        Param::list("extensions").refused("dir= loads .yml, .yaml and .json files"),
+        Param::bool("ignore_unknown_extensions").refused("dir= skips files with other extensions"),
+        Param::str("hash_behaviour").refused("loaded variables replace earlier ones"),
+    ],
+)
+.free_form();
+
+pub const SETUP: Spec = Spec::new(
+    "setup",
+    &[
+        Param::list("gather_subset").refused(NO_SUBSET),
+        Param::list("filter").refused(NO_SUBSET),
+        Param::int("gather_timeout").refused(NO_SUBSET),
+        Param::path("fact_path").refused("local facts (facts.d) are not gathered"),
+    ],
+);
+
+pub const GATHER_FACTS: Spec = Spec::new(
+    "gather_facts",
+    &[Param::bool("parallel").refused(NO_SUBSET)],
+);
+
+pub const WAIT_FOR_CONNECTION: Spec = Spec::new(
+    "wait_for_connection",
+    &[
+        Param::float("timeout").default("600"),
+        Param::float("delay").default("0"),
+        Param::float("sleep").default("1"),
+        Param::int("connect_timeout")
+            .refused("each attempt uses the inventory's connection timeout"),
+    ],
+);
+
+pub const PAUSE: Spec = Spec::new(
+    "pause",
+    &[
+        Param::float("seconds"),
+        Param::float("minutes"),
+        Param::str("prompt").refused("knockplay runs unattended and shows no prompts"),
+        Param::bool("echo").refused("knockplay runs unattended and reads no input"),
+    ],
+);
+
+pub const INCLUDE_TASKS: Spec = Spec::new(
+    "include_tasks",
+    &[
+        Param::str("file"),
+        Param::dict("apply").refused("set keywords on the tasks or a block instead"),
+    ],
+)
+.free_form();
+
+pub const IMPORT_TASKS: Spec = Spec::new("import_tasks", &[Param::str("file")]).free_form();
+
+const ROLE_PART: &str = "only a role's tasks can be taken from another file";
+
+pub const INCLUDE_ROLE: Spec = Spec::new(
+    "include_role",
+    &[
+        Param::str("name").required(),
+        Param::str("tasks_from"),
+        Param::str("vars_from").refused(ROLE_PART),
+        Param::str("defaults_from").refused(ROLE_PART),
+        Param::str("handlers_from").refused(ROLE_PART),
+        Param::dict("apply").refused("set keywords on the tasks or a block instead"),
+        Param::bool("public").refused("role variables are not exported to the play"),
+        Param::bool("allow_duplicates").refused("roles run every time they are included"),
+    ],
+);
+
+pub const IMPORT_ROLE: Spec = Spec::new(
+    "import_role",
+    &[
+        Param::str("name").required(),
+        Param::str("tasks_from"),
+        Param::str("vars_from").refused(ROLE_PART),
+        Param::str("defaults_from").refused(ROLE_PART),
+        Param::str("handlers_from").refused(ROLE_PART),
+        Param::bool("allow_duplicates").refused("roles run every time they are imported"),
+    ],
+);
+
+pub const IMPORT_PLAYBOOK: Spec = Spec::new("import_playbook", &[]).free_form();
+
+pub const INCLUDE: Spec = Spec::new("include", &[]).free_form();
+
+/// Every control module, by canonical name.
+pub const CONTROL: &[&Spec] = &[
+    &DEBUG,
+    &SET_FACT,
+    &ASSERT,
+    &FAIL,
+    &META,
+    &INCLUDE_VARS,
+    &SETUP,
+    &GATHER_FACTS,
+    &WAIT_FOR_CONNECTION,
+    &PAUSE,
+    &INCLUDE_TASKS,
+    &IMPORT_TASKS,
+    &INCLUDE_ROLE,
+    &IMPORT_ROLE,
+    &IMPORT_PLAYBOOK,
+    &INCLUDE,
+];
+
+/// The declaration of control module `short` (a short name, no FQCN prefix).
+pub fn lookup(short: &str) -> Option<&'static Spec> {
+    CONTROL.iter().copied().find(|s| s.module == short)
+}

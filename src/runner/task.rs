@@ -1,0 +1,492 @@
+//! One leaf task on one host: tag selection, keywords, `when`, the module run (control module or
+//! remote module, with become and environment), `until` retries, `changed_when`/`failed_when`,
+//! `ignore_errors`, `register`, `notify`, and its report line and counters. Loops are in `loops`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::control::{self, ControlCtx, ControlError, Done, Effect};
+use super::host::HostRun;
+use super::keywords::{ExecKeywords, Inherit, KeywordSources, TaskKeywords};
+use super::report::{HostLine, Status};
+use super::result::{shown, task_error, Flow, Outcome};
+use crate::modules::{self, ModuleCtx, ModuleError, ModuleResult, Spec};
+use crate::playbook::args::VARIABLE_PARAMS;
+use crate::playbook::keywords::{control_params, short_module_name};
+use crate::playbook::model::{Action, Play, RoleCtx, Task};
+use crate::playbook::template::{Templar, OMIT};
+use crate::value::{Value, Vars};
+
+/// A leaf task being run on one host: what every step of it reads.
+pub(super) struct Leaf<'a> {
+    pub task: &'a Task,
+    pub module: &'a str,
+    /// The module's arguments, untemplated.
+    pub args: &'a Value,
+    pub display: String,
+    pub sources: KeywordSources<'a>,
+    pub keywords: TaskKeywords<'a>,
+}
+
+impl HostRun<'_, '_> {
+    /// Run a module task (with loop, until, register, notify) and report it.
+    pub(super) fn run_leaf(&mut self, task: &Task, inh: &Inherit<'_>) -> Flow {
+        if !self.is_selected(task, inh) {
+            return Flow::Continue;
+        }
+        let Action::Module { name, args } = &task.action else {
+            return Flow::Continue;
+        };
+        let scope = self.scope(task, inh);
+        let display = task.display_name();
+        self.ctx
+            .reporter
+            .task_start(&display, &task.pos.to_string());
+        let login_user = self.st.link.conn.user.clone();
+        let sources = KeywordSources {
+            templar: self.ctx.templar,
+            task,
+            inherited: inh,
+            play: self.ctx.play,
+            opts: self.ctx.opts,
+            login_user: &login_user,
+        };
+        let keywords = sources.resolve(&scope);
+        let leaf = Leaf {
+            task,
+            module: name,
+            args,
+            display,
+            sources,
+            keywords,
+        };
+        let mut outcome = self.leaf_outcome(&leaf, &scope);
+        if outcome.status == Status::Failed && leaf.keywords.ignore_errors {
+            outcome.ignored = true;
+        }
+        if let Some(reg) = &task.register {
+            self.st
+                .registered
+                .insert(reg.clone(), outcome.result.clone());
+        }
+        if outcome.changed && outcome.status != Status::Failed {
+            for n in &leaf.keywords.notify {
+                if !self.notified.contains(n) {
+                    self.notified.push(n.clone());
+                }
+            }
+        }
+        self.report_leaf(&leaf, &outcome);
+        self.count_outcome(&outcome);
+        self.flow_after(&outcome)
+    }
+
+    /// Conditions inherited from blocks apply without the loop item; then the loop, or one run.
+    fn leaf_outcome(&mut self, leaf: &Leaf<'_>, scope: &Vars) -> Outcome {
+        let host = self.name();
+        let conditions = &leaf.keywords.conditions;
+        let run = match conditions.inherited_skip(scope) {
+            Err(e) => Err(task_error(leaf.task, &host, &e)),
+            Ok(Some(cond)) => Ok(Outcome::skipped(&cond)),
+            Ok(None) => match &leaf.task.loop_ {
+                Some(spec) => self.run_items(leaf, spec, scope),
+                // No loop: the task's own when, then one run.
+                None => match conditions.own_skip(scope) {
+                    Err(e) => Err(task_error(leaf.task, &host, &e)),
+                    Ok(Some(cond)) => Ok(Outcome::skipped(&cond)),
+                    Ok(None) => Ok(self.run_once(leaf, &leaf.keywords.exec, scope)),
+                },
+            },
+        };
+        run.unwrap_or_else(Outcome::failed)
+    }
+
+    /// The task's line: a module's result, a loop's failure, or a loop skipped as a whole (a
+    /// loop's items were reported one by one).
+    fn report_leaf(&self, leaf: &Leaf<'_>, outcome: &Outcome) {
+        let is_loop_summary = outcome.is_loop_summary();
+        let (result, diff) = shown(&outcome.result, outcome.changed, leaf.keywords.no_log);
+        if is_loop_summary && outcome.status == Status::Skipped {
+            self.report(&leaf.display, Status::Skipped, &result);
+            return;
+        }
+        if is_loop_summary && outcome.status != Status::Failed {
+            return;
+        }
+        self.ctx.reporter.host_line(&HostLine {
+            host: &self.st.name,
+            task: &leaf.display,
+            status: outcome.status,
+            item: None,
+            result: &result,
+            diff: &diff,
+            ignored: outcome.ignored,
+            show_result: leaf.module == "debug" && outcome.status != Status::Skipped,
+            is_item: false,
+        });
+    }
+
+    fn count_outcome(&self, outcome: &Outcome) {
+        let (status, changed, ignored) = (outcome.status, outcome.changed, outcome.ignored);
+        self.ctx.reporter.count(&self.st.name, |s| match status {
+            Status::Ok => s.ok += 1,
+            Status::Changed => {
+                s.ok += 1;
+                s.changed += 1
+            }
+            Status::Skipped => s.skipped += 1,
+            Status::Failed if ignored => {
+                s.ok += 1;
+                s.ignored += 1;
+                if changed {
+                    s.changed += 1
+                }
+            }
+            Status::Failed => s.failed += 1,
+            Status::Unreachable => s.unreachable += 1,
+        });
+    }
+
+    /// Where the task list goes after this task.
+    fn flow_after(&mut self, outcome: &Outcome) -> Flow {
+        match outcome.status {
+            Status::Failed if !outcome.ignored => {
+                self.st.failed = true;
+                Flow::Failed
+            }
+            Status::Unreachable => {
+                self.st.unreachable = true;
+                self.st.link.close();
+                Flow::Unreachable
+            }
+            _ => outcome.flow,
+        }
+    }
+
+    /// One execution of the module with `scope` (one loop item), with `until` retries and
+    /// `changed_when`/`failed_when`.
+    pub(super) fn run_once(
+        &mut self,
+        leaf: &Leaf<'_>,
+        exec: &ExecKeywords,
+        scope: &Vars,
+    ) -> Outcome {
+        let host = self.name();
+        let args = match render_args(self.ctx.templar, leaf.args, scope) {
+            Ok(a) => a,
+            Err(e) => {
+                let msg = format!(
+                    "The task includes an option with an undefined variable. The error was: {e}"
+                );
+                return Outcome::failed(task_error(leaf.task, &host, &msg));
+            }
+        };
+        let conditions = &leaf.keywords.conditions;
+        let attempts = if conditions.until.is_some() {
+            exec.retries.max(1) + 1
+        } else {
+            1
+        };
+        let mut attempt = 1;
+        loop {
+            let mut last = self.execute(leaf, exec, &args, scope);
+            if last.status == Status::Unreachable {
+                return last;
+            }
+            let judged = result_scope(scope, leaf.task, &last.result);
+            if let Err(e) = self.judge(leaf, &mut last, &judged) {
+                return Outcome::failed(task_error(leaf.task, &host, &e));
+            }
+            let Some(until) = conditions.until else {
+                return last;
+            };
+            let done = match conditions.holds(until, &judged) {
+                Ok(d) => d,
+                Err(e) => return Outcome::failed(task_error(leaf.task, &host, &e)),
+            };
+            if let Value::Object(m) = &mut last.result {
+                m.insert("attempts".into(), json!(attempt));
+            }
+            if done {
+                return last;
+            }
+            if attempt < attempts {
+                self.ctx.reporter.note(&format!(
+                    "FAILED - RETRYING: [{host}]: {} ({} retries left).",
+                    leaf.task.display_name(),
+                    attempts - attempt
+                ));
+                std::thread::sleep(Duration::from_secs_f64(exec.delay.max(0.0)));
+                attempt += 1;
+                continue;
+            }
+            last.status = Status::Failed;
+            if let Value::Object(m) = &mut last.result {
+                m.insert("failed".into(), json!(true));
+                m.insert(
+                    "msg".into(),
+                    json!(format!(
+                        "Retried {} times and the until condition never became true",
+                        exec.retries
+                    )),
+                );
+            }
+            return last;
+        }
+    }
+
+    /// Apply `changed_when` and `failed_when` to a result (`scope` sees the result).
+    fn judge(&self, leaf: &Leaf<'_>, last: &mut Outcome, scope: &Vars) -> Result<(), String> {
+        let conditions = &leaf.keywords.conditions;
+        if let Some(cw) = conditions.changed_when {
+            let c = conditions.holds(cw, scope)?;
+            last.changed = c;
+            if let Value::Object(m) = &mut last.result {
+                m.insert("changed".into(), json!(c));
+            }
+            if last.status == Status::Changed || last.status == Status::Ok {
+                last.status = if c { Status::Changed } else { Status::Ok };
+            }
+        }
+        if let Some(fw) = conditions.failed_when {
+            let f = conditions.holds(fw, scope)?;
+            if let Value::Object(m) = &mut last.result {
+                m.insert("failed".into(), json!(f));
+                if f && !m.contains_key("msg") {
+                    m.insert("msg".into(), json!("failed_when condition was true"));
+                }
+            }
+            last.status = if f {
+                Status::Failed
+            } else if last.changed {
+                Status::Changed
+            } else {
+                Status::Ok
+            };
+        }
+        Ok(())
+    }
+
+    /// Dispatch to a control module or a remote module.
+    fn execute(
+        &mut self,
+        leaf: &Leaf<'_>,
+        exec: &ExecKeywords,
+        args: &Vars,
+        scope: &Vars,
+    ) -> Outcome {
+        let host = self.name();
+        let short = short_module_name(leaf.module);
+        if let Some(spec) = control_params(short) {
+            return self.run_control(leaf, spec, args, scope, exec.check_mode);
+        }
+        let Some(m) = modules::lookup(short) else {
+            let msg = format!("couldn't resolve module/action '{}'", leaf.module);
+            return Outcome::failed(task_error(leaf.task, &host, &msg));
+        };
+        let (become_, env) = match (&exec.become_, &exec.environment) {
+            (Err(e), _) | (_, Err(e)) => return Outcome::failed(task_error(leaf.task, &host, e)),
+            (Ok(b), Ok(env)) => (b.clone(), env.clone()),
+        };
+        let (file_search, template_search) = search_paths(self.ctx.play, leaf.task.role.as_deref());
+        let templater = ScopeTemplater {
+            templar: self.ctx.templar,
+            scope,
+        };
+        let remote = match self.st.link.open(self.ctx.opts.connector.as_ref()) {
+            Ok(r) => r,
+            Err(e) => return Outcome::unreachable(e),
+        };
+        let mut mctx = ModuleCtx {
+            remote,
+            become_,
+            env,
+            check_mode: exec.check_mode,
+            diff: self.ctx.opts.diff,
+            facts: &self.st.facts,
+            file_search,
+            template_search,
+            templater: &templater,
+            timeout: None,
+        };
+        // Argument and local-file errors come back already named after the module.
+        match m.execute(args, &mut mctx) {
+            Ok(r) => Outcome::of(r),
+            Err(ModuleError::Unreachable(e)) => Outcome::unreachable(e),
+            Err(ModuleError::Args(msg)) | Err(ModuleError::Local(msg)) => {
+                Outcome::failed(task_error(leaf.task, &host, &msg))
+            }
+        }
+    }
+
+    /// Run a control module and apply what it changes in this host's run.
+    fn run_control(
+        &mut self,
+        leaf: &Leaf<'_>,
+        spec: &'static Spec,
+        args: &Vars,
+        scope: &Vars,
+        check: bool,
+    ) -> Outcome {
+        let cx = ControlCtx {
+            templar: self.ctx.templar,
+            scope,
+            task: leaf.task,
+            play_dir: &self.ctx.play.dir,
+            check,
+            link: &mut self.st.link,
+            connector: self.ctx.opts.connector.as_ref(),
+        };
+        match control::run(spec, args, cx) {
+            Ok(done) => self.apply(done),
+            Err(ControlError::Unreachable(e)) => Outcome::unreachable(e),
+            Err(ControlError::Failed(msg)) => {
+                Outcome::failed(task_error(leaf.task, &self.st.name, &msg))
+            }
+        }
+    }
+
+    /// Apply a control module's effect; the result is the module's, or the handlers' verdict
+    /// for `meta: flush_handlers`.
+    fn apply(&mut self, done: Done) -> Outcome {
+        let Done { result, effect } = done;
+        let mut flow = Flow::Continue;
+        let result = match effect {
+            None => result,
+            Some(Effect::SetFacts(facts)) => {
+                self.st.registered.extend(facts);
+                self.publish_hostvars(&self.st.registered);
+                result
+            }
+            Some(Effect::IncludeVars(vars)) => {
+                self.st.include_vars.extend(vars);
+                result
+            }
+            Some(Effect::AddFacts(facts)) => {
+                self.st.facts.extend(facts);
+                result
+            }
+            Some(Effect::ClearFacts) => {
+                self.st.facts.clear();
+                result
+            }
+            Some(Effect::ResetConnection) => {
+                self.st.link.close();
+                result
+            }
+            Some(Effect::FlushHandlers) => match self.flush_handlers() {
+                Flow::Continue => result,
+                Flow::EndPlay => {
+                    flow = Flow::EndPlay;
+                    ModuleResult::ok()
+                }
+                _ => ModuleResult::failed("a handler failed"),
+            },
+            Some(Effect::EndHost) => {
+                flow = Flow::EndHost;
+                result
+            }
+            Some(Effect::EndPlay) => {
+                self.ctx
+                    .end_play
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                flow = Flow::EndPlay;
+                result
+            }
+        };
+        Outcome {
+            flow,
+            ..Outcome::of(result)
+        }
+    }
+}
+
+/// Template a module's arguments: variable parameters (`args:` given as a template) fill in
+/// what the task does not set, and `omit` drops a parameter.
+fn render_args(templar: &Templar, args: &Value, scope: &Vars) -> Result<Vars, String> {
+    match templar.render_value(args, scope) {
+        Ok(Value::Object(mut m)) => {
+            if let Some(Value::Object(extra)) = m.remove(VARIABLE_PARAMS) {
+                for (k, v) in extra {
+                    m.entry(k).or_insert(v);
+                }
+            }
+            m.retain(|_, v| v.as_str() != Some(OMIT));
+            Ok(m)
+        }
+        Ok(_) => Ok(Vars::new()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The scope `changed_when`/`failed_when`/`until` see: the result under the register name, and
+/// its keys as variables.
+fn result_scope(scope: &Vars, task: &Task, result: &Value) -> Vars {
+    let mut s = scope.clone();
+    if let Some(reg) = &task.register {
+        s.insert(reg.clone(), result.clone());
+    }
+    if let Value::Object(r) = result {
+        for (k, v) in r {
+            s.entry(k.clone()).or_insert(v.clone());
+        }
+    }
+    s
+}
+
+/// Where `src` files and templates are looked up: role dirs first, then the playbook's.
+pub fn search_paths(play: &Play, role: Option<&RoleCtx>) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let mut files = Vec::new();
+    let mut templates = Vec::new();
+    if let Some(r) = role {
+        files.push(r.dir.join("files"));
+        files.push(r.dir.clone());
+        templates.push(r.dir.join("templates"));
+        templates.push(r.dir.clone());
+    }
+    files.push(play.dir.join("files"));
+    files.push(play.dir.clone());
+    templates.push(play.dir.join("templates"));
+    templates.push(play.dir.clone());
+    (files, templates)
+}
+
+/// Renders module templates (`template:` src) with the task's scope.
+pub struct ScopeTemplater<'a> {
+    pub templar: &'a Templar,
+    pub scope: &'a Vars,
+}
+
+impl modules::Templater for ScopeTemplater<'_> {
+    fn render(&self, source: &str, name: &str) -> Result<String, String> {
+        self.templar
+            .render_template(source, name, self.scope)
+            .map_err(|e| format!("{name}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::vars;
+    use super::*;
+
+    #[test]
+    fn args_are_templated_with_variable_params_and_omit() {
+        let t = Templar::new();
+        let scope = vars(json!({"p": "/etc/x", "m": "0644"}));
+        let args = json!({
+            "path": "{{ p }}",
+            "owner": OMIT,
+            VARIABLE_PARAMS: {"mode": "{{ m }}", "path": "ignored"}
+        });
+        let got = render_args(&t, &args, &scope).unwrap();
+        assert_eq!(
+            Value::Object(got),
+            json!({"path": "/etc/x", "mode": "0644"})
+        );
+        assert_eq!(render_args(&t, &json!("free"), &scope), Ok(Vars::new()));
+        assert!(render_args(&t, &json!({"x": "{{ nope }}"}), &scope).is_err());
+    }
+}
