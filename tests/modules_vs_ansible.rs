@@ -257,7 +257,8 @@ fn modules_leave_and_report_what_ansible_does() {
             timeout: None,
         };
         let module = lookup(sc["module"].as_str().unwrap()).unwrap();
-        let (changed, failed, msg, ours) = match module.execute(args.as_object().unwrap(), &mut ctx) {
+        let (changed, failed, msg, ours) = match module.execute(args.as_object().unwrap(), &mut ctx)
+        {
             Ok(r) => {
                 let mut v = Value::Object(r.data.clone());
                 v["rc"] = json!(r.rc);

@@ -30,6 +30,8 @@ pub mod mode;
 pub mod package;
 pub mod params;
 pub mod ping;
+pub mod plan;
+pub mod probe;
 pub mod raw;
 pub mod script;
 pub mod service;
@@ -37,9 +39,13 @@ pub mod shell;
 pub mod stat;
 pub mod sysutil;
 pub mod template;
+#[cfg(test)]
+pub mod testing;
+pub mod textfile;
 pub mod user;
 pub mod util;
 pub mod wait_for;
+pub mod write;
 
 #[cfg(test)]
 mod registry_tests;

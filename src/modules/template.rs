@@ -2,9 +2,10 @@
 //! [`ModuleCtx::templater`]) and put the result in place exactly like `copy` with content.
 
 use super::copy::{copy_file, not_found, CopyArgs, NewContent};
-use super::util::{arg_choice, arg_err, basename, req_str};
+use super::mode::Mode;
+use super::plan::with_mode_warning;
+use super::write::basename;
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
-use crate::value::Vars;
 
 pub struct Template;
 
@@ -41,28 +42,28 @@ impl Module for Template {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
+        let r = run_inner(args, ctx)?;
+        with_mode_warning(args, r)
     }
 }
 
-fn run_inner(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-    let m = "template";
-    let src = req_str(args, m, &["src"])?;
-    let ca = CopyArgs::from_args(args, m)?;
-    if ca.attrs.mode == Some(super::util::Mode::Preserve) {
-        return Err(arg_err(m, "mode=preserve is not supported for templates"));
+fn run_inner(args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    let src = args.req_str("src")?;
+    let ca = CopyArgs::from_args(args)?;
+    if ca.attrs.mode == Some(Mode::Preserve) {
+        return Err(ModuleError::Args(
+            "mode=preserve is not supported for templates".into(),
+        ));
     }
-    let newline = arg_choice(args, m, "newline_sequence", &["\\n", "\\r", "\\r\\n"])?;
+    let newline = args.choice("newline_sequence")?;
     let path = ModuleCtx::find_local(&ctx.template_search, &src)
         .ok_or_else(|| not_found(&src, &ctx.template_search))?;
-    let source = std::fs::read_to_string(&path).map_err(|e| {
-        ModuleError::Local(format!("template: cannot read {}: {e}", path.display()))
-    })?;
+    let source = std::fs::read_to_string(&path)
+        .map_err(|e| ModuleError::Local(format!("cannot read {}: {e}", path.display())))?;
     let rendered = ctx
         .templater
         .render(&source, &path.display().to_string())
-        .map_err(|e| ModuleError::Local(format!("template: {}: {e}", path.display())))?;
+        .map_err(|e| ModuleError::Local(format!("{}: {e}", path.display())))?;
     let rendered = match newline.as_deref() {
         Some("\\r\\n") => rendered.replace("\r\n", "\n").replace('\n', "\r\n"),
         Some("\\r") => rendered.replace("\r\n", "\n").replace('\n', "\r"),
@@ -70,12 +71,12 @@ fn run_inner(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, Modul
     };
     let mut new = NewContent::from_bytes(rendered.into_bytes(), Some(basename(&src)));
     new.src = Some(path.display().to_string());
-    copy_file(ctx, m, &ca, &new)
+    copy_file(ctx, args.module(), &ca, &new)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testing::*;
+    use super::super::testing::*;
     use super::*;
     use serde_json::json;
 
