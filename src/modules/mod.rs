@@ -207,11 +207,15 @@ pub trait Module: Sync {
     }
 
     /// The entry point for the runner and for tests: check `args` against the declaration, run,
-    /// and prefix every argument or local error with the module name (here, once).
+    /// warn about `mode: 644`, and prefix every argument or local error with the module name
+    /// (here, once).
     fn execute(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
         let spec = self.spec();
         Args::new(spec, args)
-            .and_then(|a| self.run(&a, ctx))
+            .and_then(|a| {
+                let result = self.run(&a, ctx)?;
+                plan::warn_decimal_mode(&a, result)
+            })
             .map_err(|e| e.in_module(spec.module))
     }
 }

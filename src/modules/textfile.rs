@@ -7,10 +7,27 @@ use regex::bytes::Regex;
 
 use super::args::Args;
 use super::mode::Mode;
+use super::params::Param;
 use super::plan::{diff_text, Outcome, Plan};
 use super::probe::{probe, FileState, Kind, ProbeReq};
 use super::write::{write_file_script, Attrs, WriteSpec};
 use super::{FileDiff, ModuleCtx, ModuleError, ModuleResult};
+
+/// The parameters `lineinfile` and `blockinfile` share: the file ([`TextFile`]), the state and
+/// where new text goes.
+pub const TEXT_FILE_COMMON: &[Param] = &[
+    Param::path("path")
+        .required()
+        .aliases(&["dest", "destfile", "name"]),
+    Param::str("state")
+        .choices(&["present", "absent"])
+        .default("present"),
+    Param::str("insertafter"),
+    Param::str("insertbefore"),
+    Param::bool("create").default("false"),
+    Param::bool("backup").default("false"),
+    Param::str("validate"),
+];
 
 /// Compile a Python-style regular expression with a clear error naming the parameter.
 pub fn compile(key: &str, pattern: &str) -> Result<Regex, ModuleError> {

@@ -4,10 +4,21 @@
 
 use super::args::Args;
 use super::mode::Mode;
+use super::params::Param;
 use super::probe::{FileState, Kind};
 use super::util::base64_lines;
 use super::ModuleError;
 use crate::shell::quote;
+
+/// The parameters of every module that writes a file: the attributes [`Attrs`] reads, and the
+/// ones knockplay pins or refuses (writes are always atomic; chattr flags are not applied).
+pub const FILE_COMMON: &[Param] = &[
+    Param::mode("mode"),
+    Param::str("owner"),
+    Param::str("group"),
+    Param::bool("unsafe_writes").only("false"),
+    Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
+];
 
 /// Wanted ownership and permissions of a path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
