@@ -10,7 +10,7 @@
 //! - [`params`], [`coerce`], [`args`]: declarations, Ansible's type coercion, reading arguments;
 //! - [`probe`]: the one-round-trip file probe and `@@KP:` sections;
 //! - [`plan`]: [`plan::Plan`]/[`plan::Outcome`] and [`plan::finish`], failure messages;
-//! - [`write`]: wanted attributes and the atomic write script; [`mode`]: file modes;
+//! - [`write`](mod@write): wanted attributes and the atomic write script; [`mode`]: file modes;
 //! - [`textfile`]: the read-edit-write flow of `lineinfile` and `blockinfile`;
 //! - `testing`: one scripted fake remote, a local-shell remote, context and argument builders.
 //!

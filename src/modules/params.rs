@@ -3,7 +3,7 @@
 //! A module declares each parameter once ([`Param`]: name, type, default, required, aliases,
 //! choices, and whether knockplay implements it). The playbook parser checks a task against the
 //! declaration ([`Spec::validate`]) and the module reads its values through
-//! [`Args`](super::args::Args), which refuses names the declaration lacks, so the accepted list and
+//! `Args` (`args.rs`), which refuses names the declaration lacks, so the accepted list and
 //! the reading code cannot drift apart.
 
 pub use super::coerce::Type;
