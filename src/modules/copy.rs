@@ -14,7 +14,8 @@ use super::mode::Mode;
 use super::plan::{diff_text, finish, Outcome, Plan};
 use super::probe::{probe, FileState, Kind, ProbeReq, DIFF_MAX};
 use super::write::{
-    basename, dirname, sha256_hex, write_file_script, Attrs, WriteSource, WriteSpec, FILE_COMMON,
+    basename, dirname, sha256_hex, validate_arg, write_file_script, Attrs, WriteSource, WriteSpec,
+    FILE_COMMON,
 };
 use super::{FileDiff, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
@@ -144,12 +145,7 @@ impl CopyArgs {
                 "parameter 'dest' must not be empty".into(),
             ));
         }
-        let validate = args.str("validate")?.filter(|v| !v.is_empty());
-        if let Some(v) = &validate {
-            if !v.contains("%s") {
-                return Err(ModuleError::Args(format!("validate must contain %s: {v}")));
-            }
-        }
+        let validate = validate_arg(args)?;
         Ok(Self {
             dest,
             attrs: Attrs::from_args(args)?,

@@ -6,7 +6,6 @@
 //! changed (Ansible's rule).
 
 use super::args::Args;
-use super::mode::Mode;
 use super::plan::{finish, Outcome, Plan};
 use super::probe::{parse_probe, probe_script, run_script, FileState, Kind, ProbeReq};
 use super::write::{dirname, Attrs, FILE_COMMON};
@@ -99,12 +98,7 @@ impl FileArgs {
                 state.as_deref().unwrap_or_default()
             )));
         }
-        let attrs = Attrs::from_args(args)?;
-        if attrs.mode == Some(Mode::Preserve) {
-            return Err(ModuleError::Args(
-                "mode=preserve is only valid for copy".into(),
-            ));
-        }
+        let attrs = Attrs::from_args_without_preserve(args)?;
         Ok(Self {
             path: if path.len() > 1 {
                 path.trim_end_matches('/').to_string()

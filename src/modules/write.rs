@@ -38,6 +38,18 @@ impl Attrs {
         })
     }
 
+    /// [`from_args`](Self::from_args) for the modules other than `copy`, where `mode: preserve`
+    /// (the local source's mode) has no meaning.
+    pub fn from_args_without_preserve(args: &Args<'_>) -> Result<Self, ModuleError> {
+        let attrs = Self::from_args(args)?;
+        if attrs.mode == Some(Mode::Preserve) {
+            return Err(ModuleError::Args(
+                "mode=preserve is only valid for copy".into(),
+            ));
+        }
+        Ok(attrs)
+    }
+
     /// Shell commands that bring `path` (currently `state`) to these attributes; empty when it
     /// already has them. `-h` variants act on a symlink itself.
     pub fn fix_commands(&self, path: &str, state: &FileState, on_link: bool) -> Vec<String> {
@@ -96,6 +108,18 @@ pub enum WriteSource {
     Inline(Vec<u8>),
     /// A file already on the target (`remote_src`).
     Remote(String),
+}
+
+/// The `validate` parameter: a command that must accept the new file (`%s` is its path) before
+/// it replaces the old one.
+pub fn validate_arg(args: &Args<'_>) -> Result<Option<String>, ModuleError> {
+    let validate = args.str("validate")?.filter(|v| !v.is_empty());
+    if let Some(v) = &validate {
+        if !v.contains("%s") {
+            return Err(ModuleError::Args(format!("validate must contain %s: {v}")));
+        }
+    }
+    Ok(validate)
 }
 
 /// One shell command that reads the new content from stdin into a temp file in the destination
