@@ -864,7 +864,7 @@ mod tests {
             json!({"name": ["coreutils", "knockplay-no-such-pkg"], "state": "latest", "update_cache": true}),
         );
         let facts = Vars::new();
-        let mut sh = crate::modules::util::testing::LocalRemote::default();
+        let mut sh = crate::modules::testing::LocalRemote::default();
         let out = ctx(&mut sh, &facts, true)
             .run(&probe_script(&a, true))
             .unwrap();

@@ -1,78 +1,58 @@
 //! `blockinfile`: insert, update or remove a block of lines between marker lines. The edit is
-//! the pure [`edit`] with Ansible's exact rules; reading and writing reuse `lineinfile`'s
-//! [`TextFile`] (one probe round trip, one atomic write when the content changed).
+//! the pure [`edit`] with Ansible's exact rules; reading and writing go through [`TextFile`] (one probe round trip, one atomic write when the content changed).
 
 use regex::bytes::Regex;
 
-use super::lineinfile::{compile, split_lines, TextFile};
-use super::util::{arg_bool, arg_choice, arg_err, arg_str, arg_str_any, exclusive, finish};
-use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
-use crate::value::Vars;
+use super::args::Args;
+use super::plan::finish;
+use super::textfile::{compile, split_lines, TextFile, TEXT_FILE_COMMON};
+use super::write::FILE_COMMON;
+use super::{Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 
 pub struct BlockInFile;
 
 const SPEC: Spec = Spec::new(
     "blockinfile",
     &[
-        Param::path("path")
-            .required()
-            .aliases(&["dest", "destfile", "name"]),
-        Param::str("state")
-            .choices(&["present", "absent"])
-            .default("present"),
         Param::str("marker").default("# {mark} ANSIBLE MANAGED BLOCK"),
         Param::str("block").aliases(&["content"]).default(""),
-        Param::str("insertafter"),
-        Param::str("insertbefore"),
-        Param::bool("create").default("false"),
-        Param::bool("backup").default("false"),
         Param::str("marker_begin").default("BEGIN"),
         Param::str("marker_end").default("END"),
         Param::bool("append_newline").default("false"),
         Param::bool("prepend_newline").default("false"),
-        Param::mode("mode"),
-        Param::str("owner"),
-        Param::str("group"),
-        Param::str("validate"),
-        Param::bool("unsafe_writes").only("false"),
-        Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
     ],
-);
+)
+.shared(&[TEXT_FILE_COMMON, FILE_COMMON]);
 
 impl Module for BlockInFile {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
+        let ba = BlockArgs::from_args(args)?;
+        let tf = TextFile::from_args(args)?;
+        let st = match tf.probe(ctx)? {
+            Ok(st) => st,
+            Err(r) => return Ok(r),
+        };
+        let current = match tf.current(&st) {
+            Ok(c) => c,
+            Err(msg) => return Ok(ModuleResult::failed(msg)),
+        };
+        if current.is_none() && !tf.create {
+            return Ok(ModuleResult::failed(format!(
+                "Path {} does not exist !",
+                tf.path
+            )));
+        }
+        if current.is_none() && !ba.present {
+            let mut r = ModuleResult::ok();
+            r.msg = Some(format!("File {} not present", tf.path));
+            return Ok(r);
+        }
+        let (new, msg) = edit(current.as_deref(), &ba);
+        finish(ctx, tf.outcome(&st, current.as_deref(), new, msg))
     }
-}
-
-fn run_inner(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-    let ba = BlockArgs::from_args(args)?;
-    let tf = TextFile::from_args(args, "blockinfile")?;
-    let st = match tf.probe(ctx)? {
-        Ok(st) => st,
-        Err(r) => return Ok(r),
-    };
-    let current = match tf.current(&st) {
-        Ok(c) => c,
-        Err(msg) => return Ok(ModuleResult::failed(msg)),
-    };
-    if current.is_none() && !tf.create {
-        return Ok(ModuleResult::failed(format!(
-            "Path {} does not exist !",
-            tf.path
-        )));
-    }
-    if current.is_none() && !ba.present {
-        let mut r = ModuleResult::ok();
-        r.msg = Some(format!("File {} not present", tf.path));
-        return Ok(r);
-    }
-    let (new, msg) = edit(current.as_deref(), &ba);
-    finish(ctx, tf.outcome(&st, current.as_deref(), new, msg))
 }
 
 /// Where to put a new block.
@@ -97,30 +77,29 @@ pub struct BlockArgs {
 }
 
 impl BlockArgs {
-    pub fn from_args(args: &Vars) -> Result<Self, ModuleError> {
-        let m = "blockinfile";
-        exclusive(args, m, "insertbefore", "insertafter")?;
-        let present =
-            arg_choice(args, m, "state", &["present", "absent"])?.as_deref() != Some("absent");
-        let marker = arg_str(args, m, "marker")?
-            .unwrap_or_else(|| "# {mark} ANSIBLE MANAGED BLOCK".to_string());
-        let begin = arg_str(args, m, "marker_begin")?.unwrap_or_else(|| "BEGIN".into());
-        let end = arg_str(args, m, "marker_end")?.unwrap_or_else(|| "END".into());
+    pub fn from_args(args: &Args<'_>) -> Result<Self, ModuleError> {
+        args.exclusive("insertbefore", "insertafter")?;
+        let present = args.choice("state")?.as_deref() != Some("absent");
+        let marker = args.str("marker")?.unwrap_or_default();
+        let begin = args.str("marker_begin")?.unwrap_or_default();
+        let end = args.str("marker_end")?.unwrap_or_default();
         if marker.contains("{mark}") && begin == end {
-            return Err(arg_err(m, "marker_begin and marker_end must differ"));
+            return Err(ModuleError::Args(
+                "marker_begin and marker_end must differ".into(),
+            ));
         }
-        let block = arg_str_any(args, m, &["block", "content"])?.unwrap_or_default();
+        let block = args.str("block")?.unwrap_or_default();
         // A (?m) pattern is searched over the whole file, as Ansible does with re.MULTILINE.
         let anchor = |key: &str| -> Result<Option<(Regex, bool)>, ModuleError> {
-            match arg_str(args, m, key)? {
+            match args.str(key)? {
                 Some(s) if s != "EOF" && s != "BOF" => {
                     let multi = s.starts_with("(?m");
-                    Ok(Some((compile(m, key, &s)?, multi)))
+                    Ok(Some((compile(key, &s)?, multi)))
                 }
                 _ => Ok(None),
             }
         };
-        let before = arg_str(args, m, "insertbefore")?;
+        let before = args.str("insertbefore")?;
         let place = if let Some((re, multi)) = anchor("insertafter")? {
             Place::After(re, multi)
         } else if let Some((re, multi)) = anchor("insertbefore")? {
@@ -136,8 +115,8 @@ impl BlockArgs {
             marker_begin_line: format!("{}\n", marker.replace("{mark}", &begin)).into_bytes(),
             marker_end_line: format!("{}\n", marker.replace("{mark}", &end)).into_bytes(),
             place,
-            append_newline: arg_bool(args, m, "append_newline", false)?,
-            prepend_newline: arg_bool(args, m, "prepend_newline", false)?,
+            append_newline: args.bool("append_newline")?,
+            prepend_newline: args.bool("prepend_newline")?,
         })
     }
 }
@@ -241,14 +220,14 @@ fn insertion_point(original: &[u8], lines: &[Vec<u8>], place: &Place) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testing::*;
+    use super::super::testing::*;
     use super::*;
     use serde_json::json;
 
     /// (args, before (None = missing file), after, msg)
     fn check(cases: &[(serde_json::Value, Option<&str>, &str, &str)]) {
         for (a, before, after, msg) in cases {
-            let ba = BlockArgs::from_args(&args(a.clone())).unwrap();
+            let ba = parse_with(&SPEC, a.clone(), BlockArgs::from_args).unwrap();
             let (got, m) = edit(before.map(str::as_bytes), &ba);
             assert_eq!(
                 String::from_utf8(got.clone()).unwrap(),

@@ -10,68 +10,81 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::util::{arg_bool, arg_err, arg_list, arg_str, glob_word};
+use super::plan::failure_msg;
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
-use crate::value::{Value, Vars};
+use crate::value::Value;
 
 pub struct Command;
 
 const SPEC: Spec = Spec::new(
     "command",
     &[
-        Param::str("cmd"),
         Param::list("argv"),
-        Param::path("chdir"),
-        Param::path("creates"),
-        Param::path("removes"),
-        Param::str("stdin"),
-        Param::bool("stdin_add_newline").default("true"),
-        Param::bool("strip_empty_ends").default("true"),
         Param::bool("expand_argument_vars").default("true"),
         Param::path("executable").refused("command runs no shell; use the shell module"),
-        Param::bool("warn").refused("removed in Ansible 2.14"),
     ],
 )
+.shared(&[COMMAND_COMMON, STDIN_PARAMS])
 .free_form();
+
+/// The parameters of `command`, `shell` and `script`: the command as `cmd` and its guards (read by
+/// [`raw_command`] and [`Invocation::new`]).
+pub const COMMAND_COMMON: &[Param] = &[
+    Param::str("cmd"),
+    Param::path("chdir"),
+    Param::path("creates"),
+    Param::path("removes"),
+    Param::bool("warn").refused("removed in Ansible 2.14"),
+];
+
+/// What `command` and `shell` feed the command and do with its output ([`Invocation::with_stdin`]).
+pub const STDIN_PARAMS: &[Param] = &[
+    Param::str("stdin"),
+    Param::bool("stdin_add_newline").default("true"),
+    Param::bool("strip_empty_ends").default("true"),
+];
 
 impl Module for Command {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        let m = "command";
-        let words = match (arg_list(args, m, "argv")?, raw_command(args, m)?) {
+        let words = match (args.list("argv")?, raw_command(args)?) {
             (Some(_), Some(_)) => {
-                return Err(arg_err(
-                    m,
-                    "only one of 'argv' and the free-form command / 'cmd' may be given",
+                return Err(ModuleError::Args(
+                    "only one of 'argv' and the free-form command / 'cmd' may be given".into(),
                 ))
             }
             (Some(argv), None) => argv,
-            (None, Some(text)) => split_words(&text).map_err(|e| arg_err(m, e))?,
-            (None, None) => return Err(arg_err(m, "no command given")),
+            (None, Some(text)) => split_words(&text).map_err(ModuleError::Args)?,
+            (None, None) => return Err(no_command()),
         };
         if words.is_empty() {
-            return Err(arg_err(m, "no command given"));
+            return Err(no_command());
         }
-        let expand = arg_bool(args, m, "expand_argument_vars", true)?;
-        let line = format!("exec {}", argv_to_sh(&words, expand));
+        let line = format!(
+            "exec {}",
+            argv_to_sh(&words, args.bool("expand_argument_vars")?)
+        );
         let display = Value::Array(words.iter().map(|w| Value::from(w.as_str())).collect());
-        let inv = Invocation::from_args(args, m, line, display)?;
+        let inv = Invocation::new(args, line, display)?.with_stdin(args)?;
         execute(ctx, &inv)
     }
 }
 
-/// The command text from `_raw_params` or `cmd`.
-pub fn raw_command(args: &Vars, m: &str) -> Result<Option<String>, ModuleError> {
-    let raw = arg_str(args, m, "_raw_params")?.filter(|s| !s.trim().is_empty());
-    let cmd = arg_str(args, m, "cmd")?.filter(|s| !s.trim().is_empty());
+/// The error for a task without a command.
+pub fn no_command() -> ModuleError {
+    ModuleError::Args("no command given".into())
+}
+
+/// The command text from the free-form text or `cmd` (blank counts as absent).
+pub fn raw_command(args: &Args<'_>) -> Result<Option<String>, ModuleError> {
+    let raw = args.free_form()?.filter(|s| !s.trim().is_empty());
+    let cmd = args.str("cmd")?.filter(|s| !s.trim().is_empty());
     match (raw, cmd) {
-        (Some(_), Some(_)) => Err(arg_err(
-            m,
-            "give the command either free-form or as 'cmd', not both",
+        (Some(_), Some(_)) => Err(ModuleError::Args(
+            "give the command either free-form or as 'cmd', not both".into(),
         )),
         (r, c) => Ok(r.or(c)),
     }
@@ -80,7 +93,6 @@ pub fn raw_command(args: &Vars, m: &str) -> Result<Option<String>, ModuleError> 
 /// Everything needed to run one command the Ansible way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
-    pub module: &'static str,
     /// The shell text that runs the command (`exec ...`).
     pub line: String,
     /// The `cmd` result key (a list for `command`, the string for `shell`).
@@ -93,28 +105,33 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    pub fn from_args(
-        args: &Vars,
-        module: &'static str,
-        line: String,
-        display: Value,
-    ) -> Result<Self, ModuleError> {
-        let stdin = arg_str(args, module, "stdin")?.map(|mut s| {
-            if arg_bool(args, module, "stdin_add_newline", true).unwrap_or(true) {
+    /// `line` with the `chdir`/`creates`/`removes` guards; no stdin, output kept as it is.
+    pub fn new(args: &Args<'_>, line: String, display: Value) -> Result<Self, ModuleError> {
+        let path = |key: &str| Ok::<_, ModuleError>(args.str(key)?.filter(|s| !s.is_empty()));
+        Ok(Self {
+            line,
+            display,
+            chdir: path("chdir")?,
+            creates: path("creates")?,
+            removes: path("removes")?,
+            stdin: None,
+            strip_empty_ends: false,
+        })
+    }
+
+    /// `stdin` (with a final newline unless `stdin_add_newline: false`) and `strip_empty_ends`.
+    pub fn with_stdin(self, args: &Args<'_>) -> Result<Self, ModuleError> {
+        let add_newline = args.bool("stdin_add_newline")?;
+        let stdin = args.str("stdin")?.map(|mut s| {
+            if add_newline {
                 s.push('\n');
             }
             s.into_bytes()
         });
-        arg_bool(args, module, "stdin_add_newline", true)?;
         Ok(Self {
-            module,
-            line,
-            display,
-            chdir: arg_str(args, module, "chdir")?.filter(|s| !s.is_empty()),
-            creates: arg_str(args, module, "creates")?.filter(|s| !s.is_empty()),
-            removes: arg_str(args, module, "removes")?.filter(|s| !s.is_empty()),
             stdin,
-            strip_empty_ends: arg_bool(args, module, "strip_empty_ends", true)?,
+            strip_empty_ends: args.bool("strip_empty_ends")?,
+            ..self
         })
     }
 }
@@ -193,7 +210,7 @@ pub fn execute(ctx: &mut ModuleCtx<'_>, inv: &Invocation) -> Result<ModuleResult
             return Ok(r);
         }
         if !out.ok() {
-            return Ok(ModuleResult::failed(super::util::failure_msg(&out)).with_output(&out));
+            return Ok(ModuleResult::failed(failure_msg(&out)).with_output(&out));
         }
         let mut r = ModuleResult::changed();
         r.rc = Some(0);
@@ -275,6 +292,28 @@ pub fn format_delta(d: Duration) -> String {
         s % 60,
         d.subsec_micros()
     )
+}
+
+/// A word for `sh` that keeps glob characters (`*?[]`) active and quotes everything else, so
+/// `creates: /etc/*.conf` matches like Ansible's glob while spaces stay literal.
+pub fn glob_word(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    for c in pattern.chars() {
+        if "*?[]".contains(c) {
+            if !run.is_empty() {
+                out.push_str(&quote(&run));
+                run.clear();
+            }
+            out.push(c);
+        } else {
+            run.push(c);
+        }
+    }
+    if !run.is_empty() {
+        out.push_str(&quote(&run));
+    }
+    out
 }
 
 /// Split a command line like Python's `shlex.split` (POSIX mode, no comments).
@@ -409,7 +448,7 @@ fn expand_word(w: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testing::*;
+    use super::super::testing::*;
     use super::*;
     use serde_json::json;
 
@@ -629,5 +668,11 @@ mod tests {
             format_delta(Duration::from_micros(3_723_000_005)),
             "1:02:03.000005"
         );
+    }
+
+    #[test]
+    fn glob_words_keep_wildcards() {
+        assert_eq!(glob_word("/etc/*.conf"), "/etc/*.conf");
+        assert_eq!(glob_word("/my dir/x?"), "'/my dir/x'?");
     }
 }

@@ -8,13 +8,18 @@
 
 use std::path::{Path, PathBuf};
 
-use super::util::{
-    arg_bool, arg_err, arg_mode, arg_str, diff_text, exclusive, finish, probe, req_str, sha256_hex,
-    Attrs, FileState, Kind, Mode, Outcome, Plan, ProbeReq, WriteSource, WriteSpec, DIFF_MAX,
+use super::args::Args;
+use super::coerce::to_text;
+use super::mode::Mode;
+use super::plan::{diff_text, finish, Outcome, Plan};
+use super::probe::{probe, FileState, Kind, ProbeReq, DIFF_MAX};
+use super::write::{
+    basename, dirname, sha256_hex, validate_arg, write_file_script, Attrs, WriteSource, WriteSpec,
+    FILE_COMMON,
 };
-use super::{Args, FileDiff, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
+use super::{FileDiff, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
-use crate::value::{Value, Vars};
+use crate::value::Value;
 
 pub struct Copy;
 
@@ -23,85 +28,84 @@ const SPEC: Spec = Spec::new(
     &[
         Param::path("src"),
         Param::raw("content"),
-        Param::path("dest").required(),
-        Param::mode("mode"),
-        Param::str("owner"),
-        Param::str("group"),
-        Param::bool("force").default("true").aliases(&["thirsty"]),
-        Param::bool("backup").default("false"),
-        Param::bool("follow").default("false"),
         Param::bool("local_follow").only("true"),
         Param::bool("remote_src").default("false"),
         Param::mode("directory_mode"),
-        Param::str("validate"),
         Param::bool("decrypt").only("false"),
-        Param::bool("unsafe_writes").only("false"),
     ],
-);
+)
+.shared(&[COPY_COMMON, FILE_COMMON]);
+
+/// The parameters `copy` and `template` share (read by [`CopyArgs`]).
+pub const COPY_COMMON: &[Param] = &[
+    Param::path("dest").required(),
+    Param::bool("force").default("true").aliases(&["thirsty"]),
+    Param::bool("backup").default("false"),
+    Param::bool("follow").default("false"),
+    Param::str("validate"),
+];
 
 impl Module for Copy {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
+        let m = args.module();
+        args.exclusive("src", "content")?;
+        let mut ca = CopyArgs::from_args(args)?;
+        ca.directory_mode = args.mode("directory_mode")?;
+        let src = args.str("src")?.filter(|s| !s.is_empty());
+        let content = match args.value("content")? {
+            None => None,
+            // Ansible writes a dict/list content as JSON, other values as text.
+            Some(v @ (Value::Array(_) | Value::Object(_))) => Some(v.to_string().into_bytes()),
+            Some(v) => Some(to_text(&v).map_err(ModuleError::Args)?.into_bytes()),
+        };
+        match (src, content) {
+            (None, None) => Err(ModuleError::Args(
+                "one of 'src' or 'content' is required".into(),
+            )),
+            (Some(_), Some(_)) => Err(ModuleError::Args(
+                "parameters are mutually exclusive: src|content".into(),
+            )),
+            (None, Some(data)) => {
+                if ca.attrs.mode == Some(Mode::Preserve) {
+                    return Err(ModuleError::Args(
+                        "mode=preserve needs 'src', not 'content'".into(),
+                    ));
+                }
+                if ca.dest.ends_with('/') {
+                    return Err(ModuleError::Args(
+                        "can not use content with a dir as dest".into(),
+                    ));
+                }
+                let new = NewContent::from_bytes(data, None);
+                copy_file(ctx, m, &ca, &new)
+            }
+            (Some(src), None) if args.bool("remote_src")? => copy_remote(ctx, m, &ca, &src),
+            (Some(src), None) => {
+                let name = if src.len() > 1 {
+                    src.trim_end_matches('/')
+                } else {
+                    &src
+                };
+                let path = ModuleCtx::find_local(&ctx.file_search, name)
+                    .ok_or_else(|| not_found(&src, &ctx.file_search))?;
+                if path.is_dir() {
+                    return copy_dir(ctx, &ca, &path, src.ends_with('/'));
+                }
+                let data = std::fs::read(&path).map_err(|e| {
+                    ModuleError::Local(format!("cannot read {}: {e}", path.display()))
+                })?;
+                if ca.attrs.mode == Some(Mode::Preserve) {
+                    ca.attrs.mode = Some(Mode::Octal(local_mode(&path)));
+                }
+                let mut new = NewContent::from_bytes(data, Some(basename(name)));
+                new.src = Some(path.display().to_string());
+                copy_file(ctx, m, &ca, &new)
+            }
+        }
     }
-}
-
-fn run_inner(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-    let m = "copy";
-    exclusive(args, m, "src", "content")?;
-    let mut ca = CopyArgs::from_args(args, m)?;
-    let src = arg_str(args, m, "src")?.filter(|s| !s.is_empty());
-    let content = match args.get("content") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone().into_bytes()),
-        // Ansible writes a dict/list content as JSON.
-        Some(other) => Some(other.to_string().into_bytes()),
-    };
-    match (src, content) {
-        (None, None) => Err(arg_err(m, "one of 'src' or 'content' is required")),
-        (Some(_), Some(_)) => unreachable_exclusive(m),
-        (None, Some(data)) => {
-            if ca.attrs.mode == Some(Mode::Preserve) {
-                return Err(arg_err(m, "mode=preserve needs 'src', not 'content'"));
-            }
-            if ca.dest.ends_with('/') {
-                return Err(arg_err(m, "can not use content with a dir as dest"));
-            }
-            let new = NewContent::from_bytes(data, None);
-            copy_file(ctx, m, &ca, &new)
-        }
-        (Some(src), None) if arg_bool(args, m, "remote_src", false)? => {
-            copy_remote(ctx, m, &ca, &src)
-        }
-        (Some(src), None) => {
-            let name = if src.len() > 1 {
-                src.trim_end_matches('/')
-            } else {
-                &src
-            };
-            let path = ModuleCtx::find_local(&ctx.file_search, name)
-                .ok_or_else(|| not_found(&src, &ctx.file_search))?;
-            if path.is_dir() {
-                return copy_dir(ctx, &ca, &path, src.ends_with('/'));
-            }
-            let data = std::fs::read(&path).map_err(|e| {
-                ModuleError::Local(format!("copy: cannot read {}: {e}", path.display()))
-            })?;
-            if ca.attrs.mode == Some(Mode::Preserve) {
-                ca.attrs.mode = Some(Mode::Octal(local_mode(&path)));
-            }
-            let mut new = NewContent::from_bytes(data, Some(super::util::basename(name)));
-            new.src = Some(path.display().to_string());
-            copy_file(ctx, m, &ca, &new)
-        }
-    }
-}
-
-fn unreachable_exclusive(m: &str) -> Result<ModuleResult, ModuleError> {
-    Err(arg_err(m, "parameters are mutually exclusive: src|content"))
 }
 
 /// "Could not find or access" with the searched directories, as Ansible says it.
@@ -133,30 +137,23 @@ pub struct CopyArgs {
 }
 
 impl CopyArgs {
-    pub fn from_args(args: &Vars, m: &str) -> Result<Self, ModuleError> {
-        let dest = req_str(args, m, &["dest"])?;
+    /// The arguments `copy` and `template` share (`directory_mode` is `copy`'s alone).
+    pub fn from_args(args: &Args<'_>) -> Result<Self, ModuleError> {
+        let dest = args.req_str("dest")?;
         if dest.is_empty() {
-            return Err(arg_err(m, "parameter 'dest' must not be empty"));
+            return Err(ModuleError::Args(
+                "parameter 'dest' must not be empty".into(),
+            ));
         }
-        let force = if args.contains_key("thirsty") && !args.contains_key("force") {
-            arg_bool(args, m, "thirsty", true)?
-        } else {
-            arg_bool(args, m, "force", true)?
-        };
-        let validate = arg_str(args, m, "validate")?.filter(|v| !v.is_empty());
-        if let Some(v) = &validate {
-            if !v.contains("%s") {
-                return Err(arg_err(m, format!("validate must contain %s: {v}")));
-            }
-        }
+        let validate = validate_arg(args)?;
         Ok(Self {
             dest,
-            attrs: Attrs::from_args(args, m)?,
-            force,
-            backup: arg_bool(args, m, "backup", false)?,
-            follow: arg_bool(args, m, "follow", false)?,
+            attrs: Attrs::from_args(args)?,
+            force: args.bool("force")?,
+            backup: args.bool("backup")?,
+            follow: args.bool("follow")?,
             validate,
-            directory_mode: arg_mode(args, m, "directory_mode")?,
+            directory_mode: None,
         })
     }
 }
@@ -201,7 +198,7 @@ pub fn file_probe_reqs(ca: &CopyArgs, basename: Option<&str>, diff: bool) -> Vec
     vec![
         req(trimmed.clone()),
         req(join(&trimmed, basename.unwrap_or(""))),
-        ProbeReq::new(super::util::dirname(&trimmed)),
+        ProbeReq::new(dirname(&trimmed)),
     ]
 }
 
@@ -239,7 +236,7 @@ pub fn plan_file(ca: &CopyArgs, new: &NewContent, states: &[FileState]) -> Resul
     if !mkdirs && !st.exists() && dest == trimmed && states[2].kind != Kind::Directory {
         return Err(format!(
             "Destination directory {} does not exist",
-            super::util::dirname(&trimmed)
+            dirname(&trimmed)
         ));
     }
     let base = Outcome::new(Plan::NoChange)
@@ -296,11 +293,11 @@ pub fn plan_file(ca: &CopyArgs, new: &NewContent, states: &[FileState]) -> Resul
         if mkdirs {
             // New directories get directory_mode (created by mkdir -p before the write).
             spec.mkdirs = false;
-            let q = quote(&super::util::dirname(&spec.dest));
+            let q = quote(&dirname(&spec.dest));
             let m = dm.resolve(0o755, true);
             let script = format!(
                 "mkdir -p -- {q} && chmod {m:04o} {q} && {{ {}; }}",
-                super::util::write_file_script(&spec)
+                write_file_script(&spec)
             );
             return Ok(Outcome {
                 plan: change(script, new, st, &dest),
@@ -309,7 +306,7 @@ pub fn plan_file(ca: &CopyArgs, new: &NewContent, states: &[FileState]) -> Resul
         }
     }
     Ok(Outcome {
-        plan: change(super::util::write_file_script(&spec), new, st, &dest),
+        plan: change(write_file_script(&spec), new, st, &dest),
         ..base
     })
 }
@@ -376,7 +373,7 @@ fn copy_remote(
         size: st.size,
         data: None,
         remote: Some(src.to_string()),
-        basename: Some(super::util::basename(src)),
+        basename: Some(basename(src)),
         src: Some(src.to_string()),
     };
     let mut r = copy_file(ctx, m, ca, &new)?;
@@ -406,7 +403,7 @@ pub fn walk_local(root: &Path) -> Result<Vec<LocalEntry>, ModuleError> {
             root.join(rel)
         };
         let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .map_err(|e| ModuleError::Local(format!("copy: cannot read {}: {e}", dir.display())))?
+            .map_err(|e| ModuleError::Local(format!("cannot read {}: {e}", dir.display())))?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
@@ -425,9 +422,8 @@ pub fn walk_local(root: &Path) -> Result<Vec<LocalEntry>, ModuleError> {
                 out.push(LocalEntry::Dir(r.clone()));
                 walk(root, &r, out)?;
             } else if md.is_file() {
-                let data = std::fs::read(&p).map_err(|e| {
-                    ModuleError::Local(format!("copy: cannot read {}: {e}", p.display()))
-                })?;
+                let data = std::fs::read(&p)
+                    .map_err(|e| ModuleError::Local(format!("cannot read {}: {e}", p.display())))?;
                 out.push(LocalEntry::File {
                     rel: r,
                     data,
@@ -450,7 +446,6 @@ fn copy_dir(
     src: &Path,
     contents_only: bool,
 ) -> Result<ModuleResult, ModuleError> {
-    let m = "copy";
     let entries = walk_local(src)?;
     let root = if contents_only {
         trim_dest(&ca.dest)
@@ -462,7 +457,7 @@ fn copy_dir(
         join(&trim_dest(&ca.dest), &name)
     };
     let reqs = dir_probe_reqs(&root, &entries);
-    let states = match probe(ctx, m, &reqs)? {
+    let states = match probe(ctx, "copy", &reqs)? {
         Ok(s) => s,
         Err(e) => return Ok(ModuleResult::failed(e)),
     };
@@ -546,7 +541,7 @@ pub fn plan_dir(
                     }
                     continue;
                 }
-                lines.push(super::util::write_file_script(&WriteSpec {
+                lines.push(write_file_script(&WriteSpec {
                     dest,
                     attrs,
                     existing: st.sha256.is_some().then(|| FileState {
@@ -574,7 +569,7 @@ pub fn plan_dir(
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testing::*;
+    use super::super::testing::*;
     use super::*;
     use serde_json::json;
     use std::os::unix::fs::PermissionsExt;

@@ -5,13 +5,12 @@
 //! `recurse` a listing of the tree), a pure [`plan`], then at most one command. `touch` is always
 //! changed (Ansible's rule).
 
-use super::util::{
-    arg_bool, arg_choice, arg_err, arg_str, arg_str_any, finish, parse_probe, probe_script,
-    run_script, Attrs, FileState, Kind, Mode, Outcome, Plan, ProbeReq,
-};
-use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
+use super::args::Args;
+use super::plan::{finish, Outcome, Plan};
+use super::probe::{parse_probe, probe_script, run_script, FileState, Kind, ProbeReq};
+use super::write::{dirname, Attrs, FILE_COMMON};
+use super::{Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
-use crate::value::Vars;
 
 pub struct File;
 
@@ -26,17 +25,13 @@ const SPEC: Spec = Spec::new(
         Param::bool("recurse").default("false"),
         Param::bool("force").default("false"),
         Param::bool("follow").default("true"),
-        Param::mode("mode"),
-        Param::str("owner"),
-        Param::str("group"),
         Param::str("modification_time"),
         Param::str("modification_time_format").refused(NO_TIMESTAMPS),
         Param::str("access_time"),
         Param::str("access_time_format").refused(NO_TIMESTAMPS),
-        Param::bool("unsafe_writes").only("false"),
-        Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
     ],
-);
+)
+.shared(&[FILE_COMMON]);
 
 /// Why the time formats are refused: only `now` and `preserve` are implemented.
 const NO_TIMESTAMPS: &str = "only 'now' and 'preserve' times are supported";
@@ -46,29 +41,24 @@ impl Module for File {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
-    }
-}
-
-fn run_inner(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-    let fa = FileArgs::from_args(args)?;
-    let script = probe_for(&fa);
-    let out = run_script(ctx, &script)?;
-    if !out.ok() {
-        return Ok(ModuleResult::failed(format!(
-            "file: probing {} failed: {}",
-            fa.path,
-            out.stderr_str().trim()
-        )));
-    }
-    let probe = match parse_file_probe(&fa, &out.stdout) {
-        Ok(p) => p,
-        Err(e) => return Ok(ModuleResult::failed(format!("file: {e}"))),
-    };
-    match plan(&fa, &probe) {
-        Ok(o) => finish(ctx, o),
-        Err(msg) => Ok(ModuleResult::failed(msg).set("path", fa.path.as_str())),
+        let fa = FileArgs::from_args(args)?;
+        let script = probe_for(&fa);
+        let out = run_script(ctx, &script)?;
+        if !out.ok() {
+            return Ok(ModuleResult::failed(format!(
+                "file: probing {} failed: {}",
+                fa.path,
+                out.stderr_str().trim()
+            )));
+        }
+        let probe = match parse_file_probe(&fa, &out.stdout) {
+            Ok(p) => p,
+            Err(e) => return Ok(ModuleResult::failed(format!("file: {e}"))),
+        };
+        match plan(&fa, &probe) {
+            Ok(o) => finish(ctx, o),
+            Err(msg) => Ok(ModuleResult::failed(msg).set("path", fa.path.as_str())),
+        }
     }
 }
 
@@ -90,33 +80,25 @@ pub struct FileArgs {
 }
 
 impl FileArgs {
-    pub fn from_args(args: &Vars) -> Result<Self, ModuleError> {
-        let m = "file";
-        let path = arg_str_any(args, m, &["path", "dest", "name"])?
+    pub fn from_args(args: &Args<'_>) -> Result<Self, ModuleError> {
+        let path = Some(args.req_str("path")?)
             .filter(|p| !p.is_empty())
-            .ok_or_else(|| arg_err(m, "missing required parameter 'path'"))?;
-        let state = arg_choice(args, m, "state", STATES)?;
-        let src = arg_str(args, m, "src")?.filter(|s| !s.is_empty());
-        let recurse = arg_bool(args, m, "recurse", false)?;
+            .ok_or_else(|| ModuleError::Args("missing required parameter 'path'".into()))?;
+        let state = args.choice("state")?;
+        let src = args.str("src")?.filter(|s| !s.is_empty());
+        let recurse = args.bool("recurse")?;
         if recurse && state.as_deref().is_some_and(|s| s != "directory") {
-            return Err(arg_err(
-                m,
-                "recurse option requires state to be 'directory'",
+            return Err(ModuleError::Args(
+                "recurse option requires state to be 'directory'".into(),
             ));
         }
         if matches!(state.as_deref(), Some("link" | "hard")) && src.is_none() {
-            return Err(arg_err(
-                m,
-                format!(
-                    "src is required for creating links (state={})",
-                    state.as_deref().unwrap_or_default()
-                ),
-            ));
+            return Err(ModuleError::Args(format!(
+                "src is required for creating links (state={})",
+                state.as_deref().unwrap_or_default()
+            )));
         }
-        let attrs = Attrs::from_args(args, m)?;
-        if attrs.mode == Some(Mode::Preserve) {
-            return Err(arg_err(m, "mode=preserve is only valid for copy"));
-        }
+        let attrs = Attrs::from_args_without_preserve(args)?;
         Ok(Self {
             path: if path.len() > 1 {
                 path.trim_end_matches('/').to_string()
@@ -126,8 +108,8 @@ impl FileArgs {
             state,
             src,
             recurse,
-            force: arg_bool(args, m, "force", false)?,
-            follow: arg_bool(args, m, "follow", true)?,
+            force: args.bool("force")?,
+            follow: args.bool("follow")?,
             attrs,
             mtime_now: time_arg(args, "modification_time")?,
             atime_now: time_arg(args, "access_time")?,
@@ -141,22 +123,21 @@ impl FileArgs {
         if src.starts_with('/') || self.state.as_deref() == Some("hard") {
             Some(src.clone())
         } else {
-            Some(format!("{}/{src}", super::util::dirname(&self.path)))
+            Some(format!("{}/{src}", dirname(&self.path)))
         }
     }
 }
 
 /// `now` / `preserve` for `modification_time` / `access_time` (explicit timestamps are refused
 /// rather than silently ignored).
-fn time_arg(args: &Vars, key: &str) -> Result<Option<bool>, ModuleError> {
-    match arg_str(args, "file", key)?.as_deref() {
+fn time_arg(args: &Args<'_>, key: &str) -> Result<Option<bool>, ModuleError> {
+    match args.str(key)?.as_deref() {
         None => Ok(None),
         Some("now") => Ok(Some(true)),
         Some("preserve") => Ok(Some(false)),
-        Some(other) => Err(arg_err(
-            "file",
-            format!("parameter '{key}' = '{other}': only 'now' and 'preserve' are supported"),
-        )),
+        Some(other) => Err(ModuleError::Args(format!(
+            "parameter '{key}' = '{other}': only 'now' and 'preserve' are supported"
+        ))),
     }
 }
 
@@ -588,7 +569,7 @@ fn plan_hard(fa: &FileArgs, p: &FileProbe) -> Result<Outcome, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testing::*;
+    use super::super::testing::*;
     use super::*;
     use serde_json::json;
     use std::os::unix::fs::PermissionsExt;
@@ -616,7 +597,7 @@ mod tests {
 
     #[test]
     fn plans_from_state_table() {
-        let fa = |v: serde_json::Value| FileArgs::from_args(&args(v)).unwrap();
+        let fa = |v: serde_json::Value| parse_with(&SPEC, v, FileArgs::from_args).unwrap();
         let absent = FileProbe::default();
         let f644 = FileProbe {
             here: file_state(0o644),
@@ -697,7 +678,7 @@ mod tests {
 
     #[test]
     fn times_now_and_preserve() {
-        let fa = |v: serde_json::Value| FileArgs::from_args(&args(v)).unwrap();
+        let fa = |v: serde_json::Value| parse_with(&SPEC, v, FileArgs::from_args).unwrap();
         let f = FileProbe {
             here: file_state(0o644),
             followed: file_state(0o644),
@@ -717,24 +698,38 @@ mod tests {
         assert_eq!(o.plan, Plan::commands(vec!["touch -m -- /x".into()]));
         let o = plan(&fa(json!({"path": "/x", "modification_time": "now"})), &f).unwrap();
         assert_eq!(o.plan, Plan::commands(vec!["touch -c -m -- /x".into()]));
-        let e = FileArgs::from_args(&args(
+        let e = parse_with(
+            &SPEC,
             json!({"path": "/x", "modification_time": "202401011200.00"}),
-        ))
+            FileArgs::from_args,
+        )
         .unwrap_err();
         assert!(e.to_string().contains("only 'now' and 'preserve'"), "{e}");
     }
 
     #[test]
     fn argument_errors() {
-        let e = FileArgs::from_args(&args(json!({"path": "/x", "state": "link"}))).unwrap_err();
+        let e = parse_with(
+            &SPEC,
+            json!({"path": "/x", "state": "link"}),
+            FileArgs::from_args,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("src is required"), "{e}");
-        let e = FileArgs::from_args(&args(json!({"path": "/x", "state": "dir"}))).unwrap_err();
+        let e = parse_with(
+            &SPEC,
+            json!({"path": "/x", "state": "dir"}),
+            FileArgs::from_args,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("'state' must be one of"), "{e}");
-        let e = FileArgs::from_args(&args(json!({"state": "file"}))).unwrap_err();
+        let e = parse_with(&SPEC, json!({"state": "file"}), FileArgs::from_args).unwrap_err();
         assert_eq!(e.to_string(), "file: missing required parameter 'path'");
-        let e = FileArgs::from_args(&args(
+        let e = parse_with(
+            &SPEC,
             json!({"path": "/x", "state": "file", "recurse": true}),
-        ))
+            FileArgs::from_args,
+        )
         .unwrap_err();
         assert!(e.to_string().contains("recurse"), "{e}");
     }

@@ -5,8 +5,9 @@
 //! missing, `force` is set, dest is a directory (Ansible always re-fetches then), or the wanted
 //! checksum differs. Credentials and headers reach curl on stdin (`--config -`), not argv.
 
+use super::probe::{FileState, Kind};
 use super::sysutil::{bool_or, failed_output, opt_str, opt_u64, reject_unsupported, req_str};
-use super::util::{Attrs, FileState, Kind};
+use super::write::Attrs;
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::{Value, Vars};
@@ -93,7 +94,7 @@ impl GetUrlArgs {
             headers,
             username: opt_str(args, &["url_username", "username"])?,
             password: opt_str(args, &["url_password", "password"])?,
-            attrs: Attrs::from_args(args, "get_url")?,
+            attrs: Attrs::from_args(&Args::new(&SPEC, args)?)?,
         })
     }
 
@@ -271,9 +272,9 @@ const SPEC: Spec = Spec::new(
         Param::raw("username"),
         Param::raw("password"),
         Param::raw("force_basic_auth"),
-        Param::raw("mode"),
-        Param::raw("owner"),
-        Param::raw("group"),
+        Param::mode("mode"),
+        Param::str("owner"),
+        Param::str("group"),
         Param::raw("backup"),
         Param::raw("tmp_dest"),
         Param::raw("use_proxy"),

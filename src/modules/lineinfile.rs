@@ -1,68 +1,47 @@
 //! `lineinfile`: ensure a line is present (replacing a regexp match, inserting after/before an
 //! anchor) or absent. The edit is a pure function over the file content with Ansible's exact
 //! rules ([`present`], [`absent`]); the content is read in the probe round trip and written back
-//! atomically in one more round trip only when it changed. Also holds the read-edit-write flow
-//! shared with `blockinfile` ([`TextFile`]).
+//! atomically in one more round trip only when it changed (the read-edit-write flow is
+//! [`TextFile`], shared with `blockinfile`).
 
 use regex::bytes::{Captures, Regex};
 
-use super::util::{
-    arg_bool, arg_choice, arg_err, arg_str, arg_str_any, diff_text, exclusive, finish, probe,
-    Attrs, FileState, Kind, Mode, Outcome, Plan, ProbeReq, WriteSpec,
-};
-use super::{Args, FileDiff, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
-use crate::value::Vars;
+use super::args::Args;
+use super::plan::{finish, Outcome, Plan};
+use super::probe::FileState;
+use super::textfile::{compile, split_lines, TextFile, TEXT_FILE_COMMON};
+use super::write::FILE_COMMON;
+use super::{Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 
 pub struct LineInFile;
 
 const SPEC: Spec = Spec::new(
     "lineinfile",
     &[
-        Param::path("path")
-            .required()
-            .aliases(&["dest", "destfile", "name"]),
         Param::str("regexp").aliases(&["regex"]),
         Param::str("search_string"),
         Param::str("line").aliases(&["value"]),
-        Param::str("state")
-            .choices(&["present", "absent"])
-            .default("present"),
-        Param::str("insertafter"),
-        Param::str("insertbefore"),
-        Param::bool("create").default("false"),
         Param::bool("backrefs").default("false"),
-        Param::bool("backup").default("false"),
         Param::bool("firstmatch").default("false"),
-        Param::mode("mode"),
-        Param::str("owner"),
-        Param::str("group"),
-        Param::str("validate"),
-        Param::bool("unsafe_writes").only("false"),
-        Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
     ],
-);
+)
+.shared(&[TEXT_FILE_COMMON, FILE_COMMON]);
 
 impl Module for LineInFile {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
-    }
-}
-
-fn run_inner(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-    let la = LineArgs::from_args(args)?;
-    let tf = TextFile::from_args(args, "lineinfile")?;
-    let st = match tf.probe(ctx)? {
-        Ok(st) => st,
-        Err(r) => return Ok(r),
-    };
-    let outcome = plan(&la, &tf, &st);
-    match outcome {
-        Ok(o) => finish(ctx, o),
-        Err(msg) => Ok(ModuleResult::failed(msg)),
+        let la = LineArgs::from_args(args)?;
+        let tf = TextFile::from_args(args)?;
+        let st = match tf.probe(ctx)? {
+            Ok(st) => st,
+            Err(r) => return Ok(r),
+        };
+        match plan(&la, &tf, &st) {
+            Ok(o) => finish(ctx, o),
+            Err(msg) => Ok(ModuleResult::failed(msg)),
+        }
     }
 }
 
@@ -87,58 +66,44 @@ pub struct LineArgs {
     pub firstmatch: bool,
 }
 
-/// Compile a Python-style regular expression with a clear error naming the parameter.
-pub fn compile(m: &str, key: &str, pattern: &str) -> Result<Regex, ModuleError> {
-    Regex::new(pattern).map_err(|e| {
-        arg_err(
-            m,
-            format!("parameter '{key}' is not a valid regular expression '{pattern}': {e}"),
-        )
-    })
-}
-
 impl LineArgs {
-    pub fn from_args(args: &Vars) -> Result<Self, ModuleError> {
-        let m = "lineinfile";
-        exclusive(args, m, "insertbefore", "insertafter")?;
-        exclusive(args, m, "regexp", "search_string")?;
-        exclusive(args, m, "backrefs", "search_string")?;
-        let regexp = arg_str_any(args, m, &["regexp", "regex"])?;
-        let present =
-            arg_choice(args, m, "state", &["present", "absent"])?.as_deref() != Some("absent");
-        let line = arg_str_any(args, m, &["line", "value"])?;
-        let search_string = arg_str(args, m, "search_string")?;
-        let backrefs = arg_bool(args, m, "backrefs", false)?;
+    pub fn from_args(args: &Args<'_>) -> Result<Self, ModuleError> {
+        args.exclusive("insertbefore", "insertafter")?;
+        args.exclusive("regexp", "search_string")?;
+        args.exclusive("backrefs", "search_string")?;
+        let regexp = args.str("regexp")?;
+        let present = args.choice("state")?.as_deref() != Some("absent");
+        let line = args.str("line")?;
+        let search_string = args.str("search_string")?;
+        let backrefs = args.bool("backrefs")?;
+        let bad = |msg: &str| Err(ModuleError::Args(msg.to_string()));
         if present {
             if backrefs && regexp.is_none() {
-                return Err(arg_err(m, "regexp is required with backrefs=true"));
+                return bad("regexp is required with backrefs=true");
             }
             if line.is_none() {
-                return Err(arg_err(m, "line is required with state=present"));
+                return bad("line is required with state=present");
             }
         } else if regexp.is_none() && search_string.is_none() && line.is_none() {
-            return Err(arg_err(
-                m,
-                "one of line, search_string, or regexp is required with state=absent",
-            ));
+            return bad("one of line, search_string, or regexp is required with state=absent");
         }
         let anchor = |key: &str| -> Result<Option<Anchor>, ModuleError> {
-            Ok(match arg_str(args, m, key)? {
+            Ok(match args.str(key)? {
                 None => None,
                 Some(s) if s == "BOF" => Some(Anchor::Bof),
                 Some(s) if s == "EOF" => Some(Anchor::Eof),
-                Some(s) => Some(Anchor::Re(compile(m, key, &s)?)),
+                Some(s) => Some(Anchor::Re(compile(key, &s)?)),
             })
         };
         Ok(Self {
-            regexp: regexp.map(|r| compile(m, "regexp", &r)).transpose()?,
+            regexp: regexp.map(|r| compile("regexp", &r)).transpose()?,
             search_string,
             line,
             present,
             insertafter: anchor("insertafter")?,
             insertbefore: anchor("insertbefore")?,
             backrefs,
-            firstmatch: arg_bool(args, m, "firstmatch", false)?,
+            firstmatch: args.bool("firstmatch")?,
         })
     }
 }
@@ -151,13 +116,6 @@ pub struct Edit {
     pub msg: String,
     /// Lines removed (state=absent).
     pub found: Option<usize>,
-}
-
-/// Split after every `\n`, keeping the separators (Python's `readlines`).
-pub fn split_lines(data: &[u8]) -> Vec<Vec<u8>> {
-    data.split_inclusive(|&b| b == b'\n')
-        .map(|l| l.to_vec())
-        .collect()
 }
 
 /// The line without its final `\n`: Python's `$` matches before a final newline, Rust's does not.
@@ -434,139 +392,14 @@ pub fn plan(la: &LineArgs, tf: &TextFile, st: &FileState) -> Result<Outcome, Str
     })
 }
 
-/// A text file edited in place: the read (probe) and write halves shared by `lineinfile` and
-/// `blockinfile`.
-#[derive(Debug, Clone, Default)]
-pub struct TextFile {
-    pub module: &'static str,
-    pub path: String,
-    pub create: bool,
-    pub backup: bool,
-    pub attrs: Attrs,
-    pub validate: Option<String>,
-}
-
-/// Largest file these modules edit (its content travels in the probe).
-pub const TEXT_MAX: u64 = 64 * 1024 * 1024;
-
-impl TextFile {
-    pub fn from_args(args: &Vars, m: &'static str) -> Result<Self, ModuleError> {
-        let path = arg_str_any(args, m, &["path", "dest", "destfile", "name"])?
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| arg_err(m, "missing required parameter 'path'"))?;
-        let attrs = Attrs::from_args(args, m)?;
-        if attrs.mode == Some(Mode::Preserve) {
-            return Err(arg_err(m, "mode=preserve is only valid for copy"));
-        }
-        let validate = arg_str(args, m, "validate")?.filter(|v| !v.is_empty());
-        if let Some(v) = &validate {
-            if !v.contains("%s") {
-                return Err(arg_err(m, format!("validate must contain %s: {v}")));
-            }
-        }
-        Ok(Self {
-            module: m,
-            path,
-            create: arg_bool(args, m, "create", false)?,
-            backup: arg_bool(args, m, "backup", false)?,
-            attrs,
-            validate,
-        })
-    }
-
-    /// One round trip: state and content (links followed, as Ansible edits the target).
-    pub fn probe(
-        &self,
-        ctx: &mut ModuleCtx<'_>,
-    ) -> Result<Result<FileState, ModuleResult>, ModuleError> {
-        let req = ProbeReq {
-            follow: true,
-            content_max: Some(TEXT_MAX),
-            ..ProbeReq::new(self.path.as_str())
-        };
-        Ok(match probe(ctx, self.module, &[req])? {
-            Ok(mut s) => Ok(s.remove(0)),
-            Err(e) => Err(ModuleResult::failed(e)),
-        })
-    }
-
-    /// The current content, None when the file does not exist.
-    pub fn current(&self, st: &FileState) -> Result<Option<Vec<u8>>, String> {
-        match st.kind {
-            Kind::Absent => Ok(None),
-            Kind::Directory => Err(format!("Path {} is a directory !", self.path)),
-            Kind::File => match &st.content {
-                Some(c) => Ok(Some(c.clone())),
-                None if st.unreadable => Err(format!("cannot read {}", self.path)),
-                None => Err(format!(
-                    "{} is larger than {TEXT_MAX} bytes; refusing to edit it",
-                    self.path
-                )),
-            },
-            k => Err(format!(
-                "{} is a {}, not a regular file",
-                self.path,
-                k.as_str()
-            )),
-        }
-    }
-
-    /// Write `new` if it differs from `old` (None: file absent), fix attributes otherwise. Pure.
-    pub fn outcome(
-        &self,
-        st: &FileState,
-        old: Option<&[u8]>,
-        new: Vec<u8>,
-        msg: String,
-    ) -> Outcome {
-        let dest = st
-            .real_path
-            .clone()
-            .filter(|_| st.exists())
-            .unwrap_or_else(|| self.path.clone());
-        if old == Some(new.as_slice()) {
-            let cmds = self.attrs.fix_commands(&dest, st, false);
-            let msg = if cmds.is_empty() {
-                msg
-            } else {
-                "ownership, perms or SE linux context changed".to_string()
-            };
-            return Outcome::new(Plan::commands(cmds))
-                .msg(msg)
-                .set("backup", "");
-        }
-        let spec = WriteSpec {
-            dest: dest.clone(),
-            attrs: self.attrs.clone(),
-            existing: st.exists().then(|| st.clone()),
-            backup: self.backup,
-            mkdirs: !st.exists(),
-            validate: self.validate.clone(),
-            ..WriteSpec::default()
-        };
-        let diff = FileDiff {
-            path: self.path.clone(),
-            before: old.map(diff_text).unwrap_or_default(),
-            after: diff_text(&new),
-        };
-        Outcome::new(Plan::Change {
-            script: super::util::write_file_script(&spec),
-            stdin: Some(new),
-            diff: Some(diff),
-        })
-        .msg(msg)
-        .set("backup", "")
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::util::testing::*;
+    use super::super::testing::*;
     use super::*;
     use serde_json::json;
 
     fn la(v: serde_json::Value) -> LineArgs {
-        LineArgs::from_args(&args(v)).unwrap()
+        parse_with(&SPEC, v, LineArgs::from_args).unwrap()
     }
 
     /// (args, before, after, changed, msg)
@@ -809,7 +642,11 @@ mod tests {
 
     #[test]
     fn argument_errors_name_the_problem() {
-        let err = |v: serde_json::Value| LineArgs::from_args(&args(v)).unwrap_err().to_string();
+        let err = |v: serde_json::Value| {
+            parse_with(&SPEC, v, LineArgs::from_args)
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
             err(json!({"path": "f"})),
             "lineinfile: line is required with state=present"

@@ -1,8 +1,7 @@
 //! `raw`: send the text as-is to the target's login shell (or `executable -c`), nothing else. Always
 //! changed; rc != 0 fails; skipped in check mode (as in Ansible).
 
-use super::command::{command_result, Invocation};
-use super::util::{arg_err, arg_str};
+use super::command::{command_result, no_command, Invocation};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::Value;
@@ -16,17 +15,16 @@ impl Module for Raw {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        let m = "raw";
-        let text = arg_str(args, m, "_raw_params")?
+        let text = args
+            .free_form()?
             .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| arg_err(m, "no command given"))?;
+            .ok_or_else(no_command)?;
         if ctx.check_mode {
             let mut r = ModuleResult::ok();
             r.msg = Some("skipped, running in check mode".into());
             return Ok(r.set("skipped", true));
         }
-        let line = match arg_str(args, m, "executable")?.filter(|s| !s.is_empty()) {
+        let line = match args.str("executable")?.filter(|s| !s.is_empty()) {
             Some(exe) => format!("exec {} -c {}", quote(&exe), quote(&text)),
             // Through the login shell, as Ansible's raw does (sshd sets $SHELL; commands otherwise run
             // in the session's /bin/sh). With become, the become shell (/bin/sh) runs it, as in Ansible.
@@ -36,7 +34,6 @@ impl Module for Raw {
             None => text.clone(),
         };
         let inv = Invocation {
-            module: m,
             line,
             display: Value::from(text),
             chdir: None,
@@ -57,7 +54,7 @@ impl Module for Raw {
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testing::*;
+    use super::super::testing::*;
     use super::*;
     use serde_json::json;
 

@@ -2,9 +2,8 @@
 //! stream over stdin into a private temp file, which is made executable, run (with `executable`
 //! if given, arguments as written) and removed. `creates`/`removes` guard it in the same command.
 
-use super::command::{execute, raw_command, split_words, Invocation};
+use super::command::{execute, raw_command, split_words, Invocation, COMMAND_COMMON};
 use super::copy::not_found;
-use super::util::{arg_err, arg_str};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::Value;
@@ -14,14 +13,11 @@ pub struct Script;
 const SPEC: Spec = Spec::new(
     "script",
     &[
-        Param::str("cmd"),
-        Param::path("chdir"),
-        Param::path("creates"),
-        Param::path("removes"),
         Param::path("executable"),
         Param::bool("decrypt").only("false"),
     ],
 )
+.shared(&[COMMAND_COMMON])
 .free_form();
 
 impl Module for Script {
@@ -29,24 +25,19 @@ impl Module for Script {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        let m = "script";
-        let text = raw_command(args, m)?.ok_or_else(|| arg_err(m, "no script given"))?;
-        let (name, rest) = split_script(&text).map_err(|e| arg_err(m, e))?;
+        let text = raw_command(args)?.ok_or_else(|| ModuleError::Args("no script given".into()))?;
+        let (name, rest) = split_script(&text).map_err(ModuleError::Args)?;
         let path = ModuleCtx::find_local(&ctx.file_search, &name)
             .ok_or_else(|| not_found(&name, &ctx.file_search))?;
-        let data = std::fs::read(&path).map_err(|e| {
-            ModuleError::Local(format!("script: cannot read {}: {e}", path.display()))
-        })?;
-        let executable = arg_str(args, m, "executable")?.filter(|s| !s.is_empty());
-        let mut inv = Invocation::from_args(
+        let data = std::fs::read(&path)
+            .map_err(|e| ModuleError::Local(format!("cannot read {}: {e}", path.display())))?;
+        let executable = args.str("executable")?.filter(|s| !s.is_empty());
+        let mut inv = Invocation::new(
             args,
-            m,
             run_line(executable.as_deref(), &rest),
             Value::from(text.clone()),
         )?;
         inv.stdin = Some(data);
-        inv.strip_empty_ends = false;
         if ctx.check_mode && inv.creates.is_none() && inv.removes.is_none() {
             let mut r = ModuleResult::ok();
             r.msg = Some("This module does not support check mode.".into());
@@ -91,7 +82,7 @@ pub fn run_line(executable: Option<&str>, rest: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testing::*;
+    use super::super::testing::*;
     use super::*;
     use serde_json::json;
 

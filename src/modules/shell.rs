@@ -1,54 +1,39 @@
 //! `shell`: run a command line through `/bin/sh -c` (or `executable`), with pipes, redirects
 //! and expansion. Shares creates/removes/chdir/check-mode handling with `command`.
 
-use super::command::{execute, raw_command, Invocation};
-use super::util::{arg_err, arg_str};
+use super::command::{execute, no_command, raw_command, Invocation, COMMAND_COMMON, STDIN_PARAMS};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
-use crate::value::{Value, Vars};
+use crate::value::Value;
 
 pub struct Shell;
 
-const SPEC: Spec = Spec::new(
-    "shell",
-    &[
-        Param::str("cmd"),
-        Param::path("chdir"),
-        Param::path("creates"),
-        Param::path("removes"),
-        Param::path("executable"),
-        Param::str("stdin"),
-        Param::bool("stdin_add_newline").default("true"),
-        Param::bool("strip_empty_ends").default("true"),
-        Param::bool("warn").refused("removed in Ansible 2.14"),
-    ],
-)
-.free_form();
+const SPEC: Spec = Spec::new("shell", &[Param::path("executable")])
+    .shared(&[COMMAND_COMMON, STDIN_PARAMS])
+    .free_form();
 
 impl Module for Shell {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        let m = "shell";
-        let text = raw_command(args, m)?.ok_or_else(|| arg_err(m, "no command given"))?;
-        let inv = Invocation::from_args(args, m, shell_line(args, m, &text)?, Value::from(text))?;
+        let text = raw_command(args)?.ok_or_else(no_command)?;
+        let executable = args.str("executable")?.filter(|s| !s.is_empty());
+        let line = shell_line(executable.as_deref(), &text);
+        let inv = Invocation::new(args, line, Value::from(text))?.with_stdin(args)?;
         execute(ctx, &inv)
     }
 }
 
 /// `exec /bin/sh -c '<text>'`, or the given `executable`. Pure.
-pub fn shell_line(args: &Vars, m: &str, text: &str) -> Result<String, ModuleError> {
-    let exe = arg_str(args, m, "executable")?
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "/bin/sh".into());
-    Ok(format!("exec {} -c {}", quote(&exe), quote(text)))
+pub fn shell_line(executable: Option<&str>, text: &str) -> String {
+    let exe = executable.unwrap_or("/bin/sh");
+    format!("exec {} -c {}", quote(exe), quote(text))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testing::*;
+    use super::super::testing::*;
     use super::*;
     use serde_json::json;
 
@@ -107,9 +92,8 @@ mod tests {
 
     #[test]
     fn line_quotes_the_text_once() {
-        let a = args(json!({}));
         assert_eq!(
-            shell_line(&a, "shell", "echo 'hi' $HOME").unwrap(),
+            shell_line(None, "echo 'hi' $HOME"),
             "exec /bin/sh -c 'echo '\\''hi'\\'' $HOME'"
         );
     }

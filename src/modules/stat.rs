@@ -1,7 +1,7 @@
 //! `stat`: report a path's state under the `stat` result key, with Ansible's key names. One round
 //! trip, read-only (runs in check mode too). `checksum` is sha1 by default, as in Ansible.
 
-use super::util::{arg_bool, arg_choice, probe, req_str, FileState, Kind, ProbeReq};
+use super::probe::{probe, FileState, Kind, ProbeReq};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::value::{Value, Vars};
 
@@ -32,20 +32,14 @@ impl Module for Stat {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        let m = "stat";
-        let path = req_str(args, m, &["path", "dest", "name"])?;
-        let follow = arg_bool(args, m, "follow", false)?;
-        let get_checksum = arg_bool(args, m, "get_checksum", true)?;
-        let algos = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
-        let algo = match arg_choice(args, m, "checksum_algorithm", &algos)? {
-            Some(a) => Some(a),
-            None => arg_choice(args, m, "checksum_algo", &algos)?
-                .or(arg_choice(args, m, "checksum", &algos)?),
-        }
-        .unwrap_or_else(|| "sha1".into());
+        let path = args.req_str("path")?;
+        let follow = args.bool("follow")?;
+        let get_checksum = args.bool("get_checksum")?;
+        let algo = args
+            .choice("checksum_algorithm")?
+            .unwrap_or_else(|| "sha1".into());
         let req = probe_req(&path, follow, get_checksum, &algo);
-        let st = match probe(ctx, m, std::slice::from_ref(&req))? {
+        let st = match probe(ctx, args.module(), std::slice::from_ref(&req))? {
             Ok(mut s) => s.remove(0),
             Err(e) => return Ok(ModuleResult::failed(e)),
         };
@@ -139,7 +133,7 @@ pub fn stat_value(path: &str, st: &FileState, follow: bool) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testing::*;
+    use super::super::testing::*;
     use super::*;
     use serde_json::json;
 
@@ -190,7 +184,7 @@ mod tests {
         assert_eq!(s["mode"], json!("0640"));
         assert_eq!(
             s["checksum"],
-            json!(crate::modules::util::sha256_hex(b"hello\n"))
+            json!(crate::modules::write::sha256_hex(b"hello\n"))
         );
 
         let s = run(json!({"path": dir.path().to_str().unwrap(), "get_checksum": false}));

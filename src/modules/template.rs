@@ -1,10 +1,10 @@
 //! `template`: render a local Jinja template with the task's variables (via
 //! [`ModuleCtx::templater`]) and put the result in place exactly like `copy` with content.
 
-use super::copy::{copy_file, not_found, CopyArgs, NewContent};
-use super::util::{arg_choice, arg_err, basename, req_str};
+use super::copy::{copy_file, not_found, CopyArgs, NewContent, COPY_COMMON};
+use super::mode::Mode;
+use super::write::{basename, FILE_COMMON};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
-use crate::value::Vars;
 
 pub struct Template;
 
@@ -12,14 +12,6 @@ const SPEC: Spec = Spec::new(
     "template",
     &[
         Param::path("src").required(),
-        Param::path("dest").required(),
-        Param::mode("mode"),
-        Param::str("owner"),
-        Param::str("group"),
-        Param::bool("force").default("true"),
-        Param::bool("backup").default("false"),
-        Param::bool("follow").default("false"),
-        Param::str("validate"),
         Param::str("newline_sequence")
             .choices(&["\\n", "\\r", "\\r\\n"])
             .default("\\n"),
@@ -32,50 +24,45 @@ const SPEC: Spec = Spec::new(
         Param::str("comment_start_string").only("{#"),
         Param::str("comment_end_string").only("#}"),
         Param::str("output_encoding").only("utf-8"),
-        Param::bool("unsafe_writes").only("false"),
     ],
-);
+)
+.shared(&[COPY_COMMON, FILE_COMMON]);
 
 impl Module for Template {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        run_inner(args, ctx).map(|r| super::util::with_mode_warning(args, r))
+        let src = args.req_str("src")?;
+        let ca = CopyArgs::from_args(args)?;
+        if ca.attrs.mode == Some(Mode::Preserve) {
+            return Err(ModuleError::Args(
+                "mode=preserve is not supported for templates".into(),
+            ));
+        }
+        let newline = args.choice("newline_sequence")?;
+        let path = ModuleCtx::find_local(&ctx.template_search, &src)
+            .ok_or_else(|| not_found(&src, &ctx.template_search))?;
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| ModuleError::Local(format!("cannot read {}: {e}", path.display())))?;
+        let rendered = ctx
+            .templater
+            .render(&source, &path.display().to_string())
+            .map_err(|e| ModuleError::Local(format!("{}: {e}", path.display())))?;
+        let rendered = match newline.as_deref() {
+            Some("\\r\\n") => rendered.replace("\r\n", "\n").replace('\n', "\r\n"),
+            Some("\\r") => rendered.replace("\r\n", "\n").replace('\n', "\r"),
+            _ => rendered,
+        };
+        let mut new = NewContent::from_bytes(rendered.into_bytes(), Some(basename(&src)));
+        new.src = Some(path.display().to_string());
+        copy_file(ctx, args.module(), &ca, &new)
     }
-}
-
-fn run_inner(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-    let m = "template";
-    let src = req_str(args, m, &["src"])?;
-    let ca = CopyArgs::from_args(args, m)?;
-    if ca.attrs.mode == Some(super::util::Mode::Preserve) {
-        return Err(arg_err(m, "mode=preserve is not supported for templates"));
-    }
-    let newline = arg_choice(args, m, "newline_sequence", &["\\n", "\\r", "\\r\\n"])?;
-    let path = ModuleCtx::find_local(&ctx.template_search, &src)
-        .ok_or_else(|| not_found(&src, &ctx.template_search))?;
-    let source = std::fs::read_to_string(&path).map_err(|e| {
-        ModuleError::Local(format!("template: cannot read {}: {e}", path.display()))
-    })?;
-    let rendered = ctx
-        .templater
-        .render(&source, &path.display().to_string())
-        .map_err(|e| ModuleError::Local(format!("template: {}: {e}", path.display())))?;
-    let rendered = match newline.as_deref() {
-        Some("\\r\\n") => rendered.replace("\r\n", "\n").replace('\n', "\r\n"),
-        Some("\\r") => rendered.replace("\r\n", "\n").replace('\n', "\r"),
-        _ => rendered,
-    };
-    let mut new = NewContent::from_bytes(rendered.into_bytes(), Some(basename(&src)));
-    new.src = Some(path.display().to_string());
-    copy_file(ctx, m, &ca, &new)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testing::*;
+    use super::super::testing::*;
     use super::*;
     use serde_json::json;
 

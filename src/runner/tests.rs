@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use super::*;
-use crate::modules::util::testing::LocalRemote;
+use crate::modules::testing::LocalRemote;
 use crate::ssh::{Remote, SshError};
 
 /// A JSON object literal as variables (anything else: none).

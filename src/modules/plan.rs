@@ -1,0 +1,174 @@
+//! Planning and applying a change: a module's pure decision ([`Plan`] plus the result keys,
+//! [`Outcome`]), [`finish`] which applies it in one round trip unless in check mode, and the
+//! messages for failed commands and diff sides.
+
+use super::args::Args;
+use super::coerce::Type;
+use super::probe::run_script;
+use super::{FileDiff, ModuleCtx, ModuleError, ModuleResult};
+use crate::ssh::ExecOutput;
+use crate::value::Value;
+
+/// What a module decided, purely from its arguments and the probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// The target already is in the wanted state.
+    NoChange,
+    /// One shell command (optionally fed `stdin`) brings it there.
+    Change {
+        script: String,
+        stdin: Option<Vec<u8>>,
+        diff: Option<FileDiff>,
+    },
+}
+
+impl Plan {
+    pub fn commands(cmds: Vec<String>) -> Plan {
+        if cmds.is_empty() {
+            Plan::NoChange
+        } else {
+            Plan::Change {
+                script: cmds.join(" && "),
+                stdin: None,
+                diff: None,
+            }
+        }
+    }
+    pub fn is_change(&self) -> bool {
+        matches!(self, Plan::Change { .. })
+    }
+}
+
+/// A plan plus the result keys to report (`dest`, `path`, `msg`, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub plan: Plan,
+    pub result: ModuleResult,
+}
+
+impl Outcome {
+    pub fn new(plan: Plan) -> Self {
+        Self {
+            plan,
+            result: ModuleResult::ok(),
+        }
+    }
+    pub fn set(mut self, key: &str, v: impl Into<Value>) -> Self {
+        self.result.data.insert(key.to_string(), v.into());
+        self
+    }
+    pub fn msg(mut self, msg: impl Into<String>) -> Self {
+        self.result.msg = Some(msg.into());
+        self
+    }
+}
+
+/// Apply an outcome: nothing for `NoChange`; report `changed` without touching the target in check
+/// mode; otherwise run the script (one round trip). A failing script fails the task with its rc,
+/// stdout and stderr. `key=value` lines the script prints for `backup_file` are added to the result.
+pub fn finish(ctx: &mut ModuleCtx<'_>, outcome: Outcome) -> Result<ModuleResult, ModuleError> {
+    let Outcome { plan, mut result } = outcome;
+    let Plan::Change {
+        script,
+        stdin,
+        diff,
+    } = plan
+    else {
+        return Ok(result);
+    };
+    result.changed = true;
+    if ctx.diff {
+        if let Some(d) = diff {
+            result.diff.push(d);
+        }
+    }
+    if ctx.check_mode {
+        return Ok(result);
+    }
+    let out = match stdin {
+        Some(data) => ctx.run_with_stdin(&script, Some(&data))?,
+        None => run_script(ctx, &script)?,
+    };
+    if !out.ok() {
+        let mut r = ModuleResult::failed(failure_msg(&out)).with_output(&out);
+        r.data = result.data;
+        return Ok(r);
+    }
+    for line in out.stdout_str().lines() {
+        if let Some(b) = line.strip_prefix("backup_file=") {
+            result.data.insert("backup_file".into(), Value::from(b));
+        }
+    }
+    Ok(result)
+}
+
+/// A one-line message for a failed remote command: its stderr (or stdout) trimmed.
+pub fn failure_msg(out: &ExecOutput) -> String {
+    let err = out.stderr_str();
+    let text = if err.trim().is_empty() {
+        out.stdout_str()
+    } else {
+        err
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        format!("command failed with rc={}", out.rc)
+    } else {
+        text.to_string()
+    }
+}
+
+/// Text for a diff side: the content, or a placeholder for binary data (as Ansible does).
+pub fn diff_text(data: &[u8]) -> String {
+    if data.contains(&0) {
+        "(binary)\n".to_string()
+    } else {
+        String::from_utf8_lossy(data).into_owned()
+    }
+}
+
+/// A failed result for a command that exited non-zero: "`what` failed (rc=N): stderr".
+pub fn failed_output(what: &str, out: &ExecOutput) -> ModuleResult {
+    let err = out.stderr_str();
+    let detail = err.trim();
+    let msg = if detail.is_empty() {
+        format!("{what} failed (rc={})", out.rc)
+    } else {
+        format!("{what} failed (rc={}): {detail}", out.rc)
+    };
+    ModuleResult::failed(msg).with_output(out)
+}
+
+/// Add the warning for a `mode` given as an octal-looking integer (`mode: 644`) to the result of
+/// any module that declares a `mode` parameter.
+pub fn warn_decimal_mode(
+    args: &Args<'_>,
+    mut r: ModuleResult,
+) -> Result<ModuleResult, ModuleError> {
+    if !args.declares("mode", Type::Mode) {
+        return Ok(r);
+    }
+    if let Some(w) = args.mode_warning("mode")? {
+        r.data
+            .insert("warnings".into(), Value::Array(vec![Value::from(w)]));
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diffs_render_unified() {
+        let d = FileDiff {
+            path: "/f".into(),
+            before: "a\nb\n".into(),
+            after: "a\nc\n".into(),
+        };
+        let u = crate::runner::report::unified_diff(&d);
+        assert!(u.contains("--- before: /f"));
+        assert!(u.contains("+++ after: /f"));
+        assert!(u.contains("-b\n+c\n"));
+    }
+}

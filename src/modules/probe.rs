@@ -1,0 +1,400 @@
+//! Probing the target in one round trip: the file probe (one shell command reporting the state of
+//! several paths as `@@N` sections of `key=value` lines, and its parser), running long scripts over
+//! stdin, and named `@@KP:` sections for modules that probe other things (packages, services).
+
+use indexmap::IndexMap;
+
+use super::{ModuleCtx, ModuleError};
+use crate::shell::quote;
+
+/// What a path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    #[default]
+    Absent,
+    File,
+    Directory,
+    Link,
+    Other,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Absent => "absent",
+            Kind::File => "file",
+            Kind::Directory => "directory",
+            Kind::Link => "link",
+            Kind::Other => "other",
+        }
+    }
+}
+
+/// The state of one path on the target, as reported by [`probe_script`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileState {
+    pub kind: Kind,
+    /// True when the path itself is a symlink (even when `kind` reports the followed target).
+    pub is_link: bool,
+    /// `readlink` of the path when it is a symlink.
+    pub link_target: Option<String>,
+    /// `readlink -f` of the path (canonical, links resolved), when it exists.
+    pub real_path: Option<String>,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub owner: String,
+    pub group: String,
+    pub size: u64,
+    pub mtime: i64,
+    pub atime: i64,
+    pub ctime: i64,
+    pub inode: u64,
+    pub dev: u64,
+    pub nlink: u64,
+    pub sha256: Option<String>,
+    pub sha1: Option<String>,
+    /// Output of [`ProbeReq::sum_cmd`] (first word).
+    pub sum: Option<String>,
+    /// `stat %F`: "regular file", "directory", "symbolic link", "fifo", "socket", ...
+    pub ftype: String,
+    /// Content, when requested and the file is small enough.
+    pub content: Option<Vec<u8>>,
+    /// True when a regular file could not be read (checksum/content unavailable).
+    pub unreadable: bool,
+    /// Access checks for the connecting (or become) user.
+    pub readable: bool,
+    pub writeable: bool,
+    pub executable: bool,
+}
+
+impl FileState {
+    pub fn exists(&self) -> bool {
+        self.kind != Kind::Absent
+    }
+    pub fn owner_is(&self, want: &str) -> bool {
+        want == self.owner || want == self.uid.to_string()
+    }
+    pub fn group_is(&self, want: &str) -> bool {
+        want == self.group || want == self.gid.to_string()
+    }
+    /// `'0644'`, as Ansible reports modes.
+    pub fn mode_str(&self) -> String {
+        format!("{:04o}", self.mode)
+    }
+}
+
+/// What to probe for one path.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeReq {
+    pub path: String,
+    /// Report the target of a symlink (stat -L) instead of the link.
+    pub follow: bool,
+    pub sha256: bool,
+    pub sha1: bool,
+    /// Another checksum command (`md5sum`, `sha512sum`, ...), reported as `sum`.
+    pub sum_cmd: Option<&'static str>,
+    /// Include the content of a regular file no larger than this many bytes.
+    pub content_max: Option<u64>,
+}
+
+impl ProbeReq {
+    pub fn new(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Largest file whose content is fetched for `--diff` (Ansible's default `max_diff_size`).
+pub const DIFF_MAX: u64 = 104_448;
+
+/// One shell command that prints the state of every requested path as `@@N` sections of
+/// `key=value` lines. Pure; parsed by [`parse_probe`]. Needs only sh and coreutils.
+pub fn probe_script(reqs: &[ProbeReq]) -> String {
+    let mut s = String::new();
+    for (i, r) in reqs.iter().enumerate() {
+        let l = if r.follow { "-L " } else { "" };
+        s.push_str(&format!("p={}; echo @@{i}; ", quote(&r.path)));
+        if r.follow {
+            s.push_str("if [ -L \"$p\" ]; then echo islnk=1; fi; k=; ");
+        } else {
+            s.push_str("if [ -L \"$p\" ]; then k=link; echo islnk=1; else k=; fi; ");
+        }
+        s.push_str(
+            "if [ -n \"$k\" ]; then :; elif [ -d \"$p\" ]; then k=directory; \
+             elif [ -f \"$p\" ]; then k=file; elif [ -e \"$p\" ]; then k=other; else k=absent; fi; \
+             echo kind=$k; \
+             if [ -L \"$p\" ]; then printf 'target=%s\\n' \"$(readlink -- \"$p\")\"; fi; ",
+        );
+        s.push_str(&format!(
+            "if [ $k != absent ]; then printf 'real=%s\\n' \"$(readlink -f -- \"$p\")\"; \
+             stat {l}-c 'mode=%a|uid=%u|gid=%g|owner=%U|group=%G|size=%s|mtime=%Y|atime=%X|ctime=%Z|inode=%i|dev=%d|nlink=%h|ftype=%F' -- \"$p\"; \
+             [ -r \"$p\" ] && echo r=1; [ -w \"$p\" ] && echo w=1; [ -x \"$p\" ] && echo x=1; fi; "
+        ));
+        let mut file_part = String::new();
+        if r.sha256 {
+            file_part.push_str(
+                "if s=$(sha256sum < \"$p\"); then echo sha256=${s%% *}; else echo unreadable=1; fi; ",
+            );
+        }
+        if r.sha1 {
+            file_part.push_str(
+                "if s=$(sha1sum < \"$p\"); then echo sha1=${s%% *}; else echo unreadable=1; fi; ",
+            );
+        }
+        if let Some(cmd) = r.sum_cmd {
+            file_part.push_str(&format!(
+                "if s=$({cmd} < \"$p\"); then echo sum=${{s%% *}}; else echo unreadable=1; fi; "
+            ));
+        }
+        if let Some(max) = r.content_max {
+            file_part.push_str(&format!(
+                "if [ $(stat -L -c %s -- \"$p\") -le {max} ]; then \
+                 if c=$(base64 -w0 < \"$p\"); then echo content=$c; else echo unreadable=1; fi; fi; "
+            ));
+        }
+        if !file_part.is_empty() {
+            // `-f` follows links: a link to a file reports the file's checksum/content.
+            s.push_str(&format!("if [ -f \"$p\" ]; then {file_part}fi; "));
+        }
+    }
+    s.push_str("echo @@end");
+    s
+}
+
+/// Parse the output of [`probe_script`] into one state per request, in order.
+pub fn parse_probe(out: &[u8], n: usize) -> Result<Vec<FileState>, String> {
+    let text = String::from_utf8_lossy(out);
+    let mut states: Vec<FileState> = Vec::with_capacity(n);
+    let mut saw_end = false;
+    for line in text.lines() {
+        if line == "@@end" {
+            saw_end = true;
+            break;
+        }
+        if let Some(idx) = line.strip_prefix("@@") {
+            if idx.parse::<usize>().ok() != Some(states.len()) {
+                return Err(format!("unexpected probe section '{line}'"));
+            }
+            states.push(FileState::default());
+            continue;
+        }
+        let Some(st) = states.last_mut() else {
+            return Err(format!("probe output before first section: '{line}'"));
+        };
+        // stat prints its fields joined by '|' on one line; owner/group names cannot contain '|'.
+        if line.starts_with("mode=") {
+            for field in line.split('|') {
+                apply_field(st, field)?;
+            }
+        } else {
+            apply_field(st, line)?;
+        }
+    }
+    if !saw_end || states.len() != n {
+        return Err(format!(
+            "incomplete probe output ({} of {n} paths): {}",
+            states.len(),
+            text.chars().take(300).collect::<String>()
+        ));
+    }
+    Ok(states)
+}
+
+fn apply_field(st: &mut FileState, field: &str) -> Result<(), String> {
+    let (k, v) = field.split_once('=').unwrap_or((field, ""));
+    let num = |v: &str| -> Result<u64, String> {
+        v.parse::<u64>()
+            .map_err(|_| format!("bad number in probe output: '{field}'"))
+    };
+    let int = |v: &str| -> Result<i64, String> {
+        v.parse::<i64>()
+            .map_err(|_| format!("bad number in probe output: '{field}'"))
+    };
+    match k {
+        "kind" => {
+            st.kind = match v {
+                "file" => Kind::File,
+                "directory" => Kind::Directory,
+                "link" => Kind::Link,
+                "other" => Kind::Other,
+                _ => Kind::Absent,
+            }
+        }
+        "islnk" => st.is_link = true,
+        "target" => st.link_target = Some(v.to_string()),
+        "real" => st.real_path = Some(v.to_string()),
+        "mode" => {
+            st.mode = u32::from_str_radix(v, 8).map_err(|_| format!("bad mode '{v}'"))?;
+        }
+        "uid" => st.uid = num(v)? as u32,
+        "gid" => st.gid = num(v)? as u32,
+        "owner" => st.owner = v.to_string(),
+        "group" => st.group = v.to_string(),
+        "size" => st.size = num(v)?,
+        "mtime" => st.mtime = int(v)?,
+        "atime" => st.atime = int(v)?,
+        "ctime" => st.ctime = int(v)?,
+        "inode" => st.inode = num(v)?,
+        "dev" => st.dev = num(v)?,
+        "nlink" => st.nlink = num(v)?,
+        "sha256" => st.sha256 = Some(v.to_string()),
+        "sha1" => st.sha1 = Some(v.to_string()),
+        "sum" => st.sum = Some(v.to_string()),
+        "ftype" => st.ftype = v.to_string(),
+        "content" => {
+            use base64::Engine;
+            st.content = Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(v.trim())
+                    .map_err(|e| format!("bad content in probe output: {e}"))?,
+            );
+        }
+        "unreadable" => st.unreadable = true,
+        "r" => st.readable = true,
+        "w" => st.writeable = true,
+        "x" => st.executable = true,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Scripts longer than this are fed to `sh -s` on stdin instead of the command line (Linux limits
+/// one argument to 128 KiB, and become wrapping makes the script one argument).
+pub const ARG_MAX_SAFE: usize = 64 * 1024;
+
+/// Run a script (one round trip), over stdin when it is too long for a command line.
+pub fn run_script(
+    ctx: &mut ModuleCtx<'_>,
+    script: &str,
+) -> Result<crate::ssh::ExecOutput, crate::ssh::SshError> {
+    if script.len() > ARG_MAX_SAFE {
+        ctx.run_with_stdin("sh -s", Some(script.as_bytes()))
+    } else {
+        ctx.run(script)
+    }
+}
+
+/// Run a probe on the target (one round trip).
+pub fn probe(
+    ctx: &mut ModuleCtx<'_>,
+    module: &str,
+    reqs: &[ProbeReq],
+) -> Result<Result<Vec<FileState>, String>, ModuleError> {
+    let out = run_script(ctx, &probe_script(reqs))?;
+    if !out.ok() {
+        return Ok(Err(format!(
+            "{module}: probing the target failed (rc={}): {}",
+            out.rc,
+            out.stderr_str().trim()
+        )));
+    }
+    Ok(parse_probe(&out.stdout, reqs.len()).map_err(|e| format!("{module}: {e}")))
+}
+
+/// The shell command printing the header of a probe section named `name`; see [`sections`].
+pub fn section(name: &str) -> String {
+    format!("printf '\\n@@KP:{name}\\n'")
+}
+
+/// Split probe output printed with [`section`] headers into name → exact content.
+pub fn sections(out: &str) -> IndexMap<String, String> {
+    let mut map = IndexMap::new();
+    let mut parts = out.split("\n@@KP:");
+    parts.next();
+    for part in parts {
+        let (name, body) = part.split_once('\n').unwrap_or((part, ""));
+        // The '\n' that starts each header was consumed by the split: bodies are exact.
+        map.insert(name.to_string(), body.to_string());
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::LocalRemote;
+    use super::super::write::sha256_hex;
+    use super::*;
+
+    #[test]
+    fn probe_parses_sections() {
+        let out = "@@0\nkind=file\nreal=/etc/x\nmode=644|uid=0|gid=0|owner=root|group=root|size=3|mtime=5|atime=6|ctime=7|inode=9|dev=10|nlink=1\nr=1\nsha256=abc\ncontent=aGkK\n@@1\nkind=absent\n@@end\n";
+        let st = parse_probe(out.as_bytes(), 2).unwrap();
+        assert_eq!(st[0].kind, Kind::File);
+        assert_eq!(st[0].mode, 0o644);
+        assert_eq!(st[0].size, 3);
+        assert_eq!(st[0].sha256.as_deref(), Some("abc"));
+        assert_eq!(st[0].content.as_deref(), Some(&b"hi\n"[..]));
+        assert!(st[0].readable && !st[0].writeable);
+        assert!(!st[1].exists());
+        assert!(parse_probe(b"@@0\nkind=file\n", 1).is_err());
+        assert!(parse_probe(b"@@0\n@@end\n", 2).is_err());
+    }
+
+    #[test]
+    fn probe_script_runs_on_a_real_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a file");
+        std::fs::write(&f, "hello\n").unwrap();
+        let l = dir.path().join("lnk");
+        std::os::unix::fs::symlink("a file", &l).unwrap();
+        let reqs = vec![
+            ProbeReq {
+                sha256: true,
+                sha1: true,
+                content_max: Some(DIFF_MAX),
+                ..ProbeReq::new(f.to_str().unwrap())
+            },
+            ProbeReq::new(l.to_str().unwrap()),
+            ProbeReq {
+                follow: true,
+                ..ProbeReq::new(l.to_str().unwrap())
+            },
+            ProbeReq::new(dir.path().join("nope").to_str().unwrap()),
+            ProbeReq::new(dir.path().to_str().unwrap()),
+        ];
+        let mut r = LocalRemote::default();
+        let out = crate::ssh::Remote::exec(&mut r, &probe_script(&reqs), None, None).unwrap();
+        assert_eq!(out.rc, 0, "{}", out.stderr_str());
+        let st = parse_probe(&out.stdout, reqs.len()).unwrap();
+        assert_eq!(st[0].kind, Kind::File);
+        assert_eq!(st[0].size, 6);
+        assert_eq!(
+            st[0].sha256.as_deref(),
+            Some(sha256_hex(b"hello\n").as_str())
+        );
+        assert_eq!(
+            st[0].sha1.as_deref(),
+            Some("f572d396fae9206628714fb2ce00f72e94f2258f")
+        );
+        assert_eq!(st[0].content.as_deref(), Some(&b"hello\n"[..]));
+        assert_eq!(st[1].kind, Kind::Link);
+        assert_eq!(st[1].link_target.as_deref(), Some("a file"));
+        assert_eq!(st[2].kind, Kind::File);
+        assert!(st[2].is_link);
+        assert_eq!(
+            st[2].real_path.as_deref(),
+            f.canonicalize().unwrap().to_str()
+        );
+        assert_eq!(st[3].kind, Kind::Absent);
+        assert_eq!(st[4].kind, Kind::Directory);
+    }
+
+    #[test]
+    fn sections_keep_exact_bytes() {
+        let script = format!(
+            "{}; printf 'a\\nb'; {}; printf 'c\\n'; {}; true",
+            section("one"),
+            section("two"),
+            section("three")
+        );
+        let mut r = LocalRemote::default();
+        let out = crate::ssh::Remote::exec(&mut r, &script, None, None).unwrap();
+        let s = sections(&out.stdout_str());
+        assert_eq!(s["one"], "a\nb");
+        assert_eq!(s["two"], "c\n");
+        assert_eq!(s["three"], "");
+    }
+}

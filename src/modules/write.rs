@@ -1,0 +1,347 @@
+//! Writing files on the target: wanted attributes ([`Attrs`]: mode, owner, group) and the commands
+//! that fix them, and the atomic write script (temp file in the destination directory, attributes,
+//! optional backup and validation, rename).
+
+use super::args::Args;
+use super::mode::Mode;
+use super::params::Param;
+use super::probe::{FileState, Kind};
+use super::util::base64_lines;
+use super::ModuleError;
+use crate::shell::quote;
+
+/// The parameters of every module that writes a file: the attributes [`Attrs`] reads, and the
+/// ones knockplay pins or refuses (writes are always atomic; chattr flags are not applied).
+pub const FILE_COMMON: &[Param] = &[
+    Param::mode("mode"),
+    Param::str("owner"),
+    Param::str("group"),
+    Param::bool("unsafe_writes").only("false"),
+    Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
+];
+
+/// Wanted ownership and permissions of a path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attrs {
+    pub mode: Option<Mode>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+}
+
+impl Attrs {
+    /// `mode`, `owner` and `group` (empty owner/group mean "leave as is").
+    pub fn from_args(args: &Args<'_>) -> Result<Self, ModuleError> {
+        Ok(Self {
+            mode: args.mode("mode")?,
+            owner: args.str("owner")?.filter(|s| !s.is_empty()),
+            group: args.str("group")?.filter(|s| !s.is_empty()),
+        })
+    }
+
+    /// [`from_args`](Self::from_args) for the modules other than `copy`, where `mode: preserve`
+    /// (the local source's mode) has no meaning.
+    pub fn from_args_without_preserve(args: &Args<'_>) -> Result<Self, ModuleError> {
+        let attrs = Self::from_args(args)?;
+        if attrs.mode == Some(Mode::Preserve) {
+            return Err(ModuleError::Args(
+                "mode=preserve is only valid for copy".into(),
+            ));
+        }
+        Ok(attrs)
+    }
+
+    /// Shell commands that bring `path` (currently `state`) to these attributes; empty when it
+    /// already has them. `-h` variants act on a symlink itself.
+    pub fn fix_commands(&self, path: &str, state: &FileState, on_link: bool) -> Vec<String> {
+        let q = quote(path);
+        let h = if on_link { "-h " } else { "" };
+        let mut cmds = Vec::new();
+        if let Some(o) = &self.owner {
+            if !state.owner_is(o) {
+                cmds.push(format!("chown {h}{} {q}", quote(o)));
+            }
+        }
+        if let Some(g) = &self.group {
+            if !state.group_is(g) {
+                cmds.push(format!("chgrp {h}{} {q}", quote(g)));
+            }
+        }
+        // Symlink permissions are meaningless on Linux; never chmod through a link we act on.
+        if let (Some(m), false) = (&self.mode, on_link) {
+            let want = m.resolve(state.mode, state.kind == Kind::Directory);
+            if want != state.mode && *m != Mode::Preserve {
+                cmds.push(format!("chmod {want:04o} {q}"));
+            }
+        }
+        cmds
+    }
+}
+
+/// How to write a file's content atomically.
+#[derive(Debug, Clone, Default)]
+pub struct WriteSpec {
+    pub dest: String,
+    /// Wanted attributes of the result.
+    pub attrs: Attrs,
+    /// The current state of `dest` (attributes are preserved when it exists and none are given).
+    pub existing: Option<FileState>,
+    /// Keep a timestamped copy of the old file (`dest.PID.YYYY-MM-DD@HH:MM:SS~`), printed as
+    /// `backup_file=...`.
+    pub backup: bool,
+    /// Create missing parent directories first.
+    pub mkdirs: bool,
+    /// Resolved mode from a local source (`mode=preserve`).
+    pub preserve_mode: Option<u32>,
+    /// Command to validate the temp file with (`%s` replaced by its path).
+    pub validate: Option<String>,
+    /// Where the bytes come from (stdin by default).
+    pub source: WriteSource,
+}
+
+/// Where [`write_file_script`] reads the new content from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteSource {
+    /// The command's stdin (one file per round trip, no encoding overhead).
+    #[default]
+    Stdin,
+    /// A base64 here-document inside the script (several files in one script).
+    Inline(Vec<u8>),
+    /// A file already on the target (`remote_src`).
+    Remote(String),
+}
+
+/// The `validate` parameter: a command that must accept the new file (`%s` is its path) before
+/// it replaces the old one.
+pub fn validate_arg(args: &Args<'_>) -> Result<Option<String>, ModuleError> {
+    let validate = args.str("validate")?.filter(|v| !v.is_empty());
+    if let Some(v) = &validate {
+        if !v.contains("%s") {
+            return Err(ModuleError::Args(format!("validate must contain %s: {v}")));
+        }
+    }
+    Ok(validate)
+}
+
+/// One shell command that reads the new content from stdin into a temp file in the destination
+/// directory, sets its mode/owner/group, optionally backs up and validates, and renames it over
+/// `dest` atomically. Pure.
+pub fn write_file_script(spec: &WriteSpec) -> String {
+    let dest = &spec.dest;
+    let (dir, base) = split_path(dest);
+    let mut s = String::new();
+    s.push_str(&format!("d={}; ", quote(dest)));
+    if spec.mkdirs {
+        s.push_str(&format!("mkdir -p -- {} || exit 1; ", quote(&dir)));
+    }
+    s.push_str(&format!(
+        "t=$(mktemp {}) || exit 1; ",
+        quote(&format!("{dir}/.{base}.kp.XXXXXX"))
+    ));
+    let mut steps = vec![match &spec.source {
+        WriteSource::Stdin => "cat > \"$t\"".to_string(),
+        WriteSource::Inline(_) => "base64 -d > \"$t\" <<'__KP_EOF__'".to_string(),
+        WriteSource::Remote(src) => format!("cat -- {} > \"$t\"", quote(src)),
+    }];
+    let existing = spec.existing.as_ref().filter(|e| e.kind == Kind::File);
+    let mode = match (&spec.attrs.mode, spec.preserve_mode) {
+        (Some(Mode::Preserve), Some(m)) => Some(m),
+        (Some(Mode::Preserve), None) => None,
+        (Some(m), _) => Some(m.resolve(existing.map_or(0o644, |e| e.mode), false)),
+        (None, _) => None,
+    };
+    match (mode, existing) {
+        (Some(m), _) => steps.push(format!("chmod {m:04o} \"$t\"")),
+        (None, Some(_)) => steps.push("chmod --reference=\"$d\" \"$t\"".into()),
+        // mktemp creates 0600; a new file gets the usual 0666 & ~umask.
+        (None, None) => steps.push("chmod $(printf %o $((0666 & ~$(umask)))) \"$t\"".into()),
+    }
+    if existing.is_some() && (spec.attrs.owner.is_none() || spec.attrs.group.is_none()) {
+        // Keep the old owner/group (only possible as root; harmless to try otherwise).
+        steps.push("{ chown --reference=\"$d\" \"$t\" 2>/dev/null || :; }".into());
+    }
+    if let Some(o) = &spec.attrs.owner {
+        steps.push(format!("chown {} \"$t\"", quote(o)));
+    }
+    if let Some(g) = &spec.attrs.group {
+        steps.push(format!("chgrp {} \"$t\"", quote(g)));
+    }
+    if let Some(v) = &spec.validate {
+        steps.push(format!("{{ {}; }}", v.replace("%s", "\"$t\"")));
+    }
+    if spec.backup && existing.is_some() {
+        steps.push(
+            "b=\"$d.$$.$(date +%Y-%m-%d@%H:%M:%S)~\" && cp -p -- \"$d\" \"$b\" && printf 'backup_file=%s\\n' \"$b\"".into(),
+        );
+    }
+    steps.push("mv -fT -- \"$t\" \"$d\"".into());
+    s.push_str(&format!(
+        "{{ {}; }} || {{ rc=$?; rm -f -- \"$t\"; exit $rc; }}",
+        steps.join(" && ")
+    ));
+    if let WriteSource::Inline(data) = &spec.source {
+        s.push('\n');
+        s.push_str(&base64_lines(data));
+        s.push_str("__KP_EOF__\n");
+    }
+    s
+}
+
+/// `("/etc", "hosts")` for `/etc/hosts`; `(".", "x")` for a bare name.
+pub fn split_path(path: &str) -> (String, String) {
+    let trimmed = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
+    match trimmed.rfind('/') {
+        Some(0) => ("/".into(), trimmed[1..].to_string()),
+        Some(i) => (trimmed[..i].to_string(), trimmed[i + 1..].to_string()),
+        None => (".".into(), trimmed.to_string()),
+    }
+}
+
+/// The parent directory of `path` (`/` for `/x`, `.` for a bare name).
+pub fn dirname(path: &str) -> String {
+    split_path(path).0
+}
+
+/// The last component of `path`.
+pub fn basename(path: &str) -> String {
+    split_path(path).1
+}
+
+/// Hex sha256 of bytes.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::LocalRemote;
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Parse `key=value` lines (used for small structured outputs).
+    pub fn kv_lines(text: &str) -> HashMap<String, String> {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn attrs_fix_only_what_differs() {
+        let st = FileState {
+            kind: Kind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            owner: "root".into(),
+            group: "root".into(),
+            ..FileState::default()
+        };
+        let a = Attrs {
+            mode: Some(Mode::Octal(0o644)),
+            owner: Some("0".into()),
+            group: Some("root".into()),
+        };
+        assert!(a.fix_commands("/f", &st, false).is_empty());
+        let a = Attrs {
+            mode: Some(Mode::Symbolic("u+x".into())),
+            owner: Some("www-data".into()),
+            group: None,
+        };
+        assert_eq!(
+            a.fix_commands("/a b", &st, false),
+            vec!["chown www-data '/a b'", "chmod 0744 '/a b'"]
+        );
+    }
+
+    #[test]
+    fn write_script_is_atomic_and_keeps_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.txt");
+        let d = dest.to_str().unwrap().to_string();
+        let mut r = LocalRemote::default();
+        let run = |r: &mut LocalRemote, spec: &WriteSpec, data: &[u8]| {
+            crate::ssh::Remote::exec(r, &write_file_script(spec), Some(data), None).unwrap()
+        };
+        // New file with an explicit mode.
+        let spec = WriteSpec {
+            dest: d.clone(),
+            attrs: Attrs {
+                mode: Some(Mode::Octal(0o640)),
+                ..Attrs::default()
+            },
+            ..WriteSpec::default()
+        };
+        let o = run(&mut r, &spec, b"one\n");
+        assert_eq!(o.rc, 0, "{}", o.stderr_str());
+        assert_eq!(std::fs::read(&dest).unwrap(), b"one\n");
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&dest), 0o640);
+        // Existing file, no mode given: mode kept; backup made.
+        let existing = FileState {
+            kind: Kind::File,
+            mode: 0o640,
+            ..FileState::default()
+        };
+        let spec = WriteSpec {
+            dest: d.clone(),
+            existing: Some(existing),
+            backup: true,
+            ..WriteSpec::default()
+        };
+        let o = run(&mut r, &spec, b"two\n");
+        assert_eq!(o.rc, 0, "{}", o.stderr_str());
+        assert_eq!(std::fs::read(&dest).unwrap(), b"two\n");
+        assert_eq!(mode(&dest), 0o640);
+        let backup = kv_lines(&o.stdout_str())["backup_file"].clone();
+        assert!(
+            backup.starts_with(&format!("{d}.")) && backup.ends_with('~'),
+            "{backup}"
+        );
+        assert_eq!(std::fs::read(&backup).unwrap(), b"one\n");
+        // A failing validate leaves the old file and no temp files behind.
+        let spec = WriteSpec {
+            dest: d.clone(),
+            validate: Some("grep -q good %s".into()),
+            ..WriteSpec::default()
+        };
+        let o = run(&mut r, &spec, b"bad\n");
+        assert_ne!(o.rc, 0);
+        assert_eq!(std::fs::read(&dest).unwrap(), b"two\n");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".kp."))
+            .collect();
+        assert!(leftovers.is_empty());
+        // New file without mode: 0666 & ~umask (the test process umask is inherited).
+        let spec = WriteSpec {
+            dest: dir.path().join("sub/new").to_str().unwrap().into(),
+            mkdirs: true,
+            ..WriteSpec::default()
+        };
+        let o = run(&mut r, &spec, b"");
+        assert_eq!(o.rc, 0, "{}", o.stderr_str());
+        let umask = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("umask")
+            .output()
+            .unwrap();
+        let umask = u32::from_str_radix(String::from_utf8_lossy(&umask.stdout).trim(), 8).unwrap();
+        assert_eq!(mode(&dir.path().join("sub/new")), 0o666 & !umask);
+    }
+
+    #[test]
+    fn paths_split() {
+        assert_eq!(split_path("/etc/hosts"), ("/etc".into(), "hosts".into()));
+        assert_eq!(split_path("/x"), ("/".into(), "x".into()));
+        assert_eq!(split_path("x"), (".".into(), "x".into()));
+        assert_eq!(split_path("/a/b/"), ("/a".into(), "b".into()));
+    }
+}
