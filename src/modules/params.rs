@@ -8,6 +8,7 @@
 
 pub use super::coerce::Type;
 use super::coerce::{coerce_text, coerce_value};
+use crate::playbook::args::VARIABLE_PARAMS;
 use crate::playbook::keywords::did_you_mean;
 use crate::playbook::template::contains_template;
 use crate::value::{Value, Vars};
@@ -187,6 +188,11 @@ impl Spec {
             if k == RAW_PARAMS && self.free_form {
                 continue;
             }
+            if k == VARIABLE_PARAMS {
+                // `args: "{{ a_dict }}"`: only known once rendered; the runner merges the rendered
+                // mapping in and the module's run checks those names then.
+                continue;
+            }
             if self.any_params {
                 // Names are free, but the ones a module declares are still checked.
                 if let Some(p) = self.param(k) {
@@ -349,6 +355,12 @@ mod tests {
             Param::str("attributes").refused("chattr flags are not applied"),
         ],
     );
+
+    #[test]
+    fn an_args_template_is_checked_once_rendered() {
+        let args = vars(json!({"_variable_params": "{{ file_args }}", "force": "no"}));
+        assert_eq!(SPEC.validate(&args), Ok(()));
+    }
 
     fn vars(v: serde_json::Value) -> Vars {
         match v {
