@@ -529,12 +529,9 @@ mod tests {
             text.push_str(&format!("{next}: &{next} [{refs}]\n"));
         }
         assert!(text.len() < 1000, "{}", text.len());
-        let started = std::time::Instant::now();
         let err = load_str(&text, "bomb.yml").unwrap_err();
         assert!(err.to_string().starts_with("bomb.yml:"), "{err}");
         assert!(err.msg.contains("more than 1000000 nodes"), "{err}");
-        // Refused while counting, not after building: far below a second even in debug builds.
-        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]
