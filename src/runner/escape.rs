@@ -10,48 +10,48 @@ use std::borrow::Cow;
 
 /// Every control character escaped, newline and tab included: the text stays on its line.
 pub fn line(s: &str) -> Cow<'_, str> {
-    escape(s, |_| false)
+    rust_escapes(s, |_| false)
 }
 
 /// Control characters escaped except newline and tab (multi-line output).
 pub fn text(s: &str) -> Cow<'_, str> {
-    escape(s, |c| c == '\n' || c == '\t')
+    rust_escapes(s, |c| c == '\n' || c == '\t')
 }
 
 /// JSON text with DEL and the C1 controls as `\u00XX` escapes. serde_json already escapes C0
 /// controls (ESC, CR, ...) but passes DEL and C1 (`\u{9b}` is CSI on some terminals) through raw;
 /// outside strings JSON has no control characters, so the result is the same JSON value.
 pub fn json(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(raw_in_json) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        if raw_in_json(c) {
-            out.push_str(&format!("\\u{:04x}", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// A control character serde_json leaves raw: DEL or C1.
-fn raw_in_json(c: char) -> bool {
-    c.is_control() && u32::from(c) >= 0x7f
+    let raw_in_json = |c: char| c.is_control() && u32::from(c) >= 0x7f;
+    replace(s, raw_in_json, |c, out| {
+        out.push_str(&format!("\\u{:04x}", u32::from(c)))
+    })
 }
 
 /// `s` with its control characters (C0, DEL, C1) written the way Rust writes them (`\r`, `\n`,
 /// `\u{1b}`), except those `keep` allows.
-fn escape(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
-    let unsafe_char = |c: char| c.is_control() && !keep(c);
-    if !s.chars().any(unsafe_char) {
+fn rust_escapes(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
+    replace(
+        s,
+        |c| c.is_control() && !keep(c),
+        |c, out| out.extend(c.escape_debug()),
+    )
+}
+
+/// `s` with each character `unsafe_char` picks written by `write` instead; borrowed when there
+/// is none (the common case costs no copy).
+fn replace(
+    s: &str,
+    unsafe_char: impl Fn(char) -> bool,
+    write: impl Fn(char, &mut String),
+) -> Cow<'_, str> {
+    if !s.chars().any(&unsafe_char) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
         if unsafe_char(c) {
-            out.extend(c.escape_debug());
+            write(c, &mut out);
         } else {
             out.push(c);
         }
