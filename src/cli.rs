@@ -141,11 +141,17 @@ pub struct SshArgs {
     #[arg(long = "known-hosts", env = "KNOCKPLAY_KNOWN_HOSTS")]
     pub known_hosts: Option<PathBuf>,
     /// Keep retrying to connect for up to SECS while a host's sshd comes up.
-    #[arg(long = "wait-for-ssh", value_name = "SECS")]
+    #[arg(long = "wait-for-ssh", value_name = "SECS", value_parser = seconds_flag())]
     pub wait_for_ssh: Option<u64>,
     /// TCP connect timeout in seconds.
-    #[arg(long = "timeout", default_value_t = 10)]
+    #[arg(long = "timeout", default_value_t = 10, value_parser = seconds_flag())]
     pub timeout: u64,
+}
+
+/// A flag in seconds: at most [`crate::value::MAX_SECONDS`] (a deadline further out cannot be
+/// represented; asking for one is refused as a bad option instead of crashing the run).
+fn seconds_flag() -> clap::builder::RangedU64ValueParser {
+    clap::value_parser!(u64).range(..=crate::value::MAX_SECONDS)
 }
 
 #[derive(Args, Debug)]
@@ -326,6 +332,7 @@ pub fn run(args: RunArgs, cancel: Arc<AtomicBool>) -> i32 {
         report,
         cancel,
         finish_command: None,
+        task_timeout: None,
     };
     runner::play::run(&pb, opts).exit_code
 }
@@ -579,5 +586,37 @@ mod tests {
         assert_eq!(v["from_file"], json!(1));
         assert_eq!(v["shared"], json!("file"));
         assert!(parse_extra_vars(&["@/nonexistent.yml".into()]).is_err());
+    }
+
+    #[test]
+    fn second_flags_are_bounded() {
+        let parse = |flag: &str, v: &str| {
+            Cli::try_parse_from(["knockplay", "run", "site.yml", flag, v]).map(|c| {
+                match c.command {
+                    Command::Run(a) => (a.ssh.wait_for_ssh, a.ssh.timeout),
+                    _ => unreachable!("parsed as run"),
+                }
+            })
+        };
+        let max = crate::value::MAX_SECONDS.to_string();
+        assert_eq!(parse("--wait-for-ssh", "30").ok(), Some((Some(30), 10)));
+        assert_eq!(
+            parse("--wait-for-ssh", &max).ok(),
+            Some((Some(crate::value::MAX_SECONDS), 10))
+        );
+        assert_eq!(parse("--timeout", "3").ok(), Some((None, 3)));
+        for (flag, v) in [
+            ("--wait-for-ssh", "18446744073709551615"),
+            ("--wait-for-ssh", "31622401"),
+            ("--timeout", "18446744073709551615"),
+        ] {
+            let e = parse(flag, v).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{flag} {v}"
+            );
+            assert!(e.to_string().contains(flag), "{flag} {v}: {e}");
+        }
     }
 }

@@ -3,6 +3,8 @@
 //! Variables are JSON values (`serde_json` with insertion order preserved), which convert
 //! losslessly to and from YAML scalars and minijinja values.
 
+use std::time::Duration;
+
 pub use serde_json::Value;
 
 /// A variable scope: name → value, in insertion order.
@@ -37,6 +39,54 @@ pub fn to_display(v: &Value) -> String {
     }
 }
 
+/// The longest wait a playbook, a target or a flag may ask for (366 days). Anything longer is a
+/// mistake or an attack, and a deadline that far out must still fit in an `Instant`.
+pub const MAX_SECONDS: u64 = 366 * 24 * 60 * 60;
+
+/// A number of seconds as a `Duration`: finite, not negative, at most [`MAX_SECONDS`] (a bare
+/// `Duration::from_secs_f64` panics on the rest, and the host's thread with it).
+pub fn seconds(secs: f64) -> Result<Duration, String> {
+    if !secs.is_finite() || secs < 0.0 || secs > MAX_SECONDS as f64 {
+        return Err(format!(
+            "must be a number of seconds from 0 to {MAX_SECONDS}, got {secs}"
+        ));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{secs} seconds: {e}"))
+}
+
+/// A value (a number, or text holding one) as a number of seconds; see [`seconds`]. Errors quote
+/// the value as given (`1e400`, not `inf`).
+pub fn seconds_of(v: &Value) -> Result<Duration, String> {
+    let given = to_display(v);
+    let secs = match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    secs.ok_or_else(|| format!("must be a number of seconds, got '{given}'"))
+        .and_then(|s| {
+            seconds(s).map_err(|_| {
+                format!("must be a number of seconds from 0 to {MAX_SECONDS}, got '{given}'")
+            })
+        })
+}
+
+/// A value (a whole number, or text holding one) as a count: not negative, at most `u32::MAX`.
+pub fn count_of(v: &Value) -> Result<u32, String> {
+    let given = to_display(v);
+    let n = match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    n.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+        format!(
+            "must be a whole number from 0 to {}, got '{given}'",
+            u32::MAX
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +102,52 @@ mod tests {
         }
         assert_eq!(as_bool(&json!(1)), Some(true));
         assert_eq!(as_bool(&json!("maybe")), None);
+    }
+
+    #[test]
+    fn seconds_are_checked() {
+        let ok = |v: Value, want: f64| {
+            assert_eq!(seconds_of(&v), Ok(Duration::from_secs_f64(want)), "{v}");
+        };
+        ok(json!(0), 0.0);
+        ok(json!(2.5), 2.5);
+        ok(json!(" 3 "), 3.0);
+        ok(json!(MAX_SECONDS), MAX_SECONDS as f64);
+        for bad in [
+            json!(-1),
+            json!("-1"),
+            json!("1e400"),
+            json!("NaN"),
+            json!("inf"),
+            json!(MAX_SECONDS + 1),
+            json!(u64::MAX),
+            json!("soon"),
+            json!(null),
+            json!([1]),
+        ] {
+            let e = seconds_of(&bad).unwrap_err();
+            assert!(e.starts_with("must be a number of seconds"), "{bad}: {e}");
+            assert!(e.contains(&to_display(&bad)), "{bad}: {e}");
+        }
+        assert!(seconds(f64::INFINITY).is_err());
+        assert!(seconds(f64::NAN).is_err());
+        assert_eq!(seconds(-0.0), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn counts_are_checked() {
+        let cases = [
+            (json!(3), Ok(3)),
+            (json!("7"), Ok(7)),
+            (json!(u32::MAX), Ok(u32::MAX)),
+            (json!(-1), Err(())),
+            (json!("-1"), Err(())),
+            (json!(u64::from(u32::MAX) + 1), Err(())),
+            (json!(1.5), Err(())),
+            (json!("many"), Err(())),
+        ];
+        for (v, want) in cases {
+            assert_eq!(count_of(&v).map_err(|_| ()), want, "{v}");
+        }
     }
 }

@@ -144,6 +144,8 @@ pub struct Task {
     pub until: Option<Value>,
     pub retries: Option<Value>,
     pub delay: Option<Value>,
+    /// Seconds the whole task may take (`timeout:`).
+    pub timeout: Option<Value>,
     pub run_once: Option<Value>,
     pub role: Option<Arc<RoleCtx>>,
 }

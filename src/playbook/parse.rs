@@ -380,6 +380,7 @@ fn parse_task(node: &Node, ctx: &FileCtx, handler: bool) -> Result<Task, ParseEr
         until: opt(node, "until"),
         retries: opt(node, "retries"),
         delay: opt(node, "delay"),
+        timeout: opt(node, "timeout"),
         run_once: opt(node, "run_once"),
         role: ctx.role.clone(),
     };
@@ -891,6 +892,7 @@ fn role_from_play_entry(
                 until: None,
                 retries: None,
                 delay: None,
+                timeout: None,
                 run_once: None,
                 role: None,
             }]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::ssh::known_hosts::HostKeyPolicy;
 use crate::ssh::{ConnectOptions, HostSession, Remote, SshError};
-use crate::value::{to_display, Vars};
+use crate::value::{to_display, Vars, MAX_SECONDS};
 
 /// Where and as whom to connect to one inventory host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +68,30 @@ pub struct SshConnector {
     pub use_agent: bool,
 }
 
+impl SshConnector {
+    /// Refuse waits too long for a deadline to be computed (the SSH layer adds them to `now`):
+    /// flags are bounded already, this covers every other way options are built.
+    fn check_waits(&self, host: &HostConn) -> Result<(), SshError> {
+        let waits = [
+            ("connect timeout", Some(self.connect_timeout)),
+            ("wait for ssh", self.wait_for_ssh),
+            ("command timeout", self.command_timeout),
+        ];
+        for (what, wait) in waits {
+            if wait.is_some_and(|w| w.as_secs() > MAX_SECONDS) {
+                return Err(SshError::Session {
+                    addr: host.addr.clone(),
+                    reason: format!("the {what} is longer than {MAX_SECONDS} seconds"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Connector for SshConnector {
     fn connect(&self, host: &HostConn) -> Result<Box<dyn Remote + Send>, SshError> {
+        self.check_waits(host)?;
         let mut o = ConnectOptions::new(host.addr.as_str(), host.user.as_str());
         o.name = host.name.clone();
         o.port = host.port;
@@ -135,5 +157,34 @@ impl HostLink {
         self.session
             .as_deref_mut()
             .map(|s| s as &mut (dyn Remote + Send))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_too_long_for_a_deadline_are_refused_before_connecting() {
+        let host = HostConn::from_vars("h", &Vars::new(), Some("root"), None);
+        let s = Duration::from_secs;
+        let connector = |wait: Option<Duration>, command: Option<Duration>| SshConnector {
+            known_hosts: PathBuf::from("/nonexistent/known_hosts"),
+            policy: HostKeyPolicy::Strict,
+            connect_timeout: s(10),
+            wait_for_ssh: wait,
+            command_timeout: command,
+            use_agent: false,
+        };
+        let cases = [
+            (None, None, true),
+            (Some(s(MAX_SECONDS)), Some(s(60)), true),
+            (Some(s(u64::MAX)), None, false),
+            (None, Some(s(MAX_SECONDS + 1)), false),
+        ];
+        for (wait, command, ok) in cases {
+            let got = connector(wait, command).check_waits(&host);
+            assert_eq!(got.is_ok(), ok, "{wait:?} {command:?}: {got:?}");
+        }
     }
 }

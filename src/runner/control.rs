@@ -4,6 +4,9 @@
 //! Each reads its arguments through its declaration (`modules::control_specs`, via [`Args`]), the
 //! run's state through [`ControlCtx`], and returns what it changes in the run as an [`Effect`];
 //! the host run applies it (so this file knows nothing of the host run).
+//!
+//! Durations may come from a target's output through a variable: they are checked
+//! ([`crate::value::seconds`]), and waits end at the task's deadline.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -11,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::connect::{Connector, HostLink};
+use super::deadline::{sleep_within, Deadline};
 use super::keywords::cond_true;
 use crate::modules::{Args, ModuleError, ModuleResult, Spec};
 use crate::playbook::model::Task;
@@ -67,6 +71,8 @@ pub struct ControlCtx<'a> {
     /// The host's session (`setup`, `wait_for_connection`).
     pub link: &'a mut HostLink,
     pub connector: &'a dyn Connector,
+    /// When the task's `timeout` runs out: waits end there, commands get what is left.
+    pub deadline: Option<Deadline>,
 }
 
 /// What a control module changes in the host's run.
@@ -139,9 +145,9 @@ fn dispatch(a: &Args<'_>, cx: ControlCtx<'_>) -> Result<Done, Problem> {
         .into()),
         "meta" => meta(a),
         "include_vars" => include_vars(cx.task, cx.play_dir, a),
-        "setup" | "gather_facts" => setup(cx.link, cx.connector),
-        "wait_for_connection" => wait_for_connection(cx.link, cx.connector, a),
-        "pause" => Ok(pause(a, cx.check)?.into()),
+        "setup" | "gather_facts" => setup(cx.link, cx.connector, cx.deadline),
+        "wait_for_connection" => wait_for_connection(cx.link, cx.connector, a, cx.deadline),
+        "pause" => Ok(pause(a, cx.check, cx.deadline)?.into()),
         other => Err(ControlError::Failed(format!("'{other}' cannot be used here")).into()),
     }
 }
@@ -180,10 +186,15 @@ fn meta(a: &Args<'_>) -> Result<Done, Problem> {
     })
 }
 
-fn setup(link: &mut HostLink, connector: &dyn Connector) -> Result<Done, Problem> {
+fn setup(
+    link: &mut HostLink,
+    connector: &dyn Connector,
+    deadline: Option<Deadline>,
+) -> Result<Done, Problem> {
+    let timeout = deadline.map(|d| d.command_timeout(Instant::now()));
     let out = link
         .open(connector)
-        .and_then(|remote| remote.exec(crate::facts::gather_script(), None, None))
+        .and_then(|remote| remote.exec(crate::facts::gather_script(), None, timeout))
         .map_err(ControlError::Unreachable)?;
     let facts = crate::facts::parse(&out.stdout_str());
     let mut r = ModuleResult::ok();
@@ -197,26 +208,39 @@ fn setup(link: &mut HostLink, connector: &dyn Connector) -> Result<Done, Problem
     Ok(with(r, Effect::AddFacts(facts)))
 }
 
-/// A duration parameter in seconds (declared with its default).
+/// A duration parameter in seconds (declared with its default), checked.
 fn seconds(a: &Args<'_>, name: &str) -> Result<Duration, Problem> {
-    let s = a.float(name)?.unwrap_or(0.0);
-    Ok(Duration::from_secs_f64(s.max(0.0)))
+    checked_seconds(a, name, a.float(name)?.unwrap_or(0.0))
 }
+
+/// `secs` of parameter `name` as a duration, or the module's error naming the parameter.
+fn checked_seconds(a: &Args<'_>, name: &str, secs: f64) -> Result<Duration, Problem> {
+    crate::value::seconds(secs)
+        .map_err(|e| ControlError::Failed(format!("{}: parameter '{name}' {e}", a.module())).into())
+}
+
+/// How long one `wait_for_connection` probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn wait_for_connection(
     link: &mut HostLink,
     connector: &dyn Connector,
     a: &Args<'_>,
+    deadline: Option<Deadline>,
 ) -> Result<Done, Problem> {
     let timeout = seconds(a, "timeout")?;
     let delay = seconds(a, "delay")?;
     let sleep = seconds(a, "sleep")?;
-    std::thread::sleep(delay);
+    sleep_within(delay, deadline.as_ref());
     let start = Instant::now();
     loop {
+        let probe = match deadline {
+            Some(d) => d.command_timeout(Instant::now()).min(PROBE_TIMEOUT),
+            None => PROBE_TIMEOUT,
+        };
         let ok = link
             .reopen(connector)
-            .and_then(|r| r.exec("true", None, Some(Duration::from_secs(10))))
+            .and_then(|r| r.exec("true", None, Some(probe)))
             .map(|o| o.ok())
             .unwrap_or(false);
         if ok {
@@ -224,25 +248,28 @@ fn wait_for_connection(
                 .set("elapsed", start.elapsed().as_secs())
                 .into());
         }
-        if start.elapsed() >= timeout {
+        // Past the task's deadline the task fails as timed out (its runner says so).
+        let out_of_time = deadline.is_some_and(|d| d.passed(Instant::now()));
+        if start.elapsed() >= timeout || out_of_time {
             return Err(ControlError::Failed(format!(
                 "timed out waiting for connection after {}s",
                 timeout.as_secs()
             ))
             .into());
         }
-        std::thread::sleep(sleep);
+        sleep_within(sleep, deadline.as_ref());
     }
 }
 
-fn pause(a: &Args<'_>, check: bool) -> Result<ModuleResult, Problem> {
-    let secs = match a.float("seconds")? {
-        Some(s) => Some(s),
-        None => a.float("minutes")?.map(|m| m * 60.0),
+fn pause(a: &Args<'_>, check: bool, deadline: Option<Deadline>) -> Result<ModuleResult, Problem> {
+    let wait = match (a.float("seconds")?, a.float("minutes")?) {
+        (Some(s), _) => Some(checked_seconds(a, "seconds", s)?),
+        (None, Some(m)) => Some(checked_seconds(a, "minutes", m * 60.0)?),
+        (None, None) => None,
     };
-    match secs {
-        Some(s) if !check => {
-            std::thread::sleep(Duration::from_secs_f64(s.max(0.0)));
+    match wait {
+        Some(wait) if !check => {
+            sleep_within(wait, deadline.as_ref());
             Ok(ModuleResult::ok())
         }
         Some(_) => Ok(ModuleResult::ok()),
@@ -381,7 +408,9 @@ fn find_vars_file(task: &Task, play_dir: &Path, name: &str) -> PathBuf {
 mod tests {
     use super::super::tests::vars;
     use super::*;
-    use crate::modules::control_specs::{ASSERT, DEBUG, META, PAUSE, SET_FACT};
+    use crate::modules::control_specs::{
+        ASSERT, DEBUG, META, PAUSE, SET_FACT, WAIT_FOR_CONNECTION,
+    };
 
     /// Run `f` on `v` read through `spec` (which must accept it).
     fn with_args<T>(spec: &'static Spec, v: Value, f: impl FnOnce(&Args<'_>) -> T) -> T {
@@ -430,9 +459,54 @@ mod tests {
 
     #[test]
     fn pause_needs_a_duration_and_skips_waiting_in_check_mode() {
-        assert!(with_args(&PAUSE, json!({"minutes": 5}), |a| pause(a, true)).is_ok());
-        assert!(with_args(&PAUSE, json!({"seconds": "0"}), |a| pause(a, false)).is_ok());
-        assert!(with_args(&PAUSE, json!({}), |a| pause(a, false)).is_err());
+        let pause_of = |v: Value, check: bool| with_args(&PAUSE, v, |a| pause(a, check, None));
+        assert!(pause_of(json!({"minutes": 5}), true).is_ok());
+        assert!(pause_of(json!({"seconds": "0"}), false).is_ok());
+        assert!(pause_of(json!({}), false).is_err());
+    }
+
+    #[test]
+    fn durations_are_checked_not_trusted() {
+        // What a playbook or a target's output may hand these modules.
+        let cases = [
+            (
+                &PAUSE,
+                json!({"seconds": "1e400"}),
+                "pause: parameter 'seconds' must be",
+            ),
+            (
+                &PAUSE,
+                json!({"seconds": -1}),
+                "pause: parameter 'seconds' must be",
+            ),
+            (
+                &PAUSE,
+                json!({"minutes": "1e307"}),
+                "pause: parameter 'minutes' must be",
+            ),
+            (
+                &WAIT_FOR_CONNECTION,
+                json!({"delay": "-1"}),
+                "wait_for_connection: parameter 'delay' must be",
+            ),
+            (
+                &WAIT_FOR_CONNECTION,
+                json!({"timeout": "inf"}),
+                "wait_for_connection: parameter 'timeout' must be",
+            ),
+        ];
+        for (spec, v, want) in cases {
+            let got = with_args(spec, v.clone(), |a| match spec.module {
+                "pause" => pause(a, false, None).map(|_| ()),
+                _ => seconds(a, "delay")
+                    .and_then(|_| seconds(a, "timeout"))
+                    .map(|_| ()),
+            });
+            let Err(Problem::Control(ControlError::Failed(msg))) = got else {
+                panic!("{v} was accepted");
+            };
+            assert!(msg.starts_with(want), "{v}: {msg}");
+        }
     }
 
     #[test]
@@ -496,6 +570,7 @@ mod tests {
             check: true,
             link: &mut link,
             connector: &connector,
+            deadline: None,
         };
         let Err(ControlError::Failed(msg)) = run(&PAUSE, &vars(json!({"seconds": "soon"})), cx)
         else {

@@ -36,6 +36,8 @@ pub struct HostState {
     pub out: bool,
     pub unreachable: bool,
     pub failed: bool,
+    /// The task running (or last run) on the host, to name it if the run crashes there.
+    pub current_task: Option<String>,
 }
 
 impl HostState {
@@ -50,6 +52,7 @@ impl HostState {
             out: false,
             unreachable: false,
             failed: false,
+            current_task: None,
         }
     }
 }
@@ -118,6 +121,7 @@ impl HostRun<'_, '_> {
     /// Gather facts in one round trip.
     pub fn gather_facts(&mut self, display: &str) -> Flow {
         let host = self.name();
+        self.st.current_task = Some(display.to_string());
         self.ctx.reporter.task_start(display, "gather_facts");
         // Facts are gathered as the play's become user, as Ansible does (ansible_user_id).
         let become_ = resolve_become(
@@ -130,7 +134,9 @@ impl HostRun<'_, '_> {
         .unwrap_or_default();
         let script =
             crate::ssh::become_::wrap(crate::facts::gather_script(), become_.as_ref(), &[]);
-        match self.remote().and_then(|r| r.exec(&script, None, None)) {
+        // The run's default task deadline bounds fact gathering too.
+        let timeout = self.ctx.opts.task_timeout;
+        match self.remote().and_then(|r| r.exec(&script, None, timeout)) {
             Ok(out) => {
                 let facts = crate::facts::parse(&out.stdout_str());
                 self.st.facts.extend(facts);

@@ -1,21 +1,26 @@
 //! A task's keywords on one host, templated and resolved once into [`TaskKeywords`]: `no_log`,
-//! `ignore_errors`, `notify`, and what one execution needs (`check_mode`, `become*`,
+//! `ignore_errors`, `notify`, `timeout`, and what one execution needs (`check_mode`, `become*`,
 //! `environment`, `retries`, `delay`). Conditions (`when`, `changed_when`, `failed_when`,
 //! `until`) are evaluated where Ansible evaluates them (per loop item, after the result exists),
 //! through [`Conditions`].
 //!
 //! Precedence: the task's own keyword, then what enclosing blocks and includes pass down
 //! ([`Inherit`]), then the play; a keyword that is set but does not render gives way to the next
-//! one that does.
+//! one that does. Except `no_log`, which fails closed: set but not evaluable means true.
+//!
+//! Numbers (`retries`, `delay`, `timeout`) may come from a target's output through a variable:
+//! they are checked ([`crate::value::seconds_of`], [`crate::value::count_of`]) and a bad one is
+//! the task's error, never a panic or a silent default.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::result::is_true;
 use super::RunOptions;
 use crate::playbook::model::{BecomeSpec, Play, Task};
 use crate::playbook::template::Templar;
 use crate::ssh::Become;
-use crate::value::{as_bool, to_display, Value, Vars};
+use crate::value::{as_bool, count_of, seconds_of, to_display, Value, Vars};
 
 /// Attributes inherited from enclosing blocks, roles, includes and the play.
 #[derive(Clone, Default)]
@@ -28,6 +33,8 @@ pub struct Inherit<'a> {
     pub ignore_errors: Option<Value>,
     pub check_mode: Option<Value>,
     pub remote_user: Option<Value>,
+    pub no_log: Option<Value>,
+    pub timeout: Option<Value>,
     /// Extra vars from include_tasks/include_role parameters (owned because loops create them).
     pub owned_vars: Vec<Arc<Vars>>,
 }
@@ -47,6 +54,9 @@ pub struct KeywordSources<'a> {
 pub struct TaskKeywords<'a> {
     /// Results are censored in output.
     pub no_log: bool,
+    /// How long the whole task (all loop items and retries) may take; `Err` when the keyword is
+    /// not a valid number of seconds (the task then fails without running).
+    pub timeout: Result<Option<Duration>, String>,
     pub ignore_errors: bool,
     /// Handler names and topics to notify when the task changed something.
     pub notify: Vec<String>,
@@ -63,9 +73,10 @@ pub struct ExecKeywords {
     pub become_: Result<Option<Become>, String>,
     /// `environment` of the play, enclosing blocks and the task, later keys winning.
     pub environment: Result<Vec<(String, String)>, String>,
-    /// `until` retries and the delay between them, in seconds.
-    pub retries: u32,
-    pub delay: f64,
+    /// `until` retries and the delay between them; an invalid value is the task's error when
+    /// `until` needs it.
+    pub retries: Result<u32, String>,
+    pub delay: Result<Duration, String>,
 }
 
 /// The conditions of a task, evaluated lazily.
@@ -95,9 +106,8 @@ impl<'a> KeywordSources<'a> {
             })
             .collect();
         TaskKeywords {
-            no_log: self
-                .render(t.no_log.as_ref(), scope)
-                .is_some_and(|v| is_true(&v)),
+            no_log: self.no_log(scope),
+            timeout: self.timeout(scope),
             ignore_errors: self
                 .innermost_bool(
                     [
@@ -145,15 +155,62 @@ impl<'a> KeywordSources<'a> {
             check_mode,
             become_: resolve_become(self.templar, &spec, scope, self.opts, self.login_user),
             environment: resolve_environment(self.templar, &envs, scope),
-            retries: self
-                .render(t.retries.as_ref(), scope)
-                .and_then(|v| to_display(&v).parse::<u32>().ok())
-                .unwrap_or(3),
-            delay: self
-                .render(t.delay.as_ref(), scope)
-                .and_then(|v| to_display(&v).parse::<f64>().ok())
-                .unwrap_or(5.0),
+            retries: self.number("retries", t.retries.as_ref(), scope, count_of, 3),
+            delay: self.number(
+                "delay",
+                t.delay.as_ref(),
+                scope,
+                seconds_of,
+                Duration::from_secs(5),
+            ),
         }
+    }
+
+    /// `no_log` of the task or the innermost block that sets it. Fails closed: a value that does
+    /// not render, or is not a boolean, hides the result.
+    fn no_log(&self, scope: &Vars) -> bool {
+        let set = self.task.no_log.as_ref().or(self.inherited.no_log.as_ref());
+        set.is_some_and(|v| {
+            self.templar
+                .render_value(v, scope)
+                .ok()
+                .and_then(|v| as_bool(&v))
+                .unwrap_or(true)
+        })
+    }
+
+    /// `timeout` of the task or the innermost block that sets it, else the run's default
+    /// (`task_timeout`); zero means none, as in Ansible.
+    fn timeout(&self, scope: &Vars) -> Result<Option<Duration>, String> {
+        let set = self
+            .task
+            .timeout
+            .as_ref()
+            .or(self.inherited.timeout.as_ref());
+        let Some(v) = set else {
+            return Ok(self.opts.task_timeout);
+        };
+        let d = self.number("timeout", Some(v), scope, seconds_of, Duration::ZERO)?;
+        Ok((!d.is_zero()).then_some(d))
+    }
+
+    /// A numeric keyword read by `parse`, `default` when unset; errors name the keyword.
+    fn number<T>(
+        &self,
+        keyword: &str,
+        v: Option<&Value>,
+        scope: &Vars,
+        parse: fn(&Value) -> Result<T, String>,
+        default: T,
+    ) -> Result<T, String> {
+        let Some(v) = v else {
+            return Ok(default);
+        };
+        self.templar
+            .render_value(v, scope)
+            .map_err(|e| e.to_string())
+            .and_then(|v| parse(&v))
+            .map_err(|e| format!("the task's '{keyword}' {e}"))
     }
 
     /// A keyword's value, or `None` when it is unset or does not render.
@@ -454,14 +511,20 @@ mod tests {
         let scope = vars(json!({"n": 7, "h": "restart app"}));
         let mut tk = f.task("debug: msg=x");
         let defaults = f.sources(&tk, &inh).resolve(&scope);
-        assert_eq!((defaults.exec.retries, defaults.exec.delay), (3, 5.0));
+        assert_eq!(
+            (defaults.exec.retries, defaults.exec.delay),
+            (Ok(3), Ok(Duration::from_secs(5)))
+        );
         assert!(!defaults.no_log);
         tk.retries = Some(json!("{{ n }}"));
         tk.delay = Some(json!("0.5"));
         tk.no_log = Some(json!("yes"));
         tk.notify = vec!["{{ h }}".into(), "{{ nope }}".into()];
         let kw = f.sources(&tk, &inh).resolve(&scope);
-        assert_eq!((kw.exec.retries, kw.exec.delay), (7, 0.5));
+        assert_eq!(
+            (kw.exec.retries, kw.exec.delay),
+            (Ok(7), Ok(Duration::from_millis(500)))
+        );
         assert!(kw.no_log);
         assert_eq!(
             kw.notify,
@@ -499,5 +562,96 @@ mod tests {
             err.starts_with("The conditional check 'nope.x' failed."),
             "{err}"
         );
+    }
+
+    #[test]
+    fn no_log_fails_closed() {
+        let f = Fixture::new();
+        let scope = vars(json!({"hide": true, "show": false}));
+        // (task no_log, enclosing block's no_log, censored)
+        let cases = vec![
+            (None, None, false),
+            (Some(json!(false)), None, false),
+            (Some(json!("{{ show }}")), None, false),
+            (Some(json!(true)), None, true),
+            (Some(json!("{{ hide }}")), None, true),
+            // Cannot be evaluated, or not a boolean: hidden.
+            (Some(json!("{{ undefined_var }}")), None, true),
+            (
+                Some(json!("{{ undefined_var.x }}")),
+                Some(json!(false)),
+                true,
+            ),
+            (Some(json!("maybe")), None, true),
+            (Some(json!(null)), None, true),
+            // A block's no_log covers its tasks; the task's own value wins.
+            (None, Some(json!(true)), true),
+            (None, Some(json!("{{ nope }}")), true),
+            (Some(json!(false)), Some(json!(true)), false),
+        ];
+        for (task, block, want) in cases {
+            let mut tk = f.task("debug: msg=x");
+            tk.no_log = task.clone();
+            let inh = Inherit {
+                no_log: block.clone(),
+                ..Inherit::default()
+            };
+            let kw = f.sources(&tk, &inh).resolve(&scope);
+            assert_eq!(kw.no_log, want, "task {task:?}, block {block:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_from_targets_are_checked() {
+        let f = Fixture::new();
+        let inh = Inherit::default();
+        // What a hostile target prints into a registered variable.
+        let scope = vars(json!({"out": {"stdout": "-1"}, "big": "1e400", "two": "2"}));
+        let mut tk = f.task("debug: msg=x");
+        tk.delay = Some(json!("{{ out.stdout }}"));
+        tk.retries = Some(json!("{{ out.stdout }}"));
+        tk.timeout = Some(json!("{{ big }}"));
+        let kw = f.sources(&tk, &inh).resolve(&scope);
+        let delay = kw.exec.delay.unwrap_err();
+        assert!(
+            delay.starts_with("the task's 'delay' must be a number of seconds"),
+            "{delay}"
+        );
+        assert!(delay.contains("'-1'"), "{delay}");
+        let retries = kw.exec.retries.unwrap_err();
+        assert!(
+            retries.starts_with("the task's 'retries' must be a whole number"),
+            "{retries}"
+        );
+        let timeout = kw.timeout.unwrap_err();
+        assert!(timeout.contains("'1e400'"), "{timeout}");
+        tk.timeout = Some(json!("{{ nope }}"));
+        assert!(f.sources(&tk, &inh).resolve(&scope).timeout.is_err());
+    }
+
+    #[test]
+    fn timeout_is_the_task_s_then_the_block_s_then_the_run_s() {
+        let mut f = Fixture::new();
+        let scope = vars(json!({"two": "2"}));
+        let s = Duration::from_secs;
+        // (task timeout, block timeout, run default, resolved)
+        let cases = vec![
+            (None, None, None, None),
+            (None, None, Some(s(30)), Some(s(30))),
+            (Some(json!("{{ two }}")), None, Some(s(30)), Some(s(2))),
+            (None, Some(json!(5)), Some(s(30)), Some(s(5))),
+            (Some(json!(0)), Some(json!(5)), Some(s(30)), None),
+        ];
+        for (task, block, default, want) in cases {
+            f.opts.task_timeout = default;
+            let mut tk = f.task("debug: msg=x");
+            tk.timeout = task.clone();
+            let inh = Inherit {
+                timeout: block.clone(),
+                ..Inherit::default()
+            };
+            let kw = f.sources(&tk, &inh).resolve(&scope);
+            assert_eq!(kw.timeout, Ok(want), "{task:?} {block:?} {default:?}");
+        }
     }
 }

@@ -118,6 +118,8 @@ impl Launcher for RunnerLauncher {
                 &sha,
                 SystemTime::now(),
             )),
+            // TODO(issue 9): `[runner] task_timeout` in knock.toml, once config/ is split.
+            task_timeout: None,
         };
         match run_playbook(opts) {
             Ok(r) => {

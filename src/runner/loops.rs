@@ -51,15 +51,21 @@ impl HostRun<'_, '_> {
         let mut any_changed = false;
         for (idx, item) in items.iter().enumerate() {
             let s = item_scope(scope, spec, item, idx);
-            let o = match leaf.keywords.conditions.own_skip(&s) {
-                Err(e) => Outcome::failed(task_error(leaf.task, &host, &e)),
-                Ok(Some(cond)) => Outcome::skipped(&cond),
+            // The task's timeout covers the whole loop: no item starts after it, and an item
+            // that ran out of time ends it.
+            let late = self.timed_out(leaf);
+            let mut out_of_time = late.is_some();
+            let o = match (late, leaf.keywords.conditions.own_skip(&s)) {
+                (Some(late), _) => late,
+                (None, Err(e)) => Outcome::failed(task_error(leaf.task, &host, &e)),
+                (None, Ok(Some(cond))) => Outcome::skipped(&cond),
                 // Ansible templates a task's keywords per item: the item may appear in them.
-                Ok(None) => self.run_once(leaf, &leaf.sources.resolve_exec(&s), &s),
+                (None, Ok(None)) => self.run_once(leaf, &leaf.sources.resolve_exec(&s), &s),
             };
             if o.status == Status::Unreachable {
                 return Ok(o);
             }
+            out_of_time |= o.status == Status::Failed && self.timed_out(leaf).is_some();
             any_changed |= o.changed;
             statuses.push(o.status);
             let mut r = o.result;
@@ -70,6 +76,9 @@ impl HostRun<'_, '_> {
             let label = self.item_label(spec, item, &s);
             self.report_item(leaf, o.status, o.changed, label, &r);
             results.push(r);
+            if out_of_time {
+                break;
+            }
         }
         Ok(Outcome::loop_summary(results, &statuses, any_changed))
     }

@@ -14,6 +14,8 @@
 //! - `report`   Ansible-style output, per-host logs, JSON report, PLAY RECAP
 //! - `connect`  how hosts are reached (real SSH, or a fake in tests)
 //! - `knocked`  the runner as the knock listener's launcher (marker, per-run log)
+//! - `deadline` a task's `timeout` as a deadline: what is left of it, and the failure it ends in
+//! - `escape`   target text made safe for the terminal (control characters escaped)
 //!
 //! One SSH session per host lives for the whole run and is owned by that host's thread while a
 //! play runs (libssh2 sessions are not thread-safe, so a session is never shared).
@@ -28,6 +30,8 @@ use crate::value::Vars;
 
 pub mod connect;
 pub mod control;
+mod deadline;
+mod escape;
 pub mod host;
 pub mod keywords;
 pub mod knocked;
@@ -85,6 +89,9 @@ pub struct RunOptions {
     /// Run this shell command (as root) on every host that finished without failure, over the
     /// run's own session (the listener writes its "configured" marker this way).
     pub finish_command: Option<String>,
+    /// How long a task may take when it sets no `timeout:` itself (`None`: no limit). The
+    /// listener's default deadline, so a target cannot hold a run forever.
+    pub task_timeout: Option<std::time::Duration>,
 }
 
 /// The outcome of a run.

@@ -1,8 +1,13 @@
 //! Plays: pick hosts, split into `serial` batches, run one thread per host. With the default
 //! `linear` strategy hosts move from top-level task to top-level task in lockstep (so output is
 //! grouped by task, as in Ansible); with `free` each host runs ahead on its own.
+//!
+//! Fail closed: a host whose run panics is reported and counted failed (never dropped from the
+//! recap, never given the finish command), and the other hosts carry on.
 
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 
@@ -48,6 +53,12 @@ impl StepGate {
         }
     }
 
+    /// A seat in the gate, given up when dropped: a host that ends its play, early or by a
+    /// panic, never leaves the others waiting for it.
+    fn seat(&self) -> GateSeat<'_> {
+        GateSeat(self)
+    }
+
     fn leave(&self) {
         let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
         g.0 = g.0.saturating_sub(1);
@@ -59,19 +70,37 @@ impl StepGate {
     }
 }
 
+struct GateSeat<'a>(&'a StepGate);
+
+impl Drop for GateSeat<'_> {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
 /// Bounds how many hosts execute a step at once (`--forks`).
 struct Forks {
     free: Mutex<usize>,
     cv: Condvar,
 }
 
+/// One of the `--forks` slots, given back when dropped (also when the step panics).
+struct ForkSlot<'a>(&'a Forks);
+
+impl Drop for ForkSlot<'_> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
 impl Forks {
-    fn acquire(&self) {
+    fn acquire(&self) -> ForkSlot<'_> {
         let mut f = self.free.lock().unwrap_or_else(|e| e.into_inner());
         while *f == 0 {
             f = self.cv.wait(f).unwrap_or_else(|e| e.into_inner());
         }
         *f -= 1;
+        ForkSlot(self)
     }
     fn release(&self) {
         let mut f = self.free.lock().unwrap_or_else(|e| e.into_inner());
@@ -281,8 +310,9 @@ fn batches(play: &Play, hosts: &[String]) -> Vec<Vec<String>> {
             .copied()
             .unwrap_or(hosts.len())
             .max(1);
-        out.push(hosts[i..(i + size).min(hosts.len())].to_vec());
-        i += size;
+        let end = i.saturating_add(size).min(hosts.len());
+        out.push(hosts[i..end].to_vec());
+        i = end;
         k += 1;
     }
     out
@@ -356,20 +386,32 @@ fn run_batch(ctx: &PlayCtx<'_>, states: &mut Vec<HostState>) -> Vec<HostState> {
     std::thread::scope(|sc| {
         let mut handles = Vec::new();
         for st in states.drain(..) {
-            let gate = &gate;
-            let forks = &forks;
+            let (gate, forks) = (&gate, &forks);
+            let (name, conn) = (st.name.clone(), st.link.conn.clone());
             let h = sc.spawn(move || {
                 let mut st = st;
-                run_host(ctx, &mut st, gate, forks, linear);
+                let run = catch_unwind(AssertUnwindSafe(|| {
+                    run_host(ctx, &mut st, gate, forks, linear)
+                }));
+                if let Err(panic) = run {
+                    host_crashed(ctx, &mut st, &panic_message(panic.as_ref()));
+                }
                 st
             });
-            handles.push(h);
+            handles.push((name, conn, h));
         }
-        for h in handles {
+        for (name, conn, h) in handles {
             match h.join() {
                 Ok(st) => out.push(st),
                 Err(_) => {
-                    tracing::error!("a host thread panicked; its host is left out of the recap")
+                    // Even reporting the crash failed: count the host failed and keep it out of
+                    // the rest of the run, without printing (printing may be what panics).
+                    tracing::error!("{name}: the host's run and its crash report panicked");
+                    ctx.reporter.count(&name, |s| s.failed += 1);
+                    let mut st = HostState::new(&name, conn);
+                    st.failed = true;
+                    st.out = true;
+                    out.push(st);
                 }
             }
         }
@@ -377,20 +419,36 @@ fn run_batch(ctx: &PlayCtx<'_>, states: &mut Vec<HostState>) -> Vec<HostState> {
     out
 }
 
-/// `gather_facts` of the play (a boolean, or a template of one), true when unset or unclear.
-fn gathers_facts(ctx: &PlayCtx<'_>, scope: &Vars) -> bool {
-    match &ctx.play.gather_facts {
-        Value::String(s) if s.contains("{{") => ctx.templar.eval_bool(s, scope).unwrap_or(true),
-        v => as_bool(v).unwrap_or(true),
+/// What a panic said, for the host's failure message.
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "(no message)".into(),
     }
 }
 
-/// The play's `vars_files` could not be loaded for this host: it fails and leaves the run.
-fn vars_files_failed(ctx: &PlayCtx<'_>, st: &mut HostState, msg: String) {
+/// A host's run panicked: report the task it was in as failed, count it, and take the host out of
+/// the run (no more plays, no finish command).
+fn host_crashed(ctx: &PlayCtx<'_>, st: &mut HostState, panic: &str) {
+    let task = st
+        .current_task
+        .clone()
+        .unwrap_or_else(|| "internal error".into());
+    let msg = format!(
+        "knockplay internal error on this host (a bug; the host is counted failed): {panic}"
+    );
+    tracing::error!("{}: {msg}", st.name);
+    host_failed(ctx, st, &task, msg);
+    st.link.close();
+}
+
+/// One failed line for `task` on the host, counted; the host leaves the run.
+fn host_failed(ctx: &PlayCtx<'_>, st: &mut HostState, task: &str, msg: String) {
     let r = json!({"changed": false, "failed": true, "msg": msg});
     ctx.reporter.host_line(&super::report::HostLine {
         host: &st.name,
-        task: "Loading vars_files",
+        task,
         status: super::report::Status::Failed,
         item: None,
         result: &r,
@@ -404,13 +462,22 @@ fn vars_files_failed(ctx: &PlayCtx<'_>, st: &mut HostState, msg: String) {
     st.out = true;
 }
 
+/// `gather_facts` of the play (a boolean, or a template of one), true when unset or unclear.
+fn gathers_facts(ctx: &PlayCtx<'_>, scope: &Vars) -> bool {
+    match &ctx.play.gather_facts {
+        Value::String(s) if s.contains("{{") => ctx.templar.eval_bool(s, scope).unwrap_or(true),
+        v => as_bool(v).unwrap_or(true),
+    }
+}
+
 fn run_host(ctx: &PlayCtx<'_>, st: &mut HostState, gate: &StepGate, forks: &Forks, linear: bool) {
+    let _seat = gate.seat();
     let inv_vars = ctx.inventory.host_vars(&st.name);
     let vars_files = match load_vars_files(ctx, &inv_vars) {
         Ok(v) => v,
         Err(e) => {
-            vars_files_failed(ctx, st, e);
-            gate.leave();
+            // The play's `vars_files` could not be loaded for this host.
+            host_failed(ctx, st, "Loading vars_files", e);
             return;
         }
     };
@@ -432,13 +499,13 @@ fn run_host(ctx: &PlayCtx<'_>, st: &mut HostState, gate: &StepGate, forks: &Fork
         if ctx.opts.cancel.load(Ordering::Relaxed) || ctx.end_play.load(Ordering::Relaxed) {
             break;
         }
-        forks.acquire();
+        let slot = forks.acquire();
         let flow = match step {
             Step::Facts => hr.gather_facts("Gathering Facts"),
             Step::Task(t) => hr.run_task(t, &inh),
             Step::Flush => hr.flush_handlers(),
         };
-        forks.release();
+        drop(slot);
         match flow {
             Flow::Continue => {}
             Flow::Failed => {
@@ -459,7 +526,6 @@ fn run_host(ctx: &PlayCtx<'_>, st: &mut HostState, gate: &StepGate, forks: &Fork
             gate.wait();
         }
     }
-    gate.leave();
 }
 
 #[cfg(test)]
@@ -476,6 +542,10 @@ mod tests {
         play.serial = Some(json!([1, "50%"]));
         let b = batches(&play, &hosts);
         assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 2, 2]);
+        // Sizes beyond any count of hosts (or of memory) take the rest, without overflowing.
+        play.serial = Some(json!([1, u64::MAX, "1e400%"]));
+        let b = batches(&play, &hosts);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 4]);
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! Output of a run: Ansible-style lines on the terminal, per-host log files, the JSON report, and
 //! the PLAY RECAP. All hosts' threads report here; one mutex keeps lines whole.
+//!
+//! Every piece of text that can come from a target (host names, loop items, results, diffs, notes)
+//! passes through `escape` on its way into a line, so a target cannot rewrite the terminal.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -9,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
+use super::escape;
 use crate::modules::FileDiff;
 use crate::value::Value;
 
@@ -137,14 +141,19 @@ pub struct Reporter {
 
 const WIDTH: usize = 79;
 
-/// `TASK [name] ****…` like Ansible's banner.
+/// `TASK [name] ****…` like Ansible's banner (the name stays on its line).
 pub fn banner(msg: &str) -> String {
+    let msg = escape::line(msg);
     let stars = WIDTH.saturating_sub(msg.len()).max(3);
     format!("\n{msg} {}", "*".repeat(stars))
 }
 
-/// Serialize a result the way Ansible prints it (keys sorted).
+/// Serialize a result the way Ansible prints it (keys sorted), with no raw control characters.
 fn result_json(v: &Value, pretty: bool) -> String {
+    escape::json(&raw_result_json(v, pretty)).into_owned()
+}
+
+fn raw_result_json(v: &Value, pretty: bool) -> String {
     fn sorted(v: &Value) -> Value {
         match v {
             Value::Object(m) => {
@@ -170,16 +179,18 @@ fn result_json(v: &Value, pretty: bool) -> String {
     }
 }
 
-/// A unified diff of one file.
+/// A unified diff of one file (the files' bytes come from the target: escaped).
 pub fn unified_diff(d: &FileDiff) -> String {
     let diff = similar::TextDiff::from_lines(&d.before, &d.after);
-    diff.unified_diff()
+    let text = diff
+        .unified_diff()
         .context_radius(3)
         .header(
-            &format!("before: {}", d.path),
-            &format!("after: {}", d.path),
+            &format!("before: {}", escape::line(&d.path)),
+            &format!("after: {}", escape::line(&d.path)),
         )
-        .to_string()
+        .to_string();
+    escape::text(&text).into_owned()
 }
 
 impl Reporter {
@@ -280,8 +291,9 @@ impl Reporter {
             .push(json!({"play": {"name": name, "hosts": hosts}, "tasks": []}));
     }
 
-    /// A warning or note not tied to a task line (e.g. no hosts matched).
+    /// A warning or note not tied to a task line (e.g. no hosts matched); one line.
     pub fn note(&self, msg: &str) {
+        let msg = escape::line(msg);
         let mut inner = self.lock();
         if self.opts.human {
             let _ = writeln!(inner.out, "{msg}");
@@ -349,20 +361,19 @@ impl Reporter {
                 s.push_str(&unified_diff(d));
             }
         }
-        let item = line
-            .item
+        let host = escape::line(line.host);
+        let label = line.item.as_deref().map(escape::line);
+        let item = label
             .as_ref()
             .map(|i| format!(" => (item={i})"))
             .unwrap_or_default();
         let head = match line.status {
-            Status::Failed if line.is_item => format!(
-                "failed: [{}] (item={})",
-                line.host,
-                line.item.clone().unwrap_or_default()
-            ),
-            Status::Failed => format!("fatal: [{}]: FAILED!", line.host),
-            Status::Unreachable => format!("fatal: [{}]: UNREACHABLE!", line.host),
-            st => format!("{}: [{}]{item}", st.word(), line.host),
+            Status::Failed if line.is_item => {
+                format!("failed: [{host}] (item={})", label.unwrap_or_default())
+            }
+            Status::Failed => format!("fatal: [{host}]: FAILED!"),
+            Status::Unreachable => format!("fatal: [{host}]: UNREACHABLE!"),
+            st => format!("{}: [{host}]{item}", st.word()),
         };
         let body = match line.status {
             Status::Failed | Status::Unreachable => {
@@ -423,6 +434,7 @@ impl Reporter {
 
     /// One recap line in Ansible's exact column format.
     pub fn recap_line(&self, host: &str, t: &HostStats) -> String {
+        let host = escape::line(host);
         let col = |lead: &str, n: u32, color: &str| {
             let s = format!("{lead}={n:<4}");
             if n != 0 {

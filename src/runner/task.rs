@@ -1,13 +1,15 @@
 //! One leaf task on one host: tag selection, keywords, `when`, the module run (control module or
 //! remote module, with become and environment), `until` retries, `changed_when`/`failed_when`,
 //! `ignore_errors`, `register`, `notify`, and its report line and counters. Loops are in `loops`.
+//! The task's `timeout` ([`Deadline`]) bounds all of it: every command, retry and wait.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use super::control::{self, ControlCtx, ControlError, Done, Effect};
+use super::deadline::{sleep_within, Deadline};
 use super::host::HostRun;
 use super::keywords::{ExecKeywords, Inherit, KeywordSources, TaskKeywords};
 use super::report::{HostLine, Status};
@@ -28,6 +30,15 @@ pub(super) struct Leaf<'a> {
     pub display: String,
     pub sources: KeywordSources<'a>,
     pub keywords: TaskKeywords<'a>,
+    /// When the task's `timeout` runs out, counted from its start.
+    pub deadline: Option<Deadline>,
+}
+
+/// How `until` repeats a task: attempts in all, the delay between them, the retries asked for.
+struct Until {
+    attempts: u32,
+    delay: Duration,
+    retries: u32,
 }
 
 impl HostRun<'_, '_> {
@@ -54,6 +65,8 @@ impl HostRun<'_, '_> {
             login_user: &login_user,
         };
         let keywords = sources.resolve(&scope);
+        let timeout = keywords.timeout.clone().ok().flatten();
+        self.st.current_task = Some(display.clone());
         let leaf = Leaf {
             task,
             module: name,
@@ -61,6 +74,7 @@ impl HostRun<'_, '_> {
             display,
             sources,
             keywords,
+            deadline: Deadline::after(Instant::now(), timeout),
         };
         let mut outcome = self.leaf_outcome(&leaf, &scope);
         if outcome.status == Status::Failed && leaf.keywords.ignore_errors {
@@ -166,7 +180,7 @@ impl HostRun<'_, '_> {
     }
 
     /// One execution of the module with `scope` (one loop item), with `until` retries and
-    /// `changed_when`/`failed_when`.
+    /// `changed_when`/`failed_when`, within the task's deadline.
     pub(super) fn run_once(
         &mut self,
         leaf: &Leaf<'_>,
@@ -174,37 +188,45 @@ impl HostRun<'_, '_> {
         scope: &Vars,
     ) -> Outcome {
         let host = self.name();
+        let fail = |msg: &str| Outcome::failed(task_error(leaf.task, &host, msg));
         let args = match render_args(self.ctx.templar, leaf.args, scope) {
             Ok(a) => a,
             Err(e) => {
-                let msg = format!(
+                return fail(&format!(
                     "The task includes an option with an undefined variable. The error was: {e}"
-                );
-                return Outcome::failed(task_error(leaf.task, &host, &msg));
+                ))
             }
         };
-        let conditions = &leaf.keywords.conditions;
-        let attempts = if conditions.until.is_some() {
-            exec.retries.max(1) + 1
-        } else {
-            1
+        if let Err(e) = &leaf.keywords.timeout {
+            return fail(e);
+        }
+        let until = match until_of(leaf, exec) {
+            Ok(until) => until,
+            Err(e) => return fail(&e),
         };
+        let conditions = &leaf.keywords.conditions;
         let mut attempt = 1;
         loop {
+            if let Some(late) = self.timed_out(leaf) {
+                return late;
+            }
             let mut last = self.execute(leaf, exec, &args, scope);
+            if let Some(late) = self.timed_out(leaf) {
+                return late;
+            }
             if last.status == Status::Unreachable {
                 return last;
             }
             let judged = result_scope(scope, leaf.task, &last.result);
             if let Err(e) = self.judge(leaf, &mut last, &judged) {
-                return Outcome::failed(task_error(leaf.task, &host, &e));
+                return fail(&e);
             }
-            let Some(until) = conditions.until else {
+            let (Some(cond), Some(until)) = (conditions.until, &until) else {
                 return last;
             };
-            let done = match conditions.holds(until, &judged) {
+            let done = match conditions.holds(cond, &judged) {
                 Ok(d) => d,
-                Err(e) => return Outcome::failed(task_error(leaf.task, &host, &e)),
+                Err(e) => return fail(&e),
             };
             if let Value::Object(m) = &mut last.result {
                 m.insert("attempts".into(), json!(attempt));
@@ -212,29 +234,28 @@ impl HostRun<'_, '_> {
             if done {
                 return last;
             }
-            if attempt < attempts {
-                self.ctx.reporter.note(&format!(
-                    "FAILED - RETRYING: [{host}]: {} ({} retries left).",
-                    leaf.task.display_name(),
-                    attempts - attempt
-                ));
-                std::thread::sleep(Duration::from_secs_f64(exec.delay.max(0.0)));
-                attempt += 1;
-                continue;
+            if attempt >= until.attempts {
+                return retries_exhausted(last, until.retries);
             }
-            last.status = Status::Failed;
-            if let Value::Object(m) = &mut last.result {
-                m.insert("failed".into(), json!(true));
-                m.insert(
-                    "msg".into(),
-                    json!(format!(
-                        "Retried {} times and the until condition never became true",
-                        exec.retries
-                    )),
-                );
-            }
-            return last;
+            self.ctx.reporter.note(&format!(
+                "FAILED - RETRYING: [{host}]: {} ({} retries left).",
+                leaf.task.display_name(),
+                until.attempts - attempt
+            ));
+            sleep_within(until.delay, leaf.deadline.as_ref());
+            attempt += 1;
         }
+    }
+
+    /// The task's failure once its deadline has passed (checked before and after each attempt
+    /// and loop item), `None` while there is time left.
+    pub(super) fn timed_out(&self, leaf: &Leaf<'_>) -> Option<Outcome> {
+        let d = leaf.deadline.filter(|d| d.passed(Instant::now()))?;
+        Some(Outcome::failed(task_error(
+            leaf.task,
+            &self.st.name,
+            &d.message(),
+        )))
     }
 
     /// Apply `changed_when` and `failed_when` to a result (`scope` sees the result).
@@ -309,7 +330,7 @@ impl HostRun<'_, '_> {
             file_search,
             template_search,
             templater: &templater,
-            timeout: None,
+            timeout: leaf.deadline.map(|d| d.command_timeout(Instant::now())),
         };
         // Argument and local-file errors come back already named after the module.
         match m.execute(args, &mut mctx) {
@@ -338,6 +359,7 @@ impl HostRun<'_, '_> {
             check,
             link: &mut self.st.link,
             connector: self.ctx.opts.connector.as_ref(),
+            deadline: leaf.deadline,
         };
         match control::run(spec, args, cx) {
             Ok(done) => self.apply(done),
@@ -401,6 +423,34 @@ impl HostRun<'_, '_> {
             ..Outcome::of(result)
         }
     }
+}
+
+/// How `until` repeats the task, `None` without `until`; invalid `retries`/`delay` are errors.
+fn until_of(leaf: &Leaf<'_>, exec: &ExecKeywords) -> Result<Option<Until>, String> {
+    if leaf.keywords.conditions.until.is_none() {
+        return Ok(None);
+    }
+    let retries = exec.retries.clone()?;
+    Ok(Some(Until {
+        attempts: retries.max(1).saturating_add(1),
+        delay: exec.delay.clone()?,
+        retries,
+    }))
+}
+
+/// The last attempt's result once `until` never held: failed, saying so.
+fn retries_exhausted(mut last: Outcome, retries: u32) -> Outcome {
+    last.status = Status::Failed;
+    if let Value::Object(m) = &mut last.result {
+        m.insert("failed".into(), json!(true));
+        m.insert(
+            "msg".into(),
+            json!(format!(
+                "Retried {retries} times and the until condition never became true"
+            )),
+        );
+    }
+    last
 }
 
 /// Template a module's arguments: variable parameters (`args:` given as a template) fill in

@@ -33,6 +33,38 @@ impl Connector for LocalConnector {
     }
 }
 
+/// A connector whose sessions panic on every command for the hosts in `panic_on` (a bug in
+/// knockplay, or a target that found one): the run must count those hosts failed.
+pub struct PanickingConnector {
+    pub panic_on: Vec<String>,
+}
+
+struct PanickingRemote(LocalRemote);
+
+impl Remote for PanickingRemote {
+    fn exec(
+        &mut self,
+        _cmd: &str,
+        _stdin: Option<&[u8]>,
+        _timeout: Option<std::time::Duration>,
+    ) -> Result<crate::ssh::ExecOutput, SshError> {
+        panic!("injected failure in the host's session")
+    }
+
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+}
+
+impl Connector for PanickingConnector {
+    fn connect(&self, host: &HostConn) -> Result<Box<dyn Remote + Send>, SshError> {
+        if self.panic_on.contains(&host.name) {
+            return Ok(Box::new(PanickingRemote(LocalRemote::default())));
+        }
+        Ok(Box::new(LocalRemote::default()))
+    }
+}
+
 /// Run `playbook` text against `hosts` through the local shell; returns (report, output).
 pub fn run_text(
     dir: &Path,
@@ -87,6 +119,7 @@ pub fn options(
         report,
         cancel: Arc::new(AtomicBool::new(false)),
         finish_command: None,
+        task_timeout: None,
     };
     (opts, buf)
 }
@@ -322,4 +355,113 @@ fn control_modules_change_the_run_through_their_effects() {
     assert!(out.contains("TASK [the next play runs]"), "{out}");
     assert_eq!(rep.stats["h1"].changed, 3, "{out}");
     assert_eq!(rep.stats["h2"].changed, 1, "{out}");
+}
+
+#[test]
+fn a_host_whose_run_panics_is_counted_failed_and_gets_no_finish_command() {
+    let d = tempfile::tempdir().unwrap();
+    let finished = d.path().join("finished");
+    let pb = "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: first\n      command: \"true\"\n    \
+              - name: second\n      command: \"true\"\n";
+    for forks in [1, 5] {
+        let _ = std::fs::remove_file(&finished);
+        let (mut opts, buf) = options(d.path(), pb, &["good", "bad"], &[], &[]);
+        opts.forks = forks;
+        opts.connector = Arc::new(PanickingConnector {
+            panic_on: vec!["bad".into()],
+        });
+        opts.finish_command = Some(format!("echo done >> {}", finished.display()));
+        // Linear strategy: the good host waits for the bad one at every step, so a crash that
+        // left its seat (or its fork) taken would hang the run here.
+        let report = run_playbook(opts).unwrap();
+        let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        assert_eq!(report.exit_code, exit::HOST_FAILED, "{out}");
+        assert_eq!(report.stats["bad"].failed, 1, "{out}");
+        assert_eq!(report.stats["good"].ok, 2, "{out}");
+        assert_eq!(report.totals().failed, 1, "{out}");
+        assert!(
+            out.contains("fatal: [bad]: FAILED!") && out.contains("knockplay internal error"),
+            "{out}"
+        );
+        assert!(out.contains("injected failure"), "{out}");
+        let recap = out.split("PLAY RECAP").nth(1).unwrap_or_default();
+        assert!(recap.contains("bad") && recap.contains("failed=1"), "{out}");
+        // Only the good host got the finish command (the listener's marker).
+        assert_eq!(
+            std::fs::read_to_string(&finished).unwrap(),
+            "done\n",
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn no_log_that_cannot_be_evaluated_hides_the_result() {
+    let d = tempfile::tempdir().unwrap();
+    let pb = "- hosts: all\n  gather_facts: no\n  tasks:\n    - shell: echo s3cr3t-token\n      \
+              no_log: \"{{ undefined_var }}\"\n    - shell: echo s3cr3t-token; exit 1\n      \
+              no_log: \"{{ undefined_var }}\"\n      ignore_errors: yes\n    - block:\n        \
+              - debug: msg=\"s3cr3t-token\"\n      no_log: \"{{ undefined_var }}\"\n";
+    for json in [false, true] {
+        let (mut opts, buf) = options(d.path(), pb, &["h1"], &[], &[]);
+        opts.report.verbosity = 1;
+        opts.report.human = !json;
+        let report = run_playbook(opts).unwrap();
+        let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        assert_eq!(report.exit_code, 0, "{out}");
+        assert!(!out.contains("s3cr3t"), "{out}");
+        assert!(out.contains("censored"), "{out}");
+    }
+}
+
+#[test]
+fn task_timeout_bounds_waits_loops_and_retries_and_the_next_task_runs() {
+    // (The command's own timeout needs SSH: tests/hostile_target.rs runs `sleep 30` for that.)
+    let d = tempfile::tempdir().unwrap();
+    let pb = r#"
+- hosts: all
+  gather_facts: no
+  tasks:
+    - name: long pause
+      pause: seconds=30
+      timeout: 1
+      ignore_errors: yes
+    - name: slow loop
+      shell: sleep 0.4
+      loop: [1, 2, 3, 4, 5, 6, 7, 8]
+      timeout: 1
+      ignore_errors: yes
+    - name: retried
+      command: "false"
+      register: r
+      until: r.rc == 0
+      retries: 100
+      delay: 5
+      timeout: 1
+      ignore_errors: yes
+    - name: after
+      command: "true"
+"#;
+    let started = std::time::Instant::now();
+    let (report, out) = run_text(d.path(), pb, &["h1"], &[], &[]);
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}\n{out}");
+    assert_eq!(report.exit_code, 0, "{out}");
+    assert_eq!(report.stats["h1"].ignored, 3, "{out}");
+    for task in ["long pause", "slow loop", "retried"] {
+        let section = out
+            .split(&format!("TASK [{task}]"))
+            .nth(1)
+            .unwrap_or_default();
+        let section = section.split("TASK [").next().unwrap_or_default();
+        assert!(
+            section.contains("did not finish within its timeout of 1 seconds"),
+            "{task}: {out}"
+        );
+    }
+    // The loop stopped at its deadline instead of running all eight items.
+    let items = out.matches("(item=").count();
+    assert!(items < 8, "{out}");
+    let after = out.split("TASK [after]").nth(1).unwrap_or_default();
+    assert!(after.contains("changed: [h1]"), "{out}");
 }

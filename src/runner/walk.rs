@@ -52,6 +52,12 @@ fn block_child<'t>(task: &'t Task, inh: &Inherit<'t>) -> Inherit<'t> {
     if task.remote_user.is_some() {
         i.remote_user = task.remote_user.clone();
     }
+    if task.no_log.is_some() {
+        i.no_log = task.no_log.clone();
+    }
+    if task.timeout.is_some() {
+        i.timeout = task.timeout.clone();
+    }
     i
 }
 
