@@ -14,6 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+use crate::counters::RunCounts;
+
 /// The database file inside `state_dir`.
 pub const DB_FILE: &str = "history.sqlite3";
 
@@ -102,18 +104,6 @@ pub struct KnockRecord {
     pub outcome: KnockOutcome,
     pub detail: String,
     pub run_id: Option<i64>,
-}
-
-/// The result counts of a finished run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RunCounts {
-    pub ok: u32,
-    pub changed: u32,
-    pub unreachable: u32,
-    pub failed: u32,
-    pub skipped: u32,
-    pub rescued: u32,
-    pub ignored: u32,
 }
 
 /// A knock row as stored.
@@ -470,11 +460,7 @@ fn write_text(knocks: &[KnockRow], runs: &[RunRow], out: &mut dyn Write) -> std:
         "ID", "HOST", "DOOR", "STATUS", "STARTED", "ENDED", "RESULT", "EXIT"
     )?;
     for r in runs {
-        let c = &r.counts;
-        let counts = format!(
-            "ok={} changed={} unreachable={} failed={} skipped={} rescued={} ignored={}",
-            c.ok, c.changed, c.unreachable, c.failed, c.skipped, c.rescued, c.ignored
-        );
+        let counts = r.counts.to_string();
         let started = r
             .started
             .clone()

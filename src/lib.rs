@@ -23,6 +23,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod counters;
 pub mod facts;
 pub mod history;
 pub mod inventory;

@@ -17,7 +17,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Action, Door, HostKeyChecking, RunnerSettings};
-use crate::history::{History, KnockOutcome, KnockRecord, RunCounts, RunStatus};
+use crate::counters::RunCounts;
+use crate::history::{History, KnockOutcome, KnockRecord, RunStatus};
 use crate::value::Vars;
 
 use super::sequence::{Detected, FailReason, FailedAttempt};
@@ -54,31 +55,30 @@ pub struct RunJob {
 /// The recap of one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunOutcome {
-    pub ok: u32,
-    pub changed: u32,
-    pub unreachable: u32,
-    pub failed: u32,
-    pub skipped: u32,
-    pub rescued: u32,
-    pub ignored: u32,
+    /// The run's counters summed over its hosts.
+    pub counts: RunCounts,
     pub exit_code: i32,
     pub error: Option<String>,
 }
 
 impl RunOutcome {
-    pub fn succeeded(&self) -> bool {
-        self.exit_code == 0 && self.failed == 0 && self.unreachable == 0 && self.error.is_none()
-    }
-    fn counts(&self) -> RunCounts {
-        RunCounts {
-            ok: self.ok,
-            changed: self.changed,
-            unreachable: self.unreachable,
-            failed: self.failed,
-            skipped: self.skipped,
-            rescued: self.rescued,
-            ignored: self.ignored,
+    /// A run that could not do its job: one failure, exit code 1, and why.
+    pub fn failed(error: String) -> RunOutcome {
+        RunOutcome {
+            counts: RunCounts {
+                failed: 1,
+                ..RunCounts::default()
+            },
+            exit_code: 1,
+            error: Some(error),
         }
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == 0
+            && self.counts.failed == 0
+            && self.counts.unreachable == 0
+            && self.error.is_none()
     }
 }
 
@@ -608,7 +608,7 @@ impl Shared {
         }
         if let Err(e) =
             self.history
-                .run_finished(id, status, &o.counts(), exit, error, SystemTime::now())
+                .run_finished(id, status, &o.counts, exit, error, SystemTime::now())
         {
             tracing::error!("history: {e}");
         }
@@ -677,12 +677,7 @@ fn execute(shared: &Shared, job: &Job, settings: &RunnerSettings) -> RunOutcome 
             // A panicking launcher must not take the worker (and its pool slot) with it.
             let launcher = Arc::clone(&shared.launcher);
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| launcher.run(&run)))
-                .unwrap_or_else(|_| RunOutcome {
-                    failed: 1,
-                    exit_code: 1,
-                    error: Some("the runner panicked".into()),
-                    ..RunOutcome::default()
-                })
+                .unwrap_or_else(|_| RunOutcome::failed("the runner panicked".into()))
         }
     }
 }
@@ -699,7 +694,7 @@ fn finish(shared: &Shared, job: Job, outcome: RunOutcome) {
     );
     if ok {
         bump(&shared.counters.runs_ok);
-        tracing::info!(door = %job.door.name, host = %job.host, run = job.run_id, ok = outcome.ok, changed = outcome.changed, "run succeeded");
+        tracing::info!(door = %job.door.name, host = %job.host, run = job.run_id, ok = outcome.counts.ok, changed = outcome.counts.changed, "run succeeded");
     } else {
         bump(&shared.counters.runs_failed);
         tracing::warn!(door = %job.door.name, host = %job.host, run = job.run_id, exit = outcome.exit_code,

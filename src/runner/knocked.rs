@@ -120,20 +120,11 @@ impl Launcher for RunnerLauncher {
             )),
         };
         match run_playbook(opts) {
-            Ok(r) => {
-                let t = r.totals();
-                RunOutcome {
-                    ok: t.ok,
-                    changed: t.changed,
-                    unreachable: t.unreachable,
-                    failed: t.failed,
-                    skipped: t.skipped,
-                    rescued: t.rescued,
-                    ignored: t.ignored,
-                    exit_code: r.exit_code,
-                    error: None,
-                }
-            }
+            Ok(r) => RunOutcome {
+                counts: r.totals(),
+                exit_code: r.exit_code,
+                error: None,
+            },
             Err(RunError::Parse(e)) => {
                 let _ = std::fs::write(&job.log_path, format!("ERROR! {e}\n"));
                 RunOutcome {
