@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::util::{arg_bool, arg_err, arg_list, arg_str, glob_word};
 use super::{Module, ModuleCtx, ModuleError, ModuleResult};
-use crate::shell::quote;
+use crate::shell::{quote, split_words, WordRules};
 use crate::value::{Value, Vars};
 
 pub struct Command;
@@ -48,7 +48,9 @@ impl Module for Command {
                 ))
             }
             (Some(argv), None) => argv,
-            (None, Some(text)) => split_words(&text).map_err(|e| arg_err(m, e))?,
+            (None, Some(text)) => {
+                split_words(&text, WordRules::CommandLine).map_err(|e| arg_err(m, e))?
+            }
             (None, None) => return Err(arg_err(m, "no command given")),
         };
         if words.is_empty() {
@@ -275,69 +277,6 @@ pub fn format_delta(d: Duration) -> String {
     )
 }
 
-/// Split a command line like Python's `shlex.split` (POSIX mode, no comments).
-pub fn split_words(s: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => cur.push(c),
-                        None => return Err(format!("unterminated single quote in: {s}")),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(n @ ('"' | '\\' | '$' | '`')) => cur.push(n),
-                            Some('\n') => {}
-                            Some(n) => {
-                                cur.push('\\');
-                                cur.push(n);
-                            }
-                            None => return Err(format!("unterminated double quote in: {s}")),
-                        },
-                        Some(c) => cur.push(c),
-                        None => return Err(format!("unterminated double quote in: {s}")),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some('\n') => {}
-                    Some(n) => cur.push(n),
-                    None => return Err(format!("trailing backslash in: {s}")),
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
-}
-
 /// Quote words for `sh`. With `expand`, `$VAR`/`${VAR}` expand from the target's environment
 /// (left as written when unset, like Python's `os.path.expandvars`) and a leading `~` or `~/`
 /// becomes `$HOME`; nothing else is interpreted.
@@ -426,32 +365,6 @@ mod tests {
             .split("][")
             .map(String::from)
             .collect()
-    }
-
-    #[test]
-    fn splits_like_shlex() {
-        let cases: &[(&str, &[&str])] = &[
-            ("echo hello", &["echo", "hello"]),
-            ("  a   b  ", &["a", "b"]),
-            ("echo 'a b' \"c d\"", &["echo", "a b", "c d"]),
-            ("echo a\\ b", &["echo", "a b"]),
-            (
-                "echo \"it's\" 'say \"hi\"'",
-                &["echo", "it's", "say \"hi\""],
-            ),
-            ("echo \"a\\\"b\" \"\\n\"", &["echo", "a\"b", "\\n"]),
-            ("x '' y", &["x", "", "y"]),
-            ("a'b'c", &["abc"]),
-            (
-                "echo # not a comment",
-                &["echo", "#", "not", "a", "comment"],
-            ),
-        ];
-        for (input, want) in cases {
-            assert_eq!(split_words(input).unwrap(), *want, "{input}");
-        }
-        assert!(split_words("echo 'oops").is_err());
-        assert!(split_words("echo \"oops").is_err());
     }
 
     #[test]

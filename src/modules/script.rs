@@ -2,11 +2,11 @@
 //! stream over stdin into a private temp file, which is made executable, run (with `executable`
 //! if given, arguments as written) and removed. `creates`/`removes` guard it in the same command.
 
-use super::command::{execute, raw_command, split_words, Invocation};
+use super::command::{execute, raw_command, Invocation};
 use super::copy::not_found;
 use super::util::{arg_err, arg_str};
 use super::{Module, ModuleCtx, ModuleError, ModuleResult};
-use crate::shell::quote;
+use crate::shell::{quote, split_words, WordRules};
 use crate::value::{Value, Vars};
 
 pub struct Script;
@@ -55,7 +55,7 @@ impl Module for Script {
 
 /// The script name (first shell word) and the raw argument text after it.
 pub fn split_script(text: &str) -> Result<(String, String), String> {
-    let words = split_words(text.trim())?;
+    let words = split_words(text.trim(), WordRules::CommandLine)?;
     let first = words.first().cloned().ok_or("no script given")?;
     // The arguments stay as written (Ansible passes them to the shell); only the first word,
     // which may be quoted, is removed.

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::{FileDiff, ModuleCtx, ModuleError, ModuleResult};
-use crate::shell::quote;
+use crate::shell::{base64_lines, quote};
 use crate::value::{as_bool, Value, Vars};
 
 // ---------------------------------------------------------------------------------------------
@@ -777,18 +777,6 @@ pub fn write_file_script(spec: &WriteSpec) -> String {
         s.push_str("__KP_EOF__\n");
     }
     s
-}
-
-/// Base64 in 76-column lines, each ending in a newline (here-document body).
-pub fn base64_lines(data: &[u8]) -> String {
-    use base64::Engine;
-    let enc = base64::engine::general_purpose::STANDARD.encode(data);
-    let mut out = String::with_capacity(enc.len() + enc.len() / 76 + 1);
-    for chunk in enc.as_bytes().chunks(76) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push('\n');
-    }
-    out
 }
 
 /// `("/etc", "hosts")` for `/etc/hosts`; `(".", "x")` for a bare name.

@@ -200,7 +200,7 @@ fn shell_line(cmd: &str, stdin: Option<&[u8]>, token: &str) -> String {
         None => format!("( eval {cmd} ) </dev/null; {marks}"),
         Some(data) => format!(
             "base64 -d <<'{token}_IN' | ( eval {cmd} ); {marks}{}{token}_IN\n",
-            crate::modules::util::base64_lines(data)
+            crate::shell::base64_lines(data)
         ),
     }
 }
