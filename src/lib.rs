@@ -33,4 +33,5 @@ pub mod playbook;
 pub mod runner;
 pub mod shell;
 pub mod ssh;
+pub mod timefmt;
 pub mod value;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::config::{Action, Door, HostKeyChecking, RunnerSettings};
 use crate::counters::RunCounts;
 use crate::history::{History, KnockOutcome, KnockRecord, RunStatus};
+use crate::timefmt::{rfc3339_millis, unix_millis};
 use crate::value::Vars;
 
 use super::sequence::{Detected, FailReason, FailedAttempt};
@@ -556,12 +557,7 @@ impl Shared {
 
     fn enqueue(&self, st: &mut State, host: IpAddr, door: Arc<Door>) -> i64 {
         let now = SystemTime::now();
-        let stamp = crate::history::rfc3339(
-            now.duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0),
-        )
-        .replace(':', "");
+        let stamp = rfc3339_millis(unix_millis(now)).replace(':', "");
         let log_path = st
             .settings
             .log_dir

@@ -8,11 +8,12 @@
 //! Round trips: one. A `creates`/`removes` guard runs inside the same command (it prints a marker
 //! and exits when the command must be skipped); in check mode only the guard runs.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use super::util::{arg_bool, arg_err, arg_list, arg_str, glob_word};
 use super::{Module, ModuleCtx, ModuleError, ModuleResult};
 use crate::shell::{quote, split_words, WordRules};
+use crate::timefmt::{python_datetime, python_timedelta};
 use crate::value::{Value, Vars};
 
 pub struct Command;
@@ -236,45 +237,9 @@ pub fn command_result(
     }
     let delta = end.duration_since(start).unwrap_or_default();
     r.set("cmd", inv.display.clone())
-        .set("start", timestamp(start))
-        .set("end", timestamp(end))
-        .set("delta", format_delta(delta))
-}
-
-/// `2024-05-01 12:00:00.123456` (UTC).
-pub fn timestamp(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:06}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_micros()
-    )
-}
-
-/// `0:00:00.002345`, like Python's timedelta.
-pub fn format_delta(d: Duration) -> String {
-    let s = d.as_secs();
-    format!(
-        "{}:{:02}:{:02}.{:06}",
-        s / 3600,
-        s % 3600 / 60,
-        s % 60,
-        d.subsec_micros()
-    )
+        .set("start", python_datetime(start))
+        .set("end", python_datetime(end))
+        .set("delta", python_timedelta(delta))
 }
 
 /// Quote words for `sh`. With `expand`, `$VAR`/`${VAR}` expand from the target's environment
@@ -530,15 +495,5 @@ mod tests {
             .unwrap();
         assert!(res.failed);
         assert!(res.stderr.unwrap().contains("Unable to change directory"));
-    }
-
-    #[test]
-    fn timestamps_format_like_python() {
-        let t = UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456);
-        assert_eq!(timestamp(t), "2023-11-14 22:13:20.123456");
-        assert_eq!(
-            format_delta(Duration::from_micros(3_723_000_005)),
-            "1:02:03.000005"
-        );
     }
 }
