@@ -32,6 +32,7 @@ pub mod modules;
 pub mod playbook;
 pub mod runner;
 pub mod shell;
+pub mod signals;
 pub mod ssh;
 pub mod timefmt;
 pub mod value;

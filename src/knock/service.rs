@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{self, Door, HostKeyChecking, ListenConfig};
 use crate::history::{History, HistoryError};
+use crate::signals::Signal;
 
 use super::listener::socket::can_capture;
 use super::listener::{Capture, CaptureStats, Event, FilterSlot};
@@ -111,9 +112,19 @@ impl Control {
         self.inner.wake.notify_all();
     }
 
-    /// Routes SIGTERM/SIGINT (stop) and SIGHUP (reload) to this handle.
+    /// Routes SIGTERM/SIGINT (graceful stop) and SIGHUP (reload) to this handle.
     pub fn install_signal_handlers(&self) -> std::io::Result<()> {
-        super::signals::install(self)
+        let control = self.clone();
+        let signals = [Signal::Terminate, Signal::Interrupt, Signal::Hangup];
+        crate::signals::route(&signals, move |s| {
+            if s == Signal::Hangup {
+                tracing::info!("SIGHUP: reloading the configuration");
+                control.reload();
+            } else {
+                tracing::info!("stop signal: shutting down gracefully");
+                control.shutdown();
+            }
+        })
     }
 
     /// The latest counters (refreshed every 250 ms while listening).
