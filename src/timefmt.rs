@@ -37,6 +37,14 @@ impl Civil {
             second: rem % 60,
         }
     }
+
+    /// `YYYY-MM-DD`, `between`, `HH:MM:SS`.
+    fn text(&self, between: char) -> String {
+        format!(
+            "{:04}-{:02}-{:02}{between}{:02}:{:02}:{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
 }
 
 /// Milliseconds since the Unix epoch (0 for a time before it).
@@ -49,16 +57,7 @@ pub fn unix_millis(t: SystemTime) -> i64 {
 /// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn rfc3339_millis(ms: i64) -> String {
     let c = Civil::from_unix(ms.div_euclid(1000));
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        c.year,
-        c.month,
-        c.day,
-        c.hour,
-        c.minute,
-        c.second,
-        ms.rem_euclid(1000)
-    )
+    format!("{}.{:03}Z", c.text('T'), ms.rem_euclid(1000))
 }
 
 /// `2024-05-01 12:00:00.123456`, like Python's `str(datetime)` (a time before the epoch is
@@ -66,16 +65,7 @@ pub fn rfc3339_millis(ms: i64) -> String {
 pub fn python_datetime(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let c = Civil::from_unix(d.as_secs() as i64);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
-        c.year,
-        c.month,
-        c.day,
-        c.hour,
-        c.minute,
-        c.second,
-        d.subsec_micros()
-    )
+    format!("{}.{:06}", c.text(' '), d.subsec_micros())
 }
 
 /// `0:00:00.002345`, like Python's `str(timedelta)`.

@@ -16,11 +16,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{Action, Door, HostKeyChecking, RunnerSettings};
+use crate::config::{Action, Door, HostKeyChecking, PlaybookAction, RunnerSettings};
 use crate::counters::RunCounts;
 use crate::history::{History, KnockOutcome, KnockRecord, RunStatus};
 use crate::timefmt::{rfc3339_millis, unix_millis};
-use crate::value::Vars;
 
 use super::sequence::{Detected, FailReason, FailedAttempt};
 use ratelimit::{RateLimit, Verdict};
@@ -39,13 +38,8 @@ pub struct RunJob {
     pub run_id: i64,
     pub door: String,
     pub host: IpAddr,
-    pub playbook: PathBuf,
-    pub inventory_vars: Vars,
-    pub groups: Vec<String>,
-    pub user: String,
-    pub private_key: Option<PathBuf>,
-    pub port: u16,
-    pub become_: bool,
+    /// The door's playbook, inventory vars, groups and login.
+    pub action: PlaybookAction,
     /// How long to wait for the host's sshd before the first task.
     pub ssh_wait: Duration,
     pub host_key_checking: HostKeyChecking,
@@ -427,20 +421,9 @@ impl Trigger {
     /// Waits until nothing is queued or running (true), or `timeout` passes (false).
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut st = self.lock();
-        while st.running + st.queue.len() > 0 || !st.hosts.is_empty() {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
-        true
+        let busy = |st: &State| st.running + st.queue.len() > 0 || !st.hosts.is_empty();
+        let (_st, idle) = self.shared.wait_while(self.lock(), deadline, busy);
+        idle
     }
 
     /// Stops taking knocks, drops the queue (recorded as interrupted), lets running runs finish
@@ -464,19 +447,9 @@ impl Trigger {
         report.never_started = dropped.len();
         self.shared.changed.notify_all();
         let at_start = st.running;
-        let deadline = Instant::now() + grace;
-        while st.running > 0 {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
+        let (st, _) = self
+            .shared
+            .wait_while(st, Instant::now() + grace, |st| st.running > 0);
         let still: Vec<i64> = st.running_ids.iter().copied().collect();
         drop(st);
         for id in &still {
@@ -510,6 +483,27 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A poisoned lock means a worker panicked in the launcher; the state itself stays valid.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits while `busy` holds, until `deadline`. Returns the lock and whether `busy` ended.
+    fn wait_while<'a>(
+        &self,
+        mut st: MutexGuard<'a, State>,
+        deadline: Instant,
+        busy: impl Fn(&State) -> bool,
+    ) -> (MutexGuard<'a, State>, bool) {
+        while busy(&st) {
+            let now = Instant::now();
+            if now >= deadline {
+                return (st, false);
+            }
+            st = self
+                .changed
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        (st, true)
     }
 
     fn record(
@@ -659,13 +653,7 @@ fn execute(shared: &Shared, job: &Job, settings: &RunnerSettings) -> RunOutcome 
                 run_id: job.run_id,
                 door: job.door.name.clone(),
                 host: job.host,
-                playbook: p.playbook.clone(),
-                inventory_vars: p.inventory_vars.clone(),
-                groups: p.groups.clone(),
-                user: p.user.clone(),
-                private_key: p.private_key.clone(),
-                port: p.port,
-                become_: p.become_,
+                action: p.clone(),
                 ssh_wait: settings.ssh_wait,
                 host_key_checking: settings.host_key_checking,
                 log_path: job.log_path.clone(),
