@@ -9,10 +9,13 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+
+use crate::counters::RunCounts;
+use crate::timefmt::{rfc3339_millis, unix_millis};
 
 /// The database file inside `state_dir`.
 pub const DB_FILE: &str = "history.sqlite3";
@@ -104,18 +107,6 @@ pub struct KnockRecord {
     pub run_id: Option<i64>,
 }
 
-/// The result counts of a finished run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RunCounts {
-    pub ok: u32,
-    pub changed: u32,
-    pub unreachable: u32,
-    pub failed: u32,
-    pub skipped: u32,
-    pub rescued: u32,
-    pub ignored: u32,
-}
-
 /// A knock row as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KnockRow {
@@ -200,12 +191,6 @@ pub fn db_path(state_dir: &Path) -> PathBuf {
     state_dir.join(DB_FILE)
 }
 
-fn ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl History {
     /// Opens (creating if needed) the database in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<History, HistoryError> {
@@ -259,7 +244,7 @@ impl History {
                 "UPDATE runs SET status = 'interrupted', ended_ms = COALESCE(ended_ms, ?1),
                     error = COALESCE(error, 'the listener stopped before this run finished')
                  WHERE status IN ('queued', 'running')",
-                params![ms(at)],
+                params![unix_millis(at)],
             )
         })
     }
@@ -268,7 +253,7 @@ impl History {
         self.with(|c| {
             c.execute(
                 "INSERT INTO knocks (at_ms, source, door, outcome, detail, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![ms(k.at), k.source.to_string(), k.door, k.outcome.as_str(), k.detail, k.run_id],
+                params![unix_millis(k.at), k.source.to_string(), k.door, k.outcome.as_str(), k.detail, k.run_id],
             )?;
             Ok(c.last_insert_rowid())
         })
@@ -285,7 +270,7 @@ impl History {
         self.with(|c| {
             c.execute(
                 "INSERT INTO runs (host, door, status, queued_ms, log_path) VALUES (?1, ?2, 'queued', ?3, ?4)",
-                params![host.to_string(), door, ms(at), log_path.to_string_lossy()],
+                params![host.to_string(), door, unix_millis(at), log_path.to_string_lossy()],
             )?;
             Ok(c.last_insert_rowid())
         })
@@ -295,7 +280,7 @@ impl History {
         self.with(|c| {
             c.execute(
                 "UPDATE runs SET status = 'running', started_ms = ?2 WHERE id = ?1 AND status = 'queued'",
-                params![id, ms(at)],
+                params![id, unix_millis(at)],
             )
         })
         .map(drop)
@@ -320,7 +305,7 @@ impl History {
                 params![
                     id,
                     status.as_str(),
-                    ms(at),
+                    unix_millis(at),
                     counts.ok,
                     counts.changed,
                     counts.unreachable,
@@ -352,7 +337,7 @@ impl History {
     ) -> Result<(Vec<KnockRow>, Vec<RunRow>), HistoryError> {
         let since = q
             .since
-            .map(|d| ms(now) - d.as_millis() as i64)
+            .map(|d| unix_millis(now) - d.as_millis() as i64)
             .unwrap_or(i64::MIN);
         let host = q.host.map(|h| h.to_string());
         self.with(|c| {
@@ -365,7 +350,7 @@ impl History {
                     let at_ms: i64 = r.get(1)?;
                     Ok(KnockRow {
                         id: r.get(0)?,
-                        time: rfc3339(at_ms),
+                        time: rfc3339_millis(at_ms),
                         at_ms,
                         source: r.get(2)?,
                         door: r.get(3)?,
@@ -388,9 +373,9 @@ impl History {
                         host: r.get(1)?,
                         door: r.get(2)?,
                         status: r.get(3)?,
-                        queued: rfc3339(r.get(4)?),
-                        started: r.get::<_, Option<i64>>(5)?.map(rfc3339),
-                        ended: r.get::<_, Option<i64>>(6)?.map(rfc3339),
+                        queued: rfc3339_millis(r.get(4)?),
+                        started: r.get::<_, Option<i64>>(5)?.map(rfc3339_millis),
+                        ended: r.get::<_, Option<i64>>(6)?.map(rfc3339_millis),
                         counts: RunCounts {
                             ok: r.get(7)?,
                             changed: r.get(8)?,
@@ -470,11 +455,7 @@ fn write_text(knocks: &[KnockRow], runs: &[RunRow], out: &mut dyn Write) -> std:
         "ID", "HOST", "DOOR", "STATUS", "STARTED", "ENDED", "RESULT", "EXIT"
     )?;
     for r in runs {
-        let c = &r.counts;
-        let counts = format!(
-            "ok={} changed={} unreachable={} failed={} skipped={} rescued={} ignored={}",
-            c.ok, c.changed, c.unreachable, c.failed, c.skipped, c.rescued, c.ignored
-        );
+        let counts = r.counts.to_string();
         let started = r
             .started
             .clone()
@@ -528,43 +509,13 @@ pub fn parse_since(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("'{s}' is too long"))
 }
 
-/// Formats unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
-pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let milli = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn formats_utc_times() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_873_883_123), "2026-11-28T13:51:23.123Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]

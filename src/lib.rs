@@ -24,6 +24,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod counters;
 pub mod facts;
 pub mod history;
 pub mod inventory;
@@ -32,5 +33,7 @@ pub mod modules;
 pub mod playbook;
 pub mod runner;
 pub mod shell;
+pub mod signals;
 pub mod ssh;
+pub mod timefmt;
 pub mod value;

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use knockplay::cli::{self, Command};
+use knockplay::signals::{self, Signal};
 
 fn main() {
     let cli = match cli::parse() {
@@ -44,35 +45,17 @@ fn main() {
 
 /// First Ctrl-C/SIGTERM: stop between tasks; second: exit now.
 fn install_interrupt(cancel: Arc<AtomicBool>) {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(_) => return,
-    };
-    std::thread::spawn(move || {
-        rt.block_on(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut int), Ok(mut term)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-            ) else {
-                return;
-            };
-            let mut seen = false;
-            loop {
-                tokio::select! {
-                    _ = int.recv() => {},
-                    _ = term.recv() => {},
-                }
-                if seen {
-                    std::process::exit(knockplay::runner::exit::INTERRUPTED);
-                }
-                seen = true;
-                eprintln!("\n [ERROR]: User interrupted execution");
-                cancel.store(true, Ordering::SeqCst);
-            }
-        });
+    let mut seen = false;
+    let routed = signals::route(&[Signal::Interrupt, Signal::Terminate], move |_| {
+        if seen {
+            std::process::exit(knockplay::runner::exit::INTERRUPTED);
+        }
+        seen = true;
+        eprintln!("\n [ERROR]: User interrupted execution");
+        cancel.store(true, Ordering::SeqCst);
     });
+    if let Err(e) = routed {
+        // The run still works; Ctrl-C just ends it at once instead of between tasks.
+        tracing::warn!("cannot route Ctrl-C/SIGTERM: {e}");
+    }
 }

@@ -1,4 +1,5 @@
-//! POSIX shell quoting: everything sent to a target passes through here.
+//! POSIX shell text: quoting (everything sent to a target passes through here), word splitting
+//! like Python's `shlex.split`, and base64 here-document bodies for scripts that carry data.
 
 /// Quote `s` so that `sh` reads it back as exactly one word with the same bytes.
 pub fn quote(s: &str) -> String {
@@ -34,6 +35,142 @@ where
         .join(" ")
 }
 
+/// Which flavour of Python's `shlex.split` [`split_words`] follows. The callers differ on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WordRules {
+    /// A command line (free-form `command`, `script`): `shlex.split(s)`. `#` is an ordinary
+    /// character and a backslash-newline joins lines, as in `sh`.
+    CommandLine,
+    /// One line of an INI inventory: `shlex.split(line, comments=True)`. `#` ends the line, even
+    /// inside a word (`x=a#b` is `x=a`); errors use Python's words ("no closing quotation").
+    InventoryLine,
+}
+
+/// What was left open at the end of the input.
+#[derive(Debug, Clone, Copy)]
+enum Unfinished {
+    SingleQuote,
+    DoubleQuote,
+    Backslash,
+}
+
+impl WordRules {
+    fn comments(self) -> bool {
+        self == WordRules::InventoryLine
+    }
+
+    fn joins_lines(self) -> bool {
+        self == WordRules::CommandLine
+    }
+
+    fn error(self, what: Unfinished, input: &str) -> String {
+        match (self, what) {
+            (WordRules::CommandLine, Unfinished::SingleQuote) => {
+                format!("unterminated single quote in: {input}")
+            }
+            (WordRules::CommandLine, Unfinished::DoubleQuote) => {
+                format!("unterminated double quote in: {input}")
+            }
+            (WordRules::CommandLine, Unfinished::Backslash) => {
+                format!("trailing backslash in: {input}")
+            }
+            (WordRules::InventoryLine, Unfinished::Backslash) => {
+                format!("no escaped character in: {input}")
+            }
+            (WordRules::InventoryLine, _) => format!("no closing quotation in: {input}"),
+        }
+    }
+}
+
+/// Splits `s` into words like POSIX `sh` does, without expanding anything: quotes group and are
+/// removed, a backslash escapes the next character (inside double quotes only `"`, `\`, `$` and
+/// `` ` ``). An unclosed quote or a trailing backslash is an error.
+pub fn split_words(s: &str, rules: WordRules) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '#' if rules.comments() => break,
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(x) => cur.push(x),
+                        None => return Err(rules.error(Unfinished::SingleQuote, s)),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                double_quoted(&mut chars, &mut cur, rules.joins_lines())
+                    .map_err(|what| rules.error(what, s))?;
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some('\n') if rules.joins_lines() => {}
+                    Some(x) => cur.push(x),
+                    None => return Err(rules.error(Unfinished::Backslash, s)),
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+/// Reads a double-quoted part up to its closing quote into `cur`.
+fn double_quoted(
+    chars: &mut std::str::Chars<'_>,
+    cur: &mut String,
+    joins_lines: bool,
+) -> Result<(), Unfinished> {
+    loop {
+        match chars.next() {
+            Some('"') => return Ok(()),
+            Some('\\') => match chars.next() {
+                Some(x @ ('"' | '\\' | '$' | '`')) => cur.push(x),
+                Some('\n') if joins_lines => {}
+                Some(x) => {
+                    cur.push('\\');
+                    cur.push(x);
+                }
+                None => return Err(Unfinished::DoubleQuote),
+            },
+            Some(x) => cur.push(x),
+            None => return Err(Unfinished::DoubleQuote),
+        }
+    }
+}
+
+/// `data` as base64 in 76-column lines, each ending in a newline: the body of a here-document
+/// that a script pipes into `base64 -d`.
+pub fn base64_lines(data: &[u8]) -> String {
+    use base64::Engine;
+    let enc = base64::engine::general_purpose::STANDARD.encode(data);
+    let mut out = String::with_capacity(enc.len() + enc.len() / 76 + 1);
+    for chunk in enc.as_bytes().chunks(76) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +193,128 @@ mod tests {
                 .output()
                 .unwrap();
             assert_eq!(String::from_utf8_lossy(&out.stdout), s);
+        }
+    }
+
+    #[test]
+    fn splits_command_lines_like_shlex() {
+        let cases: &[(&str, &[&str])] = &[
+            ("echo hello", &["echo", "hello"]),
+            ("  a   b  ", &["a", "b"]),
+            ("echo 'a b' \"c d\"", &["echo", "a b", "c d"]),
+            ("echo a\\ b", &["echo", "a b"]),
+            (
+                "echo \"it's\" 'say \"hi\"'",
+                &["echo", "it's", "say \"hi\""],
+            ),
+            ("echo \"a\\\"b\" \"\\n\"", &["echo", "a\"b", "\\n"]),
+            ("x '' y", &["x", "", "y"]),
+            ("a'b'c", &["abc"]),
+            (
+                "echo # not a comment",
+                &["echo", "#", "not", "a", "comment"],
+            ),
+            // A backslash-newline joins lines, outside and inside double quotes.
+            ("echo a\\\nb \"c\\\nd\"", &["echo", "ab", "cd"]),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                split_words(input, WordRules::CommandLine).unwrap(),
+                *want,
+                "{input}"
+            );
+        }
+        assert!(split_words("echo 'oops", WordRules::CommandLine).is_err());
+        assert!(split_words("echo \"oops", WordRules::CommandLine).is_err());
+    }
+
+    #[test]
+    fn splits_inventory_lines_like_shlex_with_comments() {
+        let cases: &[(&str, &[&str])] = &[
+            ("web1 a=1 b=2", &["web1", "a=1", "b=2"]),
+            ("web1 x='a b' y=\"c d\"", &["web1", "x=a b", "y=c d"]),
+            ("web1 # comment", &["web1"]),
+            ("web1 x=a#b", &["web1", "x=a"]),
+            ("web1 x='a#b'", &["web1", "x=a#b"]),
+            ("h x=\"say \\\"hi\\\"\"", &["h", "x=say \"hi\""]),
+            ("h x=a\\ b", &["h", "x=a b"]),
+            ("h x=\"['a', 'b']\"", &["h", "x=['a', 'b']"]),
+            // No line joining: a backslash-newline is kept (inventory lines hold no newline).
+            ("a\\\nb \"c\\\nd\"", &["a\nb", "c\\\nd"]),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                split_words(input, WordRules::InventoryLine).unwrap(),
+                *want,
+                "{input}"
+            );
+        }
+        assert!(split_words("h x='open", WordRules::InventoryLine).is_err());
+    }
+
+    #[test]
+    fn each_caller_keeps_its_error_words() {
+        let cases: &[(&str, WordRules, &str)] = &[
+            (
+                "a 'b",
+                WordRules::CommandLine,
+                "unterminated single quote in: a 'b",
+            ),
+            (
+                "a \"b",
+                WordRules::CommandLine,
+                "unterminated double quote in: a \"b",
+            ),
+            (
+                "a \"b\\",
+                WordRules::CommandLine,
+                "unterminated double quote in: a \"b\\",
+            ),
+            (
+                "a b\\",
+                WordRules::CommandLine,
+                "trailing backslash in: a b\\",
+            ),
+            (
+                "a 'b",
+                WordRules::InventoryLine,
+                "no closing quotation in: a 'b",
+            ),
+            (
+                "a \"b",
+                WordRules::InventoryLine,
+                "no closing quotation in: a \"b",
+            ),
+            (
+                "a b\\",
+                WordRules::InventoryLine,
+                "no escaped character in: a b\\",
+            ),
+        ];
+        for (input, rules, want) in cases {
+            assert_eq!(
+                split_words(input, *rules).unwrap_err(),
+                *want,
+                "{input} {rules:?}"
+            );
+        }
+        // A comment ends the line before the open quote is seen.
+        assert_eq!(
+            split_words("a # 'b", WordRules::InventoryLine).unwrap(),
+            ["a"]
+        );
+    }
+
+    #[test]
+    fn base64_lines_wrap_at_76_columns() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", ""),
+            (b"hi", "aGk=\n"),
+            (&[0u8; 57], &format!("{}\n", "A".repeat(76))),
+            (&[0u8; 58], &format!("{}\nAA==\n", "A".repeat(76))),
+        ];
+        for (data, want) in cases {
+            assert_eq!(base64_lines(data), *want, "{} bytes", data.len());
         }
     }
 }

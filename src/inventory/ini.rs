@@ -2,6 +2,7 @@
 //! hosts before any section are ungrouped. Values are read like Ansible (`literal::parse_value`).
 
 use super::{hostrange, literal, Inventory, InventoryError};
+use crate::shell::{split_words, WordRules};
 use regex::Regex;
 
 fn header_regex() -> Result<&'static Regex, String> {
@@ -73,7 +74,8 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &str) -> Result<(), Inventor
         }
         match &section {
             Section::Hosts(group) => {
-                let words = shlex(line).map_err(|m| err(lineno, m))?;
+                let words =
+                    split_words(line, WordRules::InventoryLine).map_err(|m| err(lineno, m))?;
                 let Some((first, rest)) = words.split_first() else {
                     continue;
                 };
@@ -117,7 +119,8 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &str) -> Result<(), Inventor
                 group_vars.push((group.clone(), k.to_string(), value));
             }
             Section::Children(group) => {
-                let words = shlex(line).map_err(|m| err(lineno, m))?;
+                let words =
+                    split_words(line, WordRules::InventoryLine).map_err(|m| err(lineno, m))?;
                 let Some(child) = words.first() else { continue };
                 if words.len() > 1 {
                     return Err(err(
@@ -143,89 +146,4 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &str) -> Result<(), Inventor
         inv.set_group_var(&group, &k, v);
     }
     Ok(())
-}
-
-/// POSIX shell-like word splitting with `#` comments (Python's `shlex.split(line, comments=True)`).
-pub fn shlex(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '#' => break,
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(x) => cur.push(x),
-                        None => return Err(format!("no closing quotation in: {line}")),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(x @ ('"' | '\\' | '$' | '`')) => cur.push(x),
-                            Some(x) => {
-                                cur.push('\\');
-                                cur.push(x);
-                            }
-                            None => return Err(format!("no closing quotation in: {line}")),
-                        },
-                        Some(x) => cur.push(x),
-                        None => return Err(format!("no closing quotation in: {line}")),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some(x) => cur.push(x),
-                    None => return Err(format!("no escaped character in: {line}")),
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_like_words() {
-        let cases: &[(&str, &[&str])] = &[
-            ("web1 a=1 b=2", &["web1", "a=1", "b=2"]),
-            ("web1 x='a b' y=\"c d\"", &["web1", "x=a b", "y=c d"]),
-            ("web1 # comment", &["web1"]),
-            ("web1 x=a#b", &["web1", "x=a"]),
-            ("web1 x='a#b'", &["web1", "x=a#b"]),
-            ("h x=\"say \\\"hi\\\"\"", &["h", "x=say \"hi\""]),
-            ("h x=a\\ b", &["h", "x=a b"]),
-            ("h x=\"['a', 'b']\"", &["h", "x=['a', 'b']"]),
-        ];
-        for (input, want) in cases {
-            assert_eq!(shlex(input).unwrap(), *want, "{input}");
-        }
-        assert!(shlex("h x='open").is_err());
-    }
 }

@@ -93,7 +93,17 @@ impl Capture {
         let (name, st, sp) = (interface.to_string(), Arc::clone(&stats), Arc::clone(&stop));
         let thread = std::thread::Builder::new()
             .name(format!("capture-{interface}"))
-            .spawn(move || capture_loop(&name, receive_buffer, &filter, &tx, &st, &sp))?;
+            .spawn(move || {
+                CaptureThread {
+                    name: &name,
+                    receive_buffer,
+                    filter: &filter,
+                    tx: &tx,
+                    stats: &st,
+                    stop: &sp,
+                }
+                .run()
+            })?;
         Ok(Capture {
             interface: interface.to_string(),
             stats,
@@ -161,57 +171,94 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
     }
 }
 
-fn capture_loop(
-    name: &str,
+/// One capture thread's work: open the socket, read it until it breaks, reopen with backoff.
+struct CaptureThread<'a> {
+    name: &'a str,
     receive_buffer: usize,
-    filter: &FilterSlot,
-    tx: &SyncSender<Event>,
-    stats: &CaptureStats,
-    stop: &AtomicBool,
-) {
-    let mut backoff = Duration::from_secs(1);
-    let mut last_error = String::new();
-    while !stop.load(Ordering::SeqCst) {
-        let (mut generation, prog) = filter.get();
-        let sock = match PacketSocket::open(name, receive_buffer, &prog, READ_TIMEOUT) {
-            Ok(s) => s,
-            Err(e) => {
-                let msg = e.to_string();
-                if msg != last_error {
-                    tracing::warn!(
-                        interface = name,
-                        "cannot capture: {msg}; retrying with backoff"
-                    );
-                    last_error = msg;
+    filter: &'a FilterSlot,
+    tx: &'a SyncSender<Event>,
+    stats: &'a CaptureStats,
+    stop: &'a AtomicBool,
+}
+
+/// Why reading a socket ended.
+enum ReadEnd {
+    /// The listener is stopping (the thread has marked its interface down).
+    Stopped,
+    /// The detector is gone or stopping: nothing more to hand knocks to.
+    Detached,
+    /// The socket broke or the interface was recreated: open a new one.
+    Reopen,
+}
+
+impl CaptureThread<'_> {
+    fn run(&self) {
+        let mut backoff = Duration::from_secs(1);
+        let mut last_error = String::new();
+        while !self.stopping() {
+            let (generation, prog) = self.filter.get();
+            let sock = match PacketSocket::open(self.name, self.receive_buffer, &prog, READ_TIMEOUT)
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    let msg = e.to_string();
+                    if msg != last_error {
+                        tracing::warn!(
+                            interface = self.name,
+                            "cannot capture: {msg}; retrying with backoff"
+                        );
+                        last_error = msg;
+                    }
+                    self.stats.up.store(false, Ordering::SeqCst);
+                    sleep_unless_stopped(backoff, self.stop);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
                 }
-                stats.up.store(false, Ordering::SeqCst);
-                sleep_unless_stopped(backoff, stop);
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
+            };
+            self.opened(&sock);
+            backoff = Duration::from_secs(1);
+            last_error.clear();
+            match self.read(&sock, generation) {
+                ReadEnd::Stopped | ReadEnd::Detached => return,
+                ReadEnd::Reopen => {}
             }
-        };
+            self.stats.up.store(false, Ordering::SeqCst);
+            sleep_unless_stopped(backoff, self.stop);
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Counts and logs a freshly opened socket.
+    fn opened(&self, sock: &PacketSocket) {
+        let (name, wanted) = (self.name, self.receive_buffer);
         let granted = sock.receive_buffer();
-        stats
+        self.stats
             .receive_buffer
             .store(granted as u64, Ordering::Relaxed);
-        stats.opened.fetch_add(1, Ordering::Relaxed);
-        stats.up.store(true, Ordering::SeqCst);
+        self.stats.opened.fetch_add(1, Ordering::Relaxed);
+        self.stats.up.store(true, Ordering::SeqCst);
         tracing::info!(interface = name, receive_buffer = granted, "capturing");
-        if granted < receive_buffer {
-            tracing::warn!(interface = name, "receive buffer is {granted} bytes, asked for {receive_buffer}: raise net.core.rmem_max or grant CAP_NET_ADMIN");
+        if granted < wanted {
+            tracing::warn!(interface = name, "receive buffer is {granted} bytes, asked for {wanted}: raise net.core.rmem_max or grant CAP_NET_ADMIN");
         }
-        backoff = Duration::from_secs(1);
-        last_error.clear();
+    }
+
+    /// Reads packets until the listener stops or the socket must be reopened.
+    fn read(&self, sock: &PacketSocket, mut generation: u64) -> ReadEnd {
+        let name = self.name;
         let mut buf = vec![0u8; 2048];
         let mut last_check = Instant::now();
         let mut down_logged = false;
         loop {
-            if stop.load(Ordering::SeqCst) {
-                stats.up.store(false, Ordering::SeqCst);
-                return;
+            if self.stopping() {
+                self.stats.up.store(false, Ordering::SeqCst);
+                return ReadEnd::Stopped;
             }
-            if filter.generation.load(Ordering::SeqCst) != generation {
-                let (g, prog) = filter.get();
+            if self.filter.generation.load(Ordering::SeqCst) != generation {
+                let (g, prog) = self.filter.get();
                 match sock.set_filter(&prog) {
                     Ok(()) => tracing::info!(interface = name, "filter updated"),
                     Err(e) => tracing::error!(interface = name, "cannot update filter: {e}"),
@@ -221,21 +268,8 @@ fn capture_loop(
             match sock.recv(&mut buf) {
                 Ok(Some((n, pkttype))) => {
                     down_logged = false;
-                    if pkttype == PACKET_OUTGOING || pkttype == PACKET_OTHERHOST {
-                        continue;
-                    }
-                    stats.packets.fetch_add(1, Ordering::Relaxed);
-                    match parse_ip(&buf[..n]) {
-                        Ok(k) => {
-                            if !forward(tx, Event::Knock(k, Instant::now()), stats, stop) {
-                                return;
-                            }
-                        }
-                        Err(WireError::Truncated { .. }) | Err(WireError::Malformed(_)) => {
-                            stats.malformed.fetch_add(1, Ordering::Relaxed);
-                        }
-                        // Well-formed, just not a knock.
-                        Err(_) => {}
+                    if !self.deliver(&buf[..n], pkttype) {
+                        return ReadEnd::Detached;
                     }
                 }
                 Ok(None) => {}
@@ -248,44 +282,74 @@ fn capture_loop(
                         );
                         down_logged = true;
                     }
-                    stats.up.store(false, Ordering::SeqCst);
-                    sleep_unless_stopped(Duration::from_millis(200), stop);
+                    self.stats.up.store(false, Ordering::SeqCst);
+                    sleep_unless_stopped(Duration::from_millis(200), self.stop);
                 }
                 Err(e) => {
                     tracing::warn!(interface = name, "capture error: {e}; reopening");
-                    break;
+                    return ReadEnd::Reopen;
                 }
             }
             if last_check.elapsed() >= Duration::from_secs(1) {
                 last_check = Instant::now();
-                if let Ok((_, drops)) = sock.take_stats() {
-                    if drops > 0 {
-                        stats
-                            .kernel_drops
-                            .fetch_add(u64::from(drops), Ordering::Relaxed);
-                        tracing::warn!(
-                            interface = name,
-                            "kernel dropped {drops} packets (receive buffer full)"
-                        );
-                    }
-                }
-                if interface_index(name) != Some(sock.ifindex) {
-                    tracing::warn!(
-                        interface = name,
-                        "interface disappeared or was recreated; reopening"
-                    );
-                    break;
-                }
-                if down_logged && interface_up(name) {
-                    tracing::info!(interface = name, "interface is back up");
-                    down_logged = false;
-                }
-                if !down_logged {
-                    stats.up.store(true, Ordering::SeqCst);
+                if !self.check(sock, &mut down_logged) {
+                    return ReadEnd::Reopen;
                 }
             }
         }
-        stats.up.store(false, Ordering::SeqCst);
-        sleep_unless_stopped(backoff, stop);
+    }
+
+    /// Parses one frame and hands a knock to the detector. False when the listener is stopping.
+    fn deliver(&self, frame: &[u8], pkttype: u8) -> bool {
+        if pkttype == PACKET_OUTGOING || pkttype == PACKET_OTHERHOST {
+            return true;
+        }
+        self.stats.packets.fetch_add(1, Ordering::Relaxed);
+        match parse_ip(frame) {
+            Ok(k) => forward(
+                self.tx,
+                Event::Knock(k, Instant::now()),
+                self.stats,
+                self.stop,
+            ),
+            Err(WireError::Truncated { .. }) | Err(WireError::Malformed(_)) => {
+                self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            // Well-formed, just not a knock.
+            Err(_) => true,
+        }
+    }
+
+    /// The once-a-second look at the socket: kernel drops, interface recreated or back up.
+    /// False when the socket must be reopened.
+    fn check(&self, sock: &PacketSocket, down_logged: &mut bool) -> bool {
+        let name = self.name;
+        if let Ok((_, drops)) = sock.take_stats() {
+            if drops > 0 {
+                self.stats
+                    .kernel_drops
+                    .fetch_add(u64::from(drops), Ordering::Relaxed);
+                tracing::warn!(
+                    interface = name,
+                    "kernel dropped {drops} packets (receive buffer full)"
+                );
+            }
+        }
+        if interface_index(name) != Some(sock.ifindex) {
+            tracing::warn!(
+                interface = name,
+                "interface disappeared or was recreated; reopening"
+            );
+            return false;
+        }
+        if *down_logged && interface_up(name) {
+            tracing::info!(interface = name, "interface is back up");
+            *down_logged = false;
+        }
+        if !*down_logged {
+            self.stats.up.store(true, Ordering::SeqCst);
+        }
+        true
     }
 }

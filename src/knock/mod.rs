@@ -13,7 +13,6 @@ pub mod listener;
 pub mod port;
 pub mod sequence;
 pub mod service;
-mod signals;
 pub mod trigger;
 pub mod wire;
 

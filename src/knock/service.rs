@@ -9,10 +9,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{self, Door, HostKeyChecking, ListenConfig};
 use crate::history::{History, HistoryError};
+use crate::signals::Signal;
 
 use super::listener::socket::can_capture;
 use super::listener::{Capture, CaptureStats, Event, FilterSlot};
@@ -111,9 +113,19 @@ impl Control {
         self.inner.wake.notify_all();
     }
 
-    /// Routes SIGTERM/SIGINT (stop) and SIGHUP (reload) to this handle.
+    /// Routes SIGTERM/SIGINT (graceful stop) and SIGHUP (reload) to this handle.
     pub fn install_signal_handlers(&self) -> std::io::Result<()> {
-        super::signals::install(self)
+        let control = self.clone();
+        let signals = [Signal::Terminate, Signal::Interrupt, Signal::Hangup];
+        crate::signals::route(&signals, move |s| {
+            if s == Signal::Hangup {
+                tracing::info!("SIGHUP: reloading the configuration");
+                control.reload();
+            } else {
+                tracing::info!("stop signal: shutting down gracefully");
+                control.shutdown();
+            }
+        })
     }
 
     /// The latest counters (refreshed every 250 ms while listening).
@@ -138,6 +150,23 @@ impl Control {
     /// Waits until the counters satisfy `f` (true) or the timeout passes (false).
     pub fn wait_for(&self, timeout: Duration, f: impl Fn(&ListenStats) -> bool) -> bool {
         self.wait_until(timeout, || f(&self.stats()))
+    }
+
+    /// Waits up to 250 ms for a stop or a reload beyond `seen_reloads`; returns (stop, reloads).
+    fn next_request(&self, seen_reloads: u64) -> (bool, u64) {
+        let r = self
+            .inner
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (r, _) = self
+            .inner
+            .wake
+            .wait_timeout_while(r, Duration::from_millis(250), |r| {
+                !r.shutdown && r.reloads == seen_reloads
+            })
+            .unwrap_or_else(|p| p.into_inner());
+        (r.shutdown, r.reloads)
     }
 
     fn wait_until(&self, timeout: Duration, f: impl Fn() -> bool) -> bool {
@@ -167,6 +196,17 @@ struct DetectorShared {
     tracker: Mutex<TrackerStats>,
 }
 
+/// What a running listener is made of: supervision and shutdown work on these.
+struct Running {
+    trigger: Arc<Trigger>,
+    detector: JoinHandle<()>,
+    detector_shared: Arc<DetectorShared>,
+    filter: Arc<FilterSlot>,
+    captures: Vec<Capture>,
+    /// Capture → detector; kept here to start captures and send reconfigurations.
+    tx: SyncSender<Event>,
+}
+
 /// Runs the listener until `control.shutdown()` (or a signal routed to it). Blocks.
 pub fn listen(
     config: ListenConfig,
@@ -174,6 +214,17 @@ pub fn listen(
     control: Control,
 ) -> Result<ListenSummary, ListenError> {
     can_capture().map_err(ListenError::Capture)?;
+    let history = prepare(&config)?;
+    let mut running = start(&config, launcher, history)?;
+    tracing::info!(interfaces = ?config.listener.interfaces, "listening");
+    let (current, mut stats) = supervise(&control, config, &mut running);
+    let shutdown = running.stop(&control, &mut stats, current.runner.grace_period);
+    tracing::info!(?shutdown, "listener stopped");
+    Ok(ListenSummary { stats, shutdown })
+}
+
+/// Opens the history (marking runs cut off last time) and the log directory.
+fn prepare(config: &ListenConfig) -> Result<Arc<History>, ListenError> {
     let history = Arc::new(History::open(&config.runner.state_dir)?);
     let interrupted = history.mark_interrupted(SystemTime::now())?;
     if interrupted > 0 {
@@ -190,13 +241,21 @@ pub fn listen(
             "host_key_checking = \"off\": host keys of knocking machines are NOT verified"
         );
     }
+    Ok(history)
+}
 
+/// Starts the trigger's pool, the detector thread and one capture thread per interface.
+fn start(
+    config: &ListenConfig,
+    launcher: Arc<dyn Launcher>,
+    history: Arc<History>,
+) -> Result<Running, ListenError> {
     let trigger = Arc::new(Trigger::start(
         &config.doors,
         config.runner.clone(),
         config.listener.history_failed_per_second,
         launcher,
-        Arc::clone(&history),
+        history,
     ));
 
     // Capture → detector: one bounded channel.
@@ -236,30 +295,36 @@ pub fn listen(
             tracing::warn!(door = %d.name, "allow = [\"any\"]: anyone who knocks this sequence gets the playbook run against them");
         }
     }
-    tracing::info!(interfaces = ?config.listener.interfaces, "listening");
+    Ok(Running {
+        trigger,
+        detector,
+        detector_shared,
+        filter,
+        captures,
+        tx,
+    })
+}
 
+/// Serves reload requests and refreshes the counters until a stop is requested. Returns the
+/// configuration in force and the counters.
+fn supervise(
+    control: &Control,
+    config: ListenConfig,
+    running: &mut Running,
+) -> (ListenConfig, ListenStats) {
     let mut current = config;
     let mut stats = ListenStats::default();
     let mut seen_reloads = 0u64;
     loop {
-        let (stop, reloads) = {
-            let r = control
-                .inner
-                .requests
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            let (r, _) = control
-                .inner
-                .wake
-                .wait_timeout_while(r, Duration::from_millis(250), |r| {
-                    !r.shutdown && r.reloads == seen_reloads
-                })
-                .unwrap_or_else(|p| p.into_inner());
-            (r.shutdown, r.reloads)
-        };
+        let (stop, reloads) = control.next_request(seen_reloads);
         if reloads != seen_reloads {
             seen_reloads = reloads;
-            match reload(&current, &filter, &mut captures, &tx) {
+            match reload(
+                &current,
+                &running.filter,
+                &mut running.captures,
+                &running.tx,
+            ) {
                 Ok(new) => {
                     current = new;
                     stats.reloads += 1;
@@ -270,32 +335,52 @@ pub fn listen(
                 }
             }
         }
-        refresh(&control, &mut stats, &captures, &trigger, &detector_shared);
+        refresh(
+            control,
+            &mut stats,
+            &running.captures,
+            &running.trigger,
+            &running.detector_shared,
+        );
         if stop {
-            break;
+            return (current, stats);
         }
     }
+}
 
-    tracing::info!("stopping capture");
-    for c in &captures {
-        c.request_stop();
+impl Running {
+    /// Stops capture and detection, then gives runs in progress up to `grace` to finish.
+    fn stop(
+        mut self,
+        control: &Control,
+        stats: &mut ListenStats,
+        grace: Duration,
+    ) -> ShutdownReport {
+        tracing::info!("stopping capture");
+        for c in &self.captures {
+            c.request_stop();
+        }
+        for c in self.captures.drain(..) {
+            c.join();
+        }
+        drop(self.tx);
+        let _ = self.detector.join();
+        tracing::info!(
+            "waiting up to {}s for {} run(s) in progress",
+            grace.as_secs(),
+            self.trigger.pending()
+        );
+        let shutdown = self.trigger.shutdown(grace);
+        refresh(
+            control,
+            stats,
+            &self.captures,
+            &self.trigger,
+            &self.detector_shared,
+        );
+        control.inner.ready.store(false, Ordering::SeqCst);
+        shutdown
     }
-    for c in captures.drain(..) {
-        c.join();
-    }
-    drop(tx);
-    let _ = detector.join();
-    let grace = current.runner.grace_period;
-    tracing::info!(
-        "waiting up to {}s for {} run(s) in progress",
-        grace.as_secs(),
-        trigger.pending()
-    );
-    let shutdown = trigger.shutdown(grace);
-    refresh(&control, &mut stats, &captures, &trigger, &detector_shared);
-    control.inner.ready.store(false, Ordering::SeqCst);
-    tracing::info!(?shutdown, "listener stopped");
-    Ok(ListenSummary { stats, shutdown })
 }
 
 fn refresh(

@@ -16,9 +16,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{Action, Door, HostKeyChecking, RunnerSettings};
-use crate::history::{History, KnockOutcome, KnockRecord, RunCounts, RunStatus};
-use crate::value::Vars;
+use crate::config::{Action, Door, HostKeyChecking, PlaybookAction, RunnerSettings};
+use crate::counters::RunCounts;
+use crate::history::{History, KnockOutcome, KnockRecord, RunStatus};
+use crate::timefmt::{rfc3339_millis, unix_millis};
 
 use super::sequence::{Detected, FailReason, FailedAttempt};
 use ratelimit::{RateLimit, Verdict};
@@ -37,13 +38,8 @@ pub struct RunJob {
     pub run_id: i64,
     pub door: String,
     pub host: IpAddr,
-    pub playbook: PathBuf,
-    pub inventory_vars: Vars,
-    pub groups: Vec<String>,
-    pub user: String,
-    pub private_key: Option<PathBuf>,
-    pub port: u16,
-    pub become_: bool,
+    /// The door's playbook, inventory vars, groups and login.
+    pub action: PlaybookAction,
     /// How long to wait for the host's sshd before the first task.
     pub ssh_wait: Duration,
     pub host_key_checking: HostKeyChecking,
@@ -54,31 +50,30 @@ pub struct RunJob {
 /// The recap of one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunOutcome {
-    pub ok: u32,
-    pub changed: u32,
-    pub unreachable: u32,
-    pub failed: u32,
-    pub skipped: u32,
-    pub rescued: u32,
-    pub ignored: u32,
+    /// The run's counters summed over its hosts.
+    pub counts: RunCounts,
     pub exit_code: i32,
     pub error: Option<String>,
 }
 
 impl RunOutcome {
-    pub fn succeeded(&self) -> bool {
-        self.exit_code == 0 && self.failed == 0 && self.unreachable == 0 && self.error.is_none()
-    }
-    fn counts(&self) -> RunCounts {
-        RunCounts {
-            ok: self.ok,
-            changed: self.changed,
-            unreachable: self.unreachable,
-            failed: self.failed,
-            skipped: self.skipped,
-            rescued: self.rescued,
-            ignored: self.ignored,
+    /// A run that could not do its job: one failure, exit code 1, and why.
+    pub fn failed(error: String) -> RunOutcome {
+        RunOutcome {
+            counts: RunCounts {
+                failed: 1,
+                ..RunCounts::default()
+            },
+            exit_code: 1,
+            error: Some(error),
         }
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == 0
+            && self.counts.failed == 0
+            && self.counts.unreachable == 0
+            && self.error.is_none()
     }
 }
 
@@ -426,20 +421,9 @@ impl Trigger {
     /// Waits until nothing is queued or running (true), or `timeout` passes (false).
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut st = self.lock();
-        while st.running + st.queue.len() > 0 || !st.hosts.is_empty() {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
-        true
+        let busy = |st: &State| st.running + st.queue.len() > 0 || !st.hosts.is_empty();
+        let (_st, idle) = self.shared.wait_while(self.lock(), deadline, busy);
+        idle
     }
 
     /// Stops taking knocks, drops the queue (recorded as interrupted), lets running runs finish
@@ -463,19 +447,9 @@ impl Trigger {
         report.never_started = dropped.len();
         self.shared.changed.notify_all();
         let at_start = st.running;
-        let deadline = Instant::now() + grace;
-        while st.running > 0 {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
+        let (st, _) = self
+            .shared
+            .wait_while(st, Instant::now() + grace, |st| st.running > 0);
         let still: Vec<i64> = st.running_ids.iter().copied().collect();
         drop(st);
         for id in &still {
@@ -509,6 +483,27 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A poisoned lock means a worker panicked in the launcher; the state itself stays valid.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits while `busy` holds, until `deadline`. Returns the lock and whether `busy` ended.
+    fn wait_while<'a>(
+        &self,
+        mut st: MutexGuard<'a, State>,
+        deadline: Instant,
+        busy: impl Fn(&State) -> bool,
+    ) -> (MutexGuard<'a, State>, bool) {
+        while busy(&st) {
+            let now = Instant::now();
+            if now >= deadline {
+                return (st, false);
+            }
+            st = self
+                .changed
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        (st, true)
     }
 
     fn record(
@@ -556,12 +551,7 @@ impl Shared {
 
     fn enqueue(&self, st: &mut State, host: IpAddr, door: Arc<Door>) -> i64 {
         let now = SystemTime::now();
-        let stamp = crate::history::rfc3339(
-            now.duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0),
-        )
-        .replace(':', "");
+        let stamp = rfc3339_millis(unix_millis(now)).replace(':', "");
         let log_path = st
             .settings
             .log_dir
@@ -608,7 +598,7 @@ impl Shared {
         }
         if let Err(e) =
             self.history
-                .run_finished(id, status, &o.counts(), exit, error, SystemTime::now())
+                .run_finished(id, status, &o.counts, exit, error, SystemTime::now())
         {
             tracing::error!("history: {e}");
         }
@@ -663,13 +653,7 @@ fn execute(shared: &Shared, job: &Job, settings: &RunnerSettings) -> RunOutcome 
                 run_id: job.run_id,
                 door: job.door.name.clone(),
                 host: job.host,
-                playbook: p.playbook.clone(),
-                inventory_vars: p.inventory_vars.clone(),
-                groups: p.groups.clone(),
-                user: p.user.clone(),
-                private_key: p.private_key.clone(),
-                port: p.port,
-                become_: p.become_,
+                action: p.clone(),
                 ssh_wait: settings.ssh_wait,
                 host_key_checking: settings.host_key_checking,
                 log_path: job.log_path.clone(),
@@ -677,12 +661,7 @@ fn execute(shared: &Shared, job: &Job, settings: &RunnerSettings) -> RunOutcome 
             // A panicking launcher must not take the worker (and its pool slot) with it.
             let launcher = Arc::clone(&shared.launcher);
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| launcher.run(&run)))
-                .unwrap_or_else(|_| RunOutcome {
-                    failed: 1,
-                    exit_code: 1,
-                    error: Some("the runner panicked".into()),
-                    ..RunOutcome::default()
-                })
+                .unwrap_or_else(|_| RunOutcome::failed("the runner panicked".into()))
         }
     }
 }
@@ -699,7 +678,7 @@ fn finish(shared: &Shared, job: Job, outcome: RunOutcome) {
     );
     if ok {
         bump(&shared.counters.runs_ok);
-        tracing::info!(door = %job.door.name, host = %job.host, run = job.run_id, ok = outcome.ok, changed = outcome.changed, "run succeeded");
+        tracing::info!(door = %job.door.name, host = %job.host, run = job.run_id, ok = outcome.counts.ok, changed = outcome.counts.changed, "run succeeded");
     } else {
         bump(&shared.counters.runs_failed);
         tracing::warn!(door = %job.door.name, host = %job.host, run = job.run_id, exit = outcome.exit_code,

@@ -4,6 +4,7 @@ use super::*;
 use crate::config::{Allow, PlaybookAction};
 use crate::knock::flags::TcpFlagRule;
 use crate::knock::port::PortSpec;
+use crate::value::Vars;
 use std::sync::atomic::AtomicUsize;
 
 /// Records every call, sleeps `delay`, and tracks how many runs overlap.
@@ -52,14 +53,20 @@ impl Launcher for FakeLauncher {
         self.active.fetch_sub(1, Ordering::SeqCst);
         if self.fail_hosts.contains(&job.host) {
             RunOutcome {
-                failed: 1,
+                counts: RunCounts {
+                    failed: 1,
+                    ..RunCounts::default()
+                },
                 exit_code: 2,
                 ..RunOutcome::default()
             }
         } else {
             RunOutcome {
-                ok: 3,
-                changed: 1,
+                counts: RunCounts {
+                    ok: 3,
+                    changed: 1,
+                    ..RunCounts::default()
+                },
                 ..RunOutcome::default()
             }
         }

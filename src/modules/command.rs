@@ -8,11 +8,12 @@
 //! Round trips: one. A `creates`/`removes` guard runs inside the same command (it prints a marker
 //! and exits when the command must be skipped); in check mode only the guard runs.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use super::plan::failure_msg;
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
-use crate::shell::quote;
+use crate::shell::{quote, split_words, WordRules};
+use crate::timefmt::{python_datetime, python_timedelta};
 use crate::value::Value;
 
 pub struct Command;
@@ -57,7 +58,7 @@ impl Module for Command {
                 ))
             }
             (Some(argv), None) => argv,
-            (None, Some(text)) => split_words(&text).map_err(ModuleError::Args)?,
+            (None, Some(text)) => split_words(&text, WordRules::CommandLine).map_err(ModuleError::Args)?,
             (None, None) => return Err(no_command()),
         };
         if words.is_empty() {
@@ -253,46 +254,12 @@ pub fn command_result(
     }
     let delta = end.duration_since(start).unwrap_or_default();
     r.set("cmd", inv.display.clone())
-        .set("start", timestamp(start))
-        .set("end", timestamp(end))
-        .set("delta", format_delta(delta))
+        .set("start", python_datetime(start))
+        .set("end", python_datetime(end))
+        .set("delta", python_timedelta(delta))
 }
 
-/// `2024-05-01 12:00:00.123456` (UTC).
-pub fn timestamp(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:06}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_micros()
-    )
-}
 
-/// `0:00:00.002345`, like Python's timedelta.
-pub fn format_delta(d: Duration) -> String {
-    let s = d.as_secs();
-    format!(
-        "{}:{:02}:{:02}.{:06}",
-        s / 3600,
-        s % 3600 / 60,
-        s % 60,
-        d.subsec_micros()
-    )
-}
 
 /// A word for `sh` that keeps glob characters (`*?[]`) active and quotes everything else, so
 /// `creates: /etc/*.conf` matches like Ansible's glob while spaces stay literal.
@@ -316,68 +283,6 @@ pub fn glob_word(pattern: &str) -> String {
     out
 }
 
-/// Split a command line like Python's `shlex.split` (POSIX mode, no comments).
-pub fn split_words(s: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => cur.push(c),
-                        None => return Err(format!("unterminated single quote in: {s}")),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(n @ ('"' | '\\' | '$' | '`')) => cur.push(n),
-                            Some('\n') => {}
-                            Some(n) => {
-                                cur.push('\\');
-                                cur.push(n);
-                            }
-                            None => return Err(format!("unterminated double quote in: {s}")),
-                        },
-                        Some(c) => cur.push(c),
-                        None => return Err(format!("unterminated double quote in: {s}")),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some('\n') => {}
-                    Some(n) => cur.push(n),
-                    None => return Err(format!("trailing backslash in: {s}")),
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
-}
 
 /// Quote words for `sh`. With `expand`, `$VAR`/`${VAR}` expand from the target's environment
 /// (left as written when unset, like Python's `os.path.expandvars`) and a leading `~` or `~/`
@@ -469,31 +374,6 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn splits_like_shlex() {
-        let cases: &[(&str, &[&str])] = &[
-            ("echo hello", &["echo", "hello"]),
-            ("  a   b  ", &["a", "b"]),
-            ("echo 'a b' \"c d\"", &["echo", "a b", "c d"]),
-            ("echo a\\ b", &["echo", "a b"]),
-            (
-                "echo \"it's\" 'say \"hi\"'",
-                &["echo", "it's", "say \"hi\""],
-            ),
-            ("echo \"a\\\"b\" \"\\n\"", &["echo", "a\"b", "\\n"]),
-            ("x '' y", &["x", "", "y"]),
-            ("a'b'c", &["abc"]),
-            (
-                "echo # not a comment",
-                &["echo", "#", "not", "a", "comment"],
-            ),
-        ];
-        for (input, want) in cases {
-            assert_eq!(split_words(input).unwrap(), *want, "{input}");
-        }
-        assert!(split_words("echo 'oops").is_err());
-        assert!(split_words("echo \"oops").is_err());
-    }
 
     #[test]
     fn argv_reaches_the_program_unchanged() {
@@ -660,15 +540,6 @@ mod tests {
         assert!(res.stderr.unwrap().contains("Unable to change directory"));
     }
 
-    #[test]
-    fn timestamps_format_like_python() {
-        let t = UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456);
-        assert_eq!(timestamp(t), "2023-11-14 22:13:20.123456");
-        assert_eq!(
-            format_delta(Duration::from_micros(3_723_000_005)),
-            "1:02:03.000005"
-        );
-    }
 
     #[test]
     fn glob_words_keep_wildcards() {

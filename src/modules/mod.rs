@@ -81,7 +81,6 @@ pub mod template;
 pub mod testing;
 pub mod textfile;
 pub mod user;
-pub mod util;
 pub mod wait_for;
 pub mod write;
 

@@ -2,10 +2,10 @@
 //! stream over stdin into a private temp file, which is made executable, run (with `executable`
 //! if given, arguments as written) and removed. `creates`/`removes` guard it in the same command.
 
-use super::command::{execute, raw_command, split_words, Invocation, COMMAND_COMMON};
+use super::command::{execute, raw_command, Invocation, COMMAND_COMMON};
 use super::copy::not_found;
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
-use crate::shell::quote;
+use crate::shell::{quote, split_words, WordRules};
 use crate::value::Value;
 
 pub struct Script;
@@ -49,7 +49,7 @@ impl Module for Script {
 
 /// The script name (first shell word) and the raw argument text after it.
 pub fn split_script(text: &str) -> Result<(String, String), String> {
-    let words = split_words(text.trim())?;
+    let words = split_words(text.trim(), WordRules::CommandLine)?;
     let first = words.first().cloned().ok_or("no script given")?;
     // The arguments stay as written (Ansible passes them to the shell); only the first word,
     // which may be quoted, is removed.

@@ -6,7 +6,7 @@ use super::args::Args;
 use super::mode::Mode;
 use super::params::Param;
 use super::probe::{FileState, Kind};
-use super::util::base64_lines;
+use crate::shell::base64_lines;
 use super::ModuleError;
 use crate::shell::quote;
 

@@ -25,6 +25,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crate::counters::RunCounts;
 use crate::inventory::Inventory;
 use crate::value::Vars;
 
@@ -48,7 +49,7 @@ mod walk;
 pub mod tests;
 
 pub use connect::{Connector, HostConn, SshConnector};
-pub use report::{HostStats, ReportOptions, Reporter};
+pub use report::{ReportOptions, Reporter};
 
 /// Exit codes, as ansible-playbook's.
 pub mod exit {
@@ -97,25 +98,15 @@ pub struct RunOptions {
 /// The outcome of a run.
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
-    pub stats: BTreeMap<String, HostStats>,
+    pub stats: BTreeMap<String, RunCounts>,
     pub exit_code: i32,
     pub interrupted: bool,
 }
 
 impl RunReport {
     /// Sum of all hosts' counters.
-    pub fn totals(&self) -> HostStats {
-        let mut t = HostStats::default();
-        for s in self.stats.values() {
-            t.ok += s.ok;
-            t.changed += s.changed;
-            t.unreachable += s.unreachable;
-            t.failed += s.failed;
-            t.skipped += s.skipped;
-            t.rescued += s.rescued;
-            t.ignored += s.ignored;
-        }
-        t
+    pub fn totals(&self) -> RunCounts {
+        RunCounts::total(self.stats.values())
     }
 }
 

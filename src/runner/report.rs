@@ -13,20 +13,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use super::escape;
+use crate::counters::RunCounts;
 use crate::modules::FileDiff;
 use crate::value::Value;
-
-/// Per-host counters, as in Ansible's recap.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct HostStats {
-    pub ok: u32,
-    pub changed: u32,
-    pub unreachable: u32,
-    pub failed: u32,
-    pub skipped: u32,
-    pub rescued: u32,
-    pub ignored: u32,
-}
 
 /// How a task ended on one host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +118,7 @@ struct Inner {
     last_task_at: Option<String>,
     logs: BTreeMap<String, Option<File>>,
     json_plays: Vec<Value>,
-    stats: BTreeMap<String, HostStats>,
+    stats: BTreeMap<String, RunCounts>,
     out: Box<dyn Write + Send>,
 }
 
@@ -397,12 +386,12 @@ impl Reporter {
     }
 
     /// Add to a host's counters.
-    pub fn count(&self, host: &str, f: impl FnOnce(&mut HostStats)) {
+    pub fn count(&self, host: &str, f: impl FnOnce(&mut RunCounts)) {
         let mut inner = self.lock();
         f(inner.stats.entry(host.to_string()).or_default());
     }
 
-    pub fn stats(&self) -> BTreeMap<String, HostStats> {
+    pub fn stats(&self) -> BTreeMap<String, RunCounts> {
         self.lock().stats.clone()
     }
 
@@ -433,7 +422,7 @@ impl Reporter {
     }
 
     /// One recap line in Ansible's exact column format.
-    pub fn recap_line(&self, host: &str, t: &HostStats) -> String {
+    pub fn recap_line(&self, host: &str, t: &RunCounts) -> String {
         let host = escape::line(host);
         let col = |lead: &str, n: u32, color: &str| {
             let s = format!("{lead}={n:<4}");
@@ -488,7 +477,7 @@ mod tests {
     #[test]
     fn recap_matches_ansible_columns() {
         let r = Reporter::new(plain());
-        let t = HostStats {
+        let t = RunCounts {
             ok: 2,
             changed: 1,
             ..Default::default()

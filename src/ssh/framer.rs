@@ -43,7 +43,7 @@ impl Framer {
             None => format!("( eval {cmd} ) </dev/null; {marks}"),
             Some(data) => format!(
                 "base64 -d <<'{token}_IN' | ( eval {cmd} ); {marks}{}{token}_IN\n",
-                crate::modules::util::base64_lines(data)
+                crate::shell::base64_lines(data)
             ),
         }
     }

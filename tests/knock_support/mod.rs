@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use knockplay::counters::RunCounts;
 use knockplay::knock::{Launcher, RunJob, RunOutcome};
 
 pub struct NetNs {
@@ -244,8 +245,11 @@ impl Launcher for RecordingLauncher {
         std::thread::sleep(self.delay);
         self.active.fetch_sub(1, Ordering::SeqCst);
         RunOutcome {
-            ok: 2,
-            changed: 1,
+            counts: RunCounts {
+                ok: 2,
+                changed: 1,
+                ..RunCounts::default()
+            },
             ..RunOutcome::default()
         }
     }

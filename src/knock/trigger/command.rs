@@ -7,16 +7,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::RunOutcome;
+use crate::counters::RunCounts;
 
 /// Runs `command` for `host`, killing it after `timeout`.
 pub fn run_command(command: &str, host: IpAddr, log_path: &Path, timeout: Duration) -> RunOutcome {
     let line = command.replace("%IP%", &host.to_string());
-    let fail = |error: String| RunOutcome {
-        failed: 1,
-        exit_code: 1,
-        error: Some(error),
-        ..RunOutcome::default()
-    };
+    let fail = RunOutcome::failed;
     let log = match File::create(log_path) {
         Ok(f) => f,
         Err(e) => return fail(format!("cannot create log {}: {e}", log_path.display())),
@@ -43,10 +39,13 @@ pub fn run_command(command: &str, host: IpAddr, log_path: &Path, timeout: Durati
                 let code = status.code().unwrap_or(128);
                 return if status.success() {
                     RunOutcome {
-                        ok: 1,
-                        changed: 1,
+                        counts: RunCounts {
+                            ok: 1,
+                            changed: 1,
+                            ..RunCounts::default()
+                        },
                         exit_code: 0,
-                        ..RunOutcome::default()
+                        error: None,
                     }
                 } else {
                     RunOutcome {
