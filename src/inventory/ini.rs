@@ -2,6 +2,8 @@
 //! hosts before any section are ungrouped. Values are read like Ansible (`literal::parse_value`).
 
 use super::{hostrange, literal, Inventory, InventoryError};
+use crate::shell::{self, Comments, SplitError};
+use crate::value::Value;
 use regex::Regex;
 
 fn header_regex() -> Result<&'static Regex, String> {
@@ -13,6 +15,7 @@ fn header_regex() -> Result<&'static Regex, String> {
     .map_err(Clone::clone)
 }
 
+/// The section a line belongs to, with its group.
 enum Section {
     Hosts(String),
     Vars(String),
@@ -29,7 +32,7 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &str) -> Result<(), Inventor
     let mut section = Section::Hosts("ungrouped".to_string());
     // `[g:vars]` may come before `[g]`; check at the end that the group exists.
     let mut pending_vars: Vec<(String, usize)> = Vec::new();
-    let mut group_vars: Vec<(String, String, crate::value::Value)> = Vec::new();
+    let mut group_vars: Vec<(String, String, Value)> = Vec::new();
     for (idx, raw) in text.lines().enumerate() {
         let lineno = idx + 1;
         let line = raw.trim();
@@ -37,99 +40,21 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &str) -> Result<(), Inventor
             continue;
         }
         if line.starts_with('[') {
-            let Some(c) = header.captures(line) else {
-                return Err(err(
-                    lineno,
-                    format!(
-                        "invalid section header '{line}': expected [group], [group:vars] or \
-                         [group:children] (no spaces in group names)"
-                    ),
-                ));
-            };
-            let name = c[1].to_string();
-            section = match c.get(2).map(|m| m.as_str()) {
-                None | Some("hosts") => {
-                    inv.ensure_group(&name);
-                    Section::Hosts(name)
-                }
-                Some("vars") => {
-                    pending_vars.push((name.clone(), lineno));
-                    Section::Vars(name)
-                }
-                Some("children") => {
-                    inv.ensure_group(&name);
-                    Section::Children(name)
-                }
-                Some(other) => {
-                    return Err(err(
-                        lineno,
-                        format!(
-                        "invalid section suffix ':{other}' in '{line}' (use :vars or :children)"
-                    ),
-                    ))
-                }
-            };
+            section = section_header(header, line).map_err(|m| err(lineno, m))?;
+            match &section {
+                Section::Hosts(name) | Section::Children(name) => inv.ensure_group(name),
+                Section::Vars(name) => pending_vars.push((name.clone(), lineno)),
+            }
             continue;
         }
         match &section {
-            Section::Hosts(group) => {
-                let words = shlex(line).map_err(|m| err(lineno, m))?;
-                let Some((first, rest)) = words.split_first() else {
-                    continue;
-                };
-                let hosts = hostrange::expand(first).map_err(|m| err(lineno, m))?;
-                let mut vars = Vec::new();
-                for w in rest {
-                    let Some((k, v)) = w.split_once('=') else {
-                        return Err(err(
-                            lineno,
-                            format!("expected key=value host variable assignment, got: {w}"),
-                        ));
-                    };
-                    if k.is_empty() {
-                        return Err(err(lineno, format!("empty variable name in '{w}'")));
-                    }
-                    vars.push((k.to_string(), literal::parse_value(v)));
-                }
-                for (host, port) in hosts {
-                    inv.add_host_to_group(&host, group);
-                    inv.note_source(&host, path);
-                    if let Some(p) = port {
-                        inv.set_host_var(&host, "ansible_port", p.into());
-                    }
-                    for (k, v) in &vars {
-                        inv.set_host_var(&host, k, v.clone());
-                    }
-                }
-            }
+            Section::Hosts(group) => host_line(inv, group, line, path),
             Section::Vars(group) => {
-                let Some((k, v)) = line.split_once('=') else {
-                    return Err(err(
-                        lineno,
-                        format!("expected key=value in [{group}:vars], got: {line}"),
-                    ));
-                };
-                let k = k.trim();
-                if k.is_empty() {
-                    return Err(err(lineno, format!("empty variable name in '{line}'")));
-                }
-                let value = literal::parse_value(v.trim());
-                group_vars.push((group.clone(), k.to_string(), value));
+                var_line(group, line).map(|(k, v)| group_vars.push((group.clone(), k, v)))
             }
-            Section::Children(group) => {
-                let words = shlex(line).map_err(|m| err(lineno, m))?;
-                let Some(child) = words.first() else { continue };
-                if words.len() > 1 {
-                    return Err(err(
-                        lineno,
-                        format!(
-                            "expected one group name per line in [{group}:children], got: {line}"
-                        ),
-                    ));
-                }
-                inv.add_child(group, child).map_err(|m| err(lineno, m))?;
-            }
+            Section::Children(group) => child_line(inv, group, line),
         }
+        .map_err(|m| err(lineno, m))?;
     }
     for (group, line) in pending_vars {
         if !inv.has_group(&group) {
@@ -145,66 +70,83 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &str) -> Result<(), Inventor
     Ok(())
 }
 
-/// POSIX shell-like word splitting with `#` comments (Python's `shlex.split(line, comments=True)`).
-pub fn shlex(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '#' => break,
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(x) => cur.push(x),
-                        None => return Err(format!("no closing quotation in: {line}")),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(x @ ('"' | '\\' | '$' | '`')) => cur.push(x),
-                            Some(x) => {
-                                cur.push('\\');
-                                cur.push(x);
-                            }
-                            None => return Err(format!("no closing quotation in: {line}")),
-                        },
-                        Some(x) => cur.push(x),
-                        None => return Err(format!("no closing quotation in: {line}")),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some(x) => cur.push(x),
-                    None => return Err(format!("no escaped character in: {line}")),
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
+/// `[group]`, `[group:hosts]`, `[group:vars]` or `[group:children]`.
+fn section_header(header: &Regex, line: &str) -> Result<Section, String> {
+    let Some(c) = header.captures(line) else {
+        return Err(format!(
+            "invalid section header '{line}': expected [group], [group:vars] or \
+             [group:children] (no spaces in group names)"
+        ));
+    };
+    let name = c[1].to_string();
+    match c.get(2).map(|m| m.as_str()) {
+        None | Some("hosts") => Ok(Section::Hosts(name)),
+        Some("vars") => Ok(Section::Vars(name)),
+        Some("children") => Ok(Section::Children(name)),
+        Some(other) => Err(format!(
+            "invalid section suffix ':{other}' in '{line}' (use :vars or :children)"
+        )),
+    }
+}
+
+/// `host[01:10]:2222 k=v ...`: the hosts of the pattern, in `group`, with those variables.
+fn host_line(inv: &mut Inventory, group: &str, line: &str, path: &str) -> Result<(), String> {
+    let words = words(line)?;
+    let Some((first, rest)) = words.split_first() else {
+        return Ok(());
+    };
+    let hosts = hostrange::expand(first)?;
+    let mut vars = Vec::new();
+    for w in rest {
+        let Some((k, v)) = w.split_once('=') else {
+            return Err(format!(
+                "expected key=value host variable assignment, got: {w}"
+            ));
+        };
+        if k.is_empty() {
+            return Err(format!("empty variable name in '{w}'"));
         }
+        vars.push((k.to_string(), literal::parse_value(v)));
     }
-    if in_word {
-        words.push(cur);
+    inv.add_listed_hosts(group, hosts, &vars, path);
+    Ok(())
+}
+
+/// `key = value` in `[group:vars]`.
+fn var_line(group: &str, line: &str) -> Result<(String, Value), String> {
+    let Some((k, v)) = line.split_once('=') else {
+        return Err(format!("expected key=value in [{group}:vars], got: {line}"));
+    };
+    let k = k.trim();
+    if k.is_empty() {
+        return Err(format!("empty variable name in '{line}'"));
     }
-    Ok(words)
+    Ok((k.to_string(), literal::parse_value(v.trim())))
+}
+
+/// One child group name in `[group:children]`.
+fn child_line(inv: &mut Inventory, group: &str, line: &str) -> Result<(), String> {
+    let words = words(line)?;
+    let Some(child) = words.first() else {
+        return Ok(());
+    };
+    if words.len() > 1 {
+        return Err(format!(
+            "expected one group name per line in [{group}:children], got: {line}"
+        ));
+    }
+    inv.add_child(group, child)
+}
+
+/// A line's words as Python's `shlex.split(line, comments=True)` gives them, with its error
+/// wording.
+fn words(line: &str) -> Result<Vec<String>, String> {
+    shell::split_words(line, Comments::EndTheLine).map_err(|e| match e {
+        SplitError::UnclosedSingleQuote | SplitError::UnclosedDoubleQuote => {
+            format!("no closing quotation in: {line}")
+        }
+        SplitError::TrailingBackslash => format!("no escaped character in: {line}"),
+    })
 }
 
 #[cfg(test)]
@@ -224,8 +166,8 @@ mod tests {
             ("h x=\"['a', 'b']\"", &["h", "x=['a', 'b']"]),
         ];
         for (input, want) in cases {
-            assert_eq!(shlex(input).unwrap(), *want, "{input}");
+            assert_eq!(words(input).unwrap(), *want, "{input}");
         }
-        assert!(shlex("h x='open").is_err());
+        assert!(words("h x='open").is_err());
     }
 }
