@@ -277,65 +277,8 @@ pub fn format_delta(d: Duration) -> String {
 
 /// Split a command line like Python's `shlex.split` (POSIX mode, no comments).
 pub fn split_words(s: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => cur.push(c),
-                        None => return Err(format!("unterminated single quote in: {s}")),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(n @ ('"' | '\\' | '$' | '`')) => cur.push(n),
-                            Some('\n') => {}
-                            Some(n) => {
-                                cur.push('\\');
-                                cur.push(n);
-                            }
-                            None => return Err(format!("unterminated double quote in: {s}")),
-                        },
-                        Some(c) => cur.push(c),
-                        None => return Err(format!("unterminated double quote in: {s}")),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some('\n') => {}
-                    Some(n) => cur.push(n),
-                    None => return Err(format!("trailing backslash in: {s}")),
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
+    crate::shell::split_words(s, crate::shell::Comments::Ordinary)
+        .map_err(|e| format!("{e} in: {s}"))
 }
 
 /// Quote words for `sh`. With `expand`, `$VAR`/`${VAR}` expand from the target's environment
