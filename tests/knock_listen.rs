@@ -119,8 +119,8 @@ fn knocks_from_a_namespace_open_the_door_and_bad_knocks_say_why() {
         let j = &launcher.jobs.lock().unwrap()[0];
         assert_eq!(j.host, ns.peer());
         assert_eq!(j.door, "base");
-        assert_eq!(j.playbook, dir.path().join("site.yml"));
-        assert_eq!(j.inventory_vars["role"], "web");
+        assert_eq!(j.action.playbook, dir.path().join("site.yml"));
+        assert_eq!(j.action.inventory_vars["role"], "web");
         assert!(j
             .log_path
             .starts_with(dir.path().join("logs").join(ns.peer().to_string())));

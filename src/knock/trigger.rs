@@ -16,9 +16,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{Action, Door, HostKeyChecking, RunnerSettings};
+use crate::config::{Action, Door, HostKeyChecking, PlaybookAction, RunnerSettings};
 use crate::history::{History, KnockOutcome, KnockRecord, RunCounts, RunStatus};
-use crate::value::Vars;
 
 use super::sequence::{Detected, FailReason, FailedAttempt};
 use ratelimit::{RateLimit, Verdict};
@@ -37,13 +36,8 @@ pub struct RunJob {
     pub run_id: i64,
     pub door: String,
     pub host: IpAddr,
-    pub playbook: PathBuf,
-    pub inventory_vars: Vars,
-    pub groups: Vec<String>,
-    pub user: String,
-    pub private_key: Option<PathBuf>,
-    pub port: u16,
-    pub become_: bool,
+    /// The door's playbook, inventory vars, groups and login.
+    pub action: PlaybookAction,
     /// How long to wait for the host's sshd before the first task.
     pub ssh_wait: Duration,
     pub host_key_checking: HostKeyChecking,
@@ -663,13 +657,7 @@ fn execute(shared: &Shared, job: &Job, settings: &RunnerSettings) -> RunOutcome 
                 run_id: job.run_id,
                 door: job.door.name.clone(),
                 host: job.host,
-                playbook: p.playbook.clone(),
-                inventory_vars: p.inventory_vars.clone(),
-                groups: p.groups.clone(),
-                user: p.user.clone(),
-                private_key: p.private_key.clone(),
-                port: p.port,
-                become_: p.become_,
+                action: p.clone(),
                 ssh_wait: settings.ssh_wait,
                 host_key_checking: settings.host_key_checking,
                 log_path: job.log_path.clone(),

@@ -52,26 +52,29 @@ pub fn marker_command(door: &str, playbook: &str, sha256: &str, now: SystemTime)
 impl Launcher for RunnerLauncher {
     fn run(&self, job: &RunJob) -> RunOutcome {
         let name = job.host.to_string();
-        let mut vars = job.inventory_vars.clone();
+        let mut vars = job.action.inventory_vars.clone();
         vars.insert("ansible_host".into(), Value::String(name.clone()));
-        vars.insert("ansible_port".into(), Value::from(job.port));
-        vars.insert("ansible_user".into(), Value::String(job.user.clone()));
-        if let Some(k) = &job.private_key {
+        vars.insert("ansible_port".into(), Value::from(job.action.port));
+        vars.insert(
+            "ansible_user".into(),
+            Value::String(job.action.user.clone()),
+        );
+        if let Some(k) = &job.action.private_key {
             vars.insert(
                 "ansible_ssh_private_key_file".into(),
                 Value::String(k.display().to_string()),
             );
         }
         let mut inventory = Inventory::new();
-        inventory.add_host(&name, &vars, &job.groups);
-        let sha = match std::fs::read(&job.playbook) {
+        inventory.add_host(&name, &vars, &job.action.groups);
+        let sha = match std::fs::read(&job.action.playbook) {
             Ok(b) => hex::encode(Sha256::digest(&b)),
             Err(e) => {
                 return RunOutcome {
                     exit_code: exit::UNREACHABLE_OR_PARSE,
                     error: Some(format!(
                         "cannot read playbook {}: {e}",
-                        job.playbook.display()
+                        job.action.playbook.display()
                     )),
                     ..RunOutcome::default()
                 }
@@ -88,7 +91,7 @@ impl Launcher for RunnerLauncher {
             log_file: Some(job.log_path.clone()),
         };
         let opts = RunOptions {
-            playbook: job.playbook.clone(),
+            playbook: job.action.playbook.clone(),
             inventory,
             limit: None,
             tags: Vec::new(),
@@ -97,9 +100,9 @@ impl Launcher for RunnerLauncher {
             check: false,
             diff: false,
             forks: 1,
-            remote_user: Some(job.user.clone()),
-            private_key: job.private_key.clone(),
-            become_: job.become_,
+            remote_user: Some(job.action.user.clone()),
+            private_key: job.action.private_key.clone(),
+            become_: job.action.become_,
             become_user: None,
             become_method: None,
             connector: Arc::new(SshConnector {
@@ -114,7 +117,7 @@ impl Launcher for RunnerLauncher {
             cancel: self.cancel.clone(),
             finish_command: Some(marker_command(
                 &job.door,
-                &job.playbook.display().to_string(),
+                &job.action.playbook.display().to_string(),
                 &sha,
                 SystemTime::now(),
             )),
