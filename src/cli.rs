@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::inventory::Inventory;
+use crate::playbook::model::{Action, Playbook, Task};
 use crate::runner::{self, exit, ReportOptions, RunOptions, SshConnector};
 use crate::ssh::known_hosts::HostKeyPolicy;
 use crate::value::{Value, Vars};
@@ -266,47 +267,38 @@ pub fn load_inventory(sources: &[String]) -> Result<Inventory, String> {
     Inventory::from_sources(sources).map_err(|e| e.to_string())
 }
 
+/// Print `ERROR! …` for a step that failed and give the exit code it maps to.
+fn fail<T, E: std::fmt::Display>(result: Result<T, E>, code: i32) -> Result<T, i32> {
+    result.map_err(|e| {
+        eprintln!("ERROR! {e}");
+        code
+    })
+}
+
 /// `knockplay run`.
 pub fn run(args: RunArgs, cancel: Arc<AtomicBool>) -> i32 {
-    let extra = match parse_extra_vars(&args.extra_vars) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("ERROR! {e}");
-            return exit::BAD_OPTIONS;
-        }
-    };
-    let connector = match connector(&args.ssh) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("ERROR! {e}");
-            return exit::BAD_OPTIONS;
-        }
-    };
+    exit_code(try_run(args, cancel))
+}
+
+fn try_run(args: RunArgs, cancel: Arc<AtomicBool>) -> Result<i32, i32> {
+    let extra = fail(parse_extra_vars(&args.extra_vars), exit::BAD_OPTIONS)?;
+    let connector = fail(connector(&args.ssh), exit::BAD_OPTIONS)?;
     if !args.playbook.exists() {
         eprintln!(
             "ERROR! the playbook: {} could not be found",
             args.playbook.display()
         );
-        return exit::UNREACHABLE_OR_PARSE;
+        return Err(exit::UNREACHABLE_OR_PARSE);
     }
-    let pb = match crate::playbook::parse::load_playbook(&args.playbook) {
-        Ok(pb) => pb,
-        Err(e) => {
-            eprintln!("ERROR! {e}");
-            return exit::UNREACHABLE_OR_PARSE;
-        }
-    };
+    let pb = fail(
+        crate::playbook::parse::load_playbook(&args.playbook),
+        exit::UNREACHABLE_OR_PARSE,
+    )?;
     if args.syntax_check {
         outln!("\nplaybook: {}", args.playbook.display());
-        return exit::OK;
+        return Ok(exit::OK);
     }
-    let inventory = match load_inventory(&args.inventory) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("ERROR! {e}");
-            return exit::UNREACHABLE_OR_PARSE;
-        }
-    };
+    let inventory = fail(load_inventory(&args.inventory), exit::UNREACHABLE_OR_PARSE)?;
     if args.list_hosts || args.list_tasks {
         return list(&pb, &inventory, &args);
     }
@@ -334,21 +326,16 @@ pub fn run(args: RunArgs, cancel: Arc<AtomicBool>) -> i32 {
         finish_command: None,
         task_timeout: None,
     };
-    runner::play::run(&pb, opts).exit_code
+    Ok(runner::play::run(&pb, opts).exit_code)
 }
 
-fn list(pb: &crate::playbook::model::Playbook, inv: &Inventory, args: &RunArgs) -> i32 {
+/// `--list-hosts` / `--list-tasks`: each play's hosts and task names, as ansible-playbook shows them.
+fn list(pb: &Playbook, inv: &Inventory, args: &RunArgs) -> Result<i32, i32> {
     outln!("\nplaybook: {}", args.playbook.display());
     for (i, play) in pb.plays.iter().enumerate() {
         outln!("\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
         if args.list_hosts {
-            let mut hosts = match inv.hosts_matching(&play.hosts) {
-                Ok(h) => h,
-                Err(e) => {
-                    eprintln!("ERROR! {e}");
-                    return exit::UNREACHABLE_OR_PARSE;
-                }
-            };
+            let mut hosts = fail(inv.hosts_matching(&play.hosts), exit::UNREACHABLE_OR_PARSE)?;
             if let Some(l) = &args.limit {
                 let lim = inv.hosts_matching(l).unwrap_or_default();
                 hosts.retain(|h| lim.contains(h));
@@ -361,35 +348,37 @@ fn list(pb: &crate::playbook::model::Playbook, inv: &Inventory, args: &RunArgs) 
         }
         if args.list_tasks {
             outln!("    tasks:");
-            fn walk(tasks: &[crate::playbook::model::Task], depth: usize) {
-                for t in tasks {
-                    match &t.action {
-                        crate::playbook::model::Action::Block {
-                            block,
-                            rescue,
-                            always,
-                        } => {
-                            walk(block, depth);
-                            walk(rescue, depth);
-                            walk(always, depth);
-                        }
-                        _ => {
-                            let tags = if t.tags.is_empty() {
-                                String::new()
-                            } else {
-                                format!("\tTAGS: [{}]", t.tags.join(", "))
-                            };
-                            outln!("{}{}{tags}", "      ".repeat(depth), t.display_name());
-                        }
-                    }
-                }
-            }
-            walk(&play.pre_tasks, 1);
-            walk(&play.tasks, 1);
-            walk(&play.post_tasks, 1);
+            list_tasks(&play.pre_tasks, 1);
+            list_tasks(&play.tasks, 1);
+            list_tasks(&play.post_tasks, 1);
         }
     }
-    exit::OK
+    Ok(exit::OK)
+}
+
+/// Task names with their tags; blocks are walked, not listed.
+fn list_tasks(tasks: &[Task], depth: usize) {
+    for t in tasks {
+        match &t.action {
+            Action::Block {
+                block,
+                rescue,
+                always,
+            } => {
+                list_tasks(block, depth);
+                list_tasks(rescue, depth);
+                list_tasks(always, depth);
+            }
+            _ => {
+                let tags = if t.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("\tTAGS: [{}]", t.tags.join(", "))
+                };
+                outln!("{}{}{tags}", "      ".repeat(depth), t.display_name());
+            }
+        }
+    }
 }
 
 /// Parse arguments; clap errors become exit code 5 (help/version exit 0).
@@ -414,153 +403,140 @@ pub fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
     match cli.command {
         Command::Run(a) => run(*a, cancel),
         Command::Listen(a) => listen(&a, cancel),
-        Command::CheckConfig(a) => match crate::config::load(&a.config) {
-            Ok(cfg) => {
-                outln!("{}", cfg.describe());
-                exit::OK
-            }
-            Err(e) => {
-                eprintln!("ERROR! {e}");
-                exit::UNREACHABLE_OR_PARSE
-            }
-        },
+        Command::CheckConfig(a) => check_config(&a),
         Command::Knock(a) => knock(&a),
         Command::History(a) => history(&a),
     }
 }
 
+/// The exit code of a command that stopped early (`Err`) or ran to its end (`Ok`).
+fn exit_code(result: Result<i32, i32>) -> i32 {
+    match result {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+/// `knockplay check-config`.
+fn check_config(a: &CheckConfigArgs) -> i32 {
+    exit_code(
+        fail(crate::config::load(&a.config), exit::UNREACHABLE_OR_PARSE).map(|cfg| {
+            outln!("{}", cfg.describe());
+            exit::OK
+        }),
+    )
+}
+
 /// `knockplay listen`: capture knocks and run door playbooks in-process until SIGTERM/SIGINT.
 pub fn listen(a: &ListenArgs, cancel: Arc<AtomicBool>) -> i32 {
-    let cfg = match crate::config::load(&a.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("ERROR! {e}");
-            return exit::UNREACHABLE_OR_PARSE;
-        }
-    };
+    exit_code(try_listen(a, cancel))
+}
+
+fn try_listen(a: &ListenArgs, cancel: Arc<AtomicBool>) -> Result<i32, i32> {
+    let cfg = fail(crate::config::load(&a.config), exit::UNREACHABLE_OR_PARSE)?;
     let control = crate::knock::Control::new();
-    if let Err(e) = control.install_signal_handlers() {
-        eprintln!("ERROR! cannot install signal handlers: {e}");
-        return 1;
-    }
+    fail(
+        control
+            .install_signal_handlers()
+            .map_err(|e| format!("cannot install signal handlers: {e}")),
+        1,
+    )?;
     let launcher = Arc::new(crate::runner::knocked::RunnerLauncher {
         known_hosts: cfg.runner.state_dir.join("known_hosts"),
         cancel,
     });
-    match crate::knock::listen(cfg, launcher, control) {
-        Ok(summary) => {
-            let s = &summary.stats;
-            eprintln!(
-                "knockplay listen stopped: {} run(s) finished during shutdown, {} recorded as interrupted\n  \
-                 packets {} (malformed {}, lost in the kernel {}); knocks completed {}, failed {}, \
-                 attempts evicted at max_attempts {}; accepted {}, coalesced {}, not allowed {}, \
-                 cooldown {}, queue full {}; runs ok {}, failed {}, interrupted {}; at most {} at once",
-                summary.shutdown.finished,
-                summary.shutdown.interrupted,
-                s.packets,
-                s.malformed,
-                s.kernel_drops,
-                s.tracker.detected,
-                s.tracker.failed,
-                s.tracker.evicted,
-                s.trigger.accepted,
-                s.trigger.coalesced,
-                s.trigger.not_allowed,
-                s.trigger.cooldown,
-                s.trigger.queue_full,
-                s.trigger.runs_ok,
-                s.trigger.runs_failed,
-                s.trigger.runs_interrupted,
-                s.trigger.peak_running,
-            );
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("ERROR! {e}");
-            1
-        }
-    }
+    let summary = fail(crate::knock::listen(cfg, launcher, control), 1)?;
+    let s = &summary.stats;
+    eprintln!(
+        "knockplay listen stopped: {} run(s) finished during shutdown, {} recorded as interrupted\n  \
+         packets {} (malformed {}, lost in the kernel {}); knocks completed {}, failed {}, \
+         attempts evicted at max_attempts {}; accepted {}, coalesced {}, not allowed {}, \
+         cooldown {}, queue full {}; runs ok {}, failed {}, interrupted {}; at most {} at once",
+        summary.shutdown.finished,
+        summary.shutdown.interrupted,
+        s.packets,
+        s.malformed,
+        s.kernel_drops,
+        s.tracker.detected,
+        s.tracker.failed,
+        s.tracker.evicted,
+        s.trigger.accepted,
+        s.trigger.coalesced,
+        s.trigger.not_allowed,
+        s.trigger.cooldown,
+        s.trigger.queue_full,
+        s.trigger.runs_ok,
+        s.trigger.runs_failed,
+        s.trigger.runs_interrupted,
+        s.trigger.peak_running,
+    );
+    Ok(exit::OK)
 }
 
 /// `knockplay knock HOST PORT...`.
 pub fn knock(a: &KnockArgs) -> i32 {
+    exit_code(try_knock(a))
+}
+
+fn try_knock(a: &KnockArgs) -> Result<i32, i32> {
     let mut ports = Vec::new();
     for p in &a.ports {
-        match p.parse::<crate::knock::PortSpec>() {
-            Ok(s) => ports.push(s),
-            Err(e) => {
-                eprintln!("ERROR! port '{p}': {e}");
-                return exit::BAD_OPTIONS;
-            }
-        }
+        let spec = p
+            .parse::<crate::knock::PortSpec>()
+            .map_err(|e| format!("port '{p}': {e}"));
+        ports.push(fail(spec, exit::BAD_OPTIONS)?);
     }
     let delay = Duration::from_millis(a.delay);
-    match a.until_configured {
-        None => match crate::knock::client::send_knocks(&a.host, &ports, delay) {
-            Ok(()) => exit::OK,
-            Err(e) => {
-                eprintln!("ERROR! knock {}: {e}", a.host);
-                1
-            }
-        },
-        Some(secs) => {
-            let mut opts = crate::knock::client::UntilConfigured::new(Duration::from_secs(secs));
-            opts.marker = a.marker.clone();
-            match crate::knock::client::knock_until_configured(&a.host, &ports, delay, &opts) {
-                Ok(n) => {
-                    eprintln!("configured ({} after {n} knock(s))", opts.marker.display());
-                    exit::OK
-                }
-                Err(e) => {
-                    eprintln!("ERROR! {e}");
-                    1
-                }
-            }
-        }
-    }
+    let Some(secs) = a.until_configured else {
+        let sent = crate::knock::client::send_knocks(&a.host, &ports, delay)
+            .map_err(|e| format!("knock {}: {e}", a.host));
+        fail(sent, 1)?;
+        return Ok(exit::OK);
+    };
+    let mut opts = crate::knock::client::UntilConfigured::new(Duration::from_secs(secs));
+    opts.marker = a.marker.clone();
+    let n = fail(
+        crate::knock::client::knock_until_configured(&a.host, &ports, delay, &opts),
+        1,
+    )?;
+    eprintln!("configured ({} after {n} knock(s))", opts.marker.display());
+    Ok(exit::OK)
 }
 
 /// `knockplay history`.
 pub fn history(a: &HistoryArgs) -> i32 {
+    exit_code(try_history(a))
+}
+
+fn try_history(a: &HistoryArgs) -> Result<i32, i32> {
     let state_dir = match &a.state_dir {
         Some(d) => d.clone(),
-        None => match crate::config::load(&a.config) {
-            Ok(c) => c.runner.state_dir,
-            Err(e) => {
-                eprintln!("ERROR! {e} (or pass --state-dir)");
-                return exit::UNREACHABLE_OR_PARSE;
-            }
-        },
+        None => {
+            let loaded =
+                crate::config::load(&a.config).map_err(|e| format!("{e} (or pass --state-dir)"));
+            fail(loaded, exit::UNREACHABLE_OR_PARSE)?.runner.state_dir
+        }
     };
     let host = match &a.host {
-        Some(h) => match h.parse() {
-            Ok(ip) => Some(ip),
-            Err(_) => {
-                eprintln!("ERROR! --host {h}: not an IP address");
-                return exit::BAD_OPTIONS;
-            }
-        },
+        Some(h) => {
+            let ip = h
+                .parse()
+                .map_err(|_| format!("--host {h}: not an IP address"));
+            Some(fail(ip, exit::BAD_OPTIONS)?)
+        }
         None => None,
     };
     let since = match &a.since {
-        Some(s) => match crate::history::parse_since(s) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                eprintln!("ERROR! --since {s}: {e}");
-                return exit::BAD_OPTIONS;
-            }
-        },
+        Some(s) => {
+            let d = crate::history::parse_since(s).map_err(|e| format!("--since {s}: {e}"));
+            Some(fail(d, exit::BAD_OPTIONS)?)
+        }
         None => None,
     };
     let q = crate::history::Query { host, since };
     let mut out = std::io::stdout();
     match crate::history::print(&state_dir, &q, a.json, &mut out) {
-        Ok(()) => exit::OK,
         Err(crate::history::HistoryError::Output(e)) => stdout_gone(e),
-        Err(e) => {
-            eprintln!("ERROR! {e}");
-            1
-        }
+        printed => fail(printed, 1).map(|()| exit::OK),
     }
 }
 

@@ -22,7 +22,7 @@ pub struct RawListener {
     pub history_failed_per_second: Option<Spanned<i64>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRunner {
     pub max_concurrent_runs: Option<Spanned<i64>>,

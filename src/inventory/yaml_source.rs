@@ -147,16 +147,7 @@ fn hosts(inv: &mut Inventory, group: &str, node: &Node, path: &str) -> Result<()
                 ))
             }
         };
-        for (host, port) in expanded {
-            inv.add_host_to_group(&host, group);
-            inv.note_source(&host, path);
-            if let Some(p) = port {
-                inv.set_host_var(&host, "ansible_port", p.into());
-            }
-            for (k, v) in &vars_map {
-                inv.set_host_var(&host, k, v.clone());
-            }
-        }
+        inv.add_listed_hosts(group, expanded, &vars_map, path);
     }
     Ok(())
 }

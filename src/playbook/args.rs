@@ -8,6 +8,7 @@
 //! - words without `=` (or, for free-form modules, `key=value` words whose key is not an inline
 //!   option such as `chdir`) are kept verbatim, quotes included, in `_raw_params`.
 
+use super::fqcn;
 use crate::value::{Value, Vars};
 
 /// Key holding the free-form text (`command: make install` → `_raw_params: "make install"`).
@@ -48,15 +49,7 @@ pub enum ArgsError {
 
 /// Whether `module` (short name or `ansible.builtin.*` / `ansible.legacy.*` FQCN) is free form.
 pub fn is_free_form(module: &str) -> bool {
-    FREE_FORM_MODULES.contains(&short_name(module))
-}
-
-/// `ansible.builtin.copy` → `copy`; other names unchanged.
-pub fn short_name(module: &str) -> &str {
-    module
-        .strip_prefix("ansible.builtin.")
-        .or_else(|| module.strip_prefix("ansible.legacy."))
-        .unwrap_or(module)
+    FREE_FORM_MODULES.contains(&fqcn::short(module))
 }
 
 /// Parse `key=value` words; words without `=` go to `_raw_params` (joined verbatim).
@@ -519,8 +512,11 @@ mod tests {
         assert!(is_free_form("ansible.builtin.shell"));
         assert!(is_free_form("ansible.legacy.raw"));
         assert!(!is_free_form("copy"));
-        assert_eq!(short_name("ansible.builtin.copy"), "copy");
-        assert_eq!(short_name("community.general.ufw"), "community.general.ufw");
+        assert_eq!(fqcn::short("ansible.builtin.copy"), "copy");
+        assert_eq!(
+            fqcn::short("community.general.ufw"),
+            "community.general.ufw"
+        );
         let (m, a) = parse_action("copy src=a dest=b").unwrap();
         assert_eq!(
             (m.as_str(), a),

@@ -109,17 +109,30 @@ pub const PLAY_KEYWORDS: &[&str] = &[
     "fact_path",
 ];
 
-/// Strip `ansible.builtin.` / `ansible.legacy.` from a module name.
-pub fn short_module_name(name: &str) -> &str {
-    name.strip_prefix("ansible.builtin.")
-        .or_else(|| name.strip_prefix("ansible.legacy."))
-        .unwrap_or(name)
+/// The loop keywords knockplay runs; the other `with_*` task keywords are recognised but refused.
+pub const SUPPORTED_LOOPS: &[&str] = &[
+    "loop",
+    "with_items",
+    "with_list",
+    "with_dict",
+    "with_first_found",
+];
+
+/// `with_*` keywords that are task keywords but not implemented, in [`TASK_KEYWORDS`] order.
+pub fn unsupported_loops() -> impl Iterator<Item = &'static str> {
+    TASK_KEYWORDS
+        .iter()
+        .copied()
+        .filter(|k| k.starts_with("with_") && !SUPPORTED_LOOPS.contains(k))
 }
+
+/// The runner still calls the FQCN helper by this name.
+pub use super::fqcn::short as short_module_name;
 
 /// The parameter declaration of a control module (one the runner executes itself), or None for
 /// any other name.
 pub fn control_params(name: &str) -> Option<&'static crate::modules::Spec> {
-    crate::modules::control_specs::lookup(short_module_name(name))
+    crate::modules::control_specs::lookup(super::fqcn::short(name))
 }
 
 /// Every module name known (control + remote), for suggestions.
@@ -181,5 +194,17 @@ mod tests {
             Some("lineinfile")
         );
         assert_eq!(nearest("zzzzzz", ["copy", "file"]), None);
+    }
+
+    #[test]
+    fn unsupported_loops_are_the_other_with_keywords() {
+        let refused: Vec<&str> = unsupported_loops().collect();
+        assert_eq!(
+            refused.join(" "),
+            "with_fileglob with_together with_sequence with_subelements with_nested with_indexed_items"
+        );
+        for keyword in SUPPORTED_LOOPS {
+            assert!(TASK_KEYWORDS.contains(keyword), "{keyword}");
+        }
     }
 }

@@ -103,6 +103,17 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// A block that only groups `tasks`: what static imports and role wrappers expand to.
+    pub fn block_of(tasks: Vec<Task>) -> Action {
+        Action::Block {
+            block: tasks,
+            rescue: Vec::new(),
+            always: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct LoopSpec {
     /// `loop`/`with_items`/`with_list` expression or literal list.
@@ -151,6 +162,38 @@ pub struct Task {
 }
 
 impl Task {
+    /// A task that does `action` with every keyword unset.
+    pub fn new(name: Option<String>, pos: Pos, action: Action) -> Task {
+        Task {
+            name,
+            pos,
+            action,
+            when: Vec::new(),
+            loop_: None,
+            register: None,
+            notify: Vec::new(),
+            listen: Vec::new(),
+            changed_when: None,
+            failed_when: None,
+            ignore_errors: None,
+            ignore_unreachable: None,
+            tags: Vec::new(),
+            vars: Vars::new(),
+            environment: None,
+            no_log: None,
+            check_mode: None,
+            diff: None,
+            become_: BecomeSpec::default(),
+            remote_user: None,
+            until: None,
+            retries: None,
+            delay: None,
+            timeout: None,
+            run_once: None,
+            role: None,
+        }
+    }
+
     /// What the task is called in output: its name, or `module` / `role : name` like Ansible.
     pub fn display_name(&self) -> String {
         let base = match (&self.name, &self.action) {

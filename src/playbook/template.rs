@@ -15,12 +15,20 @@
 //!   with `foo` undefined): such templates are retried with chainable undefined values, which
 //!   still refuse to be printed;
 //! - `omit` is a placeholder: mapping entries whose value renders to it are dropped.
+//!
+//! - this file: [`Templar`], rendering and evaluating
+//! - `scan`: what a template's text says before compiling it (`{{ expr }}`, guards)
+//! - `error`: [`TemplateError`] and finding the undefined variable
+//! - `filters`, `predicates`, `functions`: Ansible's filters, tests and lookups
+//! - `pyfmt`: Python's text forms of values; `regex_cache`: compiled regexes
 
+mod error;
 mod filters;
 mod functions;
 mod predicates;
 pub mod pyfmt;
 mod regex_cache;
+mod scan;
 
 use crate::value::{str_bool, Value, Vars};
 use minijinja::value::ValueKind;
@@ -28,7 +36,11 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, Undefi
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
+pub use error::TemplateError;
 pub use predicates::compare_versions;
+
+use error::{convert_error, location};
+use scan::{bool_word, checks_definedness, is_identifier, plain_lookup, single_expression};
 
 /// The value of `omit`: module arguments set to it are left out.
 pub const OMIT: &str = "__omit_place_holder__knockplay__";
@@ -41,33 +53,6 @@ const RESULT_VAR: &str = "__knockplay_result";
 const MAX_DEPTH: usize = 32;
 /// Past this many distinct template strings the name cache starts over.
 const MAX_CACHED: usize = 50_000;
-
-/// A template that could not be rendered. The runner adds file:line, task and host.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateError {
-    /// An undefined variable or attribute (`'foo' is undefined`, `'foo.bar' is undefined`).
-    #[error("'{name}' is undefined{at}")]
-    Undefined { name: String, at: String },
-    /// The template text is not valid Jinja.
-    #[error("template syntax error: {message}{at}")]
-    Syntax { message: String, at: String },
-    /// A filter, test or operation failed.
-    #[error("template error: {message}{at}")]
-    Render { message: String, at: String },
-    /// Variables refer to each other in a loop.
-    #[error("recursive loop detected in template string: variable '{name}' refers to itself")]
-    Recursion { name: String },
-}
-
-impl TemplateError {
-    /// The undefined variable's name, if that is the problem.
-    pub fn undefined_name(&self) -> Option<&str> {
-        match self {
-            TemplateError::Undefined { name, .. } => Some(name),
-            _ => None,
-        }
-    }
-}
 
 /// Whether `s` contains Jinja syntax at all.
 pub fn is_template(s: &str) -> bool {
@@ -84,139 +69,6 @@ pub fn contains_template(v: &Value) -> bool {
             .any(|(k, v)| is_template(k) || contains_template(v)),
         _ => false,
     }
-}
-
-/// `{{ expr }}` (exactly one expression, nothing around it) → `expr`. The closing `}}` must
-/// be the end of the string: quotes and braces of dict literals inside are skipped.
-fn single_expression(s: &str) -> Option<&str> {
-    let body = s.strip_prefix("{{")?;
-    let b = body.as_bytes();
-    let mut quote: Option<u8> = None;
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if let Some(q) = quote {
-            if c == b'\\' {
-                i += 1;
-            } else if c == q {
-                quote = None;
-            }
-            i += 1;
-            continue;
-        }
-        match c {
-            b'\'' | b'"' => quote = Some(c),
-            b'{' if matches!(b.get(i + 1), Some(b'{' | b'%' | b'#')) && depth == 0 => return None,
-            b'{' => depth += 1,
-            b'}' if depth > 0 => depth -= 1,
-            b'}' if b.get(i + 1) == Some(&b'}') => {
-                if i + 2 != b.len() {
-                    return None;
-                }
-                let inner = &body[..i];
-                let inner = inner.strip_prefix(['-', '+']).unwrap_or(inner);
-                let inner = inner.strip_suffix(['-', '+']).unwrap_or(inner);
-                return Some(inner.trim());
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-/// Does the template deal with undefined values on purpose (then chains may be undefined)?
-fn checks_definedness(source: &str) -> bool {
-    source.contains("defined")
-        || source.contains("default")
-        || source.contains("mandatory")
-        || regex_cache::get(r"\|\s*d\s*(\(|\}\}|\)|$|\|)", false, false)
-            .is_ok_and(|re| re.is_match(source))
-}
-
-/// Ansible's boolean words for a bare condition (`when: yes` read by a YAML 1.2 parser).
-fn bool_word(s: &str) -> Option<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "yes" | "on" | "true" => Some(true),
-        "no" | "off" | "false" => Some(false),
-        _ => None,
-    }
-}
-
-fn is_identifier(s: &str) -> bool {
-    let mut c = s.chars();
-    c.next()
-        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-}
-
-/// Fast path for `{{ name }}` / `{{ a.b.c }}`: the variable as is, when it exists and holds no
-/// template (the common `{{ item }}`, `{{ packages }}`); anything else goes through minijinja.
-fn plain_lookup<'v>(expr: &str, vars: &'v Vars) -> Option<&'v Value> {
-    let mut parts = expr.split('.');
-    let root = parts.next()?;
-    if !is_identifier(root) {
-        return None;
-    }
-    let mut cur = vars.get(root)?;
-    for p in parts {
-        if !is_identifier(p) {
-            return None;
-        }
-        cur = cur.as_object()?.get(p)?;
-    }
-    (!contains_template(cur)).then_some(cur)
-}
-
-/// Whether every use of `name` in `source` is followed by `| default`/`| d(` or a
-/// definedness test.
-fn is_guarded(source: &str, name: &str) -> bool {
-    let mut from = 0;
-    let mut seen = false;
-    while let Some(i) = source[from..].find(name) {
-        let end = from + i + name.len();
-        let next = source[end..].chars().next();
-        from = end;
-        if next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
-            continue;
-        }
-        seen = true;
-        let rest = source[end..].trim_start();
-        let guarded = if let Some(f) = rest.strip_prefix('|') {
-            let f = f.trim_start();
-            f.starts_with("default") || f.starts_with("d(") || f.starts_with("d ")
-        } else if let Some(t) = rest.strip_prefix("is") {
-            let t = t.trim_start();
-            let t = t.strip_prefix("not").map(str::trim_start).unwrap_or(t);
-            t.starts_with("defined") || t.starts_with("undefined")
-        } else {
-            false
-        };
-        if !guarded {
-            return false;
-        }
-    }
-    seen
-}
-
-/// Position of `name` as a whole word in `source` (for ordering undefined candidates).
-fn word_position(source: &str, name: &str) -> usize {
-    let b = source.as_bytes();
-    let word = |i: usize| {
-        b.get(i)
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
-    };
-    let mut from = 0;
-    while let Some(i) = source[from..].find(name) {
-        let start = from + i;
-        let end = start + name.len();
-        if (start == 0 || !word(start - 1)) && !word(end) {
-            return start;
-        }
-        from = start + 1;
-    }
-    usize::MAX
 }
 
 fn write_value(out: &mut Output, state: &State, v: &minijinja::Value) -> Result<(), Error> {
@@ -281,6 +133,7 @@ enum Output_ {
     Value(minijinja::Value),
 }
 
+/// Variables that failed to render, with why: reported if the template turns out to use them.
 type Failed = Vec<(String, TemplateError)>;
 
 /// The templating engine: built once, shared by all hosts and tasks.
@@ -593,138 +446,20 @@ impl Templar {
             first
         };
         if err.kind() == ErrorKind::UndefinedError {
-            return Err(self.undefined_error(&err, source, name, vars, &failed));
+            return Err(error::undefined_error(
+                &self.strict,
+                &err,
+                source,
+                name,
+                vars,
+                &failed,
+            ));
         }
         // A variable that failed to render can surface as another error (e.g. iteration).
         if let Some((_, e)) = failed.into_iter().next() {
             return Err(e);
         }
         Err(convert_error(&err, source, at_text, name))
-    }
-
-    /// Find which variable was undefined: the first one (in source order) that is missing
-    /// from `vars` or whose attribute path stops at a mapping without the key.
-    fn undefined_error(
-        &self,
-        err: &Error,
-        source: &str,
-        name: Option<&str>,
-        vars: &Vars,
-        failed: &Failed,
-    ) -> TemplateError {
-        let at = location(source, name, err.line());
-        let nested = self
-            .strict
-            .get_template(source)
-            .map(|t| t.undeclared_variables(true))
-            .unwrap_or_default();
-        let mut candidates: Vec<String> = nested.into_iter().collect();
-        // Source order, but names guarded by `| default(…)` or `is defined` come last: they are
-        // allowed to be undefined, so the culprit is usually another one.
-        candidates.sort_by_key(|n| {
-            let root = n.split('.').next().unwrap_or_default();
-            (
-                is_guarded(source, n),
-                word_position(source, root),
-                n.clone(),
-            )
-        });
-        let is_global = |n: &str| self.strict.globals().any(|(g, _)| g == n);
-        for cand in &candidates {
-            let mut parts = cand.split('.');
-            let root = parts.next().unwrap_or_default();
-            if let Some((_, e)) = failed.iter().find(|(f, _)| f == root) {
-                return e.clone();
-            }
-            if root == RESULT_VAR || is_global(root) {
-                continue;
-            }
-            let Some(mut cur) = vars.get(root) else {
-                return TemplateError::Undefined {
-                    name: root.to_string(),
-                    at,
-                };
-            };
-            let mut path = root.to_string();
-            for p in parts {
-                let Value::Object(m) = cur else { break };
-                match m.get(p) {
-                    Some(next) => {
-                        cur = next;
-                        path.push('.');
-                        path.push_str(p);
-                    }
-                    None if matches!(p, "items" | "keys" | "values" | "get" | "copy") => break,
-                    None => {
-                        return TemplateError::Undefined {
-                            name: format!("{path}.{p}"),
-                            at,
-                        }
-                    }
-                }
-            }
-        }
-        if let Some((_, e)) = failed.iter().next() {
-            return e.clone();
-        }
-        let detail = err.detail().unwrap_or("undefined value");
-        TemplateError::Render {
-            message: format!("{detail} (an undefined attribute or loop variable)"),
-            at,
-        }
-    }
-}
-
-/// ` in "…snippet…"` or ` in NAME line N`.
-fn location(source: &str, name: Option<&str>, line: Option<usize>) -> String {
-    let snippet = |s: &str| {
-        let s = s.trim();
-        if s.chars().count() > 200 {
-            let cut: String = s.chars().take(200).collect();
-            format!("{cut}…")
-        } else {
-            s.to_string()
-        }
-    };
-    match (name, line) {
-        (Some(n), Some(l)) if source.contains('\n') && !source.starts_with("{% set ") => {
-            format!(" in {n} line {l}")
-        }
-        (Some(n), _) => format!(" in \"{}\"", snippet(n)),
-        (None, Some(l)) if source.contains('\n') => {
-            let text = source.lines().nth(l.saturating_sub(1)).unwrap_or_default();
-            format!(" in \"{}\" (line {l} of the template)", snippet(text))
-        }
-        (None, _) => format!(" in \"{}\"", snippet(source)),
-    }
-}
-
-fn convert_error(err: &Error, source: &str, at_text: &str, name: Option<&str>) -> TemplateError {
-    let mut message = err
-        .detail()
-        .map(str::to_string)
-        .unwrap_or_else(|| err.kind().to_string());
-    // Keep the cause chain (e.g. a regex compile error).
-    let mut src = std::error::Error::source(err);
-    while let Some(s) = src {
-        message.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    let at = if name.is_some() {
-        location(source, name, err.line())
-    } else {
-        location(at_text, None, err.line())
-    };
-    match err.kind() {
-        ErrorKind::SyntaxError => TemplateError::Syntax { message, at },
-        ErrorKind::UnknownFilter
-        | ErrorKind::UnknownTest
-        | ErrorKind::UnknownFunction
-        | ErrorKind::UnknownMethod => TemplateError::Render {
-            message: format!("{}: {message}", err.kind()),
-            at,
-        },
-        _ => TemplateError::Render { message, at },
     }
 }
 

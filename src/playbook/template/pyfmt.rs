@@ -28,29 +28,31 @@ fn write_repr(out: &mut String, v: &Value) {
         Value::Bool(false) => out.push_str("False"),
         Value::Number(n) => out.push_str(&py_number(n)),
         Value::String(s) => write_str_repr(out, s),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_repr(out, item);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (k, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_str_repr(out, k);
-                out.push_str(": ");
-                write_repr(out, item);
-            }
-            out.push('}');
-        }
+        Value::Array(items) => write_joined(out, ('[', ']'), items, write_repr),
+        Value::Object(map) => write_joined(out, ('{', '}'), map, |out, (k, item)| {
+            write_str_repr(out, k);
+            out.push_str(": ");
+            write_repr(out, item);
+        }),
     }
+}
+
+/// `[a, b]` / `{k: v, …}`: items between brackets, separated by `, ` (Python's repr and YAML's
+/// flow style both write collections this way).
+fn write_joined<T>(
+    out: &mut String,
+    (open, close): (char, char),
+    items: impl IntoIterator<Item = T>,
+    mut write_item: impl FnMut(&mut String, T),
+) {
+    out.push(open);
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_item(out, item);
+    }
+    out.push(close);
 }
 
 fn write_str_repr(out: &mut String, s: &str) {
@@ -182,7 +184,9 @@ fn write_json(out: &mut String, v: &Value, indent: Option<usize>, sort: bool, le
     }
 }
 
-fn write_json_str(out: &mut String, s: &str) {
+/// A double-quoted string with the escapes JSON and YAML share; `other` writes every other
+/// character (the two formats escape different ones).
+fn write_quoted(out: &mut String, s: &str, mut other: impl FnMut(&mut String, char)) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -191,18 +195,25 @@ fn write_json_str(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
-            }
-            c => out.push(c),
+            c => other(out, c),
         }
     }
     out.push('"');
+}
+
+/// Python's `json.dumps` string (`ensure_ascii`: non-ASCII as `\uXXXX` UTF-16 units).
+fn write_json_str(out: &mut String, s: &str) {
+    write_quoted(out, s, |out, c| match c {
+        '\u{8}' => out.push_str("\\b"),
+        '\u{c}' => out.push_str("\\f"),
+        c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+            let mut buf = [0u16; 2];
+            for unit in c.encode_utf16(&mut buf) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+        c => out.push(c),
+    });
 }
 
 /// PyYAML's `yaml.dump` as Ansible calls it: keys sorted, `indent` spaces per level, sequences in
@@ -323,28 +334,12 @@ fn write_block_seq(out: &mut String, a: &[Value], col: usize, indent: usize, flo
 
 fn write_flow(out: &mut String, v: &Value) {
     match v {
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_flow(out, x);
-            }
-            out.push(']');
-        }
-        Value::Object(m) => {
-            out.push('{');
-            for (i, (k, x)) in sorted(m).into_iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                out.push_str(&yaml_scalar(&Value::String(k.clone()), true));
-                out.push_str(": ");
-                write_flow(out, x);
-            }
-            out.push('}');
-        }
+        Value::Array(a) => write_joined(out, ('[', ']'), a, write_flow),
+        Value::Object(m) => write_joined(out, ('{', '}'), sorted(m), |out, (k, x)| {
+            out.push_str(&yaml_scalar(&Value::String(k.clone()), true));
+            out.push_str(": ");
+            write_flow(out, x);
+        }),
         scalar => out.push_str(&yaml_scalar(scalar, true)),
     }
 }
@@ -361,7 +356,7 @@ fn yaml_scalar(v: &Value, in_flow: bool) -> String {
             } else if s.chars().any(|c| c.is_control()) {
                 // Double quotes carry escapes (PyYAML folds these differently; same data).
                 let mut o = String::new();
-                write_json_str_unicode(&mut o, s);
+                write_yaml_double_quoted(&mut o, s);
                 o
             } else {
                 format!("'{}'", s.replace('\'', "''"))
@@ -371,22 +366,15 @@ fn yaml_scalar(v: &Value, in_flow: bool) -> String {
     }
 }
 
-fn write_json_str_unicode(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\x{:02X}", c as u32);
-            }
-            c => out.push(c),
+/// PyYAML's double-quoted scalar: Unicode kept, control characters as `\xXX`.
+fn write_yaml_double_quoted(out: &mut String, s: &str) {
+    write_quoted(out, s, |out, c| {
+        if c.is_control() {
+            let _ = write!(out, "\\x{:02X}", c as u32);
+        } else {
+            out.push(c);
         }
-    }
-    out.push('"');
+    });
 }
 
 fn plain_ok(s: &str, in_flow: bool) -> bool {

@@ -1,0 +1,190 @@
+//! Filters that turn values into text and back: JSON and YAML the way Python writes them,
+//! base64, shell quoting and hashes.
+
+use super::{from_json_value, invalid, py_str, to_json_value};
+use crate::playbook::template::pyfmt;
+use crate::value::Value as Json;
+use base64::Engine as _;
+use minijinja::value::Kwargs;
+use minijinja::{Environment, Error, State, Value};
+
+/// Register this file's filters on `env`.
+pub(super) fn register(env: &mut Environment<'static>) {
+    env.add_filter("to_json", to_json);
+    env.add_filter("to_nice_json", to_nice_json);
+    env.add_filter("to_yaml", to_yaml);
+    env.add_filter("to_nice_yaml", to_nice_yaml);
+    env.add_filter("from_json", from_json);
+    env.add_filter("from_yaml", from_yaml);
+    env.add_filter("b64encode", b64encode);
+    env.add_filter("b64decode", b64decode);
+    env.add_filter("quote", quote);
+    env.add_filter("hash", hash);
+}
+
+/// `to_json` and `to_nice_json`: the same keywords, `nice` changes the defaults (indent 4,
+/// sorted keys).
+fn dump_json(v: Value, kwargs: Kwargs, nice: bool) -> Result<Value, Error> {
+    let indent: Option<usize> = kwargs.get("indent")?;
+    let sort: Option<bool> = kwargs.get("sort_keys")?;
+    let _: Option<bool> = kwargs.get("ensure_ascii")?;
+    kwargs.assert_all_used()?;
+    let indent = if nice {
+        Some(indent.unwrap_or(4))
+    } else {
+        indent.filter(|&i| i > 0)
+    };
+    Ok(Value::from(pyfmt::json_dumps(
+        &to_json_value(&v)?,
+        indent,
+        sort.unwrap_or(nice),
+    )))
+}
+
+fn to_json(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    dump_json(v, kwargs, false)
+}
+
+fn to_nice_json(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    dump_json(v, kwargs, true)
+}
+
+/// `to_yaml` and `to_nice_yaml`: `nice` means indent 4 and block style throughout (and no
+/// `default_flow_style` keyword).
+fn dump_yaml(v: Value, kwargs: Kwargs, nice: bool) -> Result<Value, Error> {
+    let indent: Option<usize> = kwargs.get("indent")?;
+    let flow: Option<Value> = if nice {
+        None
+    } else {
+        kwargs.get("default_flow_style")?
+    };
+    let _: Option<Value> = kwargs.get("width")?;
+    let _: Option<bool> = kwargs.get("sort_keys")?;
+    kwargs.assert_all_used()?;
+    // default_flow_style: None (default) = flow for leaf collections; False = always block.
+    let flow_leaves = !nice && flow.is_none_or(|f| f.is_none() || f.is_true());
+    Ok(Value::from(pyfmt::yaml_dump(
+        &to_json_value(&v)?,
+        indent.unwrap_or(if nice { 4 } else { 2 }),
+        flow_leaves,
+    )))
+}
+
+fn to_yaml(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    dump_yaml(v, kwargs, false)
+}
+
+fn to_nice_yaml(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    dump_yaml(v, kwargs, true)
+}
+
+fn from_json(v: Value) -> Result<Value, Error> {
+    let s = py_str(&v)?;
+    let parsed: Json =
+        serde_json::from_str(&s).map_err(|e| invalid(format!("from_json: invalid JSON: {e}")))?;
+    Ok(from_json_value(&parsed))
+}
+
+fn from_yaml(v: Value) -> Result<Value, Error> {
+    let s = py_str(&v)?;
+    let parsed: Json =
+        serde_yaml::from_str(&s).map_err(|e| invalid(format!("from_yaml: invalid YAML: {e}")))?;
+    Ok(from_json_value(&parsed))
+}
+
+fn b64encode(v: Value, _encoding: Option<String>) -> Result<Value, Error> {
+    Ok(Value::from(
+        base64::engine::general_purpose::STANDARD.encode(py_str(&v)?.as_bytes()),
+    ))
+}
+
+fn b64decode(v: Value, _encoding: Option<String>) -> Result<Value, Error> {
+    let s = py_str(&v)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .map_err(|e| invalid(format!("b64decode: invalid base64: {e}")))?;
+    Ok(Value::from(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// Python's `shlex.quote` (what Ansible's `quote` uses): same safe characters as
+/// `crate::shell::quote`, but a quote inside is written `'"'"'`, so rendered files match Ansible's
+/// byte for byte.
+fn quote(v: Value) -> Result<Value, Error> {
+    let s = if v.is_none() {
+        String::new()
+    } else {
+        py_str(&v)?
+    };
+    let safe = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
+    if safe {
+        return Ok(Value::from(s));
+    }
+    Ok(Value::from(format!("'{}'", s.replace('\'', "'\"'\"'"))))
+}
+
+fn hash(state: &State, v: Value, algo: Option<String>) -> Result<Value, Error> {
+    use sha2::Digest;
+    let _ = state;
+    let s = py_str(&v)?;
+    let algo = algo.unwrap_or_else(|| "sha1".into());
+    let hex = match algo.as_str() {
+        "sha224" => hex::encode(sha2::Sha224::digest(s.as_bytes())),
+        "sha256" => hex::encode(sha2::Sha256::digest(s.as_bytes())),
+        "sha384" => hex::encode(sha2::Sha384::digest(s.as_bytes())),
+        "sha512" => hex::encode(sha2::Sha512::digest(s.as_bytes())),
+        other => {
+            return Err(invalid(format!(
+                "hash: unsupported hash type {other:?} (supported: sha224, sha256, sha384, sha512)"
+            )))
+        }
+    };
+    Ok(Value::from(hex))
+}
+
+#[cfg(test)]
+mod tests {
+    fn render(template: &str) -> Result<String, String> {
+        let mut env = minijinja::Environment::new();
+        super::super::register(&mut env);
+        env.render_str(template, ()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn json_and_yaml_keywords_and_defaults() {
+        let cases = [
+            (
+                "{{ {'b': 1, 'a': 2} | to_json(indent=2, sort_keys=true) }}",
+                "{\n  \"a\": 2,\n  \"b\": 1\n}",
+            ),
+            (
+                "{{ {'b': 1, 'a': 2} | to_json(indent=0) }}",
+                r#"{"b": 1, "a": 2}"#,
+            ),
+            (
+                "{{ {'b': 1, 'a': 2} | to_nice_json(sort_keys=false) }}",
+                "{\n    \"b\": 1,\n    \"a\": 2\n}",
+            ),
+            ("{{ {'a': [1, 2]} | to_yaml }}", "a: [1, 2]\n"),
+            (
+                "{{ {'a': [1, 2]} | to_yaml(default_flow_style=false) }}",
+                "a:\n- 1\n- 2\n",
+            ),
+            ("{{ {'a': {'b': 1}} | to_nice_yaml }}", "a:\n    b: 1\n"),
+            ("{{ 'a: [1]' | from_yaml | to_json }}", r#"{"a": [1]}"#),
+            ("{{ 'hi' | b64encode | b64decode }}", "hi"),
+        ];
+        for (template, want) in cases {
+            assert_eq!(render(template).as_deref(), Ok(want), "{template}");
+        }
+        for template in [
+            "{{ {'a': 1} | to_nice_yaml(default_flow_style=false) }}",
+            "{{ 1 | to_json(colour=1) }}",
+            "{{ '%%' | b64decode }}",
+            "{{ 'x' | hash('md5') }}",
+        ] {
+            assert!(render(template).is_err(), "{template}");
+        }
+    }
+}
