@@ -160,8 +160,11 @@ impl LocalSshd {
         self.child = Some(child);
     }
 
-    /// Stop sshd and every connection it serves (sshd puts each connection in its own session,
-    /// so its children are found through /proc).
+    /// Stop sshd and every connection it serves: the listener, each connection's monitor, its
+    /// session process (which holds the TCP connection) and the commands it runs. sshd puts each
+    /// connection in a session of its own, so they are found as descendants through /proc, not
+    /// by process group; all are killed at once and waited for, so the client sees the connection
+    /// closed as soon as this returns.
     fn stop(&mut self) {
         if let Some(name) = self.container.take() {
             let _ = Command::new("docker")
@@ -172,13 +175,19 @@ impl LocalSshd {
         }
         if let Some(mut child) = self.child.take() {
             let pid = child.id() as i32;
-            for c in children_of(pid) {
-                // SAFETY: signalling a per-connection sshd forked by the sshd we spawned.
-                unsafe { libc::kill(c, libc::SIGTERM) };
-            }
-            // SAFETY: signalling the sshd we spawned.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+            let tree = descendants_of(pid);
+            // SAFETY: signalling the sshd we spawned (stops accepting first).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
             let _ = child.wait();
+            for &p in &tree {
+                // SAFETY: signalling a process forked (directly or not) by the sshd we spawned.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
+            // Killed processes are reaped by init; wait until they are gone.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while tree.iter().any(|p| process_alive(*p)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 
@@ -211,6 +220,29 @@ fn keygen(path: &Path, kind: &str) {
         .status()
         .unwrap();
     assert!(st.success());
+}
+
+/// All descendants of `pid`, children first (from /proc/*/stat).
+fn descendants_of(pid: i32) -> Vec<i32> {
+    let mut out = children_of(pid);
+    let mut i = 0;
+    while i < out.len() {
+        let grandchildren = children_of(out[i]);
+        out.extend(grandchildren);
+        i += 1;
+    }
+    out
+}
+
+/// Whether `pid` still exists and is not a zombie.
+fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }
 
 /// Direct children of `pid` (from /proc/*/stat).

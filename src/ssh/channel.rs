@@ -13,18 +13,20 @@ use super::{ExecOutput, Stream};
 /// command exits, so we do not wait for that; libssh2 frees the channel with the session.
 const CLOSE_GRACE: Duration = Duration::from_millis(100);
 
-/// Runs `cmd` on a channel of its own (commands with stdin, or no command shell).
+/// Runs `cmd` on a channel of its own (commands with stdin, or no command shell); more than `cap`
+/// bytes of output fail it.
 pub fn run_in_channel(
     link: &mut Transport,
     cmd: &str,
     stdin: Option<&[u8]>,
     deadline: Option<Instant>,
+    cap: usize,
 ) -> Result<ExecOutput, Fail> {
     let mut channel = link.open_channel(deadline)?;
     let result = link
         .retry(deadline, "exec request failed", |_| channel.exec(cmd))
-        .and_then(|()| pump(link, &mut channel, stdin, deadline));
-    if let Err(Fail::Timeout) = result {
+        .and_then(|()| pump(link, &mut channel, stdin, deadline, cap));
+    if let Err(Fail::Timeout | Fail::TooLarge(_)) = result {
         abandon(link, &mut channel);
     }
     result
@@ -36,6 +38,7 @@ fn pump(
     channel: &mut ssh2::Channel,
     stdin: Option<&[u8]>,
     deadline: Option<Instant>,
+    cap: usize,
 ) -> Result<ExecOutput, Fail> {
     let input = stdin.unwrap_or(&[]);
     let mut written = 0usize;
@@ -64,9 +67,18 @@ fn pump(
                 Err(e) => return Err(Fail::Err(link.session_err("sending EOF failed", &e))),
             }
         }
-        match read_ready(channel, &mut buf, |stream, bytes| out.append(stream, bytes)) {
+        let mut held = out.stdout.len() + out.stderr.len();
+        match read_ready(channel, &mut buf, |stream, bytes| {
+            // Past the cap nothing more is kept; the command is abandoned right after this pass.
+            let room = cap.saturating_sub(held);
+            out.append(stream, &bytes[..bytes.len().min(room)]);
+            held = held.saturating_add(bytes.len());
+        }) {
             Ok(got) => progress |= got,
             Err(e) => return Err(Fail::Err(link.io_err("reading output failed", &e))),
+        }
+        if held > cap {
+            return Err(Fail::TooLarge(cap));
         }
         if channel.eof() {
             break;
@@ -94,7 +106,7 @@ pub fn abandon(link: &mut Transport, channel: &mut ssh2::Channel) {
         Ok(()) => {}
         Err(Fail::Err(e)) | Err(Fail::NotStarted(e)) => tracing::debug!("{e}"),
         // Expected while the command still runs: sshd keeps it going after the close.
-        Err(Fail::Timeout) => tracing::debug!(
+        Err(Fail::Timeout | Fail::TooLarge(_)) => tracing::debug!(
             "{}: timed-out command still running on the target",
             link.addr()
         ),

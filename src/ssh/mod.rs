@@ -105,8 +105,13 @@ pub enum SshError {
     HostKeyUnknown { addr: String, known_hosts: String },
     #[error("known_hosts file {path}: {reason}")]
     KnownHosts { path: String, reason: String },
-    #[error("command timed out after {secs}s")]
+    #[error("command timed out after {secs}s (abandoned; it may still be running on the target)")]
     CommandTimeout { secs: u64 },
+    #[error("command output went past the cap of {} (stdout and stderr together); the rest was discarded and the command abandoned", show_bytes(*cap))]
+    OutputTooLarge {
+        /// [`ConnectOptions::output_cap`], in bytes.
+        cap: usize,
+    },
     #[error("ssh session to {addr} failed: {reason}")]
     Session { addr: String, reason: String },
 }
@@ -114,7 +119,22 @@ pub enum SshError {
 impl SshError {
     /// True when the failure means the host is unreachable (as opposed to a failed command).
     pub fn is_unreachable(&self) -> bool {
-        !matches!(self, SshError::CommandTimeout { .. })
+        !matches!(
+            self,
+            SshError::CommandTimeout { .. } | SshError::OutputTooLarge { .. }
+        )
+    }
+}
+
+/// A byte count for messages: whole MiB or KiB when it is one, else bytes.
+fn show_bytes(n: usize) -> String {
+    const KIB: usize = 1 << 10;
+    const MIB: usize = 1 << 20;
+    match n {
+        0 => "0 bytes".into(),
+        n if n % MIB == 0 => format!("{} MiB", n / MIB),
+        n if n % KIB == 0 => format!("{} KiB", n / KIB),
+        n => format!("{n} bytes"),
     }
 }
 

@@ -97,20 +97,28 @@ impl HostSession {
         stdin: Option<&[u8]>,
         deadline: Option<Instant>,
     ) -> Result<ExecOutput, Fail> {
+        let cap = self.opts.output_cap;
         if shell_session::fits(stdin) && !self.shell_unavailable {
+            if let Some(sh) = self.shell.as_mut() {
+                if !sh.still_clean(&mut self.link)? {
+                    if let Some(old) = self.shell.take() {
+                        old.retire(&mut self.link);
+                    }
+                }
+            }
             if self.shell.is_none() {
                 self.shell = CommandShell::start(&mut self.link, deadline)?;
                 self.shell_unavailable = self.shell.is_none();
             }
             if let Some(sh) = self.shell.take_if(|sh| sh.takes(stdin)) {
                 self.last_via = "shell";
-                let (result, still_usable) = sh.run(&mut self.link, cmd, stdin, deadline);
+                let (result, still_usable) = sh.run(&mut self.link, cmd, stdin, deadline, cap);
                 self.shell = still_usable;
                 return result;
             }
         }
         self.last_via = "channel";
-        run_in_channel(&mut self.link, cmd, stdin, deadline)
+        run_in_channel(&mut self.link, cmd, stdin, deadline, cap)
     }
 }
 
@@ -121,8 +129,10 @@ impl Remote for HostSession {
         stdin: Option<&[u8]>,
         timeout: Option<Duration>,
     ) -> Result<ExecOutput, SshError> {
-        if self.link.is_dead() {
-            // Lost earlier (reported then); this command has not been sent anywhere yet.
+        if !self.link.is_alive() {
+            // Lost earlier (reported then), or closed by the peer while idle (sshd restarted, the
+            // host rebooted): this command has not been sent anywhere yet, so a new connection
+            // runs it exactly once.
             self.reconnect()?;
         }
         // Zero means "no timeout", as in Ansible.
@@ -157,6 +167,7 @@ impl Remote for HostSession {
             Err(Fail::Timeout) => Err(SshError::CommandTimeout {
                 secs: timeout.map_or(0, |t| t.as_millis().div_ceil(1000) as u64),
             }),
+            Err(Fail::TooLarge(cap)) => Err(SshError::OutputTooLarge { cap }),
         }
     }
 
