@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use knockplay::ssh::become_::{wrap, Become};
+use knockplay::ssh::become_::{wrap, wrap_input, Become};
 use knockplay::ssh::known_hosts::{self, HostKeyPolicy};
 use knockplay::ssh::{ConnectOptions, HostSession, Remote, SshError};
 
@@ -828,9 +828,8 @@ fn become_and_env_quoting_survive_the_real_path() {
 
     // stdin passes through become.
     let data: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
-    let out = s
-        .exec(&wrap("wc -c", Some(&nobody), &[]), Some(&data), None)
-        .unwrap();
+    let w = wrap_input("wc -c", Some(&nobody), &[], Some(&data));
+    let out = s.exec(&w.command, w.stdin.as_deref(), None).unwrap();
     assert_eq!(out.stdout_str().trim(), "200000");
 }
 
@@ -889,7 +888,8 @@ fn testbed_become_sudo_from_deploy_to_root_and_file_write() -> R {
     // The module way to write a root-owned file in one round trip: bytes over stdin, temp + rename.
     let data: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
     let write = "umask 077; cat > /root/.kp.tmp && mv /root/.kp.tmp /root/kp-written.bin";
-    let out = s.exec(&wrap(write, Some(&root), &[]), Some(&data), None)?;
+    let w = wrap_input(write, Some(&root), &[], Some(&data));
+    let out = s.exec(&w.command, w.stdin.as_deref(), None)?;
     assert_eq!(out.rc, 0, "{}", out.stderr_str());
     assert_eq!(host.read_file("/root/kp-written.bin"), Some(data));
     let stat = host.stat("/root/kp-written.bin").ok_or("no stat")?;
@@ -905,11 +905,8 @@ fn testbed_become_sudo_from_deploy_to_root_and_file_write() -> R {
     assert_eq!(out.stdout_str(), "nobody\n$X 'q' \"d\"\n");
 
     // su needs root; from deploy it fails clearly instead of prompting for a password.
-    let out = s.exec(
-        &wrap("id -un", Some(&Become::su("root")), &[]),
-        Some(b"secret?"),
-        None,
-    )?;
+    let w = wrap_input("id -un", Some(&Become::su("root")), &[], Some(b"secret?"));
+    let out = s.exec(&w.command, w.stdin.as_deref(), None)?;
     assert_eq!(out.rc, knockplay::ssh::become_::BECOME_UNSUPPORTED_RC);
     assert!(
         out.stderr_str().contains("su passwords are not supported"),
