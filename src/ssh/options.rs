@@ -34,7 +34,7 @@ pub struct ConnectOptions {
     pub keepalive: Duration,
     pub known_hosts: PathBuf,
     pub host_key_policy: HostKeyPolicy,
-    /// Default per-command timeout when `exec` is given none.
+    /// Default per-command timeout when `exec` is given none (or zero).
     pub command_timeout: Option<Duration>,
     /// Most bytes of output (stdout and stderr together) one command may return; past it the command
     /// fails with [`SshError::OutputTooLarge`](super::SshError::OutputTooLarge) and the rest is not

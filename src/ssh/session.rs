@@ -135,10 +135,7 @@ impl Remote for HostSession {
             // runs it exactly once.
             self.reconnect()?;
         }
-        // Zero means "no timeout", as in Ansible.
-        let timeout = timeout
-            .or(self.opts.command_timeout)
-            .filter(|t| !t.is_zero());
+        let timeout = effective_timeout(timeout, self.opts.command_timeout);
         let started = Instant::now();
         let deadline = timeout.map(|t| started + t);
         let mut result = self.run(cmd, stdin, deadline);
@@ -184,6 +181,14 @@ impl Remote for HostSession {
     }
 }
 
+/// The deadline a command gets: its own timeout, else the session's default
+/// ([`ConnectOptions::command_timeout`]). Zero means "none of its own", as in Ansible, so a zero
+/// from a playbook cannot lift a bound the operator configured for the session.
+fn effective_timeout(call: Option<Duration>, default: Option<Duration>) -> Option<Duration> {
+    let set = |t: &Duration| !t.is_zero();
+    call.filter(set).or(default.filter(set))
+}
+
 impl Drop for HostSession {
     fn drop(&mut self) {
         if !self.link.is_dead() {
@@ -195,6 +200,28 @@ impl Drop for HostSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_gets_its_own_timeout_else_the_session_default() {
+        let s = Duration::from_secs;
+        for (call, default, want) in [
+            (None, None, None),
+            (Some(s(2)), None, Some(s(2))),
+            (None, Some(s(600)), Some(s(600))),
+            (Some(s(2)), Some(s(600)), Some(s(2))),
+            (Some(s(900)), Some(s(600)), Some(s(900))),
+            // Zero is no timeout of its own: the session's default still holds.
+            (Some(s(0)), Some(s(600)), Some(s(600))),
+            (Some(s(0)), None, None),
+            (None, Some(s(0)), None),
+        ] {
+            assert_eq!(
+                effective_timeout(call, default),
+                want,
+                "{call:?} {default:?}"
+            );
+        }
+    }
 
     #[test]
     fn host_session_can_move_to_its_worker_thread() {
