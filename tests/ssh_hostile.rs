@@ -330,7 +330,8 @@ fn fifteen_mb_of_output_keeps_the_controller_small() -> R {
 
 /// With become via sudo and via su, a task's `environment:` and module arguments holding a
 /// secret never show in the target's process list (sampled all through the run) nor in sudo's
-/// log, while the become commands themselves do.
+/// log, while the become commands themselves do; nor do commands run straight through the ssh
+/// layer, in the command shell or on channels of their own.
 #[test]
 fn become_secrets_stay_out_of_the_process_list() -> R {
     let bed = common::TestBed::start(1)?;
@@ -367,6 +368,39 @@ fn become_secrets_stay_out_of_the_process_list() -> R {
         assert_eq!(code, 0, "{method}: {}", output(&log));
         let line = host.read_to_string(&format!("/tmp/kp-{method}-line"));
         assert_eq!(line.as_deref(), Some("token=s3cr3t-arg\n"), "{method}");
+    }
+    // The same straight through the ssh layer, with the command shell and with a channel per
+    // command (where sshd would otherwise hand the command to the login shell as an argument).
+    let secret_env = vec![("SECRET".to_string(), "s3cr3t-value".to_string())];
+    let sudo = knockplay::ssh::Become::sudo("root");
+    for command_shell in [true, false] {
+        let mut o = options(&bed, host, common::DEPLOY_USER);
+        o.command_shell = command_shell;
+        let mut s = HostSession::connect(&o)?;
+        let check = "sleep 1; test \"$(printf %s \"$SECRET\" | wc -c)\" -eq 12";
+        for b in [None, Some(&sudo)] {
+            let cmd = knockplay::ssh::become_::wrap(check, b, &secret_env);
+            let out = s.exec(&cmd, None, Some(Duration::from_secs(30)))?;
+            assert_eq!(out.rc, 0, "{command_shell} {b:?}: {}", out.stderr_str());
+            let w = knockplay::ssh::become_::wrap_input(
+                &format!("read -r x; {check} && test \"$x\" = input"),
+                b,
+                &secret_env,
+                Some(b"input\n"),
+            );
+            let out = s.exec(
+                &w.command,
+                w.stdin.as_deref(),
+                Some(Duration::from_secs(30)),
+            )?;
+            assert_eq!(out.rc, 0, "{command_shell} {b:?}: {}", out.stderr_str());
+        }
+        let out = s.exec(
+            "X=s3cr3t-cmd; sleep 1; echo ${#X}",
+            None,
+            Some(Duration::from_secs(30)),
+        )?;
+        assert_eq!(out.stdout_str(), "10\n");
     }
     host.exec("touch /tmp/kp-stop");
     std::thread::sleep(Duration::from_millis(300));

@@ -69,8 +69,9 @@ impl Become {
     }
 }
 
-/// What the become shell runs: reads the script's line from stdin and runs it. Constant, so the
-/// arguments of `sudo`/`su` and of `/bin/sh` say nothing about the task.
+/// What the become shell (and a command on a channel of its own) runs: reads the script's line from
+/// stdin and runs it. Constant, so the arguments of `sudo`/`su` and of `/bin/sh` say nothing about
+/// the task.
 pub const STUB: &str = "IFS= read -r __kp_script && eval \"$(printf '%b' \"$__kp_script\")\"";
 
 /// A command ready for [`Remote::exec`](super::Remote::exec): its text and the stdin to give it.
@@ -124,7 +125,7 @@ pub fn wrap_input<'a>(
 
 /// `script` as one line for [`STUB`]: `printf %b` turns `\\` back into a backslash and `\n` into a
 /// newline, and no other escape can occur.
-fn script_line(script: &str) -> String {
+pub(super) fn script_line(script: &str) -> String {
     let mut line = String::with_capacity(script.len() + script.len() / 16 + 1);
     for c in script.chars() {
         match c {

@@ -147,8 +147,8 @@ fn show_bytes(n: usize) -> String {
 
 /// A target that runs shell commands. Implemented by [`HostSession`] (real SSH) and by fakes in tests.
 pub trait Remote {
-    /// Run `cmd` with POSIX `sh -c` semantics (in a subshell of the session's `/bin/sh`, or through the
-    /// login shell on a channel of its own when `stdin` is given), feeding `stdin` if given, and wait
+    /// Run `cmd` with POSIX `sh -c` semantics (in a subshell of the session's `/bin/sh`, or in a
+    /// `/bin/sh` on a channel of its own when `stdin` is large), feeding `stdin` if given, and wait
     /// for it to finish (or for `timeout`; `None` or zero: the session's default, if any). `cmd` is
     /// final: become/env wrapping is already done. Output past the session's cap fails it with
     /// [`SshError::OutputTooLarge`].
