@@ -1130,6 +1130,10 @@ fn the_command_shell_gives_the_same_results_as_a_channel_per_command() {
             None,
         ),
         ("echo \"$0\" | grep -c sh", None),
+        // Strict shell options in the command do not reach the shell's own bookkeeping.
+        ("set -eu; echo \"${KP_UNSET:-default}\"; exit 3", None),
+        ("set -eu; false; echo unreachable", None),
+        ("set -u; sleep 0.1 & wait; echo waited", None),
         ("kill -TERM $$", None),
         ("echo still here", None),
     ];

@@ -44,7 +44,7 @@ impl Framer {
         let token = &self.token;
         let start = format!("printf '%s:\\n' {token}; printf '%s:\\n' {token} >&2; ");
         let run = format!(
-            "( trap '[ -z \"$!\" ] || printf \"\\n%s&\\n\" {token}' EXIT; eval {} )",
+            "( trap '[ -z \"${{!:-}}\" ] || printf \"\\n%s&\\n\" {token}' EXIT; eval {} )",
             crate::shell::quote(cmd)
         );
         let end = format!(
@@ -771,7 +771,7 @@ mod tests {
         assert_eq!(
             line,
             "printf '%s:\\n' KPt; printf '%s:\\n' KPt >&2; \
-             ( trap '[ -z \"$!\" ] || printf \"\\n%s&\\n\" KPt' EXIT; eval 'echo '\\''a b'\\''; exit 3' ) \
+             ( trap '[ -z \"${!:-}\" ] || printf \"\\n%s&\\n\" KPt' EXIT; eval 'echo '\\''a b'\\''; exit 3' ) \
              </dev/null; __kp_rc=$?; printf '\\n%s %s\\n' KPt \"$__kp_rc\"; \
              printf '\\n%s\\n' KPt >&2\n"
         );
@@ -784,7 +784,7 @@ mod tests {
         assert_eq!(
             line,
             "printf '%s:\\n' KPt; printf '%s:\\n' KPt >&2; base64 -d <<'KPt_IN' | \
-             ( trap '[ -z \"$!\" ] || printf \"\\n%s&\\n\" KPt' EXIT; eval 'cat > f' ); \
+             ( trap '[ -z \"${!:-}\" ] || printf \"\\n%s&\\n\" KPt' EXIT; eval 'cat > f' ); \
              __kp_rc=$?; printf '\\n%s %s\\n' KPt \"$__kp_rc\"; \
              printf '\\n%s\\n' KPt >&2\nAP9oaQo=\nKPt_IN\n"
         );
