@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use knockplay::ssh::become_::{wrap, Become};
+use knockplay::ssh::become_::{wrap, wrap_input, Become};
 use knockplay::ssh::known_hosts::{self, HostKeyPolicy};
 use knockplay::ssh::{ConnectOptions, HostSession, Remote, SshError};
 
@@ -160,8 +160,11 @@ impl LocalSshd {
         self.child = Some(child);
     }
 
-    /// Stop sshd and every connection it serves (sshd puts each connection in its own session,
-    /// so its children are found through /proc).
+    /// Stop sshd and every connection it serves: the listener, each connection's monitor, its
+    /// session process (which holds the TCP connection) and the commands it runs. sshd puts each
+    /// connection in a session of its own, so they are found as descendants through /proc, not
+    /// by process group; all are killed at once and waited for, so the client sees the connection
+    /// closed as soon as this returns.
     fn stop(&mut self) {
         if let Some(name) = self.container.take() {
             let _ = Command::new("docker")
@@ -172,13 +175,19 @@ impl LocalSshd {
         }
         if let Some(mut child) = self.child.take() {
             let pid = child.id() as i32;
-            for c in children_of(pid) {
-                // SAFETY: signalling a per-connection sshd forked by the sshd we spawned.
-                unsafe { libc::kill(c, libc::SIGTERM) };
-            }
-            // SAFETY: signalling the sshd we spawned.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+            let tree = descendants_of(pid);
+            // SAFETY: signalling the sshd we spawned (stops accepting first).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
             let _ = child.wait();
+            for &p in &tree {
+                // SAFETY: signalling a process forked (directly or not) by the sshd we spawned.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
+            // Killed processes are reaped by init; wait until they are gone.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while tree.iter().any(|p| process_alive(*p)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 
@@ -211,6 +220,29 @@ fn keygen(path: &Path, kind: &str) {
         .status()
         .unwrap();
     assert!(st.success());
+}
+
+/// All descendants of `pid`, children first (from /proc/*/stat).
+fn descendants_of(pid: i32) -> Vec<i32> {
+    let mut out = children_of(pid);
+    let mut i = 0;
+    while i < out.len() {
+        let grandchildren = children_of(out[i]);
+        out.extend(grandchildren);
+        i += 1;
+    }
+    out
+}
+
+/// Whether `pid` still exists and is not a zombie.
+fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }
 
 /// Direct children of `pid` (from /proc/*/stat).
@@ -796,9 +828,8 @@ fn become_and_env_quoting_survive_the_real_path() {
 
     // stdin passes through become.
     let data: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
-    let out = s
-        .exec(&wrap("wc -c", Some(&nobody), &[]), Some(&data), None)
-        .unwrap();
+    let w = wrap_input("wc -c", Some(&nobody), &[], Some(&data));
+    let out = s.exec(&w.command, w.stdin.as_deref(), None).unwrap();
     assert_eq!(out.stdout_str().trim(), "200000");
 }
 
@@ -857,7 +888,8 @@ fn testbed_become_sudo_from_deploy_to_root_and_file_write() -> R {
     // The module way to write a root-owned file in one round trip: bytes over stdin, temp + rename.
     let data: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
     let write = "umask 077; cat > /root/.kp.tmp && mv /root/.kp.tmp /root/kp-written.bin";
-    let out = s.exec(&wrap(write, Some(&root), &[]), Some(&data), None)?;
+    let w = wrap_input(write, Some(&root), &[], Some(&data));
+    let out = s.exec(&w.command, w.stdin.as_deref(), None)?;
     assert_eq!(out.rc, 0, "{}", out.stderr_str());
     assert_eq!(host.read_file("/root/kp-written.bin"), Some(data));
     let stat = host.stat("/root/kp-written.bin").ok_or("no stat")?;
@@ -873,11 +905,8 @@ fn testbed_become_sudo_from_deploy_to_root_and_file_write() -> R {
     assert_eq!(out.stdout_str(), "nobody\n$X 'q' \"d\"\n");
 
     // su needs root; from deploy it fails clearly instead of prompting for a password.
-    let out = s.exec(
-        &wrap("id -un", Some(&Become::su("root")), &[]),
-        Some(b"secret?"),
-        None,
-    )?;
+    let w = wrap_input("id -un", Some(&Become::su("root")), &[], Some(b"secret?"));
+    let out = s.exec(&w.command, w.stdin.as_deref(), None)?;
     assert_eq!(out.rc, knockplay::ssh::become_::BECOME_UNSUPPORTED_RC);
     assert!(
         out.stderr_str().contains("su passwords are not supported"),
@@ -1101,6 +1130,10 @@ fn the_command_shell_gives_the_same_results_as_a_channel_per_command() {
             None,
         ),
         ("echo \"$0\" | grep -c sh", None),
+        // Strict shell options in the command do not reach the shell's own bookkeeping.
+        ("set -eu; echo \"${KP_UNSET:-default}\"; exit 3", None),
+        ("set -eu; false; echo unreachable", None),
+        ("set -u; sleep 0.1 & wait; echo waited", None),
         ("kill -TERM $$", None),
         ("echo still here", None),
     ];

@@ -213,8 +213,10 @@ impl ModuleCtx<'_> {
         cmd: &str,
         stdin: Option<&[u8]>,
     ) -> Result<ExecOutput, SshError> {
-        let full = crate::ssh::become_::wrap(cmd, self.become_.as_ref(), &self.env);
-        self.remote.exec(&full, stdin, self.timeout)
+        // With become, the script travels on stdin, never in sudo/su arguments (issue 9).
+        let w = crate::ssh::become_::wrap_input(cmd, self.become_.as_ref(), &self.env, stdin);
+        self.remote
+            .exec(&w.command, w.stdin.as_deref(), self.timeout)
     }
 
     /// Find a local file by name in `search` (absolute paths are used as they are).

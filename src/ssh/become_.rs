@@ -1,10 +1,15 @@
-//! Pure quoting of a command for become (sudo -n / su) with task environment.
+//! Pure wrapping of a command for become (sudo -n / su) with task environment.
 //!
-//! The result is one string handed to [`Remote::exec`](super::Remote::exec), which runs it with
-//! `sh -c` semantics as the connecting user. With become, the whole inner script (environment exports + command) is quoted
-//! as one word for `/bin/sh -c`, so quotes, `$`, backticks, newlines and heredocs in `cmd` reach the
-//! inner shell byte for byte. Environment is exported *inside* the become shell because sudo resets
-//! the environment.
+//! The result is handed to [`Remote::exec`](super::Remote::exec), which runs it with `sh -c`
+//! semantics as the connecting user. With become, the inner script (environment exports + command)
+//! never appears in the arguments of `sudo`/`su` or of the shell they start, where `ps` and sudo's
+//! log would show it to anyone on the target: they get a constant stub, [`STUB`], that reads the
+//! script as its first line of stdin (escaped for `printf %b`, so one line holds any script) and
+//! `eval`s it; the command's own stdin follows that line. The shell's `read` takes bytes one at a
+//! time from a pipe, so it never consumes past the line. Environment is exported *inside* the
+//! become shell because sudo resets the environment.
+
+use std::borrow::Cow;
 
 use crate::shell::quote;
 
@@ -64,16 +69,80 @@ impl Become {
     }
 }
 
-/// Wrap `cmd` so that it runs under `become_` with `env` exported. Pure; the result is one
-/// string for `sh -c`.
+/// What the become shell (and a command on a channel of its own) runs: reads the script's line from
+/// stdin and runs it. Constant, so the arguments of `sudo`/`su` and of `/bin/sh` say nothing about
+/// the task.
+pub const STUB: &str = "IFS= read -r __kp_script && eval \"$(printf '%b' \"$__kp_script\")\"";
+
+/// A command ready for [`Remote::exec`](super::Remote::exec): its text and the stdin to give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wrapped<'a> {
+    pub command: String,
+    pub stdin: Option<Cow<'a, [u8]>>,
+}
+
+/// Wrap `cmd`, which has no stdin of its own, so that it runs under `become_` with `env` exported.
+/// Pure; the result is one string for `sh -c`. With become, the script's line reaches the stub
+/// through a here-document. For a command with stdin use [`wrap_input`].
 pub fn wrap(cmd: &str, become_: Option<&Become>, env: &[(String, String)]) -> String {
     let script = with_env(cmd, env);
     let Some(b) = become_ else {
         return script;
     };
+    let line = script_line(&script);
+    let mut end = String::from("KP_SCRIPT_END");
+    while line == end {
+        end.push('_');
+    }
+    format!("{} <<'{end}'\n{line}\n{end}\n", become_command(b))
+}
+
+/// Wrap `cmd` and its `stdin` so that it runs under `become_` with `env` exported. Pure. With
+/// become, the script's line goes first on stdin, before the command's own bytes (one copy of
+/// them); without, `stdin` is passed as it is.
+pub fn wrap_input<'a>(
+    cmd: &str,
+    become_: Option<&Become>,
+    env: &[(String, String)],
+    stdin: Option<&'a [u8]>,
+) -> Wrapped<'a> {
+    let (Some(b), Some(data)) = (become_, stdin) else {
+        return Wrapped {
+            command: wrap(cmd, become_, env),
+            stdin: stdin.map(Cow::Borrowed),
+        };
+    };
+    let line = script_line(&with_env(cmd, env));
+    let mut input = Vec::with_capacity(line.len() + 1 + data.len());
+    input.extend_from_slice(line.as_bytes());
+    input.push(b'\n');
+    input.extend_from_slice(data);
+    Wrapped {
+        command: become_command(b),
+        stdin: Some(Cow::Owned(input)),
+    }
+}
+
+/// `script` as one line for [`STUB`]: `printf %b` turns `\\` back into a backslash and `\n` into a
+/// newline, and no other escape can occur.
+pub(super) fn script_line(script: &str) -> String {
+    let mut line = String::with_capacity(script.len() + script.len() / 16 + 1);
+    for c in script.chars() {
+        match c {
+            '\\' => line.push_str("\\\\"),
+            '\n' => line.push_str("\\n"),
+            c => line.push(c),
+        }
+    }
+    line
+}
+
+/// The command that starts [`STUB`] as the become user (or fails clearly when it cannot).
+fn become_command(b: &Become) -> String {
     let user = quote(b.target_user());
+    let stub = quote(STUB);
     match b.method.as_str() {
-        "sudo" => format!("sudo -n -H -u {user} -- /bin/sh -c {}", quote(&script)),
+        "sudo" => format!("sudo -n -H -u {user} -- /bin/sh -c {stub}"),
         "su" => {
             // su asks for a password unless run by root; without a terminal it would read the
             // password from our stdin (file contents!). Refuse clearly instead.
@@ -84,8 +153,7 @@ pub fn wrap(cmd: &str, become_: Option<&Become>, env: &[(String, String)]) -> St
             ));
             format!(
                 "if [ \"$(id -u)\" != 0 ]; then echo {msg} >&2; exit {BECOME_UNSUPPORTED_RC}; fi; \
-                 su -s /bin/sh {user} -c {}",
-                quote(&script)
+                 su -s /bin/sh {user} -c {stub}"
             )
         }
         other => {
@@ -161,19 +229,30 @@ mod tests {
                 "id -u",
                 Some(&sudo_root),
                 vec![],
-                "sudo -n -H -u root -- /bin/sh -c 'id -u'",
+                "sudo -n -H -u root -- /bin/sh -c 'IFS= read -r __kp_script && eval \"$(printf '\\''%b'\\'' \"$__kp_script\")\"' \
+                 <<'KP_SCRIPT_END'\nid -u\nKP_SCRIPT_END\n",
             ),
             (
                 "whoami",
                 Some(&sudo_default),
                 vec![],
-                "sudo -n -H -u root -- /bin/sh -c whoami",
+                "sudo -n -H -u root -- /bin/sh -c 'IFS= read -r __kp_script && eval \"$(printf '\\''%b'\\'' \"$__kp_script\")\"' \
+                 <<'KP_SCRIPT_END'\nwhoami\nKP_SCRIPT_END\n",
             ),
             (
-                "echo 'hi'",
+                "echo 'hi'\\",
                 Some(&sudo_deploy),
                 env(&[("X", "1")]),
-                "sudo -n -H -u deploy -- /bin/sh -c 'export X=1\necho '\\''hi'\\'''",
+                "sudo -n -H -u deploy -- /bin/sh -c 'IFS= read -r __kp_script && eval \"$(printf '\\''%b'\\'' \"$__kp_script\")\"' \
+                 <<'KP_SCRIPT_END'\nexport X=1\\necho 'hi'\\\\\nKP_SCRIPT_END\n",
+            ),
+            // A script that reads like the here-document's end gets another end.
+            (
+                "KP_SCRIPT_END",
+                Some(&sudo_root),
+                vec![],
+                "sudo -n -H -u root -- /bin/sh -c 'IFS= read -r __kp_script && eval \"$(printf '\\''%b'\\'' \"$__kp_script\")\"' \
+                 <<'KP_SCRIPT_END_'\nKP_SCRIPT_END\nKP_SCRIPT_END_\n",
             ),
         ];
         for (cmd, b, e, want) in cases {
@@ -181,7 +260,10 @@ mod tests {
         }
         let su = wrap("psql -c 'select 1'", Some(&su_pg), &[]);
         assert!(
-            su.ends_with("su -s /bin/sh postgres -c 'psql -c '\\''select 1'\\'''"),
+            su.ends_with(&format!(
+                "su -s /bin/sh postgres -c {} <<'KP_SCRIPT_END'\npsql -c 'select 1'\nKP_SCRIPT_END\n",
+                quote(STUB)
+            )),
             "{su}"
         );
         assert!(
@@ -282,17 +364,119 @@ mod tests {
     fn stdin_passes_through_become_wrapping() {
         let data: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
         let b = Become::sudo("root");
-        let wrapped = wrap("cat > \"$OUT\" && wc -c < \"$OUT\"", Some(&b), &[]);
+        let wrapped = wrap_input(
+            "cat > \"$OUT\" && wc -c < \"$OUT\"",
+            Some(&b),
+            &[],
+            Some(&data),
+        );
         let dir = tempfile::tempdir().unwrap();
         let out_path = dir.path().join("o u't");
         let script = format!(
             "OUT={}; export OUT; {}",
             quote(out_path.to_str().unwrap()),
-            without_sudo(&wrapped, "root")
+            without_sudo(&wrapped.command, "root")
         );
-        let out = run_sh(&script, Some(&data));
+        let out = run_sh(&script, wrapped.stdin.as_deref());
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "70000");
         assert_eq!(std::fs::read(&out_path).unwrap(), data);
+        // Without become the input is passed on as it is, not copied.
+        let plain = wrap_input("cat", None, &[], Some(&data));
+        assert!(matches!(plain.stdin, Some(Cow::Borrowed(d)) if d == &data[..]));
+        assert_eq!(wrap_input("cat", None, &[], None).stdin, None);
+    }
+
+    /// The shells a target may have as `/bin/sh`, where installed here.
+    fn shells() -> Vec<&'static str> {
+        ["/bin/sh", "/bin/dash", "/bin/bash", "/bin/busybox"]
+            .into_iter()
+            .filter(|s| std::path::Path::new(s).exists())
+            .collect()
+    }
+
+    /// The stub's `read` takes the script's line and not one byte more, from a pipe and from a
+    /// file (bash reads ahead there and seeks back), so the command sees exactly its own stdin.
+    #[test]
+    fn the_stub_reads_only_the_script_line_from_stdin() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+        let b = Become::sudo("root");
+        let cmd = "printf 'first\\n'; cat; printf '\\n%s' \"$KP_E\"";
+        let e = env(&[("KP_E", "a\\b\nc 'd' %s \\n")]);
+        let wrapped = wrap_input(cmd, Some(&b), &e, Some(&data));
+        let input = wrapped.stdin.as_deref().unwrap();
+        let mut want = b"first\n".to_vec();
+        want.extend_from_slice(&data);
+        want.extend_from_slice(b"\na\\b\nc 'd' %s \\n");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("stdin");
+        std::fs::write(&file, input).unwrap();
+        for sh in shells() {
+            let args = |c: &mut Command| {
+                c.arg(if sh.ends_with("busybox") { "sh" } else { "-c" });
+                if sh.ends_with("busybox") {
+                    c.arg("-c");
+                }
+                c.arg(STUB);
+            };
+            let mut piped = Command::new(sh);
+            args(&mut piped);
+            let mut child = piped
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let writer = {
+                let input = input.to_vec();
+                std::thread::spawn(move || {
+                    // Small writes, so the line and the data arrive in separate pieces too.
+                    for chunk in input.chunks(777) {
+                        let _ = stdin.write_all(chunk);
+                    }
+                })
+            };
+            let out = child.wait_with_output().unwrap();
+            writer.join().unwrap();
+            assert!(out.stdout == want, "{sh}, pipe: {} bytes", out.stdout.len());
+            let mut from_file = Command::new(sh);
+            args(&mut from_file);
+            let out = from_file
+                .stdin(std::fs::File::open(&file).unwrap())
+                .output()
+                .unwrap();
+            assert!(out.stdout == want, "{sh}, file: {} bytes", out.stdout.len());
+        }
+    }
+
+    /// With become, neither the command, its environment nor anything else of the task is in the
+    /// arguments of sudo/su or of the shell they start: only the constant stub is.
+    #[test]
+    fn secrets_never_reach_become_arguments() {
+        let secret = "s3cr3t-value";
+        let cmd = format!("useradd -p {secret} bob; echo {secret}");
+        let e = env(&[("SECRET", secret)]);
+        for b in [Become::sudo("root"), Become::su("deploy")] {
+            let with_stdin = wrap_input(&cmd, Some(&b), &e, Some(b"data"));
+            assert!(
+                !with_stdin.command.contains(secret),
+                "{}",
+                with_stdin.command
+            );
+            assert!(with_stdin.command.ends_with(&quote(STUB)));
+            let stdin = String::from_utf8(with_stdin.stdin.unwrap().into_owned()).unwrap();
+            assert!(
+                stdin.starts_with("export SECRET=s3cr3t-value\\nuseradd -p"),
+                "{stdin}"
+            );
+            assert!(stdin.ends_with("\ndata"), "{stdin}");
+            // Without stdin of its own, the line comes in a here-document after the arguments.
+            let no_stdin = wrap(&cmd, Some(&b), &e);
+            let (argv, heredoc) = no_stdin.split_once(" <<'KP_SCRIPT_END'\n").unwrap();
+            assert!(!argv.contains(secret), "{argv}");
+            assert!(argv.ends_with(&quote(STUB)), "{argv}");
+            assert!(heredoc.contains(secret) && heredoc.ends_with("\nKP_SCRIPT_END\n"));
+            assert_eq!(heredoc.lines().count(), 2, "{heredoc}");
+        }
     }
 
     #[test]

@@ -1,10 +1,16 @@
 //! Running one command on a channel of its own: exec, pumping stdin/stdout/stderr without blocking,
 //! the exit status (or 128 + signal), and letting go of a channel whose command timed out. Also the
 //! non-blocking channel reads and writes that the command shell shares.
+//!
+//! The command itself never goes into the exec request, where sshd would hand it to the login shell
+//! as an argument that `ps` shows to everyone on the target: the request is a constant `/bin/sh`
+//! stub ([`become_::STUB`](super::become_::STUB)) that reads the command as the first line of its
+//! stdin, before the command's own stdin.
 
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 
+use super::become_::{script_line, STUB};
 use super::ssh2_errors::is_eagain;
 use super::transport::{Fail, Transport};
 use super::{ExecOutput, Stream};
@@ -13,47 +19,63 @@ use super::{ExecOutput, Stream};
 /// command exits, so we do not wait for that; libssh2 frees the channel with the session.
 const CLOSE_GRACE: Duration = Duration::from_millis(100);
 
-/// Runs `cmd` on a channel of its own (commands with stdin, or no command shell).
+/// Runs `cmd` on a channel of its own (commands with stdin, or no command shell); more than `cap`
+/// bytes of output fail it.
 pub fn run_in_channel(
     link: &mut Transport,
     cmd: &str,
     stdin: Option<&[u8]>,
     deadline: Option<Instant>,
+    cap: usize,
 ) -> Result<ExecOutput, Fail> {
     let mut channel = link.open_channel(deadline)?;
+    let request = format!("exec /bin/sh -c {}", crate::shell::quote(STUB));
+    let mut line = script_line(cmd);
+    line.push('\n');
+    let input = [line.as_bytes(), stdin.unwrap_or(&[])];
     let result = link
-        .retry(deadline, "exec request failed", |_| channel.exec(cmd))
-        .and_then(|()| pump(link, &mut channel, stdin, deadline));
-    if let Err(Fail::Timeout) = result {
+        .retry(deadline, "exec request failed", |_| channel.exec(&request))
+        .and_then(|()| pump(link, &mut channel, input, deadline, cap));
+    if let Err(Fail::Timeout | Fail::TooLarge(_)) = result {
         abandon(link, &mut channel);
     }
     result
 }
 
-/// Move stdin/stdout/stderr until the remote side closes the channel.
+/// Move stdin (the parts of `input` one after the other)/stdout/stderr until the remote side closes
+/// the channel.
 fn pump(
     link: &mut Transport,
     channel: &mut ssh2::Channel,
-    stdin: Option<&[u8]>,
+    input: [&[u8]; 2],
     deadline: Option<Instant>,
+    cap: usize,
 ) -> Result<ExecOutput, Fail> {
-    let input = stdin.unwrap_or(&[]);
+    let mut part = 0usize;
     let mut written = 0usize;
     let mut eof_sent = false;
     let mut out = ExecOutput::default();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let mut progress = match write_ready(channel, input, &mut written) {
-            Ok(wrote) => wrote,
-            // The command exited or closed its stdin: like a broken pipe, stop feeding it.
-            Err(_) if channel.eof() => {
-                written = input.len();
-                eof_sent = true;
-                false
+        let mut progress = false;
+        while part < input.len() {
+            match write_ready(channel, input[part], &mut written) {
+                Ok(wrote) => progress |= wrote,
+                // The command exited or closed its stdin: like a broken pipe, stop feeding it.
+                Err(_) if channel.eof() => {
+                    part = input.len();
+                    eof_sent = true;
+                    break;
+                }
+                Err(e) => return Err(Fail::Err(link.io_err("writing stdin failed", &e))),
             }
-            Err(e) => return Err(Fail::Err(link.io_err("writing stdin failed", &e))),
-        };
-        if !eof_sent && written == input.len() {
+            if written < input[part].len() {
+                break;
+            }
+            part += 1;
+            written = 0;
+        }
+        if !eof_sent && part == input.len() {
             match channel.send_eof() {
                 Ok(()) => {
                     eof_sent = true;
@@ -64,9 +86,18 @@ fn pump(
                 Err(e) => return Err(Fail::Err(link.session_err("sending EOF failed", &e))),
             }
         }
-        match read_ready(channel, &mut buf, |stream, bytes| out.append(stream, bytes)) {
+        let mut held = out.stdout.len() + out.stderr.len();
+        match read_ready(channel, &mut buf, |stream, bytes| {
+            // Past the cap nothing more is kept; the command is abandoned right after this pass.
+            let room = cap.saturating_sub(held);
+            out.append(stream, &bytes[..bytes.len().min(room)]);
+            held = held.saturating_add(bytes.len());
+        }) {
             Ok(got) => progress |= got,
             Err(e) => return Err(Fail::Err(link.io_err("reading output failed", &e))),
+        }
+        if held > cap {
+            return Err(Fail::TooLarge(cap));
         }
         if channel.eof() {
             break;
@@ -94,7 +125,7 @@ pub fn abandon(link: &mut Transport, channel: &mut ssh2::Channel) {
         Ok(()) => {}
         Err(Fail::Err(e)) | Err(Fail::NotStarted(e)) => tracing::debug!("{e}"),
         // Expected while the command still runs: sshd keeps it going after the close.
-        Err(Fail::Timeout) => tracing::debug!(
+        Err(Fail::Timeout | Fail::TooLarge(_)) => tracing::debug!(
             "{}: timed-out command still running on the target",
             link.addr()
         ),

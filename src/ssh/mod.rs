@@ -2,7 +2,7 @@
 //!
 //! - `session`  [`HostSession`]: connect, reconnect, liveness, and [`Remote::exec`], which runs a
 //!   command in the command shell or on a channel of its own and reconnects by itself only when the
-//!   connection is known dead *before* a command is sent
+//!   connection is known dead (or found closed by the peer) *before* a command is sent
 //! - `options`  [`ConnectOptions`] and the key files that will be tried
 //! - `connect`  TCP connect with timeout and keepalive, handshake with a host-key algorithm
 //!   preference, host-key check, `--wait-for-ssh` backoff
@@ -11,18 +11,25 @@
 //! - `channel`  one command on a channel of its own: stdin/stdout/stderr pump, exit code or signal,
 //!   abandoning a timed-out channel
 //! - `shell_session` the session's command shell (one `/bin/sh` per session): the I/O loop that
-//!   drives the framer over its channel
-//! - `framer`   the command shell's protocol, pure: the line sent for a command and the result cut out
-//!   of the output by its end marks
+//!   drives the framer over its channel, and a new shell whenever output of an earlier command's
+//!   background job could reach the next one
+//! - `framer`   the command shell's protocol, pure: the line sent for a command (a token of its own)
+//!   and the result cut out of the output between its start and end marks, up to the output cap
 //! - `ssh2_errors` what libssh2's numeric error codes mean here
 //! - `known_hosts` knockplay's own known_hosts file and the host-key policy
-//! - `become_`  pure quoting of a command for sudo/su with environment
+//! - `become_`  pure wrapping of a command for sudo/su with environment; the script goes on stdin,
+//!   never in their arguments
 //!
 //! Files are written by streaming bytes over `exec` stdin (`cat > tmp && mv tmp dest`), which works
 //! with become in one round trip; there is no SFTP.
 //!
 //! Everything above this layer talks to a target through the [`Remote`] trait, so modules and the
 //! runner are tested with a fake in unit tests and with real sshd in end-to-end tests.
+//!
+//! A target is not trusted: every command has a deadline when one is given (the command shell's own
+//! start-up and close waits always have one), output past [`ConnectOptions::output_cap`] fails the
+//! command without being held, and nothing a command leaves running can write into a later
+//! command's result (`tests/ssh_hostile.rs`).
 
 use std::time::Duration;
 
@@ -105,8 +112,13 @@ pub enum SshError {
     HostKeyUnknown { addr: String, known_hosts: String },
     #[error("known_hosts file {path}: {reason}")]
     KnownHosts { path: String, reason: String },
-    #[error("command timed out after {secs}s")]
+    #[error("command timed out after {secs}s (abandoned; it may still be running on the target)")]
     CommandTimeout { secs: u64 },
+    #[error("command output went past the cap of {} (stdout and stderr together); the rest was discarded and the command abandoned", show_bytes(*cap))]
+    OutputTooLarge {
+        /// [`ConnectOptions::output_cap`], in bytes.
+        cap: usize,
+    },
     #[error("ssh session to {addr} failed: {reason}")]
     Session { addr: String, reason: String },
 }
@@ -114,15 +126,32 @@ pub enum SshError {
 impl SshError {
     /// True when the failure means the host is unreachable (as opposed to a failed command).
     pub fn is_unreachable(&self) -> bool {
-        !matches!(self, SshError::CommandTimeout { .. })
+        !matches!(
+            self,
+            SshError::CommandTimeout { .. } | SshError::OutputTooLarge { .. }
+        )
+    }
+}
+
+/// A byte count for messages: whole MiB or KiB when it is one, else bytes.
+fn show_bytes(n: usize) -> String {
+    const KIB: usize = 1 << 10;
+    const MIB: usize = 1 << 20;
+    match n {
+        0 => "0 bytes".into(),
+        n if n % MIB == 0 => format!("{} MiB", n / MIB),
+        n if n % KIB == 0 => format!("{} KiB", n / KIB),
+        n => format!("{n} bytes"),
     }
 }
 
 /// A target that runs shell commands. Implemented by [`HostSession`] (real SSH) and by fakes in tests.
 pub trait Remote {
-    /// Run `cmd` with POSIX `sh -c` semantics (in a subshell of the session's `/bin/sh`, or through the
-    /// login shell on a channel of its own when `stdin` is given), feeding `stdin` if given, and wait
-    /// for it to finish (or for `timeout`). `cmd` is final: become/env wrapping is already done.
+    /// Run `cmd` with POSIX `sh -c` semantics (in a subshell of the session's `/bin/sh`, or in a
+    /// `/bin/sh` on a channel of its own when `stdin` is large), feeding `stdin` if given, and wait
+    /// for it to finish (or for `timeout`; `None` or zero: the session's default, if any). `cmd` is
+    /// final: become/env wrapping is already done. Output past the session's cap fails it with
+    /// [`SshError::OutputTooLarge`].
     fn exec(
         &mut self,
         cmd: &str,

@@ -1,10 +1,14 @@
 //! How to reach one host: [`ConnectOptions`] (address, user, keys, agent, timeouts, keepalive,
-//! host-key policy, command shell on or off) and the key files that will be tried.
+//! host-key policy, output cap, command shell on or off) and the key files that will be tried.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::known_hosts::{self, HostKeyPolicy};
+
+/// Default [`ConnectOptions::output_cap`]: 64 MiB, far above what a task prints and far below what
+/// would strain the controller.
+pub const DEFAULT_OUTPUT_CAP: usize = 64 << 20;
 
 /// Connection parameters for one host.
 #[derive(Debug, Clone)]
@@ -30,8 +34,12 @@ pub struct ConnectOptions {
     pub keepalive: Duration,
     pub known_hosts: PathBuf,
     pub host_key_policy: HostKeyPolicy,
-    /// Default per-command timeout when `exec` is given none.
+    /// Default per-command timeout when `exec` is given none (or zero).
     pub command_timeout: Option<Duration>,
+    /// Most bytes of output (stdout and stderr together) one command may return; past it the command
+    /// fails with [`SshError::OutputTooLarge`](super::SshError::OutputTooLarge) and the rest is not
+    /// read. Default [`DEFAULT_OUTPUT_CAP`].
+    pub output_cap: usize,
     /// Run commands without stdin in one long-lived `/bin/sh` per session (see `CommandShell`);
     /// `false` gives every command its own channel. Default: on, unless the environment variable
     /// `KNOCKPLAY_EXEC_PER_COMMAND=1` is set.
@@ -40,7 +48,7 @@ pub struct ConnectOptions {
 
 impl ConnectOptions {
     /// Defaults: port 22, default keys + agent, 10 s connect timeout, no waiting, 15 s keepalive,
-    /// knockplay's default known_hosts, accept-new, no command timeout.
+    /// knockplay's default known_hosts, accept-new, no command timeout, 64 MiB of output.
     pub fn new(host: impl Into<String>, user: impl Into<String>) -> ConnectOptions {
         let host = host.into();
         ConnectOptions {
@@ -57,6 +65,7 @@ impl ConnectOptions {
             known_hosts: known_hosts::default_path(),
             host_key_policy: HostKeyPolicy::AcceptNew,
             command_timeout: None,
+            output_cap: DEFAULT_OUTPUT_CAP,
             command_shell: !shell_disabled_by_env(),
         }
     }

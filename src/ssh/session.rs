@@ -97,20 +97,28 @@ impl HostSession {
         stdin: Option<&[u8]>,
         deadline: Option<Instant>,
     ) -> Result<ExecOutput, Fail> {
+        let cap = self.opts.output_cap;
         if shell_session::fits(stdin) && !self.shell_unavailable {
+            if let Some(sh) = self.shell.as_mut() {
+                if !sh.still_clean(&mut self.link)? {
+                    if let Some(old) = self.shell.take() {
+                        old.retire(&mut self.link);
+                    }
+                }
+            }
             if self.shell.is_none() {
                 self.shell = CommandShell::start(&mut self.link, deadline)?;
                 self.shell_unavailable = self.shell.is_none();
             }
             if let Some(sh) = self.shell.take_if(|sh| sh.takes(stdin)) {
                 self.last_via = "shell";
-                let (result, still_usable) = sh.run(&mut self.link, cmd, stdin, deadline);
+                let (result, still_usable) = sh.run(&mut self.link, cmd, stdin, deadline, cap);
                 self.shell = still_usable;
                 return result;
             }
         }
         self.last_via = "channel";
-        run_in_channel(&mut self.link, cmd, stdin, deadline)
+        run_in_channel(&mut self.link, cmd, stdin, deadline, cap)
     }
 }
 
@@ -121,14 +129,13 @@ impl Remote for HostSession {
         stdin: Option<&[u8]>,
         timeout: Option<Duration>,
     ) -> Result<ExecOutput, SshError> {
-        if self.link.is_dead() {
-            // Lost earlier (reported then); this command has not been sent anywhere yet.
+        if !self.link.is_alive() {
+            // Lost earlier (reported then), or closed by the peer while idle (sshd restarted, the
+            // host rebooted): this command has not been sent anywhere yet, so a new connection
+            // runs it exactly once.
             self.reconnect()?;
         }
-        // Zero means "no timeout", as in Ansible.
-        let timeout = timeout
-            .or(self.opts.command_timeout)
-            .filter(|t| !t.is_zero());
+        let timeout = effective_timeout(timeout, self.opts.command_timeout);
         let started = Instant::now();
         let deadline = timeout.map(|t| started + t);
         let mut result = self.run(cmd, stdin, deadline);
@@ -157,6 +164,7 @@ impl Remote for HostSession {
             Err(Fail::Timeout) => Err(SshError::CommandTimeout {
                 secs: timeout.map_or(0, |t| t.as_millis().div_ceil(1000) as u64),
             }),
+            Err(Fail::TooLarge(cap)) => Err(SshError::OutputTooLarge { cap }),
         }
     }
 
@@ -173,6 +181,14 @@ impl Remote for HostSession {
     }
 }
 
+/// The deadline a command gets: its own timeout, else the session's default
+/// ([`ConnectOptions::command_timeout`]). Zero means "none of its own", as in Ansible, so a zero
+/// from a playbook cannot lift a bound the operator configured for the session.
+fn effective_timeout(call: Option<Duration>, default: Option<Duration>) -> Option<Duration> {
+    let set = |t: &Duration| !t.is_zero();
+    call.filter(set).or(default.filter(set))
+}
+
 impl Drop for HostSession {
     fn drop(&mut self) {
         if !self.link.is_dead() {
@@ -184,6 +200,28 @@ impl Drop for HostSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_gets_its_own_timeout_else_the_session_default() {
+        let s = Duration::from_secs;
+        for (call, default, want) in [
+            (None, None, None),
+            (Some(s(2)), None, Some(s(2))),
+            (None, Some(s(600)), Some(s(600))),
+            (Some(s(2)), Some(s(600)), Some(s(2))),
+            (Some(s(900)), Some(s(600)), Some(s(900))),
+            // Zero is no timeout of its own: the session's default still holds.
+            (Some(s(0)), Some(s(600)), Some(s(600))),
+            (Some(s(0)), None, None),
+            (None, Some(s(0)), None),
+        ] {
+            assert_eq!(
+                effective_timeout(call, default),
+                want,
+                "{call:?} {default:?}"
+            );
+        }
+    }
 
     #[test]
     fn host_session_can_move_to_its_worker_thread() {

@@ -20,6 +20,8 @@ pub enum Fail {
     /// Failed before the command was sent (no channel).
     NotStarted(SshError),
     Err(SshError),
+    /// The command's output went past this many bytes; the rest was not read.
+    TooLarge(usize),
 }
 
 impl Fail {
