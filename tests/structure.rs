@@ -7,6 +7,11 @@
 //! outside the limits: `#[cfg(test)]` items, `#[test]` functions, and files that are only compiled
 //! for tests (`tests.rs`, `*_tests.rs`, or reached only through `#[cfg(test)] mod name;`).
 //! Every violation is listed at once, as `file:line`, name and size.
+//!
+//! A file references another when its production code names a module in that file through a
+//! `use` tree or a path (`crate::a::b`, `super::x`, `self::x`, a child module's name, or
+//! `knockplay::…` from the binary), also inside macro input; the path counts for the deepest
+//! module that is a file. A name reached through a re-export counts for the re-exporting file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -139,48 +139,13 @@ fn parse_play(node: &Node, dir: &Path) -> Result<Play, ParseError> {
             format!("a play must be a mapping, found {}", node.type_name()),
         )
     })?;
-    for (k, v) in map {
-        if !PLAY_KEYWORDS.contains(&k.as_str()) {
-            let hint = if k == "task" || k == "handler" {
-                format!(" Did you mean '{k}s'?")
-            } else {
-                did_you_mean(k, PLAY_KEYWORDS.iter().copied())
-            };
-            return Err(err(
-                v.where_(),
-                format!("unknown play keyword '{k}'.{hint}"),
-            ));
-        }
-    }
-    let hosts = match node.get("hosts") {
-        Some(h) => match h.to_value() {
-            Value::String(s) => s,
-            Value::Array(items) => items
-                .iter()
-                .map(crate::value::to_display)
-                .collect::<Vec<_>>()
-                .join(":"),
-            other => crate::value::to_display(&other),
-        },
-        None => return Err(err(&node.pos, "play has no 'hosts'")),
-    };
+    check_play_keywords(map)?;
+    let hosts = play_hosts(node)?;
     let name = node
         .get("name")
         .map(|n| crate::value::to_display(&n.to_value()))
         .unwrap_or_else(|| hosts.clone());
-    let strategy = match node.get("strategy").and_then(Node::as_str) {
-        None | Some("linear") => Strategy::Linear,
-        Some("free") => Strategy::Free,
-        Some(other) => {
-            return Err(err(
-                &node
-                    .get("strategy")
-                    .map(|n| n.pos.clone())
-                    .unwrap_or_default(),
-                format!("unknown strategy '{other}' (known: linear, free)"),
-            ))
-        }
-    };
+    let strategy = play_strategy(node)?;
     let vars_files = match node.get("vars_files") {
         None => Vec::new(),
         Some(n) => match n.to_value() {
@@ -241,6 +206,54 @@ fn parse_play(node: &Node, dir: &Path) -> Result<Play, ParseError> {
     play.handlers
         .extend(parse_task_list(node.get("handlers"), &ctx)?);
     Ok(play)
+}
+
+/// Every key of a play must be a play keyword (`task:` suggests `tasks:`).
+fn check_play_keywords(map: &[(String, Node)]) -> Result<(), ParseError> {
+    for (k, v) in map {
+        if !PLAY_KEYWORDS.contains(&k.as_str()) {
+            let hint = if k == "task" || k == "handler" {
+                format!(" Did you mean '{k}s'?")
+            } else {
+                did_you_mean(k, PLAY_KEYWORDS.iter().copied())
+            };
+            return Err(err(
+                v.where_(),
+                format!("unknown play keyword '{k}'.{hint}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `hosts:` as one pattern (a list is joined with `:`).
+fn play_hosts(node: &Node) -> Result<String, ParseError> {
+    match node.get("hosts") {
+        Some(h) => Ok(match h.to_value() {
+            Value::String(s) => s,
+            Value::Array(items) => items
+                .iter()
+                .map(crate::value::to_display)
+                .collect::<Vec<_>>()
+                .join(":"),
+            other => crate::value::to_display(&other),
+        }),
+        None => Err(err(&node.pos, "play has no 'hosts'")),
+    }
+}
+
+fn play_strategy(node: &Node) -> Result<Strategy, ParseError> {
+    match node.get("strategy").and_then(Node::as_str) {
+        None | Some("linear") => Ok(Strategy::Linear),
+        Some("free") => Ok(Strategy::Free),
+        Some(other) => Err(err(
+            &node
+                .get("strategy")
+                .map(|n| n.pos.clone())
+                .unwrap_or_default(),
+            format!("unknown strategy '{other}' (known: linear, free)"),
+        )),
+    }
 }
 
 /// Where a task list lives: relative paths resolve against `dir`, role context is attached.

@@ -129,18 +129,8 @@ impl Validator<'_> {
         Allow::Nets(nets)
     }
 
+    /// What the door runs: a playbook or a knockd-style command, not both.
     fn action(&mut self, d: &RawDoor, name: &str) -> Option<Action> {
-        let playbook_only: [(&str, Option<std::ops::Range<usize>>); 6] = [
-            (
-                "inventory_vars",
-                d.inventory_vars.as_ref().map(|s| s.span()),
-            ),
-            ("groups", d.groups.as_ref().map(|s| s.span())),
-            ("user", d.user.as_ref().map(|s| s.span())),
-            ("private_key", d.private_key.as_ref().map(|s| s.span())),
-            ("port", d.port.as_ref().map(|s| s.span())),
-            ("become", d.become_.as_ref().map(|s| s.span())),
-        ];
         match (&d.playbook, &d.command) {
             (Some(p), Some(_)) => {
                 self.problem(
@@ -156,80 +146,95 @@ impl Validator<'_> {
                 );
                 None
             }
-            (None, Some(c)) => {
-                for (key, span) in playbook_only {
-                    if let Some(span) = span {
-                        self.problem_at(
-                            span.start,
-                            format!(
-                                "door '{name}': {key} only applies to a playbook, not to a command"
-                            ),
-                        );
-                    }
-                }
-                if c.get_ref().trim().is_empty() {
-                    self.problem(c, format!("door '{name}': command is empty"));
-                }
-                Some(Action::Command(c.get_ref().clone()))
-            }
-            (Some(p), None) => {
-                let playbook = self.path(p.get_ref());
-                if !playbook.is_file() {
-                    self.problem(
-                        p,
-                        format!("door '{name}': playbook {} not found", playbook.display()),
-                    );
-                } else if let Err(e) = crate::playbook::parse::load_playbook(&playbook) {
-                    // Found now, not at 3 a.m. when the first host knocks. (Templates are checked
-                    // when a run renders them.)
-                    self.problem(
-                        p,
-                        format!("door '{name}': the playbook does not parse: {e}"),
-                    );
-                }
-                let private_key = d.private_key.as_ref().map(|k| {
-                    let key = self.path(k.get_ref());
-                    if !key.is_file() {
-                        self.problem(
-                            k,
-                            format!("door '{name}': private_key {} not found", key.display()),
-                        );
-                    }
-                    key
-                });
-                let inventory_vars = match &d.inventory_vars {
-                    None => Vars::new(),
-                    Some(t) => match serde_json::to_value(t.get_ref()) {
-                        Ok(Value::Object(m)) => m,
-                        _ => {
-                            self.problem(
-                                t,
-                                format!("door '{name}': inventory_vars must be a table of values"),
-                            );
-                            Vars::new()
-                        }
-                    },
-                };
-                let port = self.int(&d.port, "port", 1..=65535, 22) as u16;
-                Some(Action::Playbook(PlaybookAction {
-                    playbook,
-                    inventory_vars,
-                    groups: d
-                        .groups
-                        .as_ref()
-                        .map(|g| g.get_ref().clone())
-                        .unwrap_or_default(),
-                    user: d
-                        .user
-                        .as_ref()
-                        .map(|u| u.get_ref().clone())
-                        .unwrap_or_else(|| "root".into()),
-                    private_key,
-                    port,
-                    become_: d.become_.as_ref().map(|b| *b.get_ref()).unwrap_or(false),
-                }))
+            (None, Some(c)) => Some(self.command_action(d, c, name)),
+            (Some(p), None) => Some(self.playbook_action(d, p, name)),
+        }
+    }
+
+    /// A command door: the playbook-only keys are mistakes there.
+    fn command_action(&mut self, d: &RawDoor, c: &Spanned<String>, name: &str) -> Action {
+        let playbook_only: [(&str, Option<std::ops::Range<usize>>); 6] = [
+            (
+                "inventory_vars",
+                d.inventory_vars.as_ref().map(|s| s.span()),
+            ),
+            ("groups", d.groups.as_ref().map(|s| s.span())),
+            ("user", d.user.as_ref().map(|s| s.span())),
+            ("private_key", d.private_key.as_ref().map(|s| s.span())),
+            ("port", d.port.as_ref().map(|s| s.span())),
+            ("become", d.become_.as_ref().map(|s| s.span())),
+        ];
+        for (key, span) in playbook_only {
+            if let Some(span) = span {
+                self.problem_at(
+                    span.start,
+                    format!("door '{name}': {key} only applies to a playbook, not to a command"),
+                );
             }
         }
+        if c.get_ref().trim().is_empty() {
+            self.problem(c, format!("door '{name}': command is empty"));
+        }
+        Action::Command(c.get_ref().clone())
+    }
+
+    /// A playbook door: the playbook must exist and parse now, the key must exist.
+    fn playbook_action(&mut self, d: &RawDoor, p: &Spanned<String>, name: &str) -> Action {
+        let playbook = self.path(p.get_ref());
+        if !playbook.is_file() {
+            self.problem(
+                p,
+                format!("door '{name}': playbook {} not found", playbook.display()),
+            );
+        } else if let Err(e) = crate::playbook::parse::load_playbook(&playbook) {
+            // Found now, not at 3 a.m. when the first host knocks. (Templates are checked
+            // when a run renders them.)
+            self.problem(
+                p,
+                format!("door '{name}': the playbook does not parse: {e}"),
+            );
+        }
+        let private_key = d.private_key.as_ref().map(|k| {
+            let key = self.path(k.get_ref());
+            if !key.is_file() {
+                self.problem(
+                    k,
+                    format!("door '{name}': private_key {} not found", key.display()),
+                );
+            }
+            key
+        });
+        let inventory_vars = match &d.inventory_vars {
+            None => Vars::new(),
+            Some(t) => match serde_json::to_value(t.get_ref()) {
+                Ok(Value::Object(m)) => m,
+                _ => {
+                    self.problem(
+                        t,
+                        format!("door '{name}': inventory_vars must be a table of values"),
+                    );
+                    Vars::new()
+                }
+            },
+        };
+        let port = self.int(&d.port, "port", 1..=65535, 22) as u16;
+        Action::Playbook(PlaybookAction {
+            playbook,
+            inventory_vars,
+            groups: d
+                .groups
+                .as_ref()
+                .map(|g| g.get_ref().clone())
+                .unwrap_or_default(),
+            user: d
+                .user
+                .as_ref()
+                .map(|u| u.get_ref().clone())
+                .unwrap_or_else(|| "root".into()),
+            private_key,
+            port,
+            become_: d.become_.as_ref().map(|b| *b.get_ref()).unwrap_or(false),
+        })
     }
 
     /// Two doors overlap when knocking one's exact sequence also opens the other
