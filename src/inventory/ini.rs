@@ -3,6 +3,7 @@
 
 use super::{hostrange, literal, Inventory, InventoryError};
 use crate::shell::{split_words, WordRules};
+use crate::value::Value;
 use regex::Regex;
 
 fn header_regex() -> Result<&'static Regex, String> {
@@ -14,6 +15,7 @@ fn header_regex() -> Result<&'static Regex, String> {
     .map_err(Clone::clone)
 }
 
+/// The section a line belongs to, with its group.
 enum Section {
     Hosts(String),
     Vars(String),
@@ -30,7 +32,7 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &str) -> Result<(), Inventor
     let mut section = Section::Hosts("ungrouped".to_string());
     // `[g:vars]` may come before `[g]`; check at the end that the group exists.
     let mut pending_vars: Vec<(String, usize)> = Vec::new();
-    let mut group_vars: Vec<(String, String, crate::value::Value)> = Vec::new();
+    let mut group_vars: Vec<(String, String, Value)> = Vec::new();
     for (idx, raw) in text.lines().enumerate() {
         let lineno = idx + 1;
         let line = raw.trim();
@@ -38,101 +40,21 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &str) -> Result<(), Inventor
             continue;
         }
         if line.starts_with('[') {
-            let Some(c) = header.captures(line) else {
-                return Err(err(
-                    lineno,
-                    format!(
-                        "invalid section header '{line}': expected [group], [group:vars] or \
-                         [group:children] (no spaces in group names)"
-                    ),
-                ));
-            };
-            let name = c[1].to_string();
-            section = match c.get(2).map(|m| m.as_str()) {
-                None | Some("hosts") => {
-                    inv.ensure_group(&name);
-                    Section::Hosts(name)
-                }
-                Some("vars") => {
-                    pending_vars.push((name.clone(), lineno));
-                    Section::Vars(name)
-                }
-                Some("children") => {
-                    inv.ensure_group(&name);
-                    Section::Children(name)
-                }
-                Some(other) => {
-                    return Err(err(
-                        lineno,
-                        format!(
-                        "invalid section suffix ':{other}' in '{line}' (use :vars or :children)"
-                    ),
-                    ))
-                }
-            };
+            section = section_header(header, line).map_err(|m| err(lineno, m))?;
+            match &section {
+                Section::Hosts(name) | Section::Children(name) => inv.ensure_group(name),
+                Section::Vars(name) => pending_vars.push((name.clone(), lineno)),
+            }
             continue;
         }
         match &section {
-            Section::Hosts(group) => {
-                let words =
-                    split_words(line, WordRules::InventoryLine).map_err(|m| err(lineno, m))?;
-                let Some((first, rest)) = words.split_first() else {
-                    continue;
-                };
-                let hosts = hostrange::expand(first).map_err(|m| err(lineno, m))?;
-                let mut vars = Vec::new();
-                for w in rest {
-                    let Some((k, v)) = w.split_once('=') else {
-                        return Err(err(
-                            lineno,
-                            format!("expected key=value host variable assignment, got: {w}"),
-                        ));
-                    };
-                    if k.is_empty() {
-                        return Err(err(lineno, format!("empty variable name in '{w}'")));
-                    }
-                    vars.push((k.to_string(), literal::parse_value(v)));
-                }
-                for (host, port) in hosts {
-                    inv.add_host_to_group(&host, group);
-                    inv.note_source(&host, path);
-                    if let Some(p) = port {
-                        inv.set_host_var(&host, "ansible_port", p.into());
-                    }
-                    for (k, v) in &vars {
-                        inv.set_host_var(&host, k, v.clone());
-                    }
-                }
-            }
+            Section::Hosts(group) => host_line(inv, group, line, path),
             Section::Vars(group) => {
-                let Some((k, v)) = line.split_once('=') else {
-                    return Err(err(
-                        lineno,
-                        format!("expected key=value in [{group}:vars], got: {line}"),
-                    ));
-                };
-                let k = k.trim();
-                if k.is_empty() {
-                    return Err(err(lineno, format!("empty variable name in '{line}'")));
-                }
-                let value = literal::parse_value(v.trim());
-                group_vars.push((group.clone(), k.to_string(), value));
+                var_line(group, line).map(|(k, v)| group_vars.push((group.clone(), k, v)))
             }
-            Section::Children(group) => {
-                let words =
-                    split_words(line, WordRules::InventoryLine).map_err(|m| err(lineno, m))?;
-                let Some(child) = words.first() else { continue };
-                if words.len() > 1 {
-                    return Err(err(
-                        lineno,
-                        format!(
-                            "expected one group name per line in [{group}:children], got: {line}"
-                        ),
-                    ));
-                }
-                inv.add_child(group, child).map_err(|m| err(lineno, m))?;
-            }
+            Section::Children(group) => child_line(inv, group, line),
         }
+        .map_err(|m| err(lineno, m))?;
     }
     for (group, line) in pending_vars {
         if !inv.has_group(&group) {
@@ -146,4 +68,101 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &str) -> Result<(), Inventor
         inv.set_group_var(&group, &k, v);
     }
     Ok(())
+}
+
+/// `[group]`, `[group:hosts]`, `[group:vars]` or `[group:children]`.
+fn section_header(header: &Regex, line: &str) -> Result<Section, String> {
+    let Some(c) = header.captures(line) else {
+        return Err(format!(
+            "invalid section header '{line}': expected [group], [group:vars] or \
+             [group:children] (no spaces in group names)"
+        ));
+    };
+    let name = c[1].to_string();
+    match c.get(2).map(|m| m.as_str()) {
+        None | Some("hosts") => Ok(Section::Hosts(name)),
+        Some("vars") => Ok(Section::Vars(name)),
+        Some("children") => Ok(Section::Children(name)),
+        Some(other) => Err(format!(
+            "invalid section suffix ':{other}' in '{line}' (use :vars or :children)"
+        )),
+    }
+}
+
+/// `host[01:10]:2222 k=v ...`: the hosts of the pattern, in `group`, with those variables.
+fn host_line(inv: &mut Inventory, group: &str, line: &str, path: &str) -> Result<(), String> {
+    let words = words(line)?;
+    let Some((first, rest)) = words.split_first() else {
+        return Ok(());
+    };
+    let hosts = hostrange::expand(first)?;
+    let mut vars = Vec::new();
+    for w in rest {
+        let Some((k, v)) = w.split_once('=') else {
+            return Err(format!(
+                "expected key=value host variable assignment, got: {w}"
+            ));
+        };
+        if k.is_empty() {
+            return Err(format!("empty variable name in '{w}'"));
+        }
+        vars.push((k.to_string(), literal::parse_value(v)));
+    }
+    inv.add_listed_hosts(group, hosts, &vars, path);
+    Ok(())
+}
+
+/// `key = value` in `[group:vars]`.
+fn var_line(group: &str, line: &str) -> Result<(String, Value), String> {
+    let Some((k, v)) = line.split_once('=') else {
+        return Err(format!("expected key=value in [{group}:vars], got: {line}"));
+    };
+    let k = k.trim();
+    if k.is_empty() {
+        return Err(format!("empty variable name in '{line}'"));
+    }
+    Ok((k.to_string(), literal::parse_value(v.trim())))
+}
+
+/// One child group name in `[group:children]`.
+fn child_line(inv: &mut Inventory, group: &str, line: &str) -> Result<(), String> {
+    let words = words(line)?;
+    let Some(child) = words.first() else {
+        return Ok(());
+    };
+    if words.len() > 1 {
+        return Err(format!(
+            "expected one group name per line in [{group}:children], got: {line}"
+        ));
+    }
+    inv.add_child(group, child)
+}
+
+/// A line's words as Python's `shlex.split(line, comments=True)` gives them, with its error
+/// wording.
+fn words(line: &str) -> Result<Vec<String>, String> {
+    split_words(line, WordRules::InventoryLine)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_like_words() {
+        let cases: &[(&str, &[&str])] = &[
+            ("web1 a=1 b=2", &["web1", "a=1", "b=2"]),
+            ("web1 x='a b' y=\"c d\"", &["web1", "x=a b", "y=c d"]),
+            ("web1 # comment", &["web1"]),
+            ("web1 x=a#b", &["web1", "x=a"]),
+            ("web1 x='a#b'", &["web1", "x=a#b"]),
+            ("h x=\"say \\\"hi\\\"\"", &["h", "x=say \"hi\""]),
+            ("h x=a\\ b", &["h", "x=a b"]),
+            ("h x=\"['a', 'b']\"", &["h", "x=['a', 'b']"]),
+        ];
+        for (input, want) in cases {
+            assert_eq!(words(input).unwrap(), *want, "{input}");
+        }
+        assert!(words("h x='open").is_err());
+    }
 }

@@ -58,7 +58,9 @@ impl Module for Command {
                 ))
             }
             (Some(argv), None) => argv,
-            (None, Some(text)) => split_words(&text, WordRules::CommandLine).map_err(ModuleError::Args)?,
+            (None, Some(text)) => {
+                split_words(&text, WordRules::CommandLine).map_err(ModuleError::Args)?
+            }
             (None, None) => return Err(no_command()),
         };
         if words.is_empty() {
@@ -259,8 +261,6 @@ pub fn command_result(
         .set("delta", python_timedelta(delta))
 }
 
-
-
 /// A word for `sh` that keeps glob characters (`*?[]`) active and quotes everything else, so
 /// `creates: /etc/*.conf` matches like Ansible's glob while spaces stay literal.
 pub fn glob_word(pattern: &str) -> String {
@@ -282,7 +282,6 @@ pub fn glob_word(pattern: &str) -> String {
     }
     out
 }
-
 
 /// Quote words for `sh`. With `expand`, `$VAR`/`${VAR}` expand from the target's environment
 /// (left as written when unset, like Python's `os.path.expandvars`) and a leading `~` or `~/`
@@ -373,7 +372,6 @@ mod tests {
             .map(String::from)
             .collect()
     }
-
 
     #[test]
     fn argv_reaches_the_program_unchanged() {
@@ -539,7 +537,6 @@ mod tests {
         assert!(res.failed);
         assert!(res.stderr.unwrap().contains("Unable to change directory"));
     }
-
 
     #[test]
     fn glob_words_keep_wildcards() {

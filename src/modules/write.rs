@@ -6,8 +6,8 @@ use super::args::Args;
 use super::mode::Mode;
 use super::params::Param;
 use super::probe::{FileState, Kind};
-use crate::shell::base64_lines;
 use super::ModuleError;
+use crate::shell::base64_lines;
 use crate::shell::quote;
 
 /// The parameters of every module that writes a file: the attributes [`Attrs`] reads, and the
