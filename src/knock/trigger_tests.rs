@@ -26,6 +26,14 @@ impl FakeLauncher {
             fail_hosts: Vec::new(),
         })
     }
+    /// Waits (up to 30 s, for loaded machines) until `n` runs have started.
+    fn wait_started(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.calls.lock().unwrap().len() < n {
+            assert!(Instant::now() < deadline, "{n} runs did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
     fn calls_for(&self, host: IpAddr) -> usize {
         self.calls
             .lock()
@@ -337,7 +345,7 @@ fn shutdown_lets_runs_finish_within_grace_and_interrupts_the_rest() {
     for i in 1..=4 {
         t.detected(detect(ip(i)), Instant::now());
     }
-    std::thread::sleep(Duration::from_millis(100));
+    fake.wait_started(2);
     let report = t.shutdown(Duration::from_millis(200));
     assert_eq!(
         report,
@@ -358,7 +366,7 @@ fn shutdown_lets_runs_finish_within_grace_and_interrupts_the_rest() {
     let fake = FakeLauncher::new(100);
     let t = bed.trigger(&[door("base", 0, Allow::Any)], 2, 10, fake.clone());
     t.detected(detect(ip(1)), Instant::now());
-    std::thread::sleep(Duration::from_millis(30));
+    fake.wait_started(1);
     let report = t.shutdown(Duration::from_secs(5));
     assert_eq!(
         report,

@@ -162,22 +162,28 @@ pub fn parse(text: &str) -> Vec<Entry> {
             if line.is_empty() || line.starts_with('#') || line.starts_with('@') {
                 return None;
             }
-            let mut fields = line.split_whitespace();
-            let hosts = fields.next()?;
-            let key_type = fields.next()?;
-            let b64 = fields.next()?;
-            Some(Entry {
-                hosts: hosts
-                    .split(',')
-                    .filter(|h| !h.is_empty() && !h.starts_with('|'))
-                    .map(|h| h.to_ascii_lowercase())
-                    .collect(),
-                key_type: key_type.to_string(),
-                base64: b64.to_string(),
-                line: i + 1,
-            })
+            let mut e = entry(line.split_whitespace(), i + 1)?;
+            e.hosts.retain(|h| !h.starts_with('|'));
+            Some(e)
         })
         .collect()
+}
+
+/// `hosts key-type base64 [comment]` from a line's fields.
+fn entry<'a>(mut fields: impl Iterator<Item = &'a str>, line: usize) -> Option<Entry> {
+    let hosts = fields.next()?;
+    let key_type = fields.next()?;
+    let b64 = fields.next()?;
+    Some(Entry {
+        hosts: hosts
+            .split(',')
+            .filter(|h| !h.is_empty())
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+        key_type: key_type.to_string(),
+        base64: b64.to_string(),
+        line,
+    })
 }
 
 /// A marker line: `@revoked` or `@cert-authority`.
@@ -200,22 +206,7 @@ pub fn parse_markers(text: &str) -> Vec<(Marker, Entry)> {
                 "@cert-authority" => Marker::CertAuthority,
                 _ => return None,
             };
-            let hosts = fields.next()?;
-            let key_type = fields.next()?;
-            let b64 = fields.next()?;
-            Some((
-                marker,
-                Entry {
-                    hosts: hosts
-                        .split(',')
-                        .filter(|h| !h.is_empty())
-                        .map(|h| h.to_ascii_lowercase())
-                        .collect(),
-                    key_type: key_type.to_string(),
-                    base64: b64.to_string(),
-                    line: i + 1,
-                },
-            ))
+            Some((marker, entry(fields, i + 1)?))
         })
         .collect()
 }
