@@ -294,6 +294,21 @@ pub fn probe(
     Ok(parse_probe(&out.stdout, reqs.len()).map_err(|e| format!("{module}: {e}")))
 }
 
+/// Run a probe script printing [`section`]s, the last one named `end` (one round trip). The
+/// output, or — when the script failed or stopped before `end` — the command's output for the
+/// module to report as a failure.
+pub fn probe_sections(
+    ctx: &mut ModuleCtx<'_>,
+    script: &str,
+) -> Result<Result<String, crate::ssh::ExecOutput>, ModuleError> {
+    let out = run_script(ctx, script)?;
+    let text = out.stdout_str();
+    if !out.ok() || !text.contains("@@KP:end") {
+        return Ok(Err(out));
+    }
+    Ok(Ok(text))
+}
+
 /// The shell command printing the header of a probe section named `name`; see [`sections`].
 pub fn section(name: &str) -> String {
     format!("printf '\\n@@KP:{name}\\n'")
