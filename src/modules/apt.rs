@@ -534,7 +534,7 @@ pub fn run_packages(
 /// Probe once, plan, apply unless in check mode.
 fn run_parsed(a: &AptArgs, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
     let text = match probe_sections(ctx, &probe_script(a, ctx.check_mode))? {
-        Ok(text) => text,
+        Ok(out) => out.stdout_str(),
         Err(out) => return Ok(failed_output("apt: reading package state", &out)),
     };
     let probe = parse_probe(&text);

@@ -337,7 +337,7 @@ impl Module for Service {
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
         let a = ServiceArgs::from_args(args)?;
         let text = match probe_sections(ctx, &probe_script(&a, ctx.check_mode))? {
-            Ok(text) => text,
+            Ok(out) => out.stdout_str(),
             Err(out) => {
                 let what = format!("{}: reading service state", self.name);
                 return Ok(failed_output(&what, &out));

@@ -613,7 +613,7 @@ impl Module for User {
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
         let a = UserArgs::from_args(args)?;
         let text = match probe_sections(ctx, &probe_script(&a))? {
-            Ok(text) => text,
+            Ok(out) => out.stdout_str(),
             Err(out) => return Ok(failed_output("user: reading account state", &out)),
         };
         let probe = parse_probe(&text);
