@@ -37,7 +37,6 @@ pub mod script;
 pub mod service;
 pub mod shell;
 pub mod stat;
-pub mod sysutil;
 pub mod template;
 #[cfg(test)]
 pub mod testing;
@@ -121,8 +120,8 @@ pub enum ModuleError {
 }
 
 impl ModuleError {
-    /// The error with its message prefixed by `module` (once: messages already naming it, from
-    /// the modules still on `sysutil.rs`, are kept as they are).
+    /// The error with its message prefixed by `module` (once: the declaration's messages about
+    /// refused or pinned parameters already name it).
     pub fn in_module(self, module: &str) -> Self {
         let prefix = |msg: String| {
             if msg.starts_with(&format!("{module}: ")) {
