@@ -792,6 +792,51 @@ mod tests {
     }
 
     #[test]
+    fn outcome_table() {
+        let install = Action::Install(vec!["a".into()]);
+        // (args, action, cache updated) -> (a script runs, changed without one)
+        let cases = [
+            (json!({"name": "a"}), install.clone(), false, (true, false)),
+            (json!({"name": "a"}), Action::Nothing, true, (false, false)),
+            (
+                json!({"update_cache": true}),
+                Action::Nothing,
+                true,
+                (false, true),
+            ),
+            (
+                json!({"update_cache": true}),
+                Action::Nothing,
+                false,
+                (false, false),
+            ),
+            (
+                json!({"upgrade": "yes"}),
+                Action::Nothing,
+                true,
+                (false, false),
+            ),
+            (
+                json!({"autoremove": true}),
+                Action::Nothing,
+                true,
+                (false, false),
+            ),
+        ];
+        for (a, action, updated, want) in cases {
+            let o = outcome(&parsed(a.clone()), &action, updated);
+            assert_eq!(
+                (o.plan.is_change(), o.result.changed),
+                want,
+                "{a} {action:?}"
+            );
+        }
+        assert_eq!(install.what(), "apt-get install");
+        assert_eq!(Action::Remove(vec![]).what(), "apt-get remove");
+        assert_eq!(Action::Run("dist-upgrade").what(), "dist-upgrade");
+    }
+
+    #[test]
     fn apply_commands() {
         let a = parsed(json!({"name": "a", "install_recommends": "no", "autoremove": true}));
         let cmd = apply_script(&a, &Action::Install(vec!["a".into(), "b=1.0".into()])).unwrap();

@@ -226,7 +226,67 @@ pub fn with_mode_warning(
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{ctx, out, FakeRemote};
     use super::*;
+
+    #[test]
+    fn finish_command_reports_like_a_system_module() {
+        let change = || Outcome::new(Plan::commands(vec!["useradd x".into()])).set("name", "x");
+        let failed = ExecOutput {
+            rc: 9,
+            stdout: b"partial\n".to_vec(),
+            stderr: b"useradd: exists\n".to_vec(),
+        };
+        // (check mode, reply, report) -> (changed, failed, msg, rc kept)
+        let cases = [
+            (
+                true,
+                None,
+                Report::command("useradd"),
+                (true, false, None, None),
+            ),
+            (
+                false,
+                Some(out(0, "ok\n")),
+                Report::command("useradd"),
+                (true, false, None, Some(0)),
+            ),
+            (
+                false,
+                Some(out(0, "ok\n")),
+                Report::quiet("useradd"),
+                (true, false, None, None),
+            ),
+            (
+                false,
+                Some(failed),
+                Report::quiet("useradd x"),
+                (
+                    false,
+                    true,
+                    Some("useradd x failed (rc=9): useradd: exists"),
+                    Some(9),
+                ),
+            ),
+        ];
+        for (check, reply, report, want) in cases {
+            let mut r = FakeRemote::new(reply.into_iter().collect());
+            let res =
+                finish_command(&mut ctx(&mut r, check, false, vec![]), change(), &report).unwrap();
+            let got = (res.changed, res.failed, res.msg.as_deref(), res.rc);
+            assert_eq!(got, want, "{report:?}");
+            assert_eq!(res.data["name"], "x", "the outcome's keys are kept");
+            assert_eq!(r.seen.len(), usize::from(!check));
+        }
+        let mut r = FakeRemote::default();
+        let res = finish_command(
+            &mut ctx(&mut r, false, false, vec![]),
+            Outcome::new(Plan::NoChange),
+            &Report::command("x"),
+        )
+        .unwrap();
+        assert!(!res.changed && r.seen.is_empty());
+    }
 
     #[test]
     fn diffs_render_unified() {
