@@ -42,7 +42,7 @@ impl<'a> Args<'a> {
 
     /// The declaration of `name`, which must be its canonical name, of one of `kinds`, and read.
     fn declared(&self, name: &str, kinds: &[Type]) -> Result<&'static Param, ModuleError> {
-        let Some(p) = self.spec.params.iter().find(|p| p.name == name) else {
+        let Some(p) = self.spec.all_params().find(|p| p.name == name) else {
             return Err(internal(format!(
                 "parameter '{name}' is not declared by {}",
                 self.spec.module
@@ -91,6 +91,11 @@ impl<'a> Args<'a> {
             None => Ok(None),
             Some((key, v)) => f(&v).map(Some).map_err(|what| bad(key, what)),
         }
+    }
+
+    /// Whether the module declares a parameter `name` of type `kind` that it reads.
+    pub fn declares(&self, name: &str, kind: Type) -> bool {
+        self.declared(name, &[kind]).is_ok()
     }
 
     /// Whether the parameter (or an alias) was given a non-null value.

@@ -4,8 +4,9 @@
 use regex::bytes::Regex;
 
 use super::args::Args;
-use super::plan::{finish, with_mode_warning};
-use super::textfile::{compile, split_lines, TextFile};
+use super::plan::finish;
+use super::textfile::{compile, split_lines, TextFile, TEXT_FILE_COMMON};
+use super::write::FILE_COMMON;
 use super::{Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 
 pub struct BlockInFile;
@@ -13,65 +14,45 @@ pub struct BlockInFile;
 const SPEC: Spec = Spec::new(
     "blockinfile",
     &[
-        Param::path("path")
-            .required()
-            .aliases(&["dest", "destfile", "name"]),
-        Param::str("state")
-            .choices(&["present", "absent"])
-            .default("present"),
         Param::str("marker").default("# {mark} ANSIBLE MANAGED BLOCK"),
         Param::str("block").aliases(&["content"]).default(""),
-        Param::str("insertafter"),
-        Param::str("insertbefore"),
-        Param::bool("create").default("false"),
-        Param::bool("backup").default("false"),
         Param::str("marker_begin").default("BEGIN"),
         Param::str("marker_end").default("END"),
         Param::bool("append_newline").default("false"),
         Param::bool("prepend_newline").default("false"),
-        Param::mode("mode"),
-        Param::str("owner"),
-        Param::str("group"),
-        Param::str("validate"),
-        Param::bool("unsafe_writes").only("false"),
-        Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
     ],
-);
+)
+.shared(&[TEXT_FILE_COMMON, FILE_COMMON]);
 
 impl Module for BlockInFile {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let r = run_inner(args, ctx)?;
-        with_mode_warning(args, r)
+        let ba = BlockArgs::from_args(args)?;
+        let tf = TextFile::from_args(args)?;
+        let st = match tf.probe(ctx)? {
+            Ok(st) => st,
+            Err(r) => return Ok(r),
+        };
+        let current = match tf.current(&st) {
+            Ok(c) => c,
+            Err(msg) => return Ok(ModuleResult::failed(msg)),
+        };
+        if current.is_none() && !tf.create {
+            return Ok(ModuleResult::failed(format!(
+                "Path {} does not exist !",
+                tf.path
+            )));
+        }
+        if current.is_none() && !ba.present {
+            let mut r = ModuleResult::ok();
+            r.msg = Some(format!("File {} not present", tf.path));
+            return Ok(r);
+        }
+        let (new, msg) = edit(current.as_deref(), &ba);
+        finish(ctx, tf.outcome(&st, current.as_deref(), new, msg))
     }
-}
-
-fn run_inner(args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-    let ba = BlockArgs::from_args(args)?;
-    let tf = TextFile::from_args(args)?;
-    let st = match tf.probe(ctx)? {
-        Ok(st) => st,
-        Err(r) => return Ok(r),
-    };
-    let current = match tf.current(&st) {
-        Ok(c) => c,
-        Err(msg) => return Ok(ModuleResult::failed(msg)),
-    };
-    if current.is_none() && !tf.create {
-        return Ok(ModuleResult::failed(format!(
-            "Path {} does not exist !",
-            tf.path
-        )));
-    }
-    if current.is_none() && !ba.present {
-        let mut r = ModuleResult::ok();
-        r.msg = Some(format!("File {} not present", tf.path));
-        return Ok(r);
-    }
-    let (new, msg) = edit(current.as_deref(), &ba);
-    finish(ctx, tf.outcome(&st, current.as_deref(), new, msg))
 }
 
 /// Where to put a new block.

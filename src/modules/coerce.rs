@@ -1,6 +1,6 @@
 //! Ansible's type coercion for module parameters (text, booleans, numbers, lists, dicts, modes).
 //! Pure: every function takes a value and returns the coerced one or the end of an error sentence
-//! ("parameter 'x' …") for [`Args`](super::args::Args) to complete.
+//! ("parameter 'x' …") for `Args` (`args.rs`) to complete.
 
 use super::mode::{mode_from_int, mode_from_text, Mode};
 use crate::value::{as_bool, to_display, Value};

@@ -20,20 +20,30 @@ pub struct Command;
 const SPEC: Spec = Spec::new(
     "command",
     &[
-        Param::str("cmd"),
         Param::list("argv"),
-        Param::path("chdir"),
-        Param::path("creates"),
-        Param::path("removes"),
-        Param::str("stdin"),
-        Param::bool("stdin_add_newline").default("true"),
-        Param::bool("strip_empty_ends").default("true"),
         Param::bool("expand_argument_vars").default("true"),
         Param::path("executable").refused("command runs no shell; use the shell module"),
-        Param::bool("warn").refused("removed in Ansible 2.14"),
     ],
 )
+.shared(&[COMMAND_COMMON, STDIN_PARAMS])
 .free_form();
+
+/// The parameters of `command`, `shell` and `script`: the command as `cmd` and its guards (read by
+/// [`raw_command`] and [`Invocation::new`]).
+pub const COMMAND_COMMON: &[Param] = &[
+    Param::str("cmd"),
+    Param::path("chdir"),
+    Param::path("creates"),
+    Param::path("removes"),
+    Param::bool("warn").refused("removed in Ansible 2.14"),
+];
+
+/// What `command` and `shell` feed the command and do with its output ([`Invocation::with_stdin`]).
+pub const STDIN_PARAMS: &[Param] = &[
+    Param::str("stdin"),
+    Param::bool("stdin_add_newline").default("true"),
+    Param::bool("strip_empty_ends").default("true"),
+];
 
 impl Module for Command {
     fn spec(&self) -> &'static Spec {

@@ -98,31 +98,30 @@ pub const IMPORT_TASKS: Spec = Spec::new("import_tasks", &[Param::str("file")]).
 
 const ROLE_PART: &str = "only a role's tasks can be taken from another file";
 
+/// What `include_role` and `import_role` share: the role and which of its files to use.
+const ROLE_COMMON: &[Param] = &[
+    Param::str("name").required(),
+    Param::str("tasks_from"),
+    Param::str("vars_from").refused(ROLE_PART),
+    Param::str("defaults_from").refused(ROLE_PART),
+    Param::str("handlers_from").refused(ROLE_PART),
+];
+
 pub const INCLUDE_ROLE: Spec = Spec::new(
     "include_role",
     &[
-        Param::str("name").required(),
-        Param::str("tasks_from"),
-        Param::str("vars_from").refused(ROLE_PART),
-        Param::str("defaults_from").refused(ROLE_PART),
-        Param::str("handlers_from").refused(ROLE_PART),
         Param::dict("apply").refused("set keywords on the tasks or a block instead"),
         Param::bool("public").refused("role variables are not exported to the play"),
         Param::bool("allow_duplicates").refused("roles run every time they are included"),
     ],
-);
+)
+.shared(&[ROLE_COMMON]);
 
 pub const IMPORT_ROLE: Spec = Spec::new(
     "import_role",
-    &[
-        Param::str("name").required(),
-        Param::str("tasks_from"),
-        Param::str("vars_from").refused(ROLE_PART),
-        Param::str("defaults_from").refused(ROLE_PART),
-        Param::str("handlers_from").refused(ROLE_PART),
-        Param::bool("allow_duplicates").refused("roles run every time they are imported"),
-    ],
-);
+    &[Param::bool("allow_duplicates").refused("roles run every time they are imported")],
+)
+.shared(&[ROLE_COMMON]);
 
 pub const IMPORT_PLAYBOOK: Spec = Spec::new("import_playbook", &[]).free_form();
 

@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 use super::args::Args;
 use super::coerce::to_text;
 use super::mode::Mode;
-use super::plan::{diff_text, finish, with_mode_warning, Outcome, Plan};
+use super::plan::{diff_text, finish, Outcome, Plan};
 use super::probe::{probe, FileState, Kind, ProbeReq, DIFF_MAX};
 use super::write::{
-    basename, dirname, sha256_hex, write_file_script, Attrs, WriteSource, WriteSpec,
+    basename, dirname, sha256_hex, validate_arg, write_file_script, Attrs, WriteSource, WriteSpec,
+    FILE_COMMON,
 };
 use super::{FileDiff, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
@@ -27,85 +28,82 @@ const SPEC: Spec = Spec::new(
     &[
         Param::path("src"),
         Param::raw("content"),
-        Param::path("dest").required(),
-        Param::mode("mode"),
-        Param::str("owner"),
-        Param::str("group"),
-        Param::bool("force").default("true").aliases(&["thirsty"]),
-        Param::bool("backup").default("false"),
-        Param::bool("follow").default("false"),
         Param::bool("local_follow").only("true"),
         Param::bool("remote_src").default("false"),
         Param::mode("directory_mode"),
-        Param::str("validate"),
         Param::bool("decrypt").only("false"),
-        Param::bool("unsafe_writes").only("false"),
     ],
-);
+)
+.shared(&[COPY_COMMON, FILE_COMMON]);
+
+/// The parameters `copy` and `template` share (read by [`CopyArgs`]).
+pub const COPY_COMMON: &[Param] = &[
+    Param::path("dest").required(),
+    Param::bool("force").default("true").aliases(&["thirsty"]),
+    Param::bool("backup").default("false"),
+    Param::bool("follow").default("false"),
+    Param::str("validate"),
+];
 
 impl Module for Copy {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let r = run_inner(args, ctx)?;
-        with_mode_warning(args, r)
-    }
-}
-
-fn run_inner(args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-    let m = args.module();
-    args.exclusive("src", "content")?;
-    let mut ca = CopyArgs::from_args(args)?;
-    ca.directory_mode = args.mode("directory_mode")?;
-    let src = args.str("src")?.filter(|s| !s.is_empty());
-    let content = match args.value("content")? {
-        None => None,
-        // Ansible writes a dict/list content as JSON, other values as text.
-        Some(v @ (Value::Array(_) | Value::Object(_))) => Some(v.to_string().into_bytes()),
-        Some(v) => Some(to_text(&v).map_err(ModuleError::Args)?.into_bytes()),
-    };
-    match (src, content) {
-        (None, None) => Err(ModuleError::Args(
-            "one of 'src' or 'content' is required".into(),
-        )),
-        (Some(_), Some(_)) => Err(ModuleError::Args(
-            "parameters are mutually exclusive: src|content".into(),
-        )),
-        (None, Some(data)) => {
-            if ca.attrs.mode == Some(Mode::Preserve) {
-                return Err(ModuleError::Args(
-                    "mode=preserve needs 'src', not 'content'".into(),
-                ));
+        let m = args.module();
+        args.exclusive("src", "content")?;
+        let mut ca = CopyArgs::from_args(args)?;
+        ca.directory_mode = args.mode("directory_mode")?;
+        let src = args.str("src")?.filter(|s| !s.is_empty());
+        let content = match args.value("content")? {
+            None => None,
+            // Ansible writes a dict/list content as JSON, other values as text.
+            Some(v @ (Value::Array(_) | Value::Object(_))) => Some(v.to_string().into_bytes()),
+            Some(v) => Some(to_text(&v).map_err(ModuleError::Args)?.into_bytes()),
+        };
+        match (src, content) {
+            (None, None) => Err(ModuleError::Args(
+                "one of 'src' or 'content' is required".into(),
+            )),
+            (Some(_), Some(_)) => Err(ModuleError::Args(
+                "parameters are mutually exclusive: src|content".into(),
+            )),
+            (None, Some(data)) => {
+                if ca.attrs.mode == Some(Mode::Preserve) {
+                    return Err(ModuleError::Args(
+                        "mode=preserve needs 'src', not 'content'".into(),
+                    ));
+                }
+                if ca.dest.ends_with('/') {
+                    return Err(ModuleError::Args(
+                        "can not use content with a dir as dest".into(),
+                    ));
+                }
+                let new = NewContent::from_bytes(data, None);
+                copy_file(ctx, m, &ca, &new)
             }
-            if ca.dest.ends_with('/') {
-                return Err(ModuleError::Args(
-                    "can not use content with a dir as dest".into(),
-                ));
+            (Some(src), None) if args.bool("remote_src")? => copy_remote(ctx, m, &ca, &src),
+            (Some(src), None) => {
+                let name = if src.len() > 1 {
+                    src.trim_end_matches('/')
+                } else {
+                    &src
+                };
+                let path = ModuleCtx::find_local(&ctx.file_search, name)
+                    .ok_or_else(|| not_found(&src, &ctx.file_search))?;
+                if path.is_dir() {
+                    return copy_dir(ctx, &ca, &path, src.ends_with('/'));
+                }
+                let data = std::fs::read(&path).map_err(|e| {
+                    ModuleError::Local(format!("cannot read {}: {e}", path.display()))
+                })?;
+                if ca.attrs.mode == Some(Mode::Preserve) {
+                    ca.attrs.mode = Some(Mode::Octal(local_mode(&path)));
+                }
+                let mut new = NewContent::from_bytes(data, Some(basename(name)));
+                new.src = Some(path.display().to_string());
+                copy_file(ctx, m, &ca, &new)
             }
-            let new = NewContent::from_bytes(data, None);
-            copy_file(ctx, m, &ca, &new)
-        }
-        (Some(src), None) if args.bool("remote_src")? => copy_remote(ctx, m, &ca, &src),
-        (Some(src), None) => {
-            let name = if src.len() > 1 {
-                src.trim_end_matches('/')
-            } else {
-                &src
-            };
-            let path = ModuleCtx::find_local(&ctx.file_search, name)
-                .ok_or_else(|| not_found(&src, &ctx.file_search))?;
-            if path.is_dir() {
-                return copy_dir(ctx, &ca, &path, src.ends_with('/'));
-            }
-            let data = std::fs::read(&path)
-                .map_err(|e| ModuleError::Local(format!("cannot read {}: {e}", path.display())))?;
-            if ca.attrs.mode == Some(Mode::Preserve) {
-                ca.attrs.mode = Some(Mode::Octal(local_mode(&path)));
-            }
-            let mut new = NewContent::from_bytes(data, Some(basename(name)));
-            new.src = Some(path.display().to_string());
-            copy_file(ctx, m, &ca, &new)
         }
     }
 }
@@ -147,12 +145,7 @@ impl CopyArgs {
                 "parameter 'dest' must not be empty".into(),
             ));
         }
-        let validate = args.str("validate")?.filter(|v| !v.is_empty());
-        if let Some(v) = &validate {
-            if !v.contains("%s") {
-                return Err(ModuleError::Args(format!("validate must contain %s: {v}")));
-            }
-        }
+        let validate = validate_arg(args)?;
         Ok(Self {
             dest,
             attrs: Attrs::from_args(args)?,

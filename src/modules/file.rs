@@ -6,10 +6,9 @@
 //! changed (Ansible's rule).
 
 use super::args::Args;
-use super::mode::Mode;
-use super::plan::{finish, with_mode_warning, Outcome, Plan};
+use super::plan::{finish, Outcome, Plan};
 use super::probe::{parse_probe, probe_script, run_script, FileState, Kind, ProbeReq};
-use super::write::{dirname, Attrs};
+use super::write::{dirname, Attrs, FILE_COMMON};
 use super::{Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 
@@ -26,17 +25,13 @@ const SPEC: Spec = Spec::new(
         Param::bool("recurse").default("false"),
         Param::bool("force").default("false"),
         Param::bool("follow").default("true"),
-        Param::mode("mode"),
-        Param::str("owner"),
-        Param::str("group"),
         Param::str("modification_time"),
         Param::str("modification_time_format").refused(NO_TIMESTAMPS),
         Param::str("access_time"),
         Param::str("access_time_format").refused(NO_TIMESTAMPS),
-        Param::bool("unsafe_writes").only("false"),
-        Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
     ],
-);
+)
+.shared(&[FILE_COMMON]);
 
 /// Why the time formats are refused: only `now` and `preserve` are implemented.
 const NO_TIMESTAMPS: &str = "only 'now' and 'preserve' times are supported";
@@ -46,29 +41,24 @@ impl Module for File {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let r = run_inner(args, ctx)?;
-        with_mode_warning(args, r)
-    }
-}
-
-fn run_inner(args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-    let fa = FileArgs::from_args(args)?;
-    let script = probe_for(&fa);
-    let out = run_script(ctx, &script)?;
-    if !out.ok() {
-        return Ok(ModuleResult::failed(format!(
-            "file: probing {} failed: {}",
-            fa.path,
-            out.stderr_str().trim()
-        )));
-    }
-    let probe = match parse_file_probe(&fa, &out.stdout) {
-        Ok(p) => p,
-        Err(e) => return Ok(ModuleResult::failed(format!("file: {e}"))),
-    };
-    match plan(&fa, &probe) {
-        Ok(o) => finish(ctx, o),
-        Err(msg) => Ok(ModuleResult::failed(msg).set("path", fa.path.as_str())),
+        let fa = FileArgs::from_args(args)?;
+        let script = probe_for(&fa);
+        let out = run_script(ctx, &script)?;
+        if !out.ok() {
+            return Ok(ModuleResult::failed(format!(
+                "file: probing {} failed: {}",
+                fa.path,
+                out.stderr_str().trim()
+            )));
+        }
+        let probe = match parse_file_probe(&fa, &out.stdout) {
+            Ok(p) => p,
+            Err(e) => return Ok(ModuleResult::failed(format!("file: {e}"))),
+        };
+        match plan(&fa, &probe) {
+            Ok(o) => finish(ctx, o),
+            Err(msg) => Ok(ModuleResult::failed(msg).set("path", fa.path.as_str())),
+        }
     }
 }
 
@@ -108,12 +98,7 @@ impl FileArgs {
                 state.as_deref().unwrap_or_default()
             )));
         }
-        let attrs = Attrs::from_args(args)?;
-        if attrs.mode == Some(Mode::Preserve) {
-            return Err(ModuleError::Args(
-                "mode=preserve is only valid for copy".into(),
-            ));
-        }
+        let attrs = Attrs::from_args_without_preserve(args)?;
         Ok(Self {
             path: if path.len() > 1 {
                 path.trim_end_matches('/').to_string()

@@ -7,9 +7,10 @@
 use regex::bytes::{Captures, Regex};
 
 use super::args::Args;
-use super::plan::{finish, with_mode_warning, Outcome, Plan};
+use super::plan::{finish, Outcome, Plan};
 use super::probe::FileState;
-use super::textfile::{compile, split_lines, TextFile};
+use super::textfile::{compile, split_lines, TextFile, TEXT_FILE_COMMON};
+use super::write::FILE_COMMON;
 use super::{Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 
 pub struct LineInFile;
@@ -17,50 +18,30 @@ pub struct LineInFile;
 const SPEC: Spec = Spec::new(
     "lineinfile",
     &[
-        Param::path("path")
-            .required()
-            .aliases(&["dest", "destfile", "name"]),
         Param::str("regexp").aliases(&["regex"]),
         Param::str("search_string"),
         Param::str("line").aliases(&["value"]),
-        Param::str("state")
-            .choices(&["present", "absent"])
-            .default("present"),
-        Param::str("insertafter"),
-        Param::str("insertbefore"),
-        Param::bool("create").default("false"),
         Param::bool("backrefs").default("false"),
-        Param::bool("backup").default("false"),
         Param::bool("firstmatch").default("false"),
-        Param::mode("mode"),
-        Param::str("owner"),
-        Param::str("group"),
-        Param::str("validate"),
-        Param::bool("unsafe_writes").only("false"),
-        Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
     ],
-);
+)
+.shared(&[TEXT_FILE_COMMON, FILE_COMMON]);
 
 impl Module for LineInFile {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let r = run_inner(args, ctx)?;
-        with_mode_warning(args, r)
-    }
-}
-
-fn run_inner(args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-    let la = LineArgs::from_args(args)?;
-    let tf = TextFile::from_args(args)?;
-    let st = match tf.probe(ctx)? {
-        Ok(st) => st,
-        Err(r) => return Ok(r),
-    };
-    match plan(&la, &tf, &st) {
-        Ok(o) => finish(ctx, o),
-        Err(msg) => Ok(ModuleResult::failed(msg)),
+        let la = LineArgs::from_args(args)?;
+        let tf = TextFile::from_args(args)?;
+        let st = match tf.probe(ctx)? {
+            Ok(st) => st,
+            Err(r) => return Ok(r),
+        };
+        match plan(&la, &tf, &st) {
+            Ok(o) => finish(ctx, o),
+            Err(msg) => Ok(ModuleResult::failed(msg)),
+        }
     }
 }
 

@@ -1,12 +1,50 @@
 //! Task modules: one file per module, each a pure planner plus a small apply step.
 //!
-//! A module receives its arguments already templated (JSON values), probes the target with at most
-//! one round trip, plans the shell commands that bring the target to the wanted state (pure,
-//! table-tested), and applies them unless in check mode. Adding a module = one file + one line in
-//! [`registry`].
+//! A module declares its parameters once ([`Spec`] of [`Param`]s: type, default, required,
+//! aliases, choices); the playbook parser checks tasks against that declaration and the module
+//! reads every value through [`Args`], which coerces it the way Ansible does and refuses names the
+//! declaration lacks. It then probes the target with at most one round trip, plans the shell
+//! commands that bring the target to the wanted state (pure, table-tested), and applies them
+//! unless in check mode. The helpers, split by job:
 //!
-//! Control modules that act on the runner itself (`set_fact`, `include_tasks`, `meta`, `debug`,
-//! `assert`, `setup`, `wait_for_connection`, ...) are handled by the runner, not here.
+//! - [`params`], [`coerce`], [`args`]: declarations, Ansible's type coercion, reading arguments;
+//! - [`probe`]: the one-round-trip file probe and `@@KP:` sections;
+//! - [`plan`]: [`plan::Plan`]/[`plan::Outcome`] and [`plan::finish`], failure messages;
+//! - [`write`](mod@write): wanted attributes and the atomic write script; [`mode`]: file modes;
+//! - [`textfile`]: the read-edit-write flow of `lineinfile` and `blockinfile`;
+//! - `testing`: one scripted fake remote, a local-shell remote, context and argument builders.
+//!
+//! Adding a module is one file plus one line in [`registry`] (and its `pub mod` line):
+//!
+//! ```no_run
+//! use knockplay::modules::plan::{finish, Outcome, Plan};
+//! use knockplay::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
+//!
+//! /// `hostname`: set the host name (one probe round trip, one change when it differs).
+//! pub struct Hostname;
+//!
+//! const SPEC: Spec = Spec::new("hostname", &[Param::str("name").required()]);
+//!
+//! impl Module for Hostname {
+//!     fn spec(&self) -> &'static Spec {
+//!         &SPEC
+//!     }
+//!     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+//!         let name = args.req_str("name")?;
+//!         let current = ctx.run("hostname")?.stdout_str();
+//!         let plan = if current.trim() == name {
+//!             Plan::NoChange
+//!         } else {
+//!             Plan::commands(vec![format!("hostname {}", ModuleCtx::quote(&name))])
+//!         };
+//!         finish(ctx, Outcome::new(plan).set("name", name.as_str()))
+//!     }
+//! }
+//! ```
+//!
+//! Control modules, which act on the run itself (`set_fact`, `include_tasks`, `meta`, `debug`,
+//! `assert`, `setup`, `wait_for_connection`, ...), are declared in [`control_specs`] and executed
+//! by the runner.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -206,11 +244,15 @@ pub trait Module: Sync {
     }
 
     /// The entry point for the runner and for tests: check `args` against the declaration, run,
-    /// and prefix every argument or local error with the module name (here, once).
+    /// warn about `mode: 644`, and prefix every argument or local error with the module name
+    /// (here, once).
     fn execute(&self, args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
         let spec = self.spec();
         Args::new(spec, args)
-            .and_then(|a| self.run(&a, ctx))
+            .and_then(|a| {
+                let result = self.run(&a, ctx)?;
+                plan::warn_decimal_mode(&a, result)
+            })
             .map_err(|e| e.in_module(spec.module))
     }
 }

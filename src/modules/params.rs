@@ -3,12 +3,13 @@
 //! A module declares each parameter once ([`Param`]: name, type, default, required, aliases,
 //! choices, and whether knockplay implements it). The playbook parser checks a task against the
 //! declaration ([`Spec::validate`]) and the module reads its values through
-//! [`Args`](super::args::Args), which refuses names the declaration lacks, so the accepted list and
+//! `Args` (`args.rs`), which refuses names the declaration lacks, so the accepted list and
 //! the reading code cannot drift apart.
 
 pub use super::coerce::Type;
 use super::coerce::{coerce_text, coerce_value};
 use crate::playbook::keywords::did_you_mean;
+use crate::playbook::template::contains_template;
 use crate::value::{Value, Vars};
 
 /// Whether knockplay implements a parameter. Nothing is accepted and then ignored: a parameter is
@@ -118,11 +119,13 @@ impl Param {
 /// Key holding free-form text (`command: make install`).
 pub const RAW_PARAMS: &str = "_raw_params";
 
-/// Everything a module accepts.
+/// Everything a module accepts: its own parameters plus groups it shares with other modules
+/// (the file attributes, the command guards, ...), each declared once next to the code reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Spec {
     pub module: &'static str,
     pub params: &'static [Param],
+    pub shared: &'static [&'static [Param]],
     /// Takes free-form text (kept under [`RAW_PARAMS`]).
     pub free_form: bool,
     /// Any parameter name is accepted (`set_fact`: the names are variables).
@@ -134,9 +137,14 @@ impl Spec {
         Self {
             module,
             params,
+            shared: &[],
             free_form: false,
             any_params: false,
         }
+    }
+    /// Also accept the parameter groups in `shared`.
+    pub const fn shared(self, shared: &'static [&'static [Param]]) -> Self {
+        Self { shared, ..self }
     }
     pub const fn free_form(self) -> Self {
         Self {
@@ -151,15 +159,21 @@ impl Spec {
         }
     }
 
+    /// Every declared parameter: the module's own, then the shared groups.
+    pub fn all_params(&self) -> impl Iterator<Item = &'static Param> {
+        self.params
+            .iter()
+            .chain(self.shared.iter().flat_map(|g| g.iter()))
+    }
+
     /// The parameter called `name`, by its name or one of its aliases.
     pub fn param(&self, name: &str) -> Option<&'static Param> {
-        self.params.iter().find(|p| p.names().any(|n| n == name))
+        self.all_params().find(|p| p.names().any(|n| n == name))
     }
 
     /// Every name and alias a task may use (refused ones excluded), for messages.
     pub fn accepted_names(&self) -> impl Iterator<Item = &'static str> {
-        self.params
-            .iter()
+        self.all_params()
             .filter(|p| !matches!(p.support, Support::Refused(_)))
             .flat_map(Param::names)
     }
@@ -208,7 +222,7 @@ impl Spec {
                 check_support(self.module, k, p, v, false)?;
             }
         }
-        for p in self.params.iter().filter(|p| p.required) {
+        for p in self.all_params().filter(|p| p.required) {
             if !p.names().any(|n| args.get(n).is_some_and(|v| !v.is_null())) {
                 return Err(format!("missing required parameter '{}'", p.name));
             }
@@ -221,7 +235,7 @@ impl Spec {
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         let mut seen: Vec<&str> = Vec::new();
-        for p in self.params {
+        for p in self.all_params() {
             for n in p.names() {
                 if seen.contains(&n) {
                     out.push(format!("{}: '{n}' is declared twice", self.module));
@@ -281,7 +295,7 @@ fn only_value(p: &Param) -> Option<&'static str> {
 }
 
 /// Refused parameters are errors; pinned ones must hold their value. With `literal_only`, values
-/// that are still templates (`{{ … }}`) pass, to be checked once rendered.
+/// that are still templates pass, to be checked once rendered.
 fn check_support(
     module: &str,
     key: &str,
@@ -295,7 +309,7 @@ fn check_support(
             "{module}: parameter '{key}' is not supported by knockplay ({why})"
         )),
         Support::Only(want) => {
-            if v.is_null() || (literal_only && v.as_str().is_some_and(|s| s.contains("{{"))) {
+            if v.is_null() || (literal_only && contains_template(v)) {
                 return Ok(());
             }
             if same_value(p.kind, v, want) {

@@ -2,6 +2,8 @@
 //! [`Outcome`]), [`finish`] which applies it in one round trip unless in check mode, and the
 //! messages for failed commands and diff sides.
 
+use super::args::Args;
+use super::coerce::Type;
 use super::probe::run_script;
 use super::{FileDiff, ModuleCtx, ModuleError, ModuleResult};
 use crate::ssh::ExecOutput;
@@ -212,11 +214,15 @@ pub fn failed_output(what: &str, out: &ExecOutput) -> ModuleResult {
     ModuleResult::failed(msg).with_output(out)
 }
 
-/// Add the warning for a mode given as an octal-looking integer (`mode: 644`) to a result.
-pub fn with_mode_warning(
-    args: &super::args::Args<'_>,
+/// Add the warning for a `mode` given as an octal-looking integer (`mode: 644`) to the result of
+/// any module that declares a `mode` parameter.
+pub fn warn_decimal_mode(
+    args: &Args<'_>,
     mut r: ModuleResult,
 ) -> Result<ModuleResult, ModuleError> {
+    if !args.declares("mode", Type::Mode) {
+        return Ok(r);
+    }
     if let Some(w) = args.mode_warning("mode")? {
         r.data
             .insert("warnings".into(), Value::Array(vec![Value::from(w)]));

@@ -75,8 +75,7 @@ fn an_undeclared_parameter_names_the_module_and_the_closest_declared_one() {
             continue;
         }
         let readable = spec
-            .params
-            .iter()
+            .all_params()
             .filter(|p| !matches!(p.support, Support::Refused(_)));
         for p in readable {
             let Some(bad) = typo(spec, p.name) else {
@@ -117,7 +116,7 @@ fn an_undeclared_parameter_names_the_module_and_the_closest_declared_one() {
 #[test]
 fn refused_parameters_are_errors_that_say_why() {
     for spec in all_specs() {
-        for p in spec.params {
+        for p in spec.all_params() {
             if let Support::Refused(why) = p.support {
                 let mut args = Vars::new();
                 args.insert(p.name.into(), Value::from("x"));

@@ -2,7 +2,7 @@
 //! stream over stdin into a private temp file, which is made executable, run (with `executable`
 //! if given, arguments as written) and removed. `creates`/`removes` guard it in the same command.
 
-use super::command::{execute, raw_command, split_words, Invocation};
+use super::command::{execute, raw_command, split_words, Invocation, COMMAND_COMMON};
 use super::copy::not_found;
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
@@ -13,14 +13,11 @@ pub struct Script;
 const SPEC: Spec = Spec::new(
     "script",
     &[
-        Param::str("cmd"),
-        Param::path("chdir"),
-        Param::path("creates"),
-        Param::path("removes"),
         Param::path("executable"),
         Param::bool("decrypt").only("false"),
     ],
 )
+.shared(&[COMMAND_COMMON])
 .free_form();
 
 impl Module for Script {

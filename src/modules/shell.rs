@@ -1,28 +1,16 @@
 //! `shell`: run a command line through `/bin/sh -c` (or `executable`), with pipes, redirects
 //! and expansion. Shares creates/removes/chdir/check-mode handling with `command`.
 
-use super::command::{execute, no_command, raw_command, Invocation};
+use super::command::{execute, no_command, raw_command, Invocation, COMMAND_COMMON, STDIN_PARAMS};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::Value;
 
 pub struct Shell;
 
-const SPEC: Spec = Spec::new(
-    "shell",
-    &[
-        Param::str("cmd"),
-        Param::path("chdir"),
-        Param::path("creates"),
-        Param::path("removes"),
-        Param::path("executable"),
-        Param::str("stdin"),
-        Param::bool("stdin_add_newline").default("true"),
-        Param::bool("strip_empty_ends").default("true"),
-        Param::bool("warn").refused("removed in Ansible 2.14"),
-    ],
-)
-.free_form();
+const SPEC: Spec = Spec::new("shell", &[Param::path("executable")])
+    .shared(&[COMMAND_COMMON, STDIN_PARAMS])
+    .free_form();
 
 impl Module for Shell {
     fn spec(&self) -> &'static Spec {

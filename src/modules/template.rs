@@ -1,10 +1,9 @@
 //! `template`: render a local Jinja template with the task's variables (via
 //! [`ModuleCtx::templater`]) and put the result in place exactly like `copy` with content.
 
-use super::copy::{copy_file, not_found, CopyArgs, NewContent};
+use super::copy::{copy_file, not_found, CopyArgs, NewContent, COPY_COMMON};
 use super::mode::Mode;
-use super::plan::with_mode_warning;
-use super::write::basename;
+use super::write::{basename, FILE_COMMON};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 
 pub struct Template;
@@ -13,14 +12,6 @@ const SPEC: Spec = Spec::new(
     "template",
     &[
         Param::path("src").required(),
-        Param::path("dest").required(),
-        Param::mode("mode"),
-        Param::str("owner"),
-        Param::str("group"),
-        Param::bool("force").default("true"),
-        Param::bool("backup").default("false"),
-        Param::bool("follow").default("false"),
-        Param::str("validate"),
         Param::str("newline_sequence")
             .choices(&["\\n", "\\r", "\\r\\n"])
             .default("\\n"),
@@ -33,45 +24,40 @@ const SPEC: Spec = Spec::new(
         Param::str("comment_start_string").only("{#"),
         Param::str("comment_end_string").only("#}"),
         Param::str("output_encoding").only("utf-8"),
-        Param::bool("unsafe_writes").only("false"),
     ],
-);
+)
+.shared(&[COPY_COMMON, FILE_COMMON]);
 
 impl Module for Template {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let r = run_inner(args, ctx)?;
-        with_mode_warning(args, r)
+        let src = args.req_str("src")?;
+        let ca = CopyArgs::from_args(args)?;
+        if ca.attrs.mode == Some(Mode::Preserve) {
+            return Err(ModuleError::Args(
+                "mode=preserve is not supported for templates".into(),
+            ));
+        }
+        let newline = args.choice("newline_sequence")?;
+        let path = ModuleCtx::find_local(&ctx.template_search, &src)
+            .ok_or_else(|| not_found(&src, &ctx.template_search))?;
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| ModuleError::Local(format!("cannot read {}: {e}", path.display())))?;
+        let rendered = ctx
+            .templater
+            .render(&source, &path.display().to_string())
+            .map_err(|e| ModuleError::Local(format!("{}: {e}", path.display())))?;
+        let rendered = match newline.as_deref() {
+            Some("\\r\\n") => rendered.replace("\r\n", "\n").replace('\n', "\r\n"),
+            Some("\\r") => rendered.replace("\r\n", "\n").replace('\n', "\r"),
+            _ => rendered,
+        };
+        let mut new = NewContent::from_bytes(rendered.into_bytes(), Some(basename(&src)));
+        new.src = Some(path.display().to_string());
+        copy_file(ctx, args.module(), &ca, &new)
     }
-}
-
-fn run_inner(args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-    let src = args.req_str("src")?;
-    let ca = CopyArgs::from_args(args)?;
-    if ca.attrs.mode == Some(Mode::Preserve) {
-        return Err(ModuleError::Args(
-            "mode=preserve is not supported for templates".into(),
-        ));
-    }
-    let newline = args.choice("newline_sequence")?;
-    let path = ModuleCtx::find_local(&ctx.template_search, &src)
-        .ok_or_else(|| not_found(&src, &ctx.template_search))?;
-    let source = std::fs::read_to_string(&path)
-        .map_err(|e| ModuleError::Local(format!("cannot read {}: {e}", path.display())))?;
-    let rendered = ctx
-        .templater
-        .render(&source, &path.display().to_string())
-        .map_err(|e| ModuleError::Local(format!("{}: {e}", path.display())))?;
-    let rendered = match newline.as_deref() {
-        Some("\\r\\n") => rendered.replace("\r\n", "\n").replace('\n', "\r\n"),
-        Some("\\r") => rendered.replace("\r\n", "\n").replace('\n', "\r"),
-        _ => rendered,
-    };
-    let mut new = NewContent::from_bytes(rendered.into_bytes(), Some(basename(&src)));
-    new.src = Some(path.display().to_string());
-    copy_file(ctx, args.module(), &ca, &new)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Fakes for module tests: a scripted remote, a remote that runs commands with the local
-//! `sh` (real shell + coreutils, no network), and a trivial templater.
+//! Test doubles for modules: one scripted remote ([`FakeRemote`]), a remote that runs commands
+//! with the local `sh` ([`LocalRemote`]: real shell and coreutils, no network), a trivial
+//! templater, and builders for contexts and arguments.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -22,6 +23,21 @@ impl FakeRemote {
             responses: responses.into(),
             seen: Vec::new(),
         }
+    }
+
+    /// Replies given as `(rc, stdout)` pairs.
+    pub fn scripted(replies: &[(i32, &str)]) -> Self {
+        Self::new(
+            replies
+                .iter()
+                .map(|(rc, stdout)| out(*rc, stdout))
+                .collect(),
+        )
+    }
+
+    /// The commands run so far, in order.
+    pub fn commands(&self) -> Vec<&str> {
+        self.seen.iter().map(|(c, _)| c.as_str()).collect()
     }
 }
 
@@ -124,6 +140,18 @@ pub fn ctx<'a>(
         template_search: search,
         templater: &FakeTemplater,
         timeout: None,
+    }
+}
+
+/// [`ctx`] with gathered facts (for modules that read them, like `apt` and `service`).
+pub fn ctx_with_facts<'a>(
+    remote: &'a mut dyn Remote,
+    facts: &'a Vars,
+    check: bool,
+) -> ModuleCtx<'a> {
+    ModuleCtx {
+        facts,
+        ..ctx(remote, check, false, Vec::new())
     }
 }
 

@@ -6,11 +6,27 @@
 use regex::bytes::Regex;
 
 use super::args::Args;
-use super::mode::Mode;
+use super::params::Param;
 use super::plan::{diff_text, Outcome, Plan};
 use super::probe::{probe, FileState, Kind, ProbeReq};
-use super::write::{write_file_script, Attrs, WriteSpec};
+use super::write::{validate_arg, write_file_script, Attrs, WriteSpec};
 use super::{FileDiff, ModuleCtx, ModuleError, ModuleResult};
+
+/// The parameters `lineinfile` and `blockinfile` share: the file ([`TextFile`]), the state and
+/// where new text goes.
+pub const TEXT_FILE_COMMON: &[Param] = &[
+    Param::path("path")
+        .required()
+        .aliases(&["dest", "destfile", "name"]),
+    Param::str("state")
+        .choices(&["present", "absent"])
+        .default("present"),
+    Param::str("insertafter"),
+    Param::str("insertbefore"),
+    Param::bool("create").default("false"),
+    Param::bool("backup").default("false"),
+    Param::str("validate"),
+];
 
 /// Compile a Python-style regular expression with a clear error naming the parameter.
 pub fn compile(key: &str, pattern: &str) -> Result<Regex, ModuleError> {
@@ -49,18 +65,8 @@ impl TextFile {
         let path = Some(args.req_str("path")?)
             .filter(|p| !p.is_empty())
             .ok_or_else(|| ModuleError::Args("missing required parameter 'path'".into()))?;
-        let attrs = Attrs::from_args(args)?;
-        if attrs.mode == Some(Mode::Preserve) {
-            return Err(ModuleError::Args(
-                "mode=preserve is only valid for copy".into(),
-            ));
-        }
-        let validate = args.str("validate")?.filter(|v| !v.is_empty());
-        if let Some(v) = &validate {
-            if !v.contains("%s") {
-                return Err(ModuleError::Args(format!("validate must contain %s: {v}")));
-            }
-        }
+        let attrs = Attrs::from_args_without_preserve(args)?;
+        let validate = validate_arg(args)?;
         Ok(Self {
             module: args.module(),
             path,

@@ -4,10 +4,21 @@
 
 use super::args::Args;
 use super::mode::Mode;
+use super::params::Param;
 use super::probe::{FileState, Kind};
 use super::util::base64_lines;
 use super::ModuleError;
 use crate::shell::quote;
+
+/// The parameters of every module that writes a file: the attributes [`Attrs`] reads, and the
+/// ones knockplay pins or refuses (writes are always atomic; chattr flags are not applied).
+pub const FILE_COMMON: &[Param] = &[
+    Param::mode("mode"),
+    Param::str("owner"),
+    Param::str("group"),
+    Param::bool("unsafe_writes").only("false"),
+    Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
+];
 
 /// Wanted ownership and permissions of a path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,6 +36,18 @@ impl Attrs {
             owner: args.str("owner")?.filter(|s| !s.is_empty()),
             group: args.str("group")?.filter(|s| !s.is_empty()),
         })
+    }
+
+    /// [`from_args`](Self::from_args) for the modules other than `copy`, where `mode: preserve`
+    /// (the local source's mode) has no meaning.
+    pub fn from_args_without_preserve(args: &Args<'_>) -> Result<Self, ModuleError> {
+        let attrs = Self::from_args(args)?;
+        if attrs.mode == Some(Mode::Preserve) {
+            return Err(ModuleError::Args(
+                "mode=preserve is only valid for copy".into(),
+            ));
+        }
+        Ok(attrs)
     }
 
     /// Shell commands that bring `path` (currently `state`) to these attributes; empty when it
@@ -85,6 +108,18 @@ pub enum WriteSource {
     Inline(Vec<u8>),
     /// A file already on the target (`remote_src`).
     Remote(String),
+}
+
+/// The `validate` parameter: a command that must accept the new file (`%s` is its path) before
+/// it replaces the old one.
+pub fn validate_arg(args: &Args<'_>) -> Result<Option<String>, ModuleError> {
+    let validate = args.str("validate")?.filter(|v| !v.is_empty());
+    if let Some(v) = &validate {
+        if !v.contains("%s") {
+            return Err(ModuleError::Args(format!("validate must contain %s: {v}")));
+        }
+    }
+    Ok(validate)
 }
 
 /// One shell command that reads the new content from stdin into a temp file in the destination
