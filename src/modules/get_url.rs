@@ -7,7 +7,7 @@
 
 use super::plan::failed_output;
 use super::probe::{parse_probe, probe_script, run_script, FileState, Kind, ProbeReq};
-use super::write::Attrs;
+use super::write::{Attrs, FILE_COMMON};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 
@@ -37,14 +37,10 @@ const SPEC: Spec = Spec::new(
         Param::dict("headers"),
         Param::str("url_username").aliases(&["username"]),
         Param::str("url_password").aliases(&["password"]),
-        Param::mode("mode"),
-        Param::str("owner"),
-        Param::str("group"),
         // curl and wget send the credentials with the first request, and honour the
         // *_proxy environment variables.
         Param::bool("force_basic_auth").only("true"),
         Param::bool("use_proxy").only("true"),
-        Param::bool("unsafe_writes").only("false"),
         Param::bool("backup").refused("the replaced file is not kept"),
         Param::path("tmp_dest").refused("the download goes to a temporary file beside dest"),
         Param::str("http_agent").refused("curl and wget send their own User-Agent"),
@@ -54,9 +50,9 @@ const SPEC: Spec = Spec::new(
         Param::str("serole").refused(NO_SELINUX),
         Param::str("setype").refused(NO_SELINUX),
         Param::str("selevel").refused(NO_SELINUX),
-        Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
     ],
-);
+)
+.shared(&[FILE_COMMON]);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GetUrlArgs {
@@ -104,7 +100,7 @@ impl GetUrlArgs {
             headers,
             username: args.str("url_username")?,
             password: args.str("url_password")?,
-            attrs: Attrs::from_args(args)?,
+            attrs: Attrs::from_args_without_preserve(args)?,
         })
     }
 
@@ -520,6 +516,14 @@ mod tests {
             (
                 json!({"url": "http://h/x", "dest": "/x", "force_basic_auth": false}),
                 "only force_basic_auth=true",
+            ),
+            (
+                json!({"url": "http://h/x", "dest": "/x", "mode": "preserve"}),
+                "get_url: mode=preserve is only valid for copy",
+            ),
+            (
+                json!({"url": "http://h/x", "dest": "/x", "attributes": "+i"}),
+                "get_url: parameter 'attributes' is not supported by knockplay",
             ),
         ] {
             let e = parse(a.clone()).unwrap_err().to_string();

@@ -57,7 +57,7 @@ impl Module for Package {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{args, ctx, out, FakeRemote};
+    use super::super::testing::{args, ctx, ctx_with_facts, out, FakeRemote};
     use super::*;
     use serde_json::json;
 
@@ -66,8 +66,7 @@ mod tests {
         let facts = args(json!({"ansible_pkg_mgr": "apt"}));
         let probe = "\n@@KP:stamp\n1 2\n@@KP:status\nvim install ok installed 9\n@@KP:end\n";
         let mut r = FakeRemote::new(vec![out(0, probe)]);
-        let mut c = ctx(&mut r, false, false, vec![]);
-        c.facts = &facts;
+        let mut c = ctx_with_facts(&mut r, &facts, false);
         let res = Package
             .execute(&args(json!({"name": "vim"})), &mut c)
             .unwrap();
@@ -87,8 +86,7 @@ mod tests {
         assert!(res.failed && res.msg.unwrap().contains("'unknown'"));
         let facts = args(json!({"ansible_facts": {"pkg_mgr": "dnf"}}));
         let mut r = FakeRemote::new(vec![]);
-        let mut c = ctx(&mut r, false, false, vec![]);
-        c.facts = &facts;
+        let mut c = ctx_with_facts(&mut r, &facts, false);
         let res = Package
             .execute(&args(json!({"name": "vim"})), &mut c)
             .unwrap();
@@ -113,8 +111,7 @@ mod tests {
             .starts_with("package: parameter 'state' must be one of: present,"));
         let mut r = FakeRemote::new(vec![]);
         let facts = args(json!({"ansible_pkg_mgr": "apt"}));
-        let mut c = ctx(&mut r, false, false, vec![]);
-        c.facts = &facts;
+        let mut c = ctx_with_facts(&mut r, &facts, false);
         let e = Package
             .execute(&args(json!({"name": "a=1=2"})), &mut c)
             .unwrap_err();
