@@ -9,7 +9,8 @@
 //!
 //! - [`params`], [`coerce`], [`args`]: declarations, Ansible's type coercion, reading arguments;
 //! - [`probe`]: the one-round-trip file probe and `@@KP:` sections;
-//! - [`plan`]: [`plan::Plan`]/[`plan::Outcome`] and [`plan::finish`], failure messages;
+//! - [`plan`]: [`plan::Plan`]/[`plan::Outcome`], [`plan::finish`] (and [`plan::finish_command`]
+//!   for system commands: apt-get, useradd, systemctl), failure messages;
 //! - [`write`](mod@write): wanted attributes and the atomic write script; [`mode`]: file modes;
 //! - [`textfile`]: the read-edit-write flow of `lineinfile` and `blockinfile`;
 //! - `testing`: one scripted fake remote, a local-shell remote, context and argument builders.
