@@ -2,12 +2,12 @@
 //!
 //! The script needs only `sh` and coreutils (it uses `hostname`, `ip`, `grep` when present and
 //! falls back to `/proc` otherwise). It prints sections (`@@KP:name` headers, see
-//! `modules::sysutil::sections`) that [`parse`] turns into `ansible_*` variables plus the same
+//! `modules::probe::sections`) that [`parse`] turns into `ansible_*` variables plus the same
 //! keys without prefix under `ansible_facts`, like Ansible.
 
 use serde_json::json;
 
-use crate::modules::sysutil::sections;
+use crate::modules::probe::sections;
 use crate::value::{Value, Vars};
 
 const SCRIPT: &str = r#"LC_ALL=C; export LC_ALL

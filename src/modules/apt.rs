@@ -8,24 +8,82 @@
 
 use std::collections::HashMap;
 
-use super::sysutil::{
-    bool_or, choice, failed_output, opt_bool, opt_list, opt_str, opt_u64, section, sections,
-    str_list,
-};
+use super::plan::{failed_output, finish_command, Outcome, Plan, Report};
+use super::probe::{probe_sections, section, sections};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
-use crate::value::Vars;
+use crate::value::{Value, Vars};
 
 pub struct Apt;
 
-/// Default seconds to wait for another apt/dpkg process (cloud-init, unattended-upgrades).
-const DEFAULT_LOCK_TIMEOUT: u64 = 300;
+/// The `state` values knockplay knows (`installed`/`removed` are Ansible's old spellings); the
+/// `package` module offers the same.
+pub const STATES: &[&str] = &[
+    "present",
+    "installed",
+    "absent",
+    "removed",
+    "latest",
+    "build-dep",
+    "fixed",
+];
+
+const SPEC: Spec = Spec::new(
+    "apt",
+    &[
+        Param::list("name").aliases(&["pkg", "package"]),
+        Param::str("state").choices(STATES).default("present"),
+        Param::bool("update_cache")
+            .default("false")
+            .aliases(&["update-cache"]),
+        Param::int("cache_valid_time").default("0"),
+        Param::bool("purge").default("false"),
+        Param::bool("install_recommends").aliases(&["install-recommends"]),
+        Param::bool("autoremove").default("false"),
+        // Ansible's choices plus the boolean spellings YAML turns `upgrade: yes` into.
+        Param::str("upgrade"),
+        Param::str("default_release").aliases(&["default-release"]),
+        Param::bool("allow_downgrade")
+            .default("false")
+            .aliases(&["allow-downgrade", "allow_downgrades"]),
+        Param::bool("only_upgrade").default("false"),
+        // Longer than Ansible's 60: a fresh cloud host's unattended-upgrades often holds the lock.
+        Param::int("lock_timeout").default("300"),
+        Param::list("dpkg_options").default("force-confdef,force-confold"),
+        // knockplay always runs apt-get, once, and passes no override flags.
+        Param::bool("force_apt_get").only("true"),
+        Param::int("update_cache_retries").only("1"),
+        Param::int("update_cache_retry_max_delay")
+            .refused("apt-get update is not retried (update_cache_retries is 1)"),
+        Param::bool("force").only("false"),
+        Param::bool("allow_unauthenticated").only("false"),
+        Param::bool("allow_change_held_packages").only("false"),
+        Param::bool("fail_on_autoremove").only("false"),
+        Param::path("deb").refused("installing a .deb file is not implemented; use a package name"),
+        Param::bool("autoclean").refused("the package cache is not cleaned"),
+        Param::bool("clean").refused("the package cache is not cleaned"),
+        Param::int("policy_rc_d").refused("policy-rc.d is not managed"),
+    ],
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     Present,
     Absent,
     Latest,
+}
+
+impl State {
+    fn from_choice(s: &str) -> Result<Self, ModuleError> {
+        match s {
+            "absent" | "removed" => Ok(State::Absent),
+            "latest" => Ok(State::Latest),
+            "build-dep" | "fixed" => Err(ModuleError::Args(
+                "state build-dep/fixed is not supported by knockplay".into(),
+            )),
+            _ => Ok(State::Present),
+        }
+    }
 }
 
 /// One requested package: `name` or `name=version` (a trailing `*` in the version is a prefix match).
@@ -79,118 +137,53 @@ pub struct AptArgs {
     pub dpkg_options: Vec<String>,
 }
 
-pub const PARAMS: &[Param] = &[
-    Param::raw("name"),
-    Param::raw("pkg"),
-    Param::raw("package"),
-    Param::raw("state"),
-    Param::raw("update_cache"),
-    Param::raw("update-cache"),
-    Param::raw("cache_valid_time"),
-    Param::raw("purge"),
-    Param::raw("install_recommends"),
-    Param::raw("install-recommends"),
-    Param::raw("autoremove"),
-    Param::raw("upgrade"),
-    Param::raw("default_release"),
-    Param::raw("default-release"),
-    Param::raw("allow_downgrade"),
-    Param::raw("allow-downgrade"),
-    Param::raw("allow_downgrades"),
-    Param::raw("only_upgrade"),
-    Param::raw("lock_timeout"),
-    Param::raw("dpkg_options"),
-    Param::raw("force_apt_get"),
-    Param::raw("update_cache_retries"),
-    Param::raw("update_cache_retry_max_delay"),
-    Param::raw("deb"),
-    Param::raw("autoclean"),
-    Param::raw("clean"),
-    Param::raw("force"),
-    Param::raw("allow_unauthenticated"),
-    Param::raw("allow_change_held_packages"),
-    Param::raw("fail_on_autoremove"),
-    Param::raw("policy_rc_d"),
-];
-
 impl AptArgs {
-    pub fn parse(args: &Vars) -> Result<Self, ModuleError> {
-        super::sysutil::reject_unsupported(
-            args,
-            &["deb", "autoclean", "clean", "policy_rc_d"],
-            "apt",
-        )?;
-        let packages = opt_list(args, &["name", "pkg", "package"])?
+    pub fn from_args(args: &Args<'_>) -> Result<Self, ModuleError> {
+        let packages = args
+            .list("name")?
             .unwrap_or_default()
             .iter()
-            .map(|s| PkgSpec::parse(s))
+            // Ansible strips each name; a list item is one package (no comma splitting).
+            .map(|s| PkgSpec::parse(s.trim()))
             .collect::<Result<Vec<_>, _>>()?;
-        let state = match choice(
-            args,
-            &["state"],
-            &[
-                "present",
-                "installed",
-                "absent",
-                "removed",
-                "latest",
-                "build-dep",
-                "fixed",
-            ],
-            "present",
-        )?
-        .as_str()
-        {
-            "absent" | "removed" => State::Absent,
-            "latest" => State::Latest,
-            "build-dep" | "fixed" => {
-                return Err(ModuleError::Args(
-                    "apt: state build-dep/fixed is not supported by knockplay".into(),
-                ))
-            }
-            _ => State::Present,
-        };
+        let state = State::from_choice(&args.choice("state")?.unwrap_or_default())?;
         if state == State::Latest && packages.iter().any(|p| p.version.is_some()) {
             return Err(ModuleError::Args(
-                "apt: a version pin (name=version) cannot be combined with state=latest".into(),
+                "a version pin (name=version) cannot be combined with state=latest".into(),
             ));
         }
-        let cache_valid_time = opt_u64(args, &["cache_valid_time"])?.unwrap_or(0);
-        let upgrade = match opt_str(args, &["upgrade"])?.map(|s| s.to_lowercase()) {
-            None => None,
-            Some(s) => match s.as_str() {
-                "no" | "false" | "off" | "0" => None,
-                "yes" | "true" | "safe" | "on" | "1" => Some("upgrade"),
-                "dist" | "full" => Some("dist-upgrade"),
-                other => {
-                    return Err(ModuleError::Args(format!(
-                    "parameter 'upgrade' must be one of: dist, full, no, safe, yes; got '{other}'"
-                )))
-                }
-            },
-        };
+        let cache_valid_time = args.uint("cache_valid_time")?.unwrap_or(0);
         Ok(Self {
             packages,
             state,
             // Like Ansible, cache_valid_time implies update_cache.
-            update_cache: bool_or(args, &["update_cache", "update-cache"], false)?
-                || cache_valid_time > 0,
+            update_cache: args.bool("update_cache")? || cache_valid_time > 0,
             cache_valid_time,
-            purge: bool_or(args, &["purge"], false)?,
-            install_recommends: opt_bool(args, &["install_recommends", "install-recommends"])?,
-            autoremove: bool_or(args, &["autoremove"], false)?,
-            upgrade,
-            default_release: opt_str(args, &["default_release", "default-release"])?,
-            allow_downgrade: bool_or(
-                args,
-                &["allow_downgrade", "allow-downgrade", "allow_downgrades"],
-                false,
-            )?,
-            only_upgrade: bool_or(args, &["only_upgrade"], false)?,
-            lock_timeout: opt_u64(args, &["lock_timeout"])?.unwrap_or(DEFAULT_LOCK_TIMEOUT),
-            dpkg_options: opt_list(args, &["dpkg_options"])?
-                .unwrap_or_else(|| vec!["force-confdef".into(), "force-confold".into()]),
+            purge: args.bool("purge")?,
+            install_recommends: args.opt_bool("install_recommends")?,
+            autoremove: args.bool("autoremove")?,
+            upgrade: upgrade_command(args.str("upgrade")?)?,
+            default_release: args.str("default_release")?,
+            allow_downgrade: args.bool("allow_downgrade")?,
+            only_upgrade: args.bool("only_upgrade")?,
+            lock_timeout: args.uint("lock_timeout")?.unwrap_or_default(),
+            dpkg_options: args.list("dpkg_options")?.unwrap_or_default(),
         })
+    }
+}
+
+/// The apt-get subcommand for `upgrade:` (None for `no`).
+fn upgrade_command(upgrade: Option<String>) -> Result<Option<&'static str>, ModuleError> {
+    let Some(s) = upgrade.map(|s| s.to_lowercase()) else {
+        return Ok(None);
+    };
+    match s.as_str() {
+        "no" | "false" | "off" | "0" => Ok(None),
+        "yes" | "true" | "safe" | "on" | "1" => Ok(Some("upgrade")),
+        "dist" | "full" => Ok(Some("dist-upgrade")),
+        other => Err(ModuleError::Args(format!(
+            "parameter 'upgrade' must be one of: dist, full, no, safe, yes; got '{other}'"
+        ))),
     }
 }
 
@@ -219,8 +212,9 @@ pub struct Probe {
     pub sim_changes: bool,
 }
 
+/// What apt-get must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
+pub enum Action {
     Nothing,
     /// apt-get install of these specs (`name` or `name=version`).
     Install(Vec<String>),
@@ -235,7 +229,7 @@ pub fn cache_stale(args: &AptArgs, stamp: i64, now: i64) -> bool {
 }
 
 /// Pure: from arguments and probe, the commands' intent.
-pub fn plan(args: &AptArgs, probe: &Probe) -> Plan {
+pub fn plan(args: &AptArgs, probe: &Probe) -> Action {
     let status = |p: &PkgSpec| probe.status.get(p.bare()).cloned().unwrap_or_default();
     match args.state {
         State::Absent => {
@@ -249,7 +243,7 @@ pub fn plan(args: &AptArgs, probe: &Probe) -> Plan {
                 .map(|p| p.name.clone())
                 .collect();
             if !names.is_empty() {
-                return Plan::Remove(names);
+                return Action::Remove(names);
             }
         }
         State::Present | State::Latest => {
@@ -267,18 +261,18 @@ pub fn plan(args: &AptArgs, probe: &Probe) -> Plan {
                 .map(PkgSpec::spec)
                 .collect();
             if !specs.is_empty() {
-                return Plan::Install(specs);
+                return Action::Install(specs);
             }
         }
     }
     if let Some(cmd) = args.upgrade {
         if probe.sim_changes {
-            return Plan::Run(cmd);
+            return Action::Run(cmd);
         }
     } else if args.packages.is_empty() && args.autoremove && probe.sim_changes {
-        return Plan::Run("autoremove");
+        return Action::Run("autoremove");
     }
-    Plan::Nothing
+    Action::Nothing
 }
 
 fn version_matches(have: &str, want: &str) -> bool {
@@ -439,12 +433,12 @@ fn sim_has_changes(text: &str) -> bool {
 }
 
 /// The apply command for a plan.
-pub fn apply_script(args: &AptArgs, plan: &Plan) -> Option<String> {
+pub fn apply_script(args: &AptArgs, plan: &Action) -> Option<String> {
     let mut cmd = vec!["apt-get".to_string()];
     cmd.extend(common_opts(args));
     match plan {
-        Plan::Nothing => return None,
-        Plan::Install(specs) => {
+        Action::Nothing => return None,
+        Action::Install(specs) => {
             match args.install_recommends {
                 Some(true) => cmd.extend(["-o".into(), "APT::Install-Recommends=yes".into()]),
                 Some(false) => cmd.push("--no-install-recommends".into()),
@@ -459,7 +453,7 @@ pub fn apply_script(args: &AptArgs, plan: &Plan) -> Option<String> {
             cmd.push("install".into());
             cmd.extend(specs.iter().cloned());
         }
-        Plan::Remove(names) => {
+        Action::Remove(names) => {
             if args.purge {
                 cmd.push("--purge".into());
             }
@@ -469,7 +463,7 @@ pub fn apply_script(args: &AptArgs, plan: &Plan) -> Option<String> {
             cmd.push("remove".into());
             cmd.extend(names.iter().cloned());
         }
-        Plan::Run(sub) => {
+        Action::Run(sub) => {
             if args.purge && *sub == "autoremove" {
                 cmd.push("--purge".into());
             }
@@ -484,26 +478,65 @@ pub fn apply_script(args: &AptArgs, plan: &Plan) -> Option<String> {
     ))
 }
 
-const SPEC: Spec = Spec::new("apt", PARAMS);
+impl Action {
+    /// What a failure of the apply step names.
+    fn what(&self) -> &'static str {
+        match self {
+            Action::Remove(_) => "apt-get remove",
+            Action::Run(sub) => sub,
+            Action::Nothing | Action::Install(_) => "apt-get install",
+        }
+    }
+}
+
+/// Did the cache get updated: in check mode, would it be (stale); otherwise, did its stamp move.
+pub fn cache_updated(args: &AptArgs, probe: &Probe, check_mode: bool) -> bool {
+    if check_mode {
+        cache_stale(args, probe.stamp_before, probe.now)
+    } else {
+        probe.stamp_after != probe.stamp_before
+    }
+}
+
+/// Pure: the outcome to apply. `update_cache` alone reports changed when the cache was updated.
+pub fn outcome(args: &AptArgs, action: &Action, cache_updated: bool) -> Outcome {
+    let script = apply_script(args, action);
+    let only_cache = args.packages.is_empty() && args.upgrade.is_none() && !args.autoremove;
+    let mut outcome = Outcome::new(match script {
+        Some(script) => Plan::script(script, None),
+        None => Plan::NoChange,
+    });
+    outcome.result.changed = !outcome.plan.is_change() && only_cache && cache_updated;
+    outcome
+}
 
 impl Module for Apt {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        let a = AptArgs::parse(args)?;
-        run_parsed(&a, ctx)
+        run_parsed(&AptArgs::from_args(args)?, ctx)
     }
 }
 
-/// Run with parsed arguments (also used by `package`).
-pub fn run_parsed(a: &AptArgs, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-    let out = ctx.run(&probe_script(a, ctx.check_mode))?;
-    let text = out.stdout_str();
-    if !out.ok() || !text.contains("@@KP:end") {
-        return Ok(failed_output("apt: reading package state", &out));
-    }
+/// Run as the `package` module's backend: `names` in `state`, everything else apt's defaults.
+pub fn run_packages(
+    names: Vec<String>,
+    state: String,
+    ctx: &mut ModuleCtx<'_>,
+) -> Result<ModuleResult, ModuleError> {
+    let mut vars = Vars::new();
+    vars.insert("name".into(), Value::from(names));
+    vars.insert("state".into(), Value::from(state));
+    run_parsed(&AptArgs::from_args(&Args::new(&SPEC, &vars)?)?, ctx)
+}
+
+/// Probe once, plan, apply unless in check mode.
+fn run_parsed(a: &AptArgs, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
+    let text = match probe_sections(ctx, &probe_script(a, ctx.check_mode))? {
+        Ok(out) => out.stdout_str(),
+        Err(out) => return Ok(failed_output("apt: reading package state", &out)),
+    };
     let probe = parse_probe(&text);
     if let Some((rc, output)) = &probe.update_failed {
         let mut r = ModuleResult::failed(format!("Failed to update apt cache: {}", output.trim()));
@@ -511,36 +544,15 @@ pub fn run_parsed(a: &AptArgs, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, 
         r.stdout = Some(output.clone());
         return Ok(r);
     }
-    let cache_updated = if ctx.check_mode {
-        cache_stale(a, probe.stamp_before, probe.now)
-    } else {
-        probe.stamp_after != probe.stamp_before
-    };
-    let plan = plan(a, &probe);
-    let mut result = match apply_script(a, &plan) {
-        None if a.packages.is_empty() && a.upgrade.is_none() && !a.autoremove => ModuleResult {
-            changed: cache_updated,
-            ..ModuleResult::default()
-        },
-        None => ModuleResult::ok(),
-        Some(_) if ctx.check_mode => ModuleResult::changed(),
-        Some(cmd) => {
-            let out = ctx.run(&cmd)?;
-            if !out.ok() {
-                let what = match &plan {
-                    Plan::Remove(_) => "apt-get remove",
-                    Plan::Run(s) => s,
-                    _ => "apt-get install",
-                };
-                return Ok(failed_output(what, &out)
-                    .set("cache_updated", cache_updated)
-                    .set("cache_update_time", probe.stamp_after));
-            }
-            ModuleResult::changed().with_output(&out)
-        }
-    };
-    if let Plan::Install(specs) | Plan::Remove(specs) = &plan {
-        result = result.set("packages", str_list(specs));
+    let cache_updated = cache_updated(a, &probe, ctx.check_mode);
+    let action = plan(a, &probe);
+    let mut result = finish_command(
+        ctx,
+        outcome(a, &action, cache_updated),
+        &Report::command(action.what()),
+    )?;
+    if let (false, Action::Install(specs) | Action::Remove(specs)) = (result.failed, &action) {
+        result = result.set("packages", specs.clone());
     }
     Ok(result
         .set("cache_updated", cache_updated)
@@ -549,12 +561,16 @@ pub fn run_parsed(a: &AptArgs, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, 
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{args, ctx, out, parse_with, sh, FakeRemote};
     use super::*;
-    use crate::modules::sysutil::testing::{args, ctx, FakeRemote};
     use serde_json::json;
 
+    fn parse(v: serde_json::Value) -> Result<AptArgs, ModuleError> {
+        parse_with(&SPEC, v, AptArgs::from_args)
+    }
+
     fn parsed(v: serde_json::Value) -> AptArgs {
-        AptArgs::parse(&args(v)).unwrap()
+        parse(v).unwrap()
     }
 
     fn probe(status: &[(&str, Option<&str>)], cand: &[(&str, Option<&str>)]) -> Probe {
@@ -581,65 +597,65 @@ mod tests {
 
     #[test]
     fn planner_table() {
-        let cases: Vec<(serde_json::Value, Probe, Plan)> = vec![
+        let cases: Vec<(serde_json::Value, Probe, Action)> = vec![
             // present: missing installs, installed is a no-op
             (
                 json!({"name": ["a", "b"]}),
                 probe(&[("a", Some("1.0"))], &[]),
-                Plan::Install(vec!["b".into()]),
+                Action::Install(vec!["b".into()]),
             ),
             (
                 json!({"pkg": "a,b", "state": "installed"}),
                 probe(&[("a", Some("1")), ("b", Some("2"))], &[]),
-                Plan::Nothing,
+                Action::Nothing,
             ),
             // version pins
             (
                 json!({"name": "a=1.0"}),
                 probe(&[("a", Some("1.0"))], &[]),
-                Plan::Nothing,
+                Action::Nothing,
             ),
             (
                 json!({"name": "a=2.0"}),
                 probe(&[("a", Some("1.0"))], &[]),
-                Plan::Install(vec!["a=2.0".into()]),
+                Action::Install(vec!["a=2.0".into()]),
             ),
             (
                 json!({"name": "a=1.*"}),
                 probe(&[("a", Some("1.4-2"))], &[]),
-                Plan::Nothing,
+                Action::Nothing,
             ),
             // latest: candidate newer → install; same → nothing; no candidate → nothing
             (
                 json!({"name": "apache2", "state": "latest"}),
                 probe(&[("apache2", Some("1.0"))], &[("apache2", Some("1.1"))]),
-                Plan::Install(vec!["apache2".into()]),
+                Action::Install(vec!["apache2".into()]),
             ),
             (
                 json!({"name": "apache2", "state": "latest"}),
                 probe(&[("apache2", Some("1.1"))], &[("apache2", Some("1.1"))]),
-                Plan::Nothing,
+                Action::Nothing,
             ),
             (
                 json!({"name": "x", "state": "latest"}),
                 probe(&[("x", Some("1"))], &[("x", None)]),
-                Plan::Nothing,
+                Action::Nothing,
             ),
             (
                 json!({"name": "apache2", "state": "latest"}),
                 probe(&[], &[("apache2", Some("1.1"))]),
-                Plan::Install(vec!["apache2".into()]),
+                Action::Install(vec!["apache2".into()]),
             ),
             // absent / purge of leftover config files
             (
                 json!({"name": "a", "state": "absent"}),
                 probe(&[("a", Some("1"))], &[]),
-                Plan::Remove(vec!["a".into()]),
+                Action::Remove(vec!["a".into()]),
             ),
             (
                 json!({"name": "a", "state": "removed"}),
                 probe(&[], &[]),
-                Plan::Nothing,
+                Action::Nothing,
             ),
             (
                 json!({"name": "a", "state": "absent", "purge": true}),
@@ -654,13 +670,13 @@ mod tests {
                     .into(),
                     ..Probe::default()
                 },
-                Plan::Remove(vec!["a".into()]),
+                Action::Remove(vec!["a".into()]),
             ),
             // only_upgrade skips missing packages
             (
                 json!({"name": "a", "only_upgrade": "yes"}),
                 probe(&[], &[]),
-                Plan::Nothing,
+                Action::Nothing,
             ),
             // upgrade / autoremove follow the simulation
             (
@@ -669,16 +685,16 @@ mod tests {
                     sim_changes: true,
                     ..Probe::default()
                 },
-                Plan::Run("dist-upgrade"),
+                Action::Run("dist-upgrade"),
             ),
-            (json!({"upgrade": "yes"}), Probe::default(), Plan::Nothing),
+            (json!({"upgrade": "yes"}), Probe::default(), Action::Nothing),
             (
                 json!({"autoremove": true}),
                 Probe {
                     sim_changes: true,
                     ..Probe::default()
                 },
-                Plan::Run("autoremove"),
+                Action::Run("autoremove"),
             ),
         ];
         for (a, p, want) in cases {
@@ -699,10 +715,41 @@ mod tests {
                 json!({"update_cache": true, "cache_valid_time": "soon"}),
                 "'cache_valid_time'",
             ),
+            (
+                json!({"name": "a", "state": "build-dep"}),
+                "apt: state build-dep/fixed is not supported by knockplay",
+            ),
+            (
+                json!({"name": "a", "force_apt_get": false}),
+                "only force_apt_get=true",
+            ),
+            (
+                json!({"name": "a", "update_cache_retries": 5}),
+                "only update_cache_retries=1",
+            ),
+            (json!({"name": "a", "clean": true}), "'clean'"),
+            (json!({"name": {"k": 1}}), "'name' must be a list"),
         ] {
-            let e = AptArgs::parse(&args(a.clone())).unwrap_err().to_string();
+            let e = parse(a.clone()).unwrap_err().to_string();
             assert!(e.contains(needle), "{a}: {e}");
         }
+        // What knockplay does anyway may be said.
+        assert!(parse(json!({"name": "a", "force_apt_get": true, "force": "no"})).is_ok());
+    }
+
+    #[test]
+    fn package_lists_aliases_and_nulls() {
+        let names = |v: serde_json::Value| -> Vec<String> {
+            parsed(v).packages.iter().map(PkgSpec::spec).collect()
+        };
+        assert_eq!(names(json!({"name": "a, b,c"})), ["a", "b", "c"]);
+        // A list item is one package, stripped, as in Ansible.
+        assert_eq!(names(json!({"pkg": ["x", " y ", 3]})), ["x", "y", "3"]);
+        let a = parsed(json!({"name": null, "pkg": "vim", "update_cache": "yes"}));
+        assert_eq!(a.packages[0].name, "vim");
+        assert!(a.update_cache && !a.purge);
+        assert_eq!(a.lock_timeout, 300);
+        assert_eq!(a.dpkg_options, ["force-confdef", "force-confold"]);
     }
 
     #[test]
@@ -745,17 +792,62 @@ mod tests {
     }
 
     #[test]
+    fn outcome_table() {
+        let install = Action::Install(vec!["a".into()]);
+        // (args, action, cache updated) -> (a script runs, changed without one)
+        let cases = [
+            (json!({"name": "a"}), install.clone(), false, (true, false)),
+            (json!({"name": "a"}), Action::Nothing, true, (false, false)),
+            (
+                json!({"update_cache": true}),
+                Action::Nothing,
+                true,
+                (false, true),
+            ),
+            (
+                json!({"update_cache": true}),
+                Action::Nothing,
+                false,
+                (false, false),
+            ),
+            (
+                json!({"upgrade": "yes"}),
+                Action::Nothing,
+                true,
+                (false, false),
+            ),
+            (
+                json!({"autoremove": true}),
+                Action::Nothing,
+                true,
+                (false, false),
+            ),
+        ];
+        for (a, action, updated, want) in cases {
+            let o = outcome(&parsed(a.clone()), &action, updated);
+            assert_eq!(
+                (o.plan.is_change(), o.result.changed),
+                want,
+                "{a} {action:?}"
+            );
+        }
+        assert_eq!(install.what(), "apt-get install");
+        assert_eq!(Action::Remove(vec![]).what(), "apt-get remove");
+        assert_eq!(Action::Run("dist-upgrade").what(), "dist-upgrade");
+    }
+
+    #[test]
     fn apply_commands() {
         let a = parsed(json!({"name": "a", "install_recommends": "no", "autoremove": true}));
-        let cmd = apply_script(&a, &Plan::Install(vec!["a".into(), "b=1.0".into()])).unwrap();
+        let cmd = apply_script(&a, &Action::Install(vec!["a".into(), "b=1.0".into()])).unwrap();
         assert!(cmd.contains(
             "kp_apt apt-get -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold --no-install-recommends --auto-remove install a b=1.0"
         ), "{cmd}");
         assert!(cmd.contains("DEBIAN_FRONTEND=noninteractive"));
         let a = parsed(json!({"name": "a", "state": "absent", "purge": true}));
-        let cmd = apply_script(&a, &Plan::Remove(vec!["a".into()])).unwrap();
+        let cmd = apply_script(&a, &Action::Remove(vec!["a".into()])).unwrap();
         assert!(cmd.contains("--purge remove a"), "{cmd}");
-        assert_eq!(apply_script(&a, &Plan::Nothing), None);
+        assert_eq!(apply_script(&a, &Action::Nothing), None);
     }
 
     #[test]
@@ -770,81 +862,73 @@ mod tests {
             prelude(30),
             n = n.display()
         );
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
+        let out = sh(&script, None);
+        assert!(out.ok(), "{}", out.stderr_str());
+        assert_eq!(out.stdout_str(), "done\n");
         assert_eq!(std::fs::read_to_string(&n).unwrap().trim(), "3");
         // A different error is not retried.
         let script = format!(
             "{}f() {{ echo 'E: broken' >&2; return 100; }}\nkp_apt f",
             prelude(30)
         );
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(100));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("E: broken"));
+        let out = sh(&script, None);
+        assert_eq!(out.rc, 100);
+        assert!(out.stderr_str().contains("E: broken"));
     }
 
     #[test]
     fn run_flow_idempotent_latest_is_one_round_trip() {
-        let facts = Vars::new();
         let probe_out = "\n@@KP:stamp\n100 200\n@@KP:updated\n\n@@KP:stamp_after\n100\n\
 @@KP:status\napache2 install ok installed 1.1\n@@KP:policy\napache2:\n  Installed: 1.1\n  Candidate: 1.1\n@@KP:end\n";
-        let mut r = FakeRemote::new(&[(0, probe_out)]);
+        let mut r = FakeRemote::new(vec![out(0, probe_out)]);
         let a = args(json!({"update_cache": "yes", "pkg": "apache2", "state": "latest"}));
-        let res = Apt.execute(&a, &mut ctx(&mut r, &facts, false)).unwrap();
+        let res = Apt
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap();
         assert!(!res.changed && !res.failed, "{res:?}");
         assert_eq!(res.data["cache_updated"], false);
-        assert_eq!(r.commands.len(), 1);
-        assert!(r.commands[0].contains("apt-get -q update"));
-        assert!(r.commands[0].contains("apt-cache policy apache2"));
+        assert_eq!(r.seen.len(), 1);
+        assert!(r.seen[0].0.contains("apt-get -q update"));
+        assert!(r.seen[0].0.contains("apt-cache policy apache2"));
     }
 
     #[test]
     fn run_flow_installs_and_check_mode_does_not() {
-        let facts = Vars::new();
         let probe_out = "\n@@KP:stamp\n100 200\n@@KP:status\n@@KP:end\n";
         let a = args(json!({"name": "knockplay-hello"}));
-        let mut r = FakeRemote::new(&[(0, probe_out), (0, "Setting up knockplay-hello\n")]);
-        let res = Apt.execute(&a, &mut ctx(&mut r, &facts, false)).unwrap();
+        let mut r = FakeRemote::new(vec![
+            out(0, probe_out),
+            out(0, "Setting up knockplay-hello\n"),
+        ]);
+        let res = Apt
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap();
         assert!(res.changed && !res.failed);
-        assert!(r.commands[1].contains("install knockplay-hello"));
-        let mut r = FakeRemote::new(&[(0, probe_out)]);
-        let res = Apt.execute(&a, &mut ctx(&mut r, &facts, true)).unwrap();
+        assert!(r.seen[1].0.contains("install knockplay-hello"));
+        let mut r = FakeRemote::new(vec![out(0, probe_out)]);
+        let res = Apt
+            .execute(&a, &mut ctx(&mut r, true, false, vec![]))
+            .unwrap();
         assert!(res.changed);
-        assert_eq!(
-            r.commands.len(),
-            1,
-            "check mode must not run apt-get install"
-        );
+        assert_eq!(r.seen.len(), 1, "check mode must not run apt-get install");
         // Check mode never updates the cache either.
-        let mut r = FakeRemote::new(&[(0, probe_out)]);
+        let mut r = FakeRemote::new(vec![out(0, probe_out)]);
         let a = args(json!({"update_cache": true}));
-        let res = Apt.execute(&a, &mut ctx(&mut r, &facts, true)).unwrap();
+        let res = Apt
+            .execute(&a, &mut ctx(&mut r, true, false, vec![]))
+            .unwrap();
         assert!(res.changed, "a stale cache would be updated");
-        assert!(!r.commands[0].contains("apt-get -q update"));
+        assert!(!r.seen[0].0.contains("apt-get -q update"));
     }
 
     #[test]
     fn run_flow_failed_install_shows_output() {
-        let facts = Vars::new();
         let probe_out = "\n@@KP:stamp\n100 200\n@@KP:status\n@@KP:end\n";
-        let mut r = FakeRemote::new(&[(0, probe_out), (100, "")]);
+        let mut r = FakeRemote::new(vec![out(0, probe_out), out(100, "")]);
         let res = Apt
             .execute(
                 &args(json!({"name": "nosuch"})),
-                &mut ctx(&mut r, &facts, false),
+                &mut ctx(&mut r, false, false, vec![]),
             )
             .unwrap();
         assert!(res.failed);
@@ -863,9 +947,8 @@ mod tests {
         let a = parsed(
             json!({"name": ["coreutils", "knockplay-no-such-pkg"], "state": "latest", "update_cache": true}),
         );
-        let facts = Vars::new();
-        let mut sh = crate::modules::testing::LocalRemote::default();
-        let out = ctx(&mut sh, &facts, true)
+        let mut local = crate::modules::testing::LocalRemote::default();
+        let out = ctx(&mut local, true, false, vec![])
             .run(&probe_script(&a, true))
             .unwrap();
         let p = parse_probe(&out.stdout_str());
@@ -874,31 +957,32 @@ mod tests {
         assert!(!p.status.contains_key("knockplay-no-such-pkg"));
         assert_eq!(
             plan(&a, &p),
-            Plan::Install(vec!["knockplay-no-such-pkg".into()]),
+            Action::Install(vec!["knockplay-no-such-pkg".into()]),
             "the missing package must be installed"
         );
     }
 
     #[test]
     fn update_cache_alone_changed_only_when_stamp_moved() {
-        let facts = Vars::new();
         let a = args(json!({"update_cache": true}));
         let moved = "\n@@KP:stamp\n100 200\n@@KP:updated\n\n@@KP:stamp_after\n201\n@@KP:end\n";
         let same = "\n@@KP:stamp\n100 200\n@@KP:updated\n\n@@KP:stamp_after\n100\n@@KP:end\n";
-        let mut r = FakeRemote::new(&[(0, moved), (0, same)]);
+        let mut r = FakeRemote::new(vec![out(0, moved), out(0, same)]);
         assert!(
-            Apt.execute(&a, &mut ctx(&mut r, &facts, false))
+            Apt.execute(&a, &mut ctx(&mut r, false, false, vec![]))
                 .unwrap()
                 .changed
         );
         assert!(
-            !Apt.execute(&a, &mut ctx(&mut r, &facts, false))
+            !Apt.execute(&a, &mut ctx(&mut r, false, false, vec![]))
                 .unwrap()
                 .changed
         );
         let failed = "\n@@KP:stamp\n100 200\n@@KP:updated\n\n@@KP:update_failed\n100\nE: Failed to fetch\n@@KP:stamp_after\n100\n@@KP:end\n";
-        let mut r = FakeRemote::new(&[(0, failed)]);
-        let res = Apt.execute(&a, &mut ctx(&mut r, &facts, false)).unwrap();
+        let mut r = FakeRemote::new(vec![out(0, failed)]);
+        let res = Apt
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap();
         assert!(res.failed && res.msg.unwrap().contains("E: Failed to fetch"));
     }
 }

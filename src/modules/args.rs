@@ -249,12 +249,6 @@ impl<'a> Args<'a> {
         }
         Ok(())
     }
-
-    /// The raw arguments, for the modules still on `sysutil.rs`'s getters. Transitional: it goes
-    /// with `sysutil.rs` once those modules read through the typed accessors above.
-    pub fn legacy_vars(&self) -> &'a Vars {
-        self.vars
-    }
 }
 
 #[cfg(test)]

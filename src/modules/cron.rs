@@ -4,14 +4,41 @@
 //! The edit is a pure function over the current content; one probe reads it, one write
 //! (`crontab -` on stdin, or an atomic file replace for `cron_file`) applies it.
 
-use super::sysutil::{bool_or, choice, failed_output, opt_str, req_str, section, sections};
+use super::plan::{failed_output, finish_command, Outcome, Plan, Report};
+use super::probe::{probe_sections, section, sections};
 use super::{Args, FileDiff, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
-use crate::value::{Value, Vars};
 
 pub struct Cron;
 
 const MARK: &str = "#Ansible: ";
+
+const SPEC: Spec = Spec::new(
+    "cron",
+    &[
+        Param::str("name").required(),
+        Param::str("job").aliases(&["value"]),
+        Param::str("state")
+            .choices(&["present", "absent"])
+            .default("present"),
+        Param::bool("env").default("false"),
+        Param::str("minute").default("*"),
+        Param::str("hour").default("*"),
+        Param::str("day").default("*").aliases(&["dom"]),
+        Param::str("month").default("*"),
+        Param::str("weekday").default("*").aliases(&["dow"]),
+        Param::str("special_time").choices(&[
+            "reboot", "yearly", "annually", "monthly", "weekly", "daily", "hourly",
+        ]),
+        Param::bool("disabled").default("false"),
+        Param::str("user"),
+        Param::path("cron_file"),
+        Param::str("insertafter"),
+        Param::str("insertbefore"),
+        // The crontab is replaced without keeping a copy.
+        Param::bool("backup").only("false"),
+    ],
+);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CronArgs {
@@ -34,73 +61,73 @@ pub struct CronArgs {
 }
 
 impl CronArgs {
-    pub fn parse(args: &Vars) -> Result<Self, ModuleError> {
-        let s = |names: &[&str]| -> Result<String, ModuleError> {
-            Ok(opt_str(args, names)?.unwrap_or_else(|| "*".into()))
-        };
-        let special_time = match opt_str(args, &["special_time"])? {
-            None => None,
-            Some(_) => Some(choice(
-                args,
-                &["special_time"],
-                &[
-                    "reboot", "yearly", "annually", "monthly", "weekly", "daily", "hourly",
-                ],
-                "",
-            )?),
+    pub fn from_args(args: &Args<'_>) -> Result<Self, ModuleError> {
+        let field = |name: &str| -> Result<String, ModuleError> {
+            Ok(args.str(name)?.unwrap_or_else(|| "*".into()))
         };
         let a = Self {
-            name: req_str(args, &["name"])?,
-            job: opt_str(args, &["job", "value"])?,
-            present: choice(args, &["state"], &["present", "absent"], "present")? == "present",
-            env: bool_or(args, &["env"], false)?,
-            minute: s(&["minute"])?,
-            hour: s(&["hour"])?,
-            day: s(&["day", "dom"])?,
-            month: s(&["month"])?,
-            weekday: s(&["weekday", "dow"])?,
-            special_time,
-            disabled: bool_or(args, &["disabled"], false)?,
-            user: opt_str(args, &["user"])?,
-            cron_file: opt_str(args, &["cron_file"])?.map(|f| {
+            name: args.req_str("name")?,
+            job: args.str("job")?,
+            present: args.choice("state")?.as_deref() != Some("absent"),
+            env: args.bool("env")?,
+            minute: field("minute")?,
+            hour: field("hour")?,
+            day: field("day")?,
+            month: field("month")?,
+            weekday: field("weekday")?,
+            special_time: args.choice("special_time")?,
+            disabled: args.bool("disabled")?,
+            user: args.str("user")?,
+            cron_file: args.str("cron_file")?.map(|f| {
                 if f.starts_with('/') {
                     f
                 } else {
                     format!("/etc/cron.d/{f}")
                 }
             }),
-            insertafter: opt_str(args, &["insertafter"])?,
-            insertbefore: opt_str(args, &["insertbefore"])?,
+            insertafter: args.str("insertafter")?,
+            insertbefore: args.str("insertbefore")?,
         };
-        let fail = |m: &str| Err(ModuleError::Args(format!("cron: {m}")));
-        if a.cron_file.as_deref() == Some("/etc/crontab") {
-            return fail("Will not manage /etc/crontab via cron_file, see documentation.");
-        }
-        if a.special_time.is_some()
-            && [&a.minute, &a.hour, &a.day, &a.month, &a.weekday]
-                .iter()
-                .any(|x| x.as_str() != "*")
-        {
-            return fail("You must specify time and date fields or special time.");
-        }
-        if a.insertafter.is_some() && a.insertbefore.is_some() {
-            return fail("parameters are mutually exclusive: insertafter|insertbefore");
-        }
-        if a.present {
-            if a.cron_file.is_some() && a.user.is_none() {
-                return fail("To use cron_file=... parameter you must specify user=... as well");
-            }
-            if a.job.is_none() {
-                return fail("You must specify 'job' to install a new cron job or variable");
-            }
-            if (a.insertafter.is_some() || a.insertbefore.is_some()) && !a.env {
-                return fail("Insertafter and insertbefore parameters are valid only with env=yes");
-            }
-        }
-        if a.env && a.name.contains(' ') {
-            return fail("Invalid name for environment variable");
-        }
+        a.check().map_err(|m| ModuleError::Args(m.into()))?;
         Ok(a)
+    }
+
+    /// The combinations Ansible refuses.
+    fn check(&self) -> Result<(), &'static str> {
+        if self.cron_file.as_deref() == Some("/etc/crontab") {
+            return Err("Will not manage /etc/crontab via cron_file, see documentation.");
+        }
+        if self.special_time.is_some()
+            && [
+                &self.minute,
+                &self.hour,
+                &self.day,
+                &self.month,
+                &self.weekday,
+            ]
+            .iter()
+            .any(|x| x.as_str() != "*")
+        {
+            return Err("You must specify time and date fields or special time.");
+        }
+        if self.insertafter.is_some() && self.insertbefore.is_some() {
+            return Err("parameters are mutually exclusive: insertafter|insertbefore");
+        }
+        if self.present {
+            if self.cron_file.is_some() && self.user.is_none() {
+                return Err("To use cron_file=... parameter you must specify user=... as well");
+            }
+            if self.job.is_none() {
+                return Err("You must specify 'job' to install a new cron job or variable");
+            }
+            if (self.insertafter.is_some() || self.insertbefore.is_some()) && !self.env {
+                return Err("Insertafter and insertbefore parameters are valid only with env=yes");
+            }
+        }
+        if self.env && self.name.contains(' ') {
+            return Err("Invalid name for environment variable");
+        }
+        Ok(())
     }
 
     /// The job line as Ansible renders it.
@@ -368,44 +395,45 @@ pub fn write_script(a: &CronArgs, e: &Edit) -> String {
     }
 }
 
-const SPEC: Spec = Spec::new(
-    "cron",
-    &[
-        Param::raw("name"),
-        Param::raw("job"),
-        Param::raw("value"),
-        Param::raw("state"),
-        Param::raw("env"),
-        Param::raw("minute"),
-        Param::raw("hour"),
-        Param::raw("day"),
-        Param::raw("dom"),
-        Param::raw("month"),
-        Param::raw("weekday"),
-        Param::raw("dow"),
-        Param::raw("special_time"),
-        Param::raw("disabled"),
-        Param::raw("user"),
-        Param::raw("cron_file"),
-        Param::raw("insertafter"),
-        Param::raw("insertbefore"),
-        Param::raw("backup"),
-    ],
-);
+/// Where the diff says the content lives.
+fn diff_path(a: &CronArgs) -> String {
+    a.cron_file.clone().unwrap_or_else(|| match &a.user {
+        Some(u) => format!("crontab for user \"{u}\""),
+        None => "crontab".into(),
+    })
+}
+
+/// Pure: write the edited content (on stdin) when it changed.
+pub fn outcome(a: &CronArgs, existing: &str, e: &Edit) -> Outcome {
+    if !e.changed {
+        return Outcome::new(Plan::NoChange);
+    }
+    Outcome::new(Plan::Change {
+        script: write_script(a, e),
+        stdin: Some(e.content.clone().into_bytes()),
+        diff: Some(FileDiff {
+            path: diff_path(a),
+            before: existing.to_string(),
+            after: if e.remove_file {
+                String::new()
+            } else {
+                e.content.clone()
+            },
+        }),
+    })
+}
 
 impl Module for Cron {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        let a = CronArgs::parse(args)?;
-        let out = ctx.run(&probe_script(&a))?;
-        let text = out.stdout_str();
-        if !out.ok() || !text.contains("@@KP:end") {
-            return Ok(failed_output("cron: reading the crontab", &out));
-        }
-        let s = sections(&text);
+        let a = CronArgs::from_args(args)?;
+        let out = match probe_sections(ctx, &probe_script(&a))? {
+            Ok(out) => out,
+            Err(out) => return Ok(failed_output("cron: reading the crontab", &out)),
+        };
+        let s = sections(&out.stdout_str());
         let existing = match &a.cron_file {
             Some(_) => s.get("content").cloned().unwrap_or_default(),
             None => {
@@ -420,48 +448,31 @@ impl Module for Cron {
             Ok(e) => e,
             Err(msg) => return Ok(ModuleResult::failed(msg)),
         };
-        let mut res = if !e.changed {
-            ModuleResult::ok()
-        } else if ctx.check_mode {
-            ModuleResult::changed()
-        } else {
-            let out = ctx.run_with_stdin(&write_script(&a, &e), Some(e.content.as_bytes()))?;
-            if !out.ok() {
-                return Ok(failed_output("cron: writing the crontab", &out));
-            }
-            ModuleResult::changed()
-        };
-        if e.changed && ctx.diff {
-            res.diff.push(FileDiff {
-                path: a.cron_file.clone().unwrap_or_else(|| match &a.user {
-                    Some(u) => format!("crontab for user \"{u}\""),
-                    None => "crontab".into(),
-                }),
-                before: existing.clone(),
-                after: if e.remove_file {
-                    String::new()
-                } else {
-                    e.content.clone()
-                },
-            });
+        let report = Report::quiet("cron: writing the crontab");
+        let res = finish_command(ctx, outcome(&a, &existing, &e), &report)?;
+        if res.failed {
+            return Ok(res);
         }
-        let list = |v: &[String]| Value::Array(v.iter().cloned().map(Value::String).collect());
-        res = res.set("jobs", list(&e.jobs)).set("envs", list(&e.envs));
-        if let Some(f) = &a.cron_file {
-            res = res.set("cron_file", f.as_str());
-        }
-        Ok(res)
+        let res = res.set("jobs", e.jobs).set("envs", e.envs);
+        Ok(match &a.cron_file {
+            Some(f) => res.set("cron_file", f.as_str()),
+            None => res,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{args, ctx, out, parse_with, sh, FakeRemote};
     use super::*;
-    use crate::modules::sysutil::testing::{args, ctx, FakeRemote};
     use serde_json::json;
 
+    fn parse(v: serde_json::Value) -> Result<CronArgs, ModuleError> {
+        parse_with(&SPEC, v, CronArgs::from_args)
+    }
+
     fn ca(v: serde_json::Value) -> CronArgs {
-        CronArgs::parse(&args(v)).unwrap()
+        parse(v).unwrap()
     }
 
     #[test]
@@ -571,11 +582,23 @@ mod tests {
             ),
             (json!({"job": "x"}), "'name'"),
             (
+                json!({"name": "j", "env": true, "job": "1", "insertafter": "A", "insertbefore": "B"}),
+                "cron: parameters are mutually exclusive: insertafter|insertbefore",
+            ),
+            (
+                json!({"name": "j", "job": "x", "backup": true}),
+                "only backup=false",
+            ),
+            (
+                json!({"name": "j", "job": "x", "disabled": "maybe"}),
+                "'disabled'",
+            ),
+            (
                 json!({"name": "j", "cron_file": "/etc/crontab", "user": "root", "job": "x"}),
                 "/etc/crontab",
             ),
         ] {
-            let e = CronArgs::parse(&args(a.clone())).unwrap_err().to_string();
+            let e = parse(a.clone()).unwrap_err().to_string();
             assert!(e.contains(needle), "{a}: {e}");
         }
     }
@@ -592,18 +615,7 @@ mod tests {
         let f = dir.path().join("kp").display().to_string();
         let a = ca(json!({"name": "j", "cron_file": f, "user": "root", "job": "x"}));
         let e = edit(&a, "").unwrap();
-        let run = |script: String, stdin: &str| {
-            use std::io::Write;
-            let mut c = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(script)
-                .stdin(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-            assert!(c.wait().unwrap().success());
-        };
-        run(write_script(&a, &e), &e.content);
+        assert!(sh(&write_script(&a, &e), Some(e.content.as_bytes())).ok());
         assert_eq!(
             std::fs::read_to_string(&f).unwrap(),
             "#Ansible: j\n* * * * * root x\n"
@@ -614,40 +626,70 @@ mod tests {
             0o644
         );
         // The probe reads it back exactly and the second edit is a no-op.
-        let o = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(probe_script(&a))
-            .output()
-            .unwrap();
-        let s = sections(&String::from_utf8_lossy(&o.stdout));
+        let s = sections(&sh(&probe_script(&a), None).stdout_str());
         assert!(!edit(&a, &s["content"]).unwrap().changed);
     }
 
     #[test]
     fn run_flow_user_crontab() {
-        let facts = Vars::new();
         let a = args(json!({"name": "j", "job": "x", "user": "deploy"}));
-        let mut r = FakeRemote::new(&[(0, "\n@@KP:content\n\n@@KP:rc\n1\n\n@@KP:end\n"), (0, "")]);
-        let res = Cron.execute(&a, &mut ctx(&mut r, &facts, false)).unwrap();
+        let mut r = FakeRemote::new(vec![
+            out(0, "\n@@KP:content\n\n@@KP:rc\n1\n\n@@KP:end\n"),
+            out(0, ""),
+        ]);
+        let res = Cron
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap();
         assert!(res.changed);
-        assert!(r.commands[0].contains("-u deploy"));
-        assert!(r.commands[1].starts_with("crontab "));
+        assert!(r.seen[0].0.contains("-u deploy"));
+        assert!(r.seen[1].0.starts_with("crontab "));
         assert_eq!(
-            r.stdins[1].as_deref(),
+            r.seen[1].1.as_deref(),
             Some(&b"#Ansible: j\n* * * * * x\n"[..])
         );
         assert_eq!(res.data["jobs"], json!(["j"]));
         // Missing crontab binary: clear failure.
-        let mut r = FakeRemote::new(&[(127, "")]);
-        let res = Cron.execute(&a, &mut ctx(&mut r, &facts, false)).unwrap();
+        let mut r = FakeRemote::new(vec![out(127, "")]);
+        let res = Cron
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap();
         assert!(res.failed);
         // Check mode: nothing written.
-        let mut r = FakeRemote::new(&[(0, "\n@@KP:content\n\n@@KP:rc\n1\n\n@@KP:end\n")]);
+        let mut r = FakeRemote::new(vec![out(0, "\n@@KP:content\n\n@@KP:rc\n1\n\n@@KP:end\n")]);
         assert!(
-            Cron.execute(&a, &mut ctx(&mut r, &facts, true))
+            Cron.execute(&a, &mut ctx(&mut r, true, false, vec![]))
                 .unwrap()
                 .changed
         );
-        assert_eq!(r.commands.len(), 1);
+        assert_eq!(r.seen.len(), 1);
+    }
+
+    #[test]
+    fn run_flow_diff_in_check_mode_and_unreadable_crontab() {
+        let a = args(json!({"name": "j", "job": "x", "user": "deploy"}));
+        let probe = "\n@@KP:content\nA=1\n\n@@KP:rc\n0\n\n@@KP:end\n";
+        let mut r = FakeRemote::new(vec![out(0, probe)]);
+        let res = Cron
+            .execute(&a, &mut ctx(&mut r, true, true, vec![]))
+            .unwrap();
+        assert!(res.changed);
+        assert_eq!(
+            res.diff,
+            vec![FileDiff {
+                path: "crontab for user \"deploy\"".into(),
+                before: "A=1\n".into(),
+                after: "A=1\n#Ansible: j\n* * * * * x\n".into(),
+            }]
+        );
+        assert_eq!(res.data["envs"], json!(["A"]));
+        let probe = "\n@@KP:content\n\n@@KP:rc\n2\n\n@@KP:end\n";
+        let mut r = FakeRemote::new(vec![out(0, probe)]);
+        let res = Cron
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap();
+        assert_eq!(
+            res.msg.as_deref(),
+            Some("Unable to read crontab failed (rc=0)")
+        );
     }
 }

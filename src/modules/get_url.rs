@@ -5,16 +5,54 @@
 //! missing, `force` is set, dest is a directory (Ansible always re-fetches then), or the wanted
 //! checksum differs. Credentials and headers reach curl on stdin (`--config -`), not argv.
 
-use super::probe::{FileState, Kind};
-use super::sysutil::{bool_or, failed_output, opt_str, opt_u64, reject_unsupported, req_str};
-use super::write::Attrs;
+use super::plan::failed_output;
+use super::probe::{parse_probe, probe_script, run_script, FileState, Kind, ProbeReq};
+use super::write::{Attrs, FILE_COMMON};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
-use crate::value::{Value, Vars};
 
 pub struct GetUrl;
 
-const ALGOS: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
+/// Checksum algorithms, each with the coreutils command computing it.
+const ALGOS: &[(&str, &str)] = &[
+    ("md5", "md5sum"),
+    ("sha1", "sha1sum"),
+    ("sha224", "sha224sum"),
+    ("sha256", "sha256sum"),
+    ("sha384", "sha384sum"),
+    ("sha512", "sha512sum"),
+];
+
+const NO_SELINUX: &str = "SELinux contexts are not set";
+
+const SPEC: Spec = Spec::new(
+    "get_url",
+    &[
+        Param::str("url").required(),
+        Param::path("dest").required(),
+        Param::str("checksum"),
+        Param::bool("force").default("false"),
+        Param::int("timeout").default("10"),
+        Param::bool("validate_certs").default("true"),
+        Param::dict("headers"),
+        Param::str("url_username").aliases(&["username"]),
+        Param::str("url_password").aliases(&["password"]),
+        // curl and wget send the credentials with the first request, and honour the
+        // *_proxy environment variables.
+        Param::bool("force_basic_auth").only("true"),
+        Param::bool("use_proxy").only("true"),
+        Param::bool("backup").refused("the replaced file is not kept"),
+        Param::path("tmp_dest").refused("the download goes to a temporary file beside dest"),
+        Param::str("http_agent").refused("curl and wget send their own User-Agent"),
+        Param::path("client_cert").refused("client certificates are not passed to curl or wget"),
+        Param::path("client_key").refused("client certificates are not passed to curl or wget"),
+        Param::str("seuser").refused(NO_SELINUX),
+        Param::str("serole").refused(NO_SELINUX),
+        Param::str("setype").refused(NO_SELINUX),
+        Param::str("selevel").refused(NO_SELINUX),
+    ],
+)
+.shared(&[FILE_COMMON]);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GetUrlArgs {
@@ -32,69 +70,37 @@ pub struct GetUrlArgs {
 }
 
 impl GetUrlArgs {
-    pub fn parse(args: &Vars) -> Result<Self, ModuleError> {
-        reject_unsupported(args, &["backup", "client_cert", "client_key"], "get_url")?;
-        let url = req_str(args, &["url"])?;
+    pub fn from_args(args: &Args<'_>) -> Result<Self, ModuleError> {
+        let url = args.req_str("url")?;
         if !["http://", "https://", "ftp://", "file://"]
             .iter()
             .any(|p| url.starts_with(p))
         {
             return Err(ModuleError::Args(format!(
-                "get_url: parameter 'url' must start with http://, https://, ftp:// or file://, got '{url}'"
+                "parameter 'url' must start with http://, https://, ftp:// or file://, got '{url}'"
             )));
         }
-        let checksum = match opt_str(args, &["checksum"])?.filter(|c| !c.is_empty()) {
+        let checksum = match args.str("checksum")?.filter(|c| !c.is_empty()) {
             None => None,
-            Some(c) => {
-                let (algo, hex) = c.split_once(':').ok_or_else(|| {
-                    ModuleError::Args(format!(
-                        "get_url: parameter 'checksum' must look like 'sha256:HEX', got '{c}'"
-                    ))
-                })?;
-                let algo = algo.trim().to_lowercase();
-                if !ALGOS.contains(&algo.as_str()) {
-                    return Err(ModuleError::Args(format!(
-                        "get_url: checksum algorithm '{algo}' is not one of {}",
-                        ALGOS.join(", ")
-                    )));
-                }
-                let hex = hex.trim().to_lowercase();
-                if hex.contains("://") {
-                    return Err(ModuleError::Args(
-                        "get_url: a checksum URL is not supported by knockplay; give the hex digest".into(),
-                    ));
-                }
-                if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                    return Err(ModuleError::Args(format!(
-                        "get_url: parameter 'checksum' has an invalid hex digest '{hex}'"
-                    )));
-                }
-                Some((algo, hex))
-            }
+            Some(c) => Some(parse_checksum(&c).map_err(ModuleError::Args)?),
         };
-        let headers = match args.get("headers") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Object(m)) => m
-                .iter()
-                .map(|(k, v)| (k.clone(), crate::value::to_display(v)))
-                .collect(),
-            Some(other) => {
-                return Err(ModuleError::Args(format!(
-                    "get_url: parameter 'headers' must be a dictionary, got {other}"
-                )))
-            }
-        };
+        let headers = args
+            .dict("headers")?
+            .unwrap_or_default()
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::value::to_display(v)))
+            .collect();
         Ok(Self {
             url,
-            dest: req_str(args, &["dest"])?,
+            dest: args.req_str("dest")?,
             checksum,
-            force: bool_or(args, &["force"], false)?,
-            timeout: opt_u64(args, &["timeout"])?.unwrap_or(10),
-            validate_certs: bool_or(args, &["validate_certs"], true)?,
+            force: args.bool("force")?,
+            timeout: args.uint("timeout")?.unwrap_or_default(),
+            validate_certs: args.bool("validate_certs")?,
             headers,
-            username: opt_str(args, &["url_username", "username"])?,
-            password: opt_str(args, &["url_password", "password"])?,
-            attrs: Attrs::from_args(&Args::new(&SPEC, args)?)?,
+            username: args.str("url_username")?,
+            password: args.str("url_password")?,
+            attrs: Attrs::from_args_without_preserve(args)?,
         })
     }
 
@@ -103,6 +109,15 @@ impl GetUrlArgs {
             .as_ref()
             .map(|c| c.0.as_str())
             .unwrap_or("sha1")
+    }
+
+    /// The coreutils command computing [`algo`](Self::algo).
+    fn sum_command(&self) -> &'static str {
+        let algo = self.algo();
+        ALGOS
+            .iter()
+            .find(|(a, _)| *a == algo)
+            .map_or("sha1sum", |(_, cmd)| cmd)
     }
 
     /// File name from the URL, for a directory `dest`.
@@ -116,54 +131,79 @@ impl GetUrlArgs {
     }
 }
 
+/// `algo:hex` → (algorithm, lowercase hex digest).
+fn parse_checksum(c: &str) -> Result<(String, String), String> {
+    let (algo, hex) = c
+        .split_once(':')
+        .ok_or_else(|| format!("parameter 'checksum' must look like 'sha256:HEX', got '{c}'"))?;
+    let algo = algo.trim().to_lowercase();
+    if !ALGOS.iter().any(|(a, _)| *a == algo) {
+        let names: Vec<&str> = ALGOS.iter().map(|(a, _)| *a).collect();
+        return Err(format!(
+            "checksum algorithm '{algo}' is not one of {}",
+            names.join(", ")
+        ));
+    }
+    let hex = hex.trim().to_lowercase();
+    if hex.contains("://") {
+        return Err("a checksum URL is not supported by knockplay; give the hex digest".into());
+    }
+    if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "parameter 'checksum' has an invalid hex digest '{hex}'"
+        ));
+    }
+    Ok((algo, hex))
+}
+
 /// What the probe found at dest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Probe {
     /// Final path (dest, or `dest/<url basename>` when dest is a directory).
     pub path: String,
     pub dest_is_dir: bool,
+    /// `kind` is `Other` for anything but a regular file (links followed).
     pub state: FileState,
     /// Digest of the existing file with the task's algorithm.
     pub sum: Option<String>,
 }
 
-pub fn probe_script(a: &GetUrlArgs) -> String {
-    format!(
-        "d={d}; isdir=; if [ -d \"$d\" ]; then d=\"${{d%/}}/\"{b}; isdir=1; fi; echo \"isdir=$isdir\"; printf 'path=%s\\n' \"$d\"; \
-         if [ -f \"$d\" ]; then stat -L -c 'mode=%a|uid=%u|gid=%g|owner=%U|group=%G|size=%s' -- \"$d\"; \
-         s=$({algo}sum < \"$d\") && echo \"sum=${{s%% *}}\"; elif [ -e \"$d\" ]; then echo other=1; fi; echo end=1",
-        d = quote(&a.dest),
-        b = quote(&a.url_basename()),
-        algo = a.algo(),
-    )
+/// The file probe of dest and of `dest/<url basename>` (used when dest is a directory), links
+/// followed, with the task's checksum.
+pub fn probe_reqs(a: &GetUrlArgs) -> Vec<ProbeReq> {
+    let in_dir = format!(
+        "{}/{}",
+        a.dest.strip_suffix('/').unwrap_or(&a.dest),
+        a.url_basename()
+    );
+    [a.dest.clone(), in_dir]
+        .into_iter()
+        .map(|path| ProbeReq {
+            follow: true,
+            sum_cmd: Some(a.sum_command()),
+            ..ProbeReq::new(path)
+        })
+        .collect()
 }
 
-pub fn parse_probe(out: &str) -> Probe {
-    let mut p = Probe::default();
-    for line in out.lines() {
-        for kv in line.split('|') {
-            let Some((k, v)) = kv.split_once('=') else {
-                continue;
-            };
-            match k {
-                "isdir" => p.dest_is_dir = v == "1",
-                "path" => p.path = v.to_string(),
-                "mode" => {
-                    p.state.kind = Kind::File;
-                    p.state.mode = u32::from_str_radix(v, 8).unwrap_or(0);
-                }
-                "uid" => p.state.uid = v.parse().unwrap_or(0),
-                "gid" => p.state.gid = v.parse().unwrap_or(0),
-                "owner" => p.state.owner = v.to_string(),
-                "group" => p.state.group = v.to_string(),
-                "size" => p.state.size = v.parse().unwrap_or(0),
-                "sum" => p.sum = Some(v.to_string()),
-                "other" => p.state.kind = Kind::Other,
-                _ => {}
-            }
-        }
+/// The file to write from the two probed paths of [`probe_reqs`].
+pub fn probe_of(reqs: &[ProbeReq], states: Vec<FileState>) -> Probe {
+    let mut states = states.into_iter();
+    let dest = states.next().unwrap_or_default();
+    let (dest_is_dir, req, mut state) = if dest.kind == Kind::Directory {
+        (true, reqs.get(1), states.next().unwrap_or_default())
+    } else {
+        (false, reqs.first(), dest)
+    };
+    if !matches!(state.kind, Kind::File | Kind::Absent) {
+        state.kind = Kind::Other;
     }
-    p
+    Probe {
+        path: req.map(|r| r.path.clone()).unwrap_or_default(),
+        dest_is_dir,
+        sum: state.sum.clone(),
+        state,
+    }
 }
 
 /// Pure: must the URL be fetched?
@@ -206,7 +246,10 @@ pub fn download_script(a: &GetUrlArgs, path: &str) -> (String, Option<String>) {
     if let Some(u) = &a.username {
         let pw = a.password.as_deref().unwrap_or("");
         config.push_str(&format!("user = \"{}:{}\"\n", esc(u), esc(pw)));
-        wgetrc.push_str(&format!("user = {u}\npassword = {pw}\n"));
+        // Like curl (and force_basic_auth), send the credentials without waiting for a 401.
+        wgetrc.push_str(&format!(
+            "user = {u}\npassword = {pw}\nauth_no_challenge = on\n"
+        ));
     }
     // Secrets arrive on stdin: curl's config, a marker line, then a wgetrc.
     let secrets = (!config.is_empty()).then(|| format!("{config}@@KP:wgetrc\n{wgetrc}"));
@@ -231,7 +274,7 @@ pub fn download_script(a: &GetUrlArgs, path: &str) -> (String, Option<String>) {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let algo = a.algo();
+    let sum = a.sum_command();
     let verify = match &a.checksum {
         Some((_, want)) => format!(
             "if [ \"$s\" != {want} ]; then rm -f \"$t\"; echo \"The checksum for $d did not match {want}; it was $s.\" >&2; exit 1; fi; "
@@ -244,8 +287,8 @@ pub fn download_script(a: &GetUrlArgs, path: &str) -> (String, Option<String>) {
          elif command -v wget >/dev/null 2>&1; then {wget} -O \"$t\" \"$u\"; rc=$?; \
          else rm -f \"$t\"; echo 'get_url: neither curl nor wget is installed on the target' >&2; exit 127; fi; \
          if [ $rc -ne 0 ]; then rm -f \"$t\"; echo \"Request failed: downloading $u exited with rc=$rc\" >&2; exit $rc; fi; \
-         s=$({algo}sum < \"$t\") || exit 1; s=${{s%% *}}; echo \"checksum_src=$s\"; {verify}\
-         if [ -f \"$d\" ] && o=$({algo}sum < \"$d\") && [ \"${{o%% *}}\" = \"$s\" ]; then rm -f \"$t\"; echo same=1; exit 0; fi; \
+         s=$({sum} < \"$t\") || exit 1; s=${{s%% *}}; echo \"checksum_src=$s\"; {verify}\
+         if [ -f \"$d\" ] && o=$({sum} < \"$d\") && [ \"${{o%% *}}\" = \"$s\" ]; then rm -f \"$t\"; echo same=1; exit 0; fi; \
          if [ -f \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; \
          else chmod \"$(printf '%o' $(( 0666 & ~$(umask) )))\" \"$t\"; fi; \
          mv -f \"$t\" \"$d\" && echo replaced=1",
@@ -257,51 +300,21 @@ pub fn download_script(a: &GetUrlArgs, path: &str) -> (String, Option<String>) {
     (script, secrets)
 }
 
-const SPEC: Spec = Spec::new(
-    "get_url",
-    &[
-        Param::raw("url"),
-        Param::raw("dest"),
-        Param::raw("checksum"),
-        Param::raw("force"),
-        Param::raw("timeout"),
-        Param::raw("validate_certs"),
-        Param::raw("headers"),
-        Param::raw("url_username"),
-        Param::raw("url_password"),
-        Param::raw("username"),
-        Param::raw("password"),
-        Param::raw("force_basic_auth"),
-        Param::mode("mode"),
-        Param::str("owner"),
-        Param::str("group"),
-        Param::raw("backup"),
-        Param::raw("tmp_dest"),
-        Param::raw("use_proxy"),
-        Param::raw("http_agent"),
-        Param::raw("client_cert"),
-        Param::raw("client_key"),
-        Param::raw("seuser"),
-        Param::raw("serole"),
-        Param::raw("setype"),
-        Param::raw("selevel"),
-        Param::raw("unsafe_writes"),
-        Param::raw("attributes"),
-    ],
-);
-
 impl Module for GetUrl {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        let a = GetUrlArgs::parse(args)?;
-        let out = ctx.run(&probe_script(&a))?;
-        if !out.ok() || !out.stdout_str().contains("end=1") {
+        let a = GetUrlArgs::from_args(args)?;
+        let reqs = probe_reqs(&a);
+        let out = run_script(ctx, &probe_script(&reqs))?;
+        if !out.ok() {
             return Ok(failed_output("get_url: reading dest", &out));
         }
-        let probe = parse_probe(&out.stdout_str());
+        let probe = match parse_probe(&out.stdout, reqs.len()) {
+            Ok(states) => probe_of(&reqs, states),
+            Err(e) => return Ok(ModuleResult::failed(format!("get_url: {e}"))),
+        };
         if probe.state.kind == Kind::Other {
             return Ok(ModuleResult::failed(format!(
                 "Destination {} exists and is not a regular file",
@@ -369,12 +382,23 @@ impl Module for GetUrl {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{args, ctx, out, parse_with, sh, FakeRemote};
     use super::*;
-    use crate::modules::sysutil::testing::{args, ctx, FakeRemote};
     use serde_json::json;
 
+    fn parse(v: serde_json::Value) -> Result<GetUrlArgs, ModuleError> {
+        parse_with(&SPEC, v, GetUrlArgs::from_args)
+    }
+
     fn ga(v: serde_json::Value) -> GetUrlArgs {
-        GetUrlArgs::parse(&args(v)).unwrap()
+        parse(v).unwrap()
+    }
+
+    /// The probe of `a` run with the local shell.
+    fn probe_here(a: &GetUrlArgs) -> Probe {
+        let reqs = probe_reqs(a);
+        let o = sh(&probe_script(&reqs), None);
+        probe_of(&reqs, parse_probe(&o.stdout, reqs.len()).unwrap())
     }
 
     fn file_probe(sum: &str) -> Probe {
@@ -433,6 +457,34 @@ mod tests {
     }
 
     #[test]
+    fn probe_picks_the_file_inside_a_directory_dest() {
+        let a = ga(json!({"url": "http://h/a/b.tgz", "dest": "/srv/", "checksum": "md5:AB"}));
+        let reqs = probe_reqs(&a);
+        assert_eq!(reqs[0].path, "/srv/");
+        assert_eq!(reqs[1].path, "/srv/b.tgz");
+        assert!(reqs.iter().all(|r| r.follow && r.sum_cmd == Some("md5sum")));
+        let dir = FileState {
+            kind: Kind::Directory,
+            ..FileState::default()
+        };
+        let file = FileState {
+            kind: Kind::File,
+            sum: Some("ab".into()),
+            ..FileState::default()
+        };
+        let p = probe_of(&reqs, vec![dir.clone(), file.clone()]);
+        assert_eq!((p.path.as_str(), p.dest_is_dir), ("/srv/b.tgz", true));
+        assert_eq!(p.sum.as_deref(), Some("ab"));
+        let p = probe_of(&reqs, vec![file, FileState::default()]);
+        assert_eq!((p.path.as_str(), p.dest_is_dir), ("/srv/", false));
+        // A directory where the file goes is not a regular file.
+        let p = probe_of(&reqs, vec![dir.clone(), dir]);
+        assert_eq!(p.state.kind, Kind::Other);
+        let a = ga(json!({"url": "http://h/x", "dest": "/tmp/x"}));
+        assert_eq!(probe_reqs(&a)[1].sum_cmd, Some("sha1sum"));
+    }
+
+    #[test]
     fn argument_errors() {
         for (a, needle) in [
             (json!({"url": "http://h/x"}), "'dest'"),
@@ -453,8 +505,28 @@ mod tests {
                 json!({"url": "http://h/x", "dest": "/x", "mode": "rwx"}),
                 "'mode'",
             ),
+            (
+                json!({"url": "http://h/x", "dest": "/x", "headers": ["a"]}),
+                "get_url: parameter 'headers' must be a dict",
+            ),
+            (
+                json!({"url": "http://h/x", "dest": "/x", "backup": true}),
+                "get_url: parameter 'backup' is not supported by knockplay",
+            ),
+            (
+                json!({"url": "http://h/x", "dest": "/x", "force_basic_auth": false}),
+                "only force_basic_auth=true",
+            ),
+            (
+                json!({"url": "http://h/x", "dest": "/x", "mode": "preserve"}),
+                "get_url: mode=preserve is only valid for copy",
+            ),
+            (
+                json!({"url": "http://h/x", "dest": "/x", "attributes": "+i"}),
+                "get_url: parameter 'attributes' is not supported by knockplay",
+            ),
         ] {
-            let e = GetUrlArgs::parse(&args(a.clone())).unwrap_err().to_string();
+            let e = parse(a.clone()).unwrap_err().to_string();
             assert!(e.contains(needle), "{a}: {e}");
         }
         assert_eq!(
@@ -470,14 +542,7 @@ mod tests {
     /// The real scripts with sh, fetching a file:// URL (curl/wget, whichever the machine has).
     #[test]
     fn scripts_download_verify_and_skip() {
-        let has = |b: &str| {
-            std::process::Command::new("sh")
-                .arg("-c")
-                .arg(format!("command -v {b}"))
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false)
-        };
+        let has = |b: &str| sh(&format!("command -v {b}"), None).ok();
         if !has("curl") {
             return; // wget has no file:// support; nothing to exercise here
         }
@@ -490,29 +555,19 @@ mod tests {
         let a = ga(
             json!({"url": format!("file://{}", src.display()), "dest": dest, "checksum": format!("sha256:{sha}")}),
         );
-        let sh = |s: &str| {
-            let o = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(s)
-                .output()
-                .unwrap();
-            (
-                o.status.code(),
-                String::from_utf8_lossy(&o.stdout).into_owned(),
-                String::from_utf8_lossy(&o.stderr).into_owned(),
-            )
+        let run = |s: &str| {
+            let o = sh(s, None);
+            (Some(o.rc), o.stdout_str(), o.stderr_str())
         };
-        let (_, out, _) = sh(&probe_script(&a));
-        let p = parse_probe(&out);
+        let p = probe_here(&a);
         assert!(p.dest_is_dir);
         assert!(p.path.ends_with("/out/src.txt"), "{}", p.path);
         assert!(needs_download(&a, &p));
-        let (rc, out, err) = sh(&download_script(&a, &p.path).0);
+        let (rc, out, err) = run(&download_script(&a, &p.path).0);
         assert_eq!(rc, Some(0), "{err}");
         assert!(out.contains("replaced=1"));
         assert_eq!(std::fs::read_to_string(&p.path).unwrap(), "hello\n");
-        let (_, out, _) = sh(&probe_script(&a));
-        let p2 = parse_probe(&out);
+        let p2 = probe_here(&a);
         assert_eq!(p2.sum.as_deref(), Some(sha));
         assert!(!needs_download(&a, &p2));
         // A wrong checksum fails and leaves no temp file behind.
@@ -520,7 +575,7 @@ mod tests {
             checksum: Some(("sha256".into(), "00".into())),
             ..a.clone()
         };
-        let (rc, _, err) = sh(&download_script(&bad, &format!("{dest}/other")).0);
+        let (rc, _, err) = run(&download_script(&bad, &format!("{dest}/other")).0);
         assert_eq!(rc, Some(1));
         assert!(err.contains("did not match"), "{err}");
         // With headers/credentials the secrets travel on stdin and the download still works.
@@ -532,22 +587,9 @@ mod tests {
             ..a.clone()
         };
         let (script, secrets) = download_script(&with_auth, &format!("{dest}/auth.txt"));
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(secrets.unwrap().as_bytes())
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
-        assert!(o.status.success());
+        let secrets = secrets.unwrap();
+        assert!(secrets.ends_with("auth_no_challenge = on\n"), "{secrets}");
+        assert!(sh(&script, Some(secrets.as_bytes())).ok());
         assert_eq!(
             std::fs::read_to_string(format!("{dest}/auth.txt")).unwrap(),
             "hello\n"
@@ -562,39 +604,35 @@ mod tests {
 
     #[test]
     fn run_flow_existing_file_costs_one_round_trip() {
-        let facts = Vars::new();
-        let probe = "isdir=\npath=/tmp/x\nmode=644|uid=0|gid=0|owner=root|group=root|size=6\nsum=abc\nend=1\n";
-        let mut r = FakeRemote::new(&[(0, probe)]);
+        let probe = "@@0\nkind=file\nreal=/tmp/x\nmode=644|uid=0|gid=0|owner=root|group=root|size=6|mtime=1|atime=1|ctime=1|inode=2|dev=3|nlink=1|ftype=regular file\nsum=abc\n@@1\nkind=absent\n@@end\n";
+        let mut r = FakeRemote::new(vec![out(0, probe)]);
         let res = GetUrl
             .execute(
                 &args(json!({"url": "http://127.0.0.1/x", "dest": "/tmp/x", "mode": "0644"})),
-                &mut ctx(&mut r, &facts, false),
+                &mut ctx(&mut r, false, false, vec![]),
             )
             .unwrap();
         assert!(!res.changed && !res.failed, "{res:?}");
-        assert_eq!(r.commands.len(), 1);
+        assert_eq!(r.seen.len(), 1);
         // Secrets go to curl on stdin, never into the command.
-        let mut r = FakeRemote::new(&[
-            (0, "isdir=\npath=/tmp/y\nend=1\n"),
-            (0, "checksum_src=1\nreplaced=1\n"),
-            (0, ""),
+        let mut r = FakeRemote::new(vec![
+            out(0, "@@0\nkind=absent\n@@1\nkind=absent\n@@end\n"),
+            out(0, "checksum_src=1\nreplaced=1\n"),
+            out(0, ""),
         ]);
         let res = GetUrl
             .execute(
                 &args(json!({"url": "http://127.0.0.1/x", "dest": "/tmp/y", "url_username": "u", "url_password": "s3cret", "owner": "root"})),
-                &mut ctx(&mut r, &facts, false),
+                &mut ctx(&mut r, false, false, vec![]),
             )
             .unwrap();
         assert!(res.changed);
-        assert!(r.stdins[1]
+        assert!(r.seen[1]
+            .1
             .as_ref()
             .is_some_and(|s| String::from_utf8_lossy(s).contains("s3cret")));
-        assert!(r.commands[1].contains("--config \"$c\""));
-        assert!(!r.commands.iter().any(|c| c.contains("s3cret")));
-        assert!(
-            r.commands[2].contains("chown root /tmp/y"),
-            "{:?}",
-            r.commands
-        );
+        assert!(r.seen[1].0.contains("--config \"$c\""));
+        assert!(!r.seen.iter().any(|(c, _)| c.contains("s3cret")));
+        assert!(r.seen[2].0.contains("chown root /tmp/y"), "{:?}", r.seen);
     }
 }

@@ -1,11 +1,26 @@
 //! `group`: local groups via groupadd/groupmod/groupdel, read with `getent group` in one probe.
 
-use super::sysutil::{bool_or, choice, failed_output, opt_u64, req_str};
+use super::plan::{finish_command, Outcome, Plan, Report};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
-use crate::value::Vars;
 
 pub struct Group;
+
+const SPEC: Spec = Spec::new(
+    "group",
+    &[
+        Param::str("name").required(),
+        Param::str("state")
+            .choices(&["present", "absent"])
+            .default("present"),
+        Param::int("gid"),
+        Param::bool("system").default("false"),
+        Param::bool("non_unique").default("false"),
+        // knockplay edits /etc/group with the shadow tools and never forces groupdel.
+        Param::bool("local").only("false"),
+        Param::bool("force").only("false"),
+    ],
+);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupArgs {
@@ -17,19 +32,19 @@ pub struct GroupArgs {
 }
 
 impl GroupArgs {
-    pub fn parse(args: &Vars) -> Result<Self, ModuleError> {
-        let non_unique = bool_or(args, &["non_unique"], false)?;
-        let gid = opt_u64(args, &["gid"])?;
+    pub fn from_args(args: &Args<'_>) -> Result<Self, ModuleError> {
+        let non_unique = args.bool("non_unique")?;
+        let gid = args.uint("gid")?;
         if non_unique && gid.is_none() {
             return Err(ModuleError::Args(
-                "group: non_unique=yes requires parameter 'gid'".into(),
+                "non_unique=yes requires parameter 'gid'".into(),
             ));
         }
         Ok(Self {
-            name: req_str(args, &["name"])?,
-            present: choice(args, &["state"], &["present", "absent"], "present")? == "present",
+            name: args.req_str("name")?,
+            present: args.choice("state")?.as_deref() != Some("absent"),
             gid,
-            system: bool_or(args, &["system"], false)?,
+            system: args.bool("system")?,
             non_unique,
         })
     }
@@ -74,40 +89,23 @@ pub fn plan(a: &GroupArgs, current_gid: Option<u64>) -> Option<String> {
     }
 }
 
-const SPEC: Spec = Spec::new(
-    "group",
-    &[
-        Param::raw("name"),
-        Param::raw("state"),
-        Param::raw("gid"),
-        Param::raw("system"),
-        Param::raw("non_unique"),
-        Param::raw("local"),
-        Param::raw("force"),
-    ],
-);
-
 impl Module for Group {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        let a = GroupArgs::parse(args)?;
+        let a = GroupArgs::from_args(args)?;
         let out = ctx.run(&format!("getent group {}; true", quote(&a.name)))?;
         let have = parse_getent(&out.stdout_str(), &a.name);
-        let mut res = match plan(&a, have) {
-            None => ModuleResult::ok(),
-            Some(_) if ctx.check_mode => ModuleResult::changed(),
-            Some(cmd) => {
-                let out = ctx.run(&cmd)?;
-                if !out.ok() {
-                    return Ok(failed_output(&cmd, &out));
-                }
-                ModuleResult::changed().with_output(&out)
-            }
-        };
-        res = res
+        let cmd = plan(&a, have);
+        // A failure names the command itself.
+        let report = Report::command(cmd.clone().unwrap_or_default());
+        let outcome = Outcome::new(Plan::commands(cmd.into_iter().collect()));
+        let res = finish_command(ctx, outcome, &report)?;
+        if res.failed {
+            return Ok(res);
+        }
+        let mut res = res
             .set("name", a.name.as_str())
             .set("state", if a.present { "present" } else { "absent" })
             .set("system", a.system);
@@ -122,12 +120,16 @@ impl Module for Group {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{args, ctx, out, parse_with, FakeRemote};
     use super::*;
-    use crate::modules::sysutil::testing::{args, ctx, FakeRemote};
     use serde_json::json;
 
+    fn parse(v: serde_json::Value) -> Result<GroupArgs, ModuleError> {
+        parse_with(&SPEC, v, GroupArgs::from_args)
+    }
+
     fn p(v: serde_json::Value) -> GroupArgs {
-        GroupArgs::parse(&args(v)).unwrap()
+        parse(v).unwrap()
     }
 
     #[test]
@@ -162,42 +164,78 @@ mod tests {
     fn parses_getent_and_errors() {
         assert_eq!(parse_getent("web:x:2001:alice,bob\n", "web"), Some(2001));
         assert_eq!(parse_getent("", "web"), None);
-        assert!(GroupArgs::parse(&args(json!({"gid": 5})))
+        assert!(parse(json!({"gid": 5}))
             .unwrap_err()
             .to_string()
             .contains("'name'"));
-        assert!(GroupArgs::parse(&args(json!({"name": "x", "state": "gone"}))).is_err());
+        assert!(parse(json!({"name": "x", "state": "gone"})).is_err());
+        assert_eq!(
+            parse(json!({"name": "x", "non_unique": true}))
+                .unwrap_err()
+                .to_string(),
+            "group: non_unique=yes requires parameter 'gid'"
+        );
+        // Parameters knockplay does not implement are refused, not ignored.
+        assert!(parse(json!({"name": "x", "local": false})).is_ok());
+        assert!(parse(json!({"name": "x", "force": true}))
+            .unwrap_err()
+            .to_string()
+            .contains("only force=false"));
     }
 
     #[test]
     fn run_flow_check_mode_and_apply() {
-        let facts = Vars::new();
-        let mut r = FakeRemote::new(&[(0, "")]);
+        let mut r = FakeRemote::new(vec![out(0, "")]);
         let res = Group
             .execute(
                 &args(json!({"name": "web"})),
-                &mut ctx(&mut r, &facts, true),
+                &mut ctx(&mut r, true, false, vec![]),
             )
             .unwrap();
         assert!(res.changed);
-        assert_eq!(r.commands.len(), 1);
-        let mut r = FakeRemote::new(&[(0, ""), (0, "")]);
+        assert_eq!(r.seen.len(), 1);
+        let mut r = FakeRemote::new(vec![out(0, ""), out(0, "")]);
         let res = Group
             .execute(
                 &args(json!({"name": "web"})),
-                &mut ctx(&mut r, &facts, false),
+                &mut ctx(&mut r, false, false, vec![]),
             )
             .unwrap();
         assert!(res.changed);
-        assert_eq!(r.commands[1], "groupadd web");
-        let mut r = FakeRemote::new(&[(0, "web:x:2001:\n")]);
+        assert_eq!(r.seen[1].0, "groupadd web");
+        let mut r = FakeRemote::new(vec![out(0, "web:x:2001:\n")]);
         let res = Group
             .execute(
                 &args(json!({"name": "web"})),
-                &mut ctx(&mut r, &facts, false),
+                &mut ctx(&mut r, false, false, vec![]),
             )
             .unwrap();
         assert!(!res.changed);
         assert_eq!(res.data["gid"], 2001);
+    }
+
+    #[test]
+    fn a_failed_command_is_named_in_the_message() {
+        let mut r = FakeRemote::new(vec![
+            out(0, ""),
+            crate::ssh::ExecOutput {
+                rc: 4,
+                stdout: Vec::new(),
+                stderr: b"groupadd: GID '7' already exists\n".to_vec(),
+            },
+        ]);
+        let res = Group
+            .execute(
+                &args(json!({"name": "web", "gid": 7})),
+                &mut ctx(&mut r, false, false, vec![]),
+            )
+            .unwrap();
+        assert!(res.failed);
+        assert_eq!(
+            res.msg.as_deref(),
+            Some("groupadd -g 7 web failed (rc=4): groupadd: GID '7' already exists")
+        );
+        assert_eq!(res.rc, Some(4));
+        assert!(res.data.is_empty(), "{res:?}");
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! - [`params`], [`coerce`], [`args`]: declarations, Ansible's type coercion, reading arguments;
 //! - [`probe`]: the one-round-trip file probe and `@@KP:` sections;
-//! - [`plan`]: [`plan::Plan`]/[`plan::Outcome`] and [`plan::finish`], failure messages;
+//! - [`plan`]: [`plan::Plan`]/[`plan::Outcome`], [`plan::finish`] (and [`plan::finish_command`]
+//!   for system commands: apt-get, useradd, systemctl), failure messages;
 //! - [`write`](mod@write): wanted attributes and the atomic write script; [`mode`]: file modes;
 //! - [`textfile`]: the read-edit-write flow of `lineinfile` and `blockinfile`;
 //! - `testing`: one scripted fake remote, a local-shell remote, context and argument builders.
@@ -75,7 +76,6 @@ pub mod script;
 pub mod service;
 pub mod shell;
 pub mod stat;
-pub mod sysutil;
 pub mod template;
 #[cfg(test)]
 pub mod testing;
@@ -158,8 +158,8 @@ pub enum ModuleError {
 }
 
 impl ModuleError {
-    /// The error with its message prefixed by `module` (once: messages already naming it, from
-    /// the modules still on `sysutil.rs`, are kept as they are).
+    /// The error with its message prefixed by `module` (once: the declaration's messages about
+    /// refused or pinned parameters already name it).
     pub fn in_module(self, module: &str) -> Self {
         let prefix = |msg: String| {
             if msg.starts_with(&format!("{module}: ")) {

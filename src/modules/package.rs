@@ -1,15 +1,24 @@
 //! `package`: the generic package module; dispatches on the `ansible_pkg_mgr` fact (apt only).
 
-use super::apt::{run_parsed, AptArgs};
-use super::sysutil::{get, opt_str};
+use super::apt::{run_packages, STATES};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
-use crate::value::{Value, Vars};
+use crate::value::Value;
 
 pub struct Package;
 
+const SPEC: Spec = Spec::new(
+    "package",
+    &[
+        Param::list("name").required(),
+        // Handed to the backend, so the backend's (apt's) states.
+        Param::str("state").choices(STATES).default("present"),
+        Param::str("use").default("auto"),
+    ],
+);
+
 /// Which manager to use: `use:` if given and not `auto`, else the gathered fact, else a probe.
-fn manager(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<String, ModuleError> {
-    if let Some(u) = opt_str(args, &["use"])?.filter(|u| u != "auto") {
+fn manager(args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<String, ModuleError> {
+    if let Some(u) = args.str("use")?.filter(|u| u != "auto") {
         return Ok(u);
     }
     let fact = ctx
@@ -30,32 +39,15 @@ fn manager(args: &Vars, ctx: &mut ModuleCtx<'_>) -> Result<String, ModuleError> 
     Ok(out.stdout_str().trim().to_string())
 }
 
-const SPEC: Spec = Spec::new(
-    "package",
-    &[Param::raw("name"), Param::raw("state"), Param::raw("use")],
-);
-
 impl Module for Package {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        if get(args, &["name"]).is_none() {
-            return Err(ModuleError::Args(
-                "missing required parameter 'name'".into(),
-            ));
-        }
+        let names = args.list("name")?.unwrap_or_default();
+        let state = args.choice("state")?.unwrap_or_default();
         match manager(args, ctx)?.as_str() {
-            "apt" => {
-                let mut apt_args = Vars::new();
-                for k in ["name", "state"] {
-                    if let Some(v) = args.get(k) {
-                        apt_args.insert(k.to_string(), v.clone());
-                    }
-                }
-                run_parsed(&AptArgs::parse(&apt_args)?, ctx)
-            }
+            "apt" => run_packages(names, state, ctx),
             other => Ok(ModuleResult::failed(format!(
                 "package: package manager '{other}' is not supported by knockplay (supported: apt)"
             ))),
@@ -65,45 +57,64 @@ impl Module for Package {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{args, ctx, ctx_with_facts, out, FakeRemote};
     use super::*;
-    use crate::modules::sysutil::testing::{args, ctx, FakeRemote};
     use serde_json::json;
 
     #[test]
     fn dispatches_to_apt_from_facts() {
         let facts = args(json!({"ansible_pkg_mgr": "apt"}));
         let probe = "\n@@KP:stamp\n1 2\n@@KP:status\nvim install ok installed 9\n@@KP:end\n";
-        let mut r = FakeRemote::new(&[(0, probe)]);
+        let mut r = FakeRemote::new(vec![out(0, probe)]);
+        let mut c = ctx_with_facts(&mut r, &facts, false);
         let res = Package
-            .execute(
-                &args(json!({"name": "vim"})),
-                &mut ctx(&mut r, &facts, false),
-            )
+            .execute(&args(json!({"name": "vim"})), &mut c)
             .unwrap();
         assert!(!res.changed && !res.failed, "{res:?}");
-        assert!(r.commands[0].contains("dpkg-query"));
+        assert!(r.seen[0].0.contains("dpkg-query"));
     }
 
     #[test]
     fn probes_without_facts_and_rejects_other_managers() {
-        let facts = Vars::new();
-        let mut r = FakeRemote::new(&[(0, "unknown\n")]);
+        let mut r = FakeRemote::new(vec![out(0, "unknown\n")]);
         let res = Package
             .execute(
                 &args(json!({"name": "vim"})),
-                &mut ctx(&mut r, &facts, false),
+                &mut ctx(&mut r, false, false, vec![]),
             )
             .unwrap();
         assert!(res.failed && res.msg.unwrap().contains("'unknown'"));
         let facts = args(json!({"ansible_facts": {"pkg_mgr": "dnf"}}));
-        let mut r = FakeRemote::new(&[]);
+        let mut r = FakeRemote::new(vec![]);
+        let mut c = ctx_with_facts(&mut r, &facts, false);
         let res = Package
-            .execute(
-                &args(json!({"name": "vim"})),
-                &mut ctx(&mut r, &facts, false),
-            )
+            .execute(&args(json!({"name": "vim"})), &mut c)
             .unwrap();
         assert!(res.failed && res.msg.unwrap().contains("dnf"));
-        assert!(r.commands.is_empty());
+        assert!(r.seen.is_empty());
+    }
+
+    #[test]
+    fn argument_errors_name_the_package_module() {
+        let mut r = FakeRemote::new(vec![]);
+        let run = |r: &mut FakeRemote, a: serde_json::Value| {
+            Package
+                .execute(&args(a), &mut ctx(r, false, false, vec![]))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            run(&mut r, json!({"state": "present"})),
+            "package: missing required parameter 'name'"
+        );
+        assert!(run(&mut r, json!({"name": "a", "state": "gone"}))
+            .starts_with("package: parameter 'state' must be one of: present,"));
+        let mut r = FakeRemote::new(vec![]);
+        let facts = args(json!({"ansible_pkg_mgr": "apt"}));
+        let mut c = ctx_with_facts(&mut r, &facts, false);
+        let e = Package
+            .execute(&args(json!({"name": "a=1=2"})), &mut c)
+            .unwrap_err();
+        assert_eq!(e.to_string(), "package: invalid package spec: a=1=2");
     }
 }

@@ -1,19 +1,18 @@
 //! `ping`: proves the host runs commands; returns `ping: pong` (or `data`) in one round trip.
 
-use super::sysutil::{failed_output, opt_str};
+use super::plan::failed_output;
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 
 pub struct Ping;
 
-const SPEC: Spec = Spec::new("ping", &[Param::raw("data")]);
+const SPEC: Spec = Spec::new("ping", &[Param::str("data").default("pong")]);
 
 impl Module for Ping {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        let data = opt_str(args, &["data"])?.unwrap_or_else(|| "pong".to_string());
+        let data = args.str("data")?.unwrap_or_else(|| "pong".to_string());
         if data == "crash" {
             // Ansible's ping raises on data=crash, to test failure handling.
             return Ok(ModuleResult::failed("boom"));
@@ -28,33 +27,34 @@ impl Module for Ping {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{args, ctx, out, FakeRemote};
     use super::*;
-    use crate::modules::sysutil::testing::{args, ctx, FakeRemote};
     use crate::value::Vars;
     use serde_json::json;
 
     #[test]
     fn pong_and_custom_data() {
-        let facts = Vars::new();
-        let mut r = FakeRemote::new(&[(0, "pong\n"), (0, "pong\n")]);
+        let mut r = FakeRemote::new(vec![out(0, "pong\n"), out(0, "pong\n")]);
         let res = Ping
-            .execute(&Vars::new(), &mut ctx(&mut r, &facts, false))
+            .execute(&Vars::new(), &mut ctx(&mut r, false, false, vec![]))
             .unwrap();
         assert!(!res.changed && !res.failed);
         assert_eq!(res.data["ping"], "pong");
         let res = Ping
-            .execute(&args(json!({"data": "hi"})), &mut ctx(&mut r, &facts, true))
+            .execute(
+                &args(json!({"data": "hi"})),
+                &mut ctx(&mut r, true, false, vec![]),
+            )
             .unwrap();
         assert_eq!(res.data["ping"], "hi");
-        assert_eq!(r.commands.len(), 2);
+        assert_eq!(r.seen.len(), 2);
     }
 
     #[test]
     fn broken_shell_fails() {
-        let facts = Vars::new();
-        let mut r = FakeRemote::new(&[(127, "")]);
+        let mut r = FakeRemote::new(vec![out(127, "")]);
         let res = Ping
-            .execute(&Vars::new(), &mut ctx(&mut r, &facts, false))
+            .execute(&Vars::new(), &mut ctx(&mut r, false, false, vec![]))
             .unwrap();
         assert!(res.failed);
         assert_eq!(res.rc, Some(127));

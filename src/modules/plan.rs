@@ -34,6 +34,14 @@ impl Plan {
             }
         }
     }
+    /// One script, fed `stdin` when given, with no file diff.
+    pub fn script(script: String, stdin: Option<Vec<u8>>) -> Plan {
+        Plan::Change {
+            script,
+            stdin,
+            diff: None,
+        }
+    }
     pub fn is_change(&self) -> bool {
         matches!(self, Plan::Change { .. })
     }
@@ -67,27 +75,9 @@ impl Outcome {
 /// mode; otherwise run the script (one round trip). A failing script fails the task with its rc,
 /// stdout and stderr. `key=value` lines the script prints for `backup_file` are added to the result.
 pub fn finish(ctx: &mut ModuleCtx<'_>, outcome: Outcome) -> Result<ModuleResult, ModuleError> {
-    let Outcome { plan, mut result } = outcome;
-    let Plan::Change {
-        script,
-        stdin,
-        diff,
-    } = plan
-    else {
-        return Ok(result);
-    };
-    result.changed = true;
-    if ctx.diff {
-        if let Some(d) = diff {
-            result.diff.push(d);
-        }
-    }
-    if ctx.check_mode {
-        return Ok(result);
-    }
-    let out = match stdin {
-        Some(data) => ctx.run_with_stdin(&script, Some(&data))?,
-        None => run_script(ctx, &script)?,
+    let (mut result, out) = match run_plan(ctx, outcome)? {
+        Ran::Nothing(result) => return Ok(result),
+        Ran::Script(result, out) => (result, out),
     };
     if !out.ok() {
         let mut r = ModuleResult::failed(failure_msg(&out)).with_output(&out);
@@ -100,6 +90,91 @@ pub fn finish(ctx: &mut ModuleCtx<'_>, outcome: Outcome) -> Result<ModuleResult,
         }
     }
     Ok(result)
+}
+
+/// How [`finish_command`] reports a plan of system commands (apt-get, useradd, systemctl, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Names the command in a failure: "`what` failed (rc=N): stderr" ([`failed_output`]).
+    pub what: String,
+    /// Keep the command's rc/stdout/stderr in a successful result (users read apt-get's output).
+    pub keep_output: bool,
+}
+
+impl Report {
+    /// A failure names `what`; a success keeps the command's output.
+    pub fn command(what: impl Into<String>) -> Self {
+        Self {
+            what: what.into(),
+            keep_output: true,
+        }
+    }
+    /// A failure names `what`; a success reports no output (the command prints nothing useful).
+    pub fn quiet(what: impl Into<String>) -> Self {
+        Self {
+            what: what.into(),
+            keep_output: false,
+        }
+    }
+}
+
+/// [`finish`] for system modules: the same apply step (nothing, check mode, or one round trip),
+/// with a failure reported as [`failed_output`] of `report.what` and, with `keep_output`, the
+/// command's output in a successful result. The outcome's result keys are kept either way.
+pub fn finish_command(
+    ctx: &mut ModuleCtx<'_>,
+    outcome: Outcome,
+    report: &Report,
+) -> Result<ModuleResult, ModuleError> {
+    let (result, out) = match run_plan(ctx, outcome)? {
+        Ran::Nothing(result) => return Ok(result),
+        Ran::Script(result, out) => (result, out),
+    };
+    if !out.ok() {
+        let mut r = failed_output(&report.what, &out);
+        r.data = result.data;
+        return Ok(r);
+    }
+    Ok(if report.keep_output {
+        result.with_output(&out)
+    } else {
+        result
+    })
+}
+
+/// What applying a plan came to.
+enum Ran {
+    /// Nothing ran: no change, or check mode (then the result says `changed`).
+    Nothing(ModuleResult),
+    /// The script ran (the result says `changed`); its output decides success.
+    Script(ModuleResult, ExecOutput),
+}
+
+/// The apply step shared by [`finish`] and [`finish_command`].
+fn run_plan(ctx: &mut ModuleCtx<'_>, outcome: Outcome) -> Result<Ran, ModuleError> {
+    let Outcome { plan, mut result } = outcome;
+    let Plan::Change {
+        script,
+        stdin,
+        diff,
+    } = plan
+    else {
+        return Ok(Ran::Nothing(result));
+    };
+    result.changed = true;
+    if ctx.diff {
+        if let Some(d) = diff {
+            result.diff.push(d);
+        }
+    }
+    if ctx.check_mode {
+        return Ok(Ran::Nothing(result));
+    }
+    let out = match stdin {
+        Some(data) => ctx.run_with_stdin(&script, Some(&data))?,
+        None => run_script(ctx, &script)?,
+    };
+    Ok(Ran::Script(result, out))
 }
 
 /// A one-line message for a failed remote command: its stderr (or stdout) trimmed.
@@ -157,7 +232,67 @@ pub fn warn_decimal_mode(
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{ctx, out, FakeRemote};
     use super::*;
+
+    #[test]
+    fn finish_command_reports_like_a_system_module() {
+        let change = || Outcome::new(Plan::commands(vec!["useradd x".into()])).set("name", "x");
+        let failed = ExecOutput {
+            rc: 9,
+            stdout: b"partial\n".to_vec(),
+            stderr: b"useradd: exists\n".to_vec(),
+        };
+        // (check mode, reply, report) -> (changed, failed, msg, rc kept)
+        let cases = [
+            (
+                true,
+                None,
+                Report::command("useradd"),
+                (true, false, None, None),
+            ),
+            (
+                false,
+                Some(out(0, "ok\n")),
+                Report::command("useradd"),
+                (true, false, None, Some(0)),
+            ),
+            (
+                false,
+                Some(out(0, "ok\n")),
+                Report::quiet("useradd"),
+                (true, false, None, None),
+            ),
+            (
+                false,
+                Some(failed),
+                Report::quiet("useradd x"),
+                (
+                    false,
+                    true,
+                    Some("useradd x failed (rc=9): useradd: exists"),
+                    Some(9),
+                ),
+            ),
+        ];
+        for (check, reply, report, want) in cases {
+            let mut r = FakeRemote::new(reply.into_iter().collect());
+            let res =
+                finish_command(&mut ctx(&mut r, check, false, vec![]), change(), &report).unwrap();
+            let got = (res.changed, res.failed, res.msg.as_deref(), res.rc);
+            assert_eq!(got, want, "{report:?}");
+            assert_eq!(res.data["name"], "x", "the outcome's keys are kept");
+            assert_eq!(r.seen.len(), usize::from(!check));
+        }
+        let mut r = FakeRemote::default();
+        let res = finish_command(
+            &mut ctx(&mut r, false, false, vec![]),
+            Outcome::new(Plan::NoChange),
+            &Report::command("x"),
+        )
+        .unwrap();
+        assert!(!res.changed && r.seen.is_empty());
+    }
 
     #[test]
     fn diffs_render_unified() {

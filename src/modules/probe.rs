@@ -6,6 +6,7 @@ use indexmap::IndexMap;
 
 use super::{ModuleCtx, ModuleError};
 use crate::shell::quote;
+use crate::ssh::{ExecOutput, SshError};
 
 /// What a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -266,10 +267,7 @@ fn apply_field(st: &mut FileState, field: &str) -> Result<(), String> {
 pub const ARG_MAX_SAFE: usize = 64 * 1024;
 
 /// Run a script (one round trip), over stdin when it is too long for a command line.
-pub fn run_script(
-    ctx: &mut ModuleCtx<'_>,
-    script: &str,
-) -> Result<crate::ssh::ExecOutput, crate::ssh::SshError> {
+pub fn run_script(ctx: &mut ModuleCtx<'_>, script: &str) -> Result<ExecOutput, SshError> {
     if script.len() > ARG_MAX_SAFE {
         ctx.run_with_stdin("sh -s", Some(script.as_bytes()))
     } else {
@@ -292,6 +290,21 @@ pub fn probe(
         )));
     }
     Ok(parse_probe(&out.stdout, reqs.len()).map_err(|e| format!("{module}: {e}")))
+}
+
+/// Run a probe script printing [`section`]s, the last one named `end` (one round trip). `Ok` with
+/// the output when the script ran to `end`; `Err` with it when it failed or stopped before, for
+/// the module to report as a failure.
+pub fn probe_sections(
+    ctx: &mut ModuleCtx<'_>,
+    script: &str,
+) -> Result<Result<ExecOutput, ExecOutput>, ModuleError> {
+    let out = run_script(ctx, script)?;
+    if out.ok() && out.stdout_str().contains("@@KP:end") {
+        Ok(Ok(out))
+    } else {
+        Ok(Err(out))
+    }
 }
 
 /// The shell command printing the header of a probe section named `name`; see [`sections`].

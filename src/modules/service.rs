@@ -5,10 +5,10 @@
 //! service's state; a pure planner picks actions; they run in one more round trip only when needed.
 //! restarted/reloaded always report changed, as in Ansible.
 
-use super::sysutil::{bool_or, choice, failed_output, opt_bool, opt_str, req_str, sections};
+use super::plan::{failed_output, finish_command, Outcome, Plan, Report};
+use super::probe::{probe_sections, sections};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
-use crate::value::Vars;
 
 /// One module type registered under both names.
 pub struct Service {
@@ -18,27 +18,35 @@ pub struct Service {
 pub const SERVICE: Service = Service { name: "service" };
 pub const SYSTEMD: Service = Service { name: "systemd" };
 
+/// Both names take the union of Ansible's `service` and `systemd` parameters: Ansible's `service`
+/// hands its arguments to the `systemd` module on systemd hosts.
 const PARAMS: &[Param] = &[
-    Param::raw("name"),
-    Param::raw("service"),
-    Param::raw("unit"),
-    Param::raw("state"),
-    Param::raw("enabled"),
-    Param::raw("daemon_reload"),
-    Param::raw("daemon-reload"),
-    Param::raw("daemon_reexec"),
-    Param::raw("daemon-reexec"),
-    Param::raw("masked"),
-    Param::raw("force"),
-    Param::raw("no_block"),
-    Param::raw("scope"),
-    Param::raw("pattern"),
-    Param::raw("sleep"),
-    Param::raw("arguments"),
-    Param::raw("args"),
-    Param::raw("runlevel"),
-    Param::raw("use"),
+    Param::str("name").aliases(&["service", "unit"]),
+    Param::str("state").choices(&["started", "stopped", "restarted", "reloaded"]),
+    Param::bool("enabled"),
+    Param::bool("masked"),
+    Param::bool("daemon_reload")
+        .default("false")
+        .aliases(&["daemon-reload"]),
+    Param::bool("daemon_reexec")
+        .default("false")
+        .aliases(&["daemon-reexec"]),
+    Param::str("pattern"),
+    Param::str("arguments").default("").aliases(&["args"]),
+    Param::str("use")
+        .choices(&["auto", "systemd", "sysvinit", "service"])
+        .default("auto"),
+    // knockplay runs plain `systemctl VERB UNIT` for the system manager, and init scripts' own
+    // restart.
+    Param::bool("force").only("false"),
+    Param::bool("no_block").only("false"),
+    Param::str("scope").only("system"),
+    Param::str("runlevel").only("default"),
+    Param::int("sleep").refused("restarts use the init system's own restart, not stop and start"),
 ];
+
+const SERVICE_SPEC: Spec = Spec::new("service", PARAMS);
+const SYSTEMD_SPEC: Spec = Spec::new("systemd", PARAMS);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wanted {
@@ -69,56 +77,41 @@ pub enum Mgr {
 }
 
 impl ServiceArgs {
-    pub fn parse(args: &Vars, module: &str) -> Result<Self, ModuleError> {
-        let state = match opt_str(args, &["state"])? {
-            None => None,
-            Some(_) => Some(
-                match choice(
-                    args,
-                    &["state"],
-                    &["started", "stopped", "restarted", "reloaded"],
-                    "started",
-                )?
-                .as_str()
-                {
-                    "stopped" => Wanted::Stopped,
-                    "restarted" => Wanted::Restarted,
-                    "reloaded" => Wanted::Reloaded,
-                    _ => Wanted::Started,
-                },
-            ),
-        };
-        let force_mgr = match choice(
-            args,
-            &["use"],
-            &["auto", "systemd", "sysvinit", "service"],
-            "auto",
-        )?
-        .as_str()
-        {
-            "systemd" => Some(Mgr::Systemd),
-            "sysvinit" | "service" => Some(Mgr::Sysv),
+    pub fn from_args(args: &Args<'_>) -> Result<Self, ModuleError> {
+        let module = args.module();
+        let state = args.choice("state")?.map(|s| match s.as_str() {
+            "stopped" => Wanted::Stopped,
+            "restarted" => Wanted::Restarted,
+            "reloaded" => Wanted::Reloaded,
+            _ => Wanted::Started,
+        });
+        let force_mgr = match args.choice("use")?.as_deref() {
+            Some("systemd") => Some(Mgr::Systemd),
+            Some("sysvinit" | "service") => Some(Mgr::Sysv),
             _ => None,
         };
         let a = Self {
-            name: opt_str(args, &["name", "service", "unit"])?,
+            name: args.str("name")?,
             state,
-            enabled: opt_bool(args, &["enabled"])?,
-            masked: opt_bool(args, &["masked"])?,
-            daemon_reload: bool_or(args, &["daemon_reload", "daemon-reload"], false)?,
-            daemon_reexec: bool_or(args, &["daemon_reexec", "daemon-reexec"], false)?,
-            pattern: opt_str(args, &["pattern"])?,
-            arguments: opt_str(args, &["arguments", "args"])?.unwrap_or_default(),
+            enabled: args.opt_bool("enabled")?,
+            masked: args.opt_bool("masked")?,
+            daemon_reload: args.bool("daemon_reload")?,
+            daemon_reexec: args.bool("daemon_reexec")?,
+            pattern: args.str("pattern")?,
+            arguments: args.str("arguments")?.unwrap_or_default(),
             force_mgr,
         };
         let needs_name = a.state.is_some() || a.enabled.is_some() || a.masked.is_some();
-        if a.name.is_none() && (needs_name || module == "service") {
-            req_str(args, &["name"])?;
+        // `service` always needs the name; `systemd` only to act on a unit.
+        if a.name.is_none() && (needs_name || module == SERVICE.name) {
+            return Err(ModuleError::Args(
+                "missing required parameter 'name'".into(),
+            ));
         }
         if !needs_name && !a.daemon_reload && !a.daemon_reexec {
             return Err(ModuleError::Args(format!(
-                "{module}: one of the following is required: state, enabled{}",
-                if module == "systemd" {
+                "one of the following is required: state, enabled{}",
+                if module == SYSTEMD.name {
                     ", masked, daemon_reload, daemon_reexec"
                 } else {
                     ""
@@ -333,9 +326,6 @@ pub fn apply_script(a: &ServiceArgs, p: &Probe, acts: &[Action]) -> String {
     s
 }
 
-const SERVICE_SPEC: Spec = Spec::new("service", PARAMS);
-const SYSTEMD_SPEC: Spec = Spec::new("systemd", PARAMS);
-
 impl Module for Service {
     fn spec(&self) -> &'static Spec {
         if self.name == SYSTEMD.name {
@@ -345,34 +335,30 @@ impl Module for Service {
         }
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        let a = ServiceArgs::parse(args, self.name)?;
-        let out = ctx.run(&probe_script(&a, ctx.check_mode))?;
-        if !out.ok() || !out.stdout_str().contains("@@KP:end") {
-            return Ok(failed_output(
-                &format!("{}: reading service state", self.name),
-                &out,
-            ));
-        }
-        let probe = parse_probe(&out.stdout_str());
+        let a = ServiceArgs::from_args(args)?;
+        let text = match probe_sections(ctx, &probe_script(&a, ctx.check_mode))? {
+            Ok(out) => out.stdout_str(),
+            Err(out) => {
+                let what = format!("{}: reading service state", self.name);
+                return Ok(failed_output(&what, &out));
+            }
+        };
+        let probe = parse_probe(&text);
         let acts = match plan(&a, &probe) {
             Ok(acts) => acts,
             Err(msg) => return Ok(ModuleResult::failed(msg)),
         };
-        let mut res = if acts.is_empty() {
-            ModuleResult::ok()
-        } else if ctx.check_mode {
-            ModuleResult::changed()
+        let outcome = Outcome::new(if acts.is_empty() {
+            Plan::NoChange
         } else {
-            let out = ctx.run(&apply_script(&a, &probe, &acts))?;
-            if !out.ok() {
-                return Ok(failed_output(
-                    &format!("{} {}", self.name, a.name.as_deref().unwrap_or("")),
-                    &out,
-                ));
-            }
-            ModuleResult::changed().with_output(&out)
-        };
+            Plan::script(apply_script(&a, &probe, &acts), None)
+        });
+        let unit = a.name.as_deref().unwrap_or("");
+        let report = Report::command(format!("{} {unit}", self.name));
+        let mut res = finish_command(ctx, outcome, &report)?;
+        if res.failed {
+            return Ok(res);
+        }
         if let Some(n) = &a.name {
             res = res.set("name", n.as_str());
         }
@@ -392,9 +378,13 @@ impl Module for Service {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{args, ctx, out, parse_with, sh, FakeRemote};
     use super::*;
-    use crate::modules::sysutil::testing::{args, ctx, FakeRemote};
     use serde_json::json;
+
+    fn parse(spec: &'static Spec, v: serde_json::Value) -> Result<ServiceArgs, ModuleError> {
+        parse_with(spec, v, ServiceArgs::from_args)
+    }
 
     fn sysv(running: bool, enabled: bool, klinks: bool) -> Probe {
         Probe {
@@ -421,7 +411,7 @@ mod tests {
         }
     }
     fn parsed(v: serde_json::Value) -> ServiceArgs {
-        ServiceArgs::parse(&args(v), "service").unwrap()
+        parse(&SERVICE_SPEC, v).unwrap()
     }
 
     #[test]
@@ -523,12 +513,45 @@ mod tests {
         p.update_rc_d = false;
         let e = plan(&parsed(json!({"name": "kpd", "enabled": true})), &p).unwrap_err();
         assert!(e.contains("update-rc.d"));
-        let e = ServiceArgs::parse(&args(json!({"name": "x"})), "service").unwrap_err();
+        let e = parse(&SERVICE_SPEC, json!({"name": "x"})).unwrap_err();
         assert!(e.to_string().contains("state, enabled"));
-        let e = ServiceArgs::parse(&args(json!({"state": "started"})), "service").unwrap_err();
+        let e = parse(&SERVICE_SPEC, json!({"state": "started"})).unwrap_err();
         assert!(e.to_string().contains("'name'"));
+        assert_eq!(
+            parse(&SYSTEMD_SPEC, json!({"masked": true}))
+                .unwrap_err()
+                .to_string(),
+            "systemd: missing required parameter 'name'"
+        );
+        assert_eq!(
+            parse(&SYSTEMD_SPEC, json!({"name": "x"}))
+                .unwrap_err()
+                .to_string(),
+            "systemd: one of the following is required: state, enabled, masked, daemon_reload, daemon_reexec"
+        );
+        for (v, needle) in [
+            (
+                json!({"name": "x", "state": "up"}),
+                "'state' must be one of",
+            ),
+            (json!({"name": "x", "enabled": "perhaps"}), "'enabled'"),
+            (
+                json!({"name": "x", "enabled": true, "scope": "user"}),
+                "only scope=system",
+            ),
+            (
+                json!({"name": "x", "state": "restarted", "sleep": 3}),
+                "'sleep' is not supported",
+            ),
+        ] {
+            let e = parse(&SERVICE_SPEC, v.clone()).unwrap_err().to_string();
+            assert!(e.starts_with("service: ") && e.contains(needle), "{v}: {e}");
+        }
+        let a = parsed(json!({"unit": "x", "enabled": "yes", "no_block": false, "args": "-v"}));
+        assert_eq!((a.name.as_deref(), a.enabled), (Some("x"), Some(true)));
+        assert_eq!(a.arguments, "-v");
         // systemd accepts daemon_reload alone.
-        assert!(ServiceArgs::parse(&args(json!({"daemon_reload": true})), "systemd").is_ok());
+        assert!(parse(&SYSTEMD_SPEC, json!({"daemon_reload": true})).is_ok());
     }
 
     #[test]
@@ -562,15 +585,8 @@ mod tests {
         };
         let fix = |s: String| s.replace("/etc/init.d/", &format!("{d}/"));
         let run = |s: &str| {
-            let o = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(s)
-                .output()
-                .unwrap();
-            (
-                o.status.code(),
-                String::from_utf8_lossy(&o.stdout).into_owned(),
-            )
+            let o = sh(s, None);
+            (Some(o.rc), o.stdout_str())
         };
         let (_, out) = run(&fix(probe_script(&a, false)));
         let p = parse_probe(&out);
@@ -593,12 +609,7 @@ mod tests {
                 json!({"name": "kpd", "state": "started", "pattern": "kp-unlikely-process-xyz"}),
             )
         };
-        let o = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(probe_script(&a, true))
-            .output()
-            .unwrap();
-        let p = parse_probe(&String::from_utf8_lossy(&o.stdout));
+        let p = parse_probe(&sh(&probe_script(&a, true), None).stdout_str());
         assert!(!p.running);
         // A real process whose command line contains the pattern is seen as running.
         let mut child = std::process::Command::new("sleep")
@@ -609,35 +620,52 @@ mod tests {
             pattern: Some("sleep 37.0123".into()),
             ..a
         };
-        let o = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(probe_script(&a, true))
-            .output()
-            .unwrap();
+        let o = sh(&probe_script(&a, true), None);
         let _ = child.kill();
         let _ = child.wait();
-        assert!(parse_probe(&String::from_utf8_lossy(&o.stdout)).running);
+        assert!(parse_probe(&o.stdout_str()).running);
     }
 
     #[test]
     fn run_flow_and_check_mode() {
-        let facts = Vars::new();
         let probe = "\n@@KP:kv\nmgr=sysv\nupdate_rc_d=1\ncontrol=/etc/init.d/kpd\n\n@@KP:end\n";
         let a = args(json!({"name": "kpd", "state": "started"}));
-        let mut r = FakeRemote::new(&[(0, probe)]);
-        let res = SERVICE.execute(&a, &mut ctx(&mut r, &facts, true)).unwrap();
+        let mut r = FakeRemote::new(vec![out(0, probe)]);
+        let res = SERVICE
+            .execute(&a, &mut ctx(&mut r, true, false, vec![]))
+            .unwrap();
         assert!(res.changed);
-        assert_eq!(r.commands.len(), 1);
-        let mut r = FakeRemote::new(&[(0, probe), (0, "ok\n")]);
+        assert_eq!(r.seen.len(), 1);
+        let mut r = FakeRemote::new(vec![out(0, probe), out(0, "ok\n")]);
         let res = SYSTEMD
-            .execute(&a, &mut ctx(&mut r, &facts, false))
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
             .unwrap();
         assert!(res.changed && !res.failed);
         assert!(
-            r.commands[1].contains("kp_run /etc/init.d/kpd start"),
+            r.seen[1].0.contains("kp_run /etc/init.d/kpd start"),
             "{}",
-            r.commands[1]
+            r.seen[1].0
         );
         assert_eq!(res.data["state"], "started");
+    }
+
+    #[test]
+    fn failures_name_the_module_and_the_unit() {
+        let a = args(json!({"name": "kpd", "state": "started"}));
+        let mut r = FakeRemote::new(vec![out(1, "")]);
+        let res = SYSTEMD
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap();
+        assert_eq!(
+            res.msg.as_deref(),
+            Some("systemd: reading service state failed (rc=1)")
+        );
+        let probe = "\n@@KP:kv\nmgr=sysv\nupdate_rc_d=1\ncontrol=/etc/init.d/kpd\n\n@@KP:end\n";
+        let mut r = FakeRemote::new(vec![out(0, probe), out(3, "")]);
+        let res = SERVICE
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap();
+        assert_eq!(res.msg.as_deref(), Some("service kpd failed (rc=3)"));
+        assert!(res.failed && res.data.is_empty(), "{res:?}");
     }
 }

@@ -183,3 +183,12 @@ pub fn parse_with<T>(
         .and_then(|a| parse(&a))
         .map_err(|e| e.in_module(spec.module))
 }
+
+/// Run `script` with the local `/bin/sh`, fed `stdin` when given.
+pub fn sh(script: &str, stdin: Option<&[u8]>) -> ExecOutput {
+    let mut local = LocalRemote::default();
+    match local.exec(script, stdin, None) {
+        Ok(out) => out,
+        Err(e) => panic!("local sh: {e}"),
+    }
+}

@@ -2,47 +2,52 @@
 //!
 //! Password hashes travel on stdin to `chpasswd -e` (never in a command line, never in results).
 
-use super::sysutil::{
-    bool_or, choice, failed_output, opt_bool, opt_list, opt_str, opt_u64, reject_unsupported,
-    req_str, section, sections,
-};
+use super::plan::{failed_output, finish_command, Outcome, Plan, Report};
+use super::probe::{probe_sections, section, sections};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
-use crate::value::Vars;
 
 pub struct User;
 
-const PARAMS: &[Param] = &[
-    Param::raw("name"),
-    Param::raw("user"),
-    Param::raw("state"),
-    Param::raw("uid"),
-    Param::raw("group"),
-    Param::raw("groups"),
-    Param::raw("append"),
-    Param::raw("shell"),
-    Param::raw("home"),
-    Param::raw("create_home"),
-    Param::raw("createhome"),
-    Param::raw("move_home"),
-    Param::raw("system"),
-    Param::raw("password"),
-    Param::raw("update_password"),
-    Param::raw("comment"),
-    Param::raw("remove"),
-    Param::raw("force"),
-    Param::raw("non_unique"),
-    Param::raw("skeleton"),
-    Param::raw("password_lock"),
-    Param::raw("local"),
-    Param::raw("generate_ssh_key"),
-    Param::raw("ssh_key_bits"),
-    Param::raw("ssh_key_file"),
-    Param::raw("ssh_key_type"),
-    Param::raw("ssh_key_comment"),
-    Param::raw("ssh_key_passphrase"),
-    Param::raw("expires"),
-];
+const SPEC: Spec = Spec::new(
+    "user",
+    &[
+        Param::str("name").required().aliases(&["user"]),
+        Param::str("state")
+            .choices(&["present", "absent"])
+            .default("present"),
+        Param::int("uid"),
+        Param::str("group"),
+        Param::list("groups"),
+        Param::bool("append").default("false"),
+        Param::path("shell"),
+        Param::path("home"),
+        Param::bool("create_home")
+            .default("true")
+            .aliases(&["createhome"]),
+        Param::bool("move_home").default("false"),
+        Param::bool("system").default("false"),
+        Param::str("password"),
+        Param::str("update_password")
+            .choices(&["always", "on_create"])
+            .default("always"),
+        Param::str("comment"),
+        Param::bool("remove").default("false"),
+        Param::bool("force").default("false"),
+        Param::bool("non_unique").default("false"),
+        Param::str("skeleton"),
+        Param::bool("password_lock"),
+        Param::bool("generate_ssh_key").default("false"),
+        Param::int("ssh_key_bits"),
+        Param::path("ssh_key_file"),
+        Param::str("ssh_key_type").default("rsa"),
+        Param::str("ssh_key_comment"),
+        Param::str("ssh_key_passphrase"),
+        // knockplay edits /etc/passwd with the shadow tools (useradd, not luseradd).
+        Param::bool("local").only("false"),
+        Param::float("expires").refused("account expiry dates are not managed"),
+    ],
+);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserArgs {
@@ -81,47 +86,28 @@ pub struct SshKey {
 }
 
 impl UserArgs {
-    pub fn parse(args: &Vars) -> Result<Self, ModuleError> {
-        reject_unsupported(args, &["expires"], "user")?;
+    pub fn from_args(args: &Args<'_>) -> Result<Self, ModuleError> {
         Ok(Self {
-            name: req_str(args, &["name", "user"])?,
-            present: choice(args, &["state"], &["present", "absent"], "present")? == "present",
-            uid: opt_u64(args, &["uid"])?,
-            group: opt_str(args, &["group"])?.filter(|g| !g.is_empty()),
-            groups: opt_list(args, &["groups"])?,
-            append: bool_or(args, &["append"], false)?,
-            shell: opt_str(args, &["shell"])?,
-            home: opt_str(args, &["home"])?,
-            create_home: bool_or(args, &["create_home", "createhome"], true)?,
-            move_home: bool_or(args, &["move_home"], false)?,
-            system: bool_or(args, &["system"], false)?,
-            password: opt_str(args, &["password"])?,
-            update_always: choice(
-                args,
-                &["update_password"],
-                &["always", "on_create"],
-                "always",
-            )? == "always",
-            comment: opt_str(args, &["comment"])?,
-            remove: bool_or(args, &["remove"], false)?,
-            force: bool_or(args, &["force"], false)?,
-            non_unique: bool_or(args, &["non_unique"], false)?,
-            skeleton: opt_str(args, &["skeleton"])?,
-            password_lock: opt_bool(args, &["password_lock"])?,
-            ssh_key: if bool_or(args, &["generate_ssh_key"], false)? {
-                let key_type = opt_str(args, &["ssh_key_type"])?.unwrap_or_else(|| "rsa".into());
-                Some(SshKey {
-                    // ansible-core's default: .ssh/id_<type>.
-                    file: opt_str(args, &["ssh_key_file"])?
-                        .unwrap_or_else(|| format!(".ssh/id_{key_type}")),
-                    key_type,
-                    bits: opt_u64(args, &["ssh_key_bits"])?.unwrap_or(0),
-                    comment: opt_str(args, &["ssh_key_comment"])?,
-                    passphrase: opt_str(args, &["ssh_key_passphrase"])?,
-                })
-            } else {
-                None
-            },
+            name: args.req_str("name")?,
+            present: args.choice("state")?.as_deref() != Some("absent"),
+            uid: args.uint("uid")?,
+            group: args.str("group")?.filter(|g| !g.is_empty()),
+            groups: args.list("groups")?.map(split_groups),
+            append: args.bool("append")?,
+            shell: args.str("shell")?,
+            home: args.str("home")?,
+            create_home: args.bool("create_home")?,
+            move_home: args.bool("move_home")?,
+            system: args.bool("system")?,
+            password: args.str("password")?,
+            update_always: args.choice("update_password")?.as_deref() != Some("on_create"),
+            comment: args.str("comment")?,
+            remove: args.bool("remove")?,
+            force: args.bool("force")?,
+            non_unique: args.bool("non_unique")?,
+            skeleton: args.str("skeleton")?,
+            password_lock: args.opt_bool("password_lock")?,
+            ssh_key: SshKey::from_args(args)?,
         })
     }
 
@@ -131,6 +117,38 @@ impl UserArgs {
         v.extend(self.group.iter().cloned());
         v.extend(self.groups.iter().flatten().cloned());
         v
+    }
+}
+
+/// Ansible joins the `groups` list with commas and splits it again: an item may name several
+/// groups (`["a,b", "c"]`), and items are trimmed.
+fn split_groups(items: Vec<String>) -> Vec<String> {
+    items
+        .iter()
+        .flat_map(|item| item.split(','))
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl SshKey {
+    /// The key to generate, when `generate_ssh_key` is set.
+    fn from_args(args: &Args<'_>) -> Result<Option<Self>, ModuleError> {
+        if !args.bool("generate_ssh_key")? {
+            return Ok(None);
+        }
+        let key_type = args.str("ssh_key_type")?.unwrap_or_else(|| "rsa".into());
+        Ok(Some(Self {
+            // ansible-core's default: .ssh/id_<type>.
+            file: args
+                .str("ssh_key_file")?
+                .unwrap_or_else(|| format!(".ssh/id_{key_type}")),
+            key_type,
+            bits: args.uint("ssh_key_bits")?.unwrap_or(0),
+            comment: args.str("ssh_key_comment")?,
+            passphrase: args.str("ssh_key_passphrase")?,
+        }))
     }
 }
 
@@ -299,162 +317,147 @@ pub fn parse_probe(out: &str) -> Probe {
 
 /// Pure plan: commands in order, and the password (fed to `chpasswd -e` on stdin) if it changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
+pub struct AccountPlan {
     pub commands: Vec<String>,
     pub set_password: bool,
     /// The requested SSH key is missing and must be generated.
     pub generate_key: bool,
 }
 
-impl Plan {
+impl AccountPlan {
     pub fn is_empty(&self) -> bool {
         self.commands.is_empty() && !self.set_password && !self.generate_key
     }
 }
 
-pub fn plan(a: &UserArgs, p: &Probe) -> Result<Plan, String> {
+pub fn plan(a: &UserArgs, p: &Probe) -> Result<AccountPlan, String> {
     let mut plan = plan_account(a, p)?;
     plan.generate_key = a.present && a.ssh_key.is_some() && p.ssh_key.is_none();
     Ok(plan)
 }
 
-fn plan_account(a: &UserArgs, p: &Probe) -> Result<Plan, String> {
-    let n = quote(&a.name);
-    let mut plan = Plan::default();
+fn plan_account(a: &UserArgs, p: &Probe) -> Result<AccountPlan, String> {
     if !a.present {
-        if p.passwd.is_some() {
-            let mut cmd = String::from("userdel");
-            if a.force {
-                cmd.push_str(" -f");
-            }
-            if a.remove {
-                cmd.push_str(" -r");
-            }
-            plan.commands.push(format!("{cmd} {n}"));
-        }
-        return Ok(plan);
+        return Ok(AccountPlan {
+            commands: userdel_command(a, p).into_iter().collect(),
+            ..AccountPlan::default()
+        });
     }
     // Validate groups first, like Ansible ("Group x does not exist").
-    let primary = match &a.group {
-        Some(g) => Some(
+    let groups = WantedGroups::resolve(a, p)?;
+    Ok(match &p.passwd {
+        None => plan_new_account(a, p, &groups),
+        Some(cur) => plan_existing_account(a, p, cur, &groups),
+    })
+}
+
+fn userdel_command(a: &UserArgs, p: &Probe) -> Option<String> {
+    p.passwd.as_ref()?;
+    let mut cmd = String::from("userdel");
+    if a.force {
+        cmd.push_str(" -f");
+    }
+    if a.remove {
+        cmd.push_str(" -r");
+    }
+    Some(format!("{cmd} {}", quote(&a.name)))
+}
+
+/// The requested groups, as found on the target.
+struct WantedGroups {
+    /// `group`: (name, gid).
+    primary: Option<(String, u64)>,
+    /// `groups`, by name, without repeats.
+    supplementary: Vec<String>,
+}
+
+impl WantedGroups {
+    fn resolve(a: &UserArgs, p: &Probe) -> Result<Self, String> {
+        let find = |g: &str| {
             p.group(g)
-                .ok_or_else(|| format!("Group {g} does not exist"))?
-                .clone(),
-        ),
-        None => None,
-    };
-    let mut want_groups: Vec<String> = Vec::new();
-    for g in a.groups.iter().flatten() {
-        let (name, _) = p
-            .group(g)
-            .ok_or_else(|| format!("Group {g} does not exist"))?;
-        if !want_groups.contains(name) {
-            want_groups.push(name.clone());
+                .ok_or_else(|| format!("Group {g} does not exist"))
+        };
+        let primary = match &a.group {
+            Some(g) => Some(find(g)?.clone()),
+            None => None,
+        };
+        let mut supplementary: Vec<String> = Vec::new();
+        for g in a.groups.iter().flatten() {
+            let (name, _) = find(g)?;
+            if !supplementary.contains(name) {
+                supplementary.push(name.clone());
+            }
         }
+        Ok(Self {
+            primary,
+            supplementary,
+        })
     }
-    let Some(cur) = &p.passwd else {
-        let mut cmd = vec!["useradd".to_string()];
-        if let Some(uid) = a.uid {
-            cmd.push(format!("-u {uid}"));
-            if a.non_unique {
-                cmd.push("-o".into());
-            }
-        }
-        match &a.group {
-            Some(g) => cmd.push(format!("-g {}", quote(g))),
-            // A group named like the user exists: don't let USERGROUPS_ENAB try to create it.
-            None if p.group(&a.name).is_some() => cmd.push("-N".into()),
-            None => {}
-        }
-        if !want_groups.is_empty() {
-            cmd.push(format!("-G {}", quote(&want_groups.join(","))));
-        }
-        if let Some(c) = &a.comment {
-            cmd.push(format!("-c {}", quote(c)));
-        }
-        if let Some(h) = &a.home {
-            cmd.push(format!("-d {}", quote(h)));
-        }
-        if let Some(s) = &a.shell {
-            cmd.push(format!("-s {}", quote(s)));
-        }
-        if a.create_home {
-            cmd.push("-m".into());
-            if let Some(k) = &a.skeleton {
-                cmd.push(format!("-k {}", quote(k)));
-            }
-        } else {
-            cmd.push("-M".into());
-        }
-        if a.system {
-            cmd.push("-r".into());
-        }
-        cmd.push(n.clone());
-        plan.commands.push(cmd.join(" "));
-        plan.set_password = a.password.is_some();
-        if a.password_lock == Some(true) {
-            plan.commands.push(format!("usermod -L {n}"));
-        }
-        return Ok(plan);
-    };
-    let mut flags: Vec<String> = Vec::new();
+}
+
+fn plan_new_account(a: &UserArgs, p: &Probe, groups: &WantedGroups) -> AccountPlan {
+    let mut commands = vec![useradd_command(a, p, groups)];
+    if a.password_lock == Some(true) {
+        commands.push(format!("usermod -L {}", quote(&a.name)));
+    }
+    AccountPlan {
+        commands,
+        set_password: a.password.is_some(),
+        generate_key: false,
+    }
+}
+
+fn useradd_command(a: &UserArgs, p: &Probe, groups: &WantedGroups) -> String {
+    let mut cmd = vec!["useradd".to_string()];
     if let Some(uid) = a.uid {
-        if uid != cur.uid {
-            flags.push(format!("-u {uid}"));
-            if a.non_unique {
-                flags.push("-o".into());
-            }
+        cmd.push(format!("-u {uid}"));
+        if a.non_unique {
+            cmd.push("-o".into());
         }
     }
-    if let Some((gname, gid)) = &primary {
-        if *gid != cur.gid {
-            flags.push(format!("-g {}", quote(gname)));
-        }
+    match &a.group {
+        Some(g) => cmd.push(format!("-g {}", quote(g))),
+        // A group named like the user exists: don't let USERGROUPS_ENAB try to create it.
+        None if p.group(&a.name).is_some() => cmd.push("-N".into()),
+        None => {}
     }
-    let primary_gid = primary.as_ref().map(|(_, g)| *g).unwrap_or(cur.gid);
-    if let Some(groups) = &a.groups {
-        let primary_name = p.group_name_of_gid(primary_gid).map(str::to_string);
-        let current: Vec<&String> = p
-            .member_of
-            .iter()
-            .filter(|g| Some(*g) != primary_name.as_ref())
-            .collect();
-        let wanted: Vec<&String> = want_groups
-            .iter()
-            .filter(|g| Some(*g) != primary_name.as_ref())
-            .collect();
-        let missing = wanted.iter().any(|g| !current.contains(g));
-        let extra = current.iter().any(|g| !wanted.contains(g));
-        if groups.is_empty() {
-            if !current.is_empty() && !a.append {
-                flags.push("-G ''".into());
-            }
-        } else if missing || (extra && !a.append) {
-            if a.append {
-                flags.push("-a".into());
-            }
-            let list: Vec<&str> = wanted.iter().map(|s| s.as_str()).collect();
-            flags.push(format!("-G {}", quote(&list.join(","))));
-        }
+    if !groups.supplementary.is_empty() {
+        cmd.push(format!("-G {}", quote(&groups.supplementary.join(","))));
     }
     if let Some(c) = &a.comment {
-        if *c != cur.comment {
-            flags.push(format!("-c {}", quote(c)));
-        }
+        cmd.push(format!("-c {}", quote(c)));
     }
     if let Some(h) = &a.home {
-        if *h != cur.home {
-            flags.push(format!("-d {}", quote(h)));
-            if a.move_home {
-                flags.push("-m".into());
-            }
-        }
+        cmd.push(format!("-d {}", quote(h)));
     }
     if let Some(s) = &a.shell {
-        if *s != cur.shell {
-            flags.push(format!("-s {}", quote(s)));
-        }
+        cmd.push(format!("-s {}", quote(s)));
     }
+    if a.create_home {
+        cmd.push("-m".into());
+        if let Some(k) = &a.skeleton {
+            cmd.push(format!("-k {}", quote(k)));
+        }
+    } else {
+        cmd.push("-M".into());
+    }
+    if a.system {
+        cmd.push("-r".into());
+    }
+    cmd.push(quote(&a.name));
+    cmd.join(" ")
+}
+
+fn plan_existing_account(
+    a: &UserArgs,
+    p: &Probe,
+    cur: &Passwd,
+    groups: &WantedGroups,
+) -> AccountPlan {
+    let n = quote(&a.name);
+    let mut plan = AccountPlan::default();
+    let primary_gid = groups.primary.as_ref().map_or(cur.gid, |(_, g)| *g);
+    let flags = usermod_flags(a, p, cur, groups, primary_gid);
     if !flags.is_empty() {
         plan.commands
             .push(format!("usermod {} {n}", flags.join(" ")));
@@ -485,116 +488,202 @@ fn plan_account(a: &UserArgs, p: &Probe) -> Result<Plan, String> {
             primary_gid
         ));
     }
-    Ok(plan)
+    plan
 }
 
-const SPEC: Spec = Spec::new("user", PARAMS);
+/// `usermod` flags for what differs from the current account.
+fn usermod_flags(
+    a: &UserArgs,
+    p: &Probe,
+    cur: &Passwd,
+    groups: &WantedGroups,
+    primary_gid: u64,
+) -> Vec<String> {
+    let mut flags: Vec<String> = Vec::new();
+    if let Some(uid) = a.uid {
+        if uid != cur.uid {
+            flags.push(format!("-u {uid}"));
+            if a.non_unique {
+                flags.push("-o".into());
+            }
+        }
+    }
+    if let Some((gname, gid)) = &groups.primary {
+        if *gid != cur.gid {
+            flags.push(format!("-g {}", quote(gname)));
+        }
+    }
+    if a.groups.is_some() {
+        flags.extend(supplementary_flags(a, p, groups, primary_gid));
+    }
+    if let Some(c) = &a.comment {
+        if *c != cur.comment {
+            flags.push(format!("-c {}", quote(c)));
+        }
+    }
+    if let Some(h) = &a.home {
+        if *h != cur.home {
+            flags.push(format!("-d {}", quote(h)));
+            if a.move_home {
+                flags.push("-m".into());
+            }
+        }
+    }
+    if let Some(s) = &a.shell {
+        if *s != cur.shell {
+            flags.push(format!("-s {}", quote(s)));
+        }
+    }
+    flags
+}
+
+/// `-G` (and `-a`) when the supplementary groups differ; the primary group does not count.
+fn supplementary_flags(
+    a: &UserArgs,
+    p: &Probe,
+    groups: &WantedGroups,
+    primary_gid: u64,
+) -> Vec<String> {
+    let primary_name = p.group_name_of_gid(primary_gid).map(str::to_string);
+    let not_primary = |g: &&String| Some(*g) != primary_name.as_ref();
+    let current: Vec<&String> = p.member_of.iter().filter(not_primary).collect();
+    let wanted: Vec<&String> = groups.supplementary.iter().filter(not_primary).collect();
+    let missing = wanted.iter().any(|g| !current.contains(g));
+    let extra = current.iter().any(|g| !wanted.contains(g));
+    if a.groups.as_ref().is_some_and(Vec::is_empty) {
+        return if !current.is_empty() && !a.append {
+            vec!["-G ''".into()]
+        } else {
+            Vec::new()
+        };
+    }
+    if !(missing || (extra && !a.append)) {
+        return Vec::new();
+    }
+    let mut flags = Vec::new();
+    if a.append {
+        flags.push("-a".into());
+    }
+    let list: Vec<&str> = wanted.iter().map(|s| s.as_str()).collect();
+    flags.push(format!("-G {}", quote(&list.join(","))));
+    flags
+}
+
+/// The script applying `plan`: its commands under `set -e`, then `chpasswd -e` and the key
+/// generation. Secrets travel on stdin (the key passphrase as the first line, then
+/// `name:hash`), never in the command text.
+pub fn apply(a: &UserArgs, plan: &AccountPlan) -> Plan {
+    if plan.is_empty() {
+        return Plan::NoChange;
+    }
+    let mut script = String::from("set -e\n");
+    let key = a.ssh_key.as_ref().filter(|_| plan.generate_key);
+    if key.is_some_and(|k| k.passphrase.is_some()) {
+        script.push_str("IFS= read -r kp_pp\n");
+    }
+    for c in &plan.commands {
+        script.push_str(c);
+        script.push('\n');
+    }
+    if plan.set_password {
+        script.push_str("chpasswd -e\n");
+    }
+    if let Some(k) = key {
+        script.push_str(&keygen_script(a, k));
+    }
+    let mut stdin = String::new();
+    if let Some(pp) = key.and_then(|k| k.passphrase.as_deref()) {
+        stdin.push_str(pp);
+        stdin.push('\n');
+    }
+    if plan.set_password {
+        stdin.push_str(&format!(
+            "{}:{}\n",
+            a.name,
+            a.password.as_deref().unwrap_or("")
+        ));
+    }
+    Plan::script(script, (!stdin.is_empty()).then(|| stdin.into_bytes()))
+}
 
 impl Module for User {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        let a = UserArgs::parse(args)?;
-        let out = ctx.run(&probe_script(&a))?;
-        if !out.stdout_str().contains("@@KP:end") {
-            return Ok(failed_output("user: reading account state", &out));
-        }
-        let probe = parse_probe(&out.stdout_str());
+        let a = UserArgs::from_args(args)?;
+        let text = match probe_sections(ctx, &probe_script(&a))? {
+            Ok(out) => out.stdout_str(),
+            Err(out) => return Ok(failed_output("user: reading account state", &out)),
+        };
+        let probe = parse_probe(&text);
         let plan = match plan(&a, &probe) {
             Ok(p) => p,
             Err(msg) => return Ok(ModuleResult::failed(msg)),
         };
-        let mut res = if plan.is_empty() {
-            ModuleResult::ok()
-        } else if ctx.check_mode {
-            ModuleResult::changed()
-        } else {
-            let mut script = String::from("set -e\n");
-            let key = a.ssh_key.as_ref().filter(|_| plan.generate_key);
-            if key.is_some_and(|k| k.passphrase.is_some()) {
-                // The passphrase is the first stdin line, kept out of the command text.
-                script.push_str("IFS= read -r kp_pp\n");
-            }
-            for c in &plan.commands {
-                script.push_str(c);
-                script.push('\n');
-            }
-            if plan.set_password {
-                // stdin is "name:hash"; the hash never appears in the command.
-                script.push_str("chpasswd -e\n");
-            }
-            if let Some(k) = key {
-                script.push_str(&keygen_script(&a, k));
-            }
-            let mut stdin = String::new();
-            if let Some(pp) = key.and_then(|k| k.passphrase.as_deref()) {
-                stdin.push_str(pp);
-                stdin.push('\n');
-            }
-            if plan.set_password {
-                stdin.push_str(&format!(
-                    "{}:{}\n",
-                    a.name,
-                    a.password.as_deref().unwrap_or("")
-                ));
-            }
-            let stdin = (!stdin.is_empty()).then_some(stdin);
-            let out = ctx.run_with_stdin(&script, stdin.as_deref().map(str::as_bytes))?;
-            if !out.ok() {
-                // Commands carry no secrets; stderr of chpasswd does not echo the hash.
-                return Ok(failed_output(&format!("user {}", a.name), &out));
-            }
-            let mut r = ModuleResult::changed().with_output(&out);
-            for (k, v) in key_results(&out.stdout_str()) {
-                r = r.set(k, v);
-            }
-            r
-        };
-        if let Some(existing) = &probe.ssh_key {
-            for (k, v) in key_results(existing) {
-                res = res.set(k, v);
-            }
+        // Commands carry no secrets; stderr of chpasswd does not echo the hash.
+        let report = Report::command(format!("user {}", a.name));
+        let res = finish_command(ctx, Outcome::new(apply(&a, &plan)), &report)?;
+        if res.failed {
+            return Ok(res);
         }
-        res = res
-            .set("name", a.name.as_str())
-            .set("state", if a.present { "present" } else { "absent" });
-        if a.password.is_some() {
-            res = res.set("password", "NOT_LOGGING_PASSWORD");
-        }
-        if a.present {
-            if let Some(cur) = &probe.passwd {
-                res = res
-                    .set("uid", a.uid.unwrap_or(cur.uid))
-                    .set("home", a.home.clone().unwrap_or_else(|| cur.home.clone()))
-                    .set(
-                        "shell",
-                        a.shell.clone().unwrap_or_else(|| cur.shell.clone()),
-                    );
-            }
-            if let Some(g) = &a.groups {
-                res = res.set("groups", g.join(","));
-            }
-            res = res
-                .set("system", a.system)
-                .set("create_home", a.create_home)
-                .set("append", a.append);
-        } else if a.remove {
-            res = res.set("remove", true);
-        }
-        Ok(res)
+        Ok(report_account(&a, &probe, res))
     }
+}
+
+/// The result keys Ansible's user module returns: the generated (or existing) key, the account.
+fn report_account(a: &UserArgs, probe: &Probe, mut res: ModuleResult) -> ModuleResult {
+    let generated = res.stdout.clone().unwrap_or_default();
+    for (k, v) in key_results(&generated) {
+        res = res.set(k, v);
+    }
+    if let Some(existing) = &probe.ssh_key {
+        for (k, v) in key_results(existing) {
+            res = res.set(k, v);
+        }
+    }
+    res = res
+        .set("name", a.name.as_str())
+        .set("state", if a.present { "present" } else { "absent" });
+    if a.password.is_some() {
+        res = res.set("password", "NOT_LOGGING_PASSWORD");
+    }
+    if !a.present {
+        return if a.remove {
+            res.set("remove", true)
+        } else {
+            res
+        };
+    }
+    if let Some(cur) = &probe.passwd {
+        res = res
+            .set("uid", a.uid.unwrap_or(cur.uid))
+            .set("home", a.home.clone().unwrap_or_else(|| cur.home.clone()))
+            .set(
+                "shell",
+                a.shell.clone().unwrap_or_else(|| cur.shell.clone()),
+            );
+    }
+    if let Some(g) = &a.groups {
+        res = res.set("groups", g.join(","));
+    }
+    res.set("system", a.system)
+        .set("create_home", a.create_home)
+        .set("append", a.append)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{args, ctx, out, parse_with, sh, FakeRemote};
     use super::*;
-    use crate::modules::sysutil::testing::{args, ctx, FakeRemote};
     use serde_json::json;
 
+    fn parse(v: serde_json::Value) -> Result<UserArgs, ModuleError> {
+        parse_with(&SPEC, v, UserArgs::from_args)
+    }
+
     fn ua(v: serde_json::Value) -> UserArgs {
-        UserArgs::parse(&args(v)).unwrap()
+        parse(v).unwrap()
     }
 
     fn existing() -> Probe {
@@ -716,6 +805,38 @@ mod tests {
     }
 
     #[test]
+    fn arguments_follow_ansible_and_errors_name_the_parameter() {
+        // Ansible joins `groups` with commas and splits it again.
+        let a = ua(json!({"user": "deploy", "groups": ["x", "y,z", 3]}));
+        assert_eq!(a.name, "deploy");
+        assert_eq!(a.groups.unwrap(), ["x", "y", "z", "3"]);
+        assert_eq!(
+            ua(json!({"name": "d", "groups": "a, b,c"})).groups.unwrap(),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            ua(json!({"name": "d", "groups": ""})).groups.unwrap(),
+            Vec::<String>::new()
+        );
+        let a = ua(json!({"name": "d", "generate_ssh_key": true}));
+        assert_eq!(a.ssh_key.unwrap().file, ".ssh/id_rsa");
+        for (v, needle) in [
+            (json!({"name": "d", "state": "sideways"}), "'state'"),
+            (json!({"name": "d", "append": "maybe"}), "'append'"),
+            (json!({"name": "d", "uid": "-1"}), "'uid'"),
+            (json!({"uid": 5}), "missing required parameter 'name'"),
+            (
+                json!({"name": "d", "expires": 1.5}),
+                "'expires' is not supported",
+            ),
+            (json!({"name": "d", "local": true}), "only local=false"),
+        ] {
+            let e = parse(v.clone()).unwrap_err().to_string();
+            assert!(e.starts_with("user: ") && e.contains(needle), "{v}: {e}");
+        }
+    }
+
+    #[test]
     fn parses_probe() {
         let out = "\n@@KP:passwd\ndeploy:x:1001:1001:Deploy,,,:/home/deploy:/bin/bash\n\
 \n@@KP:groups\ndeploy:x:1001:\nsudo:x:27:deploy\n\n@@KP:member_of\ndeploy sudo\n\
@@ -734,12 +855,7 @@ mod tests {
     #[test]
     fn probe_script_runs_locally() {
         let a = ua(json!({"name": "root", "groups": "root"}));
-        let o = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(probe_script(&a))
-            .output()
-            .unwrap();
-        let p = parse_probe(&String::from_utf8_lossy(&o.stdout));
+        let p = parse_probe(&sh(&probe_script(&a), None).stdout_str());
         assert_eq!(p.passwd.as_ref().map(|x| x.uid), Some(0));
         assert!(p.home_exists);
         assert!(p.member_of.contains(&"root".to_string()));
@@ -769,22 +885,11 @@ mod tests {
                           "ssh_key_file": file, "ssh_key_comment": "kp test", "ssh_key_passphrase": "pp"}),
         );
         let k = a.ssh_key.clone().unwrap();
-        let sh = |script: String, stdin: &str| {
-            use std::io::Write;
-            let mut c = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(script)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-            String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
-        };
-        let p = parse_probe(&sh(probe_script(&a), ""));
+        let run_sh = |script: String, stdin: &str| sh(&script, Some(stdin.as_bytes())).stdout_str();
+        let p = parse_probe(&run_sh(probe_script(&a), ""));
         assert!(p.ssh_key.is_none());
         assert!(plan(&a, &p).unwrap().generate_key);
-        let out = sh(
+        let out = run_sh(
             format!("IFS= read -r kp_pp\n{}", keygen_script(&a, &k)),
             "pp\n",
         );
@@ -801,35 +906,58 @@ mod tests {
             .output()
             .unwrap();
         assert!(o.status.success());
-        let p = parse_probe(&sh(probe_script(&a), ""));
+        let p = parse_probe(&run_sh(probe_script(&a), ""));
         assert!(p.ssh_key.is_some());
         assert!(!plan(&a, &p).unwrap().generate_key);
     }
 
     #[test]
     fn password_goes_through_stdin_only() {
-        let facts = Vars::new();
         let probe = "\n@@KP:passwd\n\n@@KP:groups\n\n@@KP:member_of\n\n@@KP:shadow\n\n@@KP:home\n\n@@KP:end\n";
-        let mut r = FakeRemote::new(&[(0, probe), (0, "")]);
+        let mut r = FakeRemote::new(vec![out(0, probe), out(0, "")]);
         let res = User
             .execute(
                 &args(json!({"name": "alice", "password": "$6$secret"})),
-                &mut ctx(&mut r, &facts, false),
+                &mut ctx(&mut r, false, false, vec![]),
             )
             .unwrap();
         assert!(res.changed, "{res:?}");
-        assert!(!r.commands.iter().any(|c| c.contains("secret")));
-        assert_eq!(r.stdins[1].as_deref(), Some(&b"alice:$6$secret\n"[..]));
+        assert!(!r.seen.iter().any(|(c, _)| c.contains("secret")));
+        assert_eq!(r.seen[1].1.as_deref(), Some(&b"alice:$6$secret\n"[..]));
         assert_eq!(res.data["password"], "NOT_LOGGING_PASSWORD");
         // check mode: probe only
-        let mut r = FakeRemote::new(&[(0, probe)]);
+        let mut r = FakeRemote::new(vec![out(0, probe)]);
         let res = User
             .execute(
                 &args(json!({"name": "alice"})),
-                &mut ctx(&mut r, &facts, true),
+                &mut ctx(&mut r, true, false, vec![]),
             )
             .unwrap();
         assert!(res.changed);
-        assert_eq!(r.commands.len(), 1);
+        assert_eq!(r.seen.len(), 1);
+    }
+
+    #[test]
+    fn a_failed_apply_names_the_user_and_reports_no_account_keys() {
+        let probe = "\n@@KP:passwd\n\n@@KP:groups\n\n@@KP:member_of\n\n@@KP:home\n\n@@KP:end\n";
+        let failed = crate::ssh::ExecOutput {
+            rc: 9,
+            stdout: Vec::new(),
+            stderr: b"useradd: user 'alice' already exists\n".to_vec(),
+        };
+        let mut r = FakeRemote::new(vec![out(0, probe), failed]);
+        let res = User
+            .execute(
+                &args(json!({"name": "alice"})),
+                &mut ctx(&mut r, false, false, vec![]),
+            )
+            .unwrap();
+        assert_eq!(
+            res.msg.as_deref(),
+            Some("user alice failed (rc=9): useradd: user 'alice' already exists")
+        );
+        assert!(res.failed && res.data.is_empty(), "{res:?}");
+        assert_eq!(r.seen[1].0, "set -e\nuseradd -m alice\n");
+        assert_eq!(r.seen[1].1, None);
     }
 }

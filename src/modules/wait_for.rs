@@ -5,12 +5,33 @@
 //! `timeout`. `search_regex` uses `grep -E` (grep is in every Debian base system). `drained`
 //! waits until no connection in `active_connection_states` remains on the port.
 
-use super::sysutil::{choice, failed_output, opt_list, opt_str, opt_u64};
+use super::plan::failed_output;
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
-use crate::value::Vars;
 
 pub struct WaitFor;
+
+const SPEC: Spec = Spec::new(
+    "wait_for",
+    &[
+        Param::str("host").default("127.0.0.1"),
+        Param::int("port"),
+        Param::path("path"),
+        Param::str("state")
+            .choices(&["started", "stopped", "present", "absent", "drained"])
+            .default("started"),
+        Param::int("timeout").default("300"),
+        Param::int("delay").default("0"),
+        Param::int("sleep").default("1"),
+        Param::int("connect_timeout").default("5"),
+        Param::str("search_regex"),
+        Param::str("msg"),
+        Param::list("active_connection_states")
+            .default("ESTABLISHED,FIN_WAIT1,FIN_WAIT2,SYN_RECV,SYN_SENT,TIME_WAIT"),
+        Param::list("exclude_hosts")
+            .refused("state=drained counts the connections from every host"),
+    ],
+);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaitArgs {
@@ -42,69 +63,62 @@ const TCP_STATES: &[(&str, &str)] = &[
 ];
 
 impl WaitArgs {
-    pub fn parse(args: &Vars) -> Result<Self, ModuleError> {
-        let port = match opt_u64(args, &["port"])? {
+    pub fn from_args(args: &Args<'_>) -> Result<Self, ModuleError> {
+        let port = match args.uint("port")? {
             None => None,
             Some(p) if (1..=65535).contains(&p) => Some(p as u16),
             Some(p) => {
                 return Err(ModuleError::Args(format!(
-                    "wait_for: parameter 'port' must be 1-65535, got {p}"
+                    "parameter 'port' must be 1-65535, got {p}"
                 )))
             }
         };
+        let secs =
+            |name: &str| -> Result<u64, ModuleError> { Ok(args.uint(name)?.unwrap_or_default()) };
         let a = Self {
-            host: opt_str(args, &["host"])?.unwrap_or_else(|| "127.0.0.1".into()),
+            host: args.str("host")?.unwrap_or_default(),
             port,
-            path: opt_str(args, &["path"])?,
-            state: choice(
-                args,
-                &["state"],
-                &["started", "stopped", "present", "absent", "drained"],
-                "started",
-            )?,
-            timeout: opt_u64(args, &["timeout"])?.unwrap_or(300),
-            delay: opt_u64(args, &["delay"])?.unwrap_or(0),
-            sleep: opt_u64(args, &["sleep"])?.unwrap_or(1).max(1),
-            connect_timeout: opt_u64(args, &["connect_timeout"])?.unwrap_or(5).max(1),
-            search_regex: opt_str(args, &["search_regex"])?,
-            msg: opt_str(args, &["msg"])?,
-            active_states: opt_list(args, &["active_connection_states"])?.unwrap_or_else(|| {
-                [
-                    "ESTABLISHED",
-                    "FIN_WAIT1",
-                    "FIN_WAIT2",
-                    "SYN_RECV",
-                    "SYN_SENT",
-                    "TIME_WAIT",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
-            }),
+            path: args.str("path")?,
+            state: args.choice("state")?.unwrap_or_default(),
+            timeout: secs("timeout")?,
+            delay: secs("delay")?,
+            sleep: secs("sleep")?.max(1),
+            connect_timeout: secs("connect_timeout")?.max(1),
+            search_regex: args.str("search_regex")?,
+            msg: args.str("msg")?,
+            active_states: args.list("active_connection_states")?.unwrap_or_default(),
         };
-        let fail = |m: &str| Err(ModuleError::Args(format!("wait_for: {m}")));
-        if a.port.is_some() && a.path.is_some() {
-            return fail("port and path parameter can not both be passed to wait_for");
+        a.check().map_err(ModuleError::Args)?;
+        Ok(a)
+    }
+
+    /// The combinations Ansible (or knockplay) refuses.
+    fn check(&self) -> Result<(), String> {
+        if self.port.is_some() && self.path.is_some() {
+            return Err("port and path parameter can not both be passed to wait_for".into());
         }
-        if a.path.is_some() && a.state == "drained" {
-            return fail(
-                "state=drained should only be used for checking a port in the wait_for module",
+        if self.path.is_some() && self.state == "drained" {
+            return Err(
+                "state=drained should only be used for checking a port in the wait_for module"
+                    .into(),
             );
         }
-        if a.port.is_some() && a.search_regex.is_some() {
-            return fail("search_regex is only supported together with path in knockplay");
+        if self.port.is_some() && self.search_regex.is_some() {
+            return Err("search_regex is only supported together with path in knockplay".into());
         }
-        if a.state == "drained" && a.port.is_none() {
-            return fail("state=drained requires parameter 'port'");
+        if self.state == "drained" && self.port.is_none() {
+            return Err("state=drained requires parameter 'port'".into());
         }
-        for s in &a.active_states {
-            if !TCP_STATES.iter().any(|(n, _)| n == s) {
-                return fail(&format!(
-                    "unknown connection state '{s}' in active_connection_states"
-                ));
-            }
+        match self
+            .active_states
+            .iter()
+            .find(|s| !TCP_STATES.iter().any(|(n, _)| n == s))
+        {
+            Some(s) => Err(format!(
+                "unknown connection state '{s}' in active_connection_states"
+            )),
+            None => Ok(()),
         }
-        Ok(a)
     }
 
     fn local_host(&self) -> bool {
@@ -204,31 +218,12 @@ fn timeout_msg(a: &WaitArgs) -> String {
     }
 }
 
-const SPEC: Spec = Spec::new(
-    "wait_for",
-    &[
-        Param::raw("host"),
-        Param::raw("port"),
-        Param::raw("path"),
-        Param::raw("state"),
-        Param::raw("timeout"),
-        Param::raw("delay"),
-        Param::raw("sleep"),
-        Param::raw("connect_timeout"),
-        Param::raw("search_regex"),
-        Param::raw("msg"),
-        Param::raw("active_connection_states"),
-        Param::raw("exclude_hosts"),
-    ],
-);
-
 impl Module for WaitFor {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
-        let args = args.legacy_vars();
-        let a = WaitArgs::parse(args)?;
+        let a = WaitArgs::from_args(args)?;
         let out = ctx.run(&script(&a))?;
         let elapsed: u64 = out
             .stdout_str()
@@ -259,24 +254,21 @@ impl Module for WaitFor {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{args, ctx, out, parse_with, sh, FakeRemote};
     use super::*;
-    use crate::modules::sysutil::testing::{args, ctx, FakeRemote};
     use serde_json::json;
 
-    fn wa(v: serde_json::Value) -> WaitArgs {
-        WaitArgs::parse(&args(v)).unwrap()
+    fn parse(v: serde_json::Value) -> Result<WaitArgs, ModuleError> {
+        parse_with(&SPEC, v, WaitArgs::from_args)
     }
 
-    fn sh(s: &str) -> (Option<i32>, String) {
-        let o = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(s)
-            .output()
-            .unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-        )
+    fn wa(v: serde_json::Value) -> WaitArgs {
+        parse(v).unwrap()
+    }
+
+    fn run_sh(s: &str) -> (Option<i32>, String) {
+        let o = sh(s, None);
+        (Some(o.rc), o.stdout_str())
     }
 
     #[test]
@@ -291,30 +283,61 @@ mod tests {
                 "BUSY",
             ),
             (json!({"port": 1, "timeout": "soon"}), "'timeout'"),
+            (
+                json!({"port": 1, "state": "drained", "exclude_hosts": ["10.0.0.1"]}),
+                "wait_for: parameter 'exclude_hosts' is not supported by knockplay",
+            ),
+            (
+                json!({"port": 0}),
+                "wait_for: parameter 'port' must be 1-65535, got 0",
+            ),
         ] {
-            let e = WaitArgs::parse(&args(a.clone())).unwrap_err().to_string();
+            let e = parse(a.clone()).unwrap_err().to_string();
             assert!(e.contains(needle), "{a}: {e}");
         }
+    }
+
+    #[test]
+    fn defaults_follow_ansible() {
+        let a = wa(json!({"port": "22", "sleep": 0}));
+        assert_eq!(a.host, "127.0.0.1");
+        assert_eq!(a.port, Some(22));
+        assert_eq!(a.state, "started");
+        assert_eq!(
+            (a.timeout, a.delay, a.sleep, a.connect_timeout),
+            (300, 0, 1, 5)
+        );
+        assert_eq!(
+            a.active_states,
+            [
+                "ESTABLISHED",
+                "FIN_WAIT1",
+                "FIN_WAIT2",
+                "SYN_RECV",
+                "SYN_SENT",
+                "TIME_WAIT"
+            ]
+        );
     }
 
     #[test]
     fn path_present_absent_and_regex_with_real_sh() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("ready").display().to_string();
-        let (rc, _) = sh(&script(&wa(json!({"path": f, "timeout": 0}))));
+        let (rc, _) = run_sh(&script(&wa(json!({"path": f, "timeout": 0}))));
         assert_eq!(rc, Some(1), "missing file times out");
         std::fs::write(&f, "booting\nstatus: READY\n").unwrap();
-        let (rc, out) = sh(&script(&wa(json!({"path": f, "timeout": 0}))));
+        let (rc, out) = run_sh(&script(&wa(json!({"path": f, "timeout": 0}))));
         assert_eq!((rc, out.as_str()), (Some(0), "elapsed=0\n"));
-        let (rc, _) = sh(&script(&wa(
+        let (rc, _) = run_sh(&script(&wa(
             json!({"path": f, "search_regex": "status: (READY|UP)", "timeout": 0}),
         )));
         assert_eq!(rc, Some(0));
-        let (rc, _) = sh(&script(&wa(
+        let (rc, _) = run_sh(&script(&wa(
             json!({"path": f, "search_regex": "FAILED", "timeout": 0}),
         )));
         assert_eq!(rc, Some(1));
-        let (rc, _) = sh(&script(&wa(
+        let (rc, _) = run_sh(&script(&wa(
             json!({"path": f, "state": "absent", "timeout": 0}),
         )));
         assert_eq!(rc, Some(1));
@@ -327,25 +350,25 @@ mod tests {
         }
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
-        let (rc, _) = sh(&script(&wa(json!({"port": port, "timeout": 0}))));
+        let (rc, _) = run_sh(&script(&wa(json!({"port": port, "timeout": 0}))));
         assert_eq!(rc, Some(0), "listening port is started");
-        let (rc, _) = sh(&script(&wa(
+        let (rc, _) = run_sh(&script(&wa(
             json!({"port": port, "state": "stopped", "timeout": 0}),
         )));
         assert_eq!(rc, Some(1), "listening port is not stopped");
         // drained: no connections yet
-        let (rc, _) = sh(&script(&wa(
+        let (rc, _) = run_sh(&script(&wa(
             json!({"port": port, "state": "drained", "timeout": 0}),
         )));
         assert_eq!(rc, Some(0));
         let c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let (rc, _) = sh(&script(&wa(
+        let (rc, _) = run_sh(&script(&wa(
             json!({"port": port, "state": "drained", "timeout": 0}),
         )));
         assert_eq!(rc, Some(1), "an established connection is not drained");
         drop(c);
         drop(l);
-        let (rc, _) = sh(&script(&wa(json!({"port": port, "timeout": 0}))));
+        let (rc, _) = run_sh(&script(&wa(json!({"port": port, "timeout": 0}))));
         assert_eq!(rc, Some(1), "closed port is not started");
     }
 
@@ -363,11 +386,10 @@ mod tests {
 
     #[test]
     fn run_flow_reports_timeout_message() {
-        let facts = Vars::new();
-        let mut r = FakeRemote::new(&[(1, "elapsed=5\n"), (0, "elapsed=2\n")]);
+        let mut r = FakeRemote::new(vec![out(1, "elapsed=5\n"), out(0, "elapsed=2\n")]);
         let a = args(json!({"port": 8080, "timeout": 5}));
         let res = WaitFor
-            .execute(&a, &mut ctx(&mut r, &facts, false))
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
             .unwrap();
         assert!(res.failed);
         assert_eq!(
@@ -375,7 +397,9 @@ mod tests {
             Some("Timeout when waiting for 127.0.0.1:8080")
         );
         assert_eq!(res.data["elapsed"], 5);
-        let res = WaitFor.execute(&a, &mut ctx(&mut r, &facts, true)).unwrap();
+        let res = WaitFor
+            .execute(&a, &mut ctx(&mut r, true, false, vec![]))
+            .unwrap();
         assert!(!res.failed && !res.changed);
         assert_eq!(res.data["elapsed"], 2);
     }
