@@ -249,6 +249,22 @@ impl<'a> Args<'a> {
         }
         Ok(())
     }
+
+    /// The parameters a module with free names (`set_fact`: the variables to set) was given that
+    /// it does not declare itself. Only such modules may ask; for any other it is an internal error.
+    pub fn free_names(&self) -> Result<Vec<(&'a String, &'a Value)>, ModuleError> {
+        if !self.spec.any_params {
+            return Err(internal(format!(
+                "{} declares its parameters; read them by name",
+                self.spec.module
+            )));
+        }
+        Ok(self
+            .vars
+            .iter()
+            .filter(|(k, _)| self.spec.all_params().all(|p| p.name != k.as_str()))
+            .collect())
+    }
 }
 
 #[cfg(test)]

@@ -135,7 +135,7 @@ pub fn run(spec: &'static Spec, args: &Vars, cx: ControlCtx<'_>) -> Result<Done,
 fn dispatch(a: &Args<'_>, cx: ControlCtx<'_>) -> Result<Done, Problem> {
     match a.module() {
         "debug" => Ok(debug(cx.templar, a, cx.scope)?.into()),
-        "set_fact" => Ok(set_fact(a)),
+        "set_fact" => set_fact(a),
         "assert" => Ok(assert(cx.templar, a, cx.scope)?.into()),
         "fail" => Err(ControlError::Failed(
             a.value("msg")?
@@ -152,19 +152,17 @@ fn dispatch(a: &Args<'_>, cx: ControlCtx<'_>) -> Result<Done, Problem> {
     }
 }
 
-fn set_fact(a: &Args<'_>) -> Done {
-    // set_fact's parameters are the variables to set: any names (its declaration says so).
+fn set_fact(a: &Args<'_>) -> Result<Done, Problem> {
+    // set_fact's parameters are the variables to set: any names (its declaration says so), apart
+    // from the ones it declares (`cacheable`, pinned to false).
     let mut facts = Vars::new();
-    for (k, v) in a.legacy_vars() {
-        if k == "cacheable" {
-            continue;
-        }
+    for (k, v) in a.free_names()? {
         facts.insert(k.clone(), v.clone());
     }
     let mut r = ModuleResult::ok();
     r.data
         .insert("ansible_facts".into(), Value::Object(facts.clone()));
-    with(r, Effect::SetFacts(facts))
+    Ok(with(r, Effect::SetFacts(facts)))
 }
 
 fn meta(a: &Args<'_>) -> Result<Done, Problem> {
@@ -451,7 +449,8 @@ mod tests {
             &SET_FACT,
             json!({"a": 1, "cacheable": false, "b": "x"}),
             set_fact,
-        );
+        )
+        .unwrap_or_else(|_| panic!("set_fact failed"));
         let want = vars(json!({"a": 1, "b": "x"}));
         assert_eq!(done.effect, Some(Effect::SetFacts(want.clone())));
         assert_eq!(done.result.data["ansible_facts"], Value::Object(want));
