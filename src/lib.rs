@@ -3,14 +3,19 @@
 //! Architecture map (data flows top to bottom):
 //!
 //! - [`knock`]      wire bytes → knock events → per-source sequence state → trigger
+//!   - `knock::listener`  capture threads, one per interface: an own `AF_PACKET` socket with a
+//!     kernel BPF filter and drop counters (`listener/socket.rs`, `listener/bpf.rs`); pnet only
+//!     lists interfaces (`config`)
 //!   - `knock::wire`      checked zero-copy views over captured frames → [`knock::wire::Knock`]
 //!   - `knock::sequence`  sans-IO sequence tracker: `observe(knock, now)`
-//!   - `knock::listener`  capture threads (pnet), one per interface
-//!   - `knock::trigger`   authorize, coalesce, queue, bounded worker pool
+//!   - `knock::trigger`   authorize, coalesce, queue, bounded worker pool → [`knock::Launcher`]
+//!     (the runner implements it; `knock` never imports the runner)
+//!   - `knock::service`   `listen`: starts and supervises the above; `Control` stops and reloads
 //!   - `knock::client`    `knockplay knock`: sends knock packets
+//!   - `knock::port`, `knock::flags`  door syntax: `9000/tcp` ports and `syn,!ack` flag rules
 //! - [`cli`]        command line → validated options → library calls
 //! - [`config`]     knock.toml model → validated listener config
-//! - [`history`]    durable knock/run history (SQLite)
+//! - [`history`]    durable knock/run history (SQLite) and `knockplay history`
 //! - [`inventory`]  hosts, groups, host/group vars, host patterns
 //! - [`playbook`]   YAML → plays/tasks with positions; templating; module arguments
 //! - [`runner`]     inventory + playbook + vars → per-host task execution, recap, reports
@@ -19,7 +24,13 @@
 //!   is the pure `ssh/framer.rs`)
 //! - [`modules`]    one file per task module: plan shell commands from facts, then apply
 //! - [`facts`]      fact gathering in one round trip: one shell script + a pure parser
-//! - [`shell`]      POSIX shell quoting
+//!
+//! Small shared pieces, each written once:
+//!
+//! - [`counters`]   run counters (ok, changed, …) for the recap, JSON report, knocked runs, history
+//! - [`shell`]      POSIX shell text: quoting, `shlex`-style word splitting, base64 here-documents
+//! - [`signals`]    SIGINT/SIGTERM/SIGHUP → a handler (tokio's signal driver), for `run` and `listen`
+//! - [`timefmt`]    time as text: RFC 3339 history stamps, Python-style command result times
 //! - [`value`]      the variable value type and YAML-style boolean coercion
 
 pub mod cli;

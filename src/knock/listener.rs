@@ -2,8 +2,19 @@
 //!
 //! Each thread owns one filtered packet socket, parses what the kernel lets through and hands
 //! knocks to the detector over a bounded channel (when it is full, capture waits and the
-//! kernel's receive buffer absorbs the rest of the burst). If the interface goes down or disappears the thread logs it, keeps
-//! running and reopens with backoff.
+//! kernel's receive buffer absorbs the rest of the burst). If the interface goes down or
+//! disappears the thread logs it, keeps running and reopens with backoff.
+//!
+//! Why an own `AF_PACKET` socket (`socket.rs`) and not pnet's datalink channel (pnet only lists
+//! interfaces, in `config`): the channel has no way to attach a kernel BPF filter, so every frame
+//! on the interface comes up to user space to be parsed; it hides its socket, so there are no
+//! `PACKET_STATISTICS` drop counters; it returns frames without their packet type, so own outgoing
+//! frames cannot be skipped; and it cannot size the kernel receive buffer. Measured with
+//! `examples/capture_cost.rs` (veth pair into a namespace, 5 s flood of 64-byte non-knock UDP
+//! datagrams with one knock in 10,000, 2 shared cores): pnet's channel delivered about 640,000
+//! frames (≈128,000/s) to user space, its thread used 1.2–1.4 s of CPU, and it saw only about
+//! half of the knocks, losing the rest without a counter to say so; the filtered socket
+//! delivered 195–211 frames (the knocks, all of them) for 4–7 ms of CPU and counted 0 drops.
 
 pub mod bpf;
 pub mod socket;

@@ -1,11 +1,13 @@
 //! Knock detection: wire bytes → knock events → per-source sequence state → trigger.
 //!
+//! - `listener`  capture threads (own filtered `AF_PACKET` sockets), one per interface
 //! - `wire`      checked views over captured frames → [`wire::Knock`]
 //! - `sequence`  sans-IO tracker: `observe(knock, now)`
-//! - `listener`  capture threads (filtered `AF_PACKET` sockets), one per interface
 //! - `trigger`   allowlist, per-host coalescing, cooldown, bounded pool → [`trigger::Launcher`]
-//! - `service`   [`listen`]: wires them together; [`Control`] stops and reloads it
+//! - `service`   [`listen`]: wires them together; [`Control`] stops and reloads it (and routes
+//!   SIGTERM/SIGINT/SIGHUP to itself through `crate::signals`)
 //! - `client`    `knockplay knock`
+//! - `port`, `flags`  door syntax: knock ports and TCP flag rules
 
 pub mod client;
 pub mod flags;
