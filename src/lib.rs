@@ -14,15 +14,28 @@
 //!   - `knock::client`    `knockplay knock`: sends knock packets
 //!   - `knock::port`, `knock::flags`  door syntax: `9000/tcp` ports and `syn,!ack` flag rules
 //! - [`cli`]        command line → validated options → library calls
-//! - [`config`]     knock.toml model → validated listener config
+//! - [`config`]     knock.toml: `raw` (serde model with spans) → `validate` (+ `validate/door`) →
+//!   `ListenConfig`; `system` reads interfaces and default routes
 //! - [`history`]    durable knock/run history (SQLite) and `knockplay history`
-//! - [`inventory`]  hosts, groups, host/group vars, host patterns
+//! - [`inventory`]  hosts, groups, host/group vars, host patterns (`ini`, `yaml_source`, `vars_dir`)
 //! - [`playbook`]   YAML → plays/tasks with positions; templating; module arguments
+//!   - `playbook::yaml`      bounded YAML loader with positions (size, depth, alias expansion)
+//!   - `playbook::parse`     playbooks and plays; `parse/task`, `parse/role`, `parse/fields`
+//!   - `playbook::template`  minijinja with Ansible's filters (`template/filters/*`), tests, lookups
+//!   - `playbook::args`, `keywords`, `fqcn`  argument forms, keyword lists, `ansible.builtin.` names
 //! - [`runner`]     inventory + playbook + vars → per-host task execution, recap, reports
-//! - [`ssh`]        one session per host: connect, auth, host keys, become quoting; commands run in
-//!   one long-lived `/bin/sh` per session (the command shell, `ssh/shell_session.rs`; its protocol
-//!   is the pure `ssh/framer.rs`)
-//! - [`modules`]    one file per task module: plan shell commands from facts, then apply
+//!   - `runner::play`     plays, host order, forks and serial batches; one thread per host
+//!   - `runner::walk`     blocks/rescue/always, includes, handlers; `runner::task` one leaf task;
+//!     `runner::loops` loop items; `runner::result` module result → registered value
+//!   - `runner::keywords` a task's keywords resolved once per task and host (`TaskKeywords`)
+//!   - `runner::control`  control modules (`set_fact`, `meta`, …) return an `Effect`
+//!   - `runner::report`, `escape`, `deadline`, `connect`, `knocked` (the listener's `Launcher`)
+//! - [`ssh`]        one session per host: `options`, `connect`, `auth`, `transport`, `channel`,
+//!   `known_hosts`, `become_`; commands run in one long-lived `/bin/sh` per session (the command
+//!   shell, `ssh/shell_session.rs`; its protocol is the pure `ssh/framer.rs`)
+//! - [`modules`]    one file per task module: plan shell commands from facts, then apply. Shared
+//!   helpers, one set: `params` (each module's `Spec`), `args` + `coerce` (reading values through
+//!   it), `probe`, `plan` (`finish`), `write`, `mode`, `textfile`, `control_specs`, `testing`
 //! - [`facts`]      fact gathering in one round trip: one shell script + a pure parser
 //!
 //! Small shared pieces, each written once:
