@@ -194,7 +194,7 @@ pub fn db_path(state_dir: &Path) -> PathBuf {
 impl History {
     /// Opens (creating if needed) the database in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<History, HistoryError> {
-        std::fs::create_dir_all(state_dir).map_err(|source| HistoryError::Dir {
+        crate::private_fs::dir(state_dir).map_err(|source| HistoryError::Dir {
             path: state_dir.to_path_buf(),
             source,
         })?;
@@ -206,6 +206,11 @@ impl History {
             path: path.to_path_buf(),
             source,
         };
+        // Created (or set) 0600 before SQLite opens it: its WAL and shared-memory files copy the
+        // database file's permissions.
+        if let Err(e) = crate::private_fs::append(path) {
+            tracing::warn!("cannot make {} private: {e}", path.display());
+        }
         let conn = Connection::open(path).map_err(db)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
         // WAL: readers (`knockplay history`) never block the listener; NORMAL sync is durable
@@ -527,6 +532,31 @@ mod tests {
         assert_eq!(parse_since("30"), Ok(Duration::from_secs(30)));
         assert!(parse_since("2y").unwrap_err().contains("unknown unit 'y'"));
         assert!(parse_since("soon").is_err());
+    }
+
+    #[test]
+    fn the_state_directory_and_database_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let state = tmp.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let h = History::open(&state).unwrap();
+        h.record_knock(&KnockRecord {
+            at: at(1_700_000_000),
+            source: "10.0.0.1".parse().unwrap(),
+            door: "d".into(),
+            outcome: KnockOutcome::Accepted,
+            detail: String::new(),
+            run_id: None,
+        })
+        .unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&state), 0o700);
+        for entry in std::fs::read_dir(&state).unwrap() {
+            let p = entry.unwrap().path();
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
     }
 
     #[test]

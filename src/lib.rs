@@ -40,6 +40,7 @@
 //!
 //! Small shared pieces, each written once:
 //!
+//! - [`private_fs`] controller state kept private: directories 0700, files 0600
 //! - [`counters`]   run counters (ok, changed, …) for the recap, JSON report, knocked runs, history
 //! - [`shell`]      POSIX shell text: quoting, `shlex`-style word splitting, base64 here-documents
 //! - [`signals`]    SIGINT/SIGTERM/SIGHUP → a handler (tokio's signal driver), for `run` and `listen`
@@ -55,6 +56,7 @@ pub mod inventory;
 pub mod knock;
 pub mod modules;
 pub mod playbook;
+pub mod private_fs;
 pub mod runner;
 pub mod shell;
 pub mod signals;

@@ -232,7 +232,7 @@ fn prepare(config: &ListenConfig) -> Result<Arc<History>, ListenError> {
             "{interrupted} run(s) were cut off when the listener last stopped: marked interrupted"
         );
     }
-    std::fs::create_dir_all(&config.runner.log_dir).map_err(|source| ListenError::LogDir {
+    crate::private_fs::dir(&config.runner.log_dir).map_err(|source| ListenError::LogDir {
         path: config.runner.log_dir.clone(),
         source,
     })?;
@@ -435,7 +435,7 @@ fn reload(
     if new.listener.receive_buffer != current.listener.receive_buffer {
         tracing::warn!("receive_buffer changed: applies to newly opened interfaces only");
     }
-    if let Err(e) = std::fs::create_dir_all(&new.runner.log_dir) {
+    if let Err(e) = crate::private_fs::dir(&new.runner.log_dir) {
         tracing::error!("log directory {}: {e}", new.runner.log_dir.display());
     }
     // The detector swaps its tracker and the trigger's doors together, so door numbers agree.

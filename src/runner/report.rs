@@ -186,19 +186,13 @@ impl Reporter {
     pub fn new(opts: ReportOptions) -> Self {
         let out: Box<dyn Write + Send> = match (&opts.capture, &opts.log_file) {
             (Some(buf), _) => Box::new(SharedBuf(buf.clone())),
-            (None, Some(path)) => {
-                match std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                {
-                    Ok(f) => Box::new(f),
-                    Err(e) => {
-                        tracing::error!("cannot open run log {}: {e}", path.display());
-                        Box::new(std::io::sink())
-                    }
+            (None, Some(path)) => match crate::private_fs::append(path) {
+                Ok(f) => Box::new(f),
+                Err(e) => {
+                    tracing::error!("cannot open run log {}: {e}", path.display());
+                    Box::new(std::io::sink())
                 }
-            }
+            },
             (None, None) => Box::new(std::io::stdout()),
         };
         Self::with_writer(opts, out)
@@ -236,13 +230,9 @@ impl Reporter {
             return;
         };
         let entry = inner.logs.entry(host.to_string()).or_insert_with(|| {
-            let _ = std::fs::create_dir_all(dir);
+            let _ = crate::private_fs::dir(dir);
             let path = dir.join(format!("{host}{}.log", self.opts.log_suffix));
-            match std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-            {
+            match crate::private_fs::append(&path) {
                 Ok(f) => Some(f),
                 Err(e) => {
                     tracing::warn!("cannot open log file {}: {e}", path.display());

@@ -13,7 +13,7 @@ use crate::counters::RunCounts;
 pub fn run_command(command: &str, host: IpAddr, log_path: &Path, timeout: Duration) -> RunOutcome {
     let line = command.replace("%IP%", &host.to_string());
     let fail = RunOutcome::failed;
-    let log = match File::create(log_path) {
+    let log = match crate::private_fs::create(log_path) {
         Ok(f) => f,
         Err(e) => return fail(format!("cannot create log {}: {e}", log_path.display())),
     };
