@@ -147,6 +147,9 @@ pub struct SshArgs {
     /// TCP connect timeout in seconds.
     #[arg(long = "timeout", default_value_t = 10, value_parser = seconds_flag())]
     pub timeout: u64,
+    /// Use private key files that group or others can read (refused by default, as OpenSSH does).
+    #[arg(long = "allow-loose-key-permissions")]
+    pub allow_loose_key_permissions: bool,
 }
 
 /// A flag in seconds: at most [`crate::value::MAX_SECONDS`] (a deadline further out cannot be
@@ -259,6 +262,7 @@ pub fn connector(ssh: &SshArgs) -> Result<SshConnector, String> {
         wait_for_ssh: ssh.wait_for_ssh.map(Duration::from_secs),
         command_timeout: None,
         use_agent: true,
+        allow_loose_key_permissions: ssh.allow_loose_key_permissions,
     })
 }
 

@@ -374,6 +374,43 @@ fn revoked_host_key_is_refused_under_every_policy_and_the_file_is_private() {
 }
 
 #[test]
+fn a_private_key_others_can_read_is_refused_unless_allowed() {
+    use std::os::unix::fs::PermissionsExt;
+    let bed = TestBed::start(1).expect("test bed");
+    let dir = tempfile::tempdir().unwrap();
+    // The fleet key copied carelessly: readable by everyone on the controller.
+    let loose = dir.path().join("fleet_key");
+    std::fs::copy(&bed.key_path, &loose).unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let inv = dir.path().join("hosts.ini");
+    let text = bed.inventory_text("root").replace(
+        &bed.key_path.display().to_string(),
+        &loose.display().to_string(),
+    );
+    std::fs::write(&inv, text).unwrap();
+    let p = dir.path().join("ping.yml");
+    std::fs::write(
+        &p,
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - ping:\n",
+    )
+    .unwrap();
+    let r = run_playbook(&bed, &p, &inv, &[]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    assert!(
+        r.all().contains("readable by group or others"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.all().contains("--allow-loose-key-permissions"),
+        "{}",
+        r.all()
+    );
+    let r = run_playbook(&bed, &p, &inv, &["--allow-loose-key-permissions"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+#[test]
 fn every_shipped_playbook_is_idempotent() {
     let bed = TestBed::start(1).expect("test bed");
     let inv = bed.inventory_file();

@@ -66,6 +66,8 @@ pub struct SshConnector {
     pub wait_for_ssh: Option<Duration>,
     pub command_timeout: Option<Duration>,
     pub use_agent: bool,
+    /// Use private keys that group or others can read (`--allow-loose-key-permissions`).
+    pub allow_loose_key_permissions: bool,
 }
 
 impl SshConnector {
@@ -104,6 +106,7 @@ impl Connector for SshConnector {
         o.known_hosts = self.known_hosts.clone();
         o.host_key_policy = self.policy;
         o.command_timeout = self.command_timeout;
+        o.allow_loose_key_permissions = self.allow_loose_key_permissions;
         let s = HostSession::connect(&o)?;
         Ok(Box::new(s))
     }
@@ -175,6 +178,7 @@ mod tests {
             wait_for_ssh: wait,
             command_timeout: command,
             use_agent: false,
+            allow_loose_key_permissions: false,
         };
         let cases = [
             (None, None, true),

@@ -112,6 +112,7 @@ impl Launcher for RunnerLauncher {
                 wait_for_ssh: Some(job.ssh_wait),
                 command_timeout: None,
                 use_agent: false,
+                allow_loose_key_permissions: false,
             }),
             report,
             cancel: self.cancel.clone(),

@@ -85,7 +85,16 @@ fn try_key_files(
             }
             continue;
         }
-        warn_if_readable_by_others(&key);
+        if let Some(mode) = readable_by_others(&key) {
+            if !opts.allow_loose_key_permissions {
+                tried.push(format!(
+                    "key {shown} (refused: readable by group or others, mode {mode:04o}; \
+                     `chmod 600` it, or pass --allow-loose-key-permissions)"
+                ));
+                continue;
+            }
+            warn_if_readable_by_others(&key);
+        }
         match session.userauth_pubkey_file(&opts.user, None, &key, None) {
             Ok(()) if session.authenticated() => return Ok(true),
             Ok(()) => tried.push(format!("key {shown} (not accepted)")),
@@ -171,8 +180,8 @@ fn try_agent(
     Ok(false)
 }
 
-/// Warns once per key file that group or others can read: anyone who can read it can log in where
-/// it is accepted (OpenSSH refuses such keys; knockplay uses them and says so).
+/// Warns once per key file that group or others can read, when the operator allowed such keys:
+/// anyone who can read it can log in where it is accepted.
 fn warn_if_readable_by_others(path: &Path) {
     static WARNED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
     let Some(mode) = readable_by_others(path) else {

@@ -44,6 +44,9 @@ pub struct ConnectOptions {
     /// `false` gives every command its own channel. Default: on, unless the environment variable
     /// `KNOCKPLAY_EXEC_PER_COMMAND=1` is set.
     pub command_shell: bool,
+    /// Use private key files that group or others can read (with a warning). Default `false`: such
+    /// a key is refused, as OpenSSH does, because anyone who can read it can log in where it works.
+    pub allow_loose_key_permissions: bool,
 }
 
 impl ConnectOptions {
@@ -67,6 +70,7 @@ impl ConnectOptions {
             command_timeout: None,
             output_cap: DEFAULT_OUTPUT_CAP,
             command_shell: !shell_disabled_by_env(),
+            allow_loose_key_permissions: false,
         }
     }
 

@@ -1,6 +1,5 @@
 //! knockd-style door commands: `/bin/sh -c` with `%IP%` replaced, output to the run's log.
 
-use std::fs::File;
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
