@@ -56,6 +56,9 @@ pub struct RunnerSettings {
     pub grace_period: Duration,
     /// The longest a door's `command` may run before it is killed.
     pub command_timeout: Duration,
+    /// Default deadline of each task of a playbook run (`timeout:` on a task or block wins);
+    /// `None` (written `0`): no limit.
+    pub task_timeout: Option<Duration>,
     pub host_key_checking: HostKeyChecking,
     pub log_dir: PathBuf,
     pub state_dir: PathBuf,

@@ -118,6 +118,28 @@ fn defaults_take_the_default_route_interface() {
     assert_eq!(c.listener.receive_buffer, 8 << 20);
     assert_eq!(c.runner.max_concurrent_runs, 10);
     assert_eq!(c.runner.state_dir, PathBuf::from("/var/lib/knockplay"));
+    assert_eq!(c.runner.task_timeout, Some(Duration::from_secs(1800)));
+}
+
+#[test]
+fn task_timeout_bounds_listen_runs_and_zero_lifts_it() {
+    let d = Dir::new();
+    let door = "[[door]]\nname = \"a\"\nsequence = [\"1/tcp\"]\nallow = [\"any\"]\nplaybook = \"site.yml\"\n";
+    let c = d
+        .parse(&format!("[runner]\ntask_timeout = 90\n\n{door}"))
+        .unwrap();
+    assert_eq!(c.runner.task_timeout, Some(Duration::from_secs(90)));
+    let c = d
+        .parse(&format!("[runner]\ntask_timeout = 0\n\n{door}"))
+        .unwrap();
+    assert_eq!(c.runner.task_timeout, None);
+    let errors = d.errors(&format!("[runner]\ntask_timeout = -5\n\n{door}"));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("knock.toml:2:") && e.contains("task_timeout")),
+        "{errors:?}"
+    );
 }
 
 #[test]

@@ -30,6 +30,7 @@ pub struct RawRunner {
     pub ssh_wait: Option<Spanned<Seconds>>,
     pub grace_period: Option<Spanned<Seconds>>,
     pub command_timeout: Option<Spanned<Seconds>>,
+    pub task_timeout: Option<Spanned<Seconds>>,
     pub host_key_checking: Option<Spanned<String>>,
     pub log_dir: Option<Spanned<String>>,
     pub state_dir: Option<Spanned<String>>,

@@ -269,6 +269,8 @@ impl Validator<'_> {
             ssh_wait: self.seconds(&raw.ssh_wait, "ssh_wait", 3600.0, 120.0),
             grace_period: self.seconds(&raw.grace_period, "grace_period", 3600.0, 30.0),
             command_timeout: self.seconds(&raw.command_timeout, "command_timeout", 86400.0, 600.0),
+            task_timeout: Some(self.seconds(&raw.task_timeout, "task_timeout", 86400.0, 1800.0))
+                .filter(|d| !d.is_zero()),
             host_key_checking,
             log_dir: raw
                 .log_dir

@@ -42,6 +42,8 @@ pub struct RunJob {
     pub action: PlaybookAction,
     /// How long to wait for the host's sshd before the first task.
     pub ssh_wait: Duration,
+    /// Default deadline of each task (`[runner] task_timeout`).
+    pub task_timeout: Option<Duration>,
     pub host_key_checking: HostKeyChecking,
     /// This run's log file (its directory exists).
     pub log_path: PathBuf,
@@ -655,6 +657,7 @@ fn execute(shared: &Shared, job: &Job, settings: &RunnerSettings) -> RunOutcome 
                 host: job.host,
                 action: p.clone(),
                 ssh_wait: settings.ssh_wait,
+                task_timeout: settings.task_timeout,
                 host_key_checking: settings.host_key_checking,
                 log_path: job.log_path.clone(),
             };

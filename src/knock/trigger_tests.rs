@@ -108,6 +108,7 @@ fn settings(dir: &std::path::Path, max: usize, queue: usize) -> RunnerSettings {
         ssh_wait: Duration::from_secs(1),
         grace_period: Duration::from_secs(1),
         command_timeout: Duration::from_secs(5),
+        task_timeout: None,
         host_key_checking: HostKeyChecking::AcceptNew,
         log_dir: dir.join("logs"),
         state_dir: dir.to_path_buf(),

@@ -122,8 +122,7 @@ impl Launcher for RunnerLauncher {
                 &sha,
                 SystemTime::now(),
             )),
-            // TODO(issue 9): `[runner] task_timeout` in knock.toml, once config/ is split.
-            task_timeout: None,
+            task_timeout: job.task_timeout,
         };
         match run_playbook(opts) {
             Ok(r) => RunOutcome {
