@@ -45,7 +45,7 @@
 //! - [`shell`]      POSIX shell text: quoting, `shlex`-style word splitting, base64 here-documents
 //! - [`signals`]    SIGINT/SIGTERM/SIGHUP → a handler (tokio's signal driver), for `run` and `listen`
 //! - [`timefmt`]    time as text: RFC 3339 history stamps, Python-style command result times
-//! - [`value`]      the variable value type and YAML-style boolean coercion
+//! - [`value`]      the variable value type; boolean, seconds and count coercion
 
 pub mod cli;
 pub mod config;

@@ -1,4 +1,5 @@
-//! The variable value type shared by templating, modules and the runner.
+//! The variable value type shared by templating, modules and the runner, and the coercions every
+//! layer applies to it: Ansible's booleans, display text, bounded seconds and counts.
 //!
 //! Variables are JSON values (`serde_json` with insertion order preserved), which convert
 //! losslessly to and from YAML scalars and minijinja values.
@@ -58,12 +59,8 @@ pub fn seconds(secs: f64) -> Result<Duration, String> {
 /// the value as given (`1e400`, not `inf`).
 pub fn seconds_of(v: &Value) -> Result<Duration, String> {
     let given = to_display(v);
-    let secs = match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    };
-    secs.ok_or_else(|| format!("must be a number of seconds, got '{given}'"))
+    number_as(v, serde_json::Number::as_f64)
+        .ok_or_else(|| format!("must be a number of seconds, got '{given}'"))
         .and_then(|s| {
             seconds(s).map_err(|_| {
                 format!("must be a number of seconds from 0 to {MAX_SECONDS}, got '{given}'")
@@ -74,17 +71,25 @@ pub fn seconds_of(v: &Value) -> Result<Duration, String> {
 /// A value (a whole number, or text holding one) as a count: not negative, at most `u32::MAX`.
 pub fn count_of(v: &Value) -> Result<u32, String> {
     let given = to_display(v);
-    let n = match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse::<u64>().ok(),
-        _ => None,
-    };
+    let n = number_as(v, serde_json::Number::as_u64);
     n.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
         format!(
             "must be a whole number from 0 to {}, got '{given}'",
             u32::MAX
         )
     })
+}
+
+/// A number, or text holding one, as a `T` (`None` for anything else, or outside `T`).
+fn number_as<T: std::str::FromStr>(
+    v: &Value,
+    from_number: fn(&serde_json::Number) -> Option<T>,
+) -> Option<T> {
+    match v {
+        Value::Number(n) => from_number(n),
+        Value::String(s) => s.trim().parse::<T>().ok(),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -148,6 +153,22 @@ mod tests {
         ];
         for (v, want) in cases {
             assert_eq!(count_of(&v).map_err(|_| ()), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn numbers_come_from_numbers_and_text_only() {
+        let cases = [
+            (json!(5), Some(5)),
+            (json!(" 5 "), Some(5)),
+            (json!(5.5), None),
+            (json!("5x"), None),
+            (json!(true), None),
+            (json!(null), None),
+            (json!([5]), None),
+        ];
+        for (v, want) in cases {
+            assert_eq!(number_as(&v, serde_json::Number::as_u64), want, "{v}");
         }
     }
 }
