@@ -1,5 +1,5 @@
 //! Fuzz target: any packet stream keeps the sequence tracker within its bound, without panics.
-//! Run: `cargo +nightly fuzz run sequence` (from the repository root).
+//! Run: `bash fuzz/run sequence` (see fuzz/README.md).
 
 #![no_main]
 

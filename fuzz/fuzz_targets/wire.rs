@@ -1,5 +1,5 @@
 //! Fuzz target: the wire parser never panics, and what it accepts is self-consistent.
-//! Run: `cargo +nightly fuzz run wire` (from the repository root).
+//! Run: `bash fuzz/run wire` (see fuzz/README.md).
 
 #![no_main]
 

@@ -37,7 +37,7 @@ mod auth;
 pub mod become_;
 mod channel;
 mod connect;
-mod framer;
+pub mod framer;
 pub mod known_hosts;
 pub mod options;
 pub mod session;
