@@ -66,6 +66,31 @@ fn split_port(pattern: &str) -> Result<(String, Option<u16>), String> {
 
 /// Expand every `[beg:end(:step)]` range (numeric with zero padding, or single letters).
 pub fn expand_ranges(host: &str) -> Result<Vec<String>, String> {
+    expand_within(host, MAX_HOSTS_PER_PATTERN).map_err(|e| match e {
+        Expand::Bad(m) => m,
+        Expand::TooMany => format!(
+            "host pattern '{host}' expands to more than {MAX_HOSTS_PER_PATTERN} hosts"
+        ),
+    })
+}
+
+/// Most hosts one pattern may stand for: several ranges multiply (`h[0:99][0:99][0:99]` is a
+/// million), so the product is bounded, not only each range.
+pub const MAX_HOSTS_PER_PATTERN: usize = 100_000;
+
+enum Expand {
+    Bad(String),
+    TooMany,
+}
+
+impl From<String> for Expand {
+    fn from(m: String) -> Self {
+        Expand::Bad(m)
+    }
+}
+
+/// [`expand_ranges`] producing at most `limit` names.
+fn expand_within(host: &str, limit: usize) -> Result<Vec<String>, Expand> {
     let Some(open) = host.find('[') else {
         return Ok(vec![host.to_string()]);
     };
@@ -74,6 +99,32 @@ pub fn expand_ranges(host: &str) -> Result<Vec<String>, String> {
         .map(|i| open + i)
         .ok_or_else(|| format!("unbalanced brackets in host '{host}'"))?;
     let (head, spec, tail) = (&host[..open], &host[open + 1..close], &host[close + 1..]);
+    let items = range_items(spec)?;
+    if items.len() > limit {
+        return Err(Expand::TooMany);
+    }
+    // The rest of the pattern multiplies these items: it may stand for limit / items names.
+    let tails = expand_within(tail, limit / items.len().max(1))?;
+    let mut out = Vec::new();
+    for rest in tails {
+        for i in &items {
+            out.push(format!("{head}{i}{rest}"));
+        }
+    }
+    // Keep the natural order: first range varies slowest.
+    let per = items.len();
+    let tails = out.len() / per.max(1);
+    let mut ordered = Vec::with_capacity(out.len());
+    for i in 0..per {
+        for t in 0..tails {
+            ordered.push(out[t * per + i].clone());
+        }
+    }
+    Ok(ordered)
+}
+
+/// The values of one `[start:end]` or `[start:end:step]` range (numbers or single letters).
+fn range_items(spec: &str) -> Result<Vec<String>, String> {
     let parts: Vec<&str> = spec.split(':').collect();
     let (beg, end, step) = match parts.as_slice() {
         [b, e] => (*b, *e, 1usize),
@@ -91,7 +142,7 @@ pub fn expand_ranges(host: &str) -> Result<Vec<String>, String> {
             ))
         }
     };
-    let items: Vec<String> = if is_letter(beg) && is_letter(end) {
+    let items = if is_letter(beg) && is_letter(end) {
         let (b, e) = (beg.as_bytes()[0], end.as_bytes()[0]);
         if b > e {
             return Err(format!("host range '[{spec}]' ends before it starts"));
@@ -123,7 +174,7 @@ pub fn expand_ranges(host: &str) -> Result<Vec<String>, String> {
         } else {
             0
         };
-        if (e - b) / step as u64 > 100_000 {
+        if (e - b) / step as u64 > MAX_HOSTS_PER_PATTERN as u64 {
             return Err(format!("host range '[{spec}]' is too large"));
         }
         (b..=e)
@@ -131,22 +182,7 @@ pub fn expand_ranges(host: &str) -> Result<Vec<String>, String> {
             .map(|n| format!("{n:0width$}"))
             .collect()
     };
-    let mut out = Vec::new();
-    for rest in expand_ranges(tail)? {
-        for i in &items {
-            out.push(format!("{head}{i}{rest}"));
-        }
-    }
-    // Keep the natural order: first range varies slowest.
-    let per = items.len();
-    let tails = out.len() / per.max(1);
-    let mut ordered = Vec::with_capacity(out.len());
-    for i in 0..per {
-        for t in 0..tails {
-            ordered.push(out[t * per + i].clone());
-        }
-    }
-    Ok(ordered)
+    Ok(items)
 }
 
 fn is_letter(s: &str) -> bool {
@@ -156,6 +192,19 @@ fn is_letter(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_multiply_and_the_product_is_bounded() {
+        assert_eq!(expand_ranges("h[0:1][a:b]").unwrap(), ["h0a", "h0b", "h1a", "h1b"]);
+        assert_eq!(expand_ranges("h[0:99][0:99]").unwrap().len(), 10_000);
+        let err = expand_ranges("h[0:99][0:99][0:99]").unwrap_err();
+        assert!(err.contains("more than 100000 hosts"), "{err}");
+        // Found by the inventory fuzz target: eight small ranges on one line (12^8 names) took the
+        // parser past a gigabyte.
+        let line = "''\x18\x18.|[:11]{\x18.|[:11]{\x18.|[:11]{.|[:11]{.|[:11]{.|[:11]{.|[:11]{.|[:11]{1B";
+        let err = expand_ranges(line).unwrap_err();
+        assert!(err.contains("more than 100000 hosts"), "{err}");
+    }
 
     #[test]
     fn expands_ranges_and_ports() {
