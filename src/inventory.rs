@@ -85,7 +85,14 @@ pub struct Inventory {
     hosts: IndexMap<String, HostEntry>,
     groups: IndexMap<String, GroupEntry>,
     var_dirs: Vec<vars_dir::VarsDir>,
+    /// Host listings (and host variables they set) added so far; see [`MAX_LISTED_ENTRIES`].
+    listed: usize,
 }
+
+/// Most host listings plus the host variables they set that one inventory may hold. A range
+/// stands for up to 100000 names and lines multiply that: without a bound a few kilobytes of
+/// inventory can ask for gigabytes.
+pub const MAX_LISTED_ENTRIES: usize = 1_000_000;
 
 impl Default for Inventory {
     fn default() -> Self {
@@ -106,6 +113,7 @@ impl Inventory {
             hosts: IndexMap::new(),
             groups,
             var_dirs: Vec::new(),
+            listed: 0,
         }
     }
 
@@ -307,7 +315,15 @@ impl Inventory {
         hosts: Vec<(String, Option<u16>)>,
         vars: &[(String, Value)],
         source: &str,
-    ) {
+    ) -> Result<(), String> {
+        let entries = hosts.len().saturating_mul(vars.len() + 1);
+        self.listed = self.listed.saturating_add(entries);
+        if self.listed > MAX_LISTED_ENTRIES {
+            return Err(format!(
+                "the inventory lists more than {MAX_LISTED_ENTRIES} hosts and host variables \
+                 (each host of a range and each variable it sets counts once)"
+            ));
+        }
         for (host, port) in hosts {
             self.add_host_to_group(&host, group);
             self.note_source(&host, source);
@@ -318,6 +334,7 @@ impl Inventory {
                 self.set_host_var(&host, k, v.clone());
             }
         }
+        Ok(())
     }
 
     pub(crate) fn set_host_var(&mut self, host: &str, key: &str, value: Value) {

@@ -68,9 +68,9 @@ fn split_port(pattern: &str) -> Result<(String, Option<u16>), String> {
 pub fn expand_ranges(host: &str) -> Result<Vec<String>, String> {
     expand_within(host, MAX_HOSTS_PER_PATTERN).map_err(|e| match e {
         Expand::Bad(m) => m,
-        Expand::TooMany => format!(
-            "host pattern '{host}' expands to more than {MAX_HOSTS_PER_PATTERN} hosts"
-        ),
+        Expand::TooMany => {
+            format!("host pattern '{host}' expands to more than {MAX_HOSTS_PER_PATTERN} hosts")
+        }
     })
 }
 
@@ -195,13 +195,17 @@ mod tests {
 
     #[test]
     fn ranges_multiply_and_the_product_is_bounded() {
-        assert_eq!(expand_ranges("h[0:1][a:b]").unwrap(), ["h0a", "h0b", "h1a", "h1b"]);
+        assert_eq!(
+            expand_ranges("h[0:1][a:b]").unwrap(),
+            ["h0a", "h0b", "h1a", "h1b"]
+        );
         assert_eq!(expand_ranges("h[0:99][0:99]").unwrap().len(), 10_000);
         let err = expand_ranges("h[0:99][0:99][0:99]").unwrap_err();
         assert!(err.contains("more than 100000 hosts"), "{err}");
         // Found by the inventory fuzz target: eight small ranges on one line (12^8 names) took the
         // parser past a gigabyte.
-        let line = "''\x18\x18.|[:11]{\x18.|[:11]{\x18.|[:11]{.|[:11]{.|[:11]{.|[:11]{.|[:11]{.|[:11]{1B";
+        let line =
+            "''\x18\x18.|[:11]{\x18.|[:11]{\x18.|[:11]{.|[:11]{.|[:11]{.|[:11]{.|[:11]{.|[:11]{1B";
         let err = expand_ranges(line).unwrap_err();
         assert!(err.contains("more than 100000 hosts"), "{err}");
     }

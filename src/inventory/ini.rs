@@ -108,8 +108,7 @@ fn host_line(inv: &mut Inventory, group: &str, line: &str, path: &str) -> Result
         }
         vars.push((k.to_string(), literal::parse_value(v)));
     }
-    inv.add_listed_hosts(group, hosts, &vars, path);
-    Ok(())
+    inv.add_listed_hosts(group, hosts, &vars, path)
 }
 
 /// `key = value` in `[group:vars]`.

@@ -894,3 +894,37 @@ fn matches_ansible_on_recorded_fixture() {
         assert_eq!(&json!(inv.hosts_matching(p).unwrap()), want, "pattern {p}");
     }
 }
+
+#[test]
+fn an_inventory_that_asks_for_millions_of_entries_is_refused() {
+    // 100000 hosts, each with ten variables: over the bound before anything is stored.
+    let vars: Vec<String> = (0..10).map(|i| format!("v{i}={i}")).collect();
+    let text = format!("[web]\nh[0:99999] {}\n", vars.join(" "));
+    let err = Inventory::new()
+        .add_ini_str(&text, "big.ini")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("big.ini") && err.contains("more than 1000000"),
+        "{err}"
+    );
+    let yaml = format!(
+        "all:\n  hosts:\n    h[0:99999]:\n{}",
+        (0..10)
+            .map(|i| format!("      v{i}: {i}\n"))
+            .collect::<String>()
+    );
+    let err = Inventory::new()
+        .add_yaml_str(&yaml, "big.yml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("big.yml") && err.contains("more than 1000000"),
+        "{err}"
+    );
+    // A large but reasonable fleet still loads.
+    let mut inv = Inventory::new();
+    inv.add_ini_str("[web]\nweb[0000:1999] ansible_user=root\n", "fleet.ini")
+        .unwrap();
+    assert_eq!(inv.hosts().len(), 2000);
+}

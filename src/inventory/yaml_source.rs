@@ -147,7 +147,8 @@ fn hosts(inv: &mut Inventory, group: &str, node: &Node, path: &str) -> Result<()
                 ))
             }
         };
-        inv.add_listed_hosts(group, expanded, &vars_map, path);
+        inv.add_listed_hosts(group, expanded, &vars_map, path)
+            .map_err(|m| at(path, vars, m))?;
     }
     Ok(())
 }
