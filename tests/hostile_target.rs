@@ -306,3 +306,145 @@ fn task_timeout_stops_a_slow_command_and_the_host_carries_on() {
         r.all()
     );
 }
+
+#[test]
+fn text_from_a_target_is_never_rendered_as_a_template_on_any_path() {
+    let bed = TestBed::start(1).expect("test bed");
+    let h = &bed.hosts[0];
+    let dir = tempfile::tempdir().unwrap();
+    // What the controller holds and the target wants: an environment variable and a file.
+    let env_secret = "kp-env-secret-41c9";
+    let file_secret = "kp-file-secret-93d0";
+    let secret_file = dir.path().join("controller-secret");
+    std::fs::write(&secret_file, file_secret).unwrap();
+    let payload = format!(
+        "{{{{ lookup('env', 'KP_CTRL_SECRET') }}}}{{{{ lookup('file', '{}') }}}}{{% if true %}}",
+        secret_file.display()
+    );
+    h.write_file("/root/evil", format!("{payload}\n").as_bytes())
+        .unwrap();
+    // Facts too: every os-release field carries the payload.
+    let os_release = format!(
+        "NAME=\"{payload}\"\nPRETTY_NAME=\"{payload}\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=\"{payload}\"\n"
+    );
+    h.write_file("/etc/os-release", os_release.as_bytes())
+        .unwrap();
+    std::fs::write(
+        dir.path().join("t.j2"),
+        "raw={{ out.stdout }}\nderived={{ derived }}\nfacts={{ ansible_facts | to_json }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("inc.yml"),
+        "- copy:\n    content: \"{{ item }}\\n\"\n    dest: /root/result-include\n",
+    )
+    .unwrap();
+    let pb = r#"
+- hosts: all
+  gather_facts: yes
+  vars:
+    derived: "{{ out.stdout | trim }}"
+  tasks:
+    - command: cat /root/evil
+      register: out
+    - set_fact:
+        fact_copy: "{{ out.stdout }}"
+        fact_filtered: "{{ out.stdout | upper | lower }}"
+        fact_json: "{{ ('{\"v\": ' ~ (out.stdout | to_json) ~ '}') | from_json }}"
+    - copy:
+        dest: /root/result-copy
+        content: |
+          raw={{ out.stdout }}
+          derived={{ derived }}
+          fact={{ fact_copy }}
+          filtered={{ fact_filtered }}
+          json={{ fact_json.v }}
+          hostvars={{ hostvars[inventory_hostname].fact_copy }}
+          task_var={{ task_var | trim }}
+      vars:
+        task_var: "{{ fact_copy }} "
+    - template:
+        src: t.j2
+        dest: /root/result-template
+    - copy:
+        content: "{{ item }}\n"
+        dest: /root/result-loop
+      loop: "{{ out.stdout_lines }}"
+    - include_tasks: inc.yml
+      loop: "{{ out.stdout_lines }}"
+    - name: a condition that is target text
+      debug:
+        msg: never
+      when: "{{ out.stdout }}"
+      ignore_errors: yes
+    - name: a condition that mixes the author's text and target text
+      debug:
+        msg: compared
+      when: "{{ out.stdout }} == 'x'"
+    - name: debug var from target text
+      debug:
+        var: "{{ out.stdout }}"
+      ignore_errors: yes
+"#;
+    std::fs::write(dir.path().join("site.yml"), pb).unwrap();
+    let inv = bed.inventory_file();
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_knockplay"))
+        .args(["run", dir.path().join("site.yml").to_str().unwrap()])
+        .args(["-i", inv.to_str().unwrap(), "-v"])
+        .arg("--known-hosts")
+        .arg(bed.dir().join("knockplay_known_hosts"))
+        .env("NO_COLOR", "1")
+        .env("KP_CTRL_SECRET", env_secret)
+        .output()
+        .expect("run knockplay");
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: out.stderr,
+        took: started.elapsed(),
+    };
+    // Two tasks fail (ignored): the condition that is not a boolean and the debug var.
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.recap("host0").contains("ignored=2"), "{}", r.all());
+    assert!(r.all().contains("neither true nor false"), "{}", r.all());
+    assert!(
+        r.all().contains("debug var must name a variable"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.all().contains(env_secret), "{}", r.all());
+    assert!(!r.all().contains(file_secret), "{}", r.all());
+    let copy = h.read_to_string("/root/result-copy").unwrap();
+    for key in [
+        "raw", "derived", "fact", "filtered", "json", "hostvars", "task_var",
+    ] {
+        assert!(
+            copy.contains(&format!("{key}={payload}\n")),
+            "{key} is not the target's text as it was:\n{copy}"
+        );
+    }
+    let template = h.read_to_string("/root/result-template").unwrap();
+    assert!(
+        template.starts_with(&format!("raw={payload}\nderived={payload}\nfacts=")),
+        "{template}"
+    );
+    assert!(
+        template.contains("lookup('env', 'KP_CTRL_SECRET')"),
+        "facts lost the payload: {template}"
+    );
+    for path in ["/root/result-loop", "/root/result-include"] {
+        assert_eq!(
+            h.read_to_string(path).unwrap(),
+            format!("{payload}\n"),
+            "{path}"
+        );
+    }
+    for path in ["/root/result-copy", "/root/result-template"] {
+        let text = h.read_to_string(path).unwrap();
+        assert!(
+            !text.contains(env_secret) && !text.contains(file_secret),
+            "{path}: {text}"
+        );
+    }
+}

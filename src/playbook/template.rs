@@ -16,6 +16,13 @@
 //!   still refuse to be printed;
 //! - `omit` is a placeholder: mapping entries whose value renders to it are dropped.
 //!
+//! Trust: only template text written by the playbook's author is ever rendered. A variable's
+//! value is rendered lazily only when the variable is listed as the author's in the hidden
+//! [`LAZY_VARS`] entry of the scope ([`mark_author_vars`], set by the scope builder). Everything
+//! else (facts, registered results, `set_fact` values, loop items, `hostvars`, anything computed
+//! from them by filters or JSON) is data: `{{ lookup('file', ...) }}` printed by a target stays
+//! those characters. Without the entry nothing is rendered lazily: the default is closed.
+//!
 //! - this file: [`Templar`], rendering and evaluating
 //! - `scan`: what a template's text says before compiling it (`{{ expr }}`, guards)
 //! - `error`: [`TemplateError`] and finding the undefined variable
@@ -40,7 +47,10 @@ pub use error::TemplateError;
 pub use predicates::compare_versions;
 
 use error::{convert_error, location};
-use scan::{bool_word, checks_definedness, is_identifier, plain_lookup, single_expression};
+use scan::{
+    bool_word, checks_definedness, inline_expressions, is_identifier, plain_lookup,
+    single_expression,
+};
 
 /// The value of `omit`: module arguments set to it are left out.
 pub const OMIT: &str = "__omit_place_holder__knockplay__";
@@ -57,6 +67,55 @@ const MAX_CACHED: usize = 50_000;
 /// Whether `s` contains Jinja syntax at all.
 pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// Hidden scope entry: the names of the variables whose values are templates written by the
+/// playbook's author and not yet rendered (a JSON list of strings). See the module docs.
+pub const LAZY_VARS: &str = "__knockplay_author_templates__";
+
+/// Hidden entry of a variable layer: names in that layer that hold data (a loop item passed to
+/// an include), never templates, although the layer is otherwise the author's.
+pub const DATA_VARS: &str = "__knockplay_data_vars__";
+
+/// Whether `name` is one of the hidden bookkeeping entries above.
+pub fn is_hidden(name: &str) -> bool {
+    name == LAZY_VARS || name == DATA_VARS
+}
+
+/// Mark every variable of an author-only map (inventory, play vars, `-e`) whose value holds
+/// template syntax as the author's, to be rendered lazily when used.
+pub fn mark_author_vars(vars: &mut Vars) {
+    let names: Vec<Value> = vars
+        .iter()
+        .filter(|(k, v)| !is_hidden(k) && contains_template(v))
+        .map(|(k, _)| Value::String(k.clone()))
+        .collect();
+    vars.insert(LAZY_VARS.into(), Value::Array(names));
+}
+
+/// Set the list of author variables still to be rendered lazily (see [`LAZY_VARS`]).
+pub fn set_author_vars(vars: &mut Vars, names: &[String]) {
+    let list = names.iter().map(|n| Value::String(n.clone())).collect();
+    vars.insert(LAZY_VARS.into(), Value::Array(list));
+}
+
+/// Whether `name` is listed in `list_key` of `vars`.
+pub fn listed(vars: &Vars, list_key: &str, name: &str) -> bool {
+    vars.get(list_key)
+        .and_then(Value::as_array)
+        .is_some_and(|l| l.iter().any(|n| n.as_str() == Some(name)))
+}
+
+/// Record that `name` in this layer holds data (see [`DATA_VARS`]).
+pub fn mark_data(vars: &mut Vars, name: &str) {
+    let entry = vars
+        .entry(DATA_VARS.to_string())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = entry {
+        if !list.iter().any(|n| n.as_str() == Some(name)) {
+            list.push(Value::String(name.to_string()));
+        }
+    }
 }
 
 /// Whether a value contains a template string anywhere (keys included).
@@ -228,17 +287,28 @@ impl Templar {
         if let Some(b) = bool_word(e) {
             return Ok(b);
         }
+        if is_template(e) && single_expression(e).is_none() {
+            if let Some(expr) = inline_expressions(e) {
+                let v = self.eval_mj(&expr, e, vars, 0)?;
+                return Ok(v.is_true());
+            }
+        }
         if is_template(e) {
+            // The rendered text is data, never evaluated again: a condition that renders to
+            // `x == 1` (or to a template) is an error, as in ansible-core 2.19.
             return match self.render_str(e, vars)? {
-                Value::String(s) => match str_bool(&s) {
-                    Some(b) => Ok(b),
-                    None if is_template(&s) => Ok(!s.is_empty()),
-                    None => self.eval_bool(&s, vars),
-                },
+                Value::String(s) => str_bool(&s).ok_or_else(|| TemplateError::Render {
+                    message: format!(
+                        "the condition rendered to the text '{}', which is neither true nor \
+                         false; write the expression without {{{{ }}}} (when: x == 1)",
+                        s.chars().take(80).collect::<String>()
+                    ),
+                    at: location(e, None, None),
+                }),
                 other => Ok(json_truthy(&other)),
             };
         }
-        if let Some(v) = plain_lookup(e, vars) {
+        if let Some(v) = plain_lookup(e, vars, |n| listed(vars, LAZY_VARS, n)) {
             return Ok(match v {
                 Value::String(s) if is_identifier(e) => str_bool(s).unwrap_or(!s.is_empty()),
                 other => json_truthy(other),
@@ -280,7 +350,7 @@ impl Templar {
             return Ok(Value::String(s.to_string()));
         }
         if let Some(expr) = single_expression(s) {
-            if let Some(v) = plain_lookup(expr, vars) {
+            if let Some(v) = plain_lookup(expr, vars, |n| listed(vars, LAZY_VARS, n)) {
                 return Ok(v.clone());
             }
             let v = self.eval_mj(expr, s, vars, depth)?;
@@ -384,8 +454,9 @@ impl Templar {
         let mut failed = Vec::new();
         for name in names {
             let Some(v) = vars.get(name) else { continue };
-            // hostvars hold other hosts' raw variables; they are rendered by their owner.
-            if name != "hostvars" && contains_template(v) {
+            // Only the author's templates are rendered; data (target output, facts, results,
+            // values computed from them, other hosts' variables) goes in as it is.
+            if name != "hostvars" && listed(vars, LAZY_VARS, name) && contains_template(v) {
                 if depth >= MAX_DEPTH {
                     return Err(TemplateError::Recursion { name: name.clone() });
                 }

@@ -279,11 +279,35 @@ fn pause(a: &Args<'_>, check: bool, deadline: Option<Deadline>) -> Result<Module
     }
 }
 
+/// `a.b`, `a['b']`, `a[0]`, `a | length`: names, attribute and index access, filters without
+/// arguments; no calls, no template syntax.
+fn is_variable_path(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty()
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '_' | '.' | '[' | ']' | '\'' | '"' | ' ' | '|' | '-')
+        })
+}
+
 fn debug(templar: &Templar, a: &Args<'_>, scope: &Vars) -> Result<ModuleResult, Problem> {
     let mut r = ModuleResult::ok();
     if let Some(name) = a.str("var")? {
         let v = match scope.get(&name) {
             Some(v) => v.clone(),
+            // `var` is an expression; pasting a rendered value (`var: "{{ out.stdout }}"`) into
+            // one would evaluate target data, so only variable paths and filters without
+            // arguments are evaluated.
+            None if !is_variable_path(&name) => {
+                return Err(ControlError::Failed(format!(
+                    "debug var must name a variable (a.b, a['b'], a[0], a | filter), not '{}'",
+                    name.chars().take(80).collect::<String>()
+                ))
+                .into())
+            }
             None => match templar.render_str(&format!("{{{{ {name} }}}}"), scope) {
                 Ok(v) => v,
                 Err(_) => Value::String("VARIABLE IS NOT DEFINED!".into()),

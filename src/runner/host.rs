@@ -79,6 +79,7 @@ impl PlayCtx<'_> {
         let mut scope = inventory.clone();
         scope.extend(self.play.vars.clone());
         scope.extend(self.opts.extra_vars.clone());
+        crate::playbook::template::mark_author_vars(&mut scope);
         scope
     }
 }

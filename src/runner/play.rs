@@ -216,8 +216,10 @@ fn play_hosts(
     limit: Option<&[String]>,
     states: &BTreeMap<String, HostState>,
 ) -> Vec<String> {
+    let mut extra = opts.extra_vars.clone();
+    crate::playbook::template::mark_author_vars(&mut extra);
     let pattern = templar
-        .render_str(&play.hosts, &opts.extra_vars)
+        .render_str(&play.hosts, &extra)
         .map(|v| to_display(&v))
         .unwrap_or_else(|_| play.hosts.clone());
     let mut hosts = match opts.inventory.hosts_matching(&pattern) {

@@ -17,11 +17,12 @@
 //!
 //! Magic variables (`inventory_hostname`, `groups`, `hostvars`, `item`, ...) are set last.
 //! Values defined in templatable layers may themselves contain templates (`x: "{{ y }}/z"`);
-//! they are rendered lazily against the whole scope when the scope is built. Facts and registered
-//! results are never re-templated (a command's stdout containing `{{` stays literal).
+//! they are rendered against the whole scope when the scope is built. Facts, registered results
+//! and the results of rendering are data, never templated again (a command's stdout containing
+//! `{{` stays literal).
 
 use crate::playbook::model::RoleCtx;
-use crate::playbook::template::Templar;
+use crate::playbook::template::{self, Templar};
 use crate::value::{Value, Vars};
 
 /// The inputs for one task's scope on one host.
@@ -49,15 +50,24 @@ fn has_template(v: &Value) -> bool {
 }
 
 /// Build the merged scope and resolve templated variables in it.
+///
+/// Each author template is rendered once, against the scope as merged (a template that uses
+/// another author template renders that one on the way, see [`Templar`]); its result is data and
+/// never rendered again, even when it holds `{{` (a registered stdout passed through `vars:`).
+/// A variable that fails to render stays as written and listed as the author's: the error
+/// surfaces where it is used.
 pub fn build(l: &Layers<'_>, templar: &Templar) -> Vars {
     let mut scope = Vars::new();
     let mut lazy: Vec<String> = Vec::new();
     let mut put = |scope: &mut Vars, layer: &Vars, templatable: bool| {
         for (k, v) in layer {
-            if templatable && has_template(v) {
+            if template::is_hidden(k) {
+                continue;
+            }
+            let data = template::listed(layer, template::DATA_VARS, k);
+            lazy.retain(|x| x != k);
+            if templatable && !data && has_template(v) {
                 lazy.push(k.clone());
-            } else {
-                lazy.retain(|x| x != k);
             }
             scope.insert(k.clone(), v.clone());
         }
@@ -83,34 +93,29 @@ pub fn build(l: &Layers<'_>, templar: &Templar) -> Vars {
     }
     put(&mut scope, l.extra, true);
     put(&mut scope, &l.magic, false);
-    // Resolve variables that are templates, a few passes for chains (a -> b -> c). A variable
-    // that fails to render stays as written: the error surfaces where it is used.
-    lazy.dedup();
-    for _ in 0..4 {
-        let mut progressed = false;
-        let mut still = Vec::new();
-        for k in &lazy {
-            let Some(v) = scope.get(k).cloned() else {
-                continue;
-            };
-            match templar.render_value(&v, &scope) {
-                Ok(nv) => {
-                    if has_template(&nv) {
-                        still.push(k.clone());
-                    }
-                    if nv != v {
-                        progressed = true;
-                    }
-                    scope.insert(k.clone(), nv);
-                }
-                Err(_) => still.push(k.clone()),
+    if lazy.is_empty() {
+        return scope;
+    }
+    template::set_author_vars(&mut scope, &lazy);
+    let rendered: Vec<(String, Option<Value>)> = lazy
+        .iter()
+        .map(|k| {
+            let v = scope
+                .get(k)
+                .and_then(|v| templar.render_value(v, &scope).ok());
+            (k.clone(), v)
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for (k, v) in rendered {
+        match v {
+            Some(v) => {
+                scope.insert(k, v);
             }
-        }
-        lazy = still;
-        if lazy.is_empty() || !progressed {
-            break;
+            None => failed.push(k),
         }
     }
+    template::set_author_vars(&mut scope, &failed);
     scope
 }
 

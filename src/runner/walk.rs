@@ -162,6 +162,8 @@ impl HostRun<'_, '_> {
             if let (Some(spec), Some(item)) = (&task.loop_, &item) {
                 s.insert(spec.loop_var.clone(), item.clone());
                 params.insert(spec.loop_var.clone(), item.clone());
+                // The item is data: the included tasks see it, never render it.
+                crate::playbook::template::mark_data(&mut params, &spec.loop_var);
             }
             match first_false(self.ctx.templar, &conds, &s) {
                 Err(e) => return self.include_failed(&display, task_error(task, &host, &e)),

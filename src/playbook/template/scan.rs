@@ -63,6 +63,55 @@ pub(super) fn bool_word(s: &str) -> Option<bool> {
     }
 }
 
+/// A condition that mixes text and `{{ }}` (`{{ port }} == 8080`) as one expression
+/// (`(port) == 8080`), so that what the variables hold is never evaluated as an expression.
+/// `None` for statements, comments or unbalanced delimiters.
+pub(super) fn inline_expressions(s: &str) -> Option<String> {
+    if s.contains("{%") || s.contains("{#") {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let body = &rest[open + 2..];
+        let b = body.as_bytes();
+        let (mut quote, mut depth, mut i, mut close) = (None::<u8>, 0usize, 0usize, None);
+        while i < b.len() {
+            let c = b[i];
+            if let Some(q) = quote {
+                if c == b'\\' {
+                    i += 1;
+                } else if c == q {
+                    quote = None;
+                }
+            } else {
+                match c {
+                    b'\'' | b'"' => quote = Some(c),
+                    b'{' => depth += 1,
+                    b'}' if depth > 0 => depth -= 1,
+                    b'}' if b.get(i + 1) == Some(&b'}') => {
+                        close = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        let close = close?;
+        out.push('(');
+        out.push_str(body[..close].trim());
+        out.push(')');
+        rest = &body[close + 2..];
+    }
+    if rest.contains("}}") {
+        return None;
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
 pub(super) fn is_identifier(s: &str) -> bool {
     let mut c = s.chars();
     c.next()
@@ -70,9 +119,15 @@ pub(super) fn is_identifier(s: &str) -> bool {
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
-/// Fast path for `{{ name }}` / `{{ a.b.c }}`: the variable as is, when it exists and holds no
-/// template (the common `{{ item }}`, `{{ packages }}`); anything else goes through minijinja.
-pub(super) fn plain_lookup<'v>(expr: &str, vars: &'v Vars) -> Option<&'v Value> {
+/// Fast path for `{{ name }}` / `{{ a.b.c }}`: the variable as is, when it exists and is data or
+/// holds no template (the common `{{ item }}`, `{{ packages }}`, `{{ out.stdout }}`); anything
+/// else goes through minijinja. `is_author(root)` tells whether the root variable is an author
+/// template still to be rendered.
+pub(super) fn plain_lookup<'v>(
+    expr: &str,
+    vars: &'v Vars,
+    is_author: impl Fn(&str) -> bool,
+) -> Option<&'v Value> {
     let mut parts = expr.split('.');
     let root = parts.next()?;
     if !is_identifier(root) {
@@ -85,7 +140,7 @@ pub(super) fn plain_lookup<'v>(expr: &str, vars: &'v Vars) -> Option<&'v Value> 
         }
         cur = cur.as_object()?.get(p)?;
     }
-    (!contains_template(cur)).then_some(cur)
+    (!is_author(root) || !contains_template(cur)).then_some(cur)
 }
 
 /// Whether every use of `name` in `source` is followed by `| default`/`| d(` or a
@@ -179,6 +234,29 @@ mod tests {
     }
 
     #[test]
+    fn inline_expressions_become_one_expression() {
+        assert_eq!(
+            inline_expressions("{{ port }} == 8080").as_deref(),
+            Some("(port) == 8080")
+        );
+        assert_eq!(
+            inline_expressions("{{ a }} in {{ b | map(attribute='x') }}").as_deref(),
+            Some("(a) in (b | map(attribute='x'))")
+        );
+        assert_eq!(
+            inline_expressions("{{ '}}' }} == x").as_deref(),
+            Some("('}}') == x")
+        );
+        assert_eq!(
+            inline_expressions("{{ {'a': 1}.a }} == 1").as_deref(),
+            Some("({'a': 1}.a) == 1")
+        );
+        assert_eq!(inline_expressions("{% if x %}1{% endif %}"), None);
+        assert_eq!(inline_expressions("{{ x == 1"), None);
+        assert_eq!(inline_expressions("x }} == 1"), None);
+    }
+
+    #[test]
     fn words_identifiers_and_plain_lookups() {
         assert_eq!(bool_word("Yes"), Some(true));
         assert_eq!(bool_word("off"), Some(false));
@@ -189,9 +267,12 @@ mod tests {
             Value::Object(m) => m,
             _ => Vars::new(),
         };
-        assert_eq!(plain_lookup("a.b", &vars), Some(&json!(1)));
-        assert_eq!(plain_lookup("t", &vars), None);
-        assert_eq!(plain_lookup("a.c", &vars), None);
-        assert_eq!(plain_lookup("a['b']", &vars), None);
+        let author = |n: &str| n == "t";
+        assert_eq!(plain_lookup("a.b", &vars, author), Some(&json!(1)));
+        // An author template is rendered by minijinja; the same text as data is returned as is.
+        assert_eq!(plain_lookup("t", &vars, author), None);
+        assert_eq!(plain_lookup("t", &vars, |_| false), Some(&json!("{{ a }}")));
+        assert_eq!(plain_lookup("a.c", &vars, author), None);
+        assert_eq!(plain_lookup("a['b']", &vars, author), None);
     }
 }

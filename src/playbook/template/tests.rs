@@ -47,7 +47,11 @@ fn vars() -> Vars {
         "spaced": "  padded  ",
         "mode": "0644"
     }) {
-        Value::Object(m) => m,
+        Value::Object(mut m) => {
+            // The templates above stand for the author's variables (play vars, inventory).
+            mark_author_vars(&mut m);
+            m
+        }
         _ => unreachable!(),
     }
 }
