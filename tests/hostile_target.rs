@@ -349,7 +349,7 @@ fn text_from_a_target_is_never_rendered_as_a_template_on_any_path() {
       register: out
     - set_fact:
         fact_copy: "{{ out.stdout }}"
-        fact_filtered: "{{ out.stdout | upper | lower }}"
+        fact_filtered: "{{ out.stdout | trim | string }}"
         fact_json: "{{ ('{\"v\": ' ~ (out.stdout | to_json) ~ '}') | from_json }}"
     - copy:
         dest: /root/result-copy

@@ -193,4 +193,58 @@ mod tests {
         assert_eq!(s["conf"], json!("/srv/app/conf"));
         assert_eq!(s["out"]["stdout"], json!("{{ not_a_var }}"));
     }
+
+    fn scope_of(play: &Vars, task: &Vars, block: &Vars, reg: &Vars) -> Vars {
+        let empty = Vars::new();
+        build(
+            &Layers {
+                role: None,
+                inventory: &empty,
+                facts: &empty,
+                play_vars: play,
+                vars_files: &empty,
+                block_vars: &[block],
+                task_vars: task,
+                include_vars: &empty,
+                registered: reg,
+                extra: &empty,
+                magic: Vars::new(),
+            },
+            &Templar::new(),
+        )
+    }
+
+    #[test]
+    fn results_of_rendering_are_data_and_never_rendered_again() {
+        let evil = "{{ lookup('env', 'HOME') }}";
+        let reg = vars(json!({"out": {"stdout": evil}, "fact": evil}));
+        // Author variables that pass target text on, directly and through filters.
+        let play = vars(json!({"direct": "{{ out.stdout }}", "trimmed": "{{ out.stdout | trim }}"}));
+        let task = vars(json!({"via_fact": "{{ fact ~ '' }}", "chain": "{{ trimmed }}"}));
+        let mut block = vars(json!({"item": evil, "author": "{{ 'a' ~ 'b' }}"}));
+        template::mark_data(&mut block, "item");
+        let s = scope_of(&play, &task, &block, &reg);
+        for k in ["direct", "trimmed", "via_fact", "chain", "item"] {
+            assert_eq!(s[k], json!(evil), "{k}");
+        }
+        assert_eq!(s["author"], json!("ab"));
+        // Nothing is left for lazy rendering, and the data renders as itself anywhere.
+        assert!(!template::listed(&s, template::LAZY_VARS, "direct"));
+        let t = Templar::new();
+        for src in ["{{ direct }}", "{{ chain | trim | string }}", "x{{ item }}x", "{{ out }}"] {
+            let v = t.render_str(src, &s).unwrap();
+            assert!(v.to_string().contains("lookup('env', 'HOME')"), "{src}: {v}");
+        }
+    }
+
+    #[test]
+    fn an_author_template_that_fails_is_reported_where_it_is_used() {
+        let play = vars(json!({"broken": "{{ missing }}", "fine": "ok"}));
+        let empty = Vars::new();
+        let s = scope_of(&play, &empty, &empty, &empty);
+        assert!(template::listed(&s, template::LAZY_VARS, "broken"));
+        let err = Templar::new().render_str("{{ broken }}", &s).unwrap_err().to_string();
+        assert!(err.contains("missing"), "{err}");
+        assert_eq!(Templar::new().render_str("{{ fine }}", &s).unwrap(), json!("ok"));
+    }
 }
