@@ -219,7 +219,8 @@ mod tests {
         let evil = "{{ lookup('env', 'HOME') }}";
         let reg = vars(json!({"out": {"stdout": evil}, "fact": evil}));
         // Author variables that pass target text on, directly and through filters.
-        let play = vars(json!({"direct": "{{ out.stdout }}", "trimmed": "{{ out.stdout | trim }}"}));
+        let play =
+            vars(json!({"direct": "{{ out.stdout }}", "trimmed": "{{ out.stdout | trim }}"}));
         let task = vars(json!({"via_fact": "{{ fact ~ '' }}", "chain": "{{ trimmed }}"}));
         let mut block = vars(json!({"item": evil, "author": "{{ 'a' ~ 'b' }}"}));
         template::mark_data(&mut block, "item");
@@ -231,9 +232,17 @@ mod tests {
         // Nothing is left for lazy rendering, and the data renders as itself anywhere.
         assert!(!template::listed(&s, template::LAZY_VARS, "direct"));
         let t = Templar::new();
-        for src in ["{{ direct }}", "{{ chain | trim | string }}", "x{{ item }}x", "{{ out }}"] {
+        for src in [
+            "{{ direct }}",
+            "{{ chain | trim | string }}",
+            "x{{ item }}x",
+            "{{ out }}",
+        ] {
             let v = t.render_str(src, &s).unwrap();
-            assert!(v.to_string().contains("lookup('env', 'HOME')"), "{src}: {v}");
+            assert!(
+                v.to_string().contains("lookup('env', 'HOME')"),
+                "{src}: {v}"
+            );
         }
     }
 
@@ -243,8 +252,14 @@ mod tests {
         let empty = Vars::new();
         let s = scope_of(&play, &empty, &empty, &empty);
         assert!(template::listed(&s, template::LAZY_VARS, "broken"));
-        let err = Templar::new().render_str("{{ broken }}", &s).unwrap_err().to_string();
+        let err = Templar::new()
+            .render_str("{{ broken }}", &s)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing"), "{err}");
-        assert_eq!(Templar::new().render_str("{{ fine }}", &s).unwrap(), json!("ok"));
+        assert_eq!(
+            Templar::new().render_str("{{ fine }}", &s).unwrap(),
+            json!("ok")
+        );
     }
 }
