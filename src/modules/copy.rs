@@ -254,6 +254,9 @@ pub fn plan_file(ca: &CopyArgs, new: &NewContent, states: &[FileState]) -> Resul
     if st.kind == Kind::Directory {
         return Err(format!("dest '{dest}' is a directory"));
     }
+    if ca.follow {
+        st.check_follow(&dest)?;
+    }
     // Without follow, a symlink at dest is replaced by a regular file even when the content it
     // points to is the same (Ansible compares against the link itself, which has no checksum).
     let same = st.sha256.as_deref() == Some(new.sha256.as_str())
@@ -558,8 +561,14 @@ pub fn plan_dir(
     let plan = if lines.is_empty() {
         Plan::NoChange
     } else {
+        // Each write and fix carries the safe-path functions; define them once for the tree.
+        let lib = crate::modules::safepath::LIB;
+        let mut script = lines.join("\n").replace(lib, "");
+        if script.len() < lines.iter().map(String::len).sum::<usize>() {
+            script.insert_str(0, lib);
+        }
         Plan::Change {
-            script: lines.join("\n"),
+            script,
             stdin: None,
             diff: None,
         }
@@ -620,14 +629,21 @@ mod tests {
         // Same content, other mode: only chmod, no transfer.
         a.attrs.mode = Some(Mode::Octal(0o777));
         let o = plan_file(&a, &new, &[st_file(&sha, 0o644), absent(), dir()]).unwrap();
-        assert_eq!(o.plan, Plan::commands(vec!["chmod 0777 /tmp/x".into()]));
+        assert_eq!(
+            o.plan,
+            Plan::commands(vec![crate::modules::safepath::fix_script(
+                "/tmp",
+                "x",
+                &["chmod 0777".into()]
+            )])
+        );
         // Different content: streamed write.
         let o = plan_file(&a, &new, &[st_file("other", 0o644), absent(), dir()]).unwrap();
         let Plan::Change { script, stdin, .. } = &o.plan else {
             panic!()
         };
         assert_eq!(stdin.as_deref(), Some(&b"hi\n"[..]));
-        assert!(script.contains("chmod 0777 \"$t\""), "{script}");
+        assert!(script.contains("chmod 0777 \"$kp_f\""), "{script}");
         assert!(script.contains("mv -fT"), "{script}");
         // Trailing slash: dest is a directory, file goes inside under the src basename.
         let a = ca("/tmp/");

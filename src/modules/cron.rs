@@ -6,6 +6,7 @@
 
 use super::plan::{failed_output, finish_command, Outcome, Plan, Report};
 use super::probe::{probe_sections, section, sections};
+use super::write::{write_file_script, WriteSpec};
 use super::{Args, FileDiff, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 
@@ -382,15 +383,15 @@ pub fn probe_script(a: &CronArgs) -> String {
 pub fn write_script(a: &CronArgs, e: &Edit) -> String {
     match &a.cron_file {
         Some(f) if e.remove_file => format!("rm -f {}", quote(f)),
-        Some(f) => {
-            let f = quote(f);
-            format!(
-                "umask 022; kp_t=$(mktemp \"$(dirname {f})/.kp-cron.XXXXXX\") || exit 1; \
-                 if cat > \"$kp_t\"; then \
-                 if [ -e {f} ]; then chmod --reference={f} \"$kp_t\" && chown --reference={f} \"$kp_t\"; else chmod 0644 \"$kp_t\"; fi && mv -f \"$kp_t\" {f}; \
-                 else rm -f \"$kp_t\"; exit 1; fi"
-            )
-        }
+        // A new file (0644 under umask 022, root's) replaces the old one; nothing follows a link
+        // planted beside it.
+        Some(f) => format!(
+            "umask 022\n{}",
+            write_file_script(&WriteSpec {
+                dest: f.clone(),
+                ..WriteSpec::default()
+            })
+        ),
         None => format!("crontab {} -", user_flag(a)),
     }
 }

@@ -620,7 +620,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             o.plan,
-            Plan::commands(vec!["chown bin /x".into(), "chmod 0744 /x".into()])
+            Plan::commands(vec![crate::modules::safepath::fix_script(
+                "/",
+                "x",
+                &["chown bin".into(), "chmod 0744".into()]
+            )])
         );
         let e = plan(&fa(json!({"path": "/x", "state": "file"})), &absent).unwrap_err();
         assert_eq!(e, "file (/x) is absent, cannot continue");

@@ -7,7 +7,7 @@
 
 use super::plan::failed_output;
 use super::probe::{parse_probe, probe_script, run_script, FileState, Kind, ProbeReq};
-use super::write::{Attrs, FILE_COMMON};
+use super::write::{write_file_script, Attrs, WriteSource, WriteSpec, FILE_COMMON};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 
@@ -219,7 +219,11 @@ pub fn needs_download(a: &GetUrlArgs, p: &Probe) -> bool {
 
 /// Download to a temp file beside dest, verify, replace only when different. Prints
 /// `checksum_src=` and `replaced=1` or `same=1`. Secrets for curl come on stdin.
-pub fn download_script(a: &GetUrlArgs, path: &str) -> (String, Option<String>) {
+pub fn download_script(
+    a: &GetUrlArgs,
+    path: &str,
+    existing: Option<&FileState>,
+) -> (String, Option<String>) {
     let t = a.timeout;
     let mut curl = vec![
         "curl".to_string(),
@@ -256,7 +260,7 @@ pub fn download_script(a: &GetUrlArgs, path: &str) -> (String, Option<String>) {
     let read_secrets = if secrets.is_some() {
         curl.push("--config".into());
         curl.push("$c".into());
-        "c=$(mktemp) && w=$(mktemp) || exit 1; trap 'rm -f \"$c\" \"$w\"' EXIT; f=$c; \
+        "c=$(mktemp) && w=$(mktemp) || exit 1; f=$c; \
          while IFS= read -r l; do if [ \"$l\" = @@KP:wgetrc ]; then f=$w; continue; fi; printf '%s\\n' \"$l\" >> \"$f\"; done; \
          WGETRC=$w; export WGETRC; "
     } else {
@@ -277,21 +281,27 @@ pub fn download_script(a: &GetUrlArgs, path: &str) -> (String, Option<String>) {
     let sum = a.sum_command();
     let verify = match &a.checksum {
         Some((_, want)) => format!(
-            "if [ \"$s\" != {want} ]; then rm -f \"$t\"; echo \"The checksum for $d did not match {want}; it was $s.\" >&2; exit 1; fi; "
+            "if [ \"$s\" != {want} ]; then echo \"The checksum for $d did not match {want}; it was $s.\" >&2; exit 1; fi; "
         ),
         None => String::new(),
     };
+    // The download goes to a private temp file (mktemp, 0600, random name), then into place
+    // through the write script, which follows no link planted beside dest.
+    let install = write_file_script(&WriteSpec {
+        dest: path.to_string(),
+        existing: existing.filter(|e| e.kind == Kind::File).cloned(),
+        source: WriteSource::RemoteVar("kp_dl".into()),
+        ..WriteSpec::default()
+    });
     let script = format!(
-        "{read_secrets}d={d}; u={u}; t=$(mktemp \"$(dirname \"$d\")/.kp-get_url.XXXXXX\") || exit 1; \
-         if command -v curl >/dev/null 2>&1; then {curl} -o \"$t\" \"$u\"; rc=$?; \
-         elif command -v wget >/dev/null 2>&1; then {wget} -O \"$t\" \"$u\"; rc=$?; \
-         else rm -f \"$t\"; echo 'get_url: neither curl nor wget is installed on the target' >&2; exit 127; fi; \
-         if [ $rc -ne 0 ]; then rm -f \"$t\"; echo \"Request failed: downloading $u exited with rc=$rc\" >&2; exit $rc; fi; \
-         s=$({sum} < \"$t\") || exit 1; s=${{s%% *}}; echo \"checksum_src=$s\"; {verify}\
-         if [ -f \"$d\" ] && o=$({sum} < \"$d\") && [ \"${{o%% *}}\" = \"$s\" ]; then rm -f \"$t\"; echo same=1; exit 0; fi; \
-         if [ -f \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; \
-         else chmod \"$(printf '%o' $(( 0666 & ~$(umask) )))\" \"$t\"; fi; \
-         mv -f \"$t\" \"$d\" && echo replaced=1",
+        "{read_secrets}d={d}; u={u}; kp_dl=$(mktemp) || exit 1; trap 'rm -f \"$kp_dl\" ${{c:+\"$c\"}} ${{w:+\"$w\"}}' EXIT; \
+         if command -v curl >/dev/null 2>&1; then {curl} -o \"$kp_dl\" \"$u\"; rc=$?; \
+         elif command -v wget >/dev/null 2>&1; then {wget} -O \"$kp_dl\" \"$u\"; rc=$?; \
+         else echo 'get_url: neither curl nor wget is installed on the target' >&2; exit 127; fi; \
+         if [ $rc -ne 0 ]; then echo \"Request failed: downloading $u exited with rc=$rc\" >&2; exit $rc; fi; \
+         s=$({sum} < \"$kp_dl\") || exit 1; s=${{s%% *}}; echo \"checksum_src=$s\"; {verify}\
+         if [ -f \"$d\" ] && o=$({sum} < \"$d\") && [ \"${{o%% *}}\" = \"$s\" ]; then echo same=1; exit 0; fi\n\
+         {install}\necho replaced=1",
         d = quote(path),
         u = quote(&a.url),
         curl = join(&curl),
@@ -336,7 +346,7 @@ impl Module for GetUrl {
         let mut res = base;
         let mut state = probe.state.clone();
         if download {
-            let (script, config) = download_script(&a, &path);
+            let (script, config) = download_script(&a, &path, Some(&probe.state));
             let out = ctx.run_with_stdin(&script, config.as_deref().map(str::as_bytes))?;
             if !out.ok() {
                 return Ok(failed_output(&format!("get_url {}", a.url), &out));
@@ -563,7 +573,7 @@ mod tests {
         assert!(p.dest_is_dir);
         assert!(p.path.ends_with("/out/src.txt"), "{}", p.path);
         assert!(needs_download(&a, &p));
-        let (rc, out, err) = run(&download_script(&a, &p.path).0);
+        let (rc, out, err) = run(&download_script(&a, &p.path, None).0);
         assert_eq!(rc, Some(0), "{err}");
         assert!(out.contains("replaced=1"));
         assert_eq!(std::fs::read_to_string(&p.path).unwrap(), "hello\n");
@@ -575,7 +585,7 @@ mod tests {
             checksum: Some(("sha256".into(), "00".into())),
             ..a.clone()
         };
-        let (rc, _, err) = run(&download_script(&bad, &format!("{dest}/other")).0);
+        let (rc, _, err) = run(&download_script(&bad, &format!("{dest}/other"), None).0);
         assert_eq!(rc, Some(1));
         assert!(err.contains("did not match"), "{err}");
         // With headers/credentials the secrets travel on stdin and the download still works.
@@ -586,7 +596,7 @@ mod tests {
             checksum: None,
             ..a.clone()
         };
-        let (script, secrets) = download_script(&with_auth, &format!("{dest}/auth.txt"));
+        let (script, secrets) = download_script(&with_auth, &format!("{dest}/auth.txt"), None);
         let secrets = secrets.unwrap();
         assert!(secrets.ends_with("auth_no_challenge = on\n"), "{secrets}");
         assert!(sh(&script, Some(secrets.as_bytes())).ok());
@@ -633,6 +643,10 @@ mod tests {
             .is_some_and(|s| String::from_utf8_lossy(s).contains("s3cret")));
         assert!(r.seen[1].0.contains("--config \"$c\""));
         assert!(!r.seen.iter().any(|(c, _)| c.contains("s3cret")));
-        assert!(r.seen[2].0.contains("chown root /tmp/y"), "{:?}", r.seen);
+        assert!(
+            r.seen[2].0.contains("kp_fix y 'chown root'"),
+            "{:?}",
+            r.seen
+        );
     }
 }

@@ -72,6 +72,7 @@ pub mod ping;
 pub mod plan;
 pub mod probe;
 pub mod raw;
+pub mod safepath;
 pub mod script;
 pub mod service;
 pub mod shell;

@@ -39,6 +39,8 @@ pub struct FileState {
     pub is_link: bool,
     /// `readlink` of the path when it is a symlink.
     pub link_target: Option<String>,
+    /// Owner (uid) of the symlink itself, when the path is one.
+    pub link_uid: Option<u32>,
     /// `readlink -f` of the path (canonical, links resolved), when it exists.
     pub real_path: Option<String>,
     pub mode: u32,
@@ -114,9 +116,13 @@ pub const DIFF_MAX: u64 = 104_448;
 /// One shell command that prints the state of every requested path as `@@N` sections of
 /// `key=value` lines. Pure; parsed by [`parse_probe`]. Needs only sh and coreutils.
 pub fn probe_script(reqs: &[ProbeReq]) -> String {
-    let mut s = String::new();
+    // Names with a newline would print lines that look like fields: they are reported instead.
+    let mut s = String::from("kp_pnl='\n'; ");
     for (i, r) in reqs.iter().enumerate() {
         let l = if r.follow { "-L " } else { "" };
+        // Following, the attributes are those of the resolved path printed as `real`, so that
+        // owner and path belong together even when a link is swapped during the probe.
+        let statted = if r.follow { "$t" } else { "$p" };
         s.push_str(&format!("p={}; echo @@{i}; ", quote(&r.path)));
         if r.follow {
             s.push_str("if [ -L \"$p\" ]; then echo islnk=1; fi; k=; ");
@@ -127,11 +133,12 @@ pub fn probe_script(reqs: &[ProbeReq]) -> String {
             "if [ -n \"$k\" ]; then :; elif [ -d \"$p\" ]; then k=directory; \
              elif [ -f \"$p\" ]; then k=file; elif [ -e \"$p\" ]; then k=other; else k=absent; fi; \
              echo kind=$k; \
-             if [ -L \"$p\" ]; then printf 'target=%s\\n' \"$(readlink -- \"$p\")\"; fi; ",
+             if [ -L \"$p\" ]; then t=$(readlink -- \"$p\"); case $t in *\"$kp_pnl\"*) echo badname=1;; *) printf 'target=%s\\n' \"$t\";; esac; \
+             stat -c 'luid=%u' -- \"$p\"; fi; ",
         );
         s.push_str(&format!(
-            "if [ $k != absent ]; then printf 'real=%s\\n' \"$(readlink -f -- \"$p\")\"; \
-             stat {l}-c 'mode=%a|uid=%u|gid=%g|owner=%U|group=%G|size=%s|mtime=%Y|atime=%X|ctime=%Z|inode=%i|dev=%d|nlink=%h|ftype=%F' -- \"$p\"; \
+            "if [ $k != absent ]; then t=$(readlink -f -- \"$p\"); case $t in *\"$kp_pnl\"*) echo badname=1;; *) printf 'real=%s\\n' \"$t\";; esac; \
+             stat {l}-c 'mode=%a|uid=%u|gid=%g|owner=%U|group=%G|size=%s|mtime=%Y|atime=%X|ctime=%Z|inode=%i|dev=%d|nlink=%h|ftype=%F' -- \"{statted}\"; \
              [ -r \"$p\" ] && echo r=1; [ -w \"$p\" ] && echo w=1; [ -x \"$p\" ] && echo x=1; fi; "
         ));
         let mut file_part = String::new();
@@ -225,6 +232,14 @@ fn apply_field(st: &mut FileState, field: &str) -> Result<(), String> {
             }
         }
         "islnk" => st.is_link = true,
+        "luid" => st.link_uid = Some(v.parse().map_err(|_| format!("bad link owner '{v}'"))?),
+        "badname" => {
+            return Err(
+                "a symbolic link on the way has a newline in its name or target; \
+                        refusing to act on it"
+                    .into(),
+            )
+        }
         "target" => st.link_target = Some(v.to_string()),
         "real" => st.real_path = Some(v.to_string()),
         "mode" => {
@@ -325,8 +340,56 @@ pub fn sections(out: &str) -> IndexMap<String, String> {
     map
 }
 
+impl FileState {
+    /// Whether root may write through this symlink: Linux's `protected_symlinks` rule, for every
+    /// directory: a link owned by root, or by the owner of what it points to (who could write that
+    /// anyway). A user who plants `~/.ssh/authorized_keys -> /etc/shadow` gets an error, never a
+    /// write to /etc/shadow.
+    pub fn check_follow(&self, path: &str) -> Result<(), String> {
+        match self.link_uid {
+            Some(l) if self.is_link && l != 0 && self.exists() && l != self.uid => Err(format!(
+                "refusing to follow the symbolic link {path} (owned by uid {l}) to {} (owned by \
+                 uid {}): its owner could redirect root's write anywhere",
+                self.real_path.as_deref().unwrap_or("?"),
+                self.uid
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn root_follows_only_links_their_targets_owner_could_have_made() {
+        let link = |luid: u32, uid: u32| FileState {
+            kind: Kind::File,
+            is_link: true,
+            link_uid: Some(luid),
+            uid,
+            real_path: Some("/etc/shadow".into()),
+            ..FileState::default()
+        };
+        assert!(link(0, 0).check_follow("/x").is_ok());
+        assert!(link(1000, 1000).check_follow("/x").is_ok());
+        assert!(link(0, 1000).check_follow("/x").is_ok());
+        let e = link(1000, 0)
+            .check_follow("/home/u/.ssh/authorized_keys")
+            .unwrap_err();
+        assert!(
+            e.contains("refusing to follow") && e.contains("/etc/shadow"),
+            "{e}"
+        );
+        // Not a link: nothing to check.
+        assert!(FileState {
+            kind: Kind::File,
+            ..FileState::default()
+        }
+        .check_follow("/x")
+        .is_ok());
+    }
     use super::super::testing::LocalRemote;
     use super::super::write::sha256_hex;
     use super::*;

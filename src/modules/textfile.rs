@@ -95,6 +95,7 @@ impl TextFile {
 
     /// The current content, None when the file does not exist.
     pub fn current(&self, st: &FileState) -> Result<Option<Vec<u8>>, String> {
+        st.check_follow(&self.path)?;
         match st.kind {
             Kind::Absent => Ok(None),
             Kind::Directory => Err(format!("Path {} is a directory !", self.path)),
@@ -122,10 +123,12 @@ impl TextFile {
         new: Vec<u8>,
         msg: String,
     ) -> Outcome {
+        // A link at the path is followed (as Ansible edits the target) once `current` checked who
+        // made it; anything else is written at the path as given, whatever the probe resolved.
         let dest = st
             .real_path
             .clone()
-            .filter(|_| st.exists())
+            .filter(|_| st.exists() && st.is_link)
             .unwrap_or_else(|| self.path.clone());
         if old == Some(new.as_slice()) {
             let cmds = self.attrs.fix_commands(&dest, st, false);

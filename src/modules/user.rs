@@ -231,7 +231,9 @@ pub fn probe_script(a: &UserArgs) -> String {
 const KEY_INFO: &str = "printf 'KPKEY path=%s\\n' \"$f\"; printf 'KPKEY pub=%s\\n' \"$(cat \"$f.pub\" 2>/dev/null)\"; \
 printf 'KPKEY fp=%s\\n' \"$(ssh-keygen -l -f \"$f.pub\" 2>/dev/null)\"";
 
-/// Shell that creates the key (run after the account exists), as root, then hands it to the user.
+/// Shell that creates the key (run after the account exists), as root, in a private directory
+/// beside the key file, then hands it to the user and renames it into place: nothing follows a
+/// link the user plants in their own directory ([`super::safepath`]).
 fn keygen_script(a: &UserArgs, k: &SshKey) -> String {
     let comment = match &k.comment {
         Some(c) => quote(c),
@@ -249,14 +251,20 @@ fn keygen_script(a: &UserArgs, k: &SshKey) -> String {
     };
     format!(
         "kp_e=$(getent passwd {n}); kp_r=${{kp_e#*:*:}}; kp_uid=${{kp_r%%:*}}; kp_r=${{kp_r#*:}}; kp_gid=${{kp_r%%:*}}; \
-         kp_h=${{kp_e#*:*:*:*:*:}}; kp_h=${{kp_h%%:*}}; f={f}; case $f in /*) ;; *) f=\"$kp_h/$f\";; esac; \
-         d=$(dirname \"$f\"); if [ ! -d \"$d\" ]; then mkdir -p \"$d\"; chmod 0700 \"$d\"; chown \"$kp_uid:$kp_gid\" \"$d\"; fi; \
-         if [ ! -f \"$f\" ] && [ ! -f \"$f.pub\" ]; then command -v ssh-keygen >/dev/null 2>&1 || {{ echo 'generate_ssh_key: ssh-keygen not found on the target (package openssh-client)' >&2; exit 127; }}; \
-         ssh-keygen -q -t {t}{bits} -C {comment} -N {pass} -f \"$f\" </dev/null >/dev/null; \
-         chown \"$kp_uid:$kp_gid\" \"$f\" \"$f.pub\"; fi; {KEY_INFO}\n",
+         kp_home=${{kp_e#*:*:*:*:*:}}; kp_home=${{kp_home%%:*}}; f={f}; case $f in /*) ;; *) f=\"$kp_home/$f\";; esac; \
+         kp_dir=${{f%/*}}; kp_dir=${{kp_dir:-/}}; kp_base=${{f##*/}}\n\
+         (\n{lib}kp_enter \"$kp_dir\" 1 || exit 1\n\
+         if [ $kp_made = 1 ]; then chmod 0700 . && chown \"$kp_uid:$kp_gid\" . || exit 1; fi\n\
+         if [ ! -f \"$kp_base\" ] && [ ! -f \"$kp_base.pub\" ]; then command -v ssh-keygen >/dev/null 2>&1 || {{ echo 'generate_ssh_key: ssh-keygen not found on the target (package openssh-client)' >&2; exit 127; }}\n\
+         kp_private \"$kp_base\" || exit 1\n\
+         ssh-keygen -q -t {t}{bits} -C {comment} -N {pass} -f key </dev/null >/dev/null && chown \"$kp_uid:$kp_gid\" key key.pub \
+         && mv -fT -- key.pub \"../$kp_base.pub\" && mv -fT -- key \"../$kp_base\"; kp_rc=$?\n\
+         rm -f key key.pub; cd .. && rmdir -- \"$kp_w\"; exit $kp_rc; fi\n\
+         ) || exit $?\n{KEY_INFO}\n",
         n = quote(&a.name),
         f = quote(&k.file),
         t = quote(&k.key_type),
+        lib = super::safepath::LIB,
     )
 }
 

@@ -6,6 +6,7 @@ use super::args::Args;
 use super::mode::Mode;
 use super::params::Param;
 use super::probe::{FileState, Kind};
+use super::safepath;
 use super::ModuleError;
 use crate::shell::base64_lines;
 use crate::shell::quote;
@@ -51,29 +52,45 @@ impl Attrs {
     }
 
     /// Shell commands that bring `path` (currently `state`) to these attributes; empty when it
-    /// already has them. `-h` variants act on a symlink itself.
+    /// already has them. `-h` variants act on a symlink itself; otherwise the change follows no
+    /// link planted on the way or at the entry ([`safepath::fix_script`]).
     pub fn fix_commands(&self, path: &str, state: &FileState, on_link: bool) -> Vec<String> {
-        let q = quote(path);
-        let h = if on_link { "-h " } else { "" };
         let mut cmds = Vec::new();
         if let Some(o) = &self.owner {
             if !state.owner_is(o) {
-                cmds.push(format!("chown {h}{} {q}", quote(o)));
+                cmds.push(format!(
+                    "chown{} {}",
+                    if on_link { " -h" } else { "" },
+                    quote(o)
+                ));
             }
         }
         if let Some(g) = &self.group {
             if !state.group_is(g) {
-                cmds.push(format!("chgrp {h}{} {q}", quote(g)));
+                cmds.push(format!(
+                    "chgrp{} {}",
+                    if on_link { " -h" } else { "" },
+                    quote(g)
+                ));
             }
         }
         // Symlink permissions are meaningless on Linux; never chmod through a link we act on.
         if let (Some(m), false) = (&self.mode, on_link) {
             let want = m.resolve(state.mode, state.kind == Kind::Directory);
             if want != state.mode && *m != Mode::Preserve {
-                cmds.push(format!("chmod {want:04o} {q}"));
+                cmds.push(format!("chmod {want:04o}"));
             }
         }
-        cmds
+        if cmds.is_empty() {
+            return cmds;
+        }
+        if on_link {
+            // lchown never follows the link: safe by path.
+            let q = quote(path);
+            return cmds.into_iter().map(|c| format!("{c} {q}")).collect();
+        }
+        let (dir, base) = split_path(path);
+        vec![safepath::fix_script(&dir, &base, &cmds)]
     }
 }
 
@@ -108,6 +125,8 @@ pub enum WriteSource {
     Inline(Vec<u8>),
     /// A file already on the target (`remote_src`).
     Remote(String),
+    /// A file on the target whose path is in this shell variable (a download's temp file).
+    RemoteVar(String),
 }
 
 /// The `validate` parameter: a command that must accept the new file (`%s` is its path) before
@@ -122,67 +141,86 @@ pub fn validate_arg(args: &Args<'_>) -> Result<Option<String>, ModuleError> {
     Ok(validate)
 }
 
-/// One shell command that reads the new content from stdin into a temp file in the destination
-/// directory, sets its mode/owner/group, optionally backs up and validates, and renames it over
-/// `dest` atomically. Pure.
+/// One shell command that reads the new content into a temporary file, gives it its mode, owner
+/// and group, optionally validates it and backs up the old file, and renames it over `dest`
+/// atomically. Where the destination directory is not root's alone, the temporary file lives in
+/// a private directory and nothing follows a link planted on the way ([`super::safepath`]). Pure.
 pub fn write_file_script(spec: &WriteSpec) -> String {
-    let dest = &spec.dest;
-    let (dir, base) = split_path(dest);
-    let mut s = String::new();
-    s.push_str(&format!("d={}; ", quote(dest)));
-    if spec.mkdirs {
-        s.push_str(&format!("mkdir -p -- {} || exit 1; ", quote(&dir)));
-    }
+    let (dir, base) = split_path(&spec.dest);
+    let shown_dir = if dir == "/" {
+        String::new()
+    } else {
+        dir.clone()
+    };
+    let mut s = String::from("(\n");
+    s.push_str(safepath::LIB);
     s.push_str(&format!(
-        "t=$(mktemp {}) || exit 1; ",
-        quote(&format!("{dir}/.{base}.kp.XXXXXX"))
+        "kp_n={}; kp_src_dir=$PWD\nkp_enter {} {} || exit 1\n",
+        quote(&base),
+        quote(&dir),
+        if spec.mkdirs { 1 } else { 0 }
+    ));
+    s.push_str(&format!(
+        "if [ $kp_safe = 1 ]; then kp_f=$(mktemp -- {}) || exit 1; kp_up=; \
+         else kp_private {} || exit 1; kp_f=f; kp_up=../; fi\n",
+        quote(&format!(".{}.kp.XXXXXX", safepath::temp_stem(&base))),
+        quote(&safepath::temp_stem(&base)),
     ));
     let mut steps = vec![match &spec.source {
-        WriteSource::Stdin => "cat > \"$t\"".to_string(),
-        WriteSource::Inline(_) => "base64 -d > \"$t\" <<'__KP_EOF__'".to_string(),
-        WriteSource::Remote(src) => format!("cat -- {} > \"$t\"", quote(src)),
+        WriteSource::Stdin => "cat > \"$kp_f\"".to_string(),
+        WriteSource::Inline(_) => "base64 -d > \"$kp_f\" <<'__KP_EOF__'".to_string(),
+        WriteSource::Remote(src) if src.starts_with('/') => {
+            format!("cat -- {} > \"$kp_f\"", quote(src))
+        }
+        WriteSource::Remote(src) => format!("cat -- \"$kp_src_dir\"/{} > \"$kp_f\"", quote(src)),
+        WriteSource::RemoteVar(var) => format!("cat -- \"${var}\" > \"$kp_f\""),
     }];
     let existing = spec.existing.as_ref().filter(|e| e.kind == Kind::File);
     let mode = match (&spec.attrs.mode, spec.preserve_mode) {
         (Some(Mode::Preserve), Some(m)) => Some(m),
-        (Some(Mode::Preserve), None) => None,
+        (Some(Mode::Preserve), None) => existing.map(|e| e.mode),
         (Some(m), _) => Some(m.resolve(existing.map_or(0o644, |e| e.mode), false)),
-        (None, _) => None,
+        (None, _) => existing.map(|e| e.mode),
     };
-    match (mode, existing) {
-        (Some(m), _) => steps.push(format!("chmod {m:04o} \"$t\"")),
-        (None, Some(_)) => steps.push("chmod --reference=\"$d\" \"$t\"".into()),
+    match mode {
+        Some(m) => steps.push(format!("chmod {m:04o} \"$kp_f\"")),
         // mktemp creates 0600; a new file gets the usual 0666 & ~umask.
-        (None, None) => steps.push("chmod $(printf %o $((0666 & ~$(umask)))) \"$t\"".into()),
+        None => steps.push("chmod $(printf %o $((0666 & ~$(umask)))) \"$kp_f\"".into()),
     }
-    if existing.is_some() && (spec.attrs.owner.is_none() || spec.attrs.group.is_none()) {
-        // Keep the old owner/group (only possible as root; harmless to try otherwise).
-        steps.push("{ chown --reference=\"$d\" \"$t\" 2>/dev/null || :; }".into());
+    if let Some(e) = existing {
+        if spec.attrs.owner.is_none() || spec.attrs.group.is_none() {
+            // Keep the old owner/group (only possible as root; harmless to try otherwise).
+            steps.push(format!(
+                "{{ chown {}:{} \"$kp_f\" 2>/dev/null || :; }}",
+                e.uid, e.gid
+            ));
+        }
     }
     if let Some(o) = &spec.attrs.owner {
-        steps.push(format!("chown {} \"$t\"", quote(o)));
+        steps.push(format!("chown {} \"$kp_f\"", quote(o)));
     }
     if let Some(g) = &spec.attrs.group {
-        steps.push(format!("chgrp {} \"$t\"", quote(g)));
+        steps.push(format!("chgrp {} \"$kp_f\"", quote(g)));
     }
     if let Some(v) = &spec.validate {
-        steps.push(format!("{{ {}; }}", v.replace("%s", "\"$t\"")));
+        steps.push(format!("{{ {}; }}", v.replace("%s", "\"$PWD/$kp_f\"")));
     }
     if spec.backup && existing.is_some() {
-        steps.push(
-            "b=\"$d.$$.$(date +%Y-%m-%d@%H:%M:%S)~\" && cp -p -- \"$d\" \"$b\" && printf 'backup_file=%s\\n' \"$b\"".into(),
-        );
+        steps.push(format!(
+            "kp_b=\"$kp_n.$$.$(date +%Y-%m-%d@%H:%M:%S)~\" && cp -pP -- \"$kp_up$kp_n\" \"$kp_f.b\" \
+             && mv -fT -- \"$kp_f.b\" \"$kp_up$kp_b\" && printf 'backup_file=%s/%s\\n' {} \"$kp_b\"",
+            quote(&shown_dir)
+        ));
     }
-    steps.push("mv -fT -- \"$t\" \"$d\"".into());
-    s.push_str(&format!(
-        "{{ {}; }} || {{ rc=$?; rm -f -- \"$t\"; exit $rc; }}",
-        steps.join(" && ")
-    ));
+    steps.push("mv -fT -- \"$kp_f\" \"$kp_up$kp_n\"".into());
+    s.push_str(&format!("{{ {}; }}; kp_rc=$?\n", steps.join(" && ")));
     if let WriteSource::Inline(data) = &spec.source {
-        s.push('\n');
         s.push_str(&base64_lines(data));
         s.push_str("__KP_EOF__\n");
     }
+    s.push_str(
+        "rm -f -- \"$kp_f\" \"$kp_f.b\"; [ $kp_safe = 1 ] || { cd .. && rmdir -- \"$kp_w\"; }\nexit $kp_rc\n) || exit $?",
+    );
     s
 }
 
@@ -252,9 +290,16 @@ mod tests {
             owner: Some("www-data".into()),
             group: None,
         };
+        let fix = a.fix_commands("/a b", &st, false);
+        assert_eq!(fix.len(), 1, "{fix:?}");
+        assert!(
+            fix[0].contains("kp_fix 'a b' 'chown www-data' 'chmod 0744'"),
+            "{}",
+            fix[0]
+        );
         assert_eq!(
-            a.fix_commands("/a b", &st, false),
-            vec!["chown www-data '/a b'", "chmod 0744 '/a b'"]
+            a.fix_commands("/a b", &st, true),
+            vec!["chown -h www-data '/a b'"]
         );
     }
 

@@ -78,6 +78,11 @@ impl Host {
         docker_ok(&["exec", "-d", &self.container, "sh", "-c", cmd]).map(|_| ())
     }
 
+    /// Starts `sh -c cmd` as `user` in the background inside the host (docker exec -d -u).
+    pub fn exec_detached_as(&self, user: &str, cmd: &str) -> Result<()> {
+        docker_ok(&["exec", "-d", "-u", user, &self.container, "sh", "-c", cmd]).map(|_| ())
+    }
+
     /// Copies a file or directory of this machine into the host (docker cp; works while stopped).
     pub fn copy_in(&self, local: &std::path::Path, remote: &str) -> Result<()> {
         let local = local.to_string_lossy();
