@@ -64,8 +64,10 @@ pub enum Command {
     Listen(ListenArgs),
     /// Validate a knock.toml and exit.
     CheckConfig(CheckConfigArgs),
-    /// Send a knock sequence (same packets as knockd's `knock`).
+    /// Send a knock sequence (same packets as knockd's `knock`), or an SPA packet (--spa).
     Knock(KnockArgs),
+    /// Write a new fleet key for SPA doors (32 random bytes, base64, mode 0600).
+    Keygen(KeygenArgs),
     /// Show the knock and run history recorded by the listener.
     History(HistoryArgs),
 }
@@ -171,12 +173,39 @@ pub struct CheckConfigArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// The key file to create (never overwritten).
+    pub file: PathBuf,
+}
+
+#[derive(Args, Debug)]
 pub struct KnockArgs {
     /// Host to knock on.
     pub host: String,
-    /// Ports: 9000, 9000/tcp, 53/udp.
-    #[arg(required = true)]
+    /// Ports: 9000, 9000/tcp, 53/udp (sequence doors).
+    #[arg(required_unless_present = "spa", conflicts_with = "spa")]
     pub ports: Vec<String>,
+    /// Send one Single Packet Authorization packet instead of a port sequence.
+    #[arg(long)]
+    pub spa: bool,
+    /// The fleet key file (SPA).
+    #[arg(long, requires = "spa", required_if_eq("spa", "true"))]
+    pub key: Option<PathBuf>,
+    /// The SPA door's name in the listener's knock.toml.
+    #[arg(long, requires = "spa", default_value = "boot")]
+    pub door: String,
+    /// The SPA door's UDP port.
+    #[arg(long, requires = "spa", default_value_t = crate::knock::spa::DEFAULT_PORT)]
+    pub port: u16,
+    /// The address the controller should connect to (behind NAT; used when inside the door's allow).
+    #[arg(long, requires = "spa")]
+    pub reach: Option<std::net::IpAddr>,
+    /// A public host key file to pin (repeatable; default: /etc/ssh/ssh_host_*_key.pub).
+    #[arg(long = "host-key", requires = "spa")]
+    pub host_keys: Vec<PathBuf>,
+    /// Host name or instance id for the listener's history (default: this machine's host name).
+    #[arg(long, requires = "spa")]
+    pub name: Option<String>,
     /// Delay between knocks in milliseconds.
     #[arg(short = 'd', long = "delay", default_value_t = 0)]
     pub delay: u64,
@@ -263,6 +292,7 @@ pub fn connector(ssh: &SshArgs) -> Result<SshConnector, String> {
         command_timeout: None,
         use_agent: true,
         allow_loose_key_permissions: ssh.allow_loose_key_permissions,
+        pinned_host_keys: None,
     })
 }
 
@@ -409,6 +439,7 @@ pub fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
         Command::Listen(a) => listen(&a, cancel),
         Command::CheckConfig(a) => check_config(&a),
         Command::Knock(a) => knock(&a),
+        Command::Keygen(a) => keygen(&a),
         Command::History(a) => history(&a),
     }
 }
@@ -481,7 +512,24 @@ pub fn knock(a: &KnockArgs) -> i32 {
     exit_code(try_knock(a))
 }
 
+/// `knockplay keygen FILE`.
+pub fn keygen(a: &KeygenArgs) -> i32 {
+    match crate::knock::spa::write_new_key_file(&a.file) {
+        Ok(_) => {
+            eprintln!("wrote a new fleet key to {} (mode 0600)", a.file.display());
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("knockplay: {e}");
+            exit::BAD_OPTIONS
+        }
+    }
+}
+
 fn try_knock(a: &KnockArgs) -> Result<i32, i32> {
+    if a.spa {
+        return try_knock_spa(a);
+    }
     let mut ports = Vec::new();
     for p in &a.ports {
         let spec = p
@@ -503,6 +551,59 @@ fn try_knock(a: &KnockArgs) -> Result<i32, i32> {
         1,
     )?;
     eprintln!("configured ({} after {n} knock(s))", opts.marker.display());
+    Ok(exit::OK)
+}
+
+/// `knockplay knock HOST --spa --key FILE ...`: one packet, or packets until configured.
+fn try_knock_spa(a: &KnockArgs) -> Result<i32, i32> {
+    use crate::knock::client::{default_host_key_files, send_spa, until_configured, SpaRequest};
+    let key_file = a.key.clone().unwrap_or_default();
+    let key = fail(
+        crate::knock::spa::read_key_file(&key_file),
+        exit::BAD_OPTIONS,
+    )?;
+    let host_key_files = if a.host_keys.is_empty() {
+        default_host_key_files()
+    } else {
+        a.host_keys.clone()
+    };
+    if host_key_files.is_empty() {
+        fail::<(), &str>(
+            Err(
+                "no host keys to pin: /etc/ssh/ssh_host_*_key.pub not found (give --host-key FILE)",
+            ),
+            exit::BAD_OPTIONS,
+        )?;
+    }
+    let name = a.name.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default()
+    });
+    let req = SpaRequest {
+        key,
+        door: a.door.clone(),
+        reach: a.reach,
+        host_key_files,
+        name,
+    };
+    // Built once up front so a bad key file or host key is an error, not a retry loop.
+    fail(req.packet(), exit::BAD_OPTIONS)?;
+    let send = || -> std::io::Result<()> {
+        let packet = req.packet().map_err(std::io::Error::other)?;
+        send_spa(&a.host, a.port, &packet)
+    };
+    let Some(secs) = a.until_configured else {
+        fail(send().map_err(|e| format!("knock {}: {e}", a.host)), 1)?;
+        return Ok(exit::OK);
+    };
+    let mut opts = crate::knock::client::UntilConfigured::new(Duration::from_secs(secs));
+    opts.marker = a.marker.clone();
+    let n = fail(until_configured(&a.host, &opts, send), 1)?;
+    eprintln!(
+        "configured ({} after {n} SPA packet(s))",
+        opts.marker.display()
+    );
     Ok(exit::OK)
 }
 

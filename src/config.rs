@@ -96,6 +96,18 @@ pub struct Door {
     pub action: Action,
     /// After a successful run, knocks of the same host on this door are ignored this long.
     pub cooldown: Duration,
+    /// An SPA door (then `sequence` is empty): its keys, UDP port and time window.
+    pub spa: Option<SpaSettings>,
+}
+
+/// What makes a door an SPA door (see `knock::spa`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpaSettings {
+    pub key_files: Vec<PathBuf>,
+    /// One key, or two during a rotation (packets sealed with either open).
+    pub keys: Vec<crate::knock::spa::FleetKey>,
+    pub port: u16,
+    pub window: Duration,
 }
 
 impl Door {
@@ -245,6 +257,9 @@ impl ListenConfig {
 
 impl fmt::Display for Door {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(spa) = &self.spa {
+            return write!(f, "{} [SPA {}/udp]", self.name, spa.port);
+        }
         let seq: Vec<String> = self.sequence.iter().map(|p| p.to_string()).collect();
         write!(f, "{} [{}]", self.name, seq.join(" "))
     }

@@ -54,6 +54,14 @@ pub enum KnockOutcome {
     ShuttingDown,
     /// A summary row: this many failed attempts were not recorded individually (rate limit).
     Suppressed,
+    /// SPA: not a packet of this format and version.
+    Malformed,
+    /// SPA: no key of the door opens it.
+    BadMac,
+    /// SPA: its time is outside the door's window.
+    Stale,
+    /// SPA: its nonce was seen before.
+    Replay,
 }
 
 impl KnockOutcome {
@@ -70,6 +78,10 @@ impl KnockOutcome {
             KnockOutcome::QueueFull => "queue_full",
             KnockOutcome::ShuttingDown => "shutting_down",
             KnockOutcome::Suppressed => "suppressed",
+            KnockOutcome::Malformed => "malformed",
+            KnockOutcome::BadMac => "bad_mac",
+            KnockOutcome::Stale => "stale",
+            KnockOutcome::Replay => "replay",
         }
     }
 }
@@ -165,6 +177,10 @@ CREATE TABLE IF NOT EXISTS knocks (
 );
 CREATE INDEX IF NOT EXISTS knocks_at ON knocks(at_ms);
 CREATE INDEX IF NOT EXISTS knocks_source ON knocks(source, at_ms);
+CREATE TABLE IF NOT EXISTS spa_nonces (
+    nonce BLOB PRIMARY KEY,
+    seen_unix INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     host TEXT NOT NULL,
@@ -251,6 +267,44 @@ impl History {
                  WHERE status IN ('queued', 'running')",
                 params![unix_millis(at)],
             )
+        })
+    }
+
+    /// Remembers an accepted SPA packet's nonce (the replay cache that survives restarts); false
+    /// when it was already there.
+    pub fn spa_nonce_record(&self, nonce: &[u8; 16], seen_unix: u64) -> Result<bool, HistoryError> {
+        self.with(|c| {
+            let n = c.execute(
+                "INSERT OR IGNORE INTO spa_nonces (nonce, seen_unix) VALUES (?1, ?2)",
+                params![nonce.as_slice(), seen_unix as i64],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Nonces seen at or after `since` (unix seconds); older ones are deleted (a packet that old
+    /// is stale anyway).
+    pub fn spa_nonces_since(&self, since: u64) -> Result<Vec<([u8; 16], u64)>, HistoryError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM spa_nonces WHERE seen_unix < ?1",
+                params![since as i64],
+            )?;
+            let mut stmt =
+                c.prepare("SELECT nonce, seen_unix FROM spa_nonces ORDER BY seen_unix")?;
+            let rows = stmt.query_map([], |r| {
+                let b: Vec<u8> = r.get(0)?;
+                let at: i64 = r.get(1)?;
+                Ok((b, at))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (b, at) = row?;
+                if let Ok(n) = <[u8; 16]>::try_from(b.as_slice()) {
+                    out.push((n, at.max(0) as u64));
+                }
+            }
+            Ok(out)
         })
     }
 

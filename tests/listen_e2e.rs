@@ -139,6 +139,29 @@ private_key = "{key}"
     }
 }
 
+impl Listener {
+    /// Sends `signal` and waits up to `limit` for the listener to exit; its status if it did.
+    fn signal_and_wait(
+        &mut self,
+        signal: i32,
+        limit: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let c = self.child.as_mut()?;
+        unsafe {
+            libc::kill(c.id() as i32, signal);
+        }
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if let Ok(Some(status)) = c.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
 impl Drop for Listener {
     fn drop(&mut self) {
         self.kill(libc::SIGKILL);
@@ -384,6 +407,40 @@ fn killed_listener_keeps_history_and_marks_the_cut_run_interrupted() {
         knocks_for(&hist, &h.ip.to_string())
             .iter()
             .any(|k| k["result"] == "accepted"),
+        "{hist:#}"
+    );
+    assert!(!h.exists("/var/lib/knockplay/configured"));
+}
+
+#[test]
+fn sigterm_ends_a_run_cut_mid_command_after_the_grace_period() {
+    let bed = TestBed::start(1).expect("test bed");
+    let (dir, pb) =
+        playbook_dir("- hosts: all\n  gather_facts: no\n  tasks:\n    - command: sleep 300\n");
+    // grace_period = 5 (in the config): the listener waits that long for the run, then stops.
+    let cfg = Listener::config(&bed, dir.path(), &pb, "", "");
+    let mut l = Listener::start(dir.path(), &cfg);
+    let h = &bed.hosts[0];
+    assert!(h
+        .exec(&format!("knock {} 7000 8000:udp 9000", bed.gateway_ip))
+        .ok());
+    wait_for("the run to start", Duration::from_secs(60), || {
+        runs_for(&l.history_json(), &h.ip.to_string())
+            .iter()
+            .any(|r| r["status"] == "running")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    // The command would run for five minutes; the listener is gone long before.
+    let status = l
+        .signal_and_wait(libc::SIGTERM, Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("the listener did not stop on SIGTERM:\n{}", l.output()));
+    assert!(status.success(), "{status:?}\n{}", l.output());
+    let hist = l.history_json();
+    let runs = runs_for(&hist, &h.ip.to_string());
+    assert_eq!(runs.len(), 1, "{hist:#}");
+    assert_eq!(runs[0]["status"], "interrupted", "{hist:#}");
+    assert!(
+        runs[0].to_string().contains("grace period of 5s passed"),
         "{hist:#}"
     );
     assert!(!h.exists("/var/lib/knockplay/configured"));

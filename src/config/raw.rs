@@ -40,7 +40,11 @@ pub struct RawRunner {
 #[serde(deny_unknown_fields)]
 pub struct RawDoor {
     pub name: Spanned<String>,
-    pub sequence: Spanned<Vec<Spanned<PortItem>>>,
+    pub sequence: Option<Spanned<Vec<Spanned<PortItem>>>>,
+    /// The fleet key file(s) of an SPA door: one, or two during a rotation.
+    pub spa_key_file: Option<Spanned<KeyFiles>>,
+    pub spa_port: Option<Spanned<i64>>,
+    pub spa_window: Option<Spanned<Seconds>>,
     pub seq_timeout: Option<Spanned<Seconds>>,
     pub tcp_flags: Option<Spanned<String>>,
     pub allow: Option<Spanned<Vec<Spanned<String>>>>,
@@ -54,6 +58,14 @@ pub struct RawDoor {
     pub become_: Option<Spanned<bool>>,
     pub command: Option<Spanned<String>>,
     pub cooldown: Option<Spanned<Seconds>>,
+}
+
+/// `spa_key_file = "k"` or `spa_key_file = ["current", "next"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum KeyFiles {
+    One(String),
+    Several(Vec<String>),
 }
 
 /// A port written as `9000`, `"9000"`, `"9000/tcp"` or `"9000/udp"`.

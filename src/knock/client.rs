@@ -1,4 +1,5 @@
-//! `knockplay knock`: sends the same packets as knockd's `knock` client, and re-knocks until configured.
+//! `knockplay knock`: sends the same packets as knockd's `knock` client, or one SPA packet
+//! (`--spa`), and re-knocks until configured.
 //!
 //! TCP: one non-blocking connect per port (the SYN leaves during `connect`; the socket is closed
 //! without waiting). UDP: one datagram with a single NUL byte, as `knock -u` sends.
@@ -165,6 +166,16 @@ pub fn knock_until_configured(
     delay: Duration,
     opts: &UntilConfigured,
 ) -> Result<u32, UntilError> {
+    until_configured(host, opts, || send_knocks(host, ports, delay))
+}
+
+/// Calls `send` (one knock), then again with backoff until the marker file exists. Returns how
+/// many knocks were sent.
+pub fn until_configured(
+    host: &str,
+    opts: &UntilConfigured,
+    mut send: impl FnMut() -> io::Result<()>,
+) -> Result<u32, UntilError> {
     let start = Instant::now();
     let mut knocks = 0u32;
     let mut wait = opts.first_retry;
@@ -179,7 +190,7 @@ pub fn knock_until_configured(
                 marker: opts.marker.clone(),
             });
         }
-        match send_knocks(host, ports, delay) {
+        match send() {
             Ok(()) => knocks += 1,
             // The network may not be up yet at boot: keep trying until the timeout.
             Err(e) => tracing::warn!("knock to {host} failed: {e}; retrying"),
@@ -190,6 +201,80 @@ pub fn knock_until_configured(
         }
         wait = (wait * 2).min(opts.max_retry);
     }
+}
+
+/// What `knockplay knock --spa` puts in its packet.
+#[derive(Debug, Clone)]
+pub struct SpaRequest {
+    pub key: super::spa::FleetKey,
+    pub door: String,
+    pub reach: Option<IpAddr>,
+    /// Public host key files (`/etc/ssh/ssh_host_*_key.pub` unless given).
+    pub host_key_files: Vec<PathBuf>,
+    pub name: String,
+}
+
+impl SpaRequest {
+    /// A fresh packet (new nonces, the current time).
+    pub fn packet(&self) -> Result<Vec<u8>, String> {
+        let mut fingerprints = Vec::new();
+        for f in &self.host_key_files {
+            let text =
+                std::fs::read_to_string(f).map_err(|e| format!("host key {}: {e}", f.display()))?;
+            let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            fingerprints.push(
+                super::spa::fingerprint_of_pubkey_line(line)
+                    .map_err(|e| format!("host key {}: {e}", f.display()))?,
+            );
+        }
+        let mut nonce = [0u8; 16];
+        let mut aead_nonce = [0u8; 24];
+        getrandom::getrandom(&mut nonce)
+            .and_then(|()| getrandom::getrandom(&mut aead_nonce))
+            .map_err(|e| format!("no random bytes: {e}"))?;
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let msg = super::spa::Message {
+            door: self.door.clone(),
+            timestamp,
+            nonce,
+            reach: self.reach,
+            fingerprints,
+            name: self.name.clone(),
+        };
+        super::spa::seal(&self.key, &msg, aead_nonce)
+    }
+}
+
+/// The host keys an SPA knock pins by default: every `/etc/ssh/ssh_host_*_key.pub`.
+pub fn default_host_key_files() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir("/etc/ssh")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("ssh_host_") && n.ends_with("_key.pub"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Sends one SPA packet to `host`:`port` over UDP.
+pub fn send_spa(host: &str, port: u16, packet: &[u8]) -> io::Result<()> {
+    let ip = resolve(host)?;
+    let bind: SocketAddr = match ip {
+        IpAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
+        IpAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let sock = UdpSocket::bind(bind)?;
+    sock.send_to(packet, (ip, port))?;
+    Ok(())
 }
 
 /// Polls for `path` until `deadline`; true when it exists.

@@ -26,16 +26,29 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::port::PortSpec;
-use super::wire::{parse_ip, Knock, WireError};
+use super::port::{PortSpec, Proto};
+use super::wire::{parse_ip, udp_payload, Knock, WireError};
 use bpf::Insn;
 use socket::{interface_index, PacketSocket, PACKET_OTHERHOST, PACKET_OUTGOING};
+use std::net::IpAddr;
 
 /// What reaches the detector: knocks from capture threads, new configurations from a reload.
 #[derive(Debug)]
 pub enum Event {
     Knock(Knock, Instant),
+    /// A datagram on an SPA door's UDP port, with its payload.
+    Spa(SpaDatagram, Instant),
     Reconfigure(Box<crate::config::ListenConfig>),
+}
+
+/// A UDP datagram for an SPA door: who sent it, to which port, and its bytes (at most
+/// [`super::spa::MAX_PACKET`] + 1: anything longer is refused as malformed all the same).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaDatagram {
+    pub source: IpAddr,
+    pub destination: IpAddr,
+    pub port: u16,
+    pub payload: Vec<u8>,
 }
 
 /// Counters of one capture thread.
@@ -63,17 +76,27 @@ pub struct CaptureStats {
 pub struct FilterSlot {
     prog: Mutex<Vec<Insn>>,
     generation: AtomicU64,
+    /// UDP ports whose datagrams are SPA packets (handed over with their payload).
+    spa_ports: Mutex<Vec<u16>>,
 }
 
 impl FilterSlot {
-    pub fn new(ports: &[PortSpec]) -> Arc<Self> {
+    /// `ports`: every port a door listens on, the SPA ports (UDP) included.
+    pub fn new(ports: &[PortSpec], spa_ports: &[u16]) -> Arc<Self> {
         let slot = FilterSlot::default();
-        slot.set(ports);
+        slot.set(ports, spa_ports);
         Arc::new(slot)
     }
-    pub fn set(&self, ports: &[PortSpec]) {
+    pub fn set(&self, ports: &[PortSpec], spa_ports: &[u16]) {
+        *self.spa_ports.lock().unwrap_or_else(|p| p.into_inner()) = spa_ports.to_vec();
         *self.prog.lock().unwrap_or_else(|p| p.into_inner()) = bpf::program(ports);
         self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+    fn is_spa_port(&self, port: u16) -> bool {
+        self.spa_ports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&port)
     }
     fn get(&self) -> (u64, Vec<Insn>) {
         let prog = self.prog.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -317,6 +340,21 @@ impl CaptureThread<'_> {
         }
         self.stats.packets.fetch_add(1, Ordering::Relaxed);
         match parse_ip(frame) {
+            Ok(k) if k.proto == Proto::Udp && self.filter.is_spa_port(k.port) => {
+                let payload = udp_payload(frame).unwrap_or_default();
+                let d = SpaDatagram {
+                    source: k.source,
+                    destination: k.destination,
+                    port: k.port,
+                    payload: payload[..payload.len().min(super::spa::MAX_PACKET + 1)].to_vec(),
+                };
+                forward(
+                    self.tx,
+                    Event::Spa(d, Instant::now()),
+                    self.stats,
+                    self.stop,
+                )
+            }
             Ok(k) => forward(
                 self.tx,
                 Event::Knock(k, Instant::now()),

@@ -15,6 +15,7 @@ pub mod listener;
 pub mod port;
 pub mod sequence;
 pub mod service;
+pub mod spa;
 pub mod trigger;
 pub mod wire;
 

@@ -10,17 +10,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::{self, Door, HostKeyChecking, ListenConfig};
+use crate::config::{self, Allow, Door, HostKeyChecking, ListenConfig};
 use crate::history::{History, HistoryError};
 use crate::signals::Signal;
 
 use super::listener::socket::can_capture;
-use super::listener::{Capture, CaptureStats, Event, FilterSlot};
+use super::listener::{Capture, CaptureStats, Event, FilterSlot, SpaDatagram};
 use super::port::PortSpec;
 use super::sequence::{Report, SequenceTracker, TrackerStats};
-use super::trigger::{Launcher, ShutdownReport, Trigger, TriggerStats};
+use super::spa::{self, ReplayCache, SpaDoor};
+use super::trigger::{Launcher, ShutdownReport, SpaClaim, Trigger, TriggerStats};
 
 /// Knocks waiting between capture and detection at most (about 3 MiB).
 const CHANNEL_CAPACITY: usize = 65_536;
@@ -183,16 +184,28 @@ impl Control {
     }
 }
 
+/// Every port a door listens on: sequence ports and SPA ports (UDP).
 fn all_ports(doors: &[Door]) -> Vec<PortSpec> {
     let set: BTreeSet<PortSpec> = doors
         .iter()
         .flat_map(|d| d.sequence.iter().copied())
+        .chain(spa_ports(doors).into_iter().map(PortSpec::udp))
+        .collect();
+    set.into_iter().collect()
+}
+
+fn spa_ports(doors: &[Door]) -> Vec<u16> {
+    let set: BTreeSet<u16> = doors
+        .iter()
+        .filter_map(|d| d.spa.as_ref().map(|s| s.port))
         .collect();
     set.into_iter().collect()
 }
 
 struct DetectorShared {
     tracked: AtomicU64,
+    /// Knocks and SPA packets dropped for their source (see [`plausible_source`]).
+    implausible: AtomicU64,
     tracker: Mutex<TrackerStats>,
 }
 
@@ -262,6 +275,7 @@ fn start(
     let (tx, rx) = sync_channel::<Event>(CHANNEL_CAPACITY);
     let detector_shared = Arc::new(DetectorShared {
         tracked: AtomicU64::new(0),
+        implausible: AtomicU64::new(0),
         tracker: Mutex::new(TrackerStats::default()),
     });
     let detector = {
@@ -270,13 +284,14 @@ fn start(
             config.doors.iter().map(Door::tracker_sequence).collect(),
             config.listener.max_attempts,
         );
+        let spa = SpaCheck::new(&config.doors, replay_cache(&trigger, &config.doors));
         std::thread::Builder::new()
             .name("knock-detector".into())
-            .spawn(move || detector_loop(tracker, rx, &trigger, &shared))
+            .spawn(move || detector_loop(tracker, spa, rx, &trigger, &shared))
             .map_err(ListenError::Thread)?
     };
 
-    let filter = FilterSlot::new(&all_ports(&config.doors));
+    let filter = FilterSlot::new(&all_ports(&config.doors), &spa_ports(&config.doors));
     let mut captures = Vec::new();
     for name in &config.listener.interfaces {
         captures.push(
@@ -442,7 +457,7 @@ fn reload(
     if tx.send(Event::Reconfigure(Box::new(new.clone()))).is_err() {
         tracing::error!("detector stopped; reload not applied");
     }
-    filter.set(&all_ports(&new.doors));
+    filter.set(&all_ports(&new.doors), &spa_ports(&new.doors));
     let wanted = &new.listener.interfaces;
     let (keep, gone): (Vec<Capture>, Vec<Capture>) = captures
         .drain(..)
@@ -469,8 +484,116 @@ fn reload(
     Ok(new)
 }
 
+/// What the detector needs to verify SPA packets: the SPA doors, every door's allowlist (by door
+/// index) and the replay cache.
+struct SpaCheck {
+    doors: Vec<SpaDoor>,
+    allow: Vec<Allow>,
+    cache: ReplayCache,
+}
+
+impl SpaCheck {
+    fn new(doors: &[Door], cache: ReplayCache) -> SpaCheck {
+        SpaCheck {
+            doors: doors
+                .iter()
+                .enumerate()
+                .filter_map(|(i, d)| {
+                    d.spa.as_ref().map(|s| SpaDoor {
+                        index: i,
+                        name: d.name.clone(),
+                        keys: s.keys.clone(),
+                        port: s.port,
+                        window_secs: s.window.as_secs().max(1),
+                    })
+                })
+                .collect(),
+            allow: doors.iter().map(|d| d.allow.clone()).collect(),
+            cache,
+        }
+    }
+
+    /// Verifies one datagram and hands the verdict to the trigger.
+    fn check(&mut self, d: &SpaDatagram, at: Instant, trigger: &Trigger) {
+        let now_unix = unix_secs(SystemTime::now());
+        let allow = &self.allow;
+        let verdict = spa::verify(
+            &self.doors,
+            d.port,
+            d.source,
+            &d.payload,
+            now_unix,
+            &mut self.cache,
+            |i, a| allow.get(i).is_some_and(|al| al.permits(a)),
+        );
+        match verdict {
+            Ok(acc) => {
+                // The cache in memory said new; the one on disk must agree (it survives restarts).
+                match trigger
+                    .history()
+                    .spa_nonce_record(&acc.message.nonce, now_unix)
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        trigger.spa_refused(Some(acc.door), d.source, spa::Refusal::Replay, at);
+                        return;
+                    }
+                    Err(e) => tracing::error!("history: cannot record an SPA nonce: {e}"),
+                }
+                let claim = SpaClaim {
+                    fingerprints: acc.message.fingerprints.clone(),
+                    name: acc.message.name.clone(),
+                    source: d.source,
+                };
+                let outcome = trigger.spa_accepted(acc.door, acc.target, claim, at);
+                tracing::debug!(source = %d.source, "SPA packet verified: {}", outcome.as_str());
+            }
+            Err((door, refusal)) => trigger.spa_refused(door, d.source, refusal, at),
+        }
+    }
+}
+
+/// The replay cache as the history left it: nonces of the last two windows.
+fn replay_cache(trigger: &Trigger, doors: &[Door]) -> ReplayCache {
+    let mut cache = ReplayCache::new(spa::REPLAY_CAPACITY);
+    let window = doors
+        .iter()
+        .filter_map(|d| d.spa.as_ref().map(|s| s.window.as_secs()))
+        .max()
+        .unwrap_or(0);
+    let since = unix_secs(SystemTime::now()).saturating_sub(2 * window.max(1));
+    match trigger.history().spa_nonces_since(since) {
+        Ok(seen) => {
+            for (n, at) in seen {
+                cache.insert(n, at);
+            }
+        }
+        Err(e) => tracing::error!("history: cannot load the SPA replay cache: {e}"),
+    }
+    cache
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Whether a packet's source could be a machine that knocked: not unspecified, loopback,
+/// multicast or broadcast, and not the address it was sent to (the controller itself). Others are
+/// dropped before any state is kept.
+pub fn plausible_source(source: IpAddr, destination: IpAddr) -> bool {
+    let broadcast = matches!(source, IpAddr::V4(a) if a.is_broadcast());
+    !(source.is_unspecified()
+        || source.is_loopback()
+        || source.is_multicast()
+        || broadcast
+        || source == destination)
+}
+
 fn detector_loop(
     mut tracker: SequenceTracker,
+    mut spa: SpaCheck,
     rx: Receiver<Event>,
     trigger: &Trigger,
     shared: &DetectorShared,
@@ -479,12 +602,21 @@ fn detector_loop(
     let mut reports = Vec::new();
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(Event::Knock(k, _)) if !plausible_source(k.source, k.destination) => {
+                shared.implausible.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Event::Spa(d, _)) if !plausible_source(d.source, d.destination) => {
+                shared.implausible.fetch_add(1, Ordering::Relaxed);
+            }
             Ok(Event::Knock(k, at)) => {
                 if let Some(d) = tracker.observe(&k, at) {
                     on_detected(trigger, d, at);
                 }
             }
+            Ok(Event::Spa(d, at)) => spa.check(&d, at, trigger),
             Ok(Event::Reconfigure(c)) => {
+                let cache = std::mem::take(&mut spa.cache);
+                spa = SpaCheck::new(&c.doors, cache);
                 trigger.reconfigure(
                     &c.doors,
                     c.runner.clone(),

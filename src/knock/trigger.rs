@@ -7,6 +7,9 @@
 
 mod command;
 mod ratelimit;
+mod spa_claim;
+
+pub use spa_claim::SpaClaim;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
@@ -47,6 +50,9 @@ pub struct RunJob {
     pub host_key_checking: HostKeyChecking,
     /// This run's log file (its directory exists).
     pub log_path: PathBuf,
+    /// An SPA knock's host key fingerprints (SHA256 of the key blobs): the run accepts exactly
+    /// these keys, instead of known_hosts.
+    pub pinned_host_keys: Option<Vec<[u8; 32]>>,
 }
 
 /// The recap of one run.
@@ -120,6 +126,7 @@ struct Job {
     host: IpAddr,
     door: Arc<Door>,
     log_path: PathBuf,
+    claim: Option<Arc<SpaClaim>>,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -131,7 +138,7 @@ enum Phase {
 struct HostState {
     phase: Phase,
     run_id: i64,
-    followup: Option<Arc<Door>>,
+    followup: Option<(Arc<Door>, Option<Arc<SpaClaim>>)>,
 }
 
 struct State {
@@ -175,6 +182,11 @@ pub struct Trigger {
 }
 
 impl Trigger {
+    /// The history the trigger records into (the SPA replay cache lives there too).
+    pub fn history(&self) -> &History {
+        &self.shared.history
+    }
+
     /// Starts `settings.max_concurrent_runs` workers. `history_rate`: failed or refused knocks
     /// recorded per second at most.
     pub fn start(
@@ -251,6 +263,34 @@ impl Trigger {
 
     /// A completed sequence: authorize, dedupe, queue. Returns what was decided.
     pub fn detected(&self, d: Detected, now: Instant) -> KnockOutcome {
+        self.detected_with(d, now, None)
+    }
+
+    /// A verified SPA packet for door `door`: the run goes to `target` and accepts only the host
+    /// keys the packet carried.
+    pub fn spa_accepted(
+        &self,
+        door: usize,
+        target: IpAddr,
+        claim: SpaClaim,
+        now: Instant,
+    ) -> KnockOutcome {
+        self.detected_with(
+            Detected {
+                source: target,
+                door,
+            },
+            now,
+            Some(Arc::new(claim)),
+        )
+    }
+
+    fn detected_with(
+        &self,
+        d: Detected,
+        now: Instant,
+        claim: Option<Arc<SpaClaim>>,
+    ) -> KnockOutcome {
         let mut st = self.lock();
         let Some(door) = st.doors.get(d.door).cloned() else {
             return KnockOutcome::ShuttingDown;
@@ -307,7 +347,7 @@ impl Trigger {
             let detail = match h.phase {
                 Phase::Queued => format!("run {run_id} is queued"),
                 Phase::Running if h.followup.is_none() => {
-                    h.followup = Some(Arc::clone(&door));
+                    h.followup = Some((Arc::clone(&door), claim.clone()));
                     format!("one follow-up run after run {run_id}")
                 }
                 Phase::Running => format!("follow-up after run {run_id} already pending"),
@@ -344,15 +384,11 @@ impl Trigger {
             return KnockOutcome::QueueFull;
         }
         let name = door.name.clone();
-        let run_id = self.shared.enqueue(&mut st, host, door);
+        let detail = claim.as_ref().map(|c| c.describe(host)).unwrap_or_default();
+        let run_id = self.shared.enqueue(&mut st, host, door, claim);
         bump(&c.accepted);
-        self.shared.record(
-            host,
-            &name,
-            KnockOutcome::Accepted,
-            String::new(),
-            Some(run_id),
-        );
+        self.shared
+            .record(host, &name, KnockOutcome::Accepted, detail, Some(run_id));
         KnockOutcome::Accepted
     }
 
@@ -551,7 +587,13 @@ impl Shared {
         }
     }
 
-    fn enqueue(&self, st: &mut State, host: IpAddr, door: Arc<Door>) -> i64 {
+    fn enqueue(
+        &self,
+        st: &mut State,
+        host: IpAddr,
+        door: Arc<Door>,
+        claim: Option<Arc<SpaClaim>>,
+    ) -> i64 {
         let now = SystemTime::now();
         let stamp = rfc3339_millis(unix_millis(now)).replace(':', "");
         let log_path = st
@@ -582,6 +624,7 @@ impl Shared {
             host,
             door,
             log_path,
+            claim,
         });
         self.changed.notify_all();
         run_id
@@ -660,6 +703,7 @@ fn execute(shared: &Shared, job: &Job, settings: &RunnerSettings) -> RunOutcome 
                 task_timeout: settings.task_timeout,
                 host_key_checking: settings.host_key_checking,
                 log_path: job.log_path.clone(),
+                pinned_host_keys: job.claim.as_ref().map(|c| c.fingerprints.clone()),
             };
             // A panicking launcher must not take the worker (and its pool slot) with it.
             let launcher = Arc::clone(&shared.launcher);
@@ -697,7 +741,7 @@ fn finish(shared: &Shared, job: Job, outcome: RunOutcome) {
         prune_cooldowns(&mut st, now);
     }
     let followup = st.hosts.remove(&job.host).and_then(|h| h.followup);
-    if let Some(door) = followup {
+    if let Some((door, claim)) = followup {
         let suppressed = ok && !door.cooldown.is_zero() && door.name == job.door.name;
         if suppressed {
             bump(&shared.counters.cooldown);
@@ -716,7 +760,7 @@ fn finish(shared: &Shared, job: Job, outcome: RunOutcome) {
                 None,
             );
         } else {
-            let run_id = shared.enqueue(&mut st, job.host, door);
+            let run_id = shared.enqueue(&mut st, job.host, door, claim);
             tracing::info!(host = %job.host, run = run_id, "follow-up run queued after run {}", job.run_id);
         }
     }

@@ -98,6 +98,7 @@ fn door(name: &str, cooldown_ms: u64, allow: Allow) -> Door {
             become_: false,
         }),
         cooldown: Duration::from_millis(cooldown_ms),
+        spa: None,
     }
 }
 

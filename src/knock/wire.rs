@@ -348,6 +348,28 @@ pub fn parse_ip(packet: &[u8]) -> Result<Knock, WireError> {
     })
 }
 
+/// The payload of a UDP datagram in an IP packet (as [`parse_ip`] reads it), bounded by the IP
+/// and UDP lengths; `None` for anything else.
+pub fn udp_payload(packet: &[u8]) -> Option<&[u8]> {
+    let (protocol, payload) = match packet.first().map(|b| b >> 4) {
+        Some(4) => {
+            let ip = Ipv4Packet::new_checked(packet).ok()?;
+            (ip.protocol(), ip.payload())
+        }
+        Some(6) => {
+            let ip = Ipv6Packet::new_checked(packet).ok()?;
+            (ip.protocol(), ip.payload())
+        }
+        _ => return None,
+    };
+    if protocol != 17 || payload.len() < 8 {
+        return None;
+    }
+    let udp_len = u16::from_be_bytes([payload[4], payload[5]]) as usize;
+    let end = udp_len.clamp(8, payload.len());
+    Some(&payload[8..end])
+}
+
 /// Frame builders for tests, benchmarks and the flood sender (checksums left zero:
 /// capture happens before the stack verifies them).
 pub mod build {

@@ -31,7 +31,7 @@ pub const STATES: &[&str] = &[
 const SPEC: Spec = Spec::new(
     "apt",
     &[
-        Param::list("name").aliases(&["pkg", "package"]),
+        Param::list("name").aliases(&["pkg", "package"]).word(),
         Param::str("state").choices(STATES).default("present"),
         Param::bool("update_cache")
             .default("false")

@@ -180,8 +180,7 @@ pub fn full_script(inv: &Invocation) -> String {
 }
 
 /// What the guard said, from the command's stdout.
-fn guard_skip(inv: &Invocation, stdout: &str, check: bool) -> Option<ModuleResult> {
-    let first = stdout.lines().next().unwrap_or("");
+fn guard_skip(inv: &Invocation, first: &str, check: bool) -> Option<ModuleResult> {
     let (path, exists_word) = if first == SKIP_CREATES {
         (inv.creates.as_deref()?, "exists")
     } else if first == SKIP_REMOVES {
@@ -209,7 +208,7 @@ pub fn execute(ctx: &mut ModuleCtx<'_>, inv: &Invocation) -> Result<ModuleResult
             return Ok(r.set("skipped", true).set("cmd", inv.display.clone()));
         }
         let out = ctx.run(&format!("{}echo {WOULD_RUN}", guard_script(inv)))?;
-        if let Some(r) = guard_skip(inv, &out.stdout_str(), true) {
+        if let Some(r) = guard_skip(inv, &out.stdout_first_line(), true) {
             return Ok(r);
         }
         if !out.ok() {
@@ -223,31 +222,30 @@ pub fn execute(ctx: &mut ModuleCtx<'_>, inv: &Invocation) -> Result<ModuleResult
     let start = SystemTime::now();
     let out = ctx.run_with_stdin(&full_script(inv), inv.stdin.as_deref())?;
     let end = SystemTime::now();
-    let stdout = out.stdout_str();
-    if let Some(r) = guard_skip(inv, &stdout, false) {
+    if let Some(r) = guard_skip(inv, &out.stdout_first_line(), false) {
         return Ok(r);
     }
-    Ok(command_result(inv, &out, start, end))
+    Ok(command_result(inv, out, start, end))
 }
 
-/// The result of a command that ran. Pure.
+/// The result of a command that ran; its output is moved in, not copied. Pure.
 pub fn command_result(
     inv: &Invocation,
-    out: &crate::ssh::ExecOutput,
+    mut out: crate::ssh::ExecOutput,
     start: SystemTime,
     end: SystemTime,
 ) -> ModuleResult {
-    let strip = |s: String| {
+    let strip = |mut s: String| {
         if inv.strip_empty_ends {
-            s.trim_end_matches(['\r', '\n']).to_string()
-        } else {
-            s
+            let keep = s.trim_end_matches(['\r', '\n']).len();
+            s.truncate(keep);
         }
+        s
     };
     let mut r = ModuleResult::changed();
     r.rc = Some(out.rc);
-    r.stdout = Some(strip(out.stdout_str()));
-    r.stderr = Some(strip(out.stderr_str()));
+    r.stdout = Some(strip(out.take_stdout()));
+    r.stderr = Some(strip(out.take_stderr()));
     if out.rc != 0 {
         r.failed = true;
         r.msg = Some("non-zero return code".into());

@@ -278,12 +278,23 @@ pub fn plan_file(ca: &CopyArgs, new: &NewContent, states: &[FileState]) -> Resul
     let spec = WriteSpec {
         dest: target,
         attrs: ca.attrs.clone(),
-        existing: (st.sha256.is_some()).then(|| FileState {
-            kind: Kind::File,
-            ..st.clone()
+        // A link being replaced passes on its target's attributes, as `chmod --reference` would.
+        existing: (st.sha256.is_some()).then(|| match (st.is_link, st.link_target_attrs) {
+            (true, Some((mode, uid, gid))) => FileState {
+                kind: Kind::File,
+                mode: mode & 0o777,
+                uid,
+                gid,
+                ..st.clone()
+            },
+            _ => FileState {
+                kind: Kind::File,
+                ..st.clone()
+            },
         }),
         backup: ca.backup,
         mkdirs,
+        dir_mode: None,
         preserve_mode: None,
         validate: ca.validate.clone(),
         source: match &new.remote {
@@ -292,21 +303,9 @@ pub fn plan_file(ca: &CopyArgs, new: &NewContent, states: &[FileState]) -> Resul
         },
     };
     let mut spec = spec;
-    if let Some(dm) = &ca.directory_mode {
-        if mkdirs {
-            // New directories get directory_mode (created by mkdir -p before the write).
-            spec.mkdirs = false;
-            let q = quote(&dirname(&spec.dest));
-            let m = dm.resolve(0o755, true);
-            let script = format!(
-                "mkdir -p -- {q} && chmod {m:04o} {q} && {{ {}; }}",
-                write_file_script(&spec)
-            );
-            return Ok(Outcome {
-                plan: change(script, new, st, &dest),
-                ..base
-            });
-        }
+    if let (Some(dm), true) = (&ca.directory_mode, mkdirs) {
+        // New directories get directory_mode, set by the write script as it creates them.
+        spec.dir_mode = Some(dm.resolve(0o755, true));
     }
     Ok(Outcome {
         plan: change(write_file_script(&spec), new, st, &dest),

@@ -9,7 +9,7 @@ pub struct Group;
 const SPEC: Spec = Spec::new(
     "group",
     &[
-        Param::str("name").required(),
+        Param::str("name").required().word(),
         Param::str("state")
             .choices(&["present", "absent"])
             .default("present"),

@@ -9,7 +9,7 @@ pub struct Package;
 const SPEC: Spec = Spec::new(
     "package",
     &[
-        Param::list("name").required(),
+        Param::list("name").required().word(),
         // Handed to the backend, so the backend's (apt's) states.
         Param::str("state").choices(STATES).default("present"),
         Param::str("use").default("auto"),

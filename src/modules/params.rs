@@ -37,6 +37,9 @@ pub struct Param {
     pub aliases: &'static [&'static str],
     pub choices: &'static [&'static str],
     pub support: Support,
+    /// The value becomes a command's positional word (a user, group or package name): it must
+    /// not start with `-`, where it would be read as an option.
+    pub word: bool,
 }
 
 impl Param {
@@ -49,6 +52,7 @@ impl Param {
             aliases: &[],
             choices: &[],
             support: Support::Read,
+            word: false,
         }
     }
     pub const fn str(name: &'static str) -> Self {
@@ -77,6 +81,10 @@ impl Param {
     }
     pub const fn raw(name: &'static str) -> Self {
         Self::new(name, Type::Raw)
+    }
+    /// See [`Param::word`].
+    pub const fn word(self) -> Self {
+        Self { word: true, ..self }
     }
     pub const fn required(self) -> Self {
         Self {
@@ -309,6 +317,19 @@ fn check_support(
     v: &Value,
     literal_only: bool,
 ) -> Result<(), String> {
+    if p.word && !(literal_only && contains_template(v)) {
+        let items: Vec<&Value> = match v {
+            Value::Array(a) => a.iter().collect(),
+            other => vec![other],
+        };
+        for item in items {
+            if let Some(w) = item.as_str().filter(|w| w.starts_with('-')) {
+                return Err(format!(
+                    "{module}: {key} '{w}' must not start with '-' (it would be read as an option)"
+                ));
+            }
+        }
+    }
     match p.support {
         Support::Read => Ok(()),
         Support::Refused(why) => Err(format!(

@@ -41,6 +41,8 @@ pub struct FileState {
     pub link_target: Option<String>,
     /// Owner (uid) of the symlink itself, when the path is one.
     pub link_uid: Option<u32>,
+    /// Mode, uid and gid of what the symlink points to.
+    pub link_target_attrs: Option<(u32, u32, u32)>,
     /// `readlink -f` of the path (canonical, links resolved), when it exists.
     pub real_path: Option<String>,
     pub mode: u32,
@@ -134,7 +136,7 @@ pub fn probe_script(reqs: &[ProbeReq]) -> String {
              elif [ -f \"$p\" ]; then k=file; elif [ -e \"$p\" ]; then k=other; else k=absent; fi; \
              echo kind=$k; \
              if [ -L \"$p\" ]; then t=$(readlink -- \"$p\"); case $t in *\"$kp_pnl\"*) echo badname=1;; *) printf 'target=%s\\n' \"$t\";; esac; \
-             stat -c 'luid=%u' -- \"$p\"; fi; ",
+             stat -c 'luid=%u' -- \"$p\"; stat -L -c 'ltarget=%a:%u:%g' -- \"$p\" 2>/dev/null; fi; ",
         );
         s.push_str(&format!(
             "if [ $k != absent ]; then t=$(readlink -f -- \"$p\"); case $t in *\"$kp_pnl\"*) echo badname=1;; *) printf 'real=%s\\n' \"$t\";; esac; \
@@ -232,6 +234,18 @@ fn apply_field(st: &mut FileState, field: &str) -> Result<(), String> {
             }
         }
         "islnk" => st.is_link = true,
+        "ltarget" => {
+            let f: Vec<&str> = v.split(':').collect();
+            if let [m, u, g] = f[..] {
+                if let (Ok(m), Ok(u), Ok(g)) = (
+                    u32::from_str_radix(m, 8),
+                    u.parse::<u32>(),
+                    g.parse::<u32>(),
+                ) {
+                    st.link_target_attrs = Some((m, u, g));
+                }
+            }
+        }
         "luid" => st.link_uid = Some(v.parse().map_err(|_| format!("bad link owner '{v}'"))?),
         "badname" => {
             return Err(
@@ -392,7 +406,6 @@ mod tests {
     }
     use super::super::testing::LocalRemote;
     use super::super::write::sha256_hex;
-    use super::*;
 
     #[test]
     fn probe_parses_sections() {

@@ -44,7 +44,7 @@ impl Module for Raw {
         };
         let start = std::time::SystemTime::now();
         let out = ctx.run(&inv.line)?;
-        let mut r = command_result(&inv, &out, start, std::time::SystemTime::now());
+        let mut r = command_result(&inv, out, start, std::time::SystemTime::now());
         for k in ["cmd", "start", "end", "delta"] {
             r.data.remove(k);
         }

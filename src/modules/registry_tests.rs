@@ -132,3 +132,48 @@ fn refused_parameters_are_errors_that_say_why() {
         }
     }
 }
+
+#[test]
+fn names_that_become_command_words_cannot_be_options() {
+    let cases: &[(&str, Value)] = &[
+        ("user", serde_json::json!({"name": "-o"})),
+        ("group", serde_json::json!({"name": "--help"})),
+        (
+            "apt",
+            serde_json::json!({"name": ["curl", "-oDebug::pkgProblemResolver=1"]}),
+        ),
+        ("package", serde_json::json!({"name": "-y"})),
+        (
+            "service",
+            serde_json::json!({"name": "-x", "state": "started"}),
+        ),
+        (
+            "copy",
+            serde_json::json!({"dest": "/x", "content": "", "owner": "-R"}),
+        ),
+        (
+            "file",
+            serde_json::json!({"path": "/x", "group": "--reference=/etc/shadow"}),
+        ),
+    ];
+    for (module, args) in cases {
+        let spec = registry()
+            .iter()
+            .find(|m| m.spec().module == *module)
+            .map(|m| m.spec())
+            .unwrap_or_else(|| panic!("no module {module}"));
+        let args: Vars = args.as_object().cloned().unwrap_or_default();
+        let err = spec.check_values(&args).unwrap_err();
+        assert!(err.contains("must not start with '-'"), "{module}: {err}");
+    }
+    // A name with a dash elsewhere is fine.
+    let user = registry()
+        .iter()
+        .find(|m| m.spec().module == "user")
+        .unwrap();
+    let ok: Vars = serde_json::json!({"name": "deploy-bot"})
+        .as_object()
+        .cloned()
+        .unwrap();
+    assert!(user.spec().check_values(&ok).is_ok());
+}

@@ -5,7 +5,8 @@
 //! a race. POSIX sh cannot open files with `O_NOFOLLOW`, so the shell code here works on held
 //! working directories instead of path names:
 //!
-//! - `kp_enter DIR MKDIRS` makes `DIR` the working directory. The leading directories that are
+//! - `kp_enter DIR MKDIRS [MODE]` makes `DIR` the working directory (creating missing
+//!   directories with MKDIRS=1, given MODE when set). The leading directories that are
 //!   root's alone (owned by root, not writable by group or others) are entered by name: nobody
 //!   else can change their entries. Below the first directory another user can write, it enters
 //!   one component at a time and checks, from inside, that the directory it now holds is the entry
@@ -30,7 +31,7 @@ pub const LIB: &str = r#"kp_nl='
 '
 kp_start=$PWD
 kp_enter() {
-  kp_d=$1 kp_mk=$2 kp_safe=0 kp_made=0
+  kp_d=$1 kp_mk=$2 kp_dm=$3 kp_safe=0 kp_made=0
   case $kp_d in
     /*) ;;
     *) cd -P -- "$kp_start" || return 1
@@ -77,6 +78,7 @@ kp_enter() {
       return 1
     fi
     kp_h=$kp_y
+    if [ $kp_made = 1 ] && [ -n "$kp_dm" ]; then chmod "$kp_dm" . || return 1; fi
   done
 }
 kp_private() {

@@ -21,7 +21,7 @@ pub const SYSTEMD: Service = Service { name: "systemd" };
 /// Both names take the union of Ansible's `service` and `systemd` parameters: Ansible's `service`
 /// hands its arguments to the `systemd` module on systemd hosts.
 const PARAMS: &[Param] = &[
-    Param::str("name").aliases(&["service", "unit"]),
+    Param::str("name").aliases(&["service", "unit"]).word(),
     Param::str("state").choices(&["started", "stopped", "restarted", "reloaded"]),
     Param::bool("enabled"),
     Param::bool("masked"),
@@ -134,7 +134,7 @@ pub struct Probe {
     /// sysvinit: `update-rc.d` exists; K links exist (then `defaults` is not needed).
     pub update_rc_d: bool,
     pub klinks: bool,
-    /// sysvinit: command prefix that controls the service (`/etc/init.d/x` or `service x`).
+    /// sysvinit: what controls the service: `initd` (`/etc/init.d/NAME`) or `service`.
     pub control: Option<String>,
 }
 
@@ -241,9 +241,9 @@ pub fn probe_script(a: &ServiceArgs, check_mode: bool) -> String {
     if a.name.is_some() {
         s.push_str(&format!(
             "  command -v update-rc.d >/dev/null 2>&1 && echo update_rc_d=1\n  \
-             c=; if [ -x /etc/init.d/{n} ]; then c=\"/etc/init.d/{n}\"; \
+             c=; if [ -x /etc/init.d/{n} ]; then c=initd; \
              elif command -v service >/dev/null 2>&1; then service {n} status >/dev/null 2>&1 </dev/null; \
-             [ $? -ne 1 ] && c=\"service {n}\"; fi; [ -n \"$c\" ] && echo control=$c\n  \
+             [ $? -ne 1 ] && c=service; fi; [ -n \"$c\" ] && echo control=$c\n  \
              for f in /etc/rc?.d/S??{n}; do [ -e \"$f\" ] && {{ echo slinks=1; break; }}; done\n  \
              for f in /etc/rc?.d/K??{n}; do [ -e \"$f\" ] && {{ echo klinks=1; break; }}; done\n"
         ));
@@ -253,9 +253,10 @@ pub fn probe_script(a: &ServiceArgs, check_mode: bool) -> String {
                  case \"$kp_all\" in *\"$kp_p\"*) echo running=1;; esac\n",
                 octal(p)
             )),
-            None => s.push_str(
-                "  if [ -n \"$c\" ]; then $c status >/dev/null 2>&1 </dev/null && echo running=1; fi\n",
-            ),
+            None => s.push_str(&format!(
+                "  case $c in initd) /etc/init.d/{n} status >/dev/null 2>&1 </dev/null && echo running=1;; \
+                 service) service {n} status >/dev/null 2>&1 </dev/null && echo running=1;; esac\n"
+            )),
         }
     }
     s.push_str("fi\nprintf '\\n@@KP:end\\n'\n");
@@ -308,15 +309,18 @@ pub fn apply_script(a: &ServiceArgs, p: &Probe, acts: &[Action]) -> String {
             Action::Systemctl(v) => format!("kp_run systemctl {v} {n}"),
             Action::UpdateRcD(v) => format!("kp_run update-rc.d {n} {v}"),
             Action::Init(v) => {
-                let control = p.control.as_deref().unwrap_or("service");
                 let args = if a.arguments.is_empty() {
                     String::new()
                 } else {
                     format!(" {}", a.arguments)
                 };
-                // `control` is our own "/etc/init.d/<quoted>" or "service <quoted>": re-quote words.
-                let words: Vec<String> = control.split(' ').map(quote).collect();
-                format!("kp_run {} {v}{args}", words.join(" "))
+                // The probe says which of the two controls the service; the name is quoted here.
+                let name = a.name.as_deref().unwrap_or("");
+                let control = match p.control.as_deref() {
+                    Some("initd") => quote(&format!("/etc/init.d/{name}")),
+                    _ => format!("service {n}"),
+                };
+                format!("kp_run {control} {v}{args}")
             }
         };
         s.push_str(&line);
@@ -395,7 +399,7 @@ mod tests {
             masked: false,
             update_rc_d: true,
             klinks,
-            control: Some("/etc/init.d/kpd".into()),
+            control: Some("initd".into()),
         }
     }
     fn sd(running: bool, enabled: bool) -> Probe {
@@ -560,7 +564,9 @@ mod tests {
         assert_eq!(p, sd(true, true));
         let p = parse_probe("\n@@KP:kv\nmgr=systemd\nLoadState=not-found\nActiveState=inactive\nis_enabled=\nenabled_rc=1\n\n@@KP:end\n");
         assert!(!p.found && !p.running && !p.enabled);
-        let p = parse_probe("\n@@KP:kv\nmgr=sysv\nupdate_rc_d=1\ncontrol=/etc/init.d/kpd\nklinks=1\nrunning=1\n\n@@KP:end\n");
+        let p = parse_probe(
+            "\n@@KP:kv\nmgr=sysv\nupdate_rc_d=1\ncontrol=initd\nklinks=1\nrunning=1\n\n@@KP:end\n",
+        );
         assert_eq!(p, sysv(true, false, true));
     }
 
@@ -593,7 +599,7 @@ mod tests {
         assert!(p.found && !p.running, "{out}");
         let acts = plan(&a, &p).unwrap();
         assert_eq!(acts, vec![Action::Init("start")]);
-        let (rc, out) = run(&apply_script(&a, &p, &acts));
+        let (rc, out) = run(&fix(apply_script(&a, &p, &acts)));
         assert_eq!((rc, out.as_str()), (Some(0), "started\n"));
         let (_, out) = run(&fix(probe_script(&a, false)));
         let p = parse_probe(&out);
@@ -628,7 +634,7 @@ mod tests {
 
     #[test]
     fn run_flow_and_check_mode() {
-        let probe = "\n@@KP:kv\nmgr=sysv\nupdate_rc_d=1\ncontrol=/etc/init.d/kpd\n\n@@KP:end\n";
+        let probe = "\n@@KP:kv\nmgr=sysv\nupdate_rc_d=1\ncontrol=initd\n\n@@KP:end\n";
         let a = args(json!({"name": "kpd", "state": "started"}));
         let mut r = FakeRemote::new(vec![out(0, probe)]);
         let res = SERVICE
@@ -660,7 +666,7 @@ mod tests {
             res.msg.as_deref(),
             Some("systemd: reading service state failed (rc=1)")
         );
-        let probe = "\n@@KP:kv\nmgr=sysv\nupdate_rc_d=1\ncontrol=/etc/init.d/kpd\n\n@@KP:end\n";
+        let probe = "\n@@KP:kv\nmgr=sysv\nupdate_rc_d=1\ncontrol=initd\n\n@@KP:end\n";
         let mut r = FakeRemote::new(vec![out(0, probe), out(3, "")]);
         let res = SERVICE
             .execute(&a, &mut ctx(&mut r, false, false, vec![]))

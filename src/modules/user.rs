@@ -12,7 +12,7 @@ pub struct User;
 const SPEC: Spec = Spec::new(
     "user",
     &[
-        Param::str("name").required().aliases(&["user"]),
+        Param::str("name").required().aliases(&["user"]).word(),
         Param::str("state")
             .choices(&["present", "absent"])
             .default("present"),

@@ -134,10 +134,11 @@ fn port_open(a: &WaitArgs, port: u16) -> String {
     if a.local_host() {
         format!("kp_sock {port:04X} 0A")
     } else {
+        // The host is an argument of bash, never part of its script.
         format!(
-            "timeout {ct} bash -c {probe} >/dev/null 2>&1",
+            "timeout {ct} bash -c 'exec 3<>\"/dev/tcp/$1/$2\"' kp {host} {port} >/dev/null 2>&1",
             ct = a.connect_timeout,
-            probe = quote(&format!("exec 3<>/dev/tcp/{}/{port}", a.host))
+            host = quote(&a.host)
         )
     }
 }
@@ -380,10 +381,27 @@ mod tests {
             json!({"host": "10.1.2.3", "port": 80, "connect_timeout": 2}),
         ));
         assert!(
-            s.contains("timeout 2 bash -c 'exec 3<>/dev/tcp/10.1.2.3/80'"),
+            s.contains("timeout 2 bash -c 'exec 3<>\"/dev/tcp/$1/$2\"' kp 10.1.2.3 80"),
             "{s}"
         );
         assert!(s.contains("needs bash"));
+    }
+
+    #[test]
+    fn a_host_value_is_never_run_as_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("pwned");
+        let host = format!("x/1; touch {}; #", marker.display());
+        let s = script(&wa(
+            json!({"host": host, "port": 9, "timeout": 1, "connect_timeout": 1}),
+        ));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&s)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0));
+        assert!(!marker.exists(), "the host value ran as a command");
     }
 
     #[test]

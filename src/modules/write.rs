@@ -15,8 +15,8 @@ use crate::shell::quote;
 /// ones knockplay pins or refuses (writes are always atomic; chattr flags are not applied).
 pub const FILE_COMMON: &[Param] = &[
     Param::mode("mode"),
-    Param::str("owner"),
-    Param::str("group"),
+    Param::str("owner").word(),
+    Param::str("group").word(),
     Param::bool("unsafe_writes").only("false"),
     Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
 ];
@@ -107,6 +107,8 @@ pub struct WriteSpec {
     pub backup: bool,
     /// Create missing parent directories first.
     pub mkdirs: bool,
+    /// Mode of the directories `mkdirs` creates (`directory_mode`); the umask's otherwise.
+    pub dir_mode: Option<u32>,
     /// Resolved mode from a local source (`mode=preserve`).
     pub preserve_mode: Option<u32>,
     /// Command to validate the temp file with (`%s` replaced by its path).
@@ -155,10 +157,13 @@ pub fn write_file_script(spec: &WriteSpec) -> String {
     let mut s = String::from("(\n");
     s.push_str(safepath::LIB);
     s.push_str(&format!(
-        "kp_n={}; kp_src_dir=$PWD\nkp_enter {} {} || exit 1\n",
+        "kp_n={}; kp_src_dir=$PWD\nkp_enter {} {} {} || exit 1\n",
         quote(&base),
         quote(&dir),
-        if spec.mkdirs { 1 } else { 0 }
+        if spec.mkdirs { 1 } else { 0 },
+        spec.dir_mode
+            .map(|m| format!("{m:04o}"))
+            .unwrap_or_else(|| "''".into())
     ));
     s.push_str(&format!(
         "if [ $kp_safe = 1 ]; then kp_f=$(mktemp -- {}) || exit 1; kp_up=; \

@@ -68,6 +68,8 @@ pub struct SshConnector {
     pub use_agent: bool,
     /// Use private keys that group or others can read (`--allow-loose-key-permissions`).
     pub allow_loose_key_permissions: bool,
+    /// Host keys an authenticated knock carried: only these are accepted.
+    pub pinned_host_keys: Option<Vec<[u8; 32]>>,
 }
 
 impl SshConnector {
@@ -107,6 +109,7 @@ impl Connector for SshConnector {
         o.host_key_policy = self.policy;
         o.command_timeout = self.command_timeout;
         o.allow_loose_key_permissions = self.allow_loose_key_permissions;
+        o.pinned_host_keys = self.pinned_host_keys.clone();
         let s = HostSession::connect(&o)?;
         Ok(Box::new(s))
     }
@@ -179,6 +182,7 @@ mod tests {
             command_timeout: command,
             use_agent: false,
             allow_loose_key_permissions: false,
+            pinned_host_keys: None,
         };
         let cases = [
             (None, None, true),

@@ -4,21 +4,41 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
+use super::connect::{Connector, HostConn};
 use super::{exit, run_playbook, ReportOptions, RunError, RunOptions, SshConnector};
 use crate::config::HostKeyChecking;
 use crate::inventory::Inventory;
 use crate::knock::trigger::{Launcher, RunJob, RunOutcome};
 use crate::shell::quote;
 use crate::ssh::known_hosts::HostKeyPolicy;
+use crate::ssh::{Remote, SshError};
 use crate::value::Value;
 
 /// Where the marker lives on a configured host.
 pub const MARKER: &str = "/var/lib/knockplay/configured";
+
+/// The SSH connector of a knocked run, remembering a refused host key so the history can say why
+/// the run failed (`host_key_mismatch: ...`).
+struct PinnedConnector {
+    inner: SshConnector,
+    mismatch: Mutex<Option<String>>,
+}
+
+impl Connector for PinnedConnector {
+    fn connect(&self, host: &HostConn) -> Result<Box<dyn Remote + Send>, SshError> {
+        let r = self.inner.connect(host);
+        if let Err(e @ SshError::HostKeyMismatch { .. }) = &r {
+            let mut slot = self.mismatch.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }
+        r
+    }
+}
 
 /// Runs door playbooks in-process.
 pub struct RunnerLauncher {
@@ -90,6 +110,19 @@ impl Launcher for RunnerLauncher {
             capture: None,
             log_file: Some(job.log_path.clone()),
         };
+        let connector = Arc::new(PinnedConnector {
+            inner: SshConnector {
+                known_hosts: self.known_hosts.clone(),
+                policy: policy(job.host_key_checking),
+                connect_timeout: Duration::from_secs(10),
+                wait_for_ssh: Some(job.ssh_wait),
+                command_timeout: None,
+                use_agent: false,
+                allow_loose_key_permissions: false,
+                pinned_host_keys: job.pinned_host_keys.clone(),
+            },
+            mismatch: Mutex::new(None),
+        });
         let opts = RunOptions {
             playbook: job.action.playbook.clone(),
             inventory,
@@ -105,15 +138,7 @@ impl Launcher for RunnerLauncher {
             become_: job.action.become_,
             become_user: None,
             become_method: None,
-            connector: Arc::new(SshConnector {
-                known_hosts: self.known_hosts.clone(),
-                policy: policy(job.host_key_checking),
-                connect_timeout: Duration::from_secs(10),
-                wait_for_ssh: Some(job.ssh_wait),
-                command_timeout: None,
-                use_agent: false,
-                allow_loose_key_permissions: false,
-            }),
+            connector: Arc::clone(&connector) as Arc<dyn Connector>,
             report,
             cancel: self.cancel.clone(),
             finish_command: Some(marker_command(
@@ -128,7 +153,11 @@ impl Launcher for RunnerLauncher {
             Ok(r) => RunOutcome {
                 counts: r.totals(),
                 exit_code: r.exit_code,
-                error: None,
+                error: connector
+                    .mismatch
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take(),
             },
             Err(RunError::Parse(e)) => {
                 let _ = std::fs::write(&job.log_path, format!("ERROR! {e}\n"));

@@ -3,6 +3,7 @@
 //! of one task on one host that the walk reports and counts, and the [`Flow`] it leads to.
 
 use serde_json::json;
+use std::borrow::Cow;
 
 use super::report::Status;
 use crate::modules::{FileDiff, ModuleResult};
@@ -70,7 +71,8 @@ impl Outcome {
         } else {
             Status::Ok
         };
-        Outcome::new(status, result_value(&r), r.changed)
+        let changed = r.changed;
+        Outcome::new(status, result_value(r), changed)
     }
 
     /// A connection error: unreachable when the host went away, a plain failure otherwise.
@@ -149,26 +151,26 @@ fn lines(s: &str) -> Value {
     Value::Array(s.lines().map(|l| Value::String(l.to_string())).collect())
 }
 
-/// A module result as the registered dict users read.
-pub fn result_value(r: &ModuleResult) -> Value {
+/// A module result as the registered dict users read; its output is moved in, not copied.
+pub fn result_value(r: ModuleResult) -> Value {
     let mut m = Vars::new();
     m.insert("changed".into(), Value::Bool(r.changed));
     if r.failed {
         m.insert("failed".into(), Value::Bool(true));
     }
-    if let Some(msg) = &r.msg {
-        m.insert("msg".into(), Value::String(msg.clone()));
+    if let Some(msg) = r.msg {
+        m.insert("msg".into(), Value::String(msg));
     }
     if let Some(rc) = r.rc {
         m.insert("rc".into(), json!(rc));
     }
-    for (key, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
-        if let Some(t) = text {
-            m.insert(
-                key.into(),
-                Value::String(t.trim_end_matches('\n').to_string()),
-            );
-            m.insert(format!("{key}_lines"), lines(t));
+    for (key, text) in [("stdout", r.stdout), ("stderr", r.stderr)] {
+        if let Some(mut t) = text {
+            let text_lines = lines(&t);
+            let keep = t.trim_end_matches('\n').len();
+            t.truncate(keep);
+            m.insert(key.into(), Value::String(t));
+            m.insert(format!("{key}_lines"), text_lines);
         }
     }
     if !r.diff.is_empty() {
@@ -186,8 +188,8 @@ pub fn result_value(r: &ModuleResult) -> Value {
             },
         );
     }
-    for (k, v) in &r.data {
-        m.insert(k.clone(), v.clone());
+    for (k, v) in r.data {
+        m.insert(k, v);
     }
     Value::Object(m)
 }
@@ -207,11 +209,11 @@ pub fn collect_diffs(result: &Value) -> Vec<FileDiff> {
 }
 
 /// What the report shows of a result: the result, or its censored form and no diffs under `no_log`.
-pub fn shown(result: &Value, changed: bool, no_log: bool) -> (Value, Vec<FileDiff>) {
+pub fn shown(result: &Value, changed: bool, no_log: bool) -> (Cow<'_, Value>, Vec<FileDiff>) {
     if no_log {
-        (censor(changed), Vec::new())
+        (Cow::Owned(censor(changed)), Vec::new())
     } else {
-        (result.clone(), collect_diffs(result))
+        (Cow::Borrowed(result), collect_diffs(result))
     }
 }
 
@@ -254,7 +256,7 @@ mod tests {
             ),
         ];
         for (r, want) in cases {
-            assert_eq!(result_value(&r), want);
+            assert_eq!(result_value(r), want);
         }
     }
 
@@ -265,7 +267,7 @@ mod tests {
                 diff: paths.iter().map(|p| diff(p)).collect(),
                 ..ModuleResult::changed()
             };
-            let back = collect_diffs(&result_value(&r));
+            let back = collect_diffs(&result_value(r.clone()));
             assert_eq!(back, r.diff, "{paths:?}");
         }
     }
@@ -317,7 +319,7 @@ mod tests {
 
     #[test]
     fn no_log_hides_result_and_diffs() {
-        let r = result_value(&ModuleResult {
+        let r = result_value(ModuleResult {
             diff: vec![diff("/f")],
             ..ModuleResult::changed()
         });
@@ -326,7 +328,7 @@ mod tests {
         assert!(v.get("censored").is_some());
         assert!(d.is_empty());
         let (v, d) = shown(&r, true, false);
-        assert_eq!(v, r);
+        assert_eq!(*v, r);
         assert_eq!(d.len(), 1);
     }
 }

@@ -117,13 +117,31 @@ fn connect_once(opts: &ConnectOptions, deadline: Option<Instant>) -> Result<Tran
         .host_key()
         .ok_or_else(|| session_error("server sent no host key".into()))?;
     let key = HostKey::from_blob(blob).map_err(session_error)?;
-    known_hosts::check(
-        &opts.known_hosts,
-        &opts.host,
-        opts.port,
-        &key,
-        opts.host_key_policy,
-    )?;
+    match &opts.pinned_host_keys {
+        Some(pinned) => {
+            let offered = crate::knock::spa::fingerprint_of_blob(blob);
+            if !pinned.contains(&offered) {
+                let text = |f: &[u8; 32]| crate::knock::spa::fingerprint_text(f);
+                let err = SshError::HostKeyMismatch {
+                    addr: addr.clone(),
+                    offered: text(&offered),
+                    pinned: pinned.iter().map(text).collect::<Vec<_>>().join(", "),
+                };
+                tracing::error!("{err}");
+                return Err(err);
+            }
+            known_hosts::replace(&opts.known_hosts, &opts.host, opts.port, &key)?;
+        }
+        None => {
+            known_hosts::check(
+                &opts.known_hosts,
+                &opts.host,
+                opts.port,
+                &key,
+                opts.host_key_policy,
+            )?;
+        }
+    }
 
     authenticate(&session, opts)?;
 

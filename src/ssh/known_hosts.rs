@@ -427,6 +427,56 @@ pub fn check(
     }
 }
 
+/// Records `key` as the only key of `host`:`port` (a key proven by an authenticated knock):
+/// lines for that address are dropped, the new one appended, under the file lock.
+pub fn replace(path: &Path, host: &str, port: u16, key: &HostKey) -> Result<(), SshError> {
+    let pattern = host_pattern(host, port);
+    let file_err = |reason: String| SshError::KnownHosts {
+        path: path.display().to_string(),
+        reason,
+    };
+    let mut file = open_locked_for_append(path).map_err(file_err)?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| file_err(format!("cannot read: {e}")))?;
+    let wanted = entry_line(&pattern, key);
+    let mut kept = String::new();
+    let mut present = false;
+    for line in text.lines() {
+        let hosts = line.split_whitespace().next().unwrap_or("");
+        let for_this = !line.starts_with('#')
+            && !line.starts_with('@')
+            && hosts.split(',').any(|h| h.eq_ignore_ascii_case(&pattern));
+        if for_this {
+            if format!("{line}\n") == wanted {
+                present = true;
+                kept.push_str(line);
+                kept.push('\n');
+            }
+            continue;
+        }
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    if present && kept == text {
+        return Ok(());
+    }
+    if !present {
+        kept.push_str(&wanted);
+        tracing::info!(
+            "recorded the host key of {} ({}) proven by its knock in {}",
+            display_addr(host, port),
+            key.describe(),
+            path.display()
+        );
+    }
+    // Still under the lock: the file opened for appending is emptied and written again.
+    file.set_len(0)
+        .and_then(|()| file.write_all(kept.as_bytes()))
+        .and_then(|()| file.flush())
+        .map_err(|e| file_err(format!("cannot write: {e}")))
+}
+
 /// The pure decision for `Strict`/`AcceptNew` (`Added` means "append now").
 fn verdict(
     entries: &[Entry],

@@ -58,6 +58,14 @@ pub struct ExecOutput {
     pub stderr: Vec<u8>,
 }
 
+/// Bytes as text: moved when valid UTF-8, replacement characters otherwise.
+fn into_text(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
 /// One of a command's two output streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -72,6 +80,25 @@ impl ExecOutput {
             Stream::Stdout => self.stdout.extend_from_slice(bytes),
             Stream::Stderr => self.stderr.extend_from_slice(bytes),
         }
+    }
+    /// The first line of stdout (no copy of the rest).
+    pub fn stdout_first_line(&self) -> String {
+        let end = self
+            .stdout
+            .iter()
+            .position(|b| *b == b'\n')
+            .unwrap_or(self.stdout.len());
+        String::from_utf8_lossy(&self.stdout[..end])
+            .trim_end_matches('\r')
+            .to_string()
+    }
+    /// Stdout as text, moved out (no copy when it is UTF-8).
+    pub fn take_stdout(&mut self) -> String {
+        into_text(std::mem::take(&mut self.stdout))
+    }
+    /// Stderr as text, moved out (no copy when it is UTF-8).
+    pub fn take_stderr(&mut self) -> String {
+        into_text(std::mem::take(&mut self.stderr))
     }
     pub fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
@@ -107,6 +134,12 @@ pub enum SshError {
         offered: String,
         /// The known_hosts host field (`host` or `[host]:port`).
         host_pattern: String,
+    },
+    #[error("host_key_mismatch: {addr} offered host key {offered}, but the knock that asked for this run carried {pinned}; refusing before authentication")]
+    HostKeyMismatch {
+        addr: String,
+        offered: String,
+        pinned: String,
     },
     #[error("host key for {addr} is not in {known_hosts} and host key checking is strict (add it there, or use accept-new)")]
     HostKeyUnknown { addr: String, known_hosts: String },

@@ -47,6 +47,10 @@ pub struct ConnectOptions {
     /// Use private key files that group or others can read (with a warning). Default `false`: such
     /// a key is refused, as OpenSSH does, because anyone who can read it can log in where it works.
     pub allow_loose_key_permissions: bool,
+    /// Accept exactly these host keys (SHA256 of the key blob), whatever known_hosts says: the
+    /// keys an authenticated knock carried. The accepted key then replaces the address's entries
+    /// in known_hosts.
+    pub pinned_host_keys: Option<Vec<[u8; 32]>>,
 }
 
 impl ConnectOptions {
@@ -71,6 +75,7 @@ impl ConnectOptions {
             output_cap: DEFAULT_OUTPUT_CAP,
             command_shell: !shell_disabled_by_env(),
             allow_loose_key_permissions: false,
+            pinned_host_keys: None,
         }
     }
 

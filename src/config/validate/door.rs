@@ -3,13 +3,14 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use toml::Spanned;
 
 use super::Validator;
-use crate::config::raw::{PortItem, RawDoor};
-use crate::config::{Action, Allow, Door, PlaybookAction};
+use crate::config::raw::{KeyFiles, PortItem, RawDoor};
+use crate::config::{Action, Allow, Door, PlaybookAction, SpaSettings};
 use crate::knock::flags::TcpFlagRule;
 use crate::knock::port::{PortSpec, Proto};
 use crate::knock::sequence::SequenceTracker;
@@ -34,24 +35,55 @@ impl Validator<'_> {
         }
 
         let mut sequence = Vec::new();
-        let items = d.sequence.get_ref();
-        if items.is_empty() || items.len() > 32 {
-            self.problem(
-                &d.sequence,
-                format!(
-                    "door '{name}': sequence needs 1 to 32 ports, has {}",
-                    items.len()
-                ),
-            );
-        }
-        for item in items {
-            let parsed = match item.get_ref() {
-                PortItem::Number(n) => PortSpec::from_number(*n, Proto::Tcp),
-                PortItem::Text(t) => t.parse(),
-            };
-            match parsed {
-                Ok(p) => sequence.push(p),
-                Err(e) => self.problem(item, format!("door '{name}': {e}")),
+        let spa = self.spa(&d, &name);
+        match (&d.sequence, &d.spa_key_file) {
+            (Some(seq), Some(_)) => self.problem(
+                seq,
+                format!("door '{name}': sequence and spa_key_file are mutually exclusive (a door is either a knock sequence or an SPA door)"),
+            ),
+            (None, None) => self.problem(
+                &d.name,
+                format!("door '{name}' needs a sequence (a knockd-style port sequence) or spa_key_file (Single Packet Authorization; knockplay keygen FILE makes a key)"),
+            ),
+            (None, Some(_)) => {
+                for (what, set) in [
+                    ("seq_timeout", d.seq_timeout.as_ref().map(|s| s.span())),
+                    ("tcp_flags", d.tcp_flags.as_ref().map(|s| s.span())),
+                ] {
+                    if let Some(span) = set {
+                        self.problem_at(span.start, format!("door '{name}': {what} applies to sequence doors only"));
+                    }
+                }
+            }
+            (Some(seq), None) => {
+                for (what, set) in [
+                    ("spa_port", d.spa_port.as_ref().map(|s| s.span())),
+                    ("spa_window", d.spa_window.as_ref().map(|s| s.span())),
+                ] {
+                    if let Some(span) = set {
+                        self.problem_at(span.start, format!("door '{name}': {what} applies to SPA doors only (set spa_key_file)"));
+                    }
+                }
+                let items = seq.get_ref();
+                if items.is_empty() || items.len() > 32 {
+                    self.problem(
+                        seq,
+                        format!(
+                            "door '{name}': sequence needs 1 to 32 ports, has {}",
+                            items.len()
+                        ),
+                    );
+                }
+                for item in items {
+                    let parsed = match item.get_ref() {
+                        PortItem::Number(n) => PortSpec::from_number(*n, Proto::Tcp),
+                        PortItem::Text(t) => t.parse(),
+                    };
+                    match parsed {
+                        Ok(p) => sequence.push(p),
+                        Err(e) => self.problem(item, format!("door '{name}': {e}")),
+                    }
+                }
             }
         }
 
@@ -94,6 +126,63 @@ impl Validator<'_> {
             allow,
             action: action?,
             cooldown,
+            spa: if d.spa_key_file.is_some() { spa } else { None },
+        })
+    }
+
+    /// `spa_key_file` (one or two readable, private key files), `spa_port`, `spa_window`.
+    fn spa(&mut self, d: &RawDoor, name: &str) -> Option<SpaSettings> {
+        let files = d.spa_key_file.as_ref()?;
+        let list: Vec<String> = match files.get_ref() {
+            KeyFiles::One(f) => vec![f.clone()],
+            KeyFiles::Several(v) => v.clone(),
+        };
+        if list.is_empty() || list.len() > 2 {
+            self.problem(
+                files,
+                format!("door '{name}': spa_key_file names one key, or two during a rotation"),
+            );
+            return None;
+        }
+        let mut keys = Vec::new();
+        let mut key_files = Vec::new();
+        for f in &list {
+            let path = self.path(f);
+            match crate::knock::spa::read_key_file(&path) {
+                Ok(k) => keys.push(k),
+                Err(e) => self.problem(files, format!("door '{name}': spa_key_file: {e}")),
+            }
+            key_files.push(path);
+        }
+        let port = match &d.spa_port {
+            None => crate::knock::spa::DEFAULT_PORT,
+            Some(p) => match u16::try_from(*p.get_ref()) {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    self.problem(p, format!("door '{name}': spa_port must be 1-65535"));
+                    crate::knock::spa::DEFAULT_PORT
+                }
+            },
+        };
+        let window = self.seconds(
+            &d.spa_window,
+            "spa_window",
+            3600.0,
+            crate::knock::spa::DEFAULT_WINDOW_SECS as f64,
+        );
+        if window < Duration::from_secs(1) {
+            if let Some(w) = &d.spa_window {
+                self.problem(
+                    w,
+                    format!("door '{name}': spa_window must be at least 1 second"),
+                );
+            }
+        }
+        (keys.len() == list.len()).then_some(SpaSettings {
+            key_files,
+            keys,
+            port,
+            window,
         })
     }
 

@@ -33,8 +33,8 @@ const RET_K: u16 = 0x06;
 
 /// `SKF_AD_OFF + SKF_AD_PKTTYPE`: loads the packet type (host, broadcast, ..., outgoing).
 const AD_PKTTYPE: u32 = (-0x1000i32 + 4) as u32;
-/// Bytes kept per packet: enough for IPv6 with extension headers plus TCP.
-pub const SNAPLEN: u32 = 256;
+/// Bytes kept per packet: IPv6 with extension headers plus TCP, or a whole SPA datagram.
+pub const SNAPLEN: u32 = 1600;
 /// The most ports per protocol matched exactly; beyond that all ports of the protocol pass.
 const MAX_EXACT_PORTS: usize = 200;
 
