@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::listener::{knocks_for, runs_for, wait_for, Listener};
 use common::{TestBed, UserDataOrder};
 
 const SEQ: &str = r#"["7000/tcp", "8000/udp", "9000/tcp"]"#;
@@ -22,24 +23,17 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A listener process with its own config, state and logs.
-struct Listener {
-    child: Option<Child>,
-    dir: PathBuf,
-    cfg: PathBuf,
-}
-
-impl Listener {
-    fn config(
-        bed: &TestBed,
-        dir: &Path,
-        playbook: &Path,
-        extra_runner: &str,
-        door_extra: &str,
-    ) -> PathBuf {
-        let cfg = dir.join("knock.toml");
-        let text = format!(
-            r#"[listener]
+/// knock.toml for one door with the stock sequence.
+fn listener_config(
+    bed: &TestBed,
+    dir: &Path,
+    playbook: &Path,
+    extra_runner: &str,
+    door_extra: &str,
+) -> PathBuf {
+    let cfg = dir.join("knock.toml");
+    let text = format!(
+        r#"[listener]
 interfaces = ["{iface}"]
 
 [runner]
@@ -61,144 +55,14 @@ user = "root"
 private_key = "{key}"
 {door_extra}
 "#,
-            iface = bed.bridge_if,
-            dir = dir.display(),
-            subnet = bed.subnet,
-            pb = playbook.display(),
-            key = bed.key_path.display(),
-        );
-        std::fs::write(&cfg, text).unwrap();
-        cfg
-    }
-
-    fn start(dir: &Path, cfg: &Path) -> Listener {
-        let log = std::fs::File::create(dir.join("listener.out")).unwrap();
-        let child = Command::new(bin())
-            .args(["listen", "-c"])
-            .arg(cfg)
-            .env("KNOCKPLAY_LOG", "info")
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start listener");
-        let l = Listener {
-            child: Some(child),
-            dir: dir.to_path_buf(),
-            cfg: cfg.to_path_buf(),
-        };
-        // Ready when it says it captures (or give it a moment).
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end && !l.output().contains("captur") {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        l
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(self.dir.join("listener.out")).unwrap_or_default()
-    }
-
-    fn history_json(&self) -> serde_json::Value {
-        let out = Command::new(bin())
-            .args(["history", "--json", "-c"])
-            .arg(&self.cfg)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "history: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "history --json: {e}: {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
-    }
-
-    fn history_text(&self) -> String {
-        let out = Command::new(bin())
-            .args(["history", "-c"])
-            .arg(&self.cfg)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn kill(&mut self, signal: i32) {
-        if let Some(c) = &self.child {
-            unsafe {
-                libc::kill(c.id() as i32, signal);
-            }
-        }
-        if let Some(mut c) = self.child.take() {
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Listener {
-    /// Sends `signal` and waits up to `limit` for the listener to exit; its status if it did.
-    fn signal_and_wait(
-        &mut self,
-        signal: i32,
-        limit: Duration,
-    ) -> Option<std::process::ExitStatus> {
-        let c = self.child.as_mut()?;
-        unsafe {
-            libc::kill(c.id() as i32, signal);
-        }
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            if let Ok(Some(status)) = c.try_wait() {
-                self.child = None;
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.kill(libc::SIGKILL);
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while !f() {
-        assert!(
-            Instant::now() < end,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn runs_for<'a>(h: &'a serde_json::Value, ip: &str) -> Vec<&'a serde_json::Value> {
-    h["runs"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|r| r["host"].as_str() == Some(ip))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn knocks_for<'a>(h: &'a serde_json::Value, ip: &str) -> Vec<&'a serde_json::Value> {
-    h["knocks"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|r| r["source"].as_str() == Some(ip))
-                .collect()
-        })
-        .unwrap_or_default()
+        iface = bed.bridge_if,
+        dir = dir.display(),
+        subnet = bed.subnet,
+        pb = playbook.display(),
+        key = bed.key_path.display(),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    cfg
 }
 
 #[test]
@@ -210,7 +74,7 @@ fn booting_host_knocks_with_stock_client_and_is_configured_once() {
         .start()
         .expect("test bed");
     let dir = tempfile::tempdir().unwrap();
-    let cfg = Listener::config(
+    let cfg = listener_config(
         &bed,
         dir.path(),
         &repo().join("playbooks/site.yml"),
@@ -262,7 +126,7 @@ fn wrong_knocks_and_outsiders_trigger_nothing_and_history_says_why() {
         "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=x dest=/tmp/ran\n",
     );
     // Door allows only host0.
-    let cfg = Listener::config(&bed, dir.path(), &pb, "", "");
+    let cfg = listener_config(&bed, dir.path(), &pb, "", "");
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         &format!("allow = [\"{}\"]", bed.subnet),
         &format!("allow = [\"{}/32\"]", bed.hosts[0].ip),
@@ -334,7 +198,7 @@ fn host_that_knocks_before_sshd_is_configured_once_sshd_is_up() {
     let (dir, pb) = playbook_dir(
         "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=late dest=/tmp/late\n",
     );
-    let cfg = Listener::config(&bed, dir.path(), &pb, "", "");
+    let cfg = listener_config(&bed, dir.path(), &pb, "", "");
     let l = Listener::start(dir.path(), &cfg);
     bed.boot().unwrap();
     let h = &bed.hosts[0];
@@ -358,7 +222,7 @@ fn until_configured_survives_a_dropped_first_knock() {
     let (dir, pb) = playbook_dir(
         "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=yes dest=/tmp/until\n",
     );
-    let cfg = Listener::config(&bed, dir.path(), &pb, "", "");
+    let cfg = listener_config(&bed, dir.path(), &pb, "", "");
     let h = &bed.hosts[0];
     // The first knock goes out while no listener runs: it is lost.
     h.exec_detached(&format!(
@@ -386,7 +250,7 @@ fn killed_listener_keeps_history_and_marks_the_cut_run_interrupted() {
     let bed = TestBed::start(1).expect("test bed");
     let (dir, pb) =
         playbook_dir("- hosts: all\n  gather_facts: no\n  tasks:\n    - command: sleep 30\n");
-    let cfg = Listener::config(&bed, dir.path(), &pb, "", "");
+    let cfg = listener_config(&bed, dir.path(), &pb, "", "");
     let mut l = Listener::start(dir.path(), &cfg);
     let h = &bed.hosts[0];
     assert!(h
@@ -418,7 +282,7 @@ fn sigterm_ends_a_run_cut_mid_command_after_the_grace_period() {
     let (dir, pb) =
         playbook_dir("- hosts: all\n  gather_facts: no\n  tasks:\n    - command: sleep 300\n");
     // grace_period = 5 (in the config): the listener waits that long for the run, then stops.
-    let cfg = Listener::config(&bed, dir.path(), &pb, "", "");
+    let cfg = listener_config(&bed, dir.path(), &pb, "", "");
     let mut l = Listener::start(dir.path(), &cfg);
     let h = &bed.hosts[0];
     assert!(h
@@ -476,7 +340,7 @@ fn herd_of_fifty_is_configured_once_each_within_the_pool_bound() {
         n,
         "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content={{ inventory_hostname }} dest=/etc/herd\n    - command: sleep 2\n",
     );
-    let cfg = Listener::config(&bed, dir.path(), &pb, "", "cooldown = 600");
+    let cfg = listener_config(&bed, dir.path(), &pb, "", "cooldown = 600");
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
         .replace("max_concurrent_runs = 4", "max_concurrent_runs = 8");
@@ -566,7 +430,7 @@ fn a_spoofed_flood_does_not_stop_a_real_host_from_being_configured() {
         1,
         "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=survived dest=/etc/flood\n",
     );
-    let cfg = Listener::config(&bed, dir.path(), &pb, "", "cooldown = 600");
+    let cfg = listener_config(&bed, dir.path(), &pb, "", "cooldown = 600");
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
         .replace(

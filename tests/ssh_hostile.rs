@@ -297,9 +297,6 @@ fn holds_output_child() -> R {
 
 /// 15 MB of output from one task: the controller's peak RSS stays under 100 MB.
 #[test]
-#[ignore = "modules and runner still copy a task's output about five times (109 MB measured): \
-            command.rs stdout_str() twice plus trim_end_matches().to_string(), runner/host.rs \
-            stdout_lines; un-ignore once the issue-8 rewrite holds it once"]
 fn fifteen_mb_of_output_keeps_the_controller_small() -> R {
     let bed = common::TestBed::start(1)?;
     let inv = bed.inventory_file();

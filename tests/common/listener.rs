@@ -1,0 +1,149 @@
+//! A `knockplay listen` process for end-to-end tests: its own config, state and logs, history
+//! read through `knockplay history --json`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_knockplay")
+}
+
+/// A listener process with its own config, state and logs.
+pub struct Listener {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub cfg: PathBuf,
+}
+
+impl Listener {
+    pub fn start(dir: &Path, cfg: &Path) -> Listener {
+        let log = std::fs::File::create(dir.join("listener.out")).unwrap();
+        let child = Command::new(bin())
+            .args(["listen", "-c"])
+            .arg(cfg)
+            .env("KNOCKPLAY_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start listener");
+        let l = Listener {
+            child: Some(child),
+            dir: dir.to_path_buf(),
+            cfg: cfg.to_path_buf(),
+        };
+        // Ready when it says it captures (or give it a moment).
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end && !l.output().contains("captur") {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        l
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.dir.join("listener.out")).unwrap_or_default()
+    }
+
+    pub fn history_json(&self) -> serde_json::Value {
+        let out = Command::new(bin())
+            .args(["history", "--json", "-c"])
+            .arg(&self.cfg)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "history: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "history --json: {e}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    pub fn history_text(&self) -> String {
+        let out = Command::new(bin())
+            .args(["history", "-c"])
+            .arg(&self.cfg)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn kill(&mut self, signal: i32) {
+        if let Some(c) = &self.child {
+            unsafe {
+                libc::kill(c.id() as i32, signal);
+            }
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Listener {
+    /// Sends `signal` and waits up to `limit` for the listener to exit; its status if it did.
+    pub fn signal_and_wait(
+        &mut self,
+        signal: i32,
+        limit: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let c = self.child.as_mut()?;
+        unsafe {
+            libc::kill(c.id() as i32, signal);
+        }
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if let Ok(Some(status)) = c.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.kill(libc::SIGKILL);
+    }
+}
+
+pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !f() {
+        assert!(
+            Instant::now() < end,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn runs_for<'a>(h: &'a serde_json::Value, ip: &str) -> Vec<&'a serde_json::Value> {
+    h["runs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|r| r["host"].as_str() == Some(ip))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn knocks_for<'a>(h: &'a serde_json::Value, ip: &str) -> Vec<&'a serde_json::Value> {
+    h["knocks"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|r| r["source"].as_str() == Some(ip))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
