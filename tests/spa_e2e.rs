@@ -29,8 +29,16 @@ fn spa_setup(bed: &TestBed) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let pb = dir.path().join("site.yml");
     std::fs::write(&pb, PLAYBOOK).unwrap();
     let key = dir.path().join("fleet.key");
-    let out = Command::new(bin()).arg("keygen").arg(&key).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .arg("keygen")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cfg = dir.path().join("knock.toml");
     std::fs::write(
         &cfg,
@@ -61,24 +69,34 @@ private_key = "{ssh_key}"
         ),
     )
     .unwrap();
-    let check = Command::new(bin()).args(["check-config", "-c"]).arg(&cfg).output().unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let check = Command::new(bin())
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     (dir, cfg, key)
 }
 
 /// Puts the knockplay binary and the fleet key on the host.
 fn install_client(h: &Host, key: &Path) {
-    h.copy_in(Path::new(bin()), "/usr/local/bin/knockplay").unwrap();
+    h.copy_in(Path::new(bin()), "/usr/local/bin/knockplay")
+        .unwrap();
     h.copy_in(key, "/etc/knockplay-fleet.key").unwrap();
     let r = h.exec("chmod 600 /etc/knockplay-fleet.key && /usr/local/bin/knockplay --version");
     assert!(r.ok(), "{}{}", r.stdout, r.stderr);
 }
 
-/// Sends raw bytes from the host to the gateway's SPA port (bash's /dev/udp).
+/// Sends raw bytes from the host to the gateway's SPA port as one datagram (`cat` writes the
+/// file in one call to bash's /dev/udp socket).
 fn send_from(h: &Host, gateway: IpAddr, bytes: &[u8]) {
-    let esc: String = bytes.iter().map(|b| format!("\\x{b:02x}")).collect();
+    h.write_file("/tmp/spa-packet", bytes).unwrap();
     let r = h.exec(&format!(
-        "bash -c 'printf \"{esc}\" > /dev/udp/{gateway}/{}'",
+        "bash -c 'cat /tmp/spa-packet > /dev/udp/{gateway}/{}'",
         spa::DEFAULT_PORT
     ));
     assert!(r.ok(), "{}", r.stderr);
@@ -139,7 +157,10 @@ fn an_spa_knock_configures_the_host_once_and_replays_or_forgeries_run_nothing() 
     ));
     assert!(r.ok(), "{}{}\n{}", r.stdout, r.stderr, l.output());
     assert!(h.exists(MARKER));
-    assert_eq!(h.read_to_string("/etc/spa-configured").as_deref(), Some("spa\n"));
+    assert_eq!(
+        h.read_to_string("/etc/spa-configured").as_deref(),
+        Some("spa\n")
+    );
     // The marker is the run's last command; the run is recorded right after.
     wait_for("the run to be recorded", Duration::from_secs(30), || {
         runs_for(&l.history_json(), &ip)
@@ -156,7 +177,10 @@ fn an_spa_knock_configures_the_host_once_and_replays_or_forgeries_run_nothing() 
         .collect();
     assert_eq!(accepted.len(), 1, "{hist:#}");
     let detail = accepted[0].to_string();
-    assert!(detail.contains("\"boot\"") && detail.contains("name=i-0spa1"), "{detail}");
+    assert!(
+        detail.contains("\"boot\"") && detail.contains("name=i-0spa1"),
+        "{detail}"
+    );
     for fp in host_fingerprints(h) {
         assert!(detail.contains(&spa::fingerprint_text(&fp)), "{detail}");
     }
@@ -168,9 +192,11 @@ fn an_spa_knock_configures_the_host_once_and_replays_or_forgeries_run_nothing() 
     // same bytes again are a replay.
     let good = packet(&key, now_unix(), 1, host_fingerprints(h));
     send_from(h, bed.gateway_ip, &good);
-    wait_for("the fresh packet to be seen", Duration::from_secs(20), || {
-        outcomes(&l, &ip).iter().any(|o| o == "cooldown")
-    });
+    wait_for(
+        "the fresh packet to be seen",
+        Duration::from_secs(20),
+        || outcomes(&l, &ip).iter().any(|o| o == "cooldown"),
+    );
     send_from(h, bed.gateway_ip, &good);
     wait_for("the replay to be refused", Duration::from_secs(20), || {
         outcomes(&l, &ip).iter().any(|o| o == "replay")
@@ -181,26 +207,36 @@ fn an_spa_knock_configures_the_host_once_and_replays_or_forgeries_run_nothing() 
     let last = flipped.len() - 1;
     flipped[last] ^= 1;
     let cases: [(&str, Vec<u8>); 4] = [
-        ("bad_mac", packet(&other, now_unix(), 3, host_fingerprints(h))),
+        (
+            "bad_mac",
+            packet(&other, now_unix(), 3, host_fingerprints(h)),
+        ),
         ("bad_mac", flipped),
         ("malformed", good[..20].to_vec()),
-        ("stale", packet(&key, now_unix() - 120, 4, host_fingerprints(h))),
+        (
+            "stale",
+            packet(&key, now_unix() - 120, 4, host_fingerprints(h)),
+        ),
     ];
     for (want, bytes) in &cases {
         let before = outcomes(&l, &ip).iter().filter(|o| o == want).count();
         send_from(h, bed.gateway_ip, bytes);
-        wait_for(&format!("a {want} refusal"), Duration::from_secs(20), || {
-            outcomes(&l, &ip).iter().filter(|o| o == want).count() > before
-        });
+        wait_for(
+            &format!("a {want} refusal"),
+            Duration::from_secs(20),
+            || outcomes(&l, &ip).iter().filter(|o| o == want).count() > before,
+        );
     }
     // After a restart the replay cache still knows the packet.
     l.kill(libc::SIGTERM);
     let l = Listener::start(dir.path(), &cfg);
     let replays = outcomes(&l, &ip).iter().filter(|o| *o == "replay").count();
     send_from(h, bed.gateway_ip, &good);
-    wait_for("the replay after a restart", Duration::from_secs(20), || {
-        outcomes(&l, &ip).iter().filter(|o| *o == "replay").count() > replays
-    });
+    wait_for(
+        "the replay after a restart",
+        Duration::from_secs(20),
+        || outcomes(&l, &ip).iter().filter(|o| *o == "replay").count() > replays,
+    );
     // Nothing of that ran anything.
     let hist = l.history_json();
     assert_eq!(runs_for(&hist, &ip).len(), 1, "{hist:#}");
@@ -214,7 +250,8 @@ fn a_host_serving_other_host_keys_than_its_knock_carried_gets_nothing() {
     let (dir, cfg, key_file) = spa_setup(&bed);
     install_client(h, &key_file);
     // Key A: a host key that is not the one this host's sshd serves (key B).
-    let a = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDBvHTkiMYNb9Gc2SLcSXuyWg5hmPvmuLzPG9ipl30gO other";
+    let a =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDBvHTkiMYNb9Gc2SLcSXuyWg5hmPvmuLzPG9ipl30gO other";
     h.write_file("/tmp/other_host_key.pub", format!("{a}\n").as_bytes())
         .unwrap();
     let l = Listener::start(dir.path(), &cfg);

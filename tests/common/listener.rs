@@ -146,4 +146,3 @@ pub fn knocks_for<'a>(h: &'a serde_json::Value, ip: &str) -> Vec<&'a serde_json:
         })
         .unwrap_or_default()
 }
-
