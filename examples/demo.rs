@@ -1,7 +1,8 @@
-//! The knockplay demo: three test hosts boot and knock (stock `knock` client in their user data,
-//! one of them before its sshd is up), `knockplay listen` sees the knocks on the test network's
-//! bridge and configures each host with `playbooks/site.yml`. Shows the recap of every run and
-//! the listener's history. Run it with `bash examples/demo`.
+//! The knockplay demo: three test hosts boot and knock with an authenticated SPA packet
+//! (`knockplay knock --spa` in their user data, before their sshd is up), `knockplay listen` sees
+//! the packets on the test network's bridge, verifies them and configures each host with
+//! `playbooks/site.yml`, accepting only the host keys each packet carried. Shows the recap of
+//! every run and the listener's history. Run it with `bash examples/demo`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -29,11 +30,27 @@ fn demo() -> Result<(), String> {
         ));
     }
     let n = 3;
+    // The fleet key: the listener's door and every host share it (cloud-init user data would
+    // carry it; here it is bind-mounted, with the client binary).
+    let keys = std::env::temp_dir().join(format!("knockplay-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&keys).map_err(|e| e.to_string())?;
+    let key = keys.join("fleet.key");
+    println!("==> knockplay keygen {}", key.display());
+    let made = Command::new(&bin)
+        .arg("keygen")
+        .arg(&key)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !made.success() {
+        return Err("keygen failed".into());
+    }
     println!("==> starting {n} test hosts (containers with sshd; user data knocks at boot)");
     let bed = TestBed::builder()
         .hosts(n)
+        .mount(&bin, "/usr/local/bin/knockplay")
+        .mount(&key, "/etc/knockplay/fleet.key")
         .userdata(
-            "sleep 1; knock $KP_GATEWAY 7000 8000:udp 9000",
+            "sleep 1; knockplay knock $KP_GATEWAY --spa --key /etc/knockplay/fleet.key --door boot",
             UserDataOrder::BeforeSshd,
         )
         .sshd_delay(3)
@@ -59,7 +76,7 @@ state_dir = "{dir}/state"
 
 [[door]]
 name = "boot"
-sequence = ["7000/tcp", "8000/udp", "9000/tcp"]
+spa_key_file = "{fleet_key}"
 allow = ["{subnet}"]
 playbook = "{pb}"
 user = "root"
@@ -71,6 +88,7 @@ cooldown = 300
             subnet = bed.subnet,
             pb = repo.join("playbooks/site.yml").display(),
             key = bed.key_path.display(),
+            fleet_key = key.display(),
         ),
     )
     .map_err(|e| e.to_string())?;
@@ -100,7 +118,7 @@ cooldown = 300
     std::thread::sleep(Duration::from_secs(1));
     let start = Instant::now();
     println!(
-        "==> booting the hosts: each knocks 7000/tcp 8000/udp 9000/tcp, before its sshd is up"
+        "==> booting the hosts: each sends one SPA packet (fleet key, its host key fingerprints), before its sshd is up"
     );
     bed.boot().map_err(|e| format!("boot: {e:?}"))?;
     let mut done = vec![false; n];
@@ -167,6 +185,7 @@ cooldown = 300
         .arg(&cfg)
         .status()
         .map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&keys);
     println!(
         "\n==> done: {n} hosts booted, knocked and were configured. Cleaning up the test hosts."
     );
