@@ -3,10 +3,19 @@
 # `#!/bin/sh` user-data script). The controller's door `cooldown` keeps a rebooting host from
 # being reconfigured too often; a host that already has the marker still knocks so it can pick up
 # playbook changes on the next boot.
+#
+# With the knockplay client and a fleet key (/etc/knockplay/fleet.key, mode 0600) the knock is
+# one authenticated SPA packet naming this host's SSH host keys (an SPA door). Without them, the
+# stock knockd client sends a port sequence (a sequence door: knockd-compatible, not authenticated).
 set -u
 CONTROLLER=${CONTROLLER:-10.0.0.10}
-if command -v knockplay >/dev/null 2>&1; then
-    exec knockplay knock "$CONTROLLER" 7000 8000/udp 9000 --until-configured 900
+KEY=${KEY:-/etc/knockplay/fleet.key}
+if command -v knockplay >/dev/null 2>&1 && [ -r "$KEY" ]; then
+    exec knockplay knock "$CONTROLLER" --spa --key "$KEY" --door boot --until-configured 900
+fi
+if ! command -v knock >/dev/null 2>&1; then
+    logger -t knockplay "neither knockplay (with $KEY) nor knock is installed: not configured"
+    exit 1
 fi
 # Stock knockd client fallback: knock, then wait for the marker, re-knocking with backoff.
 delay=2

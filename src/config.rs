@@ -245,9 +245,16 @@ impl ListenConfig {
                 Action::Playbook(p) => format!("playbook {} as {}", p.playbook.display(), p.user),
                 Action::Command(c) => format!("command {c}"),
             };
+            let timing = match &d.spa {
+                Some(spa) => format!(
+                    "packets within {}s of now, {} key(s), host keys pinned",
+                    spa.window.as_secs(),
+                    spa.keys.len()
+                ),
+                None => format!("within {}s", d.seq_timeout.as_secs_f64()),
+            };
             out.push_str(&format!(
-                "  door {d}: within {}s, from {allow}; runs {action}; cooldown {}s\n",
-                d.seq_timeout.as_secs_f64(),
+                "  door {d}: {timing}, from {allow}; runs {action}; cooldown {}s\n",
                 d.cooldown.as_secs()
             ));
         }

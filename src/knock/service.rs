@@ -306,8 +306,13 @@ fn start(
     }
     for d in &config.doors {
         tracing::info!(door = %d, "door ready");
-        if d.allow == crate::config::Allow::Any {
-            tracing::warn!(door = %d.name, "allow = [\"any\"]: anyone who knocks this sequence gets the playbook run against them");
+        let everyone = match &d.allow {
+            Allow::Any => true,
+            // 0.0.0.0/0 and ::/0 are `any` under another name: warned the same way.
+            Allow::Nets(n) => n.iter().any(|n| n.prefix_len() == 0),
+        };
+        if everyone {
+            tracing::warn!(door = %d.name, "allow admits every address: anyone who knocks this door gets the playbook run against them");
         }
     }
     Ok(Running {
@@ -657,4 +662,30 @@ fn on_detected(trigger: &Trigger, d: super::sequence::Detected, at: Instant) {
     let source: IpAddr = d.source;
     let outcome = trigger.detected(d, at);
     tracing::debug!(source = %source, "knock sequence complete: {}", outcome.as_str());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knocks_from_addresses_no_machine_knocks_from_are_dropped() {
+        let me: IpAddr = "10.231.5.1".parse().unwrap();
+        for bad in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "ff02::1",
+            "10.231.5.1",
+        ] {
+            let src: IpAddr = bad.parse().unwrap();
+            assert!(!plausible_source(src, me), "{bad}");
+        }
+        for good in ["10.231.5.7", "192.0.2.1", "fd00::7", "fe80::1"] {
+            assert!(plausible_source(good.parse().unwrap(), me), "{good}");
+        }
+    }
 }
