@@ -19,6 +19,7 @@ use crate::signals::Signal;
 use super::listener::socket::can_capture;
 use super::listener::{Capture, CaptureStats, Event, FilterSlot, SpaDatagram};
 use super::port::PortSpec;
+use super::wire::Knock;
 use super::sequence::{Report, SequenceTracker, TrackerStats};
 use super::spa::{self, ReplayCache, SpaDoor};
 use super::trigger::{Launcher, ShutdownReport, SpaClaim, Trigger, TriggerStats};
@@ -494,6 +495,8 @@ fn reload(
 struct SpaCheck {
     doors: Vec<SpaDoor>,
     allow: Vec<Allow>,
+    /// Each door's sequence (empty for SPA doors), by door index.
+    sequences: Vec<Vec<PortSpec>>,
     cache: ReplayCache,
 }
 
@@ -514,8 +517,30 @@ impl SpaCheck {
                 })
                 .collect(),
             allow: doors.iter().map(|d| d.allow.clone()).collect(),
+            sequences: doors.iter().map(|d| d.sequence.clone()).collect(),
             cache,
         }
+    }
+
+    /// The allowlists come before the attempt table: a knock whose source no door on its port
+    /// allows is never tracked. `Some(Some(door))`: refused and recorded once per attempt (on the
+    /// door's first port); `Some(None)`: dropped; `None`: allowed.
+    fn refuses(&self, k: &Knock) -> Option<Option<usize>> {
+        let spec = k.spec();
+        let mut first = None;
+        let mut listed = false;
+        for (i, seq) in self.sequences.iter().enumerate() {
+            if seq.contains(&spec) {
+                listed = true;
+                if self.allow.get(i).is_some_and(|a| a.permits(k.source)) {
+                    return None;
+                }
+                if seq.first() == Some(&spec) {
+                    first.get_or_insert(i);
+                }
+            }
+        }
+        listed.then_some(first)
     }
 
     /// Verifies one datagram and hands the verdict to the trigger.
@@ -613,11 +638,15 @@ fn detector_loop(
             Ok(Event::Spa(d, _)) if !plausible_source(d.source, d.destination) => {
                 shared.implausible.fetch_add(1, Ordering::Relaxed);
             }
-            Ok(Event::Knock(k, at)) => {
-                if let Some(d) = tracker.observe(&k, at) {
-                    on_detected(trigger, d, at);
+            Ok(Event::Knock(k, at)) => match spa.refuses(&k) {
+                Some(Some(door)) => trigger.knock_not_allowed(door, k.source, at),
+                Some(None) => {}
+                None => {
+                    if let Some(d) = tracker.observe(&k, at) {
+                        on_detected(trigger, d, at);
+                    }
                 }
-            }
+            },
             Ok(Event::Spa(d, at)) => spa.check(&d, at, trigger),
             Ok(Event::Reconfigure(c)) => {
                 let cache = std::mem::take(&mut spa.cache);

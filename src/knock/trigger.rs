@@ -7,9 +7,9 @@
 
 mod command;
 mod ratelimit;
-mod spa_claim;
+mod refused;
 
-pub use spa_claim::SpaClaim;
+pub use refused::SpaClaim;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;

@@ -1,5 +1,6 @@
-//! What an SPA knock adds to a run (the host's claimed keys and name) and how a refused SPA
-//! packet is recorded.
+//! Knocks refused before they reach the attempt table or the queue (a source outside every
+//! allowlist, an SPA packet that fails verification), and what an SPA knock adds to a run (the
+//! host's claimed keys and name).
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -68,5 +69,23 @@ impl Trigger {
         tracing::debug!(door = %name, source = %source, "SPA packet refused: {}", refusal.as_str());
         self.shared
             .record_limited(&mut st, source, &name, outcome, detail.into(), now);
+    }
+
+    /// A knock from a source that no door listening on its port allows: never tracked,
+    /// counted, recorded within the rate limit.
+    pub fn knock_not_allowed(&self, door: usize, source: IpAddr, now: Instant) {
+        let mut st = self.lock();
+        bump(&self.shared.counters.not_allowed);
+        let Some(name) = st.doors.get(door).map(|d| d.name.clone()) else {
+            return;
+        };
+        self.shared.record_limited(
+            &mut st,
+            source,
+            &name,
+            KnockOutcome::NotAllowed,
+            "source not in allow list".into(),
+            now,
+        );
     }
 }
