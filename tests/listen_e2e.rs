@@ -6,7 +6,6 @@ mod common;
 mod knock_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::listener::{knocks_for, runs_for, wait_for, Listener};
@@ -446,7 +445,7 @@ fn a_spoofed_flood_does_not_stop_a_real_host_from_being_configured() {
         );
     std::fs::write(&cfg, text).unwrap();
     let l = Listener::start(dir.path(), &cfg);
-    let pid = l.child.as_ref().map(|c| c.id()).unwrap();
+    let pid = l.pid().unwrap();
     // Let it settle (SQLite opened, capture threads up) before the baseline.
     std::thread::sleep(Duration::from_secs(1));
     let rss_before = rss_of(pid);

@@ -41,6 +41,11 @@ impl Listener {
         l
     }
 
+    /// The listener's process id (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn output(&self) -> String {
         std::fs::read_to_string(self.dir.join("listener.out")).unwrap_or_default()
     }
