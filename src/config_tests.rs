@@ -317,34 +317,64 @@ fn spa_doors_take_private_keys_and_exclude_sequences() {
     crate::knock::spa::write_new_key_file(&dir.join("k1")).unwrap();
     crate::knock::spa::write_new_key_file(&dir.join("k2")).unwrap();
     let door = |extra: &str| {
-        format!("[[door]]\nname = \"boot\"\nallow = [\"10.0.0.0/8\"]\nplaybook = \"site.yml\"\n{extra}")
+        format!(
+            "[[door]]\nname = \"boot\"\nallow = [\"10.0.0.0/8\"]\nplaybook = \"site.yml\"\n{extra}"
+        )
     };
     let c = d.parse(&door("spa_key_file = \"k1\"\n")).unwrap();
     let spa = c.doors[0].spa.as_ref().unwrap();
-    assert_eq!((spa.port, spa.window.as_secs(), spa.keys.len()), (62201, 60, 1));
+    assert_eq!(
+        (spa.port, spa.window.as_secs(), spa.keys.len()),
+        (62201, 60, 1)
+    );
     assert!(c.doors[0].sequence.is_empty());
-    assert!(c.describe().contains("door boot [SPA 62201/udp]: packets within 60s of now, 1 key(s)"));
+    assert!(c
+        .describe()
+        .contains("door boot [SPA 62201/udp]: packets within 60s of now, 1 key(s)"));
     // Rotation: two keys; another port and window.
     let c = d
-        .parse(&door("spa_key_file = [\"k1\", \"k2\"]\nspa_port = 4000\nspa_window = 30\n"))
+        .parse(&door(
+            "spa_key_file = [\"k1\", \"k2\"]\nspa_port = 4000\nspa_window = 30\n",
+        ))
         .unwrap();
     let spa = c.doors[0].spa.as_ref().unwrap();
-    assert_eq!((spa.port, spa.window.as_secs(), spa.keys.len()), (4000, 30, 2));
+    assert_eq!(
+        (spa.port, spa.window.as_secs(), spa.keys.len()),
+        (4000, 30, 2)
+    );
     // Mutually exclusive with a sequence; one of the two is needed; options of the other kind.
     let both = d.errors(&door("spa_key_file = \"k1\"\nsequence = [\"1\"]\n"));
-    assert!(both[0].contains("sequence and spa_key_file are mutually exclusive"), "{both:?}");
+    assert!(
+        both[0].contains("sequence and spa_key_file are mutually exclusive"),
+        "{both:?}"
+    );
     let neither = d.errors(&door(""));
-    assert!(neither[0].contains("needs a sequence") && neither[0].contains("keygen"), "{neither:?}");
+    assert!(
+        neither[0].contains("needs a sequence") && neither[0].contains("keygen"),
+        "{neither:?}"
+    );
     let stray = d.errors(&door("spa_key_file = \"k1\"\nseq_timeout = 3\n"));
-    assert!(stray[0].contains("seq_timeout applies to sequence doors only"), "{stray:?}");
+    assert!(
+        stray[0].contains("seq_timeout applies to sequence doors only"),
+        "{stray:?}"
+    );
     let stray = d.errors(&door("sequence = [\"1\"]\nspa_port = 3\n"));
-    assert!(stray[0].contains("spa_port applies to SPA doors only"), "{stray:?}");
+    assert!(
+        stray[0].contains("spa_port applies to SPA doors only"),
+        "{stray:?}"
+    );
     // A key others can read, a missing one, a bad one: each named with its position.
     std::fs::set_permissions(dir.join("k2"), std::fs::Permissions::from_mode(0o644)).unwrap();
     let loose = d.errors(&door("spa_key_file = \"k2\"\n"));
-    assert!(loose[0].starts_with("knock.toml:5:16:") && loose[0].contains("chmod 600"), "{loose:?}");
+    assert!(
+        loose[0].starts_with("knock.toml:5:16:") && loose[0].contains("chmod 600"),
+        "{loose:?}"
+    );
     let missing = d.errors(&door("spa_key_file = \"nope\"\n"));
-    assert!(missing[0].contains("cannot read") && missing[0].contains("nope"), "{missing:?}");
+    assert!(
+        missing[0].contains("cannot read") && missing[0].contains("nope"),
+        "{missing:?}"
+    );
     std::fs::write(dir.join("bad"), "not a key").unwrap();
     std::fs::set_permissions(dir.join("bad"), std::fs::Permissions::from_mode(0o600)).unwrap();
     let bad = d.errors(&door("spa_key_file = \"bad\"\n"));

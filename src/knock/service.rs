@@ -19,10 +19,10 @@ use crate::signals::Signal;
 use super::listener::socket::can_capture;
 use super::listener::{Capture, CaptureStats, Event, FilterSlot, SpaDatagram};
 use super::port::PortSpec;
-use super::wire::Knock;
 use super::sequence::{Report, SequenceTracker, TrackerStats};
 use super::spa::{self, ReplayCache, SpaDoor};
 use super::trigger::{Launcher, ShutdownReport, SpaClaim, Trigger, TriggerStats};
+use super::wire::Knock;
 
 /// Knocks waiting between capture and detection at most (about 3 MiB).
 const CHANNEL_CAPACITY: usize = 65_536;
@@ -507,12 +507,8 @@ impl SpaCheck {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, d)| {
-                    d.spa.as_ref().map(|s| SpaDoor {
-                        index: i,
-                        name: d.name.clone(),
-                        keys: s.keys.clone(),
-                        port: s.port,
-                        window_secs: s.window.as_secs().max(1),
+                    d.spa.as_ref().map(|s| {
+                        SpaDoor::new(i, &d.name, &s.keys, s.port, s.window.as_secs().max(1))
                     })
                 })
                 .collect(),

@@ -91,7 +91,7 @@ impl FleetKey {
     }
 
     /// The AEAD key of one door.
-    fn door_key(&self, door: &str) -> [u8; 32] {
+    pub fn door_key(&self, door: &str) -> [u8; 32] {
         let hk = hkdf::Hkdf::<Sha256>::new(Some(b"knockplay-spa-v1"), &self.0);
         let mut okm = [0u8; 32];
         // 32 bytes is far below HKDF-SHA256's limit of 8160: expand cannot fail.
@@ -208,15 +208,21 @@ pub fn seal(key: &FleetKey, msg: &Message, aead_nonce: [u8; NONCE_LEN]) -> Resul
 }
 
 /// Opens a packet meant for `door` with any of its keys (two during a rotation). Checks size,
-/// version and authenticity only: time, replay and addresses are [`Verifier`]'s.
+/// version and authenticity only: time, replay and addresses are [`verify`]'s.
 pub fn open(keys: &[FleetKey], door: &str, packet: &[u8]) -> Result<Message, Refusal> {
+    let door_keys: Vec<[u8; 32]> = keys.iter().map(|k| k.door_key(door)).collect();
+    open_with(&door_keys, door, packet)
+}
+
+/// [`open`] with the door keys derived already (the listener derives them once per door).
+pub fn open_with(door_keys: &[[u8; 32]], door: &str, packet: &[u8]) -> Result<Message, Refusal> {
     if packet.len() < MIN_PACKET || packet.len() > MAX_PACKET || packet[..4] != HEADER {
         return Err(Refusal::Malformed);
     }
     let nonce = XNonce::from_slice(&packet[4..4 + NONCE_LEN]);
     let body = &packet[4 + NONCE_LEN..];
-    for key in keys {
-        let cipher = XChaCha20Poly1305::new(Key::from_slice(&key.door_key(door)));
+    for key in door_keys {
+        let cipher = XChaCha20Poly1305::new(Key::from_slice(key));
         if let Ok(plain) = cipher.decrypt(
             nonce,
             Payload {
@@ -432,14 +438,36 @@ pub struct Accepted {
     pub message: Message,
 }
 
-/// One SPA door as the verifier sees it.
-#[derive(Debug, Clone)]
+/// One SPA door as the verifier sees it (its keys derived once).
+#[derive(Clone)]
 pub struct SpaDoor {
     pub index: usize,
     pub name: String,
-    pub keys: Vec<FleetKey>,
+    door_keys: Vec<[u8; 32]>,
     pub port: u16,
     pub window_secs: u64,
+}
+
+impl std::fmt::Debug for SpaDoor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SpaDoor({} #{} port {})",
+            self.name, self.index, self.port
+        )
+    }
+}
+
+impl SpaDoor {
+    pub fn new(index: usize, name: &str, keys: &[FleetKey], port: u16, window_secs: u64) -> Self {
+        SpaDoor {
+            index,
+            name: name.to_string(),
+            door_keys: keys.iter().map(|k| k.door_key(name)).collect(),
+            port,
+            window_secs,
+        }
+    }
 }
 
 /// Verifies packets for the SPA doors: open, then time, then replay, then addresses. `allowed`
@@ -455,7 +483,7 @@ pub fn verify(
 ) -> Result<Accepted, (Option<usize>, Refusal)> {
     let mut refusal = (None, Refusal::Malformed);
     for d in doors.iter().filter(|d| d.port == port) {
-        let msg = match open(&d.keys, &d.name, packet) {
+        let msg = match open_with(&d.door_keys, &d.name, packet) {
             Ok(m) => m,
             Err(r) => {
                 // Report the most specific reason: a bad MAC for some door beats malformed.
@@ -508,13 +536,7 @@ mod tests {
     }
 
     fn door(index: usize, name: &str, keys: Vec<FleetKey>) -> SpaDoor {
-        SpaDoor {
-            index,
-            name: name.into(),
-            keys,
-            port: DEFAULT_PORT,
-            window_secs: 60,
-        }
+        SpaDoor::new(index, name, &keys, DEFAULT_PORT, 60)
     }
 
     #[test]

@@ -407,6 +407,27 @@ pub mod build {
         p
     }
 
+    /// An IPv4 packet carrying a UDP datagram with `payload` (an SPA packet, or garbage).
+    pub fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: &[u8]) -> Vec<u8> {
+        let mut udp = vec![0u8; 8];
+        udp[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        udp[2..4].copy_from_slice(&port.to_be_bytes());
+        udp[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(payload);
+        let mut p = vec![0u8; 20];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&((20 + udp.len()) as u16).to_be_bytes());
+        p[6] = 0x40;
+        p[8] = 64;
+        p[9] = 17;
+        p[12..16].copy_from_slice(&src.octets());
+        p[16..20].copy_from_slice(&dst.octets());
+        let sum = checksum(&p);
+        p[10..12].copy_from_slice(&sum.to_be_bytes());
+        p.extend_from_slice(&udp);
+        p
+    }
+
     /// Wraps an IP packet in an Ethernet II header.
     pub fn ethernet(dst_mac: [u8; 6], src_mac: [u8; 6], ip: &[u8]) -> Vec<u8> {
         let ethertype = if ip.first().map(|b| b >> 4) == Some(6) {

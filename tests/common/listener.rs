@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary under test (examples that share `tests/common` have no such variable).
 fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_knockplay")
+    option_env!("CARGO_BIN_EXE_knockplay").unwrap_or("knockplay")
 }
 
 /// A listener process with its own config, state and logs.
