@@ -8,10 +8,12 @@
 //!     lists interfaces (`config`)
 //!   - `knock::wire`      checked zero-copy views over captured frames → [`knock::wire::Knock`]
 //!   - `knock::sequence`  sans-IO sequence tracker: `observe(knock, now)`
+//!   - `knock::spa`       SPA packets (XChaCha20-Poly1305, a key per door by HKDF): seal, open,
+//!     `verify(packet, now, replay cache)`; SPA runs pin the host keys the packet carried
 //!   - `knock::trigger`   authorize, coalesce, queue, bounded worker pool → [`knock::Launcher`]
 //!     (the runner implements it; `knock` never imports the runner)
 //!   - `knock::service`   `listen`: starts and supervises the above; `Control` stops and reloads
-//!   - `knock::client`    `knockplay knock`: sends knock packets
+//!   - `knock::client`    `knockplay knock`: sends knock packets or an SPA packet
 //!   - `knock::port`, `knock::flags`  door syntax: `9000/tcp` ports and `syn,!ack` flag rules
 //! - [`cli`]        command line → validated options → library calls
 //! - [`config`]     knock.toml: `raw` (serde model with spans) → `validate` (+ `validate/door`) →
