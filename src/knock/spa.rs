@@ -303,6 +303,12 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The plaintext parser, for the fuzz target (what a key holder could send).
+#[doc(hidden)]
+pub fn decode_plaintext(plain: &[u8]) -> Option<Message> {
+    decode(plain)
+}
+
 fn decode(plain: &[u8]) -> Option<Message> {
     let mut r = Reader(plain);
     let door = r.text()?;

@@ -29,6 +29,9 @@ use crate::measure::{self, Usage};
 const SEQ_KNOCKPLAY: &str = r#"["7000/tcp", "8000/udp", "9000/tcp"]"#;
 const SEQ_KNOCKD: &str = "7000:tcp,8000:udp,9000:tcp";
 const KNOCK: &str = "knock $KP_GATEWAY 7000 8000:udp 9000";
+/// The SPA door's knock (the client and the key are bind-mounted into the hosts).
+const SPA_KNOCK: &str =
+    "knockplay knock $KP_GATEWAY --spa --key /etc/knockplay/fleet.key --door bench";
 /// Where the hosts see the stamp directory.
 const STAMPS: &str = "/kp-bench";
 /// A phase gives up after this long.
@@ -37,6 +40,8 @@ const PHASE_TIMEOUT: Duration = Duration::from_secs(900);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
     Knockplay,
+    /// knockplay with an SPA door: the hosts send `knockplay knock --spa`.
+    KnockplaySpa,
     Knockd,
 }
 
@@ -44,12 +49,14 @@ impl Trigger {
     pub fn name(self) -> &'static str {
         match self {
             Trigger::Knockplay => "knockplay",
+            Trigger::KnockplaySpa => "knockplay-spa",
             Trigger::Knockd => "knockd+ansible",
         }
     }
     pub fn parse(s: &str) -> Option<Trigger> {
         match s.trim() {
             "knockplay" => Some(Trigger::Knockplay),
+            "spa" | "knockplay-spa" => Some(Trigger::KnockplaySpa),
             "knockd" | "knockd+ansible" => Some(Trigger::Knockd),
             _ => None,
         }
@@ -115,11 +122,13 @@ impl Params {
                 .unwrap_or(default)
         };
         let triggers = std::env::var("KP_BENCH_LISTEN_TOOLS")
-            .unwrap_or_else(|_| "knockplay,knockd".into())
+            .unwrap_or_else(|_| "knockplay,knockplay-spa,knockd".into())
             .split(',')
             .map(|s| {
                 Trigger::parse(s).unwrap_or_else(|| {
-                    panic!("KP_BENCH_LISTEN_TOOLS: unknown {s:?} (knockplay, knockd)")
+                    panic!(
+                        "KP_BENCH_LISTEN_TOOLS: unknown {s:?} (knockplay, knockplay-spa, knockd)"
+                    )
                 })
             })
             .collect();
@@ -151,7 +160,7 @@ pub fn run_all(p: &Params, repo: &Path, logs: &Path, data_csv: &[u8]) -> Vec<Out
             // The pool size matters only for a herd.
             let limits = match t {
                 Trigger::Knockplay if herd => p.max_concurrent_runs.clone(),
-                Trigger::Knockplay => vec![first_limit],
+                Trigger::Knockplay | Trigger::KnockplaySpa => vec![first_limit],
                 Trigger::Knockd => vec![0],
             };
             for limit in limits {
@@ -177,6 +186,10 @@ fn phase(
     let label = match trigger {
         Trigger::Knockplay if herd => format!("listen-knockplay{max_runs}-herd"),
         Trigger::Knockplay => "listen-knockplay-solo".to_string(),
+        Trigger::KnockplaySpa => format!(
+            "listen-knockplay-spa-{}",
+            if herd { "herd" } else { "solo" }
+        ),
         Trigger::Knockd => format!("listen-knockd-{}", if herd { "herd" } else { "solo" }),
     };
     let stamps = tempfile::Builder::new()
@@ -184,18 +197,34 @@ fn phase(
         .tempdir()
         .expect("stamp dir");
     let after_knock = format!("date +%s.%N >> {STAMPS}/$(hostname).knock");
+    let knock = match trigger {
+        Trigger::KnockplaySpa => SPA_KNOCK,
+        _ => KNOCK,
+    };
     let userdata = if herd {
-        format!("testbed-wait go && {KNOCK} && {after_knock}")
+        format!("testbed-wait go && {knock} && {after_knock}")
     } else {
         format!(
-            "for i in $(seq 1 {}); do testbed-wait k$i || exit 1; {KNOCK} && {after_knock}; done",
+            "for i in $(seq 1 {}); do testbed-wait k$i || exit 1; {knock} && {after_knock}; done",
             p.solo_knocks
         )
     };
-    let bed = TestBed::builder()
+    let keys = tempfile::Builder::new()
+        .prefix("kp-bench-key-")
+        .tempdir()
+        .expect("key dir");
+    let fleet_key = keys.path().join("fleet.key");
+    knockplay::knock::spa::write_new_key_file(&fleet_key).expect("fleet key");
+    let mut builder = TestBed::builder()
         .hosts(n)
         .userdata(&userdata, UserDataOrder::AfterSshd)
-        .mount_rw(stamps.path(), STAMPS)
+        .mount_rw(stamps.path(), STAMPS);
+    if trigger == Trigger::KnockplaySpa {
+        builder = builder
+            .mount(env!("CARGO_BIN_EXE_knockplay"), "/usr/local/bin/knockplay")
+            .mount(&fleet_key, "/etc/knockplay/fleet.key");
+    }
+    let bed = builder
         .start()
         .unwrap_or_else(|e| panic!("cannot start {n} test host(s): {e}"));
     eprintln!(
@@ -207,7 +236,8 @@ fn phase(
         logs.join(format!("{label}.err")),
     );
     let mut cmd = match trigger {
-        Trigger::Knockplay => knockplay_command(&bed, repo, max_runs),
+        Trigger::Knockplay => knockplay_command(&bed, repo, max_runs, None),
+        Trigger::KnockplaySpa => knockplay_command(&bed, repo, max_runs, Some(&fleet_key)),
         Trigger::Knockd => knockd_command(&bed, repo, logs, &label),
     };
     let load1 = crate::load_average();
@@ -215,7 +245,7 @@ fn phase(
         .unwrap_or_else(|e| panic!("cannot start {}: {e} ({cmd:?})", trigger.name()));
     let mut problems = Vec::new();
     let ready = match trigger {
-        Trigger::Knockplay => "captur",
+        Trigger::Knockplay | Trigger::KnockplaySpa => "captur",
         Trigger::Knockd => "listening on",
     };
     if !wait_until(Duration::from_secs(15), || {
@@ -277,7 +307,7 @@ fn phase(
     let configured = read("configured");
     let mut o = Outcome {
         trigger,
-        max_runs: (trigger == Trigger::Knockplay).then_some(max_runs),
+        max_runs: (trigger != Trigger::Knockd).then_some(max_runs),
         herd,
         hosts: n,
         knocks: knocks.values().map(Vec::len).sum(),
@@ -338,7 +368,7 @@ fn phase(
     }
     for h in &bed.hosts {
         if configured[&h.name].is_empty() {
-            if trigger == Trigger::Knockplay {
+            if trigger != Trigger::Knockd {
                 o.problems.push(format!(
                     "{label}: {} knocked and was never configured",
                     h.name
@@ -352,7 +382,7 @@ fn phase(
                 .map(|p| format!("{label}: {p}")),
         );
     }
-    if trigger == Trigger::Knockplay && herd && o.repeated > 0 {
+    if trigger != Trigger::Knockd && herd && o.repeated > 0 {
         o.problems.push(format!(
             "{label}: {} host(s) were configured more than once",
             o.repeated
@@ -398,9 +428,18 @@ fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// `knockplay listen` with one door on the bed's bridge: the knock.toml a user would write (defaults for
 /// everything not named), root with the bed's key, knockplay's own known_hosts (accept-new).
-fn knockplay_command(bed: &TestBed, repo: &Path, max_runs: usize) -> Command {
+fn knockplay_command(
+    bed: &TestBed,
+    repo: &Path,
+    max_runs: usize,
+    spa_key: Option<&Path>,
+) -> Command {
     let dir = bed.dir();
     let cfg = dir.join("knock.toml");
+    let how = match spa_key {
+        Some(k) => format!("spa_key_file = \"{}\"", k.display()),
+        None => format!("sequence = {SEQ_KNOCKPLAY}\nseq_timeout = 5"),
+    };
     let text = format!(
         r#"[listener]
 interfaces = ["{iface}"]
@@ -412,8 +451,7 @@ state_dir = "{dir}/kp-state"
 
 [[door]]
 name = "bench"
-sequence = {SEQ_KNOCKPLAY}
-seq_timeout = 5
+{how}
 allow = ["{subnet}"]
 playbook = "{pb}"
 user = "root"
@@ -546,6 +584,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
         "Listener benchmark: knock -> configured with bench/listen.yml (30 tasks). knockplay/N: max_concurrent_runs = N \
          (10 is the default); knockd starts every command at once."
     );
+    let _ = writeln!(s, "{}", spa_cost());
     let _ = writeln!(s, "{HEADER}");
     for o in outcomes {
         let _ = writeln!(s, "{}", outcome_line(o));
@@ -558,7 +597,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.1}x", a / b),
         _ => "-".into(),
     };
-    for kp in outcomes.iter().filter(|o| o.trigger == Trigger::Knockplay) {
+    for kp in outcomes.iter().filter(|o| o.trigger != Trigger::Knockd) {
         let Some(kd) = outcomes
             .iter()
             .find(|o| o.trigger == Trigger::Knockd && o.herd == kp.herd)
@@ -608,6 +647,78 @@ pub fn table(outcomes: &[Outcome]) -> String {
         }
     }
     s
+}
+
+/// What verifying one SPA datagram costs the listener's detector thread: garbage that carries a
+/// valid header (one failed AEAD attempt: the most an attacker without the key can make it do) and
+/// a valid packet (opened, checked, remembered), measured over many packets on one core.
+pub fn spa_cost() -> String {
+    use knockplay::knock::spa::{self, FleetKey, Message, ReplayCache, SpaDoor};
+    const N: u32 = 20_000;
+    let key = FleetKey::from_bytes([9; 32]);
+    let doors = [SpaDoor::new(
+        0,
+        "bench",
+        std::slice::from_ref(&key),
+        spa::DEFAULT_PORT,
+        60,
+    )];
+    let src: std::net::IpAddr = "10.0.0.5"
+        .parse()
+        .unwrap_or(std::net::IpAddr::from([10, 0, 0, 5]));
+    let now = 1_000_000;
+    let mut garbage = vec![0x5au8; 300];
+    garbage[..4].copy_from_slice(&spa::HEADER);
+    let mut cache = ReplayCache::new(spa::REPLAY_CAPACITY);
+    let t = Instant::now();
+    for _ in 0..N {
+        let _ = spa::verify(
+            &doors,
+            spa::DEFAULT_PORT,
+            src,
+            &garbage,
+            now,
+            &mut cache,
+            |_, _| true,
+        );
+    }
+    let per_garbage = t.elapsed().as_secs_f64() / f64::from(N);
+    let packets: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            let mut nonce = [0u8; 16];
+            nonce[..4].copy_from_slice(&i.to_be_bytes());
+            let m = Message {
+                door: "bench".into(),
+                timestamp: now,
+                nonce,
+                reach: None,
+                fingerprints: vec![[1; 32], [2; 32]],
+                name: "bench".into(),
+            };
+            spa::seal(&key, &m, [3; 24]).unwrap_or_default()
+        })
+        .collect();
+    let t = Instant::now();
+    let mut ok = 0;
+    for p in &packets {
+        ok += spa::verify(
+            &doors,
+            spa::DEFAULT_PORT,
+            src,
+            p,
+            now,
+            &mut cache,
+            |_, _| true,
+        )
+        .is_ok() as u32;
+    }
+    let per_valid = t.elapsed().as_secs_f64() / f64::from(N);
+    format!(
+        "SPA verification on one core: {:.2} us per garbage datagram with a valid header ({:.0} per second),          {:.2} us per valid packet ({ok}/{N} accepted)",
+        per_garbage * 1e6,
+        1.0 / per_garbage,
+        per_valid * 1e6
+    )
 }
 
 /// Problems of all phases.
