@@ -1,6 +1,9 @@
-//! knockd-style door commands: `/bin/sh -c` with `%IP%` replaced, output to the run's log.
+//! knockd-style door commands: `/bin/sh -c` with `%IP%` replaced, output to the run's log. The
+//! command runs in a process group of its own: at its timeout the whole group is killed, so a
+//! background job it left cannot outlive it.
 
 use std::net::IpAddr;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,6 +29,7 @@ pub fn run_command(command: &str, host: IpAddr, log_path: &Path, timeout: Durati
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err_log)
+        .process_group(0)
         .spawn()
     {
         Ok(c) => c,
@@ -54,12 +58,51 @@ pub fn run_command(command: &str, host: IpAddr, log_path: &Path, timeout: Durati
                 };
             }
             Ok(None) if Instant::now() >= deadline => {
+                // The group id is the shell's pid (process_group(0)); ids past i32 do not exist.
+                if let Ok(pgid) = i32::try_from(child.id()) {
+                    // SAFETY: kill(2) with a negative pid signals that process group only.
+                    unsafe {
+                        libc::kill(-pgid, libc::SIGKILL);
+                    }
+                }
                 let _ = child.kill();
                 let _ = child.wait();
                 return fail(format!("command killed after {timeout:?}"));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(50)),
             Err(e) => return fail(format!("waiting for command: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_that_times_out_is_killed_with_its_background_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("bg.pid");
+        let cmd = format!("sleep 300 & echo $! > {}; wait", pid_file.display());
+        let out = run_command(
+            &cmd,
+            "10.0.0.1".parse().unwrap(),
+            &dir.path().join("log"),
+            Duration::from_millis(500),
+        );
+        assert!(out.error.unwrap_or_default().contains("killed"));
+        let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+        // Gone, or a zombie waiting for init to reap it: never a running sleep.
+        let end = Instant::now() + Duration::from_secs(5);
+        loop {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit(") ").next().map(|r| r.chars().next()));
+            match state {
+                None | Some(Some('Z')) => break,
+                _ if Instant::now() > end => panic!("the background job {pid} survived"),
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
         }
     }
 }
