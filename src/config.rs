@@ -45,6 +45,8 @@ pub struct ListenerSettings {
     pub max_attempts: usize,
     /// Failed attempts written to the history per second at most (the rest only counted).
     pub history_failed_per_second: u32,
+    /// Knocks and runs older than this many days are pruned at start (0: kept forever).
+    pub history_retention_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -258,6 +258,19 @@ impl History {
         })
     }
 
+    /// Deletes knocks and finished runs recorded before `before`; returns how many rows went.
+    pub fn prune(&self, before: SystemTime) -> Result<usize, HistoryError> {
+        let ms = unix_millis(before);
+        self.with(|c| {
+            let knocks = c.execute("DELETE FROM knocks WHERE at_ms < ?1", params![ms])?;
+            let runs = c.execute(
+                "DELETE FROM runs WHERE queued_ms < ?1 AND status NOT IN ('queued', 'running')",
+                params![ms],
+            )?;
+            Ok(knocks + runs)
+        })
+    }
+
     /// Marks runs left `queued` or `running` by a previous listener as `interrupted`.
     pub fn mark_interrupted(&self, at: SystemTime) -> Result<usize, HistoryError> {
         self.with(|c| {
@@ -575,6 +588,53 @@ mod tests {
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn pruning_keeps_recent_rows_and_runs_in_progress_and_the_replay_cache_survives() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(dir.path()).unwrap();
+        let host: IpAddr = "10.232.0.9".parse().unwrap();
+        let log = dir.path().join("x.log");
+        let knock = |t: u64| KnockRecord {
+            at: at(t),
+            source: host,
+            door: "d".into(),
+            outcome: KnockOutcome::Accepted,
+            detail: String::new(),
+            run_id: None,
+        };
+        h.record_knock(&knock(100)).unwrap();
+        h.record_knock(&knock(5_000)).unwrap();
+        let old_done = h.run_queued(host, "d", &log, at(100)).unwrap();
+        h.run_finished(
+            old_done,
+            RunStatus::Ok,
+            &RunCounts::default(),
+            Some(0),
+            None,
+            at(150),
+        )
+        .unwrap();
+        let old_running = h.run_queued(host, "d", &log, at(120)).unwrap();
+        h.run_started(old_running, at(121)).unwrap();
+        let recent = h.run_queued(host, "d", &log, at(5_000)).unwrap();
+        assert_eq!(h.prune(at(1_000)).unwrap(), 2);
+        let ids: Vec<i64> = h
+            .with(|c| {
+                let mut st = c.prepare("SELECT id FROM runs ORDER BY id")?;
+                let rows = st.query_map([], |r| r.get(0))?;
+                rows.collect()
+            })
+            .unwrap();
+        assert_eq!(ids, vec![old_running, recent]);
+        assert!(h.spa_nonce_record(&[1; 16], 5_000).unwrap());
+        assert!(!h.spa_nonce_record(&[1; 16], 5_001).unwrap());
+        assert_eq!(h.spa_nonces_since(4_000).unwrap(), vec![([1; 16], 5_000)]);
+        assert!(
+            h.spa_nonces_since(6_000).unwrap().is_empty(),
+            "older nonces are dropped"
+        );
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct RawListener {
     pub receive_buffer: Option<Spanned<Size>>,
     pub max_attempts: Option<Spanned<i64>>,
     pub history_failed_per_second: Option<Spanned<i64>>,
+    /// Days of history kept (0: forever).
+    pub history_retention: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

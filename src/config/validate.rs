@@ -176,6 +176,7 @@ impl Validator<'_> {
                 receive_buffer: DEFAULT_RECEIVE_BUFFER,
                 max_attempts: 100_000,
                 history_failed_per_second: 20,
+                history_retention_days: 90,
             };
         };
         let interfaces = match &raw.interfaces {
@@ -226,6 +227,12 @@ impl Validator<'_> {
                 "history_failed_per_second",
                 0..=100_000,
                 20,
+            ) as u32,
+            history_retention_days: self.int(
+                &raw.history_retention,
+                "history_retention",
+                0..=36_500,
+                90,
             ) as u32,
         }
     }

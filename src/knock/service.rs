@@ -240,6 +240,15 @@ pub fn listen(
 /// Opens the history (marking runs cut off last time) and the log directory.
 fn prepare(config: &ListenConfig) -> Result<Arc<History>, ListenError> {
     let history = Arc::new(History::open(&config.runner.state_dir)?);
+    let days = config.listener.history_retention_days;
+    if days > 0 {
+        let before = SystemTime::now() - Duration::from_secs(u64::from(days) * 86_400);
+        match history.prune(before) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("history: pruned {n} row(s) older than {days} days"),
+            Err(e) => tracing::error!("history: cannot prune: {e}"),
+        }
+    }
     let interrupted = history.mark_interrupted(SystemTime::now())?;
     if interrupted > 0 {
         tracing::warn!(

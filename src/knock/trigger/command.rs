@@ -91,7 +91,10 @@ mod tests {
             Duration::from_millis(500),
         );
         assert!(out.error.unwrap_or_default().contains("killed"));
-        let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+        let pid = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .to_string();
         // Gone, or a zombie waiting for init to reap it: never a running sleep.
         let end = Instant::now() + Duration::from_secs(5);
         loop {
