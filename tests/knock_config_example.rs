@@ -30,16 +30,45 @@ fn the_example_knock_toml_is_valid() {
         matches!(&d.action, Action::Playbook(p) if p.playbook == dir.path().join("playbooks/site.yml"))
     );
 
-    // The commented-out command door is valid too once uncommented.
-    let uncommented: String = text
-        .lines()
-        .skip_while(|l| !l.starts_with("# [[door]]"))
-        .map(|l| l.strip_prefix("# ").unwrap_or(l))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let with_command = format!("{text}\n{uncommented}\n");
-    let c = config::parse(&with_command, &dir.path().join("knock.toml"), &system)
+    // The commented-out doors (an SPA door, a command door) are valid too once uncommented.
+    let blocks = commented_doors(&text);
+    assert_eq!(blocks.len(), 2, "{blocks:#?}");
+    let key = dir.path().join("fleet.key");
+    knockplay::knock::spa::write_new_key_file(&key).unwrap();
+    let with_both = format!("{text}\n{}\n", blocks.join("\n"))
+        .replace("/etc/knockplay/fleet.key", &key.display().to_string());
+    let c = config::parse(&with_both, &dir.path().join("knock.toml"), &system)
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.doors.len(), 2);
-    assert!(matches!(&c.doors[1].action, Action::Command(cmd) if cmd.contains("%IP%")));
+    assert_eq!(c.doors.len(), 3);
+    let spa = c.doors[1].spa.as_ref().expect("the SPA door");
+    assert_eq!((spa.port, spa.window.as_secs()), (62201, 60));
+    assert!(matches!(&c.doors[2].action, Action::Command(cmd) if cmd.contains("%IP%")));
+}
+
+/// Each commented-out `# [[door]]` block, uncommented (`# # notes` inside it are skipped; a line
+/// that is not `# ...` ends it).
+fn commented_doors(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<String>> = None;
+    for line in text.lines() {
+        if line == "# [[door]]" {
+            if let Some(b) = current.take() {
+                blocks.push(b.join("\n"));
+            }
+            current = Some(vec!["[[door]]".to_string()]);
+            continue;
+        }
+        let Some(b) = current.as_mut() else { continue };
+        match line.strip_prefix("# ") {
+            Some(rest) if rest.starts_with('#') => {}
+            Some(rest) => b.push(rest.to_string()),
+            None => {
+                if let Some(b) = current.take() {
+                    blocks.push(b.join("\n"));
+                }
+            }
+        }
+    }
+    blocks.extend(current.map(|b| b.join("\n")));
+    blocks
 }
