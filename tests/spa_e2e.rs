@@ -7,10 +7,9 @@ mod common;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::listener::{knocks_for, runs_for, wait_for, Listener};
+use common::listener::{knocks_for, runs_for, spa_door_config, wait_for, Listener};
 use common::{Host, TestBed};
 use knockplay::knock::spa::{self, FleetKey, Message};
 
@@ -28,57 +27,7 @@ fn spa_setup(bed: &TestBed) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let pb = dir.path().join("site.yml");
     std::fs::write(&pb, PLAYBOOK).unwrap();
-    let key = dir.path().join("fleet.key");
-    let out = Command::new(bin())
-        .arg("keygen")
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cfg = dir.path().join("knock.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"[listener]
-interfaces = ["{iface}"]
-
-[runner]
-ssh_wait = 60
-grace_period = 5
-log_dir = "{dir}/logs"
-state_dir = "{dir}/state"
-
-[[door]]
-name = "boot"
-spa_key_file = "{key}"
-allow = ["{subnet}"]
-playbook = "{pb}"
-user = "root"
-private_key = "{ssh_key}"
-"#,
-            iface = bed.bridge_if,
-            dir = dir.path().display(),
-            key = key.display(),
-            subnet = bed.subnet,
-            pb = pb.display(),
-            ssh_key = bed.key_path.display(),
-        ),
-    )
-    .unwrap();
-    let check = Command::new(bin())
-        .arg("check-config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    let (cfg, key) = spa_door_config(&bed.bridge_if, &bed.subnet, dir.path(), &pb, &bed.key_path);
     (dir, cfg, key)
 }
 

@@ -152,3 +152,65 @@ pub fn knocks_for<'a>(h: &'a serde_json::Value, ip: &str) -> Vec<&'a serde_json:
         })
         .unwrap_or_default()
 }
+
+/// A knock.toml with one SPA door named `boot` on `iface`/`subnet` that runs `playbook` as root with
+/// `ssh_key`, state and logs under `dir`; the fleet key is made with `knockplay keygen` in `dir`.
+/// Returns the config and the key file.
+pub fn spa_door_config(
+    iface: &str,
+    subnet: &str,
+    dir: &Path,
+    playbook: &Path,
+    ssh_key: &Path,
+) -> (PathBuf, PathBuf) {
+    let key = dir.join("fleet.key");
+    let out = Command::new(bin())
+        .arg("keygen")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = dir.join("knock.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[listener]
+interfaces = ["{iface}"]
+
+[runner]
+ssh_wait = 60
+grace_period = 5
+log_dir = "{dir}/logs"
+state_dir = "{dir}/state"
+
+[[door]]
+name = "boot"
+spa_key_file = "{key}"
+allow = ["{subnet}"]
+playbook = "{pb}"
+user = "root"
+private_key = "{ssh_key}"
+"#,
+            dir = dir.display(),
+            key = key.display(),
+            pb = playbook.display(),
+            ssh_key = ssh_key.display(),
+        ),
+    )
+    .unwrap();
+    let check = Command::new(bin())
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    (cfg, key)
+}
