@@ -714,7 +714,7 @@ pub fn spa_cost() -> String {
     }
     let per_valid = t.elapsed().as_secs_f64() / f64::from(N);
     format!(
-        "SPA verification on one core: {:.2} us per garbage datagram with a valid header ({:.0} per second),          {:.2} us per valid packet ({ok}/{N} accepted)",
+        "SPA verification on one core: {:.2} us per garbage datagram with a valid header ({:.0} per second), {:.2} us per valid packet ({ok}/{N} accepted)",
         per_garbage * 1e6,
         1.0 / per_garbage,
         per_valid * 1e6
