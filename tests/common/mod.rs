@@ -46,6 +46,8 @@ use std::time::{Duration, Instant};
 
 /// Image every test host runs.
 pub const IMAGE: &str = "knockplay-testhost:latest";
+/// The test-host image plus Debian's cloud-init (`tests/hosts/build-cloudinit-image`).
+pub const CLOUD_INIT_IMAGE: &str = "knockplay-testhost-cloudinit:latest";
 /// Label on every container and network the harness creates.
 pub const LABEL: &str = "knockplay-test";
 /// Label holding `<pid>:<start time>` of the process that owns the object.
@@ -156,6 +158,8 @@ pub struct TestBedBuilder {
     mounts: Vec<(PathBuf, String, bool)>,
     boot: bool,
     wait_ssh: bool,
+    /// Another image than [`IMAGE`] (a variant such as [`CLOUD_INIT_IMAGE`]).
+    image: Option<String>,
 }
 
 impl Default for TestBedBuilder {
@@ -168,6 +172,7 @@ impl Default for TestBedBuilder {
             sshd_delay: 0,
             env: Vec::new(),
             mounts: Vec::new(),
+            image: None,
             boot: true,
             wait_ssh: true,
         }
@@ -194,6 +199,11 @@ impl TestBedBuilder {
     /// Run the user data at every boot (also after `stop()`/`start()`), not only the first.
     pub fn userdata_every_boot(mut self) -> Self {
         self.userdata_every_boot = true;
+        self
+    }
+    /// Hosts from another image (e.g. [`CLOUD_INIT_IMAGE`]).
+    pub fn image(mut self, name: &str) -> Self {
+        self.image = Some(name.to_string());
         self
     }
     /// Start sshd this many seconds late at every boot. `start()` then does not wait for sshd.
@@ -444,7 +454,7 @@ impl TestBed {
             let mode = if *rw { "rw" } else { "ro" };
             a.push(format!("{}:{to}:{mode}", from.display()));
         }
-        a.push(IMAGE.into());
+        a.push(self.opts.image.clone().unwrap_or_else(|| IMAGE.into()));
         a
     }
 
