@@ -90,14 +90,10 @@ playbook = "site.yml"
         .collect();
     let (ns_if, dst, mac) = (ns.ns_if.clone(), ns.host_ip, ns.host_mac());
     let started = Instant::now();
-    let sender = {
-        let name = ns.name.clone();
+    // The flood and the valid packets leave from inside the test namespace.
+    let sent = {
         let (machines, valid) = (machines.clone(), valid.clone());
-        std::thread::spawn(move || {
-            let f = std::fs::File::open(format!("/var/run/netns/{name}")).unwrap();
-            use std::os::fd::AsRawFd;
-            // SAFETY: enters the test namespace on this thread only.
-            assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        ns.within(move || {
             let tx = FrameSender::open(&ns_if);
             let src_mac = [0x02, 0, 0, 0, 0, 0x44];
             let mut garbage = vec![0u8; 300];
@@ -133,7 +129,6 @@ playbook = "site.yml"
             sent
         })
     };
-    let sent = sender.join().unwrap();
     let send_time = started.elapsed();
     let want: Vec<IpAddr> = machines.iter().map(|m| IpAddr::V4(*m)).collect();
     let end = Instant::now() + Duration::from_secs(30);
