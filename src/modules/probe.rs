@@ -423,6 +423,24 @@ mod tests {
     }
 
     #[test]
+    fn a_link_whose_target_forges_probe_fields_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = dir.path().join("keys");
+        // A target planting a link whose target holds a newline and field text.
+        std::os::unix::fs::symlink("x\nreal=/etc/shadow\nuid=0", &l).unwrap();
+        for follow in [false, true] {
+            let reqs = vec![ProbeReq {
+                follow,
+                ..ProbeReq::new(l.to_str().unwrap())
+            }];
+            let mut r = LocalRemote::default();
+            let out = crate::ssh::Remote::exec(&mut r, &probe_script(&reqs), None, None).unwrap();
+            let err = parse_probe(&out.stdout, 1).unwrap_err();
+            assert!(err.contains("newline"), "follow={follow}: {err}");
+        }
+    }
+
+    #[test]
     fn probe_script_runs_on_a_real_shell() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("a file");
