@@ -17,6 +17,9 @@ use serde::Serialize;
 use crate::counters::RunCounts;
 use crate::timefmt::{rfc3339_millis, unix_millis};
 
+mod writer;
+pub use writer::{HistoryWriter, WriterStats};
+
 /// The database file inside `state_dir`.
 pub const DB_FILE: &str = "history.sqlite3";
 
@@ -322,13 +325,7 @@ impl History {
     }
 
     pub fn record_knock(&self, k: &KnockRecord) -> Result<i64, HistoryError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO knocks (at_ms, source, door, outcome, detail, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![unix_millis(k.at), k.source.to_string(), k.door, k.outcome.as_str(), k.detail, k.run_id],
-            )?;
-            Ok(c.last_insert_rowid())
-        })
+        self.with(|c| insert_knock(c, k))
     }
 
     /// Records a run as queued; returns its id.
@@ -339,23 +336,11 @@ impl History {
         log_path: &Path,
         at: SystemTime,
     ) -> Result<i64, HistoryError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO runs (host, door, status, queued_ms, log_path) VALUES (?1, ?2, 'queued', ?3, ?4)",
-                params![host.to_string(), door, unix_millis(at), log_path.to_string_lossy()],
-            )?;
-            Ok(c.last_insert_rowid())
-        })
+        self.with(|c| insert_run(c, None, host, door, log_path, at))
     }
 
     pub fn run_started(&self, id: i64, at: SystemTime) -> Result<(), HistoryError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE runs SET status = 'running', started_ms = ?2 WHERE id = ?1 AND status = 'queued'",
-                params![id, unix_millis(at)],
-            )
-        })
-        .map(drop)
+        self.with(|c| update_started(c, id, at))
     }
 
     /// Records the end of a run. A run already marked `interrupted` (grace period passed) keeps
@@ -369,28 +354,19 @@ impl History {
         error: Option<&str>,
         at: SystemTime,
     ) -> Result<bool, HistoryError> {
-        let n = self.with(|c| {
-            c.execute(
-                "UPDATE runs SET status = ?2, ended_ms = ?3, ok = ?4, changed = ?5, unreachable = ?6,
-                    failed = ?7, skipped = ?8, rescued = ?9, ignored = ?10, exit_code = ?11, error = ?12
-                 WHERE id = ?1 AND status IN ('queued', 'running')",
-                params![
-                    id,
-                    status.as_str(),
-                    unix_millis(at),
-                    counts.ok,
-                    counts.changed,
-                    counts.unreachable,
-                    counts.failed,
-                    counts.skipped,
-                    counts.rescued,
-                    counts.ignored,
-                    exit_code,
-                    error
-                ],
-            )
-        })?;
-        Ok(n > 0)
+        let end = RunEnd {
+            status,
+            counts: counts.clone(),
+            exit_code,
+            error: error.map(str::to_string),
+            at,
+        };
+        self.with(|c| update_finished(c, id, &end))
+    }
+
+    /// The largest run id so far (0 for none): the writer numbers new runs after it.
+    pub fn max_run_id(&self) -> Result<i64, HistoryError> {
+        self.with(|c| c.query_row("SELECT COALESCE(MAX(id), 0) FROM runs", [], |r| r.get(0)))
     }
 
     /// The status of one run.
@@ -469,6 +445,71 @@ impl History {
 }
 
 /// `knockplay history [--host IP] [--since DURATION] [--json]`: prints the history in `state_dir`.
+/// How a run ended, for [`History::run_finished`] and the writer.
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    pub status: RunStatus,
+    pub counts: RunCounts,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub at: SystemTime,
+}
+
+fn insert_knock(c: &Connection, k: &KnockRecord) -> rusqlite::Result<i64> {
+    c.execute(
+        "INSERT INTO knocks (at_ms, source, door, outcome, detail, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![unix_millis(k.at), k.source.to_string(), k.door, k.outcome.as_str(), k.detail, k.run_id],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+/// Inserts a queued run, with the given id or a fresh one; returns the id.
+fn insert_run(
+    c: &Connection,
+    id: Option<i64>,
+    host: IpAddr,
+    door: &str,
+    log_path: &Path,
+    at: SystemTime,
+) -> rusqlite::Result<i64> {
+    c.execute(
+        "INSERT INTO runs (id, host, door, status, queued_ms, log_path) VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
+        params![id, host.to_string(), door, unix_millis(at), log_path.to_string_lossy()],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+fn update_started(c: &Connection, id: i64, at: SystemTime) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE runs SET status = 'running', started_ms = ?2 WHERE id = ?1 AND status = 'queued'",
+        params![id, unix_millis(at)],
+    )
+    .map(drop)
+}
+
+fn update_finished(c: &Connection, id: i64, e: &RunEnd) -> rusqlite::Result<bool> {
+    let n = c.execute(
+        "UPDATE runs SET status = ?2, ended_ms = ?3, ok = ?4, changed = ?5, unreachable = ?6,
+            failed = ?7, skipped = ?8, rescued = ?9, ignored = ?10, exit_code = ?11, error = ?12
+         WHERE id = ?1 AND status IN ('queued', 'running')",
+        params![
+            id,
+            e.status.as_str(),
+            unix_millis(e.at),
+            e.counts.ok,
+            e.counts.changed,
+            e.counts.unreachable,
+            e.counts.failed,
+            e.counts.skipped,
+            e.counts.rescued,
+            e.counts.ignored,
+            e.exit_code,
+            e.error
+        ],
+    )?;
+    Ok(n > 0)
+}
+
 pub fn print(
     state_dir: &Path,
     q: &Query,

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Action, Door, HostKeyChecking, PlaybookAction, RunnerSettings};
 use crate::counters::RunCounts;
-use crate::history::{History, KnockOutcome, KnockRecord, RunStatus};
+use crate::history::{History, HistoryWriter, KnockOutcome, KnockRecord, RunEnd, RunStatus};
 use crate::timefmt::{rfc3339_millis, unix_millis};
 
 use super::sequence::{Detected, FailReason, FailedAttempt};
@@ -96,6 +96,10 @@ pub struct TriggerStats {
     pub failed_attempts: u64,
     /// History rows not written because of the rate limit.
     pub history_suppressed: u64,
+    /// History rows dropped because the writer's queue was full.
+    pub history_dropped: u64,
+    /// History rows the database refused.
+    pub history_errors: u64,
     pub runs_ok: u64,
     pub runs_failed: u64,
     pub runs_interrupted: u64,
@@ -152,8 +156,18 @@ struct State {
     peak_running: usize,
     workers: usize,
     stopping: bool,
+    /// Rows about knocks that started nothing (failed, refused, cooldown, queue full).
     limiter: RateLimit,
-    next_local_id: i64,
+    /// Rows about knocks that started or joined a run (accepted, coalesced): their own bucket,
+    /// so a flood of refusals never hides them.
+    granted_limiter: RateLimit,
+}
+
+/// Which rate limit a history row falls under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    Refused,
+    Granted,
 }
 
 struct Shared {
@@ -161,8 +175,13 @@ struct Shared {
     changed: Condvar,
     launcher: Arc<dyn Launcher>,
     history: Arc<History>,
+    /// Every history write goes through it, outside the state lock's critical path.
+    writer: HistoryWriter,
     counters: Counters,
 }
+
+/// Knock rows that may wait for the history writer at once.
+const HISTORY_QUEUE: usize = 10_000;
 
 /// What happened at shutdown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -208,14 +227,16 @@ impl Trigger {
             workers: 0,
             stopping: false,
             limiter: RateLimit::new(history_rate, Instant::now()),
-            next_local_id: -1,
+            granted_limiter: RateLimit::new(history_rate, Instant::now()),
         };
+        let writer = HistoryWriter::start(Arc::clone(&history), HISTORY_QUEUE);
         let t = Trigger {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
                 changed: Condvar::new(),
                 launcher,
                 history,
+                writer,
                 counters: Counters::default(),
             }),
             handles: Mutex::new(Vec::new()),
@@ -256,6 +277,7 @@ impl Trigger {
             st.doors = doors.iter().cloned().map(Arc::new).collect();
             st.settings = settings;
             st.limiter = RateLimit::new(history_rate, Instant::now());
+            st.granted_limiter = RateLimit::new(history_rate, Instant::now());
         }
         self.shared.changed.notify_all();
         self.spawn_workers();
@@ -300,25 +322,11 @@ impl Trigger {
         if !door.allow.permits(host) {
             bump(&c.not_allowed);
             tracing::warn!(door = %door.name, source = %host, "knock from a source outside the allowlist: refused");
-            self.shared.record_limited(
-                &mut st,
-                host,
-                &door.name,
-                KnockOutcome::NotAllowed,
-                "source not in allow list".into(),
-                now,
-            );
+            self.shared.record_limited(&mut st, Bucket::Refused, Row::new(host, &door.name, KnockOutcome::NotAllowed, "source not in allow list".into()), now);
             return KnockOutcome::NotAllowed;
         }
         if st.stopping {
-            self.shared.record_limited(
-                &mut st,
-                host,
-                &door.name,
-                KnockOutcome::ShuttingDown,
-                "listener is stopping".into(),
-                now,
-            );
+            self.shared.record_limited(&mut st, Bucket::Refused, Row::new(host, &door.name, KnockOutcome::ShuttingDown, "listener is stopping".into()), now);
             return KnockOutcome::ShuttingDown;
         }
         if let Some(t) = st.last_success.get(&(host, door.name.clone())) {
@@ -331,14 +339,7 @@ impl Trigger {
                     door.cooldown.as_secs()
                 );
                 tracing::info!(door = %door.name, source = %host, "{detail}: ignored");
-                self.shared.record_limited(
-                    &mut st,
-                    host,
-                    &door.name,
-                    KnockOutcome::Cooldown,
-                    detail,
-                    now,
-                );
+                self.shared.record_limited(&mut st, Bucket::Refused, Row::new(host, &door.name, KnockOutcome::Cooldown, detail), now);
                 return KnockOutcome::Cooldown;
             }
         }
@@ -354,13 +355,9 @@ impl Trigger {
             };
             bump(&c.coalesced);
             tracing::info!(door = %door.name, source = %host, "knock coalesced: {detail}");
-            self.shared.record(
-                host,
-                &door.name,
-                KnockOutcome::Coalesced,
-                detail,
-                Some(run_id),
-            );
+            let row = Row::new(host, &door.name, KnockOutcome::Coalesced, detail);
+            self.shared
+                .record_limited(&mut st, Bucket::Granted, row.run(run_id), now);
             return KnockOutcome::Coalesced;
         }
         if st.running + st.queue.len() >= st.settings.max_concurrent_runs + st.settings.queue_limit
@@ -373,22 +370,16 @@ impl Trigger {
                 st.settings.queue_limit
             );
             tracing::warn!(door = %door.name, source = %host, "queue full, knock dropped: {detail}");
-            self.shared.record_limited(
-                &mut st,
-                host,
-                &door.name,
-                KnockOutcome::QueueFull,
-                detail,
-                now,
-            );
+            self.shared.record_limited(&mut st, Bucket::Refused, Row::new(host, &door.name, KnockOutcome::QueueFull, detail), now);
             return KnockOutcome::QueueFull;
         }
         let name = door.name.clone();
         let detail = claim.as_ref().map(|c| c.describe(host)).unwrap_or_default();
         let run_id = self.shared.enqueue(&mut st, host, door, claim);
         bump(&c.accepted);
+        let row = Row::new(host, &name, KnockOutcome::Accepted, detail);
         self.shared
-            .record(host, &name, KnockOutcome::Accepted, detail, Some(run_id));
+            .record_limited(&mut st, Bucket::Granted, row.run(run_id), now);
         KnockOutcome::Accepted
     }
 
@@ -428,13 +419,14 @@ impl Trigger {
         };
         tracing::debug!(door = %door.name, source = %f.source, "knock attempt failed: {} ({detail})", outcome.as_str());
         self.shared
-            .record_limited(&mut st, f.source, &door.name, outcome, detail, now);
+            .record_limited(&mut st, Bucket::Refused, Row::new(f.source, &door.name, outcome, detail), now);
     }
 
     pub fn stats(&self) -> TriggerStats {
         let c = &self.shared.counters;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let peak = self.lock().peak_running as u64;
+        let w = self.shared.writer.stats();
         TriggerStats {
             accepted: g(&c.accepted),
             coalesced: g(&c.coalesced),
@@ -443,11 +435,19 @@ impl Trigger {
             queue_full: g(&c.queue_full),
             failed_attempts: g(&c.failed_attempts),
             history_suppressed: g(&c.history_suppressed),
+            history_dropped: w.dropped,
+            history_errors: w.errors,
             runs_ok: g(&c.runs_ok),
             runs_failed: g(&c.runs_failed),
             runs_interrupted: g(&c.runs_interrupted),
             peak_running: peak,
         }
+    }
+
+    /// Waits until every history row decided so far is in the database (true), or `timeout`
+    /// passes (false).
+    pub fn flush_history(&self, timeout: Duration) -> bool {
+        self.shared.writer.flush(Instant::now() + timeout)
     }
 
     /// Runs queued or in progress.
@@ -513,6 +513,10 @@ impl Trigger {
                 let _ = h.join();
             }
         }
+        // Everything decided so far reaches the database before the process goes.
+        self.shared
+            .writer
+            .stop(Instant::now() + Duration::from_secs(10));
         report
     }
 }
@@ -544,44 +548,35 @@ impl Shared {
         (st, true)
     }
 
-    fn record(
-        &self,
-        source: IpAddr,
-        door: &str,
-        outcome: KnockOutcome,
-        detail: String,
-        run_id: Option<i64>,
-    ) {
-        let r = KnockRecord {
+    /// Queues a history row (rows beyond the writer's queue are dropped and counted there).
+    fn record(&self, row: Row) {
+        self.writer.knock(KnockRecord {
             at: SystemTime::now(),
-            source,
-            door: door.to_string(),
-            outcome,
-            detail,
-            run_id,
-        };
-        if let Err(e) = self.history.record_knock(&r) {
-            tracing::error!("history: {e}");
-        }
+            source: row.source,
+            door: row.door,
+            outcome: row.outcome,
+            detail: row.detail,
+            run_id: row.run_id,
+        });
     }
 
-    fn record_limited(
-        &self,
-        st: &mut State,
-        source: IpAddr,
-        door: &str,
-        outcome: KnockOutcome,
-        detail: String,
-        now: Instant,
-    ) {
-        match st.limiter.check(now) {
+    /// Records `row` if its bucket has room; once room comes back, a summary row says how many
+    /// were skipped.
+    fn record_limited(&self, st: &mut State, bucket: Bucket, row: Row, now: Instant) {
+        let (limiter, what) = match bucket {
+            Bucket::Refused => (&mut st.limiter, "failed or refused"),
+            Bucket::Granted => (&mut st.granted_limiter, "accepted or coalesced"),
+        };
+        match limiter.check(now) {
             Verdict::Record { suppressed_before } => {
                 if suppressed_before > 0 {
-                    let note = format!("{suppressed_before} failed or refused knocks not recorded (history rate limit)");
+                    let note = format!(
+                        "{suppressed_before} {what} knocks not recorded (history rate limit)"
+                    );
                     tracing::warn!("{note}");
-                    self.record(source, "*", KnockOutcome::Suppressed, note, None);
+                    self.record(Row::new(row.source, "*", KnockOutcome::Suppressed, note));
                 }
-                self.record(source, door, outcome, detail, None);
+                self.record(row);
             }
             Verdict::Suppress => bump(&self.counters.history_suppressed),
         }
@@ -601,15 +596,9 @@ impl Shared {
             .log_dir
             .join(host.to_string())
             .join(format!("{stamp}-{}.log", door.name));
-        let run_id = match self.history.run_queued(host, &door.name, &log_path, now) {
-            Ok(id) => id,
-            Err(e) => {
-                // The run still happens; it just cannot be linked in the history.
-                tracing::error!("history: {e}");
-                st.next_local_id -= 1;
-                st.next_local_id
-            }
-        };
+        let run_id = self
+            .writer
+            .run_queued(host, &door.name, log_path.clone(), now);
         tracing::info!(door = %door.name, source = %host, run = run_id, "knock accepted: run queued");
         st.hosts.insert(
             host,
@@ -638,15 +627,42 @@ impl Shared {
         exit: Option<i32>,
         error: Option<&str>,
     ) {
-        if id < 0 {
-            return;
+        self.writer.run_finished(
+            id,
+            RunEnd {
+                status,
+                counts: o.counts,
+                exit_code: exit,
+                error: error.map(str::to_string),
+                at: SystemTime::now(),
+            },
+        );
+    }
+}
+
+/// One knock row, before the rate limit decides on it.
+struct Row {
+    source: IpAddr,
+    door: String,
+    outcome: KnockOutcome,
+    detail: String,
+    run_id: Option<i64>,
+}
+
+impl Row {
+    fn new(source: IpAddr, door: &str, outcome: KnockOutcome, detail: String) -> Row {
+        Row {
+            source,
+            door: door.to_string(),
+            outcome,
+            detail,
+            run_id: None,
         }
-        if let Err(e) =
-            self.history
-                .run_finished(id, status, &o.counts, exit, error, SystemTime::now())
-        {
-            tracing::error!("history: {e}");
-        }
+    }
+
+    fn run(mut self, id: i64) -> Row {
+        self.run_id = Some(id);
+        self
     }
 }
 
@@ -680,11 +696,7 @@ fn worker(shared: Arc<Shared>) {
 }
 
 fn execute(shared: &Shared, job: &Job, settings: &RunnerSettings) -> RunOutcome {
-    if job.run_id >= 0 {
-        if let Err(e) = shared.history.run_started(job.run_id, SystemTime::now()) {
-            tracing::error!("history: {e}");
-        }
-    }
+    shared.writer.run_started(job.run_id, SystemTime::now());
     if let Some(dir) = job.log_path.parent() {
         if let Err(e) = std::fs::create_dir_all(dir) {
             tracing::error!("cannot create log directory {}: {e}", dir.display());
@@ -750,15 +762,14 @@ fn finish(shared: &Shared, job: Job, outcome: RunOutcome) {
                 job.run_id,
                 door.cooldown.as_secs()
             );
-            shared.record(job.host, &door.name, KnockOutcome::Cooldown, detail, None);
+            shared.record(Row::new(job.host, &door.name, KnockOutcome::Cooldown, detail));
         } else if st.stopping {
-            shared.record(
+            shared.record(Row::new(
                 job.host,
                 &door.name,
                 KnockOutcome::ShuttingDown,
                 "follow-up not started".into(),
-                None,
-            );
+            ));
         } else {
             let run_id = shared.enqueue(&mut st, job.host, door, claim);
             tracing::info!(host = %job.host, run = run_id, "follow-up run queued after run {}", job.run_id);

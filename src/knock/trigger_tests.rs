@@ -146,7 +146,8 @@ impl Bed {
             Arc::clone(&self.history),
         )
     }
-    fn knocks(&self, host: IpAddr) -> Vec<String> {
+    fn knocks(&self, t: &Trigger, host: IpAddr) -> Vec<String> {
+        assert!(t.flush_history(Duration::from_secs(10)));
         let q = crate::history::Query {
             host: Some(host),
             since: None,
@@ -154,7 +155,8 @@ impl Bed {
         let (k, _) = self.history.query(&q, SystemTime::now()).unwrap();
         k.into_iter().map(|k| k.result).collect()
     }
-    fn runs(&self) -> Vec<crate::history::RunRow> {
+    fn runs(&self, t: &Trigger) -> Vec<crate::history::RunRow> {
+        assert!(t.flush_history(Duration::from_secs(10)));
         self.history
             .query(&Default::default(), SystemTime::now())
             .unwrap()
@@ -188,8 +190,8 @@ fn a_source_outside_the_allowlist_never_runs() {
     assert_eq!(fake.calls_for(outsider), 0);
     assert_eq!(fake.calls_for(ip(5)), 1);
     assert_eq!(t.stats().not_allowed, 1);
-    assert_eq!(bed.knocks(outsider), vec!["not_allowed"]);
-    let runs = bed.runs();
+    assert_eq!(bed.knocks(&t, outsider), vec!["not_allowed"]);
+    let runs = bed.runs(&t);
     assert_eq!(runs.len(), 1);
     assert_eq!((runs[0].status.as_str(), runs[0].counts.ok), ("ok", 3));
     // The run's log file is where the history says.
@@ -222,7 +224,7 @@ fn knocks_during_a_run_coalesce_into_one_follow_up() {
         1,
         "never two runs for one host at once"
     );
-    let knocks = bed.knocks(h);
+    let knocks = bed.knocks(&t, h);
     assert_eq!(knocks.iter().filter(|k| *k == "coalesced").count(), 5);
 }
 
@@ -282,11 +284,11 @@ fn cooldown_suppresses_repeats_after_success_but_not_after_failure() {
     assert!(t.wait_idle(Duration::from_secs(5)));
     assert_eq!(fake.calls_for(good), 2);
     assert_eq!(
-        bed.knocks(good),
+        bed.knocks(&t, good),
         vec!["accepted", "coalesced", "cooldown", "cooldown", "accepted"]
     );
     let statuses: Vec<String> = bed
-        .runs()
+        .runs(&t)
         .into_iter()
         .filter(|r| r.host == "10.232.0.9")
         .map(|r| r.status)
@@ -313,7 +315,7 @@ fn the_pool_bound_is_never_exceeded_and_overflow_is_recorded() {
     assert_eq!(fake.peak.load(Ordering::SeqCst), 3);
     assert_eq!(t.stats().peak_running, 3);
     assert_eq!(t.stats().queue_full, 37);
-    assert_eq!(bed.knocks(ip(50)), vec!["queue_full"]);
+    assert_eq!(bed.knocks(&t, ip(50)), vec!["queue_full"]);
 }
 
 #[test]
@@ -336,7 +338,7 @@ fn a_herd_of_fifty_all_run_once_within_the_bound() {
         assert_eq!(fake.calls_for(ip(i)), 1, "host {i}");
     }
     assert!(fake.peak.load(Ordering::SeqCst) <= 8);
-    assert_eq!(bed.runs().iter().filter(|r| r.status == "ok").count(), 50);
+    assert_eq!(bed.runs(&t).iter().filter(|r| r.status == "ok").count(), 50);
 }
 
 #[test]
@@ -357,7 +359,7 @@ fn shutdown_lets_runs_finish_within_grace_and_interrupts_the_rest() {
             never_started: 2
         }
     );
-    let statuses: Vec<String> = bed.runs().into_iter().map(|r| r.status).collect();
+    let statuses: Vec<String> = bed.runs(&t).into_iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec!["interrupted"; 4]);
     assert_eq!(
         t.detected(detect(ip(9)), Instant::now()),
@@ -378,7 +380,7 @@ fn shutdown_lets_runs_finish_within_grace_and_interrupts_the_rest() {
             never_started: 0
         }
     );
-    assert_eq!(bed.runs()[0].status, "ok");
+    assert_eq!(bed.runs(&t)[0].status, "ok");
 }
 
 #[test]
@@ -408,7 +410,7 @@ fn command_doors_run_the_command_with_the_ip() {
         fake.calls.lock().unwrap().is_empty(),
         "commands do not go through the launcher"
     );
-    let runs = bed.runs();
+    let runs = bed.runs(&t);
     let broken = runs.iter().find(|r| r.door == "broken").unwrap();
     assert_eq!(
         (broken.status.as_str(), broken.exit_code),
@@ -440,6 +442,7 @@ fn failed_attempts_are_recorded_within_the_rate_limit() {
             now,
         );
     }
+    assert!(t.flush_history(Duration::from_secs(10)));
     let (knocks, _) = bed
         .history
         .query(&Default::default(), SystemTime::now())
@@ -462,6 +465,7 @@ fn failed_attempts_are_recorded_within_the_rate_limit() {
         },
         now + Duration::from_secs(1),
     );
+    assert!(t.flush_history(Duration::from_secs(10)));
     let (knocks, _) = bed
         .history
         .query(&Default::default(), SystemTime::now())
@@ -471,4 +475,51 @@ fn failed_attempts_are_recorded_within_the_rate_limit() {
         .detail
         .starts_with("980 failed or refused knocks not recorded"));
     assert_eq!(knocks[21].result, "too_slow");
+}
+
+#[test]
+fn accepted_and_coalesced_rows_are_rate_limited_apart_from_refusals() {
+    let bed = Bed::new();
+    let fake = FakeLauncher::new(300);
+    let t = Trigger::start(
+        &[door("base", 0, Allow::Any)],
+        settings(bed.dir.path(), 4, 100),
+        1,
+        fake.clone(),
+        Arc::clone(&bed.history),
+    );
+    let now = Instant::now();
+    // A flood of failed attempts uses up the refusal bucket (burst 10 × rate 1)...
+    for i in 0..100 {
+        t.attempt_failed(
+            &FailedAttempt {
+                source: ip(100 + i),
+                door: 0,
+                reason: FailReason::WrongOrder,
+                stage: 1,
+                port: Some(PortSpec::tcp(8000)),
+            },
+            now,
+        );
+    }
+    // ...and a host in `allow` knocking 50 times while its run goes is still on record: one
+    // accepted row, coalesced rows up to its own bucket, the run and its one follow-up.
+    let h = ip(1);
+    for _ in 0..50 {
+        t.detected(detect(h), now);
+    }
+    assert!(t.wait_idle(Duration::from_secs(10)));
+    let rows = bed.knocks(&t, h);
+    assert_eq!(rows[0], "accepted");
+    assert_eq!(rows.iter().filter(|r| *r == "coalesced").count(), 9, "{rows:?}");
+    assert_eq!(rows.len(), 10, "{rows:?}");
+    let s = t.stats();
+    assert_eq!((s.accepted, s.coalesced), (1, 49));
+    assert_eq!(s.history_suppressed, 90 + 40);
+    assert_eq!(fake.calls_for(h), 2);
+    let runs = bed.runs(&t);
+    assert_eq!(runs.len(), 2);
+    assert!(runs
+        .iter()
+        .all(|r| r.status == "ok" && r.host == h.to_string()));
 }

@@ -104,9 +104,11 @@ impl PacketSocket {
         if setsockopt(&s.fd, libc::SOL_SOCKET, SO_RCVBUFFORCE, &size).is_err() {
             setsockopt(&s.fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &size)?;
         }
+        // Field types differ between libcs (musl's are changing width): let the struct say.
+        // The timeout is a poll interval, far below any field's range.
         let tv = libc::timeval {
-            tv_sec: timeout.as_secs() as libc::time_t,
-            tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+            tv_sec: timeout.as_secs().min(3600) as _,
+            tv_usec: timeout.subsec_micros() as _,
         };
         setsockopt(&s.fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)?;
         // SAFETY: sockaddr_ll is plain old data.

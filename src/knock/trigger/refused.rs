@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use super::{bump, Trigger};
+use super::{bump, Bucket, Row, Trigger};
 use crate::history::KnockOutcome;
 
 /// What an SPA packet claimed about the host that sent it.
@@ -68,7 +68,7 @@ impl Trigger {
         };
         tracing::debug!(door = %name, source = %source, "SPA packet refused: {}", refusal.as_str());
         self.shared
-            .record_limited(&mut st, source, &name, outcome, detail.into(), now);
+            .record_limited(&mut st, Bucket::Refused, Row::new(source, &name, outcome, detail.into()), now);
     }
 
     /// A knock from a source that no door listening on its port allows: never tracked,
@@ -79,13 +79,6 @@ impl Trigger {
         let Some(name) = st.doors.get(door).map(|d| d.name.clone()) else {
             return;
         };
-        self.shared.record_limited(
-            &mut st,
-            source,
-            &name,
-            KnockOutcome::NotAllowed,
-            "source not in allow list".into(),
-            now,
-        );
+        self.shared.record_limited(&mut st, Bucket::Refused, Row::new(source, &name, KnockOutcome::NotAllowed, "source not in allow list".into()), now);
     }
 }
