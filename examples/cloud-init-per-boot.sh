@@ -14,7 +14,9 @@ if command -v knockplay >/dev/null 2>&1 && [ -r "$KEY" ]; then
     exec knockplay knock "$CONTROLLER" --spa --key "$KEY" --door boot --until-configured 900
 fi
 if ! command -v knock >/dev/null 2>&1; then
-    logger -s -t knockplay "neither knockplay (with $KEY) nor knock is installed: not configured"
+    msg="neither knockplay (with $KEY) nor knock is installed: not configured"
+    echo "knockplay: $msg" >&2
+    logger -t knockplay "$msg" 2>/dev/null
     exit 1
 fi
 # Stock knockd client fallback: knock, then wait for the marker, re-knocking with backoff.

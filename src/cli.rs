@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::ansible_cfg;
 use crate::inventory::Inventory;
 use crate::playbook::model::{Action, Playbook, Task};
+use crate::playbook::parse::RoleSearch;
 use crate::runner::{self, exit, ReportOptions, RunOptions, SshConnector};
 use crate::ssh::known_hosts::HostKeyPolicy;
 use crate::value::{Value, Vars};
@@ -97,9 +99,9 @@ pub struct RunArgs {
     /// Show diffs of changed files.
     #[arg(short = 'D', long)]
     pub diff: bool,
-    /// How many hosts work at once.
-    #[arg(short = 'f', long, default_value_t = 50)]
-    pub forks: usize,
+    /// How many hosts work at once [default: ansible.cfg's forks, else 50].
+    #[arg(short = 'f', long)]
+    pub forks: Option<usize>,
     /// Login user when the inventory does not say.
     #[arg(short = 'u', long = "user")]
     pub user: Option<String>,
@@ -137,18 +139,19 @@ pub struct RunArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct SshArgs {
-    /// Host key checking against knockplay's known_hosts: strict, accept-new or off.
-    #[arg(long = "host-key-checking", default_value = "accept-new")]
-    pub host_key_checking: String,
+    /// Host key checking against knockplay's known_hosts: strict, accept-new or off
+    /// [default: accept-new; off when ansible.cfg says host_key_checking = False, with a warning].
+    #[arg(long = "host-key-checking")]
+    pub host_key_checking: Option<String>,
     /// knockplay's known_hosts file.
     #[arg(long = "known-hosts", env = "KNOCKPLAY_KNOWN_HOSTS")]
     pub known_hosts: Option<PathBuf>,
     /// Keep retrying to connect for up to SECS while a host's sshd comes up.
     #[arg(long = "wait-for-ssh", value_name = "SECS", value_parser = seconds_flag())]
     pub wait_for_ssh: Option<u64>,
-    /// TCP connect timeout in seconds.
-    #[arg(long = "timeout", default_value_t = 10, value_parser = seconds_flag())]
-    pub timeout: u64,
+    /// TCP connect timeout in seconds [default: ansible.cfg's timeout, else 10].
+    #[arg(long = "timeout", value_parser = seconds_flag())]
+    pub timeout: Option<u64>,
     /// Use private key files that group or others can read (refused by default, as OpenSSH does).
     #[arg(long = "allow-loose-key-permissions")]
     pub allow_loose_key_permissions: bool,
@@ -279,6 +282,8 @@ pub fn default_known_hosts() -> PathBuf {
 pub fn connector(ssh: &SshArgs) -> Result<SshConnector, String> {
     let policy: HostKeyPolicy = ssh
         .host_key_checking
+        .as_deref()
+        .unwrap_or("accept-new")
         .parse()
         .map_err(|e| format!("--host-key-checking: {e}"))?;
     Ok(SshConnector {
@@ -287,7 +292,7 @@ pub fn connector(ssh: &SshArgs) -> Result<SshConnector, String> {
             .clone()
             .unwrap_or_else(crate::ssh::known_hosts::default_path),
         policy,
-        connect_timeout: Duration::from_secs(ssh.timeout.max(1)),
+        connect_timeout: Duration::from_secs(ssh.timeout.unwrap_or(10).max(1)),
         wait_for_ssh: ssh.wait_for_ssh.map(Duration::from_secs),
         command_timeout: None,
         use_agent: true,
@@ -314,7 +319,58 @@ pub fn run(args: RunArgs, cancel: Arc<AtomicBool>) -> i32 {
     exit_code(try_run(args, cancel))
 }
 
-fn try_run(args: RunArgs, cancel: Arc<AtomicBool>) -> Result<i32, i32> {
+/// ansible.cfg (found as Ansible finds it) and `ANSIBLE_*` fill what the command line left unset.
+/// Returns where roles are searched.
+fn apply_ansible_cfg(args: &mut RunArgs) -> Result<RoleSearch, String> {
+    let cwd = std::env::current_dir().map_err(|e| format!("working directory: {e}"))?;
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let cfg = ansible_cfg::load(&|k| std::env::var(k).ok(), &cwd, home.as_deref())
+        .map_err(|e| e.to_string())?;
+    if args.verbose > 0 {
+        let said = match &cfg.path {
+            Some(p) => format!("Using {} as config file", p.display()),
+            None => "No config file found; using defaults".to_string(),
+        };
+        // With --json, stdout is the report alone.
+        if args.json {
+            eprintln!("{said}");
+        } else {
+            outln!("{said}");
+        }
+    }
+    if args.inventory.is_empty() {
+        args.inventory = cfg.inventory.clone();
+    }
+    args.user = args.user.take().or_else(|| cfg.remote_user.clone());
+    args.private_key = args
+        .private_key
+        .take()
+        .or_else(|| cfg.private_key_file.clone());
+    args.forks = args.forks.or(cfg.forks);
+    args.become_ = args.become_ || cfg.become_ == Some(true);
+    args.become_user = args.become_user.take().or_else(|| cfg.become_user.clone());
+    args.become_method = args
+        .become_method
+        .take()
+        .or_else(|| cfg.become_method.clone());
+    args.ssh.timeout = args.ssh.timeout.or(cfg.timeout);
+    if args.ssh.host_key_checking.is_none() && cfg.host_key_checking == Some(false) {
+        let from = cfg
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "ANSIBLE_HOST_KEY_CHECKING".into());
+        eprintln!(
+            "[WARNING]: {from} turns host key checking off: SSH host keys are not checked \
+             (--host-key-checking accept-new or strict to check them)"
+        );
+        args.ssh.host_key_checking = Some("off".into());
+    }
+    Ok(cfg.role_search(home.as_deref()))
+}
+
+fn try_run(mut args: RunArgs, cancel: Arc<AtomicBool>) -> Result<i32, i32> {
+    let search = fail(apply_ansible_cfg(&mut args), exit::BAD_OPTIONS)?;
     let extra = fail(parse_extra_vars(&args.extra_vars), exit::BAD_OPTIONS)?;
     let connector = fail(connector(&args.ssh), exit::BAD_OPTIONS)?;
     if !args.playbook.exists() {
@@ -325,7 +381,7 @@ fn try_run(args: RunArgs, cancel: Arc<AtomicBool>) -> Result<i32, i32> {
         return Err(exit::UNREACHABLE_OR_PARSE);
     }
     let pb = fail(
-        crate::playbook::parse::load_playbook(&args.playbook),
+        crate::playbook::parse::load_playbook_with(&args.playbook, &search),
         exit::UNREACHABLE_OR_PARSE,
     )?;
     if args.syntax_check {
@@ -348,7 +404,7 @@ fn try_run(args: RunArgs, cancel: Arc<AtomicBool>) -> Result<i32, i32> {
         extra_vars: extra,
         check: args.check,
         diff: args.diff,
-        forks: args.forks.max(1),
+        forks: args.forks.unwrap_or(50).max(1),
         remote_user: args.user.clone(),
         private_key: args.private_key.clone(),
         become_: args.become_,
@@ -680,12 +736,12 @@ mod tests {
             })
         };
         let max = crate::value::MAX_SECONDS.to_string();
-        assert_eq!(parse("--wait-for-ssh", "30").ok(), Some((Some(30), 10)));
+        assert_eq!(parse("--wait-for-ssh", "30").ok(), Some((Some(30), None)));
         assert_eq!(
             parse("--wait-for-ssh", &max).ok(),
-            Some((Some(crate::value::MAX_SECONDS), 10))
+            Some((Some(crate::value::MAX_SECONDS), None))
         );
-        assert_eq!(parse("--timeout", "3").ok(), Some((None, 3)));
+        assert_eq!(parse("--timeout", "3").ok(), Some((None, Some(3))));
         for (flag, v) in [
             ("--wait-for-ssh", "18446744073709551615"),
             ("--wait-for-ssh", "31622401"),

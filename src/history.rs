@@ -356,7 +356,7 @@ impl History {
     ) -> Result<bool, HistoryError> {
         let end = RunEnd {
             status,
-            counts: counts.clone(),
+            counts: *counts,
             exit_code,
             error: error.map(str::to_string),
             at,

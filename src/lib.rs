@@ -49,6 +49,7 @@
 //! - [`timefmt`]    time as text: RFC 3339 history stamps, Python-style command result times
 //! - [`value`]      the variable value type; boolean, seconds and count coercion
 
+pub mod ansible_cfg;
 pub mod cli;
 pub mod config;
 pub mod counters;

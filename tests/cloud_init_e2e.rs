@@ -213,10 +213,12 @@ fn hosts_booting_with_the_example_user_data_end_configured() {
     let evil = serve(bed.gateway_ip, tampered);
     let out = boot_with_cloud_init(h3, &with_download(&yaml, &evil, &sha));
     assert!(!out.contains("rc=0"), "{out}");
-    let console = h3.read_to_string("/var/log/cloud-init-output.log").unwrap_or_default();
+    let console = h3
+        .read_to_string("/var/log/cloud-init-output.log")
+        .unwrap_or_default();
     assert!(console.contains("FAILED"), "{console}");
     assert!(
-        console.contains("knockplay client missing: this host will not be configured"),
+        console.contains("knockplay: client missing: this host will not be configured"),
         "{console}"
     );
     assert!(!h3.exists("/usr/local/bin/knockplay"));

@@ -190,7 +190,7 @@ impl HistoryWriter {
 
     fn thread_gone(&self) -> bool {
         let h = self.handle.lock().unwrap_or_else(|p| p.into_inner());
-        h.as_ref().map_or(true, |h| h.is_finished())
+        h.as_ref().is_none_or(|h| h.is_finished())
     }
 
     /// Writes what is queued (until `deadline`), then stops the thread. Returns whether
@@ -199,11 +199,7 @@ impl HistoryWriter {
         let flushed = self.flush(deadline);
         self.shared.lock().stop = true;
         self.shared.work.notify_all();
-        let handle = self
-            .handle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let handle = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(h) = handle {
             if flushed || h.is_finished() {
                 let _ = h.join();
@@ -334,7 +330,12 @@ mod tests {
             )
             .unwrap();
         let w = HistoryWriter::start(Arc::clone(&h), 10);
-        let id = w.run_queued("10.0.0.2".parse().unwrap(), "d", "y".into(), SystemTime::now());
+        let id = w.run_queued(
+            "10.0.0.2".parse().unwrap(),
+            "d",
+            "y".into(),
+            SystemTime::now(),
+        );
         assert_eq!(id, old + 1);
         w.run_started(id, SystemTime::now());
         w.run_finished(
@@ -367,7 +368,12 @@ mod tests {
             kept += usize::from(w.knock(knock(i)));
         }
         // Run rows are never dropped.
-        let id = w.run_queued("10.0.0.9".parse().unwrap(), "d", "z".into(), SystemTime::now());
+        let id = w.run_queued(
+            "10.0.0.9".parse().unwrap(),
+            "d",
+            "z".into(),
+            SystemTime::now(),
+        );
         drop(held);
         assert!(w.flush(Instant::now() + Duration::from_secs(10)));
         // The writer may have taken one batch before the lock was held: 3 to 6 rows kept.
@@ -379,7 +385,10 @@ mod tests {
         assert_eq!(notes.len(), 1, "{k:?}");
         assert_eq!(
             notes[0].detail,
-            format!("{} knock rows not recorded (history writer queue full)", s.dropped)
+            format!(
+                "{} knock rows not recorded (history writer queue full)",
+                s.dropped
+            )
         );
         assert_eq!(k.len(), kept + 1);
         assert_eq!(h.run_status(id).unwrap().as_deref(), Some("queued"));

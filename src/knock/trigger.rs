@@ -322,11 +322,31 @@ impl Trigger {
         if !door.allow.permits(host) {
             bump(&c.not_allowed);
             tracing::warn!(door = %door.name, source = %host, "knock from a source outside the allowlist: refused");
-            self.shared.record_limited(&mut st, Bucket::Refused, Row::new(host, &door.name, KnockOutcome::NotAllowed, "source not in allow list".into()), now);
+            self.shared.record_limited(
+                &mut st,
+                Bucket::Refused,
+                Row::new(
+                    host,
+                    &door.name,
+                    KnockOutcome::NotAllowed,
+                    "source not in allow list".into(),
+                ),
+                now,
+            );
             return KnockOutcome::NotAllowed;
         }
         if st.stopping {
-            self.shared.record_limited(&mut st, Bucket::Refused, Row::new(host, &door.name, KnockOutcome::ShuttingDown, "listener is stopping".into()), now);
+            self.shared.record_limited(
+                &mut st,
+                Bucket::Refused,
+                Row::new(
+                    host,
+                    &door.name,
+                    KnockOutcome::ShuttingDown,
+                    "listener is stopping".into(),
+                ),
+                now,
+            );
             return KnockOutcome::ShuttingDown;
         }
         if let Some(t) = st.last_success.get(&(host, door.name.clone())) {
@@ -339,7 +359,12 @@ impl Trigger {
                     door.cooldown.as_secs()
                 );
                 tracing::info!(door = %door.name, source = %host, "{detail}: ignored");
-                self.shared.record_limited(&mut st, Bucket::Refused, Row::new(host, &door.name, KnockOutcome::Cooldown, detail), now);
+                self.shared.record_limited(
+                    &mut st,
+                    Bucket::Refused,
+                    Row::new(host, &door.name, KnockOutcome::Cooldown, detail),
+                    now,
+                );
                 return KnockOutcome::Cooldown;
             }
         }
@@ -370,7 +395,12 @@ impl Trigger {
                 st.settings.queue_limit
             );
             tracing::warn!(door = %door.name, source = %host, "queue full, knock dropped: {detail}");
-            self.shared.record_limited(&mut st, Bucket::Refused, Row::new(host, &door.name, KnockOutcome::QueueFull, detail), now);
+            self.shared.record_limited(
+                &mut st,
+                Bucket::Refused,
+                Row::new(host, &door.name, KnockOutcome::QueueFull, detail),
+                now,
+            );
             return KnockOutcome::QueueFull;
         }
         let name = door.name.clone();
@@ -418,8 +448,12 @@ impl Trigger {
             (_, None) => format!("after {} of {total} ports", f.stage),
         };
         tracing::debug!(door = %door.name, source = %f.source, "knock attempt failed: {} ({detail})", outcome.as_str());
-        self.shared
-            .record_limited(&mut st, Bucket::Refused, Row::new(f.source, &door.name, outcome, detail), now);
+        self.shared.record_limited(
+            &mut st,
+            Bucket::Refused,
+            Row::new(f.source, &door.name, outcome, detail),
+            now,
+        );
     }
 
     pub fn stats(&self) -> TriggerStats {
@@ -762,7 +796,12 @@ fn finish(shared: &Shared, job: Job, outcome: RunOutcome) {
                 job.run_id,
                 door.cooldown.as_secs()
             );
-            shared.record(Row::new(job.host, &door.name, KnockOutcome::Cooldown, detail));
+            shared.record(Row::new(
+                job.host,
+                &door.name,
+                KnockOutcome::Cooldown,
+                detail,
+            ));
         } else if st.stopping {
             shared.record(Row::new(
                 job.host,

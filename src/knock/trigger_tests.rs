@@ -511,7 +511,11 @@ fn accepted_and_coalesced_rows_are_rate_limited_apart_from_refusals() {
     assert!(t.wait_idle(Duration::from_secs(10)));
     let rows = bed.knocks(&t, h);
     assert_eq!(rows[0], "accepted");
-    assert_eq!(rows.iter().filter(|r| *r == "coalesced").count(), 9, "{rows:?}");
+    assert_eq!(
+        rows.iter().filter(|r| *r == "coalesced").count(),
+        9,
+        "{rows:?}"
+    );
     assert_eq!(rows.len(), 10, "{rows:?}");
     let s = t.stats();
     assert_eq!((s.accepted, s.coalesced), (1, 49));

@@ -49,6 +49,8 @@ pub struct Play {
     pub pos: Pos,
     /// Directory of the file that defines the play (`playbook_dir`, relative lookups).
     pub dir: PathBuf,
+    /// Where roles are searched besides `dir` (roles_path, collections).
+    pub search: std::sync::Arc<crate::playbook::parse::RoleSearch>,
     pub vars: Vars,
     /// Untemplated paths, resolved relative to `dir`.
     pub vars_files: Vec<Value>,

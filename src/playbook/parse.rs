@@ -22,7 +22,7 @@ use super::yaml::{self, Node, Pos};
 use crate::value::{Value, Vars};
 use fields::{become_from, string_list, vars_map};
 
-pub use role::{find_role, load_role};
+pub use role::{find_role, load_role, RoleSearch};
 
 /// A problem in a playbook, tasks file, role or vars file.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -72,11 +72,17 @@ fn load(path: &Path) -> Result<Option<Node>, ParseError> {
     Ok(yaml::load_file(path)?)
 }
 
-/// Parse a playbook file.
+/// Parse a playbook file; roles are found beside it only.
 pub fn load_playbook(path: &Path) -> Result<Playbook, ParseError> {
+    load_playbook_with(path, &RoleSearch::default())
+}
+
+/// Parse a playbook file, finding roles beside it and then where `search` says.
+pub fn load_playbook_with(path: &Path, search: &RoleSearch) -> Result<Playbook, ParseError> {
     let mut plays = Vec::new();
     let mut seen = Vec::new();
-    load_playbook_into(path, &mut plays, &mut seen)?;
+    let search = Arc::new(search.clone());
+    load_playbook_into(path, &mut plays, &mut seen, &search)?;
     Ok(Playbook {
         path: path.to_path_buf(),
         plays,
@@ -87,6 +93,7 @@ fn load_playbook_into(
     path: &Path,
     plays: &mut Vec<Play>,
     stack: &mut Vec<PathBuf>,
+    search: &Arc<RoleSearch>,
 ) -> Result<(), ParseError> {
     let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     if stack.contains(&canon) {
@@ -122,17 +129,17 @@ fn load_playbook_into(
                     format!("import_playbook: {} does not exist", sub.display()),
                 ));
             }
-            load_playbook_into(&sub, plays, stack)?;
+            load_playbook_into(&sub, plays, stack, search)?;
             continue;
         }
-        plays.push(parse_play(item, &dir)?);
+        plays.push(parse_play(item, &dir, search)?);
     }
     stack.pop();
     Ok(())
 }
 
 /// Parse a play mapping (its `roles:` expanded in place).
-fn parse_play(node: &Node, dir: &Path) -> Result<Play, ParseError> {
+fn parse_play(node: &Node, dir: &Path, search: &Arc<RoleSearch>) -> Result<Play, ParseError> {
     let map = node.as_map().ok_or_else(|| {
         err(
             &node.pos,
@@ -159,6 +166,7 @@ fn parse_play(node: &Node, dir: &Path) -> Result<Play, ParseError> {
         hosts,
         pos: node.pos.clone(),
         dir: dir.to_path_buf(),
+        search: Arc::clone(search),
         vars: vars_map(node.get("vars"), "play vars")?,
         vars_files,
         gather_facts: node
@@ -189,6 +197,7 @@ fn parse_play(node: &Node, dir: &Path) -> Result<Play, ParseError> {
         dir: dir.to_path_buf(),
         role: None,
         play_dir: dir.to_path_buf(),
+        search: Arc::clone(&play.search),
     };
     play.pre_tasks = parse_task_list(node.get("pre_tasks"), &ctx)?;
     if let Some(roles) = node.get("roles") {
@@ -196,7 +205,7 @@ fn parse_play(node: &Node, dir: &Path) -> Result<Play, ParseError> {
             .as_seq()
             .ok_or_else(|| err(&roles.pos, "roles must be a list"))?;
         for r in items {
-            let (tasks, handlers) = role::role_from_play_entry(r, dir)?;
+            let (tasks, handlers) = role::role_from_play_entry(r, &ctx)?;
             play.tasks.extend(tasks);
             play.handlers.extend(handlers);
         }
@@ -261,6 +270,7 @@ fn play_strategy(node: &Node) -> Result<Strategy, ParseError> {
 struct FileCtx {
     dir: PathBuf,
     play_dir: PathBuf,
+    search: Arc<RoleSearch>,
     role: Option<Arc<RoleCtx>>,
 }
 
@@ -300,6 +310,7 @@ fn resolve_tasks_path(dir: &Path, role: Option<&RoleCtx>, name: &str) -> PathBuf
 pub fn load_tasks_file(
     path: &Path,
     play_dir: &Path,
+    search: &Arc<RoleSearch>,
     role: Option<Arc<RoleCtx>>,
 ) -> Result<Vec<Task>, ParseError> {
     load_tasks_file_ctx(
@@ -307,6 +318,7 @@ pub fn load_tasks_file(
         &FileCtx {
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             play_dir: play_dir.to_path_buf(),
+            search: Arc::clone(search),
             role,
         },
     )
@@ -494,7 +506,14 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = write(d.path(), "site.yml", "- hosts: all\n  roles: [nope]\n");
         let e = load_playbook(&p).unwrap_err();
-        assert!(e.msg.contains("role 'nope' not found"), "{e}");
+        assert!(
+            e.msg.starts_with("the role 'nope' was not found in "),
+            "{e}"
+        );
+        assert!(
+            e.msg.contains(&format!("{}/roles", d.path().display())),
+            "{e}"
+        );
         assert_eq!(e.pos.line, 2);
     }
 }
@@ -511,6 +530,7 @@ pub mod tests_support {
             hosts: "all".into(),
             pos: Pos::default(),
             dir: PathBuf::from("."),
+            search: Default::default(),
             vars: Vars::new(),
             vars_files: Vec::new(),
             gather_facts: Value::Bool(false),

@@ -571,6 +571,7 @@ mod tests {
                 p
             },
             d.path(),
+            &Default::default(),
             None,
         )
         .unwrap()

@@ -379,7 +379,7 @@ mod tests {
         fn task(&self, yaml: &str) -> Task {
             let p = self.dir.path().join("tasks.yml");
             std::fs::write(&p, format!("- {yaml}\n")).unwrap();
-            crate::playbook::parse::load_tasks_file(&p, self.dir.path(), None)
+            crate::playbook::parse::load_tasks_file(&p, self.dir.path(), &Default::default(), None)
                 .unwrap()
                 .remove(0)
         }

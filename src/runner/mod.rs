@@ -121,6 +121,8 @@ pub enum RunError {
 
 /// Parse the playbook and run it. Parse errors come back as `Err` (exit code 4).
 pub fn run_playbook(opts: RunOptions) -> Result<RunReport, RunError> {
-    let pb = crate::playbook::parse::load_playbook(&opts.playbook)?;
+    let search = crate::ansible_cfg::role_search_beside(&opts.playbook)
+        .map_err(|e| RunError::Setup(e.to_string()))?;
+    let pb = crate::playbook::parse::load_playbook_with(&opts.playbook, &search)?;
     Ok(play::run(&pb, opts))
 }

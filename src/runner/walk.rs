@@ -209,7 +209,8 @@ impl HostRun<'_, '_> {
             Action::IncludeTasks { file } => match templar.render_value(file, scope) {
                 Ok(f) => {
                     let path = parse::resolve_include(dir, task, &to_display(&f));
-                    parse::load_tasks_file(&path, dir, task.role.clone()).map_err(|e| e.to_string())
+                    parse::load_tasks_file(&path, dir, &self.ctx.play.search, task.role.clone())
+                        .map_err(|e| e.to_string())
                 }
                 Err(e) => Err(task_error(task, &host, &e.to_string())),
             },
@@ -220,9 +221,16 @@ impl HostRun<'_, '_> {
                     .and_then(|t| templar.render_value(t, scope).ok())
                     .map(|v| to_display(&v));
                 match n {
-                    Ok(n) => parse::load_role(&n, dir, Vars::new(), tf.as_deref())
-                        .map(|(t, _)| t)
-                        .map_err(|e| e.to_string()),
+                    Ok(n) => parse::load_role(
+                        &n,
+                        dir,
+                        &self.ctx.play.search,
+                        task.role.clone(),
+                        Vars::new(),
+                        tf.as_deref(),
+                    )
+                    .map(|(t, _)| t)
+                    .map_err(|e| e.to_string()),
                     Err(e) => Err(task_error(task, &host, &e.to_string())),
                 }
             }

@@ -275,7 +275,12 @@ impl Validator<'_> {
                 p,
                 format!("door '{name}': playbook {} not found", playbook.display()),
             );
-        } else if let Err(e) = crate::playbook::parse::load_playbook(&playbook) {
+        } else if let Err(e) = crate::ansible_cfg::role_search_beside(&playbook)
+            .map_err(|e| e.to_string())
+            .and_then(|s| {
+                crate::playbook::parse::load_playbook_with(&playbook, &s).map_err(|e| e.to_string())
+            })
+        {
             // Found now, not at 3 a.m. when the first host knocks. (Templates are checked
             // when a run renders them.)
             self.problem(

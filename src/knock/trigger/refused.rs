@@ -67,8 +67,12 @@ impl Trigger {
             }
         };
         tracing::debug!(door = %name, source = %source, "SPA packet refused: {}", refusal.as_str());
-        self.shared
-            .record_limited(&mut st, Bucket::Refused, Row::new(source, &name, outcome, detail.into()), now);
+        self.shared.record_limited(
+            &mut st,
+            Bucket::Refused,
+            Row::new(source, &name, outcome, detail.into()),
+            now,
+        );
     }
 
     /// A knock from a source that no door listening on its port allows: never tracked,
@@ -79,6 +83,16 @@ impl Trigger {
         let Some(name) = st.doors.get(door).map(|d| d.name.clone()) else {
             return;
         };
-        self.shared.record_limited(&mut st, Bucket::Refused, Row::new(source, &name, KnockOutcome::NotAllowed, "source not in allow list".into()), now);
+        self.shared.record_limited(
+            &mut st,
+            Bucket::Refused,
+            Row::new(
+                source,
+                &name,
+                KnockOutcome::NotAllowed,
+                "source not in allow list".into(),
+            ),
+            now,
+        );
     }
 }

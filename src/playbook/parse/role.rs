@@ -28,13 +28,56 @@ fn yaml_in(dir: &Path, stem: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Find a role directory: `<play_dir>/roles/NAME`, then `<play_dir>/NAME`.
-pub fn find_role(name: &str, play_dir: &Path) -> Option<PathBuf> {
+/// Where roles are looked for besides the playbook's directory: `roles_path` from ansible.cfg
+/// or `ANSIBLE_ROLES_PATH` (Galaxy roles such as `geerlingguy.java` live there), and collection
+/// roots for `namespace.collection.role`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleSearch {
+    pub roles_path: Vec<PathBuf>,
+    pub collections_path: Vec<PathBuf>,
+}
+
+/// The directories a role name may be, in Ansible's order: a collection role
+/// (`ns.coll.role` under `collections/` beside the playbook, then each collection root), then
+/// `roles/` beside the playbook, each `roles_path` entry, beside the role that depends on it,
+/// and the playbook's directory itself.
+pub fn role_candidates(
+    name: &str,
+    play_dir: &Path,
+    search: &RoleSearch,
+    parent: Option<&Path>,
+) -> Vec<PathBuf> {
     let p = Path::new(name);
-    if p.is_absolute() && p.is_dir() {
-        return Some(p.to_path_buf());
+    if p.is_absolute() {
+        return vec![p.to_path_buf()];
     }
-    [play_dir.join("roles").join(name), play_dir.join(name)]
+    let mut out = Vec::new();
+    let parts: Vec<&str> = name.split('.').collect();
+    if parts.len() == 3 && !name.contains('/') && parts.iter().all(|s| !s.is_empty()) {
+        let roots = std::iter::once(play_dir.join("collections"))
+            .chain(search.collections_path.iter().cloned());
+        for root in roots {
+            out.push(
+                root.join("ansible_collections")
+                    .join(parts[0])
+                    .join(parts[1])
+                    .join("roles")
+                    .join(parts[2]),
+            );
+        }
+    }
+    out.push(play_dir.join("roles").join(name));
+    out.extend(search.roles_path.iter().map(|d| d.join(name)));
+    if let Some(siblings) = parent.and_then(Path::parent) {
+        out.push(siblings.join(name));
+    }
+    out.push(play_dir.join(name));
+    out
+}
+
+/// Find a role directory (see [`role_candidates`]).
+pub fn find_role(name: &str, play_dir: &Path, search: &RoleSearch) -> Option<PathBuf> {
+    role_candidates(name, play_dir, search, None)
         .into_iter()
         .find(|d| d.is_dir())
 }
@@ -52,19 +95,45 @@ fn role_vars(dir: &Path) -> Result<Vars, ParseError> {
 pub fn load_role(
     name: &str,
     play_dir: &Path,
+    search: &Arc<RoleSearch>,
+    including_role: Option<Arc<RoleCtx>>,
     params: Vars,
     tasks_from: Option<&str>,
 ) -> Result<(Vec<Task>, Vec<Task>), ParseError> {
-    let dir = find_role(name, play_dir).ok_or_else(|| {
-        err(
-            &file_pos(play_dir),
-            format!(
-                "role '{name}' not found (looked in {}/roles/{name} and {}/{name})",
-                play_dir.display(),
-                play_dir.display()
-            ),
-        )
-    })?;
+    let ctx = FileCtx {
+        dir: play_dir.to_path_buf(),
+        play_dir: play_dir.to_path_buf(),
+        search: Arc::clone(search),
+        role: including_role,
+    };
+    load_role_in(name, &ctx, params, tasks_from)
+}
+
+/// [`load_role`] as seen from `ctx`: a role that depends on or includes another also finds it
+/// beside itself.
+pub(super) fn load_role_in(
+    name: &str,
+    from: &FileCtx,
+    params: Vars,
+    tasks_from: Option<&str>,
+) -> Result<(Vec<Task>, Vec<Task>), ParseError> {
+    let play_dir = from.play_dir.as_path();
+    let parent = from.role.as_ref().map(|r| r.dir.as_path());
+    let candidates = role_candidates(name, play_dir, &from.search, parent);
+    let dir = candidates
+        .iter()
+        .find(|d| d.is_dir())
+        .cloned()
+        .ok_or_else(|| {
+            let searched: Vec<String> = candidates
+                .iter()
+                .map(|d| d.parent().unwrap_or(d).display().to_string())
+                .collect();
+            err(
+                &file_pos(play_dir),
+                format!("the role '{name}' was not found in {}", searched.join(":")),
+            )
+        })?;
     let defaults = role_vars(&dir.join("defaults"))?;
     let vars = role_vars(&dir.join("vars"))?;
     let role_name = Path::new(name)
@@ -78,12 +147,13 @@ pub fn load_role(
         vars,
         params,
     });
-    let (mut tasks, mut handlers) = meta_dependencies(&dir, play_dir)?;
     let ctx = FileCtx {
         dir: dir.join("tasks"),
         play_dir: play_dir.to_path_buf(),
+        search: Arc::clone(&from.search),
         role: Some(role.clone()),
     };
+    let (mut tasks, mut handlers) = meta_dependencies(&dir, &ctx)?;
     let stem = tasks_from.unwrap_or("main");
     let stem = stem
         .strip_suffix(".yml")
@@ -112,14 +182,14 @@ pub fn load_role(
 }
 
 /// The tasks and handlers of the roles `meta/main.yml` depends on: they run before the role.
-fn meta_dependencies(dir: &Path, play_dir: &Path) -> Result<(Vec<Task>, Vec<Task>), ParseError> {
+fn meta_dependencies(dir: &Path, ctx: &FileCtx) -> Result<(Vec<Task>, Vec<Task>), ParseError> {
     let mut tasks = Vec::new();
     let mut handlers = Vec::new();
     if let Some(meta) = yaml_in(&dir.join("meta"), "main") {
         if let Some(n) = load(&meta)? {
             if let Some(deps) = n.get("dependencies").and_then(Node::as_seq) {
                 for d in deps {
-                    let (t, h) = role_from_play_entry(d, play_dir)?;
+                    let (t, h) = role_from_play_entry(d, ctx)?;
                     tasks.extend(t);
                     handlers.extend(h);
                 }
@@ -132,7 +202,7 @@ fn meta_dependencies(dir: &Path, play_dir: &Path) -> Result<(Vec<Task>, Vec<Task
 /// A `roles:` entry: `- name`, `- role: name`, or `- { role: name, x: 1, when: ..., tags: ... }`.
 pub(super) fn role_from_play_entry(
     node: &Node,
-    play_dir: &Path,
+    from: &FileCtx,
 ) -> Result<(Vec<Task>, Vec<Task>), ParseError> {
     let (name, params, wrapper) = match &node.kind {
         NodeKind::Scalar(Value::String(s)) => (s.clone(), Vars::new(), None),
@@ -164,7 +234,7 @@ pub(super) fn role_from_play_entry(
         _ => return Err(err(&node.pos, "a role entry must be a name or a mapping")),
     };
     let (tasks, handlers) =
-        load_role(&name, play_dir, params, None).map_err(|e| refer_to(e, &node.pos, ""))?;
+        load_role_in(&name, from, params, None).map_err(|e| refer_to(e, &node.pos, ""))?;
     let tasks = match wrapper {
         // `when`/`tags`/`become` on a role apply to each of its tasks: wrap them in a block.
         Some(w) => vec![Task {

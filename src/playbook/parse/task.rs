@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::fields::{become_from, opt, string_list, vars_map, when_list};
-use super::role::load_role;
+use super::role::load_role_in;
 use super::{
     err, load_tasks_file_ctx, parse_task_list, refer_to, resolve_tasks_path, FileCtx, ParseError,
 };
@@ -265,6 +265,7 @@ fn tasks_file_action(call: &Call, ctx: &FileCtx) -> Result<Action, ParseError> {
             let file_ctx = FileCtx {
                 dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
                 play_dir: ctx.play_dir.clone(),
+                search: ctx.search.clone(),
                 role: ctx.role.clone(),
             };
             let prefix = format!("{}: {}: ", call.label, call.short);
@@ -288,7 +289,7 @@ fn role_action(call: &Call, ctx: &FileCtx) -> Result<Action, ParseError> {
         ("import_role", Some(n)) if !n.contains("{{") => {
             let tf = tasks_from.as_ref().and_then(Value::as_str);
             let prefix = format!("{}: ", call.label);
-            let (tasks, _handlers) = load_role(n, &ctx.play_dir, Vars::new(), tf)
+            let (tasks, _handlers) = load_role_in(n, ctx, Vars::new(), tf)
                 .map_err(|e| refer_to(e, call.pos, &prefix))?;
             Ok(Action::block_of(tasks))
         }
@@ -365,6 +366,7 @@ mod tests {
         let ctx = FileCtx {
             dir: ".".into(),
             play_dir: ".".into(),
+            search: Default::default(),
             role: None,
         };
         parse_task(&node, &ctx)
