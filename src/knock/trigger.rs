@@ -8,6 +8,7 @@
 mod command;
 mod ratelimit;
 mod refused;
+mod rows;
 
 pub use refused::SpaClaim;
 
@@ -21,11 +22,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Action, Door, HostKeyChecking, PlaybookAction, RunnerSettings};
 use crate::counters::RunCounts;
-use crate::history::{History, HistoryWriter, KnockOutcome, KnockRecord, RunEnd, RunStatus};
+use crate::history::{History, HistoryWriter, KnockOutcome, RunEnd, RunStatus};
 use crate::timefmt::{rfc3339_millis, unix_millis};
 
 use super::sequence::{Detected, FailReason, FailedAttempt};
-use ratelimit::{RateLimit, Verdict};
+use ratelimit::RateLimit;
+use rows::{Bucket, Row};
 
 pub use command::run_command;
 
@@ -161,13 +163,6 @@ struct State {
     /// Rows about knocks that started or joined a run (accepted, coalesced): their own bucket,
     /// so a flood of refusals never hides them.
     granted_limiter: RateLimit,
-}
-
-/// Which rate limit a history row falls under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Bucket {
-    Refused,
-    Granted,
 }
 
 struct Shared {
@@ -582,40 +577,6 @@ impl Shared {
         (st, true)
     }
 
-    /// Queues a history row (rows beyond the writer's queue are dropped and counted there).
-    fn record(&self, row: Row) {
-        self.writer.knock(KnockRecord {
-            at: SystemTime::now(),
-            source: row.source,
-            door: row.door,
-            outcome: row.outcome,
-            detail: row.detail,
-            run_id: row.run_id,
-        });
-    }
-
-    /// Records `row` if its bucket has room; once room comes back, a summary row says how many
-    /// were skipped.
-    fn record_limited(&self, st: &mut State, bucket: Bucket, row: Row, now: Instant) {
-        let (limiter, what) = match bucket {
-            Bucket::Refused => (&mut st.limiter, "failed or refused"),
-            Bucket::Granted => (&mut st.granted_limiter, "accepted or coalesced"),
-        };
-        match limiter.check(now) {
-            Verdict::Record { suppressed_before } => {
-                if suppressed_before > 0 {
-                    let note = format!(
-                        "{suppressed_before} {what} knocks not recorded (history rate limit)"
-                    );
-                    tracing::warn!("{note}");
-                    self.record(Row::new(row.source, "*", KnockOutcome::Suppressed, note));
-                }
-                self.record(row);
-            }
-            Verdict::Suppress => bump(&self.counters.history_suppressed),
-        }
-    }
-
     fn enqueue(
         &self,
         st: &mut State,
@@ -671,32 +632,6 @@ impl Shared {
                 at: SystemTime::now(),
             },
         );
-    }
-}
-
-/// One knock row, before the rate limit decides on it.
-struct Row {
-    source: IpAddr,
-    door: String,
-    outcome: KnockOutcome,
-    detail: String,
-    run_id: Option<i64>,
-}
-
-impl Row {
-    fn new(source: IpAddr, door: &str, outcome: KnockOutcome, detail: String) -> Row {
-        Row {
-            source,
-            door: door.to_string(),
-            outcome,
-            detail,
-            run_id: None,
-        }
-    }
-
-    fn run(mut self, id: i64) -> Row {
-        self.run_id = Some(id);
-        self
     }
 }
 

@@ -505,7 +505,9 @@ fn accepted_and_coalesced_rows_are_rate_limited_apart_from_refusals() {
     // ...and a host in `allow` knocking 50 times while its run goes is still on record: one
     // accepted row, coalesced rows up to its own bucket, the run and its one follow-up.
     let h = ip(1);
-    for _ in 0..50 {
+    t.detected(detect(h), now);
+    fake.wait_started(1);
+    for _ in 0..49 {
         t.detected(detect(h), now);
     }
     assert!(t.wait_idle(Duration::from_secs(10)));

@@ -50,7 +50,7 @@ pub struct Play {
     /// Directory of the file that defines the play (`playbook_dir`, relative lookups).
     pub dir: PathBuf,
     /// Where roles are searched besides `dir` (roles_path, collections).
-    pub search: std::sync::Arc<crate::playbook::parse::RoleSearch>,
+    pub search: std::sync::Arc<RoleSearch>,
     pub vars: Vars,
     /// Untemplated paths, resolved relative to `dir`.
     pub vars_files: Vec<Value>,
@@ -71,6 +71,15 @@ pub struct Play {
     pub handlers: Vec<Task>,
     /// `any_errors_fatal`: one host failing stops all hosts.
     pub any_errors_fatal: bool,
+}
+
+/// Where roles are looked for besides the playbook's directory: `roles_path` from ansible.cfg
+/// or `ANSIBLE_ROLES_PATH` (Galaxy roles such as `geerlingguy.java` live there), and collection
+/// roots for `namespace.collection.role`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleSearch {
+    pub roles_path: Vec<PathBuf>,
+    pub collections_path: Vec<PathBuf>,
 }
 
 /// The role a task came from: its directory (for files/ and templates/) and its variables.

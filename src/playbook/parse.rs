@@ -22,7 +22,8 @@ use super::yaml::{self, Node, Pos};
 use crate::value::{Value, Vars};
 use fields::{become_from, string_list, vars_map};
 
-pub use role::{find_role, load_role, RoleSearch};
+pub use crate::playbook::model::RoleSearch;
+pub use role::{find_role, load_role};
 
 /// A problem in a playbook, tasks file, role or vars file.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -499,6 +500,77 @@ mod tests {
         assert!(matches!(play.tasks[1].action, Action::Block { .. }));
         assert!(matches!(play.tasks[3].action, Action::IncludeTasks { .. }));
         assert_eq!(pb.plays[1].hosts, "web");
+    }
+
+    #[test]
+    fn roles_come_from_roles_path_galaxy_names_collections_and_beside_their_dependents() {
+        let d = tempfile::tempdir().unwrap();
+        let shared = d.path().join("shared-roles");
+        let colls = d.path().join("colls");
+        let play_dir = d.path().join("repo");
+        // A Galaxy-named role in roles_path that depends on a sibling there.
+        write(
+            &shared,
+            "geerlingguy.java/tasks/main.yml",
+            "- debug: msg=java\n",
+        );
+        write(
+            &shared,
+            "geerlingguy.java/meta/main.yml",
+            "dependencies: [common]\n",
+        );
+        write(&shared, "common/tasks/main.yml", "- debug: msg=common\n");
+        // A collection role in a collections root, another beside the playbook.
+        write(
+            &colls,
+            "ansible_collections/acme/web/roles/nginx/tasks/main.yml",
+            "- debug: msg=nginx\n",
+        );
+        write(
+            &play_dir,
+            "collections/ansible_collections/acme/db/roles/pg/tasks/main.yml",
+            "- debug: msg=pg\n",
+        );
+        let p = write(
+            &play_dir,
+            "site.yml",
+            "- hosts: all\n  roles: [geerlingguy.java, acme.web.nginx]\n  tasks:\n    - import_role: {name: acme.db.pg}\n",
+        );
+        let search = RoleSearch {
+            roles_path: vec![shared.clone()],
+            collections_path: vec![colls.clone()],
+        };
+        let pb = load_playbook_with(&p, &search).unwrap();
+        let msgs: Vec<String> = flatten(&pb.plays[0].tasks)
+            .iter()
+            .map(|t| match &t.action {
+                Action::Module { args, .. } => crate::value::to_display(&args["msg"]),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(msgs, ["common", "java", "nginx", "pg"]);
+        // Without the search paths, the error lists every place it looked.
+        let e = load_playbook(&p).unwrap_err();
+        assert_eq!(
+            e.msg,
+            format!(
+                "the role 'geerlingguy.java' was not found in {0}/roles:{0}",
+                play_dir.display()
+            )
+        );
+        assert_eq!(e.pos.line, 2);
+    }
+
+    /// Every task under blocks, in order.
+    fn flatten(tasks: &[Task]) -> Vec<&Task> {
+        let mut out = Vec::new();
+        for t in tasks {
+            match &t.action {
+                Action::Block { block, .. } => out.extend(flatten(block)),
+                _ => out.push(t),
+            }
+        }
+        out
     }
 
     #[test]

@@ -116,9 +116,27 @@ enum Step<'a> {
 }
 
 /// Run every play of `pb`.
-pub fn run(pb: &Playbook, opts: RunOptions) -> RunReport {
+pub fn run(pb: &Playbook, mut opts: RunOptions) -> RunReport {
     let templar = Templar::new();
     let reporter = Reporter::new(opts.report.clone());
+    // group_vars/ and host_vars/ beside the playbook (and beside imported playbooks).
+    for play in &pb.plays {
+        let dir = if play.dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            play.dir.as_path()
+        };
+        if let Err(e) = opts
+            .inventory
+            .load_vars_dir(dir, crate::inventory::VarsDirKind::Playbook)
+        {
+            reporter.note(&format!("ERROR! {e}"));
+            return RunReport {
+                exit_code: exit::UNREACHABLE_OR_PARSE,
+                ..Default::default()
+            };
+        }
+    }
     let mut states: BTreeMap<String, HostState> = BTreeMap::new();
     let limit: Option<Vec<String>> = match &opts.limit {
         Some(l) => match opts.inventory.hosts_matching(l) {

@@ -10,7 +10,7 @@ use super::{
     ParseError,
 };
 use crate::playbook::keywords::TASK_KEYWORDS;
-use crate::playbook::model::{Action, RoleCtx, Task};
+use crate::playbook::model::{Action, RoleCtx, RoleSearch, Task};
 use crate::playbook::yaml::{Node, NodeKind};
 use crate::value::{Value, Vars};
 
@@ -26,15 +26,6 @@ fn yaml_in(dir: &Path, stem: &str) -> Option<PathBuf> {
             }
         })
         .find(|p| p.is_file())
-}
-
-/// Where roles are looked for besides the playbook's directory: `roles_path` from ansible.cfg
-/// or `ANSIBLE_ROLES_PATH` (Galaxy roles such as `geerlingguy.java` live there), and collection
-/// roots for `namespace.collection.role`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RoleSearch {
-    pub roles_path: Vec<PathBuf>,
-    pub collections_path: Vec<PathBuf>,
 }
 
 /// The directories a role name may be, in Ansible's order: a collection role
