@@ -71,6 +71,8 @@ pub struct Play {
     pub handlers: Vec<Task>,
     /// `any_errors_fatal`: one host failing stops all hosts.
     pub any_errors_fatal: bool,
+    /// `connection:` (e.g. `local`), over each host's `ansible_connection`.
+    pub connection: Option<Value>,
 }
 
 /// Where roles are looked for besides the playbook's directory: `roles_path` from ansible.cfg
@@ -169,6 +171,8 @@ pub struct Task {
     /// Seconds the whole task may take (`timeout:`).
     pub timeout: Option<Value>,
     pub run_once: Option<Value>,
+    /// `delegate_to` (`local_action` sets it to `localhost`).
+    pub delegate_to: Option<Value>,
     pub role: Option<Arc<RoleCtx>>,
 }
 
@@ -201,6 +205,7 @@ impl Task {
             delay: None,
             timeout: None,
             run_once: None,
+            delegate_to: None,
             role: None,
         }
     }

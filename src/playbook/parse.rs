@@ -180,6 +180,7 @@ fn parse_play(node: &Node, dir: &Path, search: &Arc<RoleSearch>) -> Result<Play,
             .or_else(|| node.get("user"))
             .map(Node::to_value),
         environment: node.get("environment").map(Node::to_value),
+        connection: node.get("connection").map(Node::to_value),
         serial: node.get("serial").map(Node::to_value),
         strategy,
         tags: string_list(node.get("tags"))?,
@@ -619,6 +620,7 @@ pub mod tests_support {
             post_tasks: Vec::new(),
             handlers: Vec::new(),
             any_errors_fatal: false,
+            connection: None,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::ssh::known_hosts::HostKeyPolicy;
-use crate::ssh::{ConnectOptions, HostSession, Remote, SshError};
+use crate::ssh::{ConnectOptions, HostSession, LocalShell, Remote, SshError};
 use crate::value::{to_display, Vars, MAX_SECONDS};
 
 /// Where and as whom to connect to one inventory host.
@@ -18,6 +18,45 @@ pub struct HostConn {
     pub port: u16,
     pub user: String,
     pub private_key: Option<PathBuf>,
+    /// How commands reach the host.
+    pub transport: Transport,
+}
+
+/// `ansible_connection` / the `connection` keyword.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Transport {
+    #[default]
+    Ssh,
+    /// The controller itself (`local`).
+    Local,
+    /// A connection plugin knockplay does not have (`docker`, `winrm`, ...): the host is
+    /// unreachable with a message saying so, never reached over SSH instead.
+    Unsupported(String),
+}
+
+impl Transport {
+    pub fn parse(name: &str) -> Transport {
+        match name.trim() {
+            "ssh"
+            | "smart"
+            | "paramiko"
+            | "paramiko_ssh"
+            | "ansible.builtin.ssh"
+            | "ansible.builtin.paramiko_ssh" => Transport::Ssh,
+            "local" | "ansible.builtin.local" => Transport::Local,
+            other => Transport::Unsupported(other.to_string()),
+        }
+    }
+
+    /// The transport a host's variables ask for. `implicit_local`: the host is Ansible's
+    /// implicit localhost (named `localhost` but not in the inventory).
+    pub fn of_vars(vars: &Vars, implicit_local: bool) -> Transport {
+        match vars.get("ansible_connection").map(to_display) {
+            Some(c) if !c.is_empty() => Transport::parse(&c),
+            _ if implicit_local => Transport::Local,
+            _ => Transport::Ssh,
+        }
+    }
 }
 
 impl HostConn {
@@ -47,6 +86,7 @@ impl HostConn {
             private_key: get(&["ansible_ssh_private_key_file", "ansible_private_key_file"])
                 .map(PathBuf::from)
                 .or_else(|| default_key.cloned()),
+            transport: Transport::of_vars(vars, false),
         }
     }
 }
@@ -96,6 +136,20 @@ impl SshConnector {
 impl Connector for SshConnector {
     fn connect(&self, host: &HostConn) -> Result<Box<dyn Remote + Send>, SshError> {
         self.check_waits(host)?;
+        match &host.transport {
+            Transport::Ssh => {}
+            Transport::Local => {
+                return Ok(Box::new(LocalShell::new(&host.name, self.command_timeout)));
+            }
+            Transport::Unsupported(name) => {
+                return Err(SshError::Session {
+                    addr: host.addr.clone(),
+                    reason: format!(
+                        "connection '{name}' is not supported by knockplay (ssh and local are)"
+                    ),
+                })
+            }
+        }
         let mut o = ConnectOptions::new(host.addr.as_str(), host.user.as_str());
         o.name = host.name.clone();
         o.port = host.port;
@@ -150,6 +204,15 @@ impl HostLink {
     ) -> Result<&mut (dyn Remote + Send), SshError> {
         self.close();
         self.open(connector)
+    }
+
+    /// Switches how the host is reached (a play's `connection:`); a session over the old
+    /// transport is dropped.
+    pub fn set_transport(&mut self, t: Transport) {
+        if self.conn.transport != t {
+            self.conn.transport = t;
+            self.session = None;
+        }
     }
 
     /// Forget the session (the host went away, or `meta: reset_connection`).

@@ -70,6 +70,8 @@ pub struct PlayCtx<'a> {
     /// after facts and set_fact.
     pub hostvars: &'a Mutex<BTreeMap<String, Vars>>,
     pub end_play: AtomicBool,
+    /// Results of `run_once` tasks in this batch.
+    pub run_once: super::once::RunOnce,
 }
 
 impl PlayCtx<'_> {

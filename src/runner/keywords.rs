@@ -35,6 +35,8 @@ pub struct Inherit<'a> {
     pub remote_user: Option<Value>,
     pub no_log: Option<Value>,
     pub timeout: Option<Value>,
+    pub delegate_to: Option<Value>,
+    pub run_once: Option<Value>,
     /// Extra vars from include_tasks/include_role parameters (owned because loops create them).
     pub owned_vars: Vec<Arc<Vars>>,
 }
@@ -77,6 +79,8 @@ pub struct ExecKeywords {
     /// `until` needs it.
     pub retries: Result<u32, String>,
     pub delay: Result<Duration, String>,
+    /// `delegate_to` of the task or the innermost block, rendered (`None`: not delegated).
+    pub delegate_to: Result<Option<String>, String>,
 }
 
 /// The conditions of a task, evaluated lazily.
@@ -163,7 +167,23 @@ impl<'a> KeywordSources<'a> {
                 seconds_of,
                 Duration::from_secs(5),
             ),
+            delegate_to: self.delegate_to(scope),
         }
+    }
+
+    fn delegate_to(&self, scope: &Vars) -> Result<Option<String>, String> {
+        let set = self
+            .task
+            .delegate_to
+            .as_ref()
+            .or(self.inherited.delegate_to.as_ref());
+        let Some(v) = set else { return Ok(None) };
+        let name = self
+            .templar
+            .render_value(v, scope)
+            .map(|v| to_display(&v))
+            .map_err(|e| format!("delegate_to: {e}"))?;
+        Ok(Some(name.trim().to_string()).filter(|s| !s.is_empty()))
     }
 
     /// `no_log` of the task or the innermost block that sets it. Fails closed: a value that does

@@ -37,6 +37,7 @@ pub mod host;
 pub mod keywords;
 pub mod knocked;
 mod loops;
+mod once;
 pub mod play;
 pub mod report;
 pub mod result;

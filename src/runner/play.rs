@@ -13,7 +13,7 @@ use std::sync::{Condvar, Mutex};
 
 use serde_json::json;
 
-use super::connect::HostConn;
+use super::connect::{HostConn, Transport};
 use super::host::{HostRun, HostState, PlayCtx};
 use super::keywords::Inherit;
 use super::report::Reporter;
@@ -177,6 +177,10 @@ pub fn run(pb: &Playbook, mut opts: RunOptions) -> RunReport {
                 }
                 states.insert(h.clone(), HostState::new(h, conn));
             }
+            if let Some(st) = states.get_mut(h) {
+                st.link
+                    .set_transport(play_transport(play, &opts, &templar, h));
+            }
         }
         for batch in batches(play, &hosts) {
             let ctx = PlayCtx {
@@ -189,6 +193,7 @@ pub fn run(pb: &Playbook, mut opts: RunOptions) -> RunReport {
                 play_hosts: hosts.clone(),
                 hostvars: &hostvars,
                 end_play: AtomicBool::new(false),
+                run_once: super::once::RunOnce::new(batch.clone()),
             };
             let mut taken: Vec<HostState> = batch.iter().filter_map(|h| states.remove(h)).collect();
             let back = run_batch(&ctx, &mut taken);
@@ -247,11 +252,39 @@ fn play_hosts(
             Vec::new()
         }
     };
+    // Ansible's implicit localhost: a play for `localhost` that the inventory does not name
+    // runs on the controller.
+    if hosts.is_empty() && is_implicit_local(&opts.inventory, &pattern) {
+        hosts.push(pattern.trim().to_string());
+    }
     if let Some(l) = limit {
-        hosts.retain(|h| l.contains(h));
+        hosts.retain(|h| l.contains(h) || is_implicit_local(&opts.inventory, h));
     }
     hosts.retain(|h| !states.get(h).is_some_and(|s| s.out));
     hosts
+}
+
+/// `localhost` (or 127.0.0.1) that the inventory does not list.
+fn is_implicit_local(inv: &crate::inventory::Inventory, name: &str) -> bool {
+    matches!(name.trim(), "localhost" | "127.0.0.1") && !inv.contains_host(name.trim())
+}
+
+/// How `host` is reached in `play`: the play's `connection:`, else the host's
+/// `ansible_connection`, else local for the implicit localhost, else SSH.
+fn play_transport(play: &Play, opts: &RunOptions, templar: &Templar, host: &str) -> Transport {
+    let vars = opts.inventory.host_vars(host);
+    let base = Transport::of_vars(&vars, is_implicit_local(&opts.inventory, host));
+    match &play.connection {
+        None => base,
+        Some(v) => {
+            let mut extra = opts.extra_vars.clone();
+            crate::playbook::template::mark_author_vars(&mut extra);
+            match templar.render_value(v, &extra) {
+                Ok(v) => Transport::parse(&to_display(&v)),
+                Err(e) => Transport::Unsupported(format!("{} ({e})", to_display(v))),
+            }
+        }
+    }
 }
 
 /// Run the finish command on hosts that ended well.
@@ -492,6 +525,14 @@ fn gathers_facts(ctx: &PlayCtx<'_>, scope: &Vars) -> bool {
 
 fn run_host(ctx: &PlayCtx<'_>, st: &mut HostState, gate: &StepGate, forks: &Forks, linear: bool) {
     let _seat = gate.seat();
+    // However the host's run ends (also by a panic), run_once duties pass to the next host.
+    struct Gone<'c>(&'c super::once::RunOnce, String);
+    impl Drop for Gone<'_> {
+        fn drop(&mut self) {
+            self.0.host_gone(&self.1);
+        }
+    }
+    let _gone = Gone(&ctx.run_once, st.name.clone());
     let inv_vars = ctx.inventory.host_vars(&st.name);
     let vars_files = match load_vars_files(ctx, &inv_vars) {
         Ok(v) => v,

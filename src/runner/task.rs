@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::connect::Transport;
 use super::control::{self, ControlCtx, ControlError, Done, Effect};
 use super::deadline::{sleep_within, Deadline};
-use super::host::HostRun;
+use super::host::{HostRun, PlayCtx};
 use super::keywords::{ExecKeywords, Inherit, KeywordSources, TaskKeywords};
+use super::once::Turn;
 use super::report::{HostLine, Status};
 use super::result::{shown, task_error, Flow, Outcome};
 use crate::modules::{self, ModuleCtx, ModuleError, ModuleResult, Spec};
@@ -19,6 +21,7 @@ use crate::playbook::args::VARIABLE_PARAMS;
 use crate::playbook::keywords::{control_params, short_module_name};
 use crate::playbook::model::{Action, Play, RoleCtx, Task};
 use crate::playbook::template::{Templar, OMIT};
+use crate::ssh::{LocalShell, Remote};
 use crate::value::{Value, Vars};
 
 /// A leaf task being run on one host: what every step of it reads.
@@ -76,7 +79,17 @@ impl HostRun<'_, '_> {
             keywords,
             deadline: Deadline::after(Instant::now(), timeout),
         };
-        let mut outcome = self.leaf_outcome(&leaf, &scope);
+        // `run_once`: one host runs it, the others take its result without a line of their own.
+        let (mut outcome, ran_here) = match once_turn(self.ctx, &self.st.name, task, inh, &scope) {
+            Err(e) => (Outcome::failed(task_error(task, &self.name(), &e)), true),
+            Ok(None) => (self.leaf_outcome(&leaf, &scope), true),
+            Ok(Some(Turn::Run(duty))) => {
+                let o = self.leaf_outcome(&leaf, &scope);
+                duty.finish(&o);
+                (o, true)
+            }
+            Ok(Some(Turn::Shared(o))) => (o, false),
+        };
         if outcome.status == Status::Failed && leaf.keywords.ignore_errors {
             outcome.ignored = true;
         }
@@ -92,8 +105,10 @@ impl HostRun<'_, '_> {
                 }
             }
         }
-        self.report_leaf(&leaf, &outcome);
-        self.count_outcome(&outcome);
+        if ran_here || outcome.status == Status::Failed {
+            self.report_leaf(&leaf, &outcome);
+            self.count_outcome(&outcome);
+        }
         self.flow_after(&outcome)
     }
 
@@ -290,6 +305,35 @@ impl HostRun<'_, '_> {
         Ok(())
     }
 
+    /// Whether `delegate_to` sends this execution to the controller. A delegate that is the host
+    /// itself changes nothing; one that is another remote host is refused (knockplay does not
+    /// open sessions to delegates), never run on the target instead.
+    fn delegated_locally(&self, exec: &ExecKeywords) -> Result<bool, String> {
+        let name = match &exec.delegate_to {
+            Err(e) => return Err(e.clone()),
+            Ok(None) => return Ok(false),
+            Ok(Some(n)) => n,
+        };
+        if *name == self.st.name {
+            return Ok(false);
+        }
+        let inv = self.ctx.inventory;
+        let implicit_local =
+            matches!(name.as_str(), "localhost" | "127.0.0.1") && !inv.contains_host(name);
+        let transport = if inv.contains_host(name) || implicit_local {
+            Transport::of_vars(&inv.host_vars(name), implicit_local)
+        } else {
+            Transport::Ssh
+        };
+        match transport {
+            Transport::Local => Ok(true),
+            _ => Err(format!(
+                "delegate_to: '{name}' is another host; knockplay runs delegated tasks only on the \
+                 controller (localhost, or a host with ansible_connection=local), so the task did not run"
+            )),
+        }
+    }
+
     /// Dispatch to a control module or a remote module.
     fn execute(
         &mut self,
@@ -316,9 +360,19 @@ impl HostRun<'_, '_> {
             templar: self.ctx.templar,
             scope,
         };
-        let remote = match self.st.link.open(self.ctx.opts.connector.as_ref()) {
-            Ok(r) => r,
-            Err(e) => return Outcome::unreachable(e),
+        let local = match self.delegated_locally(exec) {
+            Ok(l) => l,
+            Err(msg) => return Outcome::failed(task_error(leaf.task, &host, &msg)),
+        };
+        let mut local_shell;
+        let remote: &mut (dyn Remote + Send) = if local {
+            local_shell = LocalShell::new("localhost", None);
+            &mut local_shell
+        } else {
+            match self.st.link.open(self.ctx.opts.connector.as_ref()) {
+                Ok(r) => r,
+                Err(e) => return Outcome::unreachable(e),
+            }
         };
         let mut mctx = ModuleCtx {
             remote,
@@ -515,6 +569,30 @@ impl modules::Templater for ScopeTemplater<'_> {
             .render_template(source, name, self.scope)
             .map_err(|e| format!("{name}: {e}"))
     }
+}
+
+/// This host's turn at a `run_once` task (`None`: the task is not run_once).
+fn once_turn<'p>(
+    ctx: &'p PlayCtx<'p>,
+    host: &str,
+    task: &Task,
+    inh: &Inherit<'_>,
+    scope: &Vars,
+) -> Result<Option<Turn<'p>>, String> {
+    let Some(v) = task.run_once.as_ref().or(inh.run_once.as_ref()) else {
+        return Ok(None);
+    };
+    let on = ctx
+        .templar
+        .render_value(v, scope)
+        .ok()
+        .and_then(|v| crate::value::as_bool(&v))
+        .ok_or_else(|| format!("run_once: {} is not a boolean", crate::value::to_display(v)))?;
+    if !on {
+        return Ok(None);
+    }
+    let key = format!("{}#{}", task.pos, task.display_name());
+    Ok(Some(ctx.run_once.turn(&key, host)))
 }
 
 #[cfg(test)]

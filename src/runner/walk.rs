@@ -58,6 +58,12 @@ fn block_child<'t>(task: &'t Task, inh: &Inherit<'t>) -> Inherit<'t> {
     if task.timeout.is_some() {
         i.timeout = task.timeout.clone();
     }
+    if task.delegate_to.is_some() {
+        i.delegate_to = task.delegate_to.clone();
+    }
+    if task.run_once.is_some() {
+        i.run_once = task.run_once.clone();
+    }
     i
 }
 

@@ -39,6 +39,7 @@ mod channel;
 mod connect;
 pub mod framer;
 pub mod known_hosts;
+pub mod local;
 pub mod options;
 pub mod session;
 mod shell_session;
@@ -47,6 +48,7 @@ mod transport;
 
 pub use become_::Become;
 pub use known_hosts::HostKeyPolicy;
+pub use local::LocalShell;
 pub use options::ConnectOptions;
 pub use session::HostSession;
 

@@ -76,6 +76,10 @@ fn with_keywords(node: &Node, name: Option<String>, ctx: &FileCtx) -> Result<Tas
         delay: opt(node, "delay"),
         timeout: opt(node, "timeout"),
         run_once: opt(node, "run_once"),
+        delegate_to: match node.get("local_action") {
+            Some(_) => Some(Value::String("localhost".into())),
+            None => opt(node, "delegate_to"),
+        },
         role: ctx.role.clone(),
     })
 }
