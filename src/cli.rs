@@ -115,6 +115,16 @@ pub struct RunArgs {
     pub become_user: Option<String>,
     #[arg(long = "become-method")]
     pub become_method: Option<String>,
+    /// Vault password file, or an executable that prints the password. Repeatable.
+    #[arg(long = "vault-password-file", alias = "vault-pass-file")]
+    pub vault_password_file: Vec<PathBuf>,
+    /// Ask for the vault password on the terminal.
+    #[arg(short = 'J', long = "ask-vault-pass", alias = "ask-vault-password")]
+    pub ask_vault_pass: bool,
+    /// Vault identity `label@source` (source: a password file, an executable, or `prompt`).
+    /// Repeatable.
+    #[arg(long = "vault-id")]
+    pub vault_id: Vec<String>,
     /// Parse the playbook and exit.
     #[arg(long)]
     pub syntax_check: bool,
@@ -366,7 +376,31 @@ fn apply_ansible_cfg(args: &mut RunArgs) -> Result<RoleSearch, String> {
         );
         args.ssh.host_key_checking = Some("off".into());
     }
+    vault_secrets(args, &cfg)?;
     Ok(cfg.role_search(home.as_deref()))
+}
+
+/// The vault passwords of this run: `--vault-id`s, `--vault-password-file`s, the prompt, else
+/// ansible.cfg's `vault_password_file` / `ANSIBLE_VAULT_PASSWORD_FILE`.
+fn vault_secrets(args: &RunArgs, cfg: &ansible_cfg::AnsibleCfg) -> Result<(), String> {
+    use crate::vault::source;
+    let mut secrets = Vec::new();
+    for id in &args.vault_id {
+        secrets.push(source::from_vault_id(id)?);
+    }
+    for f in &args.vault_password_file {
+        secrets.push(source::read("default", &f.to_string_lossy())?);
+    }
+    if args.ask_vault_pass {
+        secrets.push(source::read("default", "prompt")?);
+    }
+    if secrets.is_empty() {
+        if let Some(f) = &cfg.vault_password_file {
+            secrets.push(source::read("default", &f.to_string_lossy())?);
+        }
+    }
+    crate::vault::set_secrets(secrets);
+    Ok(())
 }
 
 fn try_run(mut args: RunArgs, cancel: Arc<AtomicBool>) -> Result<i32, i32> {

@@ -66,3 +66,4 @@ pub mod signals;
 pub mod ssh;
 pub mod timefmt;
 pub mod value;
+pub mod vault;

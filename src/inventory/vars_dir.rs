@@ -104,16 +104,10 @@ pub fn load_file(path: &Path) -> Result<Vars, InventoryError> {
         path: name.clone(),
         message: e.msg,
     })?;
-    if text.trim_start().starts_with("$ANSIBLE_VAULT") {
-        return Err(InventoryError::File {
-            path: name,
-            message: "vault-encrypted files are not supported".into(),
-        });
-    }
     let node = yaml::load_str(&text, &name).map_err(|e| InventoryError::Parse {
         path: name.clone(),
         line: e.pos.line,
-        message: format!("YAML syntax error: {}", e.msg),
+        message: crate::playbook::yaml::describe(&e.msg),
     })?;
     match node.map(|n| (n.to_value(), n.pos.line)) {
         None | Some((Value::Null, _)) => Ok(Vars::new()),

@@ -27,7 +27,7 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &str) -> Result<(), Inventor
     let node = yaml::load_str(text, path).map_err(|e| InventoryError::Parse {
         path: path.to_string(),
         line: e.pos.line,
-        message: format!("YAML syntax error: {}", e.msg),
+        message: crate::playbook::yaml::describe(&e.msg),
     })?;
     let Some(node) = node else {
         return Ok(());

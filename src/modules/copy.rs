@@ -94,9 +94,7 @@ impl Module for Copy {
                 if path.is_dir() {
                     return copy_dir(ctx, &ca, &path, src.ends_with('/'));
                 }
-                let data = std::fs::read(&path).map_err(|e| {
-                    ModuleError::Local(format!("cannot read {}: {e}", path.display()))
-                })?;
+                let data = crate::vault::read_file(&path).map_err(ModuleError::Local)?;
                 if ca.attrs.mode == Some(Mode::Preserve) {
                     ca.attrs.mode = Some(Mode::Octal(local_mode(&path)));
                 }
@@ -424,8 +422,7 @@ pub fn walk_local(root: &Path) -> Result<Vec<LocalEntry>, ModuleError> {
                 out.push(LocalEntry::Dir(r.clone()));
                 walk(root, &r, out)?;
             } else if md.is_file() {
-                let data = std::fs::read(&p)
-                    .map_err(|e| ModuleError::Local(format!("cannot read {}: {e}", p.display())))?;
+                let data = crate::vault::read_file(&p).map_err(ModuleError::Local)?;
                 out.push(LocalEntry::File {
                     rel: r,
                     data,

@@ -43,8 +43,10 @@ impl Module for Template {
         let newline = args.choice("newline_sequence")?;
         let path = ModuleCtx::find_local(&ctx.template_search, &src)
             .ok_or_else(|| not_found(&src, &ctx.template_search))?;
-        let source = std::fs::read_to_string(&path)
-            .map_err(|e| ModuleError::Local(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = crate::vault::read_file(&path).map_err(ModuleError::Local)?;
+        let source = String::from_utf8(bytes).map_err(|_| {
+            ModuleError::Local(format!("cannot read {}: not UTF-8", path.display()))
+        })?;
         let rendered = ctx
             .templater
             .render(&source, &path.display().to_string())

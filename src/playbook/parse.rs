@@ -37,7 +37,7 @@ impl From<yaml::YamlError> for ParseError {
     fn from(e: yaml::YamlError) -> Self {
         ParseError {
             pos: e.pos,
-            msg: format!("YAML syntax error: {}", e.msg),
+            msg: crate::playbook::yaml::describe(&e.msg),
         }
     }
 }

@@ -48,10 +48,19 @@ pub enum NodeKind {
 
 /// A YAML syntax error with its position.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{pos}: YAML syntax error: {msg}")]
+#[error("{pos}: {}", describe(msg))]
 pub struct YamlError {
     pub pos: Pos,
     pub msg: String,
+}
+
+/// A loader error's words: vault errors as they are, everything else as a YAML syntax error.
+pub fn describe(msg: &str) -> String {
+    if msg.starts_with("vault: ") || msg.starts_with("!vault value: ") {
+        msg.to_string()
+    } else {
+        format!("YAML syntax error: {msg}")
+    }
 }
 
 impl Node {
@@ -156,7 +165,15 @@ pub fn read_text(path: &Path) -> Result<String, YamlError> {
             "more than {MAX_YAML_BYTES} bytes; YAML files over that are refused"
         )));
     }
-    String::from_utf8(bytes).map_err(|e| fail(format!("cannot read file: not UTF-8 ({e})")))
+    let text =
+        String::from_utf8(bytes).map_err(|e| fail(format!("cannot read file: not UTF-8 ({e})")))?;
+    // A vault-encrypted file (vars files, group_vars, role vars) is its plaintext from here on.
+    if crate::vault::is_vault(&text) {
+        let plain = crate::vault::decrypt_text(&text).map_err(|e| fail(format!("vault: {e}")))?;
+        return String::from_utf8(plain)
+            .map_err(|_| fail("vault: the decrypted file is not UTF-8".into()));
+    }
+    Ok(text)
 }
 
 fn too_big(len: u64) -> String {
@@ -363,7 +380,17 @@ impl MarkedEventReceiver for Builder {
         }
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
-                let v = if style == TScalarStyle::Plain {
+                let vaulted = tag.as_ref().is_some_and(|t| t.suffix == "vault");
+                let v = if vaulted {
+                    // `!vault |` values: their plaintext, a string.
+                    match crate::vault::decrypt_text(&text) {
+                        Ok(plain) => Value::String(String::from_utf8_lossy(&plain).into_owned()),
+                        Err(e) => {
+                            self.fail(pos, format!("!vault value: {e}"));
+                            return;
+                        }
+                    }
+                } else if style == TScalarStyle::Plain {
                     let tagged_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
                     if tagged_str {
                         Value::String(text)
