@@ -8,6 +8,7 @@
 //! - `keywords` play and task keywords, control modules, "did you mean"
 //! - `yaml`     YAML loader that keeps file:line:column for every node
 
+pub mod ansible_names;
 pub mod args;
 pub mod fqcn;
 pub mod keywords;

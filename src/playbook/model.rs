@@ -173,6 +173,9 @@ pub struct Task {
     pub run_once: Option<Value>,
     /// `delegate_to` (`local_action` sets it to `localhost`).
     pub delegate_to: Option<Value>,
+    /// `async` (seconds) and `poll`.
+    pub async_: Option<Value>,
+    pub poll: Option<Value>,
     pub role: Option<Arc<RoleCtx>>,
 }
 
@@ -206,6 +209,8 @@ impl Task {
             timeout: None,
             run_once: None,
             delegate_to: None,
+            async_: None,
+            poll: None,
             role: None,
         }
     }

@@ -119,7 +119,15 @@ fn load_playbook_into(
         )
     })?;
     for item in items {
-        if let Some(target) = item.get("import_playbook").or_else(|| item.get("include")) {
+        let import = [
+            "import_playbook",
+            "ansible.builtin.import_playbook",
+            "ansible.legacy.import_playbook",
+            "include",
+        ]
+        .iter()
+        .find_map(|k| item.get(k));
+        if let Some(target) = import {
             let name = target
                 .as_str()
                 .ok_or_else(|| err(&target.pos, "import_playbook needs a file name"))?;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::asyncs;
 use super::connect::Transport;
 use super::control::{self, ControlCtx, ControlError, Done, Effect};
 use super::deadline::{sleep_within, Deadline};
@@ -374,6 +375,27 @@ impl HostRun<'_, '_> {
                 Err(e) => return Outcome::unreachable(e),
             }
         };
+        let spec = asyncs::resolve(leaf.task.async_.as_ref(), leaf.task.poll.as_ref(), |v| {
+            self.ctx
+                .templar
+                .render_value(v, scope)
+                .map_err(|e| e.to_string())
+        });
+        let spec = match spec {
+            Ok(s) => s,
+            Err(msg) => return Outcome::failed(task_error(leaf.task, &host, &msg)),
+        };
+        if spec.is_some_and(|s| s.poll == 0) {
+            return fire_and_forget(remote, short, args, become_.as_ref(), &env, exec.check_mode)
+                .unwrap_or_else(|msg| Outcome::failed(task_error(leaf.task, &host, &msg)));
+        }
+        // With polling, `async` is the task's deadline (the nearer of it and `timeout`).
+        let deadline_left = leaf.deadline.map(|d| d.command_timeout(Instant::now()));
+        let async_limit = spec.map(|s| s.limit).filter(|l| !l.is_zero());
+        let timeout = match (deadline_left, async_limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let mut mctx = ModuleCtx {
             remote,
             become_,
@@ -384,11 +406,21 @@ impl HostRun<'_, '_> {
             file_search,
             template_search,
             templater: &templater,
-            timeout: leaf.deadline.map(|d| d.command_timeout(Instant::now())),
+            timeout,
         };
         // Argument and local-file errors come back already named after the module.
         match m.execute(args, &mut mctx) {
             Ok(r) => Outcome::of(r),
+            Err(ModuleError::Unreachable(crate::ssh::SshError::CommandTimeout { .. }))
+                if async_limit.is_some() && timeout == async_limit =>
+            {
+                let secs = async_limit.map_or(0, |l| l.as_secs());
+                Outcome::failed(task_error(
+                    leaf.task,
+                    &host,
+                    &format!("async task did not complete within the requested time - {secs}s"),
+                ))
+            }
             Err(ModuleError::Unreachable(e)) => Outcome::unreachable(e),
             Err(ModuleError::Args(msg)) | Err(ModuleError::Local(msg)) => {
                 Outcome::failed(task_error(leaf.task, &host, &msg))
@@ -593,6 +625,40 @@ fn once_turn<'p>(
     }
     let key = format!("{}#{}", task.pos, task.display_name());
     Ok(Some(ctx.run_once.turn(&key, host)))
+}
+
+/// `poll: 0`: start the command in the background on the host and report it started.
+fn fire_and_forget(
+    remote: &mut (dyn Remote + Send),
+    module: &str,
+    args: &Vars,
+    become_: Option<&crate::ssh::Become>,
+    env: &[(String, String)],
+    check_mode: bool,
+) -> Result<Outcome, String> {
+    let cmd = asyncs::detached_command(module, args)?;
+    if check_mode {
+        let mut r = ModuleResult::ok();
+        r.msg = Some("check mode: the background job was not started".into());
+        return Ok(Outcome::of(r));
+    }
+    let wrapped = crate::ssh::become_::wrap(&cmd, become_, env);
+    let out = remote
+        .exec(&wrapped, None, Some(Duration::from_secs(60)))
+        .map_err(|e| e.to_string())?;
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.rc != 0 || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "could not start the background job (rc {}): {}",
+            out.rc,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let mut r = ModuleResult::changed();
+    if let Value::Object(m) = asyncs::started_result(&pid) {
+        r.data = m;
+    }
+    Ok(Outcome::of(r))
 }
 
 #[cfg(test)]

@@ -80,6 +80,8 @@ fn with_keywords(node: &Node, name: Option<String>, ctx: &FileCtx) -> Result<Tas
             Some(_) => Some(Value::String("localhost".into())),
             None => opt(node, "delegate_to"),
         },
+        async_: opt(node, "async"),
+        poll: opt(node, "poll"),
         role: ctx.role.clone(),
     })
 }
@@ -120,6 +122,16 @@ fn find_action(
         .iter()
         .filter(|(k, _)| !TASK_KEYWORDS.contains(&k.as_str()))
         .collect();
+    // `with_<lookup>` of a lookup knockplay does not loop over: blame the lookup, at its key.
+    if let Some((k, v)) = action_keys.iter().find(|(k, _)| k.starts_with("with_")) {
+        return Err(err(
+            v.where_(),
+            format!(
+                "{label}: {}",
+                crate::playbook::ansible_names::unsupported_with(k)
+            ),
+        ));
+    }
     if let Some(a) = node.get("action").or_else(|| node.get("local_action")) {
         if let Some((k, _)) = action_keys.first() {
             return Err(err(
@@ -199,6 +211,9 @@ fn module_action(
 ) -> Result<Action, ParseError> {
     let short = fqcn::short(module).to_string();
     if !is_known_module(&short) {
+        if let Some(why) = crate::playbook::ansible_names::unsupported_module(module) {
+            return Err(err(args_pos, format!("{label}: {why}")));
+        }
         let all = all_module_names();
         return Err(err(
             args_pos,
@@ -347,8 +362,8 @@ fn parse_loop(node: &Node) -> Result<Option<LoopSpec>, ParseError> {
         for unsupported in unsupported_loops() {
             if let Some(n) = node.get(unsupported) {
                 return Err(err(
-                    &n.pos,
-                    format!("{unsupported} is not supported yet; use loop: with a filter"),
+                    n.where_(),
+                    crate::playbook::ansible_names::unsupported_with(unsupported),
                 ));
             }
         }
@@ -380,7 +395,13 @@ mod tests {
     fn task_errors_name_the_task_and_the_problem() {
         let cases = [
             ("- a", "a task must be a mapping, found a list"),
-            ("name: x\nwith_nested: [[1]]\ndebug: msg=hi", "with_nested is not supported yet"),
+            (
+                "name: x\nwith_nested: [[1]]\ndebug: msg=hi",
+                "with_nested: the 'nested' lookup is not supported by knockplay as a loop",
+            ),
+            ("with_foo: [1]\ndebug: msg=hi", "task: with_foo: lookup plugin 'foo' not found"),
+            ("git: repo=x dest=/y", "task: module 'git' is not supported by knockplay"),
+            ("aptt: name=x", "couldn't resolve module/action 'aptt'. Did you mean 'apt'?"),
             ("name: x\nblock: []\ndebug: msg=hi", "task 'x': 'debug' is not allowed in a block"),
             (
                 "action: debug msg=hi\nping:",
