@@ -73,6 +73,10 @@ pub struct Play {
     pub any_errors_fatal: bool,
     /// `connection:` (e.g. `local`), over each host's `ansible_connection`.
     pub connection: Option<Value>,
+    /// `port:`, for hosts without `ansible_port`.
+    pub port: Option<Value>,
+    /// `module_defaults:` (module name → default arguments).
+    pub module_defaults: Option<Value>,
 }
 
 /// Where roles are looked for besides the playbook's directory: `roles_path` from ansible.cfg
@@ -176,6 +180,12 @@ pub struct Task {
     /// `async` (seconds) and `poll`.
     pub async_: Option<Value>,
     pub poll: Option<Value>,
+    /// `connection:` on a task or block (`local` runs it on the controller).
+    pub connection: Option<Value>,
+    pub module_defaults: Option<Value>,
+    /// At most this many hosts run the task at once.
+    pub throttle: Option<Value>,
+    pub any_errors_fatal: Option<Value>,
     pub role: Option<Arc<RoleCtx>>,
 }
 
@@ -211,6 +221,10 @@ impl Task {
             delegate_to: None,
             async_: None,
             poll: None,
+            connection: None,
+            module_defaults: None,
+            throttle: None,
+            any_errors_fatal: None,
             role: None,
         }
     }

@@ -12,6 +12,7 @@
 mod fields;
 mod role;
 mod task;
+mod unsupported;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -156,6 +157,7 @@ fn parse_play(node: &Node, dir: &Path, search: &Arc<RoleSearch>) -> Result<Play,
         )
     })?;
     check_play_keywords(map)?;
+    unsupported::check(node, "play", true)?;
     let hosts = play_hosts(node)?;
     let name = node
         .get("name")
@@ -189,6 +191,8 @@ fn parse_play(node: &Node, dir: &Path, search: &Arc<RoleSearch>) -> Result<Play,
             .map(Node::to_value),
         environment: node.get("environment").map(Node::to_value),
         connection: node.get("connection").map(Node::to_value),
+        port: node.get("port").map(Node::to_value),
+        module_defaults: node.get("module_defaults").map(Node::to_value),
         serial: node.get("serial").map(Node::to_value),
         strategy,
         tags: string_list(node.get("tags"))?,
@@ -629,6 +633,8 @@ pub mod tests_support {
             handlers: Vec::new(),
             any_errors_fatal: false,
             connection: None,
+            port: None,
+            module_defaults: None,
         }
     }
 }

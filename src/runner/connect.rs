@@ -215,6 +215,14 @@ impl HostLink {
         }
     }
 
+    /// Sets the port (a play's `port:`); a session to the old one is dropped.
+    pub fn set_port(&mut self, port: u16) {
+        if self.conn.port != port {
+            self.conn.port = port;
+            self.session = None;
+        }
+    }
+
     /// Forget the session (the host went away, or `meta: reset_connection`).
     pub fn close(&mut self) {
         self.session = None;

@@ -72,6 +72,10 @@ pub struct PlayCtx<'a> {
     pub end_play: AtomicBool,
     /// Results of `run_once` tasks in this batch.
     pub run_once: super::once::RunOnce,
+    /// Hosts running each `throttle`d task.
+    pub throttle: super::throttle::Throttle,
+    /// A failure under `any_errors_fatal`: the run stops after this batch.
+    pub fatal: AtomicBool,
 }
 
 impl PlayCtx<'_> {

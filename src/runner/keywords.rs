@@ -37,6 +37,12 @@ pub struct Inherit<'a> {
     pub timeout: Option<Value>,
     pub delegate_to: Option<Value>,
     pub run_once: Option<Value>,
+    pub connection: Option<Value>,
+    pub throttle: Option<Value>,
+    pub any_errors_fatal: Option<Value>,
+    pub diff: Option<Value>,
+    /// `module_defaults` of the play, then enclosing blocks (later ones win).
+    pub module_defaults: Vec<Value>,
     /// Extra vars from include_tasks/include_role parameters (owned because loops create them).
     pub owned_vars: Vec<Arc<Vars>>,
 }

@@ -44,6 +44,7 @@ pub mod report;
 pub mod result;
 mod scope;
 pub mod task;
+mod throttle;
 pub mod vars;
 mod walk;
 

@@ -119,23 +119,12 @@ enum Step<'a> {
 pub fn run(pb: &Playbook, mut opts: RunOptions) -> RunReport {
     let templar = Templar::new();
     let reporter = Reporter::new(opts.report.clone());
-    // group_vars/ and host_vars/ beside the playbook (and beside imported playbooks).
-    for play in &pb.plays {
-        let dir = if play.dir.as_os_str().is_empty() {
-            std::path::Path::new(".")
-        } else {
-            play.dir.as_path()
+    if let Err(e) = load_playbook_vars_dirs(pb, &mut opts) {
+        reporter.note(&format!("ERROR! {e}"));
+        return RunReport {
+            exit_code: exit::UNREACHABLE_OR_PARSE,
+            ..Default::default()
         };
-        if let Err(e) = opts
-            .inventory
-            .load_vars_dir(dir, crate::inventory::VarsDirKind::Playbook)
-        {
-            reporter.note(&format!("ERROR! {e}"));
-            return RunReport {
-                exit_code: exit::UNREACHABLE_OR_PARSE,
-                ..Default::default()
-            };
-        }
     }
     let mut states: BTreeMap<String, HostState> = BTreeMap::new();
     let limit: Option<Vec<String>> = match &opts.limit {
@@ -153,8 +142,9 @@ pub fn run(pb: &Playbook, mut opts: RunOptions) -> RunReport {
     };
     let hostvars: Mutex<BTreeMap<String, Vars>> = Mutex::new(BTreeMap::new());
     let groups = groups_value(&opts);
+    let mut fatal = false;
     for play in &pb.plays {
-        if opts.cancel.load(Ordering::Relaxed) {
+        if opts.cancel.load(Ordering::Relaxed) || fatal {
             break;
         }
         let hosts = play_hosts(play, &opts, &templar, &reporter, limit.as_deref(), &states);
@@ -180,6 +170,9 @@ pub fn run(pb: &Playbook, mut opts: RunOptions) -> RunReport {
             if let Some(st) = states.get_mut(h) {
                 st.link
                     .set_transport(play_transport(play, &opts, &templar, h));
+                if let Some(p) = play_port(play, &opts, h) {
+                    st.link.set_port(p);
+                }
             }
         }
         for batch in batches(play, &hosts) {
@@ -194,13 +187,19 @@ pub fn run(pb: &Playbook, mut opts: RunOptions) -> RunReport {
                 hostvars: &hostvars,
                 end_play: AtomicBool::new(false),
                 run_once: super::once::RunOnce::new(batch.clone()),
+                throttle: Default::default(),
+                fatal: AtomicBool::new(false),
             };
             let mut taken: Vec<HostState> = batch.iter().filter_map(|h| states.remove(h)).collect();
             let back = run_batch(&ctx, &mut taken);
             for st in back {
                 states.insert(st.name.clone(), st);
             }
-            if opts.cancel.load(Ordering::Relaxed) {
+            if ctx.fatal.load(Ordering::Relaxed) {
+                // any_errors_fatal: no more batches, no more plays.
+                fatal = true;
+            }
+            if opts.cancel.load(Ordering::Relaxed) || fatal {
                 break;
             }
         }
@@ -262,6 +261,33 @@ fn play_hosts(
     }
     hosts.retain(|h| !states.get(h).is_some_and(|s| s.out));
     hosts
+}
+
+/// `group_vars/` and `host_vars/` beside the playbook (and beside imported playbooks).
+fn load_playbook_vars_dirs(
+    pb: &Playbook,
+    opts: &mut RunOptions,
+) -> Result<(), crate::inventory::InventoryError> {
+    for play in &pb.plays {
+        let dir = if play.dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            play.dir.as_path()
+        };
+        opts.inventory
+            .load_vars_dir(dir, crate::inventory::VarsDirKind::Playbook)?;
+    }
+    Ok(())
+}
+
+/// The play's `port:` for a host whose inventory does not set `ansible_port`.
+fn play_port(play: &Play, opts: &RunOptions, host: &str) -> Option<u16> {
+    let p = play.port.as_ref()?;
+    let vars = opts.inventory.host_vars(host);
+    if vars.contains_key("ansible_port") || vars.contains_key("ansible_ssh_port") {
+        return None;
+    }
+    to_display(p).trim().parse().ok()
 }
 
 /// `localhost` (or 127.0.0.1) that the inventory does not list.
@@ -554,6 +580,8 @@ fn run_host(ctx: &PlayCtx<'_>, st: &mut HostState, gate: &StepGate, forks: &Fork
         become_: ctx.play.become_.clone(),
         tags: ctx.play.tags.clone(),
         remote_user: ctx.play.remote_user.clone(),
+        module_defaults: ctx.play.module_defaults.iter().cloned().collect(),
+        any_errors_fatal: ctx.play.any_errors_fatal.then_some(Value::Bool(true)),
         ..Inherit::default()
     };
     for step in steps(ctx.play, gather) {

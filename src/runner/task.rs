@@ -23,7 +23,7 @@ use crate::playbook::keywords::{control_params, short_module_name};
 use crate::playbook::model::{Action, Play, RoleCtx, Task};
 use crate::playbook::template::{Templar, OMIT};
 use crate::ssh::{LocalShell, Remote};
-use crate::value::{Value, Vars};
+use crate::value::{to_display, Value, Vars};
 
 /// A leaf task being run on one host: what every step of it reads.
 pub(super) struct Leaf<'a> {
@@ -80,6 +80,16 @@ impl HostRun<'_, '_> {
             keywords,
             deadline: Deadline::after(Instant::now(), timeout),
         };
+        // `throttle`: at most that many hosts at once in this task.
+        let limit = task
+            .throttle
+            .as_ref()
+            .or(inh.throttle.as_ref())
+            .and_then(|v| self.ctx.templar.render_value(v, &scope).ok())
+            .and_then(|v| crate::value::count_of(&v).ok())
+            .filter(|n| *n > 0);
+        let ctx = self.ctx;
+        let _permit = limit.map(|n| ctx.throttle.enter(&task.pos.to_string(), n as usize));
         // `run_once`: one host runs it, the others take its result without a line of their own.
         let (mut outcome, ran_here) = match once_turn(self.ctx, &self.st.name, task, inh, &scope) {
             Err(e) => (Outcome::failed(task_error(task, &self.name(), &e)), true),
@@ -107,8 +117,23 @@ impl HostRun<'_, '_> {
             }
         }
         if ran_here || outcome.status == Status::Failed {
-            self.report_leaf(&leaf, &outcome);
+            let no_diff = self.keyword_false(task.diff.as_ref().or(inh.diff.as_ref()), &scope);
+            self.report_leaf(&leaf, &outcome, no_diff);
             self.count_outcome(&outcome);
+        }
+        if outcome.status == Status::Failed && !outcome.ignored {
+            let fatal = task
+                .any_errors_fatal
+                .as_ref()
+                .or(inh.any_errors_fatal.as_ref());
+            if self.keyword_true(fatal, &scope) {
+                self.ctx
+                    .end_play
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                self.ctx
+                    .fatal
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         self.flow_after(&outcome)
     }
@@ -135,9 +160,13 @@ impl HostRun<'_, '_> {
 
     /// The task's line: a module's result, a loop's failure, or a loop skipped as a whole (a
     /// loop's items were reported one by one).
-    fn report_leaf(&self, leaf: &Leaf<'_>, outcome: &Outcome) {
+    fn report_leaf(&self, leaf: &Leaf<'_>, outcome: &Outcome, no_diff: bool) {
         let is_loop_summary = outcome.is_loop_summary();
-        let (result, diff) = shown(&outcome.result, outcome.changed, leaf.keywords.no_log);
+        let (result, mut diff) = shown(&outcome.result, outcome.changed, leaf.keywords.no_log);
+        if no_diff {
+            // `diff: false` on the task: never shown, also under --diff.
+            diff.clear();
+        }
         if is_loop_summary && outcome.status == Status::Skipped {
             self.report(&leaf.display, Status::Skipped, &result);
             return;
@@ -309,7 +338,35 @@ impl HostRun<'_, '_> {
     /// Whether `delegate_to` sends this execution to the controller. A delegate that is the host
     /// itself changes nothing; one that is another remote host is refused (knockplay does not
     /// open sessions to delegates), never run on the target instead.
-    fn delegated_locally(&self, exec: &ExecKeywords) -> Result<bool, String> {
+    fn delegated_locally(
+        &self,
+        leaf: &Leaf<'_>,
+        exec: &ExecKeywords,
+        scope: &Vars,
+    ) -> Result<bool, String> {
+        // `connection: local` on the task or a block: the controller, with the host's variables.
+        let connection = leaf.task.connection.as_ref().or(leaf
+            .sources
+            .inherited
+            .connection
+            .as_ref());
+        if let Some(c) = connection {
+            let c = self
+                .ctx
+                .templar
+                .render_value(c, scope)
+                .map(|v| to_display(&v))
+                .map_err(|e| format!("connection: {e}"))?;
+            match Transport::parse(&c) {
+                Transport::Local => return Ok(true),
+                Transport::Ssh => {}
+                Transport::Unsupported(name) => {
+                    return Err(format!(
+                        "connection '{name}' is not supported by knockplay (ssh and local are)"
+                    ))
+                }
+            }
+        }
         let name = match &exec.delegate_to {
             Err(e) => return Err(e.clone()),
             Ok(None) => return Ok(false),
@@ -335,6 +392,68 @@ impl HostRun<'_, '_> {
         }
     }
 
+    /// `args` with the `module_defaults` of the play, blocks and task filled in where the task
+    /// does not set them (`None`: no defaults apply).
+    fn module_defaults(
+        &self,
+        leaf: &Leaf<'_>,
+        short: &str,
+        args: &Vars,
+        scope: &Vars,
+    ) -> Result<Option<Vars>, String> {
+        let layers = leaf
+            .sources
+            .inherited
+            .module_defaults
+            .iter()
+            .chain(leaf.task.module_defaults.iter());
+        let names = [
+            short.to_string(),
+            format!("ansible.builtin.{short}"),
+            format!("ansible.legacy.{short}"),
+        ];
+        let mut defaults = Vars::new();
+        for layer in layers {
+            let Value::Object(by_module) = layer else {
+                continue;
+            };
+            for n in &names {
+                if let Some(Value::Object(d)) = by_module.get(n) {
+                    defaults.extend(d.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+        }
+        if defaults.keys().all(|k| args.contains_key(k)) {
+            return Ok(None);
+        }
+        let mut merged = args.clone();
+        for (k, v) in defaults {
+            if !merged.contains_key(&k) {
+                let v = self
+                    .ctx
+                    .templar
+                    .render_value(&v, scope)
+                    .map_err(|e| format!("module_defaults {short}.{k}: {e}"))?;
+                merged.insert(k, v);
+            }
+        }
+        Ok(Some(merged))
+    }
+
+    /// A boolean keyword that renders true (unset or not a boolean: false).
+    fn keyword_true(&self, v: Option<&Value>, scope: &Vars) -> bool {
+        v.and_then(|v| self.ctx.templar.render_value(v, scope).ok())
+            .and_then(|v| crate::value::as_bool(&v))
+            .unwrap_or(false)
+    }
+
+    /// A boolean keyword that renders false (unset: not false).
+    fn keyword_false(&self, v: Option<&Value>, scope: &Vars) -> bool {
+        v.and_then(|v| self.ctx.templar.render_value(v, scope).ok())
+            .and_then(|v| crate::value::as_bool(&v))
+            == Some(false)
+    }
+
     /// Dispatch to a control module or a remote module.
     fn execute(
         &mut self,
@@ -356,12 +475,17 @@ impl HostRun<'_, '_> {
             (Err(e), _) | (_, Err(e)) => return Outcome::failed(task_error(leaf.task, &host, e)),
             (Ok(b), Ok(env)) => (b.clone(), env.clone()),
         };
+        let with_defaults = match self.module_defaults(leaf, short, args, scope) {
+            Ok(d) => d,
+            Err(msg) => return Outcome::failed(task_error(leaf.task, &host, &msg)),
+        };
+        let args = with_defaults.as_ref().unwrap_or(args);
         let (file_search, template_search) = search_paths(self.ctx.play, leaf.task.role.as_deref());
         let templater = ScopeTemplater {
             templar: self.ctx.templar,
             scope,
         };
-        let local = match self.delegated_locally(exec) {
+        let local = match self.delegated_locally(leaf, exec, scope) {
             Ok(l) => l,
             Err(msg) => return Outcome::failed(task_error(leaf.task, &host, &msg)),
         };

@@ -64,6 +64,21 @@ fn block_child<'t>(task: &'t Task, inh: &Inherit<'t>) -> Inherit<'t> {
     if task.run_once.is_some() {
         i.run_once = task.run_once.clone();
     }
+    if task.connection.is_some() {
+        i.connection = task.connection.clone();
+    }
+    if task.throttle.is_some() {
+        i.throttle = task.throttle.clone();
+    }
+    if task.any_errors_fatal.is_some() {
+        i.any_errors_fatal = task.any_errors_fatal.clone();
+    }
+    if task.diff.is_some() {
+        i.diff = task.diff.clone();
+    }
+    if let Some(d) = &task.module_defaults {
+        i.module_defaults.push(d.clone());
+    }
     i
 }
 

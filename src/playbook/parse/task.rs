@@ -31,6 +31,7 @@ pub(super) fn parse_task(node: &Node, ctx: &FileCtx) -> Result<Task, ParseError>
         Some(n) => format!("task '{n}'"),
         None => "task".to_string(),
     };
+    super::unsupported::check(node, &label, false)?;
     let mut task = with_keywords(node, name, ctx)?;
     task.action = match node.get("block") {
         Some(block) => block_action(node, map, block, ctx, &label)?,
@@ -82,6 +83,10 @@ fn with_keywords(node: &Node, name: Option<String>, ctx: &FileCtx) -> Result<Tas
         },
         async_: opt(node, "async"),
         poll: opt(node, "poll"),
+        connection: opt(node, "connection"),
+        module_defaults: opt(node, "module_defaults"),
+        throttle: opt(node, "throttle"),
+        any_errors_fatal: opt(node, "any_errors_fatal"),
         role: ctx.role.clone(),
     })
 }
