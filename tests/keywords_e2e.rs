@@ -152,3 +152,69 @@ fn honoured_keywords_match_ansible() {
         "--diff shows the other diffs: {ktext}"
     );
 }
+
+#[test]
+fn add_host_and_group_by_shape_the_plays_that_follow_like_ansible() {
+    let bed = TestBed::start(4).expect("test bed");
+    let h = &bed.hosts;
+    let d = tempfile::tempdir().unwrap();
+    let pb = d.path().join("dynamic.yml");
+    std::fs::write(
+        &pb,
+        r#"
+- hosts: "{{ first }}"
+  gather_facts: false
+  tasks:
+    - add_host: {name: "{{ second }}", groups: [dynamic], role_note: added}
+    - group_by: {key: "os_{{ 'debian' }}"}
+- hosts: dynamic
+  gather_facts: false
+  tasks:
+    - copy: {content: "{{ role_note }} {{ groups['dynamic'] | join(',') }}\n", dest: /tmp/dynamic}
+- hosts: os_debian
+  gather_facts: false
+  tasks:
+    - copy: {content: "grouped\n", dest: /tmp/grouped}
+"#,
+    )
+    .unwrap();
+    let pair = |a: &Host, b: &Host| [format!("first={}", a.name), format!("second={}", b.name)];
+    let mut kp = Command::new(env!("CARGO_BIN_EXE_knockplay"));
+    kp.arg("run")
+        .arg("--known-hosts")
+        .arg(bed.dir().join("kp_known_hosts"));
+    let k = run(kp, &pb, &bed, &pair(&h[0], &h[1]));
+    assert!(
+        k.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&k.stdout),
+        String::from_utf8_lossy(&k.stderr)
+    );
+    let a = run(
+        Command::new(ansible_playbook()),
+        &pb,
+        &bed,
+        &pair(&h[2], &h[3]),
+    );
+    assert!(
+        a.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&a.stdout),
+        String::from_utf8_lossy(&a.stderr)
+    );
+    let look = |x: &Host, first: &Host, second: &Host| {
+        x.exec("cat /tmp/dynamic /tmp/grouped 2>&1")
+            .stdout
+            .replace(&first.name, "FIRST")
+            .replace(&second.name, "SECOND")
+    };
+    for (x, y) in [(0, 2), (1, 3)] {
+        assert_eq!(
+            look(&h[x], &h[0], &h[1]),
+            look(&h[y], &h[2], &h[3]),
+            "knockplay (left) vs ansible (right) on host pair {x}/{y}"
+        );
+    }
+    assert!(look(&h[1], &h[0], &h[1]).contains("added SECOND\n"));
+    assert!(look(&h[0], &h[0], &h[1]).contains("grouped\n"));
+}

@@ -63,7 +63,7 @@ fn repo(dir: &Path, bed: &TestBed) {
     write(
         dir,
         "site.yml",
-        "- hosts: web\n  gather_facts: false\n  roles:\n    - geerlingguy.motd\n    - role: acme.base.layout\n      layout_mode: \"0640\"\n  tasks:\n    - include_role:\n        name: acme.base.layout\n        tasks_from: extra\n",
+        "- hosts: web\n  gather_facts: false\n  roles:\n    - geerlingguy.motd\n    - role: acme.base.layout\n      layout_mode: \"0640\"\n  tasks:\n    - include_role:\n        name: acme.base.layout\n        tasks_from: extra\n        vars_from: alt\n        defaults_from: alt\n        handlers_from: alt\n",
     );
     // A sibling role the Galaxy role depends on.
     write(
@@ -103,6 +103,27 @@ fn repo(dir: &Path, bed: &TestBed) {
         &format!("{layout}/defaults/main.yml"),
         "layout_mode: \"0600\"\n",
     );
+    // Depends on `common` too: Ansible runs a dependency once per play.
+    write(
+        dir,
+        &format!("{layout}/meta/main.yml"),
+        "dependencies: [common]\n",
+    );
+    write(
+        dir,
+        &format!("{layout}/vars/alt.yml"),
+        "extra_line: \"alt=1\"\n",
+    );
+    write(
+        dir,
+        &format!("{layout}/defaults/alt.yml"),
+        "extra_mode: \"0604\"\n",
+    );
+    write(
+        dir,
+        &format!("{layout}/handlers/alt.yml"),
+        "- name: extra written\n  copy: {content: \"alt handler\\n\", dest: /opt/kp/alt-handler, mode: \"0644\"}\n",
+    );
     write(
         dir,
         &format!("{layout}/tasks/main.yml"),
@@ -111,7 +132,7 @@ fn repo(dir: &Path, bed: &TestBed) {
     write(
         dir,
         &format!("{layout}/tasks/extra.yml"),
-        "- lineinfile: {path: /opt/kp/extra.conf, line: \"extra=1\", create: true, mode: \"0644\"}\n",
+        "- lineinfile: {path: /opt/kp/extra.conf, line: \"{{ extra_line }}\", create: true, mode: \"{{ extra_mode }}\"}\n  notify: extra written\n",
     );
     write(
         dir,
@@ -170,11 +191,12 @@ fn an_ansible_repository_runs_unchanged_with_the_same_result_as_ansible() {
     );
     // host_key_checking = False is honoured, never silently.
     assert!(stderr.contains("turns host key checking off"), "{stderr}");
-    run(
+    let ansible = run(
         Command::new(ansible_playbook()).args(["site.yml", "-l", &bed.hosts[1].name]),
         d.path(),
         &bed,
     );
+    let ansible_out = String::from_utf8_lossy(&ansible.stdout).into_owned();
     let (a, b) = (snapshot(&bed.hosts[0]), snapshot(&bed.hosts[1]));
     if a != b {
         let diff = similar::TextDiff::from_lines(&b, &a);
@@ -186,6 +208,16 @@ fn an_ansible_repository_runs_unchanged_with_the_same_result_as_ansible() {
     assert!(a.contains("== ./motd\nWelcome to HOST\n"), "{a}");
     assert!(a.contains("./layout.conf -rw-r----- root root"), "{a}");
     assert!(a.contains("== ./handler-ran\nhandler ran\n"), "{a}");
+    assert!(a.contains("== ./extra.conf\nalt=1\n"), "{a}");
+    assert!(a.contains("./extra.conf -rw----r-- root root"), "{a}");
+    assert!(a.contains("== ./alt-handler\nalt handler\n"), "{a}");
+    // The shared dependency of the two play roles ran once there; as often in all as Ansible's.
+    let runs = |out: &str| out.matches("TASK [common : copy]").count();
+    assert_eq!(
+        runs(&stdout),
+        runs(&ansible_out),
+        "{stdout}\n---\n{ansible_out}"
+    );
     let again = run(&mut kp(), d.path(), &bed);
     let recap = String::from_utf8_lossy(&again.stdout);
     assert!(recap.contains("changed=0"), "{recap}");

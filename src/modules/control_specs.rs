@@ -96,15 +96,13 @@ pub const INCLUDE_TASKS: Spec = Spec::new(
 
 pub const IMPORT_TASKS: Spec = Spec::new("import_tasks", &[Param::str("file")]).free_form();
 
-const ROLE_PART: &str = "only a role's tasks can be taken from another file";
-
 /// What `include_role` and `import_role` share: the role and which of its files to use.
 const ROLE_COMMON: &[Param] = &[
     Param::str("name").required(),
     Param::str("tasks_from"),
-    Param::str("vars_from").refused(ROLE_PART),
-    Param::str("defaults_from").refused(ROLE_PART),
-    Param::str("handlers_from").refused(ROLE_PART),
+    Param::str("vars_from"),
+    Param::str("defaults_from"),
+    Param::str("handlers_from"),
 ];
 
 pub const INCLUDE_ROLE: Spec = Spec::new(
@@ -127,6 +125,21 @@ pub const IMPORT_PLAYBOOK: Spec = Spec::new("import_playbook", &[]).free_form();
 
 pub const INCLUDE: Spec = Spec::new("include", &[]).free_form();
 
+/// `add_host`: the other parameters become the new host's variables.
+pub const ADD_HOST: Spec = Spec::new(
+    "add_host",
+    &[
+        Param::str("name").required().aliases(&["host", "hostname"]),
+        Param::list("groups").aliases(&["group", "groupname"]),
+    ],
+)
+.any_params();
+
+pub const GROUP_BY: Spec = Spec::new(
+    "group_by",
+    &[Param::str("key").required(), Param::list("parents")],
+);
+
 /// Every control module, by canonical name.
 pub const CONTROL: &[&Spec] = &[
     &DEBUG,
@@ -145,6 +158,8 @@ pub const CONTROL: &[&Spec] = &[
     &IMPORT_ROLE,
     &IMPORT_PLAYBOOK,
     &INCLUDE,
+    &ADD_HOST,
+    &GROUP_BY,
 ];
 
 /// The declaration of control module `short` (a short name, no FQCN prefix).

@@ -77,6 +77,9 @@ pub struct Play {
     pub port: Option<Value>,
     /// `module_defaults:` (module name → default arguments).
     pub module_defaults: Option<Value>,
+    /// The roles (directory and parameters) the play's `roles:` and their dependencies brought:
+    /// a role included at run time does not run these dependencies again.
+    pub roles_seen: std::collections::HashSet<String>,
 }
 
 /// Where roles are looked for besides the playbook's directory: `roles_path` from ansible.cfg
@@ -86,6 +89,28 @@ pub struct Play {
 pub struct RoleSearch {
     pub roles_path: Vec<PathBuf>,
     pub collections_path: Vec<PathBuf>,
+}
+
+/// Which files of a role to use (`tasks_from`, `vars_from`, `defaults_from`,
+/// `handlers_from`); `main` where unset.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoleFiles<T> {
+    pub tasks: Option<T>,
+    pub vars: Option<T>,
+    pub defaults: Option<T>,
+    pub handlers: Option<T>,
+}
+
+impl<T> RoleFiles<T> {
+    /// Each file name through `f`.
+    pub fn map<U>(&self, f: impl Fn(&T) -> Option<U>) -> RoleFiles<U> {
+        RoleFiles {
+            tasks: self.tasks.as_ref().and_then(&f),
+            vars: self.vars.as_ref().and_then(&f),
+            defaults: self.defaults.as_ref().and_then(&f),
+            handlers: self.handlers.as_ref().and_then(&f),
+        }
+    }
 }
 
 /// The role a task came from: its directory (for files/ and templates/) and its variables.
@@ -116,7 +141,7 @@ pub enum Action {
     /// Dynamic `include_role`.
     IncludeRole {
         name: Value,
-        tasks_from: Option<Value>,
+        from: Box<RoleFiles<Value>>,
     },
 }
 

@@ -14,8 +14,9 @@ mod role;
 mod task;
 mod unsupported;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::keywords::{did_you_mean, PLAY_KEYWORDS};
 use super::model::{Play, Playbook, RoleCtx, Strategy, Task};
@@ -193,6 +194,7 @@ fn parse_play(node: &Node, dir: &Path, search: &Arc<RoleSearch>) -> Result<Play,
         connection: node.get("connection").map(Node::to_value),
         port: node.get("port").map(Node::to_value),
         module_defaults: node.get("module_defaults").map(Node::to_value),
+        roles_seen: HashSet::new(),
         serial: node.get("serial").map(Node::to_value),
         strategy,
         tags: string_list(node.get("tags"))?,
@@ -212,6 +214,8 @@ fn parse_play(node: &Node, dir: &Path, search: &Arc<RoleSearch>) -> Result<Play,
         role: None,
         play_dir: dir.to_path_buf(),
         search: Arc::clone(&play.search),
+        seen_roles: Default::default(),
+        handlers: Default::default(),
     };
     play.pre_tasks = parse_task_list(node.get("pre_tasks"), &ctx)?;
     if let Some(roles) = node.get("roles") {
@@ -228,6 +232,13 @@ fn parse_play(node: &Node, dir: &Path, search: &Arc<RoleSearch>) -> Result<Play,
     play.post_tasks = parse_task_list(node.get("post_tasks"), &ctx)?;
     play.handlers
         .extend(parse_task_list(node.get("handlers"), &ctx)?);
+    let imported = std::mem::take(&mut *ctx.handlers.lock().unwrap_or_else(|p| p.into_inner()));
+    play.handlers.extend(imported);
+    play.roles_seen = ctx
+        .seen_roles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     Ok(play)
 }
 
@@ -285,6 +296,11 @@ struct FileCtx {
     dir: PathBuf,
     play_dir: PathBuf,
     search: Arc<RoleSearch>,
+    /// Roles (directory and parameters) the play already has from `roles:` and dependencies:
+    /// they run once unless their meta says `allow_duplicates`.
+    seen_roles: Arc<Mutex<HashSet<String>>>,
+    /// Handlers of statically imported roles, for the play.
+    handlers: Arc<Mutex<Vec<Task>>>,
     role: Option<Arc<RoleCtx>>,
 }
 
@@ -333,6 +349,8 @@ pub fn load_tasks_file(
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             play_dir: play_dir.to_path_buf(),
             search: Arc::clone(search),
+            seen_roles: Default::default(),
+            handlers: Default::default(),
             role,
         },
     )
@@ -574,6 +592,49 @@ mod tests {
         assert_eq!(e.pos.line, 2);
     }
 
+    #[test]
+    fn shared_dependencies_run_once_unless_they_allow_duplicates() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        write(dir, "roles/common/tasks/main.yml", "- debug: msg=common\n");
+        write(dir, "roles/dup/tasks/main.yml", "- debug: msg=dup\n");
+        write(dir, "roles/dup/meta/main.yml", "allow_duplicates: true\n");
+        for r in ["a", "b"] {
+            write(
+                dir,
+                &format!("roles/{r}/tasks/main.yml"),
+                &format!("- debug: msg={r}\n"),
+            );
+            write(
+                dir,
+                &format!("roles/{r}/meta/main.yml"),
+                "dependencies: [common, dup]\n",
+            );
+        }
+        let p = write(
+            dir,
+            "site.yml",
+            "- hosts: all\n  roles: [a, b, {role: common, x: 1}]\n  tasks:\n    - import_role: {name: missing_vars, vars_from: nope}\n      when: false\n",
+        );
+        write(dir, "roles/missing_vars/tasks/main.yml", "- debug: msg=m\n");
+        let e = load_playbook(&p).unwrap_err();
+        assert!(
+            e.msg.contains("role 'missing_vars' has no vars/nope.yml"),
+            "{e}"
+        );
+        std::fs::write(&p, "- hosts: all\n  roles: [a, b, {role: common, x: 1}]\n").unwrap();
+        let pb = load_playbook(&p).unwrap();
+        let msgs: Vec<String> = flatten(&pb.plays[0].tasks)
+            .iter()
+            .map(|t| match &t.action {
+                Action::Module { args, .. } => crate::value::to_display(&args["msg"]),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // common once (and again with other parameters), dup each time.
+        assert_eq!(msgs, ["common", "dup", "a", "dup", "b", "common"]);
+    }
+
     /// Every task under blocks, in order.
     fn flatten(tasks: &[Task]) -> Vec<&Task> {
         let mut out = Vec::new();
@@ -635,6 +696,7 @@ pub mod tests_support {
             connection: None,
             port: None,
             module_defaults: None,
+            roles_seen: Default::default(),
         }
     }
 }

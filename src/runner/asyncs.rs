@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::result::Outcome;
+use crate::modules::ModuleResult;
 use crate::shell::{quote, split_words, WordRules};
+use crate::ssh::Remote;
 use crate::value::{count_of, to_display, Value, Vars};
 
 /// A task's `async`/`poll`, rendered.
@@ -109,6 +112,40 @@ pub fn started_result(pid: &str) -> Value {
         "finished": 0,
         "ansible_job_id": pid.trim(),
     })
+}
+
+/// `poll: 0`: start the command in the background on the host and report it started.
+pub fn fire_and_forget(
+    remote: &mut (dyn Remote + Send),
+    module: &str,
+    args: &Vars,
+    become_: Option<&crate::ssh::Become>,
+    env: &[(String, String)],
+    check_mode: bool,
+) -> Result<Outcome, String> {
+    let cmd = detached_command(module, args)?;
+    if check_mode {
+        let mut r = ModuleResult::ok();
+        r.msg = Some("check mode: the background job was not started".into());
+        return Ok(Outcome::of(r));
+    }
+    let wrapped = crate::ssh::become_::wrap(&cmd, become_, env);
+    let out = remote
+        .exec(&wrapped, None, Some(Duration::from_secs(60)))
+        .map_err(|e| e.to_string())?;
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.rc != 0 || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "could not start the background job (rc {}): {}",
+            out.rc,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let mut r = ModuleResult::changed();
+    if let Value::Object(m) = started_result(&pid) {
+        r.data = m;
+    }
+    Ok(Outcome::of(r))
 }
 
 #[cfg(test)]

@@ -94,6 +94,17 @@ pub enum Effect {
     EndHost,
     /// `meta: end_play`: every host stops the play.
     EndPlay,
+    /// `add_host` / `group_by`: the inventory of the plays that follow changes.
+    Inventory(InventoryChange),
+}
+
+/// A change to the in-memory inventory, applied after the current play (Ansible's plays that
+/// follow see it; the current play's host list stays).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InventoryChange {
+    pub host: String,
+    pub groups: Vec<String>,
+    pub vars: Vars,
 }
 
 /// A control module's result and what it changes.
@@ -136,6 +147,8 @@ fn dispatch(a: &Args<'_>, cx: ControlCtx<'_>) -> Result<Done, Problem> {
     match a.module() {
         "debug" => Ok(debug(cx.templar, a, cx.scope)?.into()),
         "set_fact" => set_fact(a),
+        "add_host" => add_host(a),
+        "group_by" => group_by(a, &cx.link.conn.name),
         "assert" => Ok(assert(cx.templar, a, cx.scope)?.into()),
         "fail" => Err(ControlError::Failed(
             a.value("msg")?
@@ -163,6 +176,53 @@ fn set_fact(a: &Args<'_>) -> Result<Done, Problem> {
     r.data
         .insert("ansible_facts".into(), Value::Object(facts.clone()));
     Ok(with(r, Effect::SetFacts(facts)))
+}
+
+fn add_host(a: &Args<'_>) -> Result<Done, Problem> {
+    let host = a.str("name")?.unwrap_or_default();
+    let groups = a.list("groups")?.unwrap_or_default();
+    let mut vars = Vars::new();
+    for (k, v) in a.free_names()? {
+        vars.insert(k.clone(), v.clone());
+    }
+    let r = ModuleResult::changed().set(
+        "add_host",
+        json!({"host_name": host, "groups": groups, "host_vars": vars}),
+    );
+    Ok(with(
+        r,
+        Effect::Inventory(InventoryChange { host, groups, vars }),
+    ))
+}
+
+fn group_by(a: &Args<'_>, host: &str) -> Result<Done, Problem> {
+    let key = a.str("key")?.unwrap_or_default();
+    let parents = a.list("parents")?.unwrap_or_default();
+    if parents.iter().any(|p| p != "all") {
+        return Err(Problem::Control(ControlError::Failed(
+            "group_by: parents other than 'all' are not supported by knockplay".into(),
+        )));
+    }
+    // Ansible turns characters that are not valid in group names into underscores.
+    let group: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let r = ModuleResult::changed().set("add_group", json!(group));
+    Ok(with(
+        r,
+        Effect::Inventory(InventoryChange {
+            host: host.to_string(),
+            groups: vec![group],
+            vars: Vars::new(),
+        }),
+    ))
 }
 
 fn meta(a: &Args<'_>) -> Result<Done, Problem> {

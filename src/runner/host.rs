@@ -76,6 +76,8 @@ pub struct PlayCtx<'a> {
     pub throttle: super::throttle::Throttle,
     /// A failure under `any_errors_fatal`: the run stops after this batch.
     pub fatal: AtomicBool,
+    /// `add_host` / `group_by` changes, applied to the inventory after the play.
+    pub inventory_changes: Mutex<Vec<super::control::InventoryChange>>,
 }
 
 impl PlayCtx<'_> {
@@ -98,6 +100,8 @@ pub struct HostRun<'p, 's> {
     pub vars_files: Vars,
     /// Notified handler names/topics, in notification order.
     pub notified: Vec<String>,
+    /// Handlers of roles included at run time (`include_role`), after the play's.
+    pub role_handlers: Vec<crate::playbook::model::Task>,
 }
 
 impl HostRun<'_, '_> {

@@ -33,6 +33,7 @@ mod asyncs;
 pub mod connect;
 pub mod control;
 mod deadline;
+mod defaults;
 mod escape;
 pub mod host;
 pub mod keywords;

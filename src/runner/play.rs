@@ -141,40 +141,20 @@ pub fn run(pb: &Playbook, mut opts: RunOptions) -> RunReport {
         None => None,
     };
     let hostvars: Mutex<BTreeMap<String, Vars>> = Mutex::new(BTreeMap::new());
-    let groups = groups_value(&opts);
     let mut fatal = false;
     for play in &pb.plays {
         if opts.cancel.load(Ordering::Relaxed) || fatal {
             break;
         }
         let hosts = play_hosts(play, &opts, &templar, &reporter, limit.as_deref(), &states);
+        let groups = groups_value(&opts);
         reporter.play_start(&play.name, &hosts);
         if hosts.is_empty() {
             reporter.note("skipping: no hosts matched");
             continue;
         }
-        for h in &hosts {
-            if !states.contains_key(h) {
-                let vars = opts.inventory.host_vars(h);
-                let conn = HostConn::from_vars(
-                    h,
-                    &vars,
-                    opts.remote_user.as_deref(),
-                    opts.private_key.as_ref(),
-                );
-                if let Ok(mut hv) = hostvars.lock() {
-                    hv.insert(h.clone(), vars);
-                }
-                states.insert(h.clone(), HostState::new(h, conn));
-            }
-            if let Some(st) = states.get_mut(h) {
-                st.link
-                    .set_transport(play_transport(play, &opts, &templar, h));
-                if let Some(p) = play_port(play, &opts, h) {
-                    st.link.set_port(p);
-                }
-            }
-        }
+        prepare_hosts(play, &opts, &templar, &hosts, &mut states, &hostvars);
+        let mut changes = Vec::new();
         for batch in batches(play, &hosts) {
             let ctx = PlayCtx {
                 play,
@@ -189,6 +169,7 @@ pub fn run(pb: &Playbook, mut opts: RunOptions) -> RunReport {
                 run_once: super::once::RunOnce::new(batch.clone()),
                 throttle: Default::default(),
                 fatal: AtomicBool::new(false),
+                inventory_changes: Mutex::new(Vec::new()),
             };
             let mut taken: Vec<HostState> = batch.iter().filter_map(|h| states.remove(h)).collect();
             let back = run_batch(&ctx, &mut taken);
@@ -199,8 +180,21 @@ pub fn run(pb: &Playbook, mut opts: RunOptions) -> RunReport {
                 // any_errors_fatal: no more batches, no more plays.
                 fatal = true;
             }
+            changes.extend(std::mem::take(
+                &mut *ctx
+                    .inventory_changes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+            ));
             if opts.cancel.load(Ordering::Relaxed) || fatal {
                 break;
+            }
+        }
+        // add_host / group_by: the plays that follow see the new hosts and groups.
+        for c in changes {
+            opts.inventory.add_host(&c.host, &c.vars, &c.groups);
+            if let Ok(mut hv) = hostvars.lock() {
+                hv.insert(c.host.clone(), opts.inventory.host_vars(&c.host));
             }
         }
     }
@@ -261,6 +255,39 @@ fn play_hosts(
     }
     hosts.retain(|h| !states.get(h).is_some_and(|s| s.out));
     hosts
+}
+
+/// A state for each host new to the run, and each host's transport and port for `play`.
+fn prepare_hosts(
+    play: &Play,
+    opts: &RunOptions,
+    templar: &Templar,
+    hosts: &[String],
+    states: &mut BTreeMap<String, HostState>,
+    hostvars: &Mutex<BTreeMap<String, Vars>>,
+) {
+    for h in hosts {
+        if !states.contains_key(h) {
+            let vars = opts.inventory.host_vars(h);
+            let conn = HostConn::from_vars(
+                h,
+                &vars,
+                opts.remote_user.as_deref(),
+                opts.private_key.as_ref(),
+            );
+            if let Ok(mut hv) = hostvars.lock() {
+                hv.insert(h.clone(), vars);
+            }
+            states.insert(h.clone(), HostState::new(h, conn));
+        }
+        if let Some(st) = states.get_mut(h) {
+            st.link
+                .set_transport(play_transport(play, opts, templar, h));
+            if let Some(p) = play_port(play, opts, h) {
+                st.link.set_port(p);
+            }
+        }
+    }
 }
 
 /// `group_vars/` and `host_vars/` beside the playbook (and beside imported playbooks).
@@ -575,6 +602,7 @@ fn run_host(ctx: &PlayCtx<'_>, st: &mut HostState, gate: &StepGate, forks: &Fork
         inv_vars,
         vars_files,
         notified: Vec::new(),
+        role_handlers: Vec::new(),
     };
     let inh = Inherit {
         become_: ctx.play.become_.clone(),

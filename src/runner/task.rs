@@ -12,6 +12,7 @@ use super::asyncs;
 use super::connect::Transport;
 use super::control::{self, ControlCtx, ControlError, Done, Effect};
 use super::deadline::{sleep_within, Deadline};
+use super::defaults;
 use super::host::{HostRun, PlayCtx};
 use super::keywords::{ExecKeywords, Inherit, KeywordSources, TaskKeywords};
 use super::once::Turn;
@@ -392,54 +393,6 @@ impl HostRun<'_, '_> {
         }
     }
 
-    /// `args` with the `module_defaults` of the play, blocks and task filled in where the task
-    /// does not set them (`None`: no defaults apply).
-    fn module_defaults(
-        &self,
-        leaf: &Leaf<'_>,
-        short: &str,
-        args: &Vars,
-        scope: &Vars,
-    ) -> Result<Option<Vars>, String> {
-        let layers = leaf
-            .sources
-            .inherited
-            .module_defaults
-            .iter()
-            .chain(leaf.task.module_defaults.iter());
-        let names = [
-            short.to_string(),
-            format!("ansible.builtin.{short}"),
-            format!("ansible.legacy.{short}"),
-        ];
-        let mut defaults = Vars::new();
-        for layer in layers {
-            let Value::Object(by_module) = layer else {
-                continue;
-            };
-            for n in &names {
-                if let Some(Value::Object(d)) = by_module.get(n) {
-                    defaults.extend(d.iter().map(|(k, v)| (k.clone(), v.clone())));
-                }
-            }
-        }
-        if defaults.keys().all(|k| args.contains_key(k)) {
-            return Ok(None);
-        }
-        let mut merged = args.clone();
-        for (k, v) in defaults {
-            if !merged.contains_key(&k) {
-                let v = self
-                    .ctx
-                    .templar
-                    .render_value(&v, scope)
-                    .map_err(|e| format!("module_defaults {short}.{k}: {e}"))?;
-                merged.insert(k, v);
-            }
-        }
-        Ok(Some(merged))
-    }
-
     /// A boolean keyword that renders true (unset or not a boolean: false).
     fn keyword_true(&self, v: Option<&Value>, scope: &Vars) -> bool {
         v.and_then(|v| self.ctx.templar.render_value(v, scope).ok())
@@ -475,7 +428,13 @@ impl HostRun<'_, '_> {
             (Err(e), _) | (_, Err(e)) => return Outcome::failed(task_error(leaf.task, &host, e)),
             (Ok(b), Ok(env)) => (b.clone(), env.clone()),
         };
-        let with_defaults = match self.module_defaults(leaf, short, args, scope) {
+        let layers = leaf
+            .sources
+            .inherited
+            .module_defaults
+            .iter()
+            .chain(leaf.task.module_defaults.iter());
+        let with_defaults = match defaults::apply(layers, self.ctx.templar, short, args, scope) {
             Ok(d) => d,
             Err(msg) => return Outcome::failed(task_error(leaf.task, &host, &msg)),
         };
@@ -510,8 +469,15 @@ impl HostRun<'_, '_> {
             Err(msg) => return Outcome::failed(task_error(leaf.task, &host, &msg)),
         };
         if spec.is_some_and(|s| s.poll == 0) {
-            return fire_and_forget(remote, short, args, become_.as_ref(), &env, exec.check_mode)
-                .unwrap_or_else(|msg| Outcome::failed(task_error(leaf.task, &host, &msg)));
+            return asyncs::fire_and_forget(
+                remote,
+                short,
+                args,
+                become_.as_ref(),
+                &env,
+                exec.check_mode,
+            )
+            .unwrap_or_else(|msg| Outcome::failed(task_error(leaf.task, &host, &msg)));
         }
         // With polling, `async` is the task's deadline (the nearer of it and `timeout`).
         let deadline_left = leaf.deadline.map(|d| d.command_timeout(Instant::now()));
@@ -587,6 +553,14 @@ impl HostRun<'_, '_> {
         let mut flow = Flow::Continue;
         let result = match effect {
             None => result,
+            Some(Effect::Inventory(change)) => {
+                self.ctx
+                    .inventory_changes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(change);
+                result
+            }
             Some(Effect::SetFacts(facts)) => {
                 self.st.registered.extend(facts);
                 self.publish_hostvars(&self.st.registered);
@@ -735,7 +709,17 @@ fn once_turn<'p>(
     inh: &Inherit<'_>,
     scope: &Vars,
 ) -> Result<Option<Turn<'p>>, String> {
-    let Some(v) = task.run_once.as_ref().or(inh.run_once.as_ref()) else {
+    // add_host runs once for the play's hosts, as in Ansible (loops excepted: per item).
+    let implicit = matches!(&task.action, Action::Module { name, .. }
+        if short_module_name(name) == "add_host")
+        && task.loop_.is_none();
+    let always = Value::Bool(true);
+    let Some(v) = task
+        .run_once
+        .as_ref()
+        .or(inh.run_once.as_ref())
+        .or(implicit.then_some(&always))
+    else {
         return Ok(None);
     };
     let on = ctx
@@ -749,40 +733,6 @@ fn once_turn<'p>(
     }
     let key = format!("{}#{}", task.pos, task.display_name());
     Ok(Some(ctx.run_once.turn(&key, host)))
-}
-
-/// `poll: 0`: start the command in the background on the host and report it started.
-fn fire_and_forget(
-    remote: &mut (dyn Remote + Send),
-    module: &str,
-    args: &Vars,
-    become_: Option<&crate::ssh::Become>,
-    env: &[(String, String)],
-    check_mode: bool,
-) -> Result<Outcome, String> {
-    let cmd = asyncs::detached_command(module, args)?;
-    if check_mode {
-        let mut r = ModuleResult::ok();
-        r.msg = Some("check mode: the background job was not started".into());
-        return Ok(Outcome::of(r));
-    }
-    let wrapped = crate::ssh::become_::wrap(&cmd, become_, env);
-    let out = remote
-        .exec(&wrapped, None, Some(Duration::from_secs(60)))
-        .map_err(|e| e.to_string())?;
-    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if out.rc != 0 || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "could not start the background job (rc {}): {}",
-            out.rc,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let mut r = ModuleResult::changed();
-    if let Value::Object(m) = asyncs::started_result(&pid) {
-        r.data = m;
-    }
-    Ok(Outcome::of(r))
 }
 
 #[cfg(test)]

@@ -196,7 +196,10 @@ impl HostRun<'_, '_> {
                 Ok(None) => {}
             }
             let tasks = match self.load_included(task, &s) {
-                Ok(t) => t,
+                Ok((t, handlers)) => {
+                    self.role_handlers.extend(handlers);
+                    t
+                }
                 Err(e) => return self.include_failed(&display, e),
             };
             // Ansible prints "included: file for host".
@@ -222,7 +225,8 @@ impl HostRun<'_, '_> {
     }
 
     /// Load the tasks an include names (its file or role templated with `scope`).
-    fn load_included(&self, task: &Task, scope: &Vars) -> Result<Vec<Task>, String> {
+    /// Returns the tasks, and the handlers of an included role.
+    fn load_included(&self, task: &Task, scope: &Vars) -> Result<(Vec<Task>, Vec<Task>), String> {
         let host = self.name();
         let templar = self.ctx.templar;
         let dir = &self.ctx.play.dir;
@@ -231,16 +235,15 @@ impl HostRun<'_, '_> {
                 Ok(f) => {
                     let path = parse::resolve_include(dir, task, &to_display(&f));
                     parse::load_tasks_file(&path, dir, &self.ctx.play.search, task.role.clone())
+                        .map(|t| (t, Vec::new()))
                         .map_err(|e| e.to_string())
                 }
                 Err(e) => Err(task_error(task, &host, &e.to_string())),
             },
-            Action::IncludeRole { name, tasks_from } => {
+            Action::IncludeRole { name, from } => {
                 let n = templar.render_value(name, scope).map(|v| to_display(&v));
-                let tf = tasks_from
-                    .as_ref()
-                    .and_then(|t| templar.render_value(t, scope).ok())
-                    .map(|v| to_display(&v));
+                let files =
+                    from.map(|v| templar.render_value(v, scope).ok().map(|v| to_display(&v)));
                 match n {
                     Ok(n) => parse::load_role(
                         &n,
@@ -248,14 +251,14 @@ impl HostRun<'_, '_> {
                         &self.ctx.play.search,
                         task.role.clone(),
                         Vars::new(),
-                        tf.as_deref(),
+                        &files,
+                        &self.ctx.play.roles_seen,
                     )
-                    .map(|(t, _)| t)
                     .map_err(|e| e.to_string()),
                     Err(e) => Err(task_error(task, &host, &e.to_string())),
                 }
             }
-            _ => Ok(Vec::new()),
+            _ => Ok((Vec::new(), Vec::new())),
         }
     }
 
@@ -267,13 +270,29 @@ impl HostRun<'_, '_> {
         let notified = std::mem::take(&mut self.notified);
         let ctx = self.ctx;
         let inh = Inherit::default();
-        for h in &ctx.play.handlers {
+        let role_handlers = std::mem::take(&mut self.role_handlers);
+        let flow = self.run_notified(
+            ctx.play.handlers.iter().chain(&role_handlers),
+            &notified,
+            &inh,
+        );
+        self.role_handlers = role_handlers;
+        flow
+    }
+
+    fn run_notified<'t>(
+        &mut self,
+        handlers: impl Iterator<Item = &'t Task>,
+        notified: &[String],
+        inh: &Inherit<'_>,
+    ) -> Flow {
+        for h in handlers {
             let name = h.name.clone().unwrap_or_default();
             let hit = notified
                 .iter()
                 .any(|n| *n == name || h.listen.contains(n) || *n == h.display_name());
             if hit {
-                let f = self.run_task(h, &inh);
+                let f = self.run_task(h, inh);
                 if f != Flow::Continue {
                     return f;
                 }

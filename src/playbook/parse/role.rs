@@ -10,7 +10,7 @@ use super::{
     ParseError,
 };
 use crate::playbook::keywords::TASK_KEYWORDS;
-use crate::playbook::model::{Action, RoleCtx, RoleSearch, Task};
+use crate::playbook::model::{Action, RoleCtx, RoleFiles, RoleSearch, Task};
 use crate::playbook::yaml::{Node, NodeKind};
 use crate::value::{Value, Vars};
 
@@ -73,40 +73,70 @@ pub fn find_role(name: &str, play_dir: &Path, search: &RoleSearch) -> Option<Pat
         .find(|d| d.is_dir())
 }
 
-/// A vars file of the role (`defaults/main.yml`, `vars/main.yml`), empty when absent.
-fn role_vars(dir: &Path) -> Result<Vars, ParseError> {
-    match yaml_in(dir, "main") {
+/// A file of the role: `sub/NAME.yml` for `name` (`tasks_from` and the like, with or without
+/// the extension), else `sub/main.yml`. A named file that does not exist is an error; a missing
+/// `main` is none.
+fn role_file(
+    dir: &Path,
+    sub: &str,
+    name: Option<&str>,
+    role: &str,
+) -> Result<Option<PathBuf>, ParseError> {
+    let stem = name.unwrap_or("main");
+    let stem = stem
+        .strip_suffix(".yml")
+        .or_else(|| stem.strip_suffix(".yaml"))
+        .unwrap_or(stem);
+    match yaml_in(&dir.join(sub), stem) {
+        Some(p) => Ok(Some(p)),
+        None if name.is_some() => Err(err(
+            &file_pos(dir),
+            format!("role '{role}' has no {sub}/{stem}.yml"),
+        )),
+        None => Ok(None),
+    }
+}
+
+/// A vars file of the role (`defaults/`, `vars/`), empty when absent.
+fn role_vars(dir: &Path, sub: &str, name: Option<&str>, role: &str) -> Result<Vars, ParseError> {
+    match role_file(dir, sub, name, role)? {
         Some(p) => load_vars_file(&p),
         None => Ok(Vars::new()),
     }
 }
 
-/// Load a role: its tasks (from `tasks_from`, default `main`) and handlers, with role context
-/// (defaults, vars, params) attached to every task. Meta dependencies are loaded first.
+/// Load a role: its tasks and handlers (from the files `from` names, `main` otherwise), with
+/// role context (defaults, vars, params) attached to every task. Meta dependencies come first,
+/// except those in `roles_seen` (the play already ran them).
 pub fn load_role(
     name: &str,
     play_dir: &Path,
     search: &Arc<RoleSearch>,
     including_role: Option<Arc<RoleCtx>>,
     params: Vars,
-    tasks_from: Option<&str>,
+    from: &RoleFiles<String>,
+    roles_seen: &std::collections::HashSet<String>,
 ) -> Result<(Vec<Task>, Vec<Task>), ParseError> {
     let ctx = FileCtx {
         dir: play_dir.to_path_buf(),
         play_dir: play_dir.to_path_buf(),
         search: Arc::clone(search),
+        seen_roles: Arc::new(std::sync::Mutex::new(roles_seen.clone())),
+        handlers: Default::default(),
         role: including_role,
     };
-    load_role_in(name, &ctx, params, tasks_from)
+    load_role_in(name, &ctx, params, from, false)
 }
 
 /// [`load_role`] as seen from `ctx`: a role that depends on or includes another also finds it
-/// beside itself.
+/// beside itself. `once`: a role the play already has with the same parameters is skipped
+/// (play `roles:` and dependencies), unless its meta says `allow_duplicates: true`.
 pub(super) fn load_role_in(
     name: &str,
     from: &FileCtx,
     params: Vars,
-    tasks_from: Option<&str>,
+    files: &RoleFiles<String>,
+    once: bool,
 ) -> Result<(Vec<Task>, Vec<Task>), ParseError> {
     let play_dir = from.play_dir.as_path();
     let parent = from.role.as_ref().map(|r| r.dir.as_path());
@@ -125,8 +155,28 @@ pub(super) fn load_role_in(
                 format!("the role '{name}' was not found in {}", searched.join(":")),
             )
         })?;
-    let defaults = role_vars(&dir.join("defaults"))?;
-    let vars = role_vars(&dir.join("vars"))?;
+    let meta = match yaml_in(&dir.join("meta"), "main") {
+        Some(p) => load(&p)?,
+        None => None,
+    };
+    if once {
+        let allow = meta
+            .as_ref()
+            .and_then(|m| m.get("allow_duplicates"))
+            .and_then(|n| crate::value::as_bool(&n.to_value()))
+            .unwrap_or(false);
+        let key = format!(
+            "{}\n{}",
+            dir.display(),
+            serde_json::to_string(&params).unwrap_or_default()
+        );
+        let mut seen = from.seen_roles.lock().unwrap_or_else(|p| p.into_inner());
+        if !seen.insert(key) && !allow {
+            return Ok((Vec::new(), Vec::new()));
+        }
+    }
+    let defaults = role_vars(&dir, "defaults", files.defaults.as_deref(), name)?;
+    let vars = role_vars(&dir, "vars", files.vars.as_deref(), name)?;
     let role_name = Path::new(name)
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
@@ -142,25 +192,15 @@ pub(super) fn load_role_in(
         dir: dir.join("tasks"),
         play_dir: play_dir.to_path_buf(),
         search: Arc::clone(&from.search),
+        seen_roles: Arc::clone(&from.seen_roles),
+        handlers: Arc::clone(&from.handlers),
         role: Some(role.clone()),
     };
-    let (mut tasks, mut handlers) = meta_dependencies(&dir, &ctx)?;
-    let stem = tasks_from.unwrap_or("main");
-    let stem = stem
-        .strip_suffix(".yml")
-        .or_else(|| stem.strip_suffix(".yaml"))
-        .unwrap_or(stem);
-    match yaml_in(&dir.join("tasks"), stem) {
-        Some(p) => tasks.extend(load_tasks_file_ctx(&p, &ctx)?),
-        None if tasks_from.is_some() => {
-            return Err(err(
-                &file_pos(&dir),
-                format!("role '{name}' has no tasks/{stem}.yml"),
-            ))
-        }
-        None => {}
+    let (mut tasks, mut handlers) = meta_dependencies(meta.as_ref(), &ctx)?;
+    if let Some(p) = role_file(&dir, "tasks", files.tasks.as_deref(), name)? {
+        tasks.extend(load_tasks_file_ctx(&p, &ctx)?);
     }
-    if let Some(p) = yaml_in(&dir.join("handlers"), "main") {
+    if let Some(p) = role_file(&dir, "handlers", files.handlers.as_deref(), name)? {
         let hctx = FileCtx {
             dir: dir.join("handlers"),
             ..ctx
@@ -173,18 +213,20 @@ pub(super) fn load_role_in(
 }
 
 /// The tasks and handlers of the roles `meta/main.yml` depends on: they run before the role.
-fn meta_dependencies(dir: &Path, ctx: &FileCtx) -> Result<(Vec<Task>, Vec<Task>), ParseError> {
+fn meta_dependencies(
+    meta: Option<&Node>,
+    ctx: &FileCtx,
+) -> Result<(Vec<Task>, Vec<Task>), ParseError> {
     let mut tasks = Vec::new();
     let mut handlers = Vec::new();
-    if let Some(meta) = yaml_in(&dir.join("meta"), "main") {
-        if let Some(n) = load(&meta)? {
-            if let Some(deps) = n.get("dependencies").and_then(Node::as_seq) {
-                for d in deps {
-                    let (t, h) = role_from_play_entry(d, ctx)?;
-                    tasks.extend(t);
-                    handlers.extend(h);
-                }
-            }
+    if let Some(deps) = meta
+        .and_then(|n| n.get("dependencies"))
+        .and_then(Node::as_seq)
+    {
+        for d in deps {
+            let (t, h) = role_from_play_entry(d, ctx)?;
+            tasks.extend(t);
+            handlers.extend(h);
         }
     }
     Ok((tasks, handlers))
@@ -224,8 +266,8 @@ pub(super) fn role_from_play_entry(
         }
         _ => return Err(err(&node.pos, "a role entry must be a name or a mapping")),
     };
-    let (tasks, handlers) =
-        load_role_in(&name, from, params, None).map_err(|e| refer_to(e, &node.pos, ""))?;
+    let (tasks, handlers) = load_role_in(&name, from, params, &RoleFiles::default(), true)
+        .map_err(|e| refer_to(e, &node.pos, ""))?;
     let tasks = match wrapper {
         // `when`/`tags`/`become` on a role apply to each of its tasks: wrap them in a block.
         Some(w) => vec![Task {

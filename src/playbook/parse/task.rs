@@ -11,7 +11,7 @@ use super::{
 use crate::playbook::keywords::{
     all_module_names, control_params, did_you_mean, unsupported_loops, TASK_KEYWORDS,
 };
-use crate::playbook::model::{Action, LoopSpec, Task};
+use crate::playbook::model::{Action, LoopSpec, RoleFiles, Task};
 use crate::playbook::yaml::{Node, Pos};
 use crate::playbook::{args, fqcn};
 use crate::value::{Value, Vars};
@@ -290,6 +290,8 @@ fn tasks_file_action(call: &Call, ctx: &FileCtx) -> Result<Action, ParseError> {
                 dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
                 play_dir: ctx.play_dir.clone(),
                 search: ctx.search.clone(),
+                seen_roles: ctx.seen_roles.clone(),
+                handlers: ctx.handlers.clone(),
                 role: ctx.role.clone(),
             };
             let prefix = format!("{}: {}: ", call.label, call.short);
@@ -308,18 +310,28 @@ fn role_action(call: &Call, ctx: &FileCtx) -> Result<Action, ParseError> {
         .get("name")
         .cloned()
         .ok_or_else(|| call.error("needs 'name'"))?;
-    let tasks_from = call.args.get("tasks_from").cloned();
+    let from = RoleFiles {
+        tasks: call.args.get("tasks_from").cloned(),
+        vars: call.args.get("vars_from").cloned(),
+        defaults: call.args.get("defaults_from").cloned(),
+        handlers: call.args.get("handlers_from").cloned(),
+    };
     match (call.short, rname.as_str()) {
         ("import_role", Some(n)) if !n.contains("{{") => {
-            let tf = tasks_from.as_ref().and_then(Value::as_str);
+            let files = from.map(|v| v.as_str().map(str::to_string));
             let prefix = format!("{}: ", call.label);
-            let (tasks, _handlers) = load_role_in(n, ctx, Vars::new(), tf)
+            let (tasks, handlers) = load_role_in(n, ctx, Vars::new(), &files, false)
                 .map_err(|e| refer_to(e, call.pos, &prefix))?;
+            // The role's handlers join the play's.
+            ctx.handlers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(handlers);
             Ok(Action::block_of(tasks))
         }
         _ => Ok(Action::IncludeRole {
             name: rname,
-            tasks_from,
+            from: Box::new(from),
         }),
     }
 }
@@ -391,6 +403,8 @@ mod tests {
             dir: ".".into(),
             play_dir: ".".into(),
             search: Default::default(),
+            seen_roles: Default::default(),
+            handlers: Default::default(),
             role: None,
         };
         parse_task(&node, &ctx)
