@@ -9,7 +9,7 @@ use crate::ssh::{ConnectOptions, HostSession, LocalShell, Remote, SshError};
 use crate::value::{to_display, Vars, MAX_SECONDS};
 
 /// Where and as whom to connect to one inventory host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HostConn {
     /// Inventory name.
     pub name: String,
@@ -20,6 +20,12 @@ pub struct HostConn {
     pub private_key: Option<PathBuf>,
     /// How commands reach the host.
     pub transport: Transport,
+    /// The user and port came from the inventory or the command line (else ssh config may set
+    /// them).
+    pub user_set: bool,
+    pub port_set: bool,
+    /// `ansible_ssh_common_args` and `ansible_ssh_extra_args`.
+    pub ssh_args: Option<String>,
 }
 
 /// `ansible_connection` / the `connection` keyword.
@@ -73,14 +79,21 @@ impl HostConn {
                 .find_map(|k| vars.get(*k).map(to_display))
                 .filter(|s| !s.is_empty())
         };
+        let port = get(&["ansible_port", "ansible_ssh_port"]).and_then(|p| p.parse().ok());
+        let user =
+            get(&["ansible_user", "ansible_ssh_user"]).or_else(|| default_user.map(str::to_string));
+        let ssh_args: Vec<String> = ["ansible_ssh_common_args", "ansible_ssh_extra_args"]
+            .iter()
+            .filter_map(|k| get(&[k]))
+            .collect();
         HostConn {
             name: name.to_string(),
             addr: get(&["ansible_host", "ansible_ssh_host"]).unwrap_or_else(|| name.to_string()),
-            port: get(&["ansible_port", "ansible_ssh_port"])
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(22),
-            user: get(&["ansible_user", "ansible_ssh_user"])
-                .or_else(|| default_user.map(str::to_string))
+            port: port.unwrap_or(22),
+            port_set: port.is_some(),
+            user_set: user.is_some(),
+            ssh_args: (!ssh_args.is_empty()).then(|| ssh_args.join(" ")),
+            user: user
                 .or_else(|| std::env::var("USER").ok())
                 .unwrap_or_else(|| "root".into()),
             private_key: get(&["ansible_ssh_private_key_file", "ansible_private_key_file"])
@@ -156,6 +169,17 @@ impl Connector for SshConnector {
         if let Some(k) = &host.private_key {
             o.private_keys = vec![k.clone()];
         }
+        let given = super::sshroute::Given {
+            addr: &host.addr,
+            ssh_args: host.ssh_args.as_deref(),
+            user_set: host.user_set,
+            port_set: host.port_set,
+            key_set: host.private_key.is_some(),
+        };
+        let routed = super::sshroute::route(given).map_err(|reason| SshError::Session {
+            addr: host.addr.clone(),
+            reason,
+        })?;
         o.use_agent = self.use_agent;
         o.connect_timeout = self.connect_timeout;
         o.wait_for_ssh = self.wait_for_ssh;
@@ -164,6 +188,7 @@ impl Connector for SshConnector {
         o.command_timeout = self.command_timeout;
         o.allow_loose_key_permissions = self.allow_loose_key_permissions;
         o.pinned_host_keys = self.pinned_host_keys.clone();
+        let o = routed.apply(o);
         let s = HostSession::connect(&o)?;
         Ok(Box::new(s))
     }
@@ -217,6 +242,7 @@ impl HostLink {
 
     /// Sets the port (a play's `port:`); a session to the old one is dropped.
     pub fn set_port(&mut self, port: u16) {
+        self.conn.port_set = true;
         if self.conn.port != port {
             self.conn.port = port;
             self.session = None;

@@ -642,7 +642,7 @@ mod tests {
             port: 22,
             user: "root".into(),
             private_key: None,
-            transport: Default::default(),
+            ..Default::default()
         });
         let connector = super::super::tests::LocalConnector { refuse: Vec::new() };
         let templar = Templar::new();

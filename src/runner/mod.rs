@@ -44,6 +44,7 @@ pub mod play;
 pub mod report;
 pub mod result;
 mod scope;
+mod sshroute;
 pub mod task;
 mod throttle;
 pub mod vars;

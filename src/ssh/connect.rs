@@ -4,6 +4,7 @@
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::OwnedFd;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -74,11 +75,6 @@ fn retryable(e: &SshError) -> bool {
 
 /// One connection attempt.
 fn connect_once(opts: &ConnectOptions, deadline: Option<Instant>) -> Result<Transport, SshError> {
-    let addr = opts.addr();
-    let session_error = |reason: String| SshError::Session {
-        addr: addr.clone(),
-        reason,
-    };
     let step_timeout = match deadline {
         Some(d) => opts
             .connect_timeout
@@ -86,19 +82,54 @@ fn connect_once(opts: &ConnectOptions, deadline: Option<Instant>) -> Result<Tran
             .max(Duration::from_millis(500)),
         None => opts.connect_timeout,
     };
-    let tcp = tcp_connect(opts, step_timeout)?;
-    let socket = tcp.try_clone().map_err(|e| SshError::Network {
+    let (session, socket) = open_session(opts, step_timeout)?;
+    if !opts.keepalive.is_zero() {
+        session.set_keepalive(
+            true,
+            u32::try_from(opts.keepalive.as_secs().max(1)).unwrap_or(u32::MAX),
+        );
+    }
+    session.set_blocking(false);
+    Ok(Transport::new(session, socket, opts))
+}
+
+/// A blocking session to `opts`'s host, its host key checked and authenticated, directly or
+/// through its jump host, and a clone of its socket for polling.
+pub(super) fn open_session(
+    opts: &ConnectOptions,
+    step_timeout: Duration,
+) -> Result<(Session, OwnedFd), SshError> {
+    let addr = opts.addr();
+    let session_error = |reason: String| SshError::Session {
+        addr: addr.clone(),
+        reason,
+    };
+    let clone_failed = |e: std::io::Error| SshError::Network {
         addr: addr.clone(),
         reason: format!("cannot clone socket: {e}"),
-    })?;
-    let _ = tcp.set_nodelay(true);
-    if !opts.keepalive.is_zero() {
-        set_tcp_keepalive(tcp.as_raw_fd(), opts.keepalive);
-    }
-
+    };
     let mut session =
         Session::new().map_err(|e| session_error(format!("cannot create ssh session: {e}")))?;
-    session.set_tcp_stream(tcp);
+    let socket = match &opts.jump {
+        Some(jump) => {
+            let (jump_session, jump_socket) = open_session(jump, step_timeout)?;
+            let stream =
+                super::jump::through(jump_session, jump_socket, jump, &opts.host, opts.port)?;
+            let socket = OwnedFd::from(stream.try_clone().map_err(clone_failed)?);
+            session.set_tcp_stream(stream);
+            socket
+        }
+        None => {
+            let tcp = tcp_connect(opts, step_timeout)?;
+            let socket = OwnedFd::from(tcp.try_clone().map_err(clone_failed)?);
+            let _ = tcp.set_nodelay(true);
+            if !opts.keepalive.is_zero() {
+                set_tcp_keepalive(tcp.as_raw_fd(), opts.keepalive);
+            }
+            session.set_tcp_stream(tcp);
+            socket
+        }
+    };
     session.set_blocking(true);
     session.set_timeout(u32::try_from(step_timeout.as_millis()).unwrap_or(u32::MAX));
     prefer_known_host_key_types(&session, opts);
@@ -144,15 +175,7 @@ fn connect_once(opts: &ConnectOptions, deadline: Option<Instant>) -> Result<Tran
     }
 
     authenticate(&session, opts)?;
-
-    if !opts.keepalive.is_zero() {
-        session.set_keepalive(
-            true,
-            u32::try_from(opts.keepalive.as_secs().max(1)).unwrap_or(u32::MAX),
-        );
-    }
-    session.set_blocking(false);
-    Ok(Transport::new(session, socket, opts))
+    Ok((session, socket))
 }
 
 fn tcp_connect(opts: &ConnectOptions, timeout: Duration) -> Result<TcpStream, SshError> {

@@ -51,6 +51,9 @@ pub struct ConnectOptions {
     /// keys an authenticated knock carried. The accepted key then replaces the address's entries
     /// in known_hosts.
     pub pinned_host_keys: Option<Vec<[u8; 32]>>,
+    /// Reach the host through this one (`ProxyJump`): an SSH session to it (its host key
+    /// checked, authenticated) carries the connection over a direct-tcpip channel.
+    pub jump: Option<Box<ConnectOptions>>,
 }
 
 impl ConnectOptions {
@@ -76,6 +79,7 @@ impl ConnectOptions {
             command_shell: !shell_disabled_by_env(),
             allow_loose_key_permissions: false,
             pinned_host_keys: None,
+            jump: None,
         }
     }
 

@@ -3,7 +3,7 @@
 //! turning libssh2 and I/O errors into [`SshError`], and remembering when the connection is dead.
 
 use std::io::ErrorKind;
-use std::net::TcpStream;
+use std::os::fd::OwnedFd;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::time::Instant;
 
@@ -38,7 +38,7 @@ impl Fail {
 pub struct Transport {
     session: Session,
     /// A clone of the session's socket, for `poll(2)` and liveness checks.
-    socket: TcpStream,
+    socket: OwnedFd,
     /// Set when the transport failed; the session must be reconnected.
     dead: bool,
     /// `host:port` for error messages.
@@ -51,7 +51,7 @@ pub struct Transport {
 
 impl Transport {
     /// Wraps a session that is connected, authenticated and already switched to non-blocking mode.
-    pub fn new(session: Session, socket: TcpStream, opts: &ConnectOptions) -> Transport {
+    pub fn new(session: Session, socket: OwnedFd, opts: &ConnectOptions) -> Transport {
         Transport {
             session,
             socket,
