@@ -457,7 +457,13 @@ fn try_run(mut args: RunArgs, cancel: Arc<AtomicBool>) -> Result<i32, i32> {
 fn list(pb: &Playbook, inv: &Inventory, args: &RunArgs) -> Result<i32, i32> {
     outln!("\nplaybook: {}", args.playbook.display());
     for (i, play) in pb.plays.iter().enumerate() {
-        outln!("\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
+        outln!(
+            "\n  play #{} ({}): {}\tTAGS: [{}]",
+            i + 1,
+            play.hosts,
+            play.name,
+            play.tags.join(", ")
+        );
         if args.list_hosts {
             let mut hosts = fail(inv.hosts_matching(&play.hosts), exit::UNREACHABLE_OR_PARSE)?;
             if let Some(l) = &args.limit {
@@ -472,34 +478,44 @@ fn list(pb: &Playbook, inv: &Inventory, args: &RunArgs) -> Result<i32, i32> {
         }
         if args.list_tasks {
             outln!("    tasks:");
-            list_tasks(&play.pre_tasks, 1);
-            list_tasks(&play.tasks, 1);
-            list_tasks(&play.post_tasks, 1);
+            for tasks in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
+                list_tasks(tasks, &play.tags, args);
+            }
         }
     }
     Ok(exit::OK)
 }
 
-/// Task names with their tags; blocks are walked, not listed.
-fn list_tasks(tasks: &[Task], depth: usize) {
+/// The tasks `--tags`/`--skip-tags` select, with their effective tags (inherited from the
+/// play, blocks and role entries, as Ansible shows them); blocks are walked, not listed.
+fn list_tasks(tasks: &[Task], inherited: &[String], args: &RunArgs) {
     for t in tasks {
+        let mut tags: Vec<String> = inherited.to_vec();
+        for tag in &t.tags {
+            if !tags.contains(tag) {
+                tags.push(tag.clone());
+            }
+        }
         match &t.action {
             Action::Block {
                 block,
                 rescue,
                 always,
             } => {
-                list_tasks(block, depth);
-                list_tasks(rescue, depth);
-                list_tasks(always, depth);
+                for part in [block, rescue, always] {
+                    list_tasks(part, &tags, args);
+                }
             }
-            _ => {
-                let tags = if t.tags.is_empty() {
-                    String::new()
-                } else {
-                    format!("\tTAGS: [{}]", t.tags.join(", "))
+            _ if !runner::walk::tags_selected(&args.tags, &args.skip_tags, &tags) => {}
+            action => {
+                let mut shown = tags.clone();
+                shown.sort();
+                // An unnamed task is listed by its module alone, also in a role (as Ansible does).
+                let label = match (&t.name, action) {
+                    (None, Action::Module { name, .. }) => name.clone(),
+                    _ => t.display_name(),
                 };
-                outln!("{}{}{tags}", "      ".repeat(depth), t.display_name());
+                outln!("      {label}\tTAGS: [{}]", shown.join(", "));
             }
         }
     }

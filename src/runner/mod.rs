@@ -48,7 +48,7 @@ mod sshroute;
 pub mod task;
 mod throttle;
 pub mod vars;
-mod walk;
+pub mod walk;
 
 #[cfg(test)]
 pub mod tests;

@@ -16,19 +16,24 @@ use crate::value::{to_display, Value, Vars};
 
 /// Is a task with these tags (its own and inherited) selected by `--tags` / `--skip-tags`?
 fn selected(opts: &RunOptions, tags: &[String]) -> bool {
-    let o = opts;
-    if tags.iter().any(|t| o.skip_tags.contains(t)) {
+    tags_selected(&opts.tags, &opts.skip_tags, tags)
+}
+
+/// Whether a task with (effective) `tags` runs under `--tags only` and `--skip-tags skip`, by
+/// Ansible's rules (`always`, `never`, `tagged`, `untagged`, `all`).
+pub fn tags_selected(only: &[String], skip: &[String], tags: &[String]) -> bool {
+    if tags.iter().any(|t| skip.contains(t)) {
         return false;
     }
-    if tags.iter().any(|t| t == "never") && !tags.iter().any(|t| o.tags.contains(t)) {
+    if tags.iter().any(|t| t == "never") && !tags.iter().any(|t| only.contains(t)) {
         return false;
     }
-    if o.tags.is_empty() || o.tags.iter().any(|t| t == "all") {
+    if only.is_empty() || only.iter().any(|t| t == "all") {
         return true;
     }
-    tags.iter().any(|t| t == "always" || o.tags.contains(t))
-        || (o.tags.iter().any(|t| t == "tagged") && !tags.is_empty())
-        || (o.tags.iter().any(|t| t == "untagged") && tags.is_empty())
+    tags.iter().any(|t| t == "always" || only.contains(t))
+        || (only.iter().any(|t| t == "tagged") && !tags.is_empty())
+        || (only.iter().any(|t| t == "untagged") && tags.is_empty())
 }
 
 /// What a block passes down to its tasks.
