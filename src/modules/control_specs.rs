@@ -125,6 +125,16 @@ pub const IMPORT_PLAYBOOK: Spec = Spec::new("import_playbook", &[]).free_form();
 
 pub const INCLUDE: Spec = Spec::new("include", &[]).free_form();
 
+/// `validate_argument_spec` (also what a role with `meta/argument_specs.yml` runs first).
+pub const VALIDATE_ARGUMENT_SPEC: Spec = Spec::new(
+    "validate_argument_spec",
+    &[
+        Param::dict("argument_spec").required(),
+        Param::dict("provided_arguments"),
+        Param::raw("validate_args_context"),
+    ],
+);
+
 /// `add_host`: the other parameters become the new host's variables.
 pub const ADD_HOST: Spec = Spec::new(
     "add_host",
@@ -160,6 +170,7 @@ pub const CONTROL: &[&Spec] = &[
     &INCLUDE,
     &ADD_HOST,
     &GROUP_BY,
+    &VALIDATE_ARGUMENT_SPEC,
 ];
 
 /// The declaration of control module `short` (a short name, no FQCN prefix).

@@ -147,6 +147,7 @@ fn dispatch(a: &Args<'_>, cx: ControlCtx<'_>) -> Result<Done, Problem> {
     match a.module() {
         "debug" => Ok(debug(cx.templar, a, cx.scope)?.into()),
         "set_fact" => set_fact(a),
+        "validate_argument_spec" => validate_argument_spec(a, cx.scope),
         "add_host" => add_host(a),
         "group_by" => group_by(a, &cx.link.conn.name),
         "assert" => Ok(assert(cx.templar, a, cx.scope)?.into()),
@@ -176,6 +177,26 @@ fn set_fact(a: &Args<'_>) -> Result<Done, Problem> {
     r.data
         .insert("ansible_facts".into(), Value::Object(facts.clone()));
     Ok(with(r, Effect::SetFacts(facts)))
+}
+
+/// The spec's options found in the task's variables, with `provided_arguments` over them.
+fn validate_argument_spec(a: &Args<'_>, scope: &Vars) -> Result<Done, Problem> {
+    let spec = a.dict("argument_spec")?.unwrap_or_default();
+    let mut values: Vars = spec
+        .keys()
+        .filter_map(|k| scope.get(k).map(|v| (k.clone(), v.clone())))
+        .collect();
+    values.extend(a.dict("provided_arguments")?.unwrap_or_default());
+    let errors = super::argspec::validate(&spec, &values);
+    if errors.is_empty() {
+        let mut r = ModuleResult::ok();
+        r.msg = Some("The arg spec validation passed".into());
+        return Ok(r.into());
+    }
+    Err(Problem::Control(ControlError::Failed(format!(
+        "Validation of arguments failed:\n{}",
+        errors.join("\n")
+    ))))
 }
 
 fn add_host(a: &Args<'_>) -> Result<Done, Problem> {

@@ -29,6 +29,7 @@ use crate::counters::RunCounts;
 use crate::inventory::Inventory;
 use crate::value::Vars;
 
+mod argspec;
 mod asyncs;
 pub mod connect;
 pub mod control;

@@ -197,6 +197,14 @@ pub(super) fn load_role_in(
         role: Some(role.clone()),
     };
     let (mut tasks, mut handlers) = meta_dependencies(meta.as_ref(), &ctx)?;
+    let entry = files.tasks.as_deref().unwrap_or("main");
+    let entry = entry
+        .strip_suffix(".yml")
+        .or_else(|| entry.strip_suffix(".yaml"))
+        .unwrap_or(entry);
+    if let Some(v) = validation_task(&dir, meta.as_ref(), entry, name, &role)? {
+        tasks.push(v);
+    }
     if let Some(p) = role_file(&dir, "tasks", files.tasks.as_deref(), name)? {
         tasks.extend(load_tasks_file_ctx(&p, &ctx)?);
     }
@@ -210,6 +218,57 @@ pub(super) fn load_role_in(
         }
     }
     Ok((tasks, handlers))
+}
+
+/// The task Ansible puts before a role's first task when `meta/argument_specs.yml` (or
+/// `argument_specs` in `meta/main.yml`) has a spec for the entry point: it validates the role's
+/// variables and parameters against the spec's options.
+fn validation_task(
+    dir: &Path,
+    meta: Option<&Node>,
+    entry: &str,
+    name: &str,
+    role: &Arc<RoleCtx>,
+) -> Result<Option<Task>, ParseError> {
+    let file = yaml_in(&dir.join("meta"), "argument_specs");
+    let loaded = match &file {
+        Some(p) => load(p)?,
+        None => None,
+    };
+    let specs = match (&loaded, meta) {
+        (Some(n), _) => n.get("argument_specs"),
+        (None, Some(m)) => m.get("argument_specs"),
+        (None, None) => None,
+    };
+    let Some(spec) = specs.and_then(|s| s.get(entry)) else {
+        return Ok(None);
+    };
+    let spec_value = spec.to_value();
+    let mut task_name = format!("Validating arguments against arg spec '{entry}'");
+    if let Some(d) = spec_value.get("short_description") {
+        task_name.push_str(&format!(" - {}", crate::value::to_display(d)));
+    }
+    let args = serde_json::json!({
+        "argument_spec": spec_value.get("options").cloned().unwrap_or_else(|| serde_json::json!({})),
+        "provided_arguments": Value::Object(role.params.clone()),
+        "validate_args_context": {
+            "type": "role",
+            "name": name,
+            "argument_spec_name": entry,
+            "path": dir.display().to_string(),
+        },
+    });
+    let mut t = Task::new(
+        Some(task_name),
+        spec.pos.clone(),
+        Action::Module {
+            name: "validate_argument_spec".into(),
+            args,
+        },
+    );
+    t.tags = vec!["always".into()];
+    t.role = Some(Arc::clone(role));
+    Ok(Some(t))
 }
 
 /// The tasks and handlers of the roles `meta/main.yml` depends on: they run before the role.
