@@ -2,8 +2,8 @@
 //! `local_action`, `delegate_to: localhost` (also on a block), and a play with
 //! `connection: local`, run by knockplay against one test host and by real `ansible-playbook`
 //! against its twin: the same files on the controller and on the targets, and knockplay's
-//! second run changes nothing. A task delegated to another remote host is refused with a message
-//! and runs nowhere (knockplay used to run it on the target).
+//! second run changes nothing. A task delegated to another inventory host runs there, over a
+//! session of its own, with the target's variables (knockplay used to run it on the target).
 
 mod common;
 
@@ -149,32 +149,42 @@ fn delegated_and_local_tasks_run_on_the_controller_like_ansible() {
 }
 
 #[test]
-fn a_task_delegated_to_another_remote_host_runs_nowhere() {
-    let bed = TestBed::start(2).expect("test bed");
+fn a_task_delegated_to_another_host_runs_there_with_the_targets_variables_like_ansible() {
+    let bed = TestBed::start(4).expect("test bed");
     let d = tempfile::tempdir().unwrap();
     let pb = d.path().join("other.yml");
-    let (h0, h1) = (&bed.hosts[0], &bed.hosts[1]);
     std::fs::write(
         &pb,
-        format!(
-            "- hosts: {}\n  gather_facts: false\n  tasks:\n    - command: touch /tmp/delegated-here\n      delegate_to: {}\n",
-            h0.name, h1.name
-        ),
+        "- hosts: \"{{ target }}\"\n  gather_facts: false\n  tasks:\n    - copy: {content: \"from {{ inventory_hostname }}\\n\", dest: /tmp/delegated-from}\n      delegate_to: \"{{ delegate }}\"\n",
     )
     .unwrap();
-    let out = knockplay(&bed, &pb, &[]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(2), "{text}");
-    assert!(
-        text.contains(&format!("delegate_to: '{}' is another host", h1.name)),
-        "{text}"
-    );
-    assert!(!h0.exists("/tmp/delegated-here"));
-    assert!(!h1.exists("/tmp/delegated-here"));
+    let h = &bed.hosts;
+    let vars = |t: &common::Host, dl: &common::Host| {
+        [
+            format!("target={}", t.name),
+            format!("delegate={}", dl.name),
+        ]
+    };
+    check(knockplay(&bed, &pb, &vars(&h[0], &h[1])), "knockplay");
+    let mut an = Command::new(ansible_playbook());
+    an.arg(&pb).arg("-i").arg(bed.inventory_file());
+    for v in vars(&h[2], &h[3]) {
+        an.args(["-e", &v]);
+    }
+    let an = an
+        .env("ANSIBLE_HOST_KEY_CHECKING", "False")
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_LOCAL_TEMP", bed.dir().join("ansible-tmp"))
+        .output()
+        .unwrap();
+    check(an, "ansible-playbook");
+    for (target, delegate) in [(&h[0], &h[1]), (&h[2], &h[3])] {
+        assert!(!target.exists("/tmp/delegated-from"), "{}", target.name);
+        assert_eq!(
+            delegate.read_to_string("/tmp/delegated-from"),
+            Some(format!("from {}\n", target.name))
+        );
+    }
 }
 
 #[test]

@@ -102,6 +102,8 @@ pub struct HostRun<'p, 's> {
     pub notified: Vec<String>,
     /// Handlers of roles included at run time (`include_role`), after the play's.
     pub role_handlers: Vec<crate::playbook::model::Task>,
+    /// Sessions to `delegate_to` hosts, opened on first use.
+    pub delegates: std::collections::HashMap<String, super::connect::HostLink>,
 }
 
 impl HostRun<'_, '_> {

@@ -35,6 +35,7 @@ pub mod connect;
 pub mod control;
 mod deadline;
 mod defaults;
+mod delegate;
 mod escape;
 pub mod host;
 pub mod keywords;

@@ -603,6 +603,7 @@ fn run_host(ctx: &PlayCtx<'_>, st: &mut HostState, gate: &StepGate, forks: &Fork
         vars_files,
         notified: Vec::new(),
         role_handlers: Vec::new(),
+        delegates: Default::default(),
     };
     let inh = Inherit {
         become_: ctx.play.become_.clone(),

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::asyncs;
-use super::connect::Transport;
 use super::control::{self, ControlCtx, ControlError, Done, Effect};
 use super::deadline::{sleep_within, Deadline};
 use super::defaults;
+use super::delegate::{delegate_link, Place};
 use super::host::{HostRun, PlayCtx};
 use super::keywords::{ExecKeywords, Inherit, KeywordSources, TaskKeywords};
 use super::once::Turn;
@@ -24,7 +24,7 @@ use crate::playbook::keywords::{control_params, short_module_name};
 use crate::playbook::model::{Action, Play, RoleCtx, Task};
 use crate::playbook::template::{Templar, OMIT};
 use crate::ssh::{LocalShell, Remote};
-use crate::value::{to_display, Value, Vars};
+use crate::value::{Value, Vars};
 
 /// A leaf task being run on one host: what every step of it reads.
 pub(super) struct Leaf<'a> {
@@ -336,63 +336,6 @@ impl HostRun<'_, '_> {
         Ok(())
     }
 
-    /// Whether `delegate_to` sends this execution to the controller. A delegate that is the host
-    /// itself changes nothing; one that is another remote host is refused (knockplay does not
-    /// open sessions to delegates), never run on the target instead.
-    fn delegated_locally(
-        &self,
-        leaf: &Leaf<'_>,
-        exec: &ExecKeywords,
-        scope: &Vars,
-    ) -> Result<bool, String> {
-        // `connection: local` on the task or a block: the controller, with the host's variables.
-        let connection = leaf.task.connection.as_ref().or(leaf
-            .sources
-            .inherited
-            .connection
-            .as_ref());
-        if let Some(c) = connection {
-            let c = self
-                .ctx
-                .templar
-                .render_value(c, scope)
-                .map(|v| to_display(&v))
-                .map_err(|e| format!("connection: {e}"))?;
-            match Transport::parse(&c) {
-                Transport::Local => return Ok(true),
-                Transport::Ssh => {}
-                Transport::Unsupported(name) => {
-                    return Err(format!(
-                        "connection '{name}' is not supported by knockplay (ssh and local are)"
-                    ))
-                }
-            }
-        }
-        let name = match &exec.delegate_to {
-            Err(e) => return Err(e.clone()),
-            Ok(None) => return Ok(false),
-            Ok(Some(n)) => n,
-        };
-        if *name == self.st.name {
-            return Ok(false);
-        }
-        let inv = self.ctx.inventory;
-        let implicit_local =
-            matches!(name.as_str(), "localhost" | "127.0.0.1") && !inv.contains_host(name);
-        let transport = if inv.contains_host(name) || implicit_local {
-            Transport::of_vars(&inv.host_vars(name), implicit_local)
-        } else {
-            Transport::Ssh
-        };
-        match transport {
-            Transport::Local => Ok(true),
-            _ => Err(format!(
-                "delegate_to: '{name}' is another host; knockplay runs delegated tasks only on the \
-                 controller (localhost, or a host with ansible_connection=local), so the task did not run"
-            )),
-        }
-    }
-
     /// A boolean keyword that renders true (unset or not a boolean: false).
     fn keyword_true(&self, v: Option<&Value>, scope: &Vars) -> bool {
         v.and_then(|v| self.ctx.templar.render_value(v, scope).ok())
@@ -444,19 +387,25 @@ impl HostRun<'_, '_> {
             templar: self.ctx.templar,
             scope,
         };
-        let local = match self.delegated_locally(leaf, exec, scope) {
-            Ok(l) => l,
+        let place = match self.where_to_run(leaf, exec, scope) {
+            Ok(p) => p,
             Err(msg) => return Outcome::failed(task_error(leaf.task, &host, &msg)),
         };
         let mut local_shell;
-        let remote: &mut (dyn Remote + Send) = if local {
-            local_shell = LocalShell::new("localhost", None);
-            &mut local_shell
-        } else {
-            match self.st.link.open(self.ctx.opts.connector.as_ref()) {
-                Ok(r) => r,
-                Err(e) => return Outcome::unreachable(e),
+        let connector = self.ctx.opts.connector.as_ref();
+        let opened = match place {
+            Place::Local => {
+                local_shell = LocalShell::new("localhost", None);
+                Ok(&mut local_shell as &mut (dyn Remote + Send))
             }
+            Place::Host => self.st.link.open(connector),
+            Place::Delegate(name) => {
+                delegate_link(&mut self.delegates, self.ctx, &name).open(connector)
+            }
+        };
+        let remote = match opened {
+            Ok(r) => r,
+            Err(e) => return Outcome::unreachable(e),
         };
         let spec = asyncs::resolve(leaf.task.async_.as_ref(), leaf.task.poll.as_ref(), |v| {
             self.ctx
