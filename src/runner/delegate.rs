@@ -3,13 +3,12 @@
 //! `ansible_connection=local`), or on another host (`delegate_to: db1`) over a session of its own,
 //! opened with that host's connection variables and kept for the host's run.
 
-use super::connect::{HostConn, HostLink, Transport};
 use std::collections::HashMap;
 
+use super::connect::{HostConn, HostLink, Transport};
 use super::host::{HostRun, PlayCtx};
 use super::keywords::ExecKeywords;
-use super::task::Leaf;
-use crate::value::{to_display, Vars};
+use crate::value::{to_display, Value, Vars};
 
 /// Where an execution goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,18 +19,14 @@ pub enum Place {
 }
 
 impl HostRun<'_, '_> {
-    /// Where this execution runs.
+    /// Where this execution runs. `connection`: the task's or the innermost block's
+    /// `connection:` keyword.
     pub(super) fn where_to_run(
         &self,
-        leaf: &Leaf<'_>,
+        connection: Option<&Value>,
         exec: &ExecKeywords,
         scope: &Vars,
     ) -> Result<Place, String> {
-        let connection = leaf.task.connection.as_ref().or(leaf
-            .sources
-            .inherited
-            .connection
-            .as_ref());
         if let Some(c) = connection {
             let c = self
                 .ctx

@@ -387,7 +387,12 @@ impl HostRun<'_, '_> {
             templar: self.ctx.templar,
             scope,
         };
-        let place = match self.where_to_run(leaf, exec, scope) {
+        let connection = leaf.task.connection.as_ref().or(leaf
+            .sources
+            .inherited
+            .connection
+            .as_ref());
+        let place = match self.where_to_run(connection, exec, scope) {
             Ok(p) => p,
             Err(msg) => return Outcome::failed(task_error(leaf.task, &host, &msg)),
         };
