@@ -519,13 +519,15 @@ impl Module for Apt {
     }
 }
 
-/// Run as the `package` module's backend: `names` in `state`, everything else apt's defaults.
+/// Run as the `package` module's backend: `names` in `state`, with the other options `package`
+/// passed on (`options`; apt refuses those it does not have), the rest apt's defaults.
 pub fn run_packages(
     names: Vec<String>,
     state: String,
+    options: Vars,
     ctx: &mut ModuleCtx<'_>,
 ) -> Result<ModuleResult, ModuleError> {
-    let mut vars = Vars::new();
+    let mut vars = options;
     vars.insert("name".into(), Value::from(names));
     vars.insert("state".into(), Value::from(state));
     run_parsed(&AptArgs::from_args(&Args::new(&SPEC, &vars)?)?, ctx)

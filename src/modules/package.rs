@@ -1,4 +1,7 @@
 //! `package`: the generic package module; dispatches on the `ansible_pkg_mgr` fact (apt only).
+//! As in Ansible, options it does not declare go to the backend (`update_cache`,
+//! `allow_downgrade`, ...), which accepts or refuses them: a task meant for another backend (an
+//! `enablerepo` under `when: ansible_os_family == 'RedHat'`) parses, and fails only if it runs.
 
 use super::apt::{run_packages, STATES};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
@@ -14,7 +17,8 @@ const SPEC: Spec = Spec::new(
         Param::str("state").choices(STATES).default("present"),
         Param::str("use").default("auto"),
     ],
-);
+)
+.any_params();
 
 /// Which manager to use: `use:` if given and not `auto`, else the gathered fact, else a probe.
 fn manager(args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<String, ModuleError> {
@@ -46,8 +50,12 @@ impl Module for Package {
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
         let names = args.list("name")?.unwrap_or_default();
         let state = args.choice("state")?.unwrap_or_default();
+        let mut backend = crate::value::Vars::new();
+        for (k, v) in args.free_names()? {
+            backend.insert(k.clone(), v.clone());
+        }
         match manager(args, ctx)?.as_str() {
-            "apt" => run_packages(names, state, ctx),
+            "apt" => run_packages(names, state, backend, ctx),
             other => Ok(ModuleResult::failed(format!(
                 "package: package manager '{other}' is not supported by knockplay (supported: apt)"
             ))),
@@ -72,6 +80,30 @@ mod tests {
             .unwrap();
         assert!(!res.changed && !res.failed, "{res:?}");
         assert!(r.seen[0].0.contains("dpkg-query"));
+    }
+
+    #[test]
+    fn backend_options_pass_through_and_apt_refuses_what_it_lacks() {
+        let facts = args(json!({"ansible_pkg_mgr": "apt"}));
+        let probe = "\n@@KP:stamp\n1 2\n@@KP:status\nvim install ok installed 9\n@@KP:end\n";
+        let mut r = FakeRemote::new(vec![out(0, probe)]);
+        let mut c = ctx_with_facts(&mut r, &facts, false);
+        Package
+            .execute(&args(json!({"name": "vim", "update_cache": true})), &mut c)
+            .unwrap();
+        assert!(
+            r.seen[0].0.contains("apt-get") && r.seen[0].0.contains("update"),
+            "{}",
+            r.seen[0].0
+        );
+        let mut r = FakeRemote::new(vec![]);
+        let mut c = ctx_with_facts(&mut r, &facts, false);
+        let e = Package
+            .execute(&args(json!({"name": "git", "enablerepo": "epel"})), &mut c)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("enablerepo"), "{e}");
+        assert!(r.seen.is_empty());
     }
 
     #[test]

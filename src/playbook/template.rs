@@ -32,6 +32,7 @@
 mod error;
 mod filters;
 mod functions;
+pub use functions::VAULT_LOCKED;
 mod predicates;
 pub mod pyfmt;
 mod regex_cache;

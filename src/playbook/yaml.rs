@@ -385,6 +385,19 @@ impl MarkedEventReceiver for Builder {
                     // `!vault |` values: their plaintext, a string.
                     match crate::vault::decrypt_text(&text) {
                         Ok(plain) => Value::String(String::from_utf8_lossy(&plain).into_owned()),
+                        // No password at all: fail where the value is used, not here.
+                        Err(crate::vault::VaultError::NoSecrets) => {
+                            // Only characters that cannot end the template's string literal.
+                            let at: String = pos
+                                .to_string()
+                                .chars()
+                                .filter(|c| c.is_alphanumeric() || "/._-: ".contains(*c))
+                                .collect();
+                            Value::String(format!(
+                                "{{{{ {}('{at}') }}}}",
+                                crate::playbook::template::VAULT_LOCKED
+                            ))
+                        }
                         Err(e) => {
                             self.fail(pos, format!("!vault value: {e}"));
                             return;

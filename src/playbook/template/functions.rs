@@ -14,7 +14,19 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("query", query);
     env.add_function("q", query);
     env.add_function("dict", dict);
+    env.add_function(VAULT_LOCKED, vault_locked);
     env.set_unknown_method_callback(call_method);
+}
+
+/// What a `!vault` value read without any vault secret becomes: a template that fails when
+/// (and only when) the value is used, as Ansible decrypts only on use.
+pub const VAULT_LOCKED: &str = "__knockplay_vault_locked";
+
+fn vault_locked(at: String) -> Result<Value, Error> {
+    Err(invalid(format!(
+        "Attempting to decrypt but no vault secrets found: the !vault value at {at} \
+         (give --vault-password-file, --ask-vault-pass or --vault-id)"
+    )))
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
