@@ -349,6 +349,7 @@ impl AnsibleCfg {
         RoleSearch {
             roles_path: self.roles_search(home),
             collections_path: self.collections_search(home),
+            extra_vars: Default::default(),
         }
     }
 }

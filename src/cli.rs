@@ -377,7 +377,9 @@ fn apply_ansible_cfg(args: &mut RunArgs) -> Result<RoleSearch, String> {
         args.ssh.host_key_checking = Some("off".into());
     }
     vault_secrets(args, &cfg)?;
-    Ok(cfg.role_search(home.as_deref()))
+    let mut search = cfg.role_search(home.as_deref());
+    search.extra_vars = parse_extra_vars(&args.extra_vars)?;
+    Ok(search)
 }
 
 /// The vault passwords of this run: `--vault-id`s, `--vault-password-file`s, the prompt, else

@@ -89,6 +89,9 @@ pub struct Play {
 pub struct RoleSearch {
     pub roles_path: Vec<PathBuf>,
     pub collections_path: Vec<PathBuf>,
+    /// Extra vars (`-e`): a templated role name in `roles:` is rendered with them, the play's
+    /// vars and `playbook_dir`, as Ansible does when it loads the play.
+    pub extra_vars: Vars,
 }
 
 /// Which files of a role to use (`tasks_from`, `vars_from`, `defaults_from`,

@@ -223,7 +223,7 @@ fn parse_play(node: &Node, dir: &Path, search: &Arc<RoleSearch>) -> Result<Play,
             .as_seq()
             .ok_or_else(|| err(&roles.pos, "roles must be a list"))?;
         for r in items {
-            let (tasks, handlers) = role::role_from_play_entry(r, &ctx)?;
+            let (tasks, handlers) = role::role_from_play_entry(r, &ctx, &play.vars)?;
             play.tasks.extend(tasks);
             play.handlers.extend(handlers);
         }
@@ -570,6 +570,7 @@ mod tests {
         let search = RoleSearch {
             roles_path: vec![shared.clone()],
             collections_path: vec![colls.clone()],
+            extra_vars: Default::default(),
         };
         let pb = load_playbook_with(&p, &search).unwrap();
         let msgs: Vec<String> = flatten(&pb.plays[0].tasks)
@@ -633,6 +634,35 @@ mod tests {
             .collect();
         // common once (and again with other parameters), dup each time.
         assert_eq!(msgs, ["common", "dup", "a", "dup", "b", "common"]);
+    }
+
+    #[test]
+    fn templated_role_names_use_play_vars_extra_vars_and_playbook_dir() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        write(dir, "myroles/web/tasks/main.yml", "- debug: msg=web\n");
+        write(dir, "roles/db/tasks/main.yml", "- debug: msg=db\n");
+        let p = write(
+            dir,
+            "pb/site.yml",
+            "- hosts: all\n  vars: {which: db}\n  roles:\n    - '{{ playbook_dir }}/../myroles/web'\n    - role: '{{ which }}'\n    - '{{ extra_role }}'\n",
+        );
+        std::fs::create_dir_all(dir.join("pb/roles")).unwrap();
+        std::os::unix::fs::symlink(dir.join("roles/db"), dir.join("pb/roles/db")).unwrap();
+        let mut search = RoleSearch::default();
+        write(dir, "pb/roles/cache/tasks/main.yml", "- debug: msg=cache\n");
+        search
+            .extra_vars
+            .insert("extra_role".into(), Value::String("cache".into()));
+        let pb = load_playbook_with(&p, &search).unwrap();
+        let msgs: Vec<String> = flatten(&pb.plays[0].tasks)
+            .iter()
+            .map(|t| match &t.action {
+                Action::Module { args, .. } => crate::value::to_display(&args["msg"]),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(msgs, ["web", "db", "cache"]);
     }
 
     /// Every task under blocks, in order.

@@ -220,6 +220,22 @@ pub(super) fn load_role_in(
     Ok((tasks, handlers))
 }
 
+/// A templated role name rendered with the play's vars, the extra vars and `playbook_dir`.
+fn role_name(name: &str, from: &FileCtx, play_vars: &Vars) -> Result<String, String> {
+    let mut vars = play_vars.clone();
+    vars.extend(from.search.extra_vars.clone());
+    let dir = std::fs::canonicalize(&from.play_dir).unwrap_or_else(|_| from.play_dir.clone());
+    vars.insert(
+        "playbook_dir".into(),
+        Value::String(dir.display().to_string()),
+    );
+    crate::playbook::template::mark_author_vars(&mut vars);
+    crate::playbook::template::Templar::new()
+        .render_str(name, &vars)
+        .map(|v| crate::value::to_display(&v))
+        .map_err(|e| format!("role name '{name}': {e}"))
+}
+
 /// The task Ansible puts before a role's first task when `meta/argument_specs.yml` (or
 /// `argument_specs` in `meta/main.yml`) has a spec for the entry point: it validates the role's
 /// variables and parameters against the spec's options.
@@ -283,7 +299,7 @@ fn meta_dependencies(
         .and_then(Node::as_seq)
     {
         for d in deps {
-            let (t, h) = role_from_play_entry(d, ctx)?;
+            let (t, h) = role_from_play_entry(d, ctx, &Vars::new())?;
             tasks.extend(t);
             handlers.extend(h);
         }
@@ -295,6 +311,7 @@ fn meta_dependencies(
 pub(super) fn role_from_play_entry(
     node: &Node,
     from: &FileCtx,
+    play_vars: &Vars,
 ) -> Result<(Vec<Task>, Vec<Task>), ParseError> {
     let (name, params, wrapper) = match &node.kind {
         NodeKind::Scalar(Value::String(s)) => (s.clone(), Vars::new(), None),
@@ -324,6 +341,11 @@ pub(super) fn role_from_play_entry(
             (name, params, has_wrapper.then_some(node))
         }
         _ => return Err(err(&node.pos, "a role entry must be a name or a mapping")),
+    };
+    let name = if name.contains("{{") {
+        role_name(&name, from, play_vars).map_err(|e| err(&node.pos, e))?
+    } else {
+        name
     };
     let (tasks, handlers) = load_role_in(&name, from, params, &RoleFiles::default(), true)
         .map_err(|e| refer_to(e, &node.pos, ""))?;
