@@ -293,5 +293,10 @@ pub fn lookup(name: &str) -> Option<&'static dyn Module> {
         .strip_prefix("ansible.builtin.")
         .or_else(|| name.strip_prefix("ansible.legacy."))
         .unwrap_or(name);
+    // ansible-core's aliases of a module.
+    let short = match short {
+        "systemd_service" => "systemd",
+        other => other,
+    };
     registry().iter().copied().find(|m| m.name() == short)
 }

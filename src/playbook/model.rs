@@ -169,6 +169,9 @@ pub struct LoopSpec {
     pub flatten: bool,
     /// `with_first_found`: first existing local file.
     pub first_found: bool,
+    /// `with_nested`, `with_together`, `with_indexed_items`, `with_sequence`,
+    /// `with_subelements`, `with_fileglob`: the lookup that builds the items.
+    pub lookup: Option<String>,
     pub loop_var: String,
     pub label: Option<Value>,
     pub index_var: Option<String>,

@@ -30,6 +30,10 @@ impl HostRun<'_, '_> {
             let dirs = first_found_dirs(&self.ctx.play.dir, task);
             return first_found(&v, &dirs, &self.ctx.play.dir).map(|p| vec![Value::String(p)]);
         }
+        if let Some(lookup) = &spec.lookup {
+            let dirs = first_found_dirs(&self.ctx.play.dir, task);
+            return super::with_lookups::items(lookup, v, &dirs);
+        }
         items_of(spec, v)
     }
 
@@ -266,6 +270,7 @@ mod tests {
             dict,
             flatten,
             first_found: false,
+            lookup: None,
             loop_var: "item".into(),
             label: None,
             index_var: Some("i".into()),

@@ -51,6 +51,7 @@ pub mod task;
 mod throttle;
 pub mod vars;
 pub mod walk;
+mod with_lookups;
 
 #[cfg(test)]
 pub mod tests;

@@ -375,6 +375,12 @@ fn parse_loop(node: &Node) -> Result<Option<LoopSpec>, ParseError> {
     } else if let Some(n) = node.get("with_first_found") {
         spec.items = n.to_value();
         spec.first_found = true;
+    } else if let Some((k, n)) = crate::playbook::keywords::LOOKUP_LOOPS
+        .iter()
+        .find_map(|k| node.get(k).map(|n| (k, n)))
+    {
+        spec.items = n.to_value();
+        spec.lookup = k.strip_prefix("with_").map(str::to_string);
     } else {
         for unsupported in unsupported_loops() {
             if let Some(n) = node.get(unsupported) {
@@ -415,8 +421,8 @@ mod tests {
         let cases = [
             ("- a", "a task must be a mapping, found a list"),
             (
-                "name: x\nwith_nested: [[1]]\ndebug: msg=hi",
-                "with_nested: the 'nested' lookup is not supported by knockplay as a loop",
+                "name: x\nwith_random_choice: [1]\ndebug: msg=hi",
+                "with_random_choice: the 'random_choice' lookup is not supported by knockplay as a loop",
             ),
             ("with_foo: [1]\ndebug: msg=hi", "task: with_foo: lookup plugin 'foo' not found"),
             ("git: repo=x dest=/y", "task: module 'git' is not supported by knockplay"),

@@ -20,6 +20,75 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("b64decode", b64decode);
     env.add_filter("quote", quote);
     env.add_filter("hash", hash);
+    env.add_filter("comment", comment);
+}
+
+/// `comment`: text as a comment block (`{{ ansible_managed | comment }}`), in the styles
+/// plain (`#`), erlang (`%`), c (`//`), cblock (`/* */`) and xml (`<!-- -->`), with
+/// Ansible's keywords (`decoration`, `prefix`, `prefix_count`, `postfix`, `postfix_count`,
+/// `beginning`, `end`, `newline`).
+fn comment(text: String, style: Option<String>, kwargs: Kwargs) -> Result<Value, Error> {
+    let style = style.unwrap_or_else(|| "plain".into());
+    let (beginning, decoration, end) = match style.as_str() {
+        "plain" => ("", "# ", ""),
+        "erlang" => ("", "% ", ""),
+        "c" => ("", "// ", ""),
+        "cblock" => ("/*", " * ", " */"),
+        "xml" => ("<!--", " - ", "-->"),
+        other => return Err(invalid(format!("comment: unknown style '{other}'"))),
+    };
+    let get = |k: &str| -> Result<Option<String>, Error> {
+        let v: Option<Value> = kwargs.get(k)?;
+        Ok(v.map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        }))
+    };
+    let count = |k: &str| -> Result<usize, Error> {
+        let v: Option<Value> = kwargs.get(k)?;
+        Ok(v.map(|v| v.to_string().parse().unwrap_or(1)).unwrap_or(1))
+    };
+    let prepostfix = get("decoration")?.unwrap_or_else(|| decoration.to_string());
+    let newline = get("newline")?.unwrap_or_else(|| "\n".into());
+    let beginning = get("beginning")?.unwrap_or_else(|| beginning.into());
+    let decoration = get("decoration")?.unwrap_or_else(|| decoration.into());
+    let prefix = get("prefix")?.unwrap_or_else(|| prepostfix.trim_end().into());
+    let postfix = get("postfix")?.unwrap_or_else(|| prepostfix.trim_end().into());
+    let end = get("end")?.unwrap_or_else(|| end.into());
+    let (prefix_count, postfix_count) = (count("prefix_count")?, count("postfix_count")?);
+    kwargs.assert_all_used()?;
+    let mut out = String::new();
+    if !beginning.is_empty() {
+        out.push_str(&beginning);
+        out.push_str(&newline);
+    }
+    if !prefix.is_empty() {
+        let one = if prefix == newline {
+            newline.clone()
+        } else {
+            format!("{prefix}{newline}")
+        };
+        out.push_str(&one.repeat(prefix_count));
+    }
+    let body = format!(
+        "{decoration}{}",
+        text.replace(&newline, &format!("{newline}{decoration}"))
+    )
+    .replace(
+        &format!("{decoration}{newline}"),
+        &format!("{}{newline}", decoration.trim_end()),
+    );
+    out.push_str(&body);
+    for _ in 0..postfix_count {
+        out.push_str(&newline);
+        out.push_str(&postfix);
+    }
+    if !end.is_empty() {
+        out.push_str(&newline);
+        out.push_str(&end);
+    }
+    Ok(Value::from(out))
 }
 
 /// `to_json` and `to_nice_json`: the same keywords, `nice` changes the defaults (indent 4,

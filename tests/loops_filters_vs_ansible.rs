@@ -1,0 +1,86 @@
+//! The `with_<lookup>` loops (nested, together, indexed_items, sequence, subelements, fileglob)
+//! and the `comment` filter, run on the controller (the implicit localhost) by knockplay and by
+//! ansible-playbook: the same items and the same text.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const PLAYBOOK: &str = r#"
+- hosts: localhost
+  gather_facts: false
+  vars:
+    note: Ansible managed
+    users:
+      - {name: alice, keys: [k1, k2]}
+      - {name: bob, keys: [k3]}
+  tasks:
+    - debug: {msg: "{{ note | comment }}"}
+    - debug: {msg: "{{ 'a\nb' | comment('cblock') }}"}
+    - debug: {msg: "{{ 'x' | comment('xml') }}"}
+    - debug: {msg: "{{ 'x\n\ny' | comment(decoration='; ', prefix_count=2) }}"}
+    - debug: {msg: "{{ 'x' | comment('erlang', beginning='BEGIN', end='END') }}"}
+    - debug: {msg: "{{ item[0] }}-{{ item[1] }}"}
+      with_nested: [[a, b], [1, 2]]
+    - debug: {msg: "{{ item }}"}
+      with_together: [[a, b, c], [1, 2]]
+    - debug: {msg: "{{ item.0 }}={{ item.1 }}"}
+      with_indexed_items: [x, y]
+    - debug: {msg: "{{ item }}"}
+      with_sequence: start=1 end=9 stride=4 format=web%02d
+    - debug: {msg: "{{ item }}"}
+      with_sequence: count=3
+    - debug: {msg: "{{ item.0.name }} {{ item.1 }}"}
+      with_subelements: ["{{ users }}", keys]
+    - debug: {msg: "{{ item | basename }}"}
+      with_fileglob: ["conf.d/*.conf"]
+"#;
+
+fn msgs(out: std::process::Output) -> Vec<String> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("\"msg\""))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn lookup_loops_and_comment_match_ansible() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    std::fs::create_dir_all(dir.join("files/conf.d")).unwrap();
+    for f in ["a.conf", "b.conf", "c.txt"] {
+        std::fs::write(dir.join("files/conf.d").join(f), "").unwrap();
+    }
+    std::fs::write(dir.join("site.yml"), PLAYBOOK).unwrap();
+    let venv = std::env::var_os("KNOCKPLAY_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    let mut kp = msgs(
+        Command::new(env!("CARGO_BIN_EXE_knockplay"))
+            .args(["run", "site.yml"])
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap(),
+    );
+    let mut an = msgs(
+        Command::new(venv.join("bin/ansible-playbook"))
+            .args(["site.yml", "-i", "localhost,", "-c", "local"])
+            .current_dir(dir)
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_LOCAL_TEMP", dir.join(".tmp"))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(kp.len(), 25, "{kp:#?}");
+    // fileglob's order is the directory's in Ansible; knockplay sorts.
+    let n = kp.len();
+    kp[n - 2..].sort();
+    an[n - 2..].sort();
+    assert_eq!(kp, an);
+}
