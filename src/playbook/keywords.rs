@@ -14,6 +14,7 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "with_dict",
     "with_first_found",
     "with_fileglob",
+    "with_file",
     "with_together",
     "with_sequence",
     "with_subelements",
@@ -122,6 +123,7 @@ pub const SUPPORTED_LOOPS: &[&str] = &[
     "with_sequence",
     "with_subelements",
     "with_fileglob",
+    "with_file",
 ];
 
 /// The `with_<lookup>` loops whose items a lookup builds (`runner/with_lookups.rs`).
@@ -132,6 +134,7 @@ pub const LOOKUP_LOOPS: &[&str] = &[
     "with_sequence",
     "with_subelements",
     "with_fileglob",
+    "with_file",
 ];
 
 /// `with_*` keywords that are task keywords but not implemented, in [`TASK_KEYWORDS`] order.

@@ -22,6 +22,7 @@ pub fn items(name: &str, v: Value, dirs: &[PathBuf]) -> Result<Vec<Value>, Strin
         "sequence" => sequence(&v),
         "subelements" => subelements(v),
         "fileglob" => fileglob(&v, dirs),
+        "file" => files(&v, dirs),
         other => Err(format!("with_{other} is not supported by knockplay")),
     }
 }
@@ -268,6 +269,28 @@ fn subelements(v: Value) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
+/// `with_file`: each controller file's contents (vault files decrypted), trailing whitespace
+/// dropped as the `file` lookup does.
+fn files(v: &Value, dirs: &[PathBuf]) -> Result<Vec<Value>, String> {
+    flat(v.clone())
+        .iter()
+        .map(to_display)
+        .map(|name| {
+            let p = Path::new(&name);
+            let found = if p.is_absolute() {
+                Some(p.to_path_buf())
+            } else {
+                dirs.iter().map(|d| d.join(p)).find(|c| c.is_file())
+            };
+            let path = found.ok_or_else(|| format!("could not locate file in lookup: {name}"))?;
+            let bytes = crate::vault::read_file(&path)?;
+            Ok(Value::String(
+                String::from_utf8_lossy(&bytes).trim_end().to_string(),
+            ))
+        })
+        .collect()
+}
+
 fn fileglob(v: &Value, dirs: &[PathBuf]) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     for pattern in flat(v.clone()).iter().map(to_display) {
@@ -401,5 +424,11 @@ mod tests {
             })
             .collect();
         assert_eq!(names, ["a.conf", "b.conf"]);
+        std::fs::write(d.path().join("files/key.pub"), "ssh-ed25519 AAAA me\n").unwrap();
+        let got = items("file", json!(["key.pub"]), &[d.path().join("files")]).unwrap();
+        assert_eq!(got, vec![json!("ssh-ed25519 AAAA me")]);
+        assert!(items("file", json!(["nope"]), &[d.path().join("files")])
+            .unwrap_err()
+            .contains("could not locate file in lookup: nope"));
     }
 }

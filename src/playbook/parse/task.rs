@@ -220,12 +220,15 @@ fn module_action(
             return Err(err(args_pos, format!("{label}: {why}")));
         }
         let all = all_module_names();
+        let hint = match did_you_mean(&short, all.iter().copied()) {
+            h if h.is_empty() => " knockplay has the modules of ansible.builtin it documents; \
+                                  a module of another collection is not supported"
+                .to_string(),
+            h => h,
+        };
         return Err(err(
             args_pos,
-            format!(
-                "{label}: couldn't resolve module/action '{module}'.{}",
-                did_you_mean(&short, all.iter().copied())
-            ),
+            format!("{label}: couldn't resolve module/action '{module}'.{hint}"),
         ));
     }
     // Only command/shell/raw/script keep `k=v` words in their free text; for the other
