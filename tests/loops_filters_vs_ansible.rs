@@ -10,6 +10,8 @@ const PLAYBOOK: &str = r#"
   gather_facts: false
   vars:
     note: Ansible managed
+    app_port: 80
+    app_name: web
     users:
       - {name: alice, keys: [k1, k2]}
       - {name: bob, keys: [k3]}
@@ -31,6 +33,12 @@ const PLAYBOOK: &str = r#"
       with_sequence: count=3
     - debug: {msg: "{{ item.0.name }} {{ item.1 }}"}
       with_subelements: ["{{ users }}", keys]
+    - debug: {msg: "{{ lookup('varnames', '^app_') }}"}
+    - debug: {msg: "{{ query('varnames', 'app_n.*', 'user') }}"}
+    - debug: {msg: "{{ lookup('first_found', ['nope.conf', 'conf.d/b.conf']) | basename }}"}
+    - debug: {msg: "{{ lookup('first_found', {'files': ['x.conf', 'a.conf'], 'paths': ['conf.d']}) | basename }}"}
+    - debug: {msg: "{{ query('first_found', {'files': ['none.conf'], 'skip': true}) }}"}
+    - debug: {msg: "{{ query('fileglob', 'conf.d/*.conf') | map('basename') | sort }}"}
     - debug: {msg: "{{ item | basename }}"}
       with_fileglob: ["conf.d/*.conf"]
 "#;
@@ -77,7 +85,7 @@ fn lookup_loops_and_comment_match_ansible() {
             .output()
             .unwrap(),
     );
-    assert_eq!(kp.len(), 25, "{kp:#?}");
+    assert_eq!(kp.len(), 31, "{kp:#?}");
     // fileglob's order is the directory's in Ansible; knockplay sorts.
     let n = kp.len();
     kp[n - 2..].sort();

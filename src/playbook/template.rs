@@ -430,6 +430,7 @@ impl Templar {
             .any(|n| n == "lookup" || n == "query" || n == "q")
         {
             names.extend(functions::LOOKUP_VARS.iter().map(|s| s.to_string()));
+            names.push(functions::VARNAMES.to_string());
         }
         names.sort();
         names.dedup();
@@ -454,6 +455,12 @@ impl Templar {
         let mut ctx = BTreeMap::new();
         let mut failed = Vec::new();
         for name in names {
+            if name == functions::VARNAMES {
+                // The names of all variables, in definition order (the varnames lookup).
+                let all: Vec<&String> = vars.keys().filter(|k| !k.starts_with("__")).collect();
+                ctx.insert(name.clone(), minijinja::Value::from_serialize(&all));
+                continue;
+            }
             let Some(v) = vars.get(name) else { continue };
             // Only the author's templates are rendered; data (target output, facts, results,
             // values computed from them, other hosts' variables) goes in as it is.

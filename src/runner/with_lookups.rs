@@ -312,36 +312,13 @@ fn fileglob(v: &Value, dirs: &[PathBuf]) -> Result<Vec<Value>, String> {
             .map_err(|e| format!("with_fileglob: {}: {e}", base.display()))?
             .filter_map(|e| e.ok())
             .filter(|e| e.path().is_file())
-            .filter(|e| glob(&name_pat, &e.file_name().to_string_lossy()))
+            .filter(|e| crate::shell::glob_match(&name_pat, &e.file_name().to_string_lossy()))
             .map(|e| e.path().display().to_string())
             .collect();
         found.sort();
         out.extend(found.into_iter().map(Value::String));
     }
     Ok(out)
-}
-
-/// `*` and `?` in one file name.
-fn glob(pattern: &str, s: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(sp) = star {
-            pi = sp + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]

@@ -100,38 +100,15 @@ fn jump_of_proxy_command(cmd: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// OpenSSH `Host` pattern match: `*` any run, `?` one character.
-fn glob(pattern: &str, s: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(sp) = star {
-            pi = sp + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
 /// Whether a `Host` line's patterns select `host` (a negated match excludes it).
 fn host_line_matches(patterns: &str, host: &str) -> bool {
     let mut hit = false;
     for p in patterns.split_whitespace() {
         if let Some(neg) = p.strip_prefix('!') {
-            if glob(neg, host) {
+            if crate::shell::glob_match(neg, host) {
                 return false;
             }
-        } else if glob(p, host) {
+        } else if crate::shell::glob_match(p, host) {
             hit = true;
         }
     }

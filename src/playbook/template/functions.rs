@@ -36,10 +36,13 @@ fn invalid(msg: impl Into<String>) -> Error {
 fn run_lookup(
     state: &State,
     name: &str,
-    terms: &[Value],
+    terms_in: &[Value],
     kwargs: &Kwargs,
 ) -> Result<Vec<Value>, Error> {
-    let terms: Vec<String> = terms
+    if matches!(name, "first_found" | "ansible.builtin.first_found") {
+        return first_found(state, terms_raw(terms_in));
+    }
+    let terms: Vec<String> = terms_in
         .iter()
         .flat_map(|t| {
             if t.kind() == ValueKind::Seq {
@@ -87,10 +90,150 @@ fn run_lookup(
             }
             Ok(out)
         }
+        "varnames" | "ansible.builtin.varnames" => varnames(state, &terms),
+        "fileglob" | "ansible.builtin.fileglob" => Ok(fileglob(state, &terms)),
         other => Err(invalid(format!(
-            "lookup plugin '{other}' is not supported (supported: env, file)"
+            "lookup plugin '{other}' is not supported (supported: env, file, varnames, first_found, fileglob)"
         ))),
     }
+}
+
+/// The raw terms (first_found takes mappings as well as names).
+fn terms_raw(terms: &[Value]) -> Vec<Value> {
+    terms
+        .iter()
+        .flat_map(|t| {
+            if t.kind() == ValueKind::Seq {
+                t.try_iter()
+                    .map(|i| i.collect::<Vec<_>>())
+                    .unwrap_or_default()
+            } else {
+                vec![t.clone()]
+            }
+        })
+        .collect()
+}
+
+/// The context variable that lists every variable's name for `varnames` (put there by the
+/// renderer when a template calls a lookup).
+pub const VARNAMES: &str = "__knockplay_varnames";
+
+/// `varnames`: the names of the variables whose names match one of the regexes (from their
+/// start, as Python's `re.match`), in definition order.
+fn varnames(state: &State, terms: &[String]) -> Result<Vec<Value>, Error> {
+    let mut res = Vec::new();
+    for t in terms {
+        let re = regex::Regex::new(&format!("^(?:{t})"))
+            .map_err(|e| invalid(format!("lookup('varnames'): invalid regex {t:?}: {e}")))?;
+        res.push(re);
+    }
+    let all = state.lookup(VARNAMES).unwrap_or_default();
+    let names: Vec<Value> = all
+        .try_iter()
+        .map(|i| i.collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| {
+            n.as_str()
+                .is_some_and(|s| res.iter().any(|re| re.is_match(s)))
+        })
+        .collect();
+    Ok(names)
+}
+
+/// `first_found`: the first file that exists among names (or `{files, paths, skip}` mappings),
+/// searched like the `file` lookup. None found: an error, or nothing with `skip: true`.
+fn first_found(state: &State, terms: Vec<Value>) -> Result<Vec<Value>, Error> {
+    let mut skip = false;
+    let mut candidates: Vec<String> = Vec::new();
+    for t in terms {
+        if t.kind() == ValueKind::Map {
+            let list = |k: &str| -> Vec<String> {
+                match t.get_attr(k) {
+                    Ok(v) if v.kind() == ValueKind::Seq => v
+                        .try_iter()
+                        .map(|i| i.filter_map(|x| py_str(&x).ok()).collect())
+                        .unwrap_or_default(),
+                    Ok(v) if !v.is_undefined() && !v.is_none() => py_str(&v)
+                        .map(|s| s.split([',', ';']).map(|p| p.trim().to_string()).collect())
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                }
+            };
+            let files = list("files");
+            let paths = list("paths");
+            skip |= t.get_attr("skip").map(|v| v.is_true()).unwrap_or(false);
+            if paths.is_empty() {
+                candidates.extend(files);
+            } else {
+                for p in &paths {
+                    candidates.extend(files.iter().map(|f| format!("{p}/{f}")));
+                }
+            }
+        } else {
+            candidates.push(py_str(&t)?);
+        }
+    }
+    for c in &candidates {
+        if let Some(p) = find_file(state, c) {
+            return Ok(vec![Value::from(p.display().to_string())]);
+        }
+    }
+    if skip {
+        return Ok(Vec::new());
+    }
+    Err(invalid("No file was found when using first_found."))
+}
+
+/// `fileglob`: controller files matching each pattern (in the file lookup's directories).
+fn fileglob(state: &State, terms: &[String]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for t in terms {
+        let p = Path::new(t);
+        let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else {
+            continue;
+        };
+        let dir_text = dir.to_string_lossy();
+        let base = if dir_text.is_empty() {
+            Some(PathBuf::from("."))
+        } else {
+            find_dir(state, &dir_text)
+        };
+        let Some(base) = base else { continue };
+        let Ok(entries) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        let pattern = name.to_string_lossy();
+        let mut found: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_file())
+            .filter(|e| crate::shell::glob_match(&pattern, &e.file_name().to_string_lossy()))
+            .map(|e| e.path().display().to_string())
+            .collect();
+        found.sort();
+        out.extend(found.into_iter().map(Value::from));
+    }
+    out
+}
+
+/// A directory searched like [`find_file`] searches files.
+fn find_dir(state: &State, name: &str) -> Option<PathBuf> {
+    let p = Path::new(name);
+    if p.is_absolute() {
+        return p.is_dir().then(|| p.to_path_buf());
+    }
+    let mut candidates = Vec::new();
+    for var in LOOKUP_VARS {
+        if let Some(dir) = state
+            .lookup(var)
+            .and_then(|v| v.as_str().map(PathBuf::from))
+        {
+            candidates.push(dir.join("files").join(p));
+            candidates.push(dir.join(p));
+        }
+    }
+    candidates.push(p.to_path_buf());
+    candidates.into_iter().find(|c| c.is_dir())
 }
 
 /// Relative paths are searched like Ansible: role `files/`, role dir, playbook `files/`,
