@@ -92,3 +92,43 @@ fn lookup_loops_and_comment_match_ansible() {
     an[n - 2..].sort();
     assert_eq!(kp, an);
 }
+
+/// `password_hash` gives crypt(3)'s hashes: the same as `openssl passwd` for a given salt, and a
+/// random 16-character salt without one.
+#[test]
+fn password_hash_matches_crypt() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("site.yml"),
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n\
+         \x20   - debug: {msg: \"{{ 'secret' | password_hash('sha512', 'mysalt') }}\"}\n\
+         \x20   - debug: {msg: \"{{ 'secret' | password_hash('sha256', 'abcdefgh') }}\"}\n\
+         \x20   - debug: {msg: \"{{ ('secret' | password_hash('sha512')) is match('^[$]6[$][./0-9A-Za-z]{16}[$]') }}\"}\n",
+    )
+    .unwrap();
+    let kp = msgs(
+        Command::new(env!("CARGO_BIN_EXE_knockplay"))
+            .args(["run", "site.yml"])
+            .current_dir(d.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap(),
+    );
+    let openssl = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .arg("passwd")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        format!("\"msg\": \"{}\"", String::from_utf8_lossy(&o.stdout).trim())
+    };
+    assert_eq!(
+        kp,
+        vec![
+            openssl(&["-6", "-salt", "mysalt", "secret"]),
+            openssl(&["-5", "-salt", "abcdefgh", "secret"]),
+            "\"msg\": true".to_string(),
+        ]
+    );
+}

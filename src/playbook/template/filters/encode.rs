@@ -21,6 +21,70 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("quote", quote);
     env.add_filter("hash", hash);
     env.add_filter("comment", comment);
+    env.add_filter("password_hash", password_hash);
+}
+
+/// `password_hash('sha512'|'sha256', salt=None, rounds=None)`: a crypt(3) hash for `user:
+/// password=`. Without a salt a random one is used (then every run changes the hash, as in
+/// Ansible: pass a salt to stay idempotent).
+fn password_hash(
+    password: String,
+    hashtype: Option<String>,
+    salt: Option<String>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    let hashtype = match kwargs.get::<Option<String>>("hashtype")? {
+        Some(h) => h,
+        None => hashtype.unwrap_or_else(|| "sha512".into()),
+    };
+    let salt = match kwargs.get::<Option<String>>("salt")? {
+        Some(s) => Some(s),
+        None => salt,
+    };
+    let rounds: Option<usize> = kwargs.get("rounds")?;
+    let _: Option<Value> = kwargs.get("salt_size")?;
+    kwargs.assert_all_used()?;
+    const ALPHABET: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let salt = match salt {
+        Some(s) => s.chars().take(16).collect::<String>(),
+        None => {
+            let mut raw = [0u8; 16];
+            getrandom::getrandom(&mut raw)
+                .map_err(|e| invalid(format!("password_hash: no random salt: {e}")))?;
+            raw.iter()
+                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+                .collect()
+        }
+    };
+    let n = rounds.unwrap_or(5000);
+    let bad = |e: sha_crypt::CryptError| invalid(format!("password_hash: {e:?}"));
+    let (id, hash) = match hashtype.as_str() {
+        "sha512" => (
+            6,
+            sha_crypt::sha512_crypt_b64(
+                password.as_bytes(),
+                salt.as_bytes(),
+                &sha_crypt::Sha512Params::new(n).map_err(bad)?,
+            )
+            .map_err(bad)?,
+        ),
+        "sha256" => (
+            5,
+            sha_crypt::sha256_crypt_b64(
+                password.as_bytes(),
+                salt.as_bytes(),
+                &sha_crypt::Sha256Params::new(n).map_err(bad)?,
+            )
+            .map_err(bad)?,
+        ),
+        other => {
+            return Err(invalid(format!(
+                "password_hash: '{other}' is not supported by knockplay (sha512, sha256)"
+            )))
+        }
+    };
+    let rounds_part = rounds.map(|r| format!("rounds={r}$")).unwrap_or_default();
+    Ok(Value::from(format!("${id}${rounds_part}{salt}${hash}")))
 }
 
 /// `comment`: text as a comment block (`{{ ansible_managed | comment }}`), in the styles
