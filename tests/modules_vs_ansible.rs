@@ -6,55 +6,11 @@
 //! `msg`, `stat.*`) must be equal.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use knockplay::modules::{lookup, ModuleCtx, Templater};
-use knockplay::ssh::{ExecOutput, Remote, SshError};
+use knockplay::ssh::LocalShell;
 use serde_json::{json, Value};
-
-/// Runs commands with the local /bin/sh, like a target would.
-struct LocalShell;
-
-impl Remote for LocalShell {
-    fn exec(
-        &mut self,
-        cmd: &str,
-        stdin: Option<&[u8]>,
-        _timeout: Option<Duration>,
-    ) -> Result<ExecOutput, SshError> {
-        use std::io::Write;
-        let fail = |e: std::io::Error| SshError::Session {
-            addr: "local".into(),
-            reason: e.to_string(),
-        };
-        let mut child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(cmd)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(fail)?;
-        let mut pipe = child.stdin.take();
-        let data = stdin.map(<[u8]>::to_vec).unwrap_or_default();
-        let writer = std::thread::spawn(move || {
-            if let Some(p) = pipe.as_mut() {
-                let _ = p.write_all(&data);
-            }
-        });
-        let out = child.wait_with_output().map_err(fail)?;
-        let _ = writer.join();
-        Ok(ExecOutput {
-            rc: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: out.stderr,
-        })
-    }
-    fn name(&self) -> &str {
-        "local"
-    }
-}
 
 struct Verbatim;
 impl Templater for Verbatim {
@@ -65,6 +21,12 @@ impl Templater for Verbatim {
 
 /// name, shell setup ({D} = the scenario's directory), module, args ({D}, {S} = local sources).
 const SCENARIOS: &str = r#"[
+  {"name": "replace_groups", "setup": "printf 'port=80\\nhost=a\\nport=8080\\n' > {D}/f", "module": "replace", "args": {"path": "{D}/f", "regexp": "^port=(\\d+)$", "replace": "port=\\g<1>0"}, "keys": ["msg"]},
+  {"name": "replace_after_before", "setup": "printf 'a=1\\n[s]\\na=2\\n[t]\\na=3\\n' > {D}/f", "module": "replace", "args": {"path": "{D}/f", "regexp": "a=(\\d)", "replace": "b=\\1", "after": "\\[s\\]", "before": "\\[t\\]"}, "keys": ["msg"]},
+  {"name": "replace_nomatch", "setup": "printf 'x\\n' > {D}/f", "module": "replace", "args": {"path": "{D}/f", "regexp": "y", "replace": "z"}, "keys": ["msg"]},
+  {"name": "replace_section_missing", "setup": "printf 'x\\n' > {D}/f", "module": "replace", "args": {"path": "{D}/f", "regexp": "x", "replace": "z", "after": "nope"}, "keys": ["msg"]},
+  {"name": "replace_missing_file", "setup": "", "module": "replace", "args": {"path": "{D}/none", "regexp": "x"}, "keys": ["msg"]},
+  {"name": "replace_mode", "setup": "printf 'x\\n' > {D}/f; chmod 644 {D}/f", "module": "replace", "args": {"path": "{D}/f", "regexp": "x", "replace": "y", "mode": "0600"}, "keys": ["msg"]},
   {"name": "copy_new_nomode", "setup": "", "module": "copy", "args": {"content": "x\n", "dest": "{D}/new"}},
   {"name": "copy_keep_mode", "setup": "printf old > {D}/f; chmod 600 {D}/f", "module": "copy", "args": {"content": "x\n", "dest": "{D}/f"}},
   {"name": "copy_into_dir_slash_missing", "setup": "", "module": "copy", "args": {"src": "{S}/it_ran.txt", "dest": "{D}/newdir/"}},
@@ -243,7 +205,7 @@ fn modules_leave_and_report_what_ansible_does() {
             sh(&setup);
         }
         let args = subst(&sc["args"], &d, &src);
-        let mut remote = LocalShell;
+        let mut remote = LocalShell::new("local", None);
         let mut ctx = ModuleCtx {
             remote: &mut remote,
             become_: None,

@@ -72,6 +72,7 @@ pub mod ping;
 pub mod plan;
 pub mod probe;
 pub mod raw;
+pub mod replace;
 pub mod safepath;
 pub mod script;
 pub mod service;
@@ -282,6 +283,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &lineinfile::LineInFile,
         &get_url::GetUrl,
         &blockinfile::BlockInFile,
+        &replace::Replace,
         &wait_for::WaitFor,
         &script::Script,
     ]

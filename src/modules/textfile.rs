@@ -141,6 +141,13 @@ impl TextFile {
                 .msg(msg)
                 .set("backup", "");
         }
+        // Ansible's check_file_attrs: an existing file whose owner or mode also changes says so.
+        let msg = if st.exists() && !self.attrs.fix_commands(&dest, st, false).is_empty() {
+            let sep = if msg.is_empty() { "" } else { " and " };
+            format!("{msg}{sep}ownership, perms or SE linux context changed")
+        } else {
+            msg
+        };
         let spec = WriteSpec {
             dest: dest.clone(),
             attrs: self.attrs.clone(),
