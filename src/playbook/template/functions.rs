@@ -216,32 +216,22 @@ fn fileglob(state: &State, terms: &[String]) -> Vec<Value> {
     out
 }
 
-/// A directory searched like [`find_file`] searches files.
+/// A directory, searched as [`find_file`] searches files.
 fn find_dir(state: &State, name: &str) -> Option<PathBuf> {
-    let p = Path::new(name);
-    if p.is_absolute() {
-        return p.is_dir().then(|| p.to_path_buf());
-    }
-    let mut candidates = Vec::new();
-    for var in LOOKUP_VARS {
-        if let Some(dir) = state
-            .lookup(var)
-            .and_then(|v| v.as_str().map(PathBuf::from))
-        {
-            candidates.push(dir.join("files").join(p));
-            candidates.push(dir.join(p));
-        }
-    }
-    candidates.push(p.to_path_buf());
-    candidates.into_iter().find(|c| c.is_dir())
+    find_path(state, name, Path::is_dir)
 }
 
 /// Relative paths are searched like Ansible: role `files/`, role dir, playbook `files/`,
 /// playbook dir, then the current directory.
 fn find_file(state: &State, name: &str) -> Option<PathBuf> {
+    find_path(state, name, Path::is_file)
+}
+
+/// The first of the lookup directories' candidates for `name` that `wanted` accepts.
+fn find_path(state: &State, name: &str, wanted: fn(&Path) -> bool) -> Option<PathBuf> {
     let p = Path::new(name);
     if p.is_absolute() {
-        return p.is_file().then(|| p.to_path_buf());
+        return wanted(p).then(|| p.to_path_buf());
     }
     let mut candidates = Vec::new();
     for var in LOOKUP_VARS {
@@ -254,7 +244,7 @@ fn find_file(state: &State, name: &str) -> Option<PathBuf> {
         }
     }
     candidates.push(p.to_path_buf());
-    candidates.into_iter().find(|c| c.is_file())
+    candidates.into_iter().find(|c| wanted(c))
 }
 
 fn lookup(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
