@@ -131,8 +131,48 @@ pub fn contains_template(v: &Value) -> bool {
     }
 }
 
+/// Most items (all levels together) a template's result may hold: `[1] * 10**15` is a lazy
+/// sequence minijinja would happily hand over, and printing or converting it would never end.
+const MAX_RESULT_ITEMS: usize = 1_000_000;
+
+/// Refuses values with more than [`MAX_RESULT_ITEMS`] items before anything iterates them.
+/// Cost: at most that many items visited.
+fn check_size(v: &minijinja::Value) -> Result<(), Error> {
+    fn walk(v: &minijinja::Value, budget: &mut usize, depth: usize) -> Result<(), Error> {
+        if !matches!(
+            v.kind(),
+            ValueKind::Seq | ValueKind::Map | ValueKind::Iterable
+        ) || depth > 64
+        {
+            return Ok(());
+        }
+        let n = v.len().unwrap_or(0);
+        if n > *budget {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("the result has more than {MAX_RESULT_ITEMS} items; refusing it"),
+            ));
+        }
+        *budget -= n;
+        if let Ok(items) = v.try_iter() {
+            for item in items.take(n) {
+                walk(&item, budget, depth + 1)?;
+                if v.kind() == ValueKind::Map {
+                    if let Ok(val) = v.get_item(&item) {
+                        walk(&val, budget, depth + 1)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    let mut budget = MAX_RESULT_ITEMS;
+    walk(v, &mut budget, 0)
+}
+
 fn write_value(out: &mut Output, state: &State, v: &minijinja::Value) -> Result<(), Error> {
     let fail = |_| Error::from(ErrorKind::WriteFailure);
+    check_size(v)?;
     match v.kind() {
         // In strict mode minijinja stops real undefined values before the formatter; what
         // arrives is the silent undefined of `{{ 'x' if cond }}`, which prints nothing. The
@@ -546,6 +586,10 @@ fn to_json(v: &minijinja::Value, at: &str) -> Result<Value, TemplateError> {
     if v.kind() == ValueKind::String {
         return Ok(Value::String(v.as_str().unwrap_or_default().to_string()));
     }
+    check_size(v).map_err(|e| TemplateError::Render {
+        message: e.detail().unwrap_or("the result is too large").to_string(),
+        at: location(at, None, None),
+    })?;
     serde_json::to_value(v).map_err(|e| TemplateError::Render {
         message: format!("cannot convert the result to a value: {e}"),
         at: location(at, None, None),

@@ -689,3 +689,25 @@ fn eval_expr_is_typed() {
     assert_eq!(t.eval_expr("user.name", &vars()).unwrap(), json!("deploy"));
     assert!(t.eval_expr("missing", &vars()).is_err());
 }
+
+#[test]
+fn huge_lazy_results_are_refused_not_materialized() {
+    // Found by the fuzzer: a sequence times 10^16 is lazy in minijinja; converting or printing
+    // it must fail, not allocate exabytes or loop for ever.
+    let t = Templar::new();
+    let mut vars = Vars::new();
+    vars.insert("l".into(), serde_json::json!([1, "two", null]));
+    for (expr, text) in [
+        ("3**33*3*l", "{{ [1] * 10**15 }}"),
+        ("[[1] * 10**9]", "{{ {'a': [0] * 10**12} }}"),
+    ] {
+        let e = t.eval_expr(expr, &vars).unwrap_err().to_string();
+        assert!(e.contains("more than 1000000 items"), "{expr}: {e}");
+        let e = t.render_str(text, &vars).unwrap_err().to_string();
+        assert!(e.contains("more than 1000000 items"), "{text}: {e}");
+    }
+    assert_eq!(
+        t.eval_expr("[1] * 3", &vars).unwrap(),
+        serde_json::json!([1, 1, 1])
+    );
+}
