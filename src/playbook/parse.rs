@@ -573,13 +573,7 @@ mod tests {
             extra_vars: Default::default(),
         };
         let pb = load_playbook_with(&p, &search).unwrap();
-        let msgs: Vec<String> = flatten(&pb.plays[0].tasks)
-            .iter()
-            .map(|t| match &t.action {
-                Action::Module { args, .. } => crate::value::to_display(&args["msg"]),
-                other => panic!("{other:?}"),
-            })
-            .collect();
+        let msgs = debug_msgs(&pb);
         assert_eq!(msgs, ["common", "java", "nginx", "pg"]);
         // Without the search paths, the error lists every place it looked.
         let e = load_playbook(&p).unwrap_err();
@@ -625,13 +619,7 @@ mod tests {
         );
         std::fs::write(&p, "- hosts: all\n  roles: [a, b, {role: common, x: 1}]\n").unwrap();
         let pb = load_playbook(&p).unwrap();
-        let msgs: Vec<String> = flatten(&pb.plays[0].tasks)
-            .iter()
-            .map(|t| match &t.action {
-                Action::Module { args, .. } => crate::value::to_display(&args["msg"]),
-                other => panic!("{other:?}"),
-            })
-            .collect();
+        let msgs = debug_msgs(&pb);
         // common once (and again with other parameters), dup each time.
         assert_eq!(msgs, ["common", "dup", "a", "dup", "b", "common"]);
     }
@@ -655,14 +643,19 @@ mod tests {
             .extra_vars
             .insert("extra_role".into(), Value::String("cache".into()));
         let pb = load_playbook_with(&p, &search).unwrap();
-        let msgs: Vec<String> = flatten(&pb.plays[0].tasks)
+        let msgs = debug_msgs(&pb);
+        assert_eq!(msgs, ["web", "db", "cache"]);
+    }
+
+    /// The `msg` of every (debug) task of the first play, blocks walked, in order.
+    fn debug_msgs(pb: &Playbook) -> Vec<String> {
+        flatten(&pb.plays[0].tasks)
             .iter()
             .map(|t| match &t.action {
                 Action::Module { args, .. } => crate::value::to_display(&args["msg"]),
                 other => panic!("{other:?}"),
             })
-            .collect();
-        assert_eq!(msgs, ["web", "db", "cache"]);
+            .collect()
     }
 
     /// Every task under blocks, in order.

@@ -73,7 +73,9 @@ fn reader(
     })
 }
 
-fn kill_group(child: &mut Child) {
+/// Kills a child started with `process_group(0)` together with everything in its group, and
+/// reaps it (door commands use it too).
+pub fn kill_group(child: &mut Child) {
     // The group id is the shell's pid (process_group(0)); ids past i32 do not exist.
     if let Ok(pgid) = i32::try_from(child.id()) {
         // SAFETY: kill(2) with a negative pid signals that process group only.

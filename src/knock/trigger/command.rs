@@ -58,15 +58,7 @@ pub fn run_command(command: &str, host: IpAddr, log_path: &Path, timeout: Durati
                 };
             }
             Ok(None) if Instant::now() >= deadline => {
-                // The group id is the shell's pid (process_group(0)); ids past i32 do not exist.
-                if let Ok(pgid) = i32::try_from(child.id()) {
-                    // SAFETY: kill(2) with a negative pid signals that process group only.
-                    unsafe {
-                        libc::kill(-pgid, libc::SIGKILL);
-                    }
-                }
-                let _ = child.kill();
-                let _ = child.wait();
+                crate::ssh::local::kill_group(&mut child);
                 return fail(format!("command killed after {timeout:?}"));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(50)),

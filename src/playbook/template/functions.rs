@@ -42,18 +42,9 @@ fn run_lookup(
     if matches!(name, "first_found" | "ansible.builtin.first_found") {
         return first_found(state, terms_raw(terms_in));
     }
-    let terms: Vec<String> = terms_in
+    let terms: Vec<String> = terms_raw(terms_in)
         .iter()
-        .flat_map(|t| {
-            if t.kind() == ValueKind::Seq {
-                t.try_iter()
-                    .map(|i| i.collect::<Vec<_>>())
-                    .unwrap_or_default()
-            } else {
-                vec![t.clone()]
-            }
-        })
-        .map(|t| py_str(&t))
+        .map(py_str)
         .collect::<Result<_, _>>()?;
     match name {
         "env" | "ansible.builtin.env" => {
