@@ -420,6 +420,9 @@ fn try_run(mut args: RunArgs, cancel: Arc<AtomicBool>) -> Result<i32, i32> {
         crate::playbook::parse::load_playbook_with(&args.playbook, &search),
         exit::UNREACHABLE_OR_PARSE,
     )?;
+    for w in crate::playbook::ansible_names::unsupported_tasks(&pb) {
+        eprintln!("[WARNING]: {w}; the task fails if it runs");
+    }
     if args.syntax_check {
         outln!("\nplaybook: {}", args.playbook.display());
         return Ok(exit::OK);

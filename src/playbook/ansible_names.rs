@@ -130,6 +130,44 @@ pub fn unsupported_module(name: &str) -> Option<String> {
         .then(|| format!("module '{short}' is not supported by knockplay"))
 }
 
+/// Tasks of a parsed playbook that use a module knockplay lacks (statically known ones: dynamic
+/// includes are read at run time), as `file:line:col: task 'x': module 'yum' is not supported by
+/// knockplay`, in playbook order. They fail only if they run; `--syntax-check` and `run` warn.
+pub fn unsupported_tasks(pb: &super::model::Playbook) -> Vec<String> {
+    fn walk(tasks: &[super::model::Task], out: &mut Vec<String>) {
+        use super::model::Action;
+        for t in tasks {
+            match &t.action {
+                Action::Block {
+                    block,
+                    rescue,
+                    always,
+                } => {
+                    for part in [block, rescue, always] {
+                        walk(part, out);
+                    }
+                }
+                Action::Module { name, .. } => {
+                    let short = super::fqcn::short(name);
+                    let known = super::keywords::control_params(short).is_some()
+                        || crate::modules::lookup(short).is_some();
+                    if let Some(why) = unsupported_module(name).filter(|_| !known) {
+                        out.push(format!("{}: task '{}': {why}", t.pos, t.display_name()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for play in &pb.plays {
+        for tasks in [&play.pre_tasks, &play.tasks, &play.post_tasks, &play.handlers] {
+            walk(tasks, &mut out);
+        }
+    }
+    out
+}
+
 /// The message for a `with_<lookup>` knockplay does not loop over.
 pub fn unsupported_with(key: &str) -> String {
     let lookup = key.strip_prefix("with_").unwrap_or(key);

@@ -216,8 +216,16 @@ fn module_action(
 ) -> Result<Action, ParseError> {
     let short = fqcn::short(module).to_string();
     if !is_known_module(&short) {
-        if let Some(why) = crate::playbook::ansible_names::unsupported_module(module) {
-            return Err(err(args_pos, format!("{label}: {why}")));
+        if crate::playbook::ansible_names::unsupported_module(module).is_some() {
+            // A module Ansible has and knockplay lacks fails when the task would run (a
+            // RedHat-only branch of a role still runs on Debian); `--syntax-check` warns.
+            let args_node = node.get("args").map(Node::to_value);
+            let args = args::normalize(raw_args, args_node.as_ref(), false)
+                .map_err(|e| err(args_pos, format!("{label}: {short}: {e}")))?;
+            return Ok(Action::Module {
+                name: short,
+                args: Value::Object(args),
+            });
         }
         let all = all_module_names();
         let hint = match did_you_mean(&short, all.iter().copied()) {
@@ -428,7 +436,6 @@ mod tests {
                 "with_random_choice: the 'random_choice' lookup is not supported by knockplay as a loop",
             ),
             ("with_foo: [1]\ndebug: msg=hi", "task: with_foo: lookup plugin 'foo' not found"),
-            ("git: repo=x dest=/y", "task: module 'git' is not supported by knockplay"),
             ("aptt: name=x", "couldn't resolve module/action 'aptt'. Did you mean 'apt'?"),
             ("name: x\nblock: []\ndebug: msg=hi", "task 'x': 'debug' is not allowed in a block"),
             (
@@ -454,6 +461,20 @@ mod tests {
             };
             assert!(e.msg.contains(want), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn modules_knockplay_lacks_parse_and_fail_when_run() {
+        for text in ["git: repo=x dest=/y", "community.general.ufw: {rule: allow}"] {
+            let t = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert!(matches!(&t.action, Action::Module { .. }), "{text}");
+            assert!(crate::playbook::ansible_names::unsupported_module(
+                t.module_name().unwrap_or_default()
+            )
+            .is_some());
+        }
+        let t = parse("ansible.builtin.git: repo=x dest=/y").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.module_name(), Some("git"));
     }
 
     #[test]
