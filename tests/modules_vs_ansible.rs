@@ -3,7 +3,10 @@
 //! on the same machine (commands run by the local `sh`), each in its own fresh directory after the
 //! same setup; the resulting trees (paths, types, modes, link targets, contents) and the
 //! changed/failed flags, failure messages and the result keys users read (`rc`, `stdout`, `stderr`,
-//! `msg`, `stat.*`) must be equal.
+//! `msg`, `stat.*`) must be equal. Each scenario also runs a second time in its directory (the
+//! changed and failed flags of that run must be Ansible's: `changed=false` where Ansible is
+//! idempotent) and once in check mode in a third directory (same flags, and the tree Ansible leaves,
+//! which is the setup's).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -124,48 +127,50 @@ fn subst(v: &Value, d: &Path, s: &Path) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-#[test]
-fn modules_leave_and_report_what_ansible_does() {
-    let venv = venv();
-    let scenarios: Vec<Value> = serde_json::from_str(SCENARIOS).unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("S");
-    std::fs::create_dir_all(src.join("site/css")).unwrap();
-    std::fs::write(src.join("it_ran.txt"), "it ran\n").unwrap();
-    std::fs::write(src.join("site/index.html"), "hi\n").unwrap();
-    std::fs::write(src.join("site/css/a.css"), "c\n").unwrap();
-    sh(&format!(
-        "chmod 755 '{}'",
-        src.join("site/index.html").display()
-    ));
-
-    // Ansible: one playbook, one task per scenario, results collected as JSON.
-    let mut tasks = Vec::new();
-    for sc in &scenarios {
-        let name = sc["name"].as_str().unwrap();
-        let d = work.path().join("ans").join(name);
-        std::fs::create_dir_all(&d).unwrap();
-        let setup = sc["setup"]
-            .as_str()
-            .unwrap()
-            .replace("{D}", &d.display().to_string());
-        if !setup.is_empty() {
-            sh(&setup);
-        }
-        tasks.push(json!({
-            "name": name,
-            sc["module"].as_str().unwrap(): subst(&sc["args"], &d, &src),
-            "register": format!("r_{name}"),
-            "ignore_errors": true,
-        }));
+/// One scenario's setup run in a fresh directory `d`.
+fn setup(sc: &Value, d: &Path) {
+    std::fs::create_dir_all(d).unwrap();
+    let setup = sc["setup"]
+        .as_str()
+        .unwrap()
+        .replace("{D}", &d.display().to_string());
+    if !setup.is_empty() {
+        sh(&setup);
     }
-    let results = work.path().join("ans_results.json");
-    let all: Vec<String> = scenarios
-        .iter()
-        .map(|sc| format!("'{0}': r_{0}", sc["name"].as_str().unwrap()))
-        .collect();
-    tasks.push(json!({"copy": {"dest": results, "content": format!("{{{{ {{{}}} | to_json }}}}", all.join(", "))}}));
-    let playbook = work.path().join("pb.yml");
+}
+
+/// Ansible's results: per scenario `name` (first run), `name_again` (second run, same directory)
+/// and `name_check` (check mode in `chk/<name>`).
+fn ansible_results(venv: &Path, scenarios: &[Value], work: &Path, src: &Path) -> Value {
+    let mut tasks = Vec::new();
+    let mut keys = Vec::new();
+    for sc in scenarios {
+        let name = sc["name"].as_str().unwrap();
+        let module = sc["module"].as_str().unwrap();
+        for (run, dir, check) in [
+            (name.to_string(), "ans", false),
+            (format!("{name}_again"), "ans", false),
+            (format!("{name}_check"), "chk", true),
+        ] {
+            let d = work.join(dir).join(name);
+            if run.ends_with("_again") {
+                // Same directory as the first run.
+            } else {
+                setup(sc, &d);
+            }
+            tasks.push(json!({
+                "name": run,
+                module: subst(&sc["args"], &d, src),
+                "register": format!("r_{run}"),
+                "ignore_errors": true,
+                "check_mode": check,
+            }));
+            keys.push(format!("'{run}': r_{run}"));
+        }
+    }
+    let results = work.join("ans_results.json");
+    tasks.push(json!({"copy": {"dest": results, "content": format!("{{{{ {{{}}} | to_json }}}}", keys.join(", "))}}));
+    let playbook = work.join("pb.yml");
     std::fs::write(
         &playbook,
         json!([{"hosts": "localhost", "gather_facts": false, "tasks": tasks}]).to_string(),
@@ -181,107 +186,161 @@ fn modules_leave_and_report_what_ansible_does() {
         .env("ANSIBLE_NOCOLOR", "1")
         .output()
         .unwrap();
-    let ans: Value = match std::fs::read_to_string(&results) {
+    match std::fs::read_to_string(&results) {
         Ok(t) => serde_json::from_str(&t).unwrap(),
         Err(_) => panic!(
             "ansible-playbook did not finish: {}\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         ),
-    };
+    }
+}
 
-    // knockplay: the same scenarios through the modules.
+/// What knockplay's module did: changed, failed, message and the result as users `register` it.
+struct Ours {
+    changed: bool,
+    failed: bool,
+    msg: String,
+    value: Value,
+}
+
+fn run_ours(sc: &Value, d: &Path, src: &Path, check: bool) -> Ours {
     let facts = serde_json::Map::new();
+    let args = subst(&sc["args"], d, src);
+    let mut remote = LocalShell::new("local", None);
+    let mut ctx = ModuleCtx {
+        remote: &mut remote,
+        become_: None,
+        env: Vec::new(),
+        check_mode: check,
+        diff: false,
+        facts: &facts,
+        file_search: vec![src.to_path_buf()],
+        template_search: vec![src.to_path_buf()],
+        templater: &Verbatim,
+        timeout: None,
+    };
+    let module = lookup(sc["module"].as_str().unwrap()).unwrap();
+    match module.execute(args.as_object().unwrap(), &mut ctx) {
+        Ok(r) => {
+            let mut v = Value::Object(r.data.clone());
+            v["rc"] = json!(r.rc);
+            v["stdout"] = json!(r.stdout);
+            v["stderr"] = json!(r.stderr);
+            v["msg"] = json!(r.msg.clone().unwrap_or_default());
+            Ours {
+                changed: r.changed,
+                failed: r.failed,
+                msg: r.msg.unwrap_or_default(),
+                value: v,
+            }
+        }
+        Err(e) => Ours {
+            changed: false,
+            failed: true,
+            msg: e.to_string(),
+            value: json!({}),
+        },
+    }
+}
+
+/// Differences in the changed and failed flags between Ansible's result `a` and ours.
+fn flags(what: &str, a: &Value, o: &Ours, why: &mut Vec<String>) {
+    if a["changed"].as_bool().unwrap_or(false) != o.changed {
+        why.push(format!(
+            "{what}changed: ansible {} knockplay {}",
+            a["changed"], o.changed
+        ));
+    }
+    if a["failed"].as_bool().unwrap_or(false) != o.failed {
+        why.push(format!(
+            "{what}failed: ansible {} knockplay {}",
+            a["failed"], o.failed
+        ));
+    }
+}
+
+/// Differences between Ansible's first-run result and ours: message, chosen keys, `stat`.
+fn first_run(sc: &Value, a: &Value, o: &Ours, dirs: (&Path, &Path), why: &mut Vec<String>) {
+    let (ans_dir, d) = dirs;
+    flags("", a, o, why);
+    if o.failed {
+        let a_msg = a["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .replace(&ans_dir.display().to_string(), "{D}");
+        let o_msg = o.msg.replace(&d.display().to_string(), "{D}");
+        if a_msg != o_msg {
+            why.push(format!("msg: ansible {a_msg:?} knockplay {o_msg:?}"));
+        }
+    }
+    // Result keys users read (paths normalised to {D}).
+    let norm = |v: &Value, dir: &Path| -> Value {
+        serde_json::from_str(&v.to_string().replace(&dir.display().to_string(), "{D}")).unwrap()
+    };
+    let (an, on) = (norm(a, ans_dir), norm(&o.value, d));
+    for key in sc["keys"].as_array().into_iter().flatten() {
+        let k = key.as_str().unwrap();
+        let (x, y) = (&an[k], &on[k]);
+        if x != y {
+            why.push(format!("{k}: ansible {x} knockplay {y}"));
+        }
+    }
+    if sc["stat"].as_bool() == Some(true) {
+        for (k, x) in an["stat"].as_object().into_iter().flatten() {
+            // Keys knockplay does not report (mime, attributes, version, ...) are skipped.
+            // Inodes and times differ between the two fresh trees by nature.
+            let y = &on["stat"][k];
+            let per_tree = ["inode", "atime", "mtime", "ctime"].contains(&k.as_str());
+            if !y.is_null() && !per_tree && x != y {
+                why.push(format!("stat.{k}: ansible {x} knockplay {y}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn modules_leave_and_report_what_ansible_does() {
+    let venv = venv();
+    let scenarios: Vec<Value> = serde_json::from_str(SCENARIOS).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("S");
+    std::fs::create_dir_all(src.join("site/css")).unwrap();
+    std::fs::write(src.join("it_ran.txt"), "it ran\n").unwrap();
+    std::fs::write(src.join("site/index.html"), "hi\n").unwrap();
+    std::fs::write(src.join("site/css/a.css"), "c\n").unwrap();
+    sh(&format!(
+        "chmod 755 '{}'",
+        src.join("site/index.html").display()
+    ));
+    let ans = ansible_results(&venv, &scenarios, work.path(), &src);
+
+    // knockplay: the same scenarios through the modules, twice, then once in check mode.
     let mut mismatches = Vec::new();
     for sc in &scenarios {
         let name = sc["name"].as_str().unwrap();
         let d = work.path().join("ours").join(name);
-        std::fs::create_dir_all(&d).unwrap();
-        let setup = sc["setup"]
-            .as_str()
-            .unwrap()
-            .replace("{D}", &d.display().to_string());
-        if !setup.is_empty() {
-            sh(&setup);
-        }
-        let args = subst(&sc["args"], &d, &src);
-        let mut remote = LocalShell::new("local", None);
-        let mut ctx = ModuleCtx {
-            remote: &mut remote,
-            become_: None,
-            env: Vec::new(),
-            check_mode: false,
-            diff: false,
-            facts: &facts,
-            file_search: vec![src.clone()],
-            template_search: vec![src.clone()],
-            templater: &Verbatim,
-            timeout: None,
-        };
-        let module = lookup(sc["module"].as_str().unwrap()).unwrap();
-        let (changed, failed, msg, ours) = match module.execute(args.as_object().unwrap(), &mut ctx)
-        {
-            Ok(r) => {
-                let mut v = Value::Object(r.data.clone());
-                v["rc"] = json!(r.rc);
-                v["stdout"] = json!(r.stdout);
-                v["stderr"] = json!(r.stderr);
-                v["msg"] = json!(r.msg.clone().unwrap_or_default());
-                (r.changed, r.failed, r.msg.unwrap_or_default(), v)
-            }
-            Err(e) => (false, true, e.to_string(), json!({})),
-        };
-        let a = &ans[name];
+        setup(sc, &d);
+        let first = run_ours(sc, &d, &src, false);
+        let again = run_ours(sc, &d, &src, false);
+        let chk = work.path().join("ours_chk").join(name);
+        setup(sc, &chk);
+        let check = run_ours(sc, &chk, &src, true);
+
         let ans_dir = work.path().join("ans").join(name);
         let mut why = Vec::new();
-        if a["changed"].as_bool().unwrap_or(false) != changed {
-            why.push(format!(
-                "changed: ansible {} knockplay {changed}",
-                a["changed"]
-            ));
-        }
-        if a["failed"].as_bool().unwrap_or(false) != failed {
-            why.push(format!(
-                "failed: ansible {} knockplay {failed}",
-                a["failed"]
-            ));
-        }
-        if failed {
-            let a_msg = a["msg"]
-                .as_str()
-                .unwrap_or_default()
-                .replace(&ans_dir.display().to_string(), "{D}");
-            let o_msg = msg.replace(&d.display().to_string(), "{D}");
-            if a_msg != o_msg {
-                why.push(format!("msg: ansible {a_msg:?} knockplay {o_msg:?}"));
-            }
-        }
-        // Result keys users read (paths normalised to {D}).
-        let norm = |v: &Value, dir: &Path| -> Value {
-            serde_json::from_str(&v.to_string().replace(&dir.display().to_string(), "{D}")).unwrap()
-        };
-        let (an, on) = (norm(a, &ans_dir), norm(&ours, &d));
-        for key in sc["keys"].as_array().into_iter().flatten() {
-            let k = key.as_str().unwrap();
-            let (x, y) = (&an[k], &on[k]);
-            if x != y {
-                why.push(format!("{k}: ansible {x} knockplay {y}"));
-            }
-        }
-        if sc["stat"].as_bool() == Some(true) {
-            for (k, x) in an["stat"].as_object().into_iter().flatten() {
-                // Keys knockplay does not report (mime, attributes, version, ...) are skipped.
-                // Inodes and times differ between the two fresh trees by nature.
-                let y = &on["stat"][k];
-                let per_tree = ["inode", "atime", "mtime", "ctime"].contains(&k.as_str());
-                if !y.is_null() && !per_tree && x != y {
-                    why.push(format!("stat.{k}: ansible {x} knockplay {y}"));
-                }
-            }
-        }
+        first_run(sc, &ans[name], &first, (&ans_dir, &d), &mut why);
+        flags("second run: ", &ans[format!("{name}_again")], &again, &mut why);
+        flags("check mode: ", &ans[format!("{name}_check")], &check, &mut why);
         let (ta, to) = (tree(&ans_dir), tree(&d));
         if ta != to {
             why.push(format!("tree:\n--- ansible\n{ta}--- knockplay\n{to}"));
+        }
+        let (ca, co) = (tree(&work.path().join("chk").join(name)), tree(&chk));
+        if ca != co {
+            why.push(format!(
+                "tree after check mode:\n--- ansible\n{ca}--- knockplay\n{co}"
+            ));
         }
         if !why.is_empty() {
             mismatches.push(format!("{name}: {}", why.join("; ")));

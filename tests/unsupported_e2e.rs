@@ -91,11 +91,11 @@ fn modules_knockplay_lacks_fail_only_where_their_task_runs() {
     let role_file = d.path().join("roles/multi_os/tasks/main.yml");
     for want in [
         format!(
-            "[WARNING]: {}:2:3: task 'multi_os : repository key': module 'rpm_key' is not supported by knockplay; the task fails if it runs",
+            "[WARNING]: {}:1:3: task 'multi_os : repository key': module 'rpm_key' is not supported by knockplay; the task fails if it runs",
             role_file.display()
         ),
         format!(
-            "[WARNING]: {site_s}:5:7: task 'only on RedHat': module 'dnf' is not supported by knockplay; the task fails if it runs"
+            "[WARNING]: {site_s}:4:7: task 'only on RedHat': module 'dnf' is not supported by knockplay; the task fails if it runs"
         ),
     ] {
         assert!(text.contains(&want), "missing {want:?} in:\n{text}");
@@ -122,7 +122,7 @@ fn modules_knockplay_lacks_fail_only_where_their_task_runs() {
     let (out, text) = knockplay(&bed, &[runs.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{text}");
     let want = format!(
-        "{}:6:7: task 'clone it': module 'git' is not supported by knockplay",
+        "module 'git' is not supported by knockplay. The error appears to be in '{}:6:7' (task 'clone it', host host0)",
         runs.display()
     );
     assert!(text.contains(&want), "missing {want:?} in:\n{text}");

@@ -339,6 +339,10 @@ pub fn copy_file(
     };
     match plan_file(ca, new, &states) {
         Ok(outcome) => finish(ctx, outcome),
+        // Ansible's copy looks for the parent only when it writes: check mode reports a change.
+        Err(msg) if ctx.check_mode && msg.starts_with("Destination directory ") => {
+            Ok(ModuleResult::changed().set("dest", trim_dest(&ca.dest).as_str()))
+        }
         Err(msg) => Ok(ModuleResult::failed(msg)),
     }
 }
