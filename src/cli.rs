@@ -423,6 +423,12 @@ fn try_run(mut args: RunArgs, cancel: Arc<AtomicBool>) -> Result<i32, i32> {
     for w in crate::playbook::ansible_names::unsupported_tasks(&pb) {
         eprintln!("[WARNING]: {w}; the task fails if it runs");
     }
+    let pb_dir = (args.playbook.parent())
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    for w in crate::playbook::ansible_names::python_plugins(pb_dir) {
+        eprintln!("[WARNING]: {w}");
+    }
     if args.syntax_check {
         outln!("\nplaybook: {}", args.playbook.display());
         return Ok(exit::OK);

@@ -8,6 +8,8 @@
 use serde_json::json;
 
 use crate::modules::probe::sections;
+
+mod local;
 use crate::value::{Value, Vars};
 
 const SCRIPT: &str = r#"LC_ALL=C; export LC_ALL
@@ -45,12 +47,13 @@ printf '\n@@KP:fib_trie\n'
 cat /proc/net/fib_trie 2>/dev/null
 printf '\n@@KP:links\n'
 for i in /sys/class/net/*; do [ -e "$i/address" ] && echo "${i##*/} $(cat "$i/address" 2>/dev/null) $(cat "$i/mtu" 2>/dev/null)"; done
-printf '\n@@KP:end\n'
 "#;
 
-/// The fact-gathering script (run once per host with `sh -c`).
+/// The fact-gathering script (run once per host with `sh -c`): the system facts, then the local
+/// facts of `/etc/ansible/facts.d`, then the end marker.
 pub fn gather_script() -> &'static str {
-    SCRIPT
+    static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FULL.get_or_init(|| format!("{SCRIPT}{}printf '\\n@@KP:end\\n'\n", local::SCRIPT))
 }
 
 /// Parse the script's output into `ansible_*` facts and an `ansible_facts` dict.
@@ -110,6 +113,7 @@ pub fn parse(output: &str) -> Vars {
     put("default_ipv4", net.default_ipv4);
     put("all_ipv4_addresses", json!(net.all));
     put("interfaces", json!(net.interfaces));
+    put("local", local::parse(get("local")));
 
     let mut out = Vars::new();
     for (k, v) in &facts {

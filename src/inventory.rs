@@ -25,7 +25,7 @@
 mod connection;
 mod hostrange;
 mod ini;
-mod literal;
+pub mod literal;
 mod pattern;
 mod vars_dir;
 mod yaml_source;

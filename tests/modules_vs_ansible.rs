@@ -330,8 +330,18 @@ fn modules_leave_and_report_what_ansible_does() {
         let ans_dir = work.path().join("ans").join(name);
         let mut why = Vec::new();
         first_run(sc, &ans[name], &first, (&ans_dir, &d), &mut why);
-        flags("second run: ", &ans[format!("{name}_again")], &again, &mut why);
-        flags("check mode: ", &ans[format!("{name}_check")], &check, &mut why);
+        flags(
+            "second run: ",
+            &ans[format!("{name}_again")],
+            &again,
+            &mut why,
+        );
+        flags(
+            "check mode: ",
+            &ans[format!("{name}_check")],
+            &check,
+            &mut why,
+        );
         let (ta, to) = (tree(&ans_dir), tree(&d));
         if ta != to {
             why.push(format!("tree:\n--- ansible\n{ta}--- knockplay\n{to}"));

@@ -57,13 +57,15 @@ pub fn type_name(v: &Value) -> &'static str {
 }
 
 /// Text as Ansible's `str` type makes it: strings as they are, numbers rendered, booleans as
-/// Python prints them (`True`/`False`). Lists and dicts are not text.
+/// Python prints them (`True`/`False`), lists and dicts as Python's `str()` of them (Ansible
+/// converts them too: `ping: data={a: 1}` is the text `{'a': 1}`). Null is not text.
 pub fn to_text(v: &Value) -> Result<String, String> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(true) => Ok("True".to_string()),
         Value::Bool(false) => Ok("False".to_string()),
+        Value::Array(_) | Value::Object(_) => Ok(crate::playbook::template::pyfmt::py_repr(v)),
         other => Err(format!("must be a string, got {}", type_name(other))),
     }
 }
@@ -164,8 +166,8 @@ mod tests {
             (json!(1.5), Ok("1.5")),
             (json!(true), Ok("True")),
             (json!(false), Ok("False")),
-            (json!([1]), Err("must be a string, got a list")),
-            (json!({"a": 1}), Err("must be a string, got a dict")),
+            (json!([1, "a"]), Ok("[1, 'a']")),
+            (json!({"a": 1}), Ok("{'a': 1}")),
             (json!(null), Err("must be a string, got null")),
         ];
         for (v, want) in table {

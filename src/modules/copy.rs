@@ -58,7 +58,10 @@ impl Module for Copy {
         let content = match args.value("content")? {
             None => None,
             // Ansible writes a dict/list content as JSON, other values as text.
-            Some(v @ (Value::Array(_) | Value::Object(_))) => Some(v.to_string().into_bytes()),
+            // Ansible writes a list or dict given as content as `json.dumps` prints it.
+            Some(v @ (Value::Array(_) | Value::Object(_))) => {
+                Some(crate::playbook::template::pyfmt::json_dumps(&v, None, false).into_bytes())
+            }
             Some(v) => Some(to_text(&v).map_err(ModuleError::Args)?.into_bytes()),
         };
         match (src, content) {

@@ -491,13 +491,18 @@ fn plan_existing_account(
         let h = quote(a.home.as_deref().unwrap_or(&cur.home));
         let skel = quote(a.skeleton.as_deref().unwrap_or("/etc/skel"));
         plan.commands.push(format!(
-            "mkdir -p {h} && {{ [ ! -d {skel} ] || cp -a {skel}/. {h}; }} && chown -R {}:{} {h} && chmod 0700 {h}",
+            "kp_h={h}; mkdir -p \"$kp_h\" && {{ [ ! -d {skel} ] || cp -a {skel}/. \"$kp_h\"; }} && chown -R {}:{} \"$kp_h\" && {HOME_MODE}",
             a.uid.unwrap_or(cur.uid),
             primary_gid
         ));
     }
     plan
 }
+
+/// The mode Ansible gives a home directory it creates: `0777 & ~UMASK` from login.defs (its last
+/// `UMASK` line), else what `mkdir` made (`$kp_h` names the directory).
+const HOME_MODE: &str = "u=$(sed -n 's/^UMASK[[:space:]]\\{1,\\}\\([0-7]\\{1,\\}\\)$/\\1/p' /etc/login.defs 2>/dev/null | tail -n 1); \
+     if [ -n \"$u\" ]; then chmod \"$(printf '%o' $((0777 & ~0$u)))\" \"$kp_h\"; fi";
 
 /// `usermod` flags for what differs from the current account.
 fn usermod_flags(
@@ -790,6 +795,29 @@ mod tests {
     }
 
     #[test]
+    fn home_mode_follows_login_defs_umask() {
+        let defs = std::fs::read_to_string("/etc/login.defs").unwrap_or_default();
+        let umask = defs
+            .lines()
+            .filter_map(|l| l.strip_prefix("UMASK"))
+            .filter_map(|v| u32::from_str_radix(v.trim(), 8).ok())
+            .next_back();
+        let d = tempfile::tempdir().unwrap();
+        let h = d.path().join("home");
+        std::fs::create_dir(&h).unwrap();
+        let script = format!("kp_h='{}'; chmod 700 \"$kp_h\"; {HOME_MODE}", h.display());
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&h).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, umask.map_or(0o700, |u| 0o777 & !u));
+    }
+
+    #[test]
     fn passwords_and_missing_homes() {
         let p = existing();
         let same = plan(&ua(json!({"name": "deploy", "password": "$6$abc$xyz"})), &p).unwrap();
@@ -806,8 +834,8 @@ mod tests {
         nohome.home_exists = false;
         let got = plan(&ua(json!({"name": "deploy"})), &nohome).unwrap();
         assert_eq!(got.commands.len(), 1);
-        assert!(got.commands[0].starts_with("mkdir -p /home/deploy"));
-        assert!(got.commands[0].contains("chown -R 1001:1001 /home/deploy"));
+        assert!(got.commands[0].starts_with("kp_h=/home/deploy; mkdir -p \"$kp_h\""));
+        assert!(got.commands[0].contains("chown -R 1001:1001 \"$kp_h\""));
         let e = plan(&ua(json!({"name": "deploy", "groups": "nosuch"})), &p).unwrap_err();
         assert_eq!(e, "Group nosuch does not exist");
     }

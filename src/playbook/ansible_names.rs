@@ -147,11 +147,8 @@ pub fn unsupported_tasks(pb: &super::model::Playbook) -> Vec<String> {
                         walk(part, out);
                     }
                 }
-                Action::Module { name, .. } => {
-                    let short = super::fqcn::short(name);
-                    let known = super::keywords::control_params(short).is_some()
-                        || crate::modules::lookup(short).is_some();
-                    if let Some(why) = unsupported_module(name).filter(|_| !known) {
+                Action::Module { .. } => {
+                    if let Some(why) = &t.unsupported {
                         out.push(format!("{}: task '{}': {why}", t.pos, t.display_name()));
                     }
                 }
@@ -161,11 +158,83 @@ pub fn unsupported_tasks(pb: &super::model::Playbook) -> Vec<String> {
     }
     let mut out = Vec::new();
     for play in &pb.plays {
-        for tasks in [&play.pre_tasks, &play.tasks, &play.post_tasks, &play.handlers] {
+        for tasks in [
+            &play.pre_tasks,
+            &play.tasks,
+            &play.post_tasks,
+            &play.handlers,
+        ] {
             walk(tasks, &mut out);
         }
     }
     out
+}
+
+/// Python plugins beside a playbook (`filter_plugins/`, `test_plugins/`, `lookup_plugins/`, ...),
+/// which knockplay cannot load: one warning per file, naming the filters or tests it defines,
+/// so a template that uses one is understood before it fails.
+pub fn python_plugins(playbook_dir: &std::path::Path) -> Vec<String> {
+    const KINDS: &[(&str, &str)] = &[
+        ("filter_plugins", "filters"),
+        ("test_plugins", "tests"),
+        ("lookup_plugins", "lookups"),
+        ("action_plugins", "actions"),
+        ("callback_plugins", "callbacks"),
+        ("module_utils", "module utilities"),
+    ];
+    let mut out = Vec::new();
+    for (dir, what) in KINDS {
+        let Ok(entries) = std::fs::read_dir(playbook_dir.join(dir)) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "py") && p.is_file())
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            let names = plugin_names(&text);
+            let defines = if names.is_empty() {
+                String::new()
+            } else {
+                format!(" ({what} it defines: {})", names.join(", "))
+            };
+            out.push(format!(
+                "{}: Python plugins are not supported by knockplay{defines}",
+                f.display()
+            ));
+        }
+    }
+    out
+}
+
+/// The names a filter or test plugin returns from `filters()`/`tests()`: the quoted keys of the
+/// dict after that `def` (a plain reading, never an execution).
+fn plugin_names(text: &str) -> Vec<String> {
+    let Some(at) = text
+        .find("def filters(")
+        .or_else(|| text.find("def tests("))
+    else {
+        return Vec::new();
+    };
+    let body = &text[at + 4..];
+    let body = &body[..body
+        .find("\ndef ")
+        .or_else(|| body.find("    def "))
+        .unwrap_or(body.len())];
+    let Ok(key) = regex::Regex::new(r#"['"]([A-Za-z_][A-Za-z0-9_.]*)['"]\s*:"#) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = Vec::new();
+    for c in key.captures_iter(body) {
+        let n = c[1].to_string();
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    names
 }
 
 /// The message for a `with_<lookup>` knockplay does not loop over.
@@ -181,6 +250,27 @@ pub fn unsupported_with(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_plugins_are_named_with_what_they_define() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("filter_plugins")).unwrap();
+        std::fs::write(
+            d.path().join("filter_plugins/net.py"),
+            "class FilterModule(object):\n    def filters(self):\n        return {\n            'cidr_host': cidr_host,\n            \"ns.x\": f,\n        }\n",
+        )
+        .unwrap();
+        std::fs::write(d.path().join("filter_plugins/README"), "x").unwrap();
+        let got = python_plugins(d.path());
+        assert_eq!(
+            got,
+            vec![format!(
+                "{}: Python plugins are not supported by knockplay (filters it defines: cidr_host, ns.x)",
+                d.path().join("filter_plugins/net.py").display()
+            )]
+        );
+        assert!(python_plugins(&d.path().join("none")).is_empty());
+    }
 
     #[test]
     fn ansible_modules_are_named_not_guessed() {

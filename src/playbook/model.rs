@@ -218,6 +218,9 @@ pub struct Task {
     pub throttle: Option<Value>,
     pub any_errors_fatal: Option<Value>,
     pub role: Option<Arc<RoleCtx>>,
+    /// Why the task's module cannot run here (one Ansible has and knockplay lacks, or a Python
+    /// module of the repository's `library/`): the task fails with this when it would run.
+    pub unsupported: Option<String>,
 }
 
 impl Task {
@@ -257,6 +260,7 @@ impl Task {
             throttle: None,
             any_errors_fatal: None,
             role: None,
+            unsupported: None,
         }
     }
 

@@ -398,7 +398,7 @@ impl Templar {
             return to_json(&v, s);
         }
         match self.execute(s, None, Mode::Text, vars, depth)? {
-            Output_::Text(t) => Ok(Value::String(t)),
+            Output_::Text(t) => Ok(looks_like_data(t)),
             Output_::Value(v) => to_json(&v, s),
         }
     }
@@ -579,6 +579,21 @@ impl Templar {
             return Err(e);
         }
         Err(convert_error(&err, source, at_text, name))
+    }
+}
+
+/// Ansible's rule for a template of text and expressions: a result that starts like a list or
+/// a dict and reads as a Python literal becomes that value, and `True`/`False` become booleans
+/// (`"{{ a }}\n"` with `a = "{'k': 1}"` is a dict). Anything else stays text.
+fn looks_like_data(t: String) -> Value {
+    match t.as_str() {
+        "True" => Value::Bool(true),
+        "False" => Value::Bool(false),
+        s if s.starts_with(['{', '[']) => match crate::inventory::literal::parse_value(s) {
+            v @ (Value::Array(_) | Value::Object(_)) => v,
+            _ => Value::String(t),
+        },
+        _ => Value::String(t),
     }
 }
 

@@ -138,6 +138,27 @@ pub fn banner(msg: &str) -> String {
 }
 
 /// Serialize a result the way Ansible prints it (keys sorted), with no raw control characters.
+/// What Ansible shows of a `debug` result: with `msg`, only the message (and exception,
+/// warnings, deprecations); with `var`, everything but its bookkeeping keys.
+fn debug_shown(v: &Value) -> Value {
+    let Value::Object(m) = v else {
+        return v.clone();
+    };
+    let keep = |k: &str| {
+        if m.contains_key("msg") {
+            ["msg", "exception", "warnings", "deprecations"].contains(&k) || k.starts_with('_')
+        } else {
+            !["changed", "failed", "skipped", "invocation", "skip_reason"].contains(&k)
+        }
+    };
+    Value::Object(
+        m.iter()
+            .filter(|(k, _)| keep(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
+}
+
 fn result_json(v: &Value, pretty: bool) -> String {
     escape::json(&raw_result_json(v, pretty)).into_owned()
 }
@@ -361,8 +382,10 @@ impl Reporter {
             _ if line.show_result || self.opts.verbosity > 0 => {
                 if line.item.is_some() && !line.show_result {
                     format!(" {}", result_json(line.result, false))
+                } else if line.show_result {
+                    format!(" => {}", result_json(&debug_shown(line.result), true))
                 } else {
-                    format!(" => {}", result_json(line.result, line.show_result))
+                    format!(" => {}", result_json(line.result, false))
                 }
             }
             _ => String::new(),

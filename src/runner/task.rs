@@ -235,8 +235,8 @@ impl HostRun<'_, '_> {
     ) -> Outcome {
         let host = self.name();
         let fail = |msg: &str| Outcome::failed(task_error(leaf.task, &host, msg));
-        if let Some(why) = unsupported_here(leaf.module) {
-            return fail(&why);
+        if let Some(why) = &leaf.task.unsupported {
+            return fail(why);
         }
         let args = match render_args(self.ctx.templar, leaf.args, scope) {
             Ok(a) => a,
@@ -367,8 +367,7 @@ impl HostRun<'_, '_> {
             return self.run_control(leaf, spec, args, scope, exec.check_mode);
         }
         let Some(m) = modules::lookup(short) else {
-            let msg = unsupported_here(leaf.module)
-                .unwrap_or_else(|| format!("couldn't resolve module/action '{}'", leaf.module));
+            let msg = format!("couldn't resolve module/action '{}'", leaf.module);
             return Outcome::failed(task_error(leaf.task, &host, &msg));
         };
         let (become_, env) = match (&exec.become_, &exec.environment) {
@@ -715,13 +714,4 @@ mod tests {
         assert_eq!(render_args(&t, &json!("free"), &scope), Ok(Vars::new()));
         assert!(render_args(&t, &json!({"x": "{{ nope }}"}), &scope).is_err());
     }
-}
-
-/// A module Ansible has and knockplay lacks: the task fails when it would run, with this message.
-fn unsupported_here(module: &str) -> Option<String> {
-    let short = short_module_name(module);
-    if control_params(short).is_some() || modules::lookup(short).is_some() {
-        return None;
-    }
-    crate::playbook::ansible_names::unsupported_module(module)
 }

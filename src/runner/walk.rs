@@ -207,10 +207,11 @@ impl HostRun<'_, '_> {
                 }
                 Err(e) => return self.include_failed(&display, e),
             };
-            // Ansible prints "included: file for host".
+            // Ansible prints "included: file for host" and counts it as ok.
             self.ctx
                 .reporter
                 .note(&format!("included: {display} for {host}"));
+            self.ctx.reporter.count(&host, |s| s.ok += 1);
             let flow = self.run_tasks(&tasks, &include_child(task, inh, params));
             if flow != Flow::Continue {
                 return flow;
@@ -291,11 +292,17 @@ impl HostRun<'_, '_> {
         notified: &[String],
         inh: &Inherit<'_>,
     ) -> Flow {
-        for h in handlers {
+        // A handler named twice (a role listed twice, or included again) is notified once: the
+        // last one defined shadows the others, as in Ansible; `listen` topics reach every one.
+        let handlers: Vec<&Task> = handlers.collect();
+        for (i, h) in handlers.iter().enumerate() {
             let name = h.name.clone().unwrap_or_default();
-            let hit = notified
+            let display = h.display_name();
+            let shadowed = handlers[i + 1..]
                 .iter()
-                .any(|n| *n == name || h.listen.contains(n) || *n == h.display_name());
+                .any(|later| later.display_name() == display);
+            let by_name = !shadowed && notified.iter().any(|n| *n == name || *n == display);
+            let hit = by_name || notified.iter().any(|n| h.listen.contains(n));
             if hit {
                 let f = self.run_task(h, inh);
                 if f != Flow::Continue {

@@ -37,6 +37,7 @@ pub(super) fn parse_task(node: &Node, ctx: &FileCtx) -> Result<Task, ParseError>
         Some(block) => block_action(node, map, block, ctx, &label)?,
         None => {
             let (module, raw_args, args_pos) = find_action(node, map, &label)?;
+            task.unsupported = unsupported_reason(ctx, &module);
             module_action(node, ctx, &module, &raw_args, &args_pos, &label)?
         }
     };
@@ -88,6 +89,7 @@ fn with_keywords(node: &Node, name: Option<String>, ctx: &FileCtx) -> Result<Tas
         throttle: opt(node, "throttle"),
         any_errors_fatal: opt(node, "any_errors_fatal"),
         role: ctx.role.clone(),
+        unsupported: None,
     })
 }
 
@@ -216,7 +218,7 @@ fn module_action(
 ) -> Result<Action, ParseError> {
     let short = fqcn::short(module).to_string();
     if !is_known_module(&short) {
-        if crate::playbook::ansible_names::unsupported_module(module).is_some() {
+        if unsupported_reason(ctx, module).is_some() {
             // A module Ansible has and knockplay lacks fails when the task would run (a
             // RedHat-only branch of a role still runs on Debian); `--syntax-check` warns.
             let args_node = node.get("args").map(Node::to_value);
@@ -261,6 +263,35 @@ fn module_action(
             args: Value::Object(args),
         }),
     }
+}
+
+/// Why a module knockplay lacks cannot run, when Ansible would run it: one of Ansible's or of
+/// another collection, or a module of the repository's own `library/` (beside the playbook or in
+/// the role). `None` for knockplay's modules and for names nobody defines (a parse error).
+fn unsupported_reason(ctx: &FileCtx, module: &str) -> Option<String> {
+    let short = fqcn::short(module);
+    if is_known_module(short) {
+        return None;
+    }
+    if let Some(why) = crate::playbook::ansible_names::unsupported_module(module) {
+        return Some(why);
+    }
+    let dirs = [
+        Some(ctx.play_dir.as_path()),
+        ctx.role.as_ref().map(|r| r.dir.as_path()),
+    ];
+    dirs.into_iter().flatten().find_map(|d| {
+        let lib = d.join("library");
+        let found = std::fs::read_dir(&lib).ok()?.flatten().find(|e| {
+            let p = e.path();
+            p.file_stem().and_then(|s| s.to_str()) == Some(short) && p.is_file()
+        })?;
+        Some(format!(
+            "module '{short}' is the repository's own module {}: modules other than knockplay's \
+             are not supported by knockplay",
+            found.path().display()
+        ))
+    })
 }
 
 /// An include or import being resolved: the module's short name, its checked arguments,
@@ -465,7 +496,10 @@ mod tests {
 
     #[test]
     fn modules_knockplay_lacks_parse_and_fail_when_run() {
-        for text in ["git: repo=x dest=/y", "community.general.ufw: {rule: allow}"] {
+        for text in [
+            "git: repo=x dest=/y",
+            "community.general.ufw: {rule: allow}",
+        ] {
             let t = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert!(matches!(&t.action, Action::Module { .. }), "{text}");
             assert!(crate::playbook::ansible_names::unsupported_module(

@@ -92,7 +92,11 @@ fn renders_to_strings_and_typed_values() {
         ("{{ flag }} {{ off }}", json!("True False")),
         ("x{{ nothing }}y", json!("xy")),
         ("{{ pkgs }}!", json!("['nginx', 'curl', 'git']!")),
-        ("{{ user.groups }} ", json!("['sudo', 'adm'] ")),
+        // Text that reads as a Python list or dict becomes one, as in Ansible.
+        ("{{ user.groups }} ", json!(["sudo", "adm"])),
+        ("[{{ 5 }}]", json!([5])),
+        ("{{ 'Tr' }}ue", json!(true)),
+        ("[{{ 5 }}] tail", json!("[5] tail")),
         ("{{ ratio }}/{{ 2.0 }}", json!("0.5/2.0")),
         (" {{ port }}", json!(" 8080")),
         ("{% if flag %}on{% else %}off{% endif %}", json!("on")),
