@@ -64,6 +64,7 @@ pub mod cron;
 pub mod file;
 pub mod get_url;
 pub mod group;
+pub mod ini_file;
 pub mod lineinfile;
 pub mod mode;
 pub mod package;
@@ -77,6 +78,7 @@ pub mod safepath;
 pub mod script;
 pub mod service;
 pub mod shell;
+pub mod slurp;
 pub mod stat;
 pub mod template;
 #[cfg(test)]
@@ -286,14 +288,25 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &replace::Replace,
         &wait_for::WaitFor,
         &script::Script,
+        &ini_file::IniFile,
+        &slurp::Slurp,
     ]
 }
 
-/// Look a module up by short name or `ansible.builtin.` / `ansible.legacy.` FQCN.
+/// The community.general modules knockplay implements, by short name: `community.general.X`
+/// is looked up as `X`, and no other module of that collection.
+pub const COMMUNITY_GENERAL: &[&str] = &["ini_file"];
+
+/// Look a module up by short name or `ansible.builtin.` / `ansible.legacy.` FQCN (and
+/// `community.general.` for the names in [`COMMUNITY_GENERAL`]).
 pub fn lookup(name: &str) -> Option<&'static dyn Module> {
     let short = name
         .strip_prefix("ansible.builtin.")
         .or_else(|| name.strip_prefix("ansible.legacy."))
+        .or_else(|| {
+            name.strip_prefix("community.general.")
+                .filter(|s| COMMUNITY_GENERAL.contains(s))
+        })
         .unwrap_or(name);
     // ansible-core's aliases of a module.
     let short = match short {
