@@ -119,10 +119,17 @@ pub fn unsupported_module(name: &str) -> Option<String> {
         ));
     }
     let short = super::fqcn::short(name);
+    // The few community.general modules knockplay has are not another collection's.
+    if short
+        .strip_prefix("community.general.")
+        .is_some_and(|m| crate::modules::COMMUNITY_GENERAL.contains(&m))
+    {
+        return None;
+    }
     let parts: Vec<&str> = short.split('.').collect();
     if parts.len() >= 3 && parts.iter().all(|p| !p.is_empty()) {
         return Some(format!(
-            "module '{name}' is not supported by knockplay (it has the modules of ansible.builtin it documents, no other collection's)"
+            "module '{name}' is not supported by knockplay (it has the modules of ansible.builtin it documents and community.general's {}, no other collection's)", crate::modules::COMMUNITY_GENERAL.join(", ")
         ));
     }
     BUILTIN_MODULES
@@ -282,6 +289,9 @@ mod tests {
             unsupported_module("ansible.builtin.unarchive").as_deref(),
             Some("module 'unarchive' is not supported by knockplay")
         );
+        assert_eq!(unsupported_module("community.general.ini_file"), None);
+        assert!(crate::modules::lookup("community.general.ini_file").is_some());
+        assert!(crate::modules::lookup("community.general.ufw").is_none());
         assert!(unsupported_module("community.general.ufw")
             .unwrap()
             .starts_with("module 'community.general.ufw' is not supported by knockplay"));
