@@ -219,7 +219,7 @@ fn present(s: &mut Section<'_>, option: Option<&str>, values: &mut Vec<String>, 
                 && matcher
                     .as_ref()
                     .and_then(|m| m.find(&s.lines[i]))
-                    .is_some_and(|f| !(f.commented && !f.has_sep))
+                    .is_some_and(|f| !f.commented || f.has_sep)
         };
         if let (Some(o), false) = (option, values.is_empty()) {
             for i in 0..s.lines.len() {
