@@ -144,7 +144,7 @@ impl OptionRe {
 fn blank_or_comment(line: &str) -> bool {
     let t = line.strip_suffix('\n').unwrap_or(line);
     let t = t.trim_start_matches([' ', '\t']);
-    t.is_empty() || ((t.starts_with('#') || t.starts_with(';')) && !t.contains('\n'))
+    t.is_empty() || t.starts_with('#') || t.starts_with(';')
 }
 
 /// Python's text-mode `readlines` of a file opened as `utf-8-sig`: a byte-order mark dropped,
@@ -701,5 +701,100 @@ mod tests {
             }
             assert_eq!(e.msg, *msg, "msg for {a} on {before:?}");
         }
+    }
+
+    fn run(a: serde_json::Value, check: bool) -> ModuleResult {
+        let mut r = LocalRemote::default();
+        IniFile
+            .execute(&args(a), &mut ctx(&mut r, check, true, vec![]))
+            .unwrap()
+    }
+
+    #[test]
+    fn runs_on_a_real_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("sub/app.ini");
+        let p = f.to_str().unwrap();
+        let set = |v: &str| json!({"path": p, "section": "db", "option": "port", "value": v});
+        // Check mode: reported, nothing created.
+        let res = run(set("5432"), true);
+        assert!(res.changed && !f.exists(), "{res:?}");
+        assert_eq!(res.msg.as_deref(), Some("section and option added"));
+        assert_eq!(res.diff[0].after, "\n[db]\nport = 5432\n");
+        let res = run(set("5432"), false);
+        assert!(res.changed, "{res:?}");
+        assert_eq!(res.data["path"], json!(p));
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            "\n[db]\nport = 5432\n"
+        );
+        let res = run(set("5432"), false);
+        assert!(!res.changed && res.msg.as_deref() == Some("OK"), "{res:?}");
+        // Attributes alone: changed, the module's own message.
+        let mut a = set("5432");
+        a["mode"] = json!("0600");
+        let res = run(a, false);
+        assert!(res.changed && res.msg.as_deref() == Some("OK"), "{res:?}");
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o600);
+        // A link: followed with `follow`, replaced by the file without.
+        let l = dir.path().join("link.ini");
+        std::os::unix::fs::symlink(&f, &l).unwrap();
+        let on_link = |follow: bool| json!({"path": l.to_str().unwrap(), "section": "db", "option": "host", "value": "h", "follow": follow});
+        assert!(run(on_link(true), false).changed);
+        assert!(std::fs::symlink_metadata(&l)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(std::fs::read_to_string(&f).unwrap().ends_with("host = h\n"));
+        let mut a = on_link(false);
+        a["value"] = json!("h2");
+        assert!(run(a, false).changed);
+        assert!(std::fs::symlink_metadata(&l).unwrap().file_type().is_file());
+        assert!(std::fs::read_to_string(&f).unwrap().ends_with("host = h\n"));
+    }
+
+    #[test]
+    fn fails_and_refuses_like_the_collection() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("none.ini");
+        let p = p.to_str().unwrap();
+        let res = run(
+            json!({"path": p, "section": "s", "option": "o", "value": "v", "create": false}),
+            false,
+        );
+        assert!(res.failed);
+        assert_eq!(res.rc, Some(257));
+        assert_eq!(res.msg.unwrap(), format!("Destination {p} does not exist!"));
+        let res = run(json!({"path": p, "section": "s", "option": "o"}), false);
+        assert_eq!(
+            res.msg.as_deref(),
+            Some("Parameter 'value(s)' must be defined if state=present and allow_no_value=False.")
+        );
+        let mut r = LocalRemote::default();
+        let refused = |a: serde_json::Value, r: &mut LocalRemote| {
+            IniFile
+                .execute(&args(a), &mut ctx(r, false, false, vec![]))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = refused(
+            json!({"path": p, "section": "s", "section_has_values": [{"option": "a"}]}),
+            &mut r,
+        );
+        assert!(
+            e.starts_with("ini_file: parameter 'section_has_values' is not supported by knockplay"),
+            "{e}"
+        );
+        let e = refused(
+            json!({"path": p, "option": "o", "value": "a", "values": ["b"]}),
+            &mut r,
+        );
+        assert!(e.contains("mutually exclusive: value|values"), "{e}");
+        let e = refused(json!({"path": p, "key": "o", "value": "a"}), &mut r);
+        assert!(e.contains("unsupported parameter 'key'"), "{e}");
+        assert!(r.calls.is_empty());
+        assert!(!std::path::Path::new(p).exists());
     }
 }

@@ -512,6 +512,19 @@ mod tests {
     }
 
     #[test]
+    fn community_general_modules_knockplay_has_are_checked_like_its_own() {
+        let t = parse("community.general.ini_file: {path: /x, section: s, option: o, value: v}")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let name = t.module_name().unwrap_or_default();
+        assert!(crate::modules::lookup(name).is_some(), "{name}");
+        let e = parse("community.general.ini_file: {path: /x, sektion: s}").unwrap_err();
+        assert!(e.msg.contains("unsupported parameter 'sektion'"), "{e}");
+        let e =
+            parse("community.general.ini_file: {path: /x, section_has_values: []}").unwrap_err();
+        assert!(e.msg.contains("not supported by knockplay"), "{e}");
+    }
+
+    #[test]
     fn actions_and_keywords() {
         let t = parse("name: n\nansible.builtin.debug: msg=hi\nwhen: [x, null]\ntags: a, b")
             .unwrap_or_else(|e| panic!("{e}"));
