@@ -12,7 +12,7 @@
 //! - [`plan`]: [`plan::Plan`]/[`plan::Outcome`], [`plan::finish`] (and [`plan::finish_command`]
 //!   for system commands: apt-get, useradd, systemctl), failure messages;
 //! - [`write`](mod@write): wanted attributes and the atomic write script; [`mode`]: file modes;
-//! - [`textfile`]: the read-edit-write flow of `lineinfile` and `blockinfile`;
+//! - [`textfile`]: the read-edit-write flow of `lineinfile`, `blockinfile`, `replace` and `ini_file`;
 //! - `testing`: one scripted fake remote, a local-shell remote, context and argument builders.
 //!
 //! Adding a module is one file plus one line in [`registry`] (and its `pub mod` line):
