@@ -355,33 +355,6 @@ fn has_community_general(venv: &Path) -> bool {
     })
 }
 
-fn sh(cmd: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Paths, types, modes, link targets and contents of everything below `dir`.
-fn tree(dir: &Path) -> String {
-    sh(&format!(
-        "cd '{}' && find . -printf '%p %y %m %l\\n' | LC_ALL=C sort && \
-         find . -type f | LC_ALL=C sort | while read -r f; do printf '%s ' \"$f\"; sha256sum < \"$f\"; done",
-        dir.display()
-    ))
-}
-
-fn subst(v: &Value, d: &Path, s: &Path) -> Value {
-    let text = v
-        .to_string()
-        .replace("{D}", &d.display().to_string())
-        .replace("{S}", &s.display().to_string());
-    serde_json::from_str(&text).unwrap()
-}
-
 #[test]
 fn modules_leave_and_report_what_ansible_does() {
     let venv = venv();

@@ -417,8 +417,9 @@ impl Module for IniFile {
             current.clone().unwrap_or_default()
         };
         let old = current.as_deref().filter(|_| st.exists());
-        let mut outcome = if current.is_none() && !e.changed {
-            // Nothing to write and no file: nothing at all (not even attributes).
+        let mut outcome = if (current.is_none() || ctx.check_mode) && !e.changed {
+            // Nothing to write and no file: nothing at all (not even attributes). In check mode
+            // the collection looks at the content only, attributes are not checked.
             super::plan::Outcome::new(super::plan::Plan::NoChange)
         } else {
             tf.outcome(&st, old, new, String::new())
