@@ -62,6 +62,7 @@ pub mod control_specs;
 pub mod copy;
 pub mod cron;
 pub mod file;
+pub mod find;
 pub mod get_url;
 pub mod group;
 pub mod ini_file;
@@ -281,6 +282,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &group::Group,
         &cron::Cron,
         &stat::Stat,
+        &find::Find,
         &file::File,
         &lineinfile::LineInFile,
         &get_url::GetUrl,
