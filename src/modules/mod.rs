@@ -85,6 +85,7 @@ pub mod template;
 #[cfg(test)]
 pub mod testing;
 pub mod textfile;
+pub mod unarchive;
 pub mod user;
 pub mod wait_for;
 pub mod write;
@@ -283,6 +284,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &cron::Cron,
         &stat::Stat,
         &find::Find,
+        &unarchive::Unarchive,
         &file::File,
         &lineinfile::LineInFile,
         &get_url::GetUrl,
