@@ -1,4 +1,4 @@
-//! Differential tests of the file and command modules against ansible-core: every scenario runs once through
+//! Differential tests of the file, command, find and unarchive modules against ansible-core: every scenario runs once through
 //! ansible-playbook (`-c local`, the venv from `tests/hosts/setup`) and once through knockplay's module
 //! on the same machine (commands run by the local `sh`), each in its own fresh directory after the
 //! same setup; the resulting trees (paths, types, modes, link targets, contents) and the
@@ -117,7 +117,34 @@ const SCENARIOS: &str = r#"[
   {"name": "slurp_file", "setup": "printf 'hi\\000\\377\\n' > {D}/f", "module": "slurp", "args": {"src": "{D}/f"}, "keys": ["content", "encoding", "source"]},
   {"name": "slurp_empty_via_path", "setup": ": > {D}/e; ln -s e {D}/l", "module": "slurp", "args": {"path": "{D}/l"}, "keys": ["content", "encoding", "source"]},
   {"name": "slurp_missing", "setup": "", "module": "slurp", "args": {"src": "{D}/nope"}, "keys": ["content", "encoding", "source"]},
-  {"name": "slurp_directory", "setup": "mkdir {D}/d", "module": "slurp", "args": {"src": "{D}/d"}, "keys": ["content", "encoding", "source"]}
+  {"name": "slurp_directory", "setup": "mkdir {D}/d", "module": "slurp", "args": {"src": "{D}/d"}, "keys": ["content", "encoding", "source"]},
+  {"name": "find_patterns", "setup": "mkdir -p {D}/sub; touch {D}/a.log {D}/b.txt {D}/sub/c.log; ln -s a.log {D}/l.log", "module": "find", "args": {"paths": "{D}", "patterns": "*.log"}, "find": true},
+  {"name": "find_excludes_recurse", "setup": "mkdir -p {D}/sub/deep; touch {D}/a.log {D}/b.txt {D}/b.log {D}/sub/c.log {D}/sub/deep/bd.txt", "module": "find", "args": {"paths": ["{D}"], "patterns": ["*.log", "*.txt"], "excludes": "b*", "recurse": true}, "find": true},
+  {"name": "find_dirs", "setup": "mkdir -p {D}/a/b/c {D}/d; touch {D}/f {D}/a/g", "module": "find", "args": {"paths": "{D}", "file_type": "directory", "recurse": true}, "find": true},
+  {"name": "find_depth", "setup": "mkdir -p {D}/a/b/c; touch {D}/f {D}/a/f {D}/a/b/f {D}/a/b/c/f", "module": "find", "args": {"paths": "{D}", "file_type": "any", "recurse": true, "depth": 2}, "find": true},
+  {"name": "find_hidden", "setup": "mkdir -p {D}/.hid {D}/v; touch {D}/.h {D}/v/.x {D}/.hid/e {D}/n", "module": "find", "args": {"paths": "{D}", "hidden": true, "recurse": true}, "find": true},
+  {"name": "find_not_hidden", "setup": "mkdir -p {D}/.hid {D}/v; touch {D}/.h {D}/v/.x {D}/.hid/e {D}/n", "module": "find", "args": {"paths": "{D}", "recurse": true}, "find": true},
+  {"name": "find_contains", "setup": "mkdir {D}/s; printf 'a\\nport=80\\n' > {D}/p; printf 'xport=80\\n' > {D}/q; printf 'port=8080\\n' > {D}/s/r", "module": "find", "args": {"paths": "{D}", "recurse": true, "contains": "port=\\d+$"}, "find": true},
+  {"name": "find_size", "setup": "head -c 3000 /dev/zero > {D}/big; printf x > {D}/small; mkdir {D}/d", "module": "find", "args": {"paths": "{D}", "size": "2k", "file_type": "any"}, "find": true},
+  {"name": "find_size_neg", "setup": "head -c 3000 /dev/zero > {D}/big; printf x > {D}/small", "module": "find", "args": {"paths": "{D}", "size": "-1k"}, "find": true},
+  {"name": "find_age", "setup": "touch {D}/new; touch -d '3 days ago' {D}/old", "module": "find", "args": {"paths": "{D}", "age": "2d"}, "find": true},
+  {"name": "find_age_neg", "setup": "touch {D}/new; touch -d '3 days ago' {D}/old", "module": "find", "args": {"paths": "{D}", "age": "-1d"}, "find": true},
+  {"name": "find_regex", "setup": "touch {D}/a.conf {D}/b.conf {D}/c.conf {D}/ab", "module": "find", "args": {"paths": "{D}", "patterns": "[ab]\\.", "use_regex": true}, "find": true},
+  {"name": "find_links", "setup": "touch {D}/f; ln -s f {D}/l; ln -s nope {D}/broken", "module": "find", "args": {"paths": "{D}", "file_type": "link"}, "find": true},
+  {"name": "find_mode", "setup": "touch {D}/a {D}/b; chmod 600 {D}/a; chmod 644 {D}/b", "module": "find", "args": {"paths": "{D}", "mode": "0600"}, "find": true},
+  {"name": "find_not_a_dir", "setup": "touch {D}/f", "module": "find", "args": {"paths": ["{D}/f", "{D}"]}, "find": true, "keys": ["msg", "skipped_paths"]},
+  {"name": "un_tgz", "setup": "", "module": "unarchive", "args": {"src": "{S}/t.tgz", "dest": "{D}", "list_files": true}, "keys": ["handler", "files", "dest"]},
+  {"name": "un_tgz_again", "setup": "tar -xzf {S}/t.tgz -C {D}", "module": "unarchive", "args": {"src": "{S}/t.tgz", "dest": "{D}"}, "keys": ["handler", "dest"]},
+  {"name": "un_tgz_changed_file", "setup": "tar -xzf {S}/t.tgz -C {D}; printf changed > {D}/top/a.txt", "module": "unarchive", "args": {"src": "{S}/t.tgz", "dest": "{D}"}, "keys": ["handler"]},
+  {"name": "un_creates", "setup": "touch {D}/m", "module": "unarchive", "args": {"src": "{S}/t.tgz", "dest": "{D}", "creates": "{D}/m"}, "keys": ["msg", "skipped"]},
+  {"name": "un_dest_missing", "setup": "", "module": "unarchive", "args": {"src": "{S}/t.tgz", "dest": "{D}/nope"}},
+  {"name": "un_remote_src", "setup": "cp {S}/t.tgz {D}/t.tgz; mkdir {D}/out", "module": "unarchive", "args": {"src": "{D}/t.tgz", "dest": "{D}/out", "remote_src": true, "list_files": true}, "keys": ["handler", "files", "src"]},
+  {"name": "un_remote_src_missing", "setup": "", "module": "unarchive", "args": {"src": "{D}/nope.tgz", "dest": "{D}", "remote_src": true}},
+  {"name": "un_txz", "setup": "", "module": "unarchive", "args": {"src": "{S}/t.tar.xz", "dest": "{D}"}, "keys": ["handler"]},
+  {"name": "un_mode", "setup": "", "module": "unarchive", "args": {"src": "{S}/t.tgz", "dest": "{D}", "mode": "0750"}, "keys": ["handler"]},
+  {"name": "un_exclude", "setup": "", "module": "unarchive", "args": {"src": "{S}/t.tgz", "dest": "{D}", "exclude": ["top/sub"], "list_files": true}, "keys": ["files"]},
+  {"name": "un_zip", "setup": "", "module": "unarchive", "args": {"src": "{S}/t.zip", "dest": "{D}", "list_files": true}, "keys": ["handler", "files"]},
+  {"name": "un_zip_again", "setup": "unzip -q {S}/t.zip -d {D}", "module": "unarchive", "args": {"src": "{S}/t.zip", "dest": "{D}"}, "keys": ["handler"]}
 ]"#;
 
 fn venv() -> PathBuf {
@@ -161,19 +188,20 @@ fn subst(v: &Value, d: &Path, s: &Path) -> Value {
 }
 
 /// One scenario's setup run in a fresh directory `d`.
-fn setup(sc: &Value, d: &Path) {
+fn setup(sc: &Value, d: &Path, src: &Path) {
     std::fs::create_dir_all(d).unwrap();
     let setup = sc["setup"]
         .as_str()
         .unwrap()
-        .replace("{D}", &d.display().to_string());
+        .replace("{D}", &d.display().to_string())
+        .replace("{S}", &src.display().to_string());
     if !setup.is_empty() {
         sh(&setup);
     }
 }
 
-/// Ansible's results: per scenario `name` (first run), `name_again` (second run, same directory)
-/// and `name_check` (check mode in `chk/<name>`).
+/// Ansible's results: per scenario `name` (first run), `name__run2` (second run, same directory)
+/// and `name__check` (check mode in `chk/<name>`).
 fn ansible_results(venv: &Path, scenarios: &[Value], work: &Path, src: &Path) -> Value {
     let mut tasks = Vec::new();
     let mut keys = Vec::new();
@@ -182,14 +210,14 @@ fn ansible_results(venv: &Path, scenarios: &[Value], work: &Path, src: &Path) ->
         let module = sc["module"].as_str().unwrap();
         for (run, dir, check) in [
             (name.to_string(), "ans", false),
-            (format!("{name}_again"), "ans", false),
-            (format!("{name}_check"), "chk", true),
+            (format!("{name}__run2"), "ans", false),
+            (format!("{name}__check"), "chk", true),
         ] {
             let d = work.join(dir).join(name);
-            if run.ends_with("_again") {
+            if run.ends_with("__run2") {
                 // Same directory as the first run.
             } else {
-                setup(sc, &d);
+                setup(sc, &d, src);
             }
             tasks.push(json!({
                 "name": run,
@@ -319,6 +347,9 @@ fn first_run(sc: &Value, a: &Value, o: &Ours, dirs: (&Path, &Path), why: &mut Ve
             why.push(format!("{k}: ansible {x} knockplay {y}"));
         }
     }
+    if sc["find"].as_bool() == Some(true) {
+        why.extend(compare_found(&an, &on));
+    }
     if sc["stat"].as_bool() == Some(true) {
         for (k, x) in an["stat"].as_object().into_iter().flatten() {
             // Keys knockplay does not report (mime, attributes, version, ...) are skipped.
@@ -383,6 +414,14 @@ fn modules_leave_and_report_what_ansible_does() {
         "chmod 755 '{}'",
         src.join("site/index.html").display()
     ));
+    // Archives of a small tree for unarchive: tar.gz, tar.xz and zip.
+    std::fs::create_dir_all(src.join("arc/top/sub")).unwrap();
+    std::fs::write(src.join("arc/top/a.txt"), "a\n").unwrap();
+    std::fs::write(src.join("arc/top/sub/b.txt"), "b\n").unwrap();
+    sh(&format!(
+        "cd '{0}/arc' && chmod 640 top/a.txt && tar -czf ../t.tgz top && tar -cJf ../t.tar.xz top && zip -qr ../t.zip top",
+        src.display()
+    ));
     let ans = ansible_results(&venv, &scenarios, work.path(), &src);
 
     // knockplay: the same scenarios through the modules, twice, then once in check mode.
@@ -390,11 +429,11 @@ fn modules_leave_and_report_what_ansible_does() {
     for sc in &scenarios {
         let name = sc["name"].as_str().unwrap();
         let d = work.path().join("ours").join(name);
-        setup(sc, &d);
+        setup(sc, &d, &src);
         let first = run_ours(sc, &d, &src, false);
         let again = run_ours(sc, &d, &src, false);
         let chk = work.path().join("ours_chk").join(name);
-        setup(sc, &chk);
+        setup(sc, &chk, &src);
         let check = run_ours(sc, &chk, &src, true);
 
         let ans_dir = work.path().join("ans").join(name);
@@ -402,13 +441,13 @@ fn modules_leave_and_report_what_ansible_does() {
         first_run(sc, &ans[name], &first, (&ans_dir, &d), &mut why);
         flags(
             "second run: ",
-            &ans[format!("{name}_again")],
+            &ans[format!("{name}__run2")],
             &again,
             &mut why,
         );
         flags(
             "check mode: ",
-            &ans[format!("{name}_check")],
+            &ans[format!("{name}__check")],
             &check,
             &mut why,
         );
@@ -433,4 +472,46 @@ fn modules_leave_and_report_what_ansible_does() {
         scenarios.len(),
         mismatches.join("\n")
     );
+}
+
+/// `find` results: `matched`, `examined` and, by sorted path, the stat keys of every file.
+fn compare_found(a: &Value, o: &Value) -> Vec<String> {
+    let mut why = Vec::new();
+    for k in ["matched", "examined"] {
+        if a[k] != o[k] {
+            why.push(format!("{k}: ansible {} knockplay {}", a[k], o[k]));
+        }
+    }
+    let by_path = |v: &Value| -> Vec<(String, Value)> {
+        let mut files: Vec<(String, Value)> = v["files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| (f["path"].as_str().unwrap_or("").to_string(), f.clone()))
+            .collect();
+        files.sort_by(|x, y| x.0.cmp(&y.0));
+        files
+    };
+    let (fa, fo) = (by_path(a), by_path(o));
+    let (pa, po): (Vec<&String>, Vec<&String>) = (
+        fa.iter().map(|f| &f.0).collect(),
+        fo.iter().map(|f| &f.0).collect(),
+    );
+    if pa != po {
+        why.push(format!("files: ansible {pa:?} knockplay {po:?}"));
+        return why;
+    }
+    let keys = [
+        "mode", "isreg", "isdir", "islnk", "ischr", "isblk", "isfifo", "issock", "size", "uid",
+        "gid", "pw_name", "gr_name", "nlink", "wusr", "rusr", "xusr", "wgrp", "rgrp", "xgrp",
+        "woth", "roth", "xoth", "isuid", "isgid",
+    ];
+    for ((p, x), (_, y)) in fa.iter().zip(&fo) {
+        for k in keys {
+            if x[k] != y[k] {
+                why.push(format!("{p}.{k}: ansible {} knockplay {}", x[k], y[k]));
+            }
+        }
+    }
+    why
 }
