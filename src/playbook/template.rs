@@ -189,6 +189,25 @@ fn write_value(out: &mut Output, state: &State, v: &minijinja::Value) -> Result<
     }
 }
 
+/// Ansible's fully qualified filter and test names (`x | ansible.builtin.to_json`,
+/// `x is ansible.builtin.match`, `community.general.json_query`) become the short names knockplay
+/// registers. Only a name right after `|` or `is [not]` is touched.
+pub fn strip_fqcn(source: &str) -> std::borrow::Cow<'_, str> {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(
+            r"(\|\s*|\bis\s+(?:not\s+)?)(?:ansible\.(?:builtin|legacy)|community\.general)\.([A-Za-z_])",
+        )
+        .ok()
+    });
+    match re {
+        Some(re) if source.contains("ansible.") || source.contains("community.general.") => {
+            re.replace_all(source, "$1$2")
+        }
+        _ => std::borrow::Cow::Borrowed(source),
+    }
+}
+
 fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(behavior);
@@ -199,7 +218,7 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     env.set_formatter(write_value);
     // Templates are named by their source text: the loader hands the name back, and minijinja
     // keeps each compiled template for the next render.
-    env.set_loader(|name| Ok(Some(name.to_string())));
+    env.set_loader(|name| Ok(Some(strip_fqcn(name).into_owned())));
     filters::register(&mut env);
     predicates::register(&mut env);
     functions::register(&mut env);

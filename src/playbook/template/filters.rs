@@ -8,11 +8,20 @@
 //! - `path`: Python's `os.path`
 //! - `re`: Python's `re`
 //! - `collections`: lists and dicts
+//! - `math`: numbers and combinatorics (`log`, `product`, `zip`, `human_readable`, ...)
+//! - `time`: `to_datetime`, `strftime`
+//! - `query`: `json_query` (JMESPath)
+//!
+//! Ansible's fully qualified names (`ansible.builtin.to_json`, `community.general.json_query`)
+//! reach the same filters: the template loader drops the prefix (see `template::strip_fqcn`).
 
 mod collections;
 mod encode;
+mod math;
 mod path;
+mod query;
 mod re;
+mod time;
 
 use super::pyfmt;
 use crate::value::Value as Json;
@@ -33,6 +42,9 @@ pub fn register(env: &mut Environment<'static>) {
     path::register(env);
     re::register(env);
     collections::register(env);
+    math::register(env);
+    time::register(env);
+    query::register(env);
 }
 
 /// minijinja value → JSON value (undefined → error).

@@ -20,6 +20,12 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("b64decode", b64decode);
     env.add_filter("quote", quote);
     env.add_filter("hash", hash);
+    env.add_filter("checksum", |v: Value| digest(&v, "sha1"));
+    env.add_filter("sha1", |v: Value| digest(&v, "sha1"));
+    env.add_filter("md5", |v: Value| digest(&v, "md5"));
+    env.add_filter("to_uuid", to_uuid);
+    env.add_filter("urlsplit", urlsplit);
+    env.add_filter("from_yaml_all", from_yaml_all);
     env.add_filter("comment", comment);
     env.add_filter("password_hash", password_hash);
 }
@@ -258,22 +264,130 @@ fn quote(v: Value) -> Result<Value, Error> {
 }
 
 fn hash(state: &State, v: Value, algo: Option<String>) -> Result<Value, Error> {
-    use sha2::Digest;
     let _ = state;
-    let s = py_str(&v)?;
-    let algo = algo.unwrap_or_else(|| "sha1".into());
-    let hex = match algo.as_str() {
+    digest(&v, &algo.unwrap_or_else(|| "sha1".into()))
+}
+
+/// The hex digest of a value's text (Python's `hashlib`), as `hash`, `checksum`, `sha1`, `md5`.
+fn digest(v: &Value, algo: &str) -> Result<Value, Error> {
+    use sha2::Digest;
+    let s = py_str(v)?;
+    let hex = match algo {
+        "sha1" => hex::encode(sha1::Sha1::digest(s.as_bytes())),
+        "md5" => hex::encode(md5::Md5::digest(s.as_bytes())),
         "sha224" => hex::encode(sha2::Sha224::digest(s.as_bytes())),
         "sha256" => hex::encode(sha2::Sha256::digest(s.as_bytes())),
         "sha384" => hex::encode(sha2::Sha384::digest(s.as_bytes())),
         "sha512" => hex::encode(sha2::Sha512::digest(s.as_bytes())),
         other => {
             return Err(invalid(format!(
-                "hash: unsupported hash type {other:?} (supported: sha224, sha256, sha384, sha512)"
+                "hash: unsupported hash type {other:?} (supported: sha1, md5, sha224, sha256, sha384, sha512)"
             )))
         }
     };
     Ok(Value::from(hex))
+}
+
+/// Ansible's `to_uuid(namespace=...)`: a version 5 UUID of the text in Ansible's namespace.
+fn to_uuid(v: Value, namespace: Option<String>) -> Result<Value, Error> {
+    use sha2::Digest;
+    let ns = namespace.unwrap_or_else(|| "361E6D51-FAEC-444A-9079-341386DA8E2E".into());
+    let ns_bytes = hex::decode(ns.replace('-', ""))
+        .ok()
+        .filter(|b| b.len() == 16)
+        .ok_or_else(|| invalid(format!("to_uuid: invalid namespace UUID {ns:?}")))?;
+    let mut h = sha1::Sha1::new();
+    h.update(&ns_bytes);
+    h.update(py_str(&v)?.as_bytes());
+    let mut b: Vec<u8> = h.finalize()[..16].to_vec();
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let x = hex::encode(b);
+    Ok(Value::from(format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..]
+    )))
+}
+
+/// Ansible's `urlsplit(query='')`: Python's `urlsplit` as a dict (`scheme`, `netloc`, `path`,
+/// `query`, `fragment`, `hostname`, `port`, `username`, `password`), or one of its fields.
+fn urlsplit(v: Value, field: Option<String>) -> Result<Value, Error> {
+    let url = py_str(&v)?;
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r))
+            if !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            (s.to_ascii_lowercase(), format!("//{r}"))
+        }
+        _ => (String::new(), url.clone()),
+    };
+    let (rest, fragment) = rest.split_once('#').unwrap_or((rest.as_str(), ""));
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (netloc, path) = match rest.strip_prefix("//") {
+        Some(r) => match r.find('/') {
+            Some(i) => (&r[..i], &r[i..]),
+            None => (r, ""),
+        },
+        None => ("", rest),
+    };
+    let (userinfo, hostport) = match netloc.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, netloc),
+    };
+    let (username, password) = match userinfo {
+        Some(u) => match u.split_once(':') {
+            Some((a, b)) => (Json::from(a), Json::from(b)),
+            None => (Json::from(u), Json::Null),
+        },
+        None => (Json::Null, Json::Null),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
+            (h, p.parse::<u16>().ok())
+        }
+        _ => (hostport, None),
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let parts = serde_json::json!({
+        "fragment": fragment,
+        "hostname": if host.is_empty() { Json::Null } else { Json::from(host) },
+        "netloc": netloc,
+        "password": password,
+        "path": path,
+        "port": port,
+        "query": query,
+        "scheme": scheme,
+        "username": username,
+    });
+    match field {
+        None => Ok(from_json_value(&parts)),
+        Some(f) => parts
+            .get(&f)
+            .map(from_json_value)
+            .ok_or_else(|| invalid(format!("urlsplit: unknown URL component: {f}"))),
+    }
+}
+
+/// `from_yaml_all`: every document of a YAML stream, as a list.
+fn from_yaml_all(v: Value) -> Result<Value, Error> {
+    use serde::Deserialize;
+    let s = py_str(&v)?;
+    let mut docs = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&s) {
+        let parsed = Json::deserialize(doc)
+            .map_err(|e| invalid(format!("from_yaml_all: invalid YAML: {e}")))?;
+        docs.push(parsed);
+    }
+    Ok(from_json_value(&Json::Array(docs)))
 }
 
 #[cfg(test)]
@@ -282,6 +396,24 @@ mod tests {
         let mut env = minijinja::Environment::new();
         super::super::register(&mut env);
         env.render_str(template, ()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn digests_uuids_and_urls_like_python() {
+        let cases = [
+            ("{{ 'a' | hash }}", "86f7e437faa5a7fce15d1ddcb9eaeaea377667b8"),
+            ("{{ 'a' | checksum }}", "86f7e437faa5a7fce15d1ddcb9eaeaea377667b8"),
+            ("{{ 'a' | hash('md5') }}", "0cc175b9c0f1b6a831c399e269772661"),
+            ("{{ 'a' | md5 }}", "0cc175b9c0f1b6a831c399e269772661"),
+            ("{{ 'web1' | to_uuid }}", "4ebc6093-8026-5090-bb95-a592e5a6aec3"),
+            ("{{ 'https://user:pw@Example.com:8443/a/b?x=1#f' | urlsplit('hostname') }}", "example.com"),
+            ("{{ 'https://user:pw@Example.com:8443/a/b?x=1#f' | urlsplit('port') }}", "8443"),
+            ("{% set u = 'https://user:pw@Example.com:8443/a/b?x=1#f' | urlsplit %}{{ [u.scheme, u.netloc, u.path, u.query, u.fragment, u.username, u.password] | join(' ') }}", "https user:pw@Example.com:8443 /a/b x=1 f user pw"),
+            ("{{ 'a: 1\n---\nb: 2\n' | from_yaml_all | length }}", "2"),
+        ];
+        for (t, want) in cases {
+            assert_eq!(render(t).as_deref(), Ok(want), "{t}");
+        }
     }
 
     #[test]
@@ -315,7 +447,7 @@ mod tests {
             "{{ {'a': 1} | to_nice_yaml(default_flow_style=false) }}",
             "{{ 1 | to_json(colour=1) }}",
             "{{ '%%' | b64decode }}",
-            "{{ 'x' | hash('md5') }}",
+            "{{ 'x' | hash('md4') }}",
         ] {
             assert!(render(template).is_err(), "{template}");
         }

@@ -1,4 +1,6 @@
-//! Python's `os.path` as filters: `basename`, `dirname`, `splitext`, `path_join`.
+//! Python's `os.path` as filters: `basename`, `dirname`, `splitext`, `path_join`, and the ones
+//! that look at the controller (as in Ansible, filters run there): `expanduser`, `expandvars`,
+//! `realpath`, `relpath`.
 
 use super::py_str;
 use minijinja::value::ValueKind;
@@ -10,6 +12,85 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("basename", basename);
     env.add_filter("splitext", splitext);
     env.add_filter("path_join", path_join);
+    env.add_filter("expanduser", expanduser);
+    env.add_filter("expandvars", expandvars);
+    env.add_filter("realpath", realpath);
+    env.add_filter("relpath", relpath);
+}
+
+/// `~` and `~/x` with the controller's `$HOME` (`~user` stays as written).
+fn expanduser(v: Value) -> Result<Value, Error> {
+    let p = py_str(&v)?;
+    let home = std::env::var("HOME").unwrap_or_default();
+    Ok(Value::from(match p.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("{home}{rest}"),
+        _ => p,
+    }))
+}
+
+/// `$NAME` and `${NAME}` from the controller's environment; unknown names stay as written.
+fn expandvars(v: Value) -> Result<Value, Error> {
+    let p = py_str(&v)?;
+    let re = regex::Regex::new(r"\$(\w+|\{[^}]*\})").map_err(|e| super::invalid(e.to_string()))?;
+    Ok(Value::from(
+        re.replace_all(&p, |c: &regex::Captures| {
+            let name = c[1].trim_start_matches('{').trim_end_matches('}');
+            std::env::var(name).unwrap_or_else(|_| c[0].to_string())
+        })
+        .into_owned(),
+    ))
+}
+
+/// Python's `os.path.normpath` of an absolute or relative path (no file system access).
+fn normpath(p: &str) -> String {
+    let abs = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|l| *l != "..") => {
+                parts.pop();
+            }
+            ".." if abs => {}
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    match (abs, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
+/// `os.path.realpath` on the controller: links resolved where the path exists.
+fn realpath(v: Value) -> Result<Value, Error> {
+    let p = py_str(&v)?;
+    let out = match std::fs::canonicalize(&p) {
+        Ok(c) => c.display().to_string(),
+        Err(_) => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            normpath(&cwd.join(&p).display().to_string())
+        }
+    };
+    Ok(Value::from(out))
+}
+
+/// `os.path.relpath(path, start)` (start: the current directory).
+fn relpath(v: Value, start: Option<String>) -> Result<Value, Error> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let abs = |p: &str| normpath(&cwd.join(p).display().to_string());
+    let (p, s) = (abs(&py_str(&v)?), abs(start.as_deref().unwrap_or(".")));
+    let a: Vec<&str> = p.split('/').filter(|x| !x.is_empty()).collect();
+    let b: Vec<&str> = s.split('/').filter(|x| !x.is_empty()).collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out: Vec<&str> = vec![".."; b.len() - common];
+    out.extend(&a[common..]);
+    Ok(Value::from(if out.is_empty() {
+        ".".to_string()
+    } else {
+        out.join("/")
+    }))
 }
 
 /// Python's `os.path.basename`.
@@ -79,6 +160,27 @@ fn path_join(v: Value) -> Result<Value, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn controller_path_filters() {
+        let mut env = minijinja::Environment::new();
+        register(&mut env);
+        let r = |t: &str| env.render_str(t, ()).unwrap();
+        assert_eq!(r("{{ '/a/b/c' | relpath('/a/x') }}"), "../b/c");
+        assert_eq!(r("{{ '/a/b' | relpath('/a/b') }}"), ".");
+        assert_eq!(
+            r("{{ '/nonexistent/./x/../y' | realpath }}"),
+            "/nonexistent/y"
+        );
+        let home = std::env::var("HOME").unwrap_or_default();
+        assert_eq!(r("{{ '~/x' | expanduser }}"), format!("{home}/x"));
+        assert_eq!(r("{{ '~other/x' | expanduser }}"), "~other/x");
+        assert_eq!(
+            r("{{ '$HOME/${HOME}/$KP_NO_SUCH_VAR' | expandvars }}"),
+            format!("{home}/{home}/$KP_NO_SUCH_VAR")
+        );
+        assert_eq!(normpath("a/../../b"), "../b");
+    }
 
     #[test]
     fn python_path_helpers() {
