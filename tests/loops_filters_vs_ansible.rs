@@ -1,6 +1,8 @@
-//! The `with_<lookup>` loops (nested, together, indexed_items, sequence, subelements, fileglob)
-//! and the `comment` filter, run on the controller (the implicit localhost) by knockplay and by
-//! ansible-playbook: the same items and the same text.
+//! The `with_<lookup>` loops (nested, together, indexed_items, sequence, subelements, fileglob),
+//! the lookups (varnames, first_found, fileglob, vars, pipe, lines) and the filters knockplay added
+//! for real playbooks (comment, math and combinatorics, human_readable, digests, to_uuid,
+//! urlsplit, dates, json_query, path filters, FQCN names), run on the controller (the implicit
+//! localhost) by knockplay and by ansible-playbook: the same items and the same text.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -39,6 +41,31 @@ const PLAYBOOK: &str = r#"
     - debug: {msg: "{{ lookup('first_found', {'files': ['x.conf', 'a.conf'], 'paths': ['conf.d']}) | basename }}"}
     - debug: {msg: "{{ query('first_found', {'files': ['none.conf'], 'skip': true}) }}"}
     - debug: {msg: "{{ query('fileglob', 'conf.d/*.conf') | map('basename') | sort }}"}
+    - debug: {msg: "{{ lookup('vars', 'app_' + 'name') }}"}
+    - debug: {msg: "{{ lookup('vars', 'nope', default='dflt') }}"}
+    - debug: {msg: "{{ lookup('pipe', 'echo hi; ls files/conf.d | wc -l') }}"}
+    - debug: {msg: "{{ query('lines', 'printf \"a\\nb\\n\"') | to_json }}"}
+    - debug: {msg: "{{ [1, 2, 3] | permutations(2) | list | to_json }}"}
+    - debug: {msg: "{{ [1, 2, 3] | combinations(2) | list | to_json }}"}
+    - debug: {msg: "{{ [1, 2] | product(['a', 'b']) | list | to_json }}"}
+    - debug: {msg: "{{ [1, 2, 3] | zip(['a', 'b']) | list | to_json }}"}
+    - debug: {msg: "{{ [1, 2] | zip_longest(['a'], fillvalue='x') | list | to_json }}"}
+    - debug: {msg: "{{ 8 | log(2) }} {{ 2 | pow(10) }} {{ 81 | root }}"}
+    - debug: {msg: "{{ 1024 | human_readable }} {{ 1048576 | human_readable(unit='K') }} {{ 123 | human_readable }} {{ 5000000 | human_readable(isbits=True) }}"}
+    - debug: {msg: "{{ '1 KB' | human_to_bytes }} {{ '10M' | human_to_bytes }} {{ '2' | human_to_bytes('K') }}"}
+    - debug: {msg: "{{ 'a b  c' | split | to_json }} {{ 'a,b' | split(',') | to_json }}"}
+    - debug: {msg: "{{ 'a' | hash }} {{ 'a' | hash('md5') }} {{ 'a' | checksum }} {{ 'a' | md5 }} {{ 'a' | hash('sha256') }}"}
+    - debug: {msg: "{{ 'web1' | to_uuid }}"}
+    - debug: {msg: "{{ 'https://user:pw@Example.com:8443/a/b?x=1#f' | urlsplit | to_json(sort_keys=True) }}"}
+    - debug: {msg: "{{ 'https://example.com/x' | urlsplit('hostname') }} {{ 'http://h:81/' | urlsplit('port') }}"}
+    - debug: {msg: "{{ ('2024-02-29 13:04:05' | to_datetime).strftime('%A %d %B %Y %j') }} {{ ('2024-02-29 13:04:05' | to_datetime).year }}"}
+    - debug: {msg: "{{ ('05/03/21' | to_datetime('%d/%m/%y')).strftime('%Y-%m-%d') }}"}
+    - debug: {msg: "{{ '%Y-%m-%d %H:%M:%S' | strftime(1709211845) }}"}
+    - debug: {msg: "{{ {'d': [{'n': 'a', 'p': 1}, {'n': 'b', 'p': 2}]} | json_query(\"d[?n=='b'].p\") | to_json }}"}
+    - debug: {msg: "{{ {'d': [{'n': 'a'}, {'n': 'b'}]} | community.general.json_query('d[*].n') | to_json }}"}
+    - debug: {msg: "{{ [1] | ansible.builtin.to_json }} {{ 'abc' is ansible.builtin.match('a') }}"}
+    - debug: {msg: "{{ '/a/b/c' | relpath('/a/x') }} {{ '~/x' | expanduser }} {{ '/no/such/../y' | realpath }}"}
+    - debug: {msg: "{{ 'a: 1\n---\nb: 2\n' | from_yaml_all | to_json }}"}
     - debug: {msg: "{{ item | basename }}"}
       with_fileglob: ["conf.d/*.conf"]
 "#;
@@ -85,7 +112,7 @@ fn lookup_loops_and_comment_match_ansible() {
             .output()
             .unwrap(),
     );
-    assert_eq!(kp.len(), 31, "{kp:#?}");
+    assert_eq!(kp.len(), 56, "{kp:#?}");
     // fileglob's order is the directory's in Ansible; knockplay sorts.
     let n = kp.len();
     kp[n - 2..].sort();

@@ -33,6 +33,7 @@ mod error;
 mod filters;
 mod functions;
 pub use functions::VAULT_LOCKED;
+mod lookups;
 mod predicates;
 pub mod pyfmt;
 mod regex_cache;
@@ -187,6 +188,23 @@ fn write_value(out: &mut Output, state: &State, v: &minijinja::Value) -> Result<
             .map_err(fail),
         _ => out.write_str(&filters::py_str(v)?).map_err(fail),
     }
+}
+
+/// Every variable but the internal ones and `hostvars`, unrendered, and the names of those that
+/// are the author's templates.
+fn all_vars(vars: &Vars) -> (BTreeMap<&String, &Value>, Vec<&String>) {
+    let mut all = BTreeMap::new();
+    let mut lazy = Vec::new();
+    for (k, v) in vars {
+        if k.starts_with("__") || k == "hostvars" {
+            continue;
+        }
+        if listed(vars, LAZY_VARS, k) && contains_template(v) {
+            lazy.push(k);
+        }
+        all.insert(k, v);
+    }
+    (all, lazy)
 }
 
 /// Ansible's fully qualified filter and test names (`x | ansible.builtin.to_json`,
@@ -490,6 +508,12 @@ impl Templar {
         {
             names.extend(functions::LOOKUP_VARS.iter().map(|s| s.to_string()));
             names.push(functions::VARNAMES.to_string());
+            if ["'vars'", "\"vars\"", "builtin.vars"]
+                .iter()
+                .any(|n| source.contains(n))
+            {
+                names.push(lookups::ALLVARS.to_string());
+            }
         }
         names.sort();
         names.dedup();
@@ -514,6 +538,17 @@ impl Templar {
         let mut ctx = BTreeMap::new();
         let mut failed = Vec::new();
         for name in names {
+            if name == lookups::ALLVARS {
+                // Every variable as written, and which are the author's templates (the vars
+                // lookup renders those, never data).
+                let (all, lazy) = all_vars(vars);
+                ctx.insert(name.clone(), minijinja::Value::from_serialize(&all));
+                ctx.insert(
+                    lookups::LAZYNAMES.into(),
+                    minijinja::Value::from_serialize(&lazy),
+                );
+                continue;
+            }
             if name == functions::VARNAMES {
                 // The names of all variables, in definition order (the varnames lookup).
                 let all: Vec<&String> = vars.keys().filter(|k| !k.starts_with("__")).collect();

@@ -83,9 +83,12 @@ fn run_lookup(
         }
         "varnames" | "ansible.builtin.varnames" => varnames(state, &terms),
         "fileglob" | "ansible.builtin.fileglob" => Ok(fileglob(state, &terms)),
-        other => Err(invalid(format!(
-            "lookup plugin '{other}' is not supported (supported: env, file, varnames, first_found, fileglob)"
-        ))),
+        other => super::lookups::run(state, other, &terms, kwargs).unwrap_or_else(|| {
+            Err(invalid(format!(
+                "lookup plugin '{other}' is not supported by knockplay (supported: env, file, \
+                 fileglob, first_found, varnames, vars, pipe, lines, password)"
+            )))
+        }),
     }
 }
 

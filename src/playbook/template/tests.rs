@@ -728,3 +728,53 @@ fn huge_lazy_results_are_refused_not_materialized() {
         serde_json::json!([1, 1, 1])
     );
 }
+
+#[test]
+fn lookups_vars_pipe_lines_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = vars();
+    v.insert("playbook_dir".into(), json!(dir.path().to_str().unwrap()));
+    v.insert("data_tpl".into(), json!("{{ port }}"));
+    let t = Templar::new();
+    let r = |s: &str| t.render_str(s, &v);
+    // vars: by computed name; the author's templates are rendered, data is not.
+    assert_eq!(r("{{ lookup('vars', 'po' ~ 'rt') }}").unwrap(), json!(8080));
+    assert_eq!(
+        r("{{ lookup('vars', 'url') }}").unwrap(),
+        json!("http://web:8080/")
+    );
+    assert_eq!(
+        r("{{ lookup('vars', 'data_tpl') }}").unwrap(),
+        json!("{{ port }}")
+    );
+    assert_eq!(
+        r("{{ lookup('vars', 'nope', default='d') }}").unwrap(),
+        json!("d")
+    );
+    let e = r("{{ lookup('vars', 'nope') }}").unwrap_err().to_string();
+    assert!(e.contains("No variable found with this name: nope"), "{e}");
+    // pipe and lines run in the playbook's directory.
+    std::fs::write(dir.path().join("here.txt"), "a\nb\n").unwrap();
+    assert_eq!(
+        r("{{ lookup('pipe', 'cat here.txt') }}").unwrap(),
+        json!("a\nb")
+    );
+    assert_eq!(
+        r("{{ query('lines', 'cat here.txt') }}").unwrap(),
+        json!(["a", "b"])
+    );
+    let e = r("{{ lookup('pipe', 'exit 3') }}").unwrap_err().to_string();
+    assert!(e.contains("lookup_plugin.pipe(exit 3) returned 3"), "{e}");
+    // password: generated once, stored 0600, then read back.
+    let first = r("{{ lookup('password', 'creds/db length=12 chars=digits') }}").unwrap();
+    let pw = first.as_str().unwrap().to_string();
+    assert_eq!(pw.len(), 12);
+    assert!(pw.chars().all(|c| c.is_ascii_digit()), "{pw}");
+    let again = r("{{ lookup('password', 'creds/db length=12 chars=digits') }}").unwrap();
+    assert_eq!(again, first);
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(dir.path().join("creds/db")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let other = r("{{ lookup('password', '/dev/null') }}").unwrap();
+    assert_eq!(other.as_str().unwrap().len(), 20);
+}

@@ -228,19 +228,20 @@ fn shuffle(v: Value, _seed: Option<Value>) -> Result<Value, Error> {
     Ok(from_json_value(&Json::Array(list)))
 }
 
-const PREFIXES: &[(&str, u32)] = &[
-    ("Y", 8),
-    ("Z", 7),
-    ("E", 6),
-    ("P", 5),
-    ("T", 4),
-    ("G", 3),
-    ("M", 2),
-    ("K", 1),
-    ("B", 0),
+/// Ansible's size ranges: powers of 1024 for bytes and bits alike, largest first.
+const PREFIXES: &[(char, u32, &str, &str)] = &[
+    ('Y', 8, "yottabyte", "yottabit"),
+    ('Z', 7, "zetabyte", "zetabit"),
+    ('E', 6, "exabyte", "exabit"),
+    ('P', 5, "petabyte", "petabit"),
+    ('T', 4, "terabyte", "terabit"),
+    ('G', 3, "gigabyte", "gigabit"),
+    ('M', 2, "megabyte", "megabit"),
+    ('K', 1, "kilobyte", "kilobit"),
+    ('B', 0, "byte", "bit"),
 ];
 
-/// Ansible's `human_readable(isbits=False, unit=None)`: `1.00 KB`, `8.00 Mb`.
+/// Ansible's `human_readable(isbits=False, unit=None)`: `1.00 KB`, `4.77 Mb`, `123.00 Bytes`.
 fn human_readable(
     v: Value,
     isbits: Option<bool>,
@@ -251,35 +252,30 @@ fn human_readable(
     let unit = kwargs.get::<Option<String>>("unit")?.or(unit);
     kwargs.assert_all_used()?;
     let n = number(&v, "human_readable")?;
-    let isbits = isbits.unwrap_or(false);
-    let (suffix, base) = if isbits {
-        ("b", 1000f64)
+    let base = if isbits.unwrap_or(false) {
+        "bits"
     } else {
-        ("B", 1024f64)
+        "Bytes"
     };
-    for (p, exp) in PREFIXES {
-        let limit = base.powi(*exp as i32);
-        let wanted = match &unit {
-            Some(u) => u.starts_with(p),
-            None => n >= limit,
-        };
-        if wanted {
-            let text = if *exp == 0 {
-                format!("{:.2} {}", n, if isbits { "Bits" } else { "Bytes" })
-            } else {
-                format!("{:.2} {p}{suffix}", n / limit)
-            };
-            return Ok(Value::from(text));
-        }
-    }
-    Ok(Value::from(format!(
-        "{:.2} {}",
-        n,
-        if isbits { "Bits" } else { "Bytes" }
-    )))
+    let unit = unit.map(|u| u.to_uppercase());
+    let (letter, exp) = PREFIXES
+        .iter()
+        .find(|(p, e, _, _)| match &unit {
+            None => n >= 1024f64.powi(*e as i32),
+            Some(u) => u.starts_with(*p) && u.len() == 1,
+        })
+        .map_or(('B', 0), |(p, e, _, _)| (*p, *e));
+    let limit = 1024f64.powi(exp as i32);
+    let suffix = if exp == 0 {
+        base.to_string()
+    } else {
+        format!("{letter}{}", &base[..1])
+    };
+    Ok(Value::from(format!("{:.2} {suffix}", n / limit)))
 }
 
-/// Ansible's `human_to_bytes(default_unit=None, isbits=False)`: `'1 KB'` → 1024, `'10M'`.
+/// Ansible's `human_to_bytes(default_unit=None, isbits=False)`: `'1 KB'` → 1024, `'10M'`,
+/// `'1Mb'` with `isbits`.
 fn human_to_bytes(
     v: Value,
     default_unit: Option<String>,
@@ -289,49 +285,67 @@ fn human_to_bytes(
     let default_unit = kwargs
         .get::<Option<String>>("default_unit")?
         .or(default_unit);
-    let isbits = kwargs.get::<Option<bool>>("isbits")?.or(isbits);
+    let isbits = kwargs
+        .get::<Option<bool>>("isbits")?
+        .or(isbits)
+        .unwrap_or(false);
     kwargs.assert_all_used()?;
     let text = py_str(&v)?;
-    let t = text.trim();
+    let t = text.trim_end();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
-    let (num, unit) = (t[..split].trim(), t[split..].trim());
-    let n: f64 = num.parse().map_err(|_| {
-        invalid(format!(
-            "human_to_bytes() can't interpret following string: {text}"
-        ))
-    })?;
-    let unit = if unit.is_empty() {
-        default_unit.unwrap_or_default()
-    } else {
-        unit.to_string()
-    };
-    let isbits = isbits.unwrap_or(false);
-    let exp = match unit.chars().next().map(|c| c.to_ascii_uppercase()) {
-        None => 0,
-        Some(c) => match PREFIXES.iter().find(|(p, _)| p.starts_with(c)) {
-            Some((_, e)) => *e,
-            None => {
-                return Err(invalid(format!(
-                    "human_to_bytes() failed to convert {text}. Value is not a valid string \
-                     ({unit} is not a valid unit)"
-                )))
-            }
-        },
-    };
-    let tail = unit.chars().last();
-    if exp > 0 && unit.len() > 1 {
-        let want = if isbits { 'b' } else { 'B' };
-        if tail != Some(want) {
+    let (num, unit) = (&t[..split], t[split..].trim_start());
+    let n: f64 = match num.parse() {
+        Ok(n) if unit.chars().all(|c| c.is_ascii_alphabetic()) && !num.is_empty() => n,
+        _ => {
             return Err(invalid(format!(
-                "human_to_bytes() failed to convert {text}. Value is not a valid string \
-                 (expected unit ending in {want})"
+                "human_to_bytes() can't interpret following string: {text}"
+            )))
+        }
+    };
+    let unit = if unit.is_empty() {
+        default_unit
+    } else {
+        Some(unit.to_string())
+    };
+    let Some(unit) = unit else {
+        return Ok(Value::from(n.round() as i64));
+    };
+    let key = unit
+        .chars()
+        .next()
+        .map(|c| c.to_ascii_uppercase())
+        .unwrap_or('B');
+    let Some((_, exp, byte_word, bit_word)) = PREFIXES.iter().find(|(p, ..)| *p == key) else {
+        return Err(invalid(format!(
+            "human_to_bytes() failed to convert {text} (unit = {unit}). The suffix must be one of Y, Z, E, P, T, G, M, K, B"
+        )));
+    };
+    if unit.len() > 1 {
+        let (word, short) = if isbits {
+            (*bit_word, format!("{key}b"))
+        } else {
+            (*byte_word, format!("{key}B"))
+        };
+        let short = if key == 'B' {
+            short[1..].to_string()
+        } else {
+            short
+        };
+        if unit.to_lowercase() != word && unit != short {
+            let class = if isbits { 'b' } else { 'B' };
+            let expect = if key == 'B' {
+                format!("expect {class} or {}", if isbits { "bit" } else { "byte" })
+            } else {
+                format!("expect {key}{class} or {key}")
+            };
+            return Err(invalid(format!(
+                "human_to_bytes() failed to convert {text}. Value is not a valid string ({expect})"
             )));
         }
     }
-    let base: f64 = if isbits { 1000.0 } else { 1024.0 };
-    Ok(Value::from((n * base.powi(exp as i32)).ceil() as i64))
+    Ok(Value::from((n * 1024f64.powi(*exp as i32)).round() as i64))
 }
 
 /// Ansible's `split(sep=None)`: Python's `str.split`.
@@ -380,6 +394,9 @@ mod tests {
             ("{{ 1024 | human_readable }}", "1.00 KB"),
             ("{{ 1048576 | human_readable(unit='K') }}", "1024.00 KB"),
             ("{{ 500 | human_readable }}", "500.00 Bytes"),
+            ("{{ 5000000 | human_readable(isbits=True) }}", "4.77 Mb"),
+            ("{{ 5 | human_readable(isbits=True) }}", "5.00 bits"),
+            ("{{ '1Mb' | human_to_bytes(isbits=True) }}", "1048576"),
             ("{{ '1 KB' | human_to_bytes }}", "1024"),
             ("{{ '10M' | human_to_bytes }}", "10485760"),
             ("{{ '2' | human_to_bytes('K') }}", "2048"),
