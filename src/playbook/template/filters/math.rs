@@ -59,10 +59,8 @@ fn pow(v: Value, exp: f64) -> Result<Value, Error> {
 
 fn root(v: Value, base: Option<f64>) -> Result<Value, Error> {
     let x = number(&v, "root")?;
-    Ok(float(match base.unwrap_or(2.0) {
-        b if b == 2.0 => x.sqrt(),
-        b => x.powf(1.0 / b),
-    }))
+    let b = base.unwrap_or(2.0);
+    Ok(float(if b == 2.0 { x.sqrt() } else { x.powf(1.0 / b) }))
 }
 
 fn items(v: &Value, filter: &str) -> Result<Vec<Json>, Error> {
