@@ -255,19 +255,28 @@ fn error_cases_name_where_and_why() {
     );
     assert!(r.stderr.contains("task 'copy a file'"), "{}", r.all());
 
-    // Unknown parameter: suggestion, exit 4.
+    // Unknown parameter: a warning with a suggestion before the run, then the task fails when
+    // it runs (as Ansible checks arguments there); exit 2.
     let p = write(
         "param.yml",
-        "- hosts: all\n  tasks:\n    - name: f\n      file: path=/tmp/x stat=touch\n",
+        "- hosts: all\n  tasks:\n    - name: f\n      file: path=/tmp/param-x stat=touch\n",
     );
     let r = run_playbook(&bed, &p, &inv, &[]);
-    assert_eq!(r.code, 4, "{}", r.all());
+    assert_eq!(r.code, 2, "{}", r.all());
     assert!(
-        r.stderr.contains("unsupported parameter 'stat'")
+        r.stderr.contains("[WARNING]: ")
+            && r.stderr.contains("param.yml:3:7: task 'f': ")
+            && r.stderr.contains("unsupported parameter 'stat'")
             && r.stderr.contains("Did you mean 'state'?"),
         "{}",
         r.all()
     );
+    assert!(
+        r.stdout.contains("fatal: [host0]") && r.stdout.contains("unsupported parameter 'stat'"),
+        "{}",
+        r.all()
+    );
+    assert!(!bed.hosts[0].exists("/tmp/param-x"));
 
     // Undefined variable: names variable, task, file:line and host; exit 2.
     let p = write("undef.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: use it\n      copy: content={{ missing_var }} dest=/tmp/x\n");

@@ -80,19 +80,15 @@ pub const PAUSE: Spec = Spec::new(
     &[
         Param::float("seconds"),
         Param::float("minutes"),
-        Param::str("prompt").refused("knockplay runs unattended and shows no prompts"),
-        Param::bool("echo").refused("knockplay runs unattended and reads no input"),
+        // Shown, never answered: knockplay reads no input (Ansible does the same when stdin is
+        // not a terminal).
+        Param::str("prompt"),
+        Param::bool("echo").default("true"),
     ],
 );
 
-pub const INCLUDE_TASKS: Spec = Spec::new(
-    "include_tasks",
-    &[
-        Param::str("file"),
-        Param::dict("apply").refused("set keywords on the tasks or a block instead"),
-    ],
-)
-.free_form();
+pub const INCLUDE_TASKS: Spec =
+    Spec::new("include_tasks", &[Param::str("file"), Param::dict("apply")]).free_form();
 
 pub const IMPORT_TASKS: Spec = Spec::new("import_tasks", &[Param::str("file")]).free_form();
 
@@ -108,7 +104,7 @@ const ROLE_COMMON: &[Param] = &[
 pub const INCLUDE_ROLE: Spec = Spec::new(
     "include_role",
     &[
-        Param::dict("apply").refused("set keywords on the tasks or a block instead"),
+        Param::dict("apply"),
         Param::bool("public").refused("role variables are not exported to the play"),
         Param::bool("allow_duplicates").refused("roles run every time they are included"),
     ],

@@ -23,8 +23,6 @@ const ALGOS: &[(&str, &str)] = &[
     ("sha512", "sha512sum"),
 ];
 
-const NO_SELINUX: &str = "SELinux contexts are not set";
-
 const SPEC: Spec = Spec::new(
     "get_url",
     &[
@@ -46,10 +44,6 @@ const SPEC: Spec = Spec::new(
         Param::str("http_agent").refused("curl and wget send their own User-Agent"),
         Param::path("client_cert").refused("client certificates are not passed to curl or wget"),
         Param::path("client_key").refused("client certificates are not passed to curl or wget"),
-        Param::str("seuser").refused(NO_SELINUX),
-        Param::str("serole").refused(NO_SELINUX),
-        Param::str("setype").refused(NO_SELINUX),
-        Param::str("selevel").refused(NO_SELINUX),
     ],
 )
 .shared(&[FILE_COMMON]);

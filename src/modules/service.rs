@@ -42,7 +42,8 @@ const PARAMS: &[Param] = &[
     Param::bool("no_block").only("false"),
     Param::str("scope").only("system"),
     Param::str("runlevel").only("default"),
-    Param::int("sleep").refused("restarts use the init system's own restart, not stop and start"),
+    // Init scripts: a restart becomes stop, sleep, start (systemd ignores it, as in Ansible).
+    Param::int("sleep"),
 ];
 
 const SERVICE_SPEC: Spec = Spec::new("service", PARAMS);
@@ -68,6 +69,8 @@ pub struct ServiceArgs {
     pub arguments: String,
     /// `use:` forces a manager (`systemd`, `sysvinit`/`service`); `None` = detect.
     pub force_mgr: Option<Mgr>,
+    /// Seconds between stop and start when an init script restarts the service.
+    pub sleep: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +103,10 @@ impl ServiceArgs {
             pattern: args.str("pattern")?,
             arguments: args.str("arguments")?.unwrap_or_default(),
             force_mgr,
+            sleep: args
+                .int("sleep")?
+                .filter(|n| *n > 0)
+                .map(|n| n.unsigned_abs().min(3600)),
         };
         let needs_name = a.state.is_some() || a.enabled.is_some() || a.masked.is_some();
         // `service` always needs the name; `systemd` only to act on a unit.
@@ -145,6 +152,8 @@ pub enum Action {
     Init(&'static str),
     /// update-rc.d NAME defaults | enable | disable
     UpdateRcD(&'static str),
+    /// `sleep:` seconds between an init script's stop and start.
+    Sleep(u64),
 }
 
 /// Pure: actions bringing the service to the wanted state, or a failure message.
@@ -199,11 +208,17 @@ pub fn plan(a: &ServiceArgs, p: &Probe) -> Result<Vec<Action>, String> {
         Some(Wanted::Restarted) => Some(if p.running { "restart" } else { "start" }),
         Some(Wanted::Reloaded) => Some(if p.running { "reload" } else { "start" }),
     };
-    if let Some(v) = verb {
-        acts.push(match p.mgr {
-            Mgr::Systemd => Action::Systemctl(v),
-            Mgr::Sysv => Action::Init(v),
-        });
+    match (verb, p.mgr, a.sleep) {
+        (Some("restart"), Mgr::Sysv, Some(n)) => {
+            acts.extend([
+                Action::Init("stop"),
+                Action::Sleep(n),
+                Action::Init("start"),
+            ]);
+        }
+        (Some(v), Mgr::Systemd, _) => acts.push(Action::Systemctl(v)),
+        (Some(v), Mgr::Sysv, _) => acts.push(Action::Init(v)),
+        (None, ..) => {}
     }
     Ok(acts)
 }
@@ -308,6 +323,7 @@ pub fn apply_script(a: &ServiceArgs, p: &Probe, acts: &[Action]) -> String {
         let line = match act {
             Action::Systemctl(v) => format!("kp_run systemctl {v} {n}"),
             Action::UpdateRcD(v) => format!("kp_run update-rc.d {n} {v}"),
+            Action::Sleep(secs) => format!("sleep {secs}"),
             Action::Init(v) => {
                 let args = if a.arguments.is_empty() {
                     String::new()
@@ -443,6 +459,11 @@ mod tests {
                 vec![],
             ),
             (
+                json!({"name": "kpd", "state": "restarted", "sleep": 2}),
+                sysv(true, true, true),
+                vec![Init("stop"), Action::Sleep(2), Init("start")],
+            ),
+            (
                 json!({"name": "kpd", "state": "restarted"}),
                 sysv(true, true, true),
                 vec![Init("restart")],
@@ -542,10 +563,6 @@ mod tests {
             (
                 json!({"name": "x", "enabled": true, "scope": "user"}),
                 "only scope=system",
-            ),
-            (
-                json!({"name": "x", "state": "restarted", "sleep": 3}),
-                "'sleep' is not supported",
             ),
         ] {
             let e = parse(&SERVICE_SPEC, v.clone()).unwrap_err().to_string();

@@ -19,7 +19,14 @@ pub const FILE_COMMON: &[Param] = &[
     Param::str("group").word(),
     Param::bool("unsafe_writes").only("false"),
     Param::str("attributes").refused("file attributes (chattr flags) are not applied"),
+    Param::str("seuser").refused(NO_SELINUX),
+    Param::str("serole").refused(NO_SELINUX),
+    Param::str("setype").refused(NO_SELINUX),
+    Param::str("selevel").refused(NO_SELINUX),
 ];
+
+/// Why the SELinux parameters of the file modules are refused (the task fails when it runs).
+pub const NO_SELINUX: &str = "SELinux contexts are not set";
 
 /// Wanted ownership and permissions of a path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

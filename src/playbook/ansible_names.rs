@@ -132,12 +132,41 @@ pub fn unsupported_module(name: &str) -> Option<String> {
             "module '{name}' is not supported by knockplay (it has the modules of ansible.builtin it documents and community.general's {}, no other collection's)", crate::modules::COMMUNITY_GENERAL.join(", ")
         ));
     }
+    if let Some(full) = routed_module(short) {
+        return Some(format!(
+            "module '{short}' ({full}) is not supported by knockplay"
+        ));
+    }
     BUILTIN_MODULES
         .contains(&short)
         .then(|| format!("module '{short}' is not supported by knockplay"))
 }
 
-/// Tasks of a parsed playbook that use a module knockplay lacks (statically known ones: dynamic
+/// The collection module ansible-core resolves a short name to (`seboolean` →
+/// `ansible.posix.seboolean`): Ansible runs such names with the standard collections installed.
+pub fn routed_module(short: &str) -> Option<String> {
+    use std::collections::HashMap;
+    static MAP: std::sync::OnceLock<HashMap<&'static str, (&'static str, &'static str)>> =
+        std::sync::OnceLock::new();
+    let map = MAP.get_or_init(|| {
+        let mut m = HashMap::new();
+        for line in include_str!("collection_modules.txt").lines() {
+            if line.starts_with('#') {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let Some(coll) = words.next() else { continue };
+            for w in words {
+                let (name, target) = w.split_once('=').unwrap_or((w, w));
+                m.insert(name, (coll, target));
+            }
+        }
+        m
+    });
+    map.get(short).map(|(c, t)| format!("{c}.{t}"))
+}
+
+/// Plays with a connection knockplay lacks, and tasks of a parsed playbook that use a module knockplay lacks (statically known ones: dynamic
 /// includes are read at run time), as `file:line:col: task 'x': module 'yum' is not supported by
 /// knockplay`, in playbook order. They fail only if they run; `--syntax-check` and `run` warn.
 pub fn unsupported_tasks(pb: &super::model::Playbook) -> Vec<String> {
@@ -165,6 +194,16 @@ pub fn unsupported_tasks(pb: &super::model::Playbook) -> Vec<String> {
     }
     let mut out = Vec::new();
     for play in &pb.plays {
+        if let Some(c) = play.connection.as_ref().and_then(|c| c.as_str()) {
+            let known = ["ssh", "smart", "paramiko", "local"];
+            let short = c.strip_prefix("ansible.builtin.").unwrap_or(c);
+            if !c.contains("{{") && !known.contains(&short) {
+                out.push(format!(
+                    "{}: play '{}': connection '{c}' is not supported by knockplay (ssh and local are): its hosts fail",
+                    play.pos, play.name
+                ));
+            }
+        }
         for tasks in [
             &play.pre_tasks,
             &play.tasks,
@@ -299,6 +338,18 @@ mod tests {
             .unwrap()
             .contains("templated module name"));
         assert_eq!(unsupported_module("aptt"), None);
+        assert_eq!(
+            unsupported_module("seboolean").as_deref(),
+            Some("module 'seboolean' (ansible.posix.seboolean) is not supported by knockplay")
+        );
+        assert_eq!(
+            routed_module("npm").as_deref(),
+            Some("community.general.npm")
+        );
+        assert_eq!(
+            routed_module("docker_image").as_deref(),
+            Some("community.docker.docker_image")
+        );
         assert_eq!(
             unsupported_with("with_nested"),
             "with_nested: the 'nested' lookup is not supported by knockplay as a loop; use loop: with a filter"

@@ -139,12 +139,17 @@ pub enum Action {
         rescue: Vec<Task>,
         always: Vec<Task>,
     },
-    /// Dynamic `include_tasks`: file name templated at run time.
-    IncludeTasks { file: Value },
-    /// Dynamic `include_role`.
+    /// Dynamic `include_tasks`: file name templated at run time. `apply`: the keywords its
+    /// tasks get (a block around them, whose own action is filled at run time).
+    IncludeTasks {
+        file: Value,
+        apply: Option<Box<Task>>,
+    },
+    /// Dynamic `include_role` (with `apply` as for `include_tasks`).
     IncludeRole {
         name: Value,
         from: Box<RoleFiles<Value>>,
+        apply: Option<Box<Task>>,
     },
 }
 

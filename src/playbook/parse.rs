@@ -322,7 +322,9 @@ fn parse_task_list(node: Option<&Node>, ctx: &FileCtx) -> Result<Vec<Task>, Pars
 }
 
 /// `import_tasks: x.yml` inside a role resolves to the role's tasks/ dir first.
-fn resolve_tasks_path(dir: &Path, role: Option<&RoleCtx>, name: &str) -> PathBuf {
+/// A tasks file named by an include or import: in the role's `tasks/`, beside the including
+/// file, then (as Ansible also looks) relative to the playbook's directory.
+fn resolve_tasks_path(dir: &Path, play_dir: &Path, role: Option<&RoleCtx>, name: &str) -> PathBuf {
     let p = Path::new(name);
     if p.is_absolute() {
         return p.to_path_buf();
@@ -333,7 +335,12 @@ fn resolve_tasks_path(dir: &Path, role: Option<&RoleCtx>, name: &str) -> PathBuf
             return c;
         }
     }
-    dir.join(name)
+    let beside = dir.join(name);
+    let from_play = play_dir.join(name);
+    if !beside.exists() && from_play.exists() {
+        return from_play;
+    }
+    beside
 }
 
 /// Load a tasks file (for `include_tasks` at run time). `role` attaches role context.
@@ -365,7 +372,7 @@ pub fn resolve_include(play_dir: &Path, task: &Task, name: &str) -> PathBuf {
         .rsplit_once('/')
         .map(|(d, _)| PathBuf::from(d))
         .unwrap_or_else(|| play_dir.to_path_buf());
-    resolve_tasks_path(&base, task.role.as_deref(), name)
+    resolve_tasks_path(&base, play_dir, task.role.as_deref(), name)
 }
 
 fn load_tasks_file_ctx(path: &Path, ctx: &FileCtx) -> Result<Vec<Task>, ParseError> {
@@ -415,6 +422,30 @@ mod tests {
         }
         fs::write(&p, text).unwrap();
         p
+    }
+
+    #[test]
+    fn imports_fall_back_to_the_playbook_directory() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "tasks/main.yml",
+            "- import_tasks: tasks/helper.yml\n",
+        );
+        write(d.path(), "tasks/helper.yml", "- debug: msg=helped\n");
+        let p = write(
+            d.path(),
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - import_tasks: tasks/main.yml\n",
+        );
+        let pb = load_playbook(&p).unwrap_or_else(|e| panic!("{e}"));
+        let Action::Block { block, .. } = &pb.plays[0].tasks[0].action else {
+            panic!("not a block");
+        };
+        let Action::Block { block: inner, .. } = &block[0].action else {
+            panic!("not a block");
+        };
+        assert_eq!(inner[0].module_name(), Some("debug"));
     }
 
     #[test]

@@ -352,11 +352,17 @@ fn pause(a: &Args<'_>, check: bool, deadline: Option<Deadline>) -> Result<Module
             Ok(ModuleResult::ok())
         }
         Some(_) => Ok(ModuleResult::ok()),
-        None => Err(ControlError::Failed(
-            "pause without seconds/minutes would wait for a keypress; knockplay runs unattended"
-                .into(),
-        )
-        .into()),
+        // A prompt without a duration: Ansible answers it with nothing when stdin is not a
+        // terminal; knockplay reads no input at all, so it always does that.
+        None => Ok(ModuleResult::ok()
+            .set("user_input", "")
+            .set("stdout", "Paused for 0.0 minutes")
+            .set(
+                "warnings",
+                crate::value::Value::Array(vec![
+                    "Not waiting for response to prompt as knockplay reads no input".into(),
+                ]),
+            )),
     }
 }
 
@@ -566,7 +572,9 @@ mod tests {
         let pause_of = |v: Value, check: bool| with_args(&PAUSE, v, |a| pause(a, check, None));
         assert!(pause_of(json!({"minutes": 5}), true).is_ok());
         assert!(pause_of(json!({"seconds": "0"}), false).is_ok());
-        assert!(pause_of(json!({}), false).is_err());
+        // A prompt is shown and answered with nothing: knockplay reads no input.
+        let r = pause_of(json!({"prompt": "continue?"}), false).unwrap_or_else(|_| panic!("pause"));
+        assert_eq!(r.data["user_input"], json!(""));
     }
 
     #[test]

@@ -395,6 +395,11 @@ impl Reporter {
             out.push_str(&self.paint("\n...ignoring", "\x1b[0;36m"));
         }
         s.push_str(&out);
+        // Module warnings, as Ansible prints them under the host's line.
+        let warnings = line.result.get("warnings").and_then(Value::as_array);
+        for w in warnings.into_iter().flatten().filter_map(Value::as_str) {
+            s.push_str(&self.paint(&format!("\n[WARNING]: {}", escape::line(w)), "\x1b[1;35m"));
+        }
         s
     }
 

@@ -96,7 +96,7 @@ fn mentions(v: &Value) -> bool {
 fn mentions_hostvars(task: &Task) -> bool {
     let in_action = match &task.action {
         Action::Module { args, .. } => mentions(args),
-        Action::IncludeTasks { file } => mentions(file),
+        Action::IncludeTasks { file, .. } => mentions(file),
         _ => false,
     };
     in_action

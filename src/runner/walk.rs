@@ -212,6 +212,23 @@ impl HostRun<'_, '_> {
                 .reporter
                 .note(&format!("included: {display} for {host}"));
             self.ctx.reporter.count(&host, |s| s.ok += 1);
+            // `apply`: the included tasks run inside a block with those keywords.
+            let apply = match &task.action {
+                Action::IncludeTasks { apply, .. } | Action::IncludeRole { apply, .. } => {
+                    apply.as_deref()
+                }
+                _ => None,
+            };
+            let tasks = match apply {
+                Some(wrapper) => {
+                    let mut block = wrapper.clone();
+                    block.pos = task.pos.clone();
+                    block.role = task.role.clone();
+                    block.action = Action::block_of(tasks);
+                    vec![block]
+                }
+                None => tasks,
+            };
             let flow = self.run_tasks(&tasks, &include_child(task, inh, params));
             if flow != Flow::Continue {
                 return flow;
@@ -237,7 +254,7 @@ impl HostRun<'_, '_> {
         let templar = self.ctx.templar;
         let dir = &self.ctx.play.dir;
         match &task.action {
-            Action::IncludeTasks { file } => match templar.render_value(file, scope) {
+            Action::IncludeTasks { file, .. } => match templar.render_value(file, scope) {
                 Ok(f) => {
                     let path = parse::resolve_include(dir, task, &to_display(&f));
                     parse::load_tasks_file(&path, dir, &self.ctx.play.search, task.role.clone())
@@ -246,7 +263,7 @@ impl HostRun<'_, '_> {
                 }
                 Err(e) => Err(task_error(task, &host, &e.to_string())),
             },
-            Action::IncludeRole { name, from } => {
+            Action::IncludeRole { name, from, .. } => {
                 let n = templar.render_value(name, scope).map(|v| to_display(&v));
                 let files =
                     from.map(|v| templar.render_value(v, scope).ok().map(|v| to_display(&v)));

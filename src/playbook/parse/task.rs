@@ -38,7 +38,10 @@ pub(super) fn parse_task(node: &Node, ctx: &FileCtx) -> Result<Task, ParseError>
         None => {
             let (module, raw_args, args_pos) = find_action(node, map, &label)?;
             task.unsupported = unsupported_reason(ctx, &module);
-            module_action(node, ctx, &module, &raw_args, &args_pos, &label)?
+            let (action, bad_args) =
+                module_action(node, ctx, &module, &raw_args, &args_pos, &label)?;
+            task.unsupported = task.unsupported.or(bad_args);
+            action
         }
     };
     Ok(task)
@@ -215,7 +218,7 @@ fn module_action(
     raw_args: &Value,
     args_pos: &Pos,
     label: &str,
-) -> Result<Action, ParseError> {
+) -> Result<(Action, Option<String>), ParseError> {
     let short = fqcn::short(module).to_string();
     if !is_known_module(&short) {
         if unsupported_reason(ctx, module).is_some() {
@@ -224,10 +227,13 @@ fn module_action(
             let args_node = node.get("args").map(Node::to_value);
             let args = args::normalize(raw_args, args_node.as_ref(), false)
                 .map_err(|e| err(args_pos, format!("{label}: {short}: {e}")))?;
-            return Ok(Action::Module {
-                name: short,
-                args: Value::Object(args),
-            });
+            return Ok((
+                Action::Module {
+                    name: short,
+                    args: Value::Object(args),
+                },
+                None,
+            ));
         }
         let all = all_module_names();
         let hint = match did_you_mean(&short, all.iter().copied()) {
@@ -248,20 +254,30 @@ fn module_action(
     let args_node = node.get("args").map(Node::to_value);
     let args = args::normalize(raw_args, args_node.as_ref(), free_form)
         .map_err(|e| err(args_pos, format!("{label}: {short}: {e}")))?;
-    check_params(&short, &args, args_pos, label)?;
+    // Arguments a remote module does not take fail the task when it runs, as Ansible checks
+    // them there (`--syntax-check` and `run` warn); a control module's are checked now.
+    let bad_args = match check_params(&short, &args) {
+        Err(e) if crate::modules::lookup(&short).is_some() => Some(e),
+        Err(e) => return Err(err(args_pos, format!("{label}: {e}"))),
+        Ok(()) => None,
+    };
     let call = Call {
         short: &short,
         args: &args,
         pos: args_pos,
         label,
+        apply: apply_block(node, module, ctx, label)?,
     };
     match short.as_str() {
-        "import_tasks" | "include" | "include_tasks" => tasks_file_action(&call, ctx),
-        "import_role" | "include_role" => role_action(&call, ctx),
-        _ => Ok(Action::Module {
-            name: short,
-            args: Value::Object(args),
-        }),
+        "import_tasks" | "include" | "include_tasks" => Ok((tasks_file_action(&call, ctx)?, None)),
+        "import_role" | "include_role" => Ok((role_action(&call, ctx)?, None)),
+        _ => Ok((
+            Action::Module {
+                name: short,
+                args: Value::Object(args),
+            },
+            bad_args,
+        )),
     }
 }
 
@@ -295,12 +311,48 @@ fn unsupported_reason(ctx: &FileCtx, module: &str) -> Option<String> {
 }
 
 /// An include or import being resolved: the module's short name, its checked arguments,
-/// where they are written and the task's label, for errors.
+/// where they are written and the task's label, for errors; `apply`'s keywords.
 struct Call<'a> {
     short: &'a str,
     args: &'a Vars,
     pos: &'a Pos,
     label: &'a str,
+    apply: Option<Box<Task>>,
+}
+
+/// `apply:` of `include_tasks`/`include_role`: task keywords for every included task, parsed as
+/// a block's keywords (its action is set when the include runs).
+fn apply_block(
+    node: &Node,
+    module: &str,
+    ctx: &FileCtx,
+    label: &str,
+) -> Result<Option<Box<Task>>, ParseError> {
+    let from_args = |n: &Node| n.get("apply").cloned();
+    let Some(apply) = node
+        .get(module)
+        .and_then(from_args)
+        .or_else(|| node.get("args").and_then(from_args))
+    else {
+        return Ok(None);
+    };
+    let Some(map) = apply.as_map() else {
+        return Err(err(
+            &apply.pos,
+            format!("{label}: apply must be a mapping of task keywords"),
+        ));
+    };
+    if let Some((k, v)) = map
+        .iter()
+        .find(|(k, _)| !TASK_KEYWORDS.contains(&k.as_str()))
+    {
+        return Err(err(
+            v.where_(),
+            format!("{label}: apply: '{k}' is not a task keyword"),
+        ));
+    }
+    super::unsupported::check(&apply, label, false)?;
+    Ok(Some(Box::new(with_keywords(&apply, None, ctx)?)))
 }
 
 impl Call<'_> {
@@ -327,7 +379,7 @@ fn tasks_file_action(call: &Call, ctx: &FileCtx) -> Result<Action, ParseError> {
         .map(str::to_string);
     match (call.short, literal) {
         ("import_tasks", Some(f)) | ("include", Some(f)) => {
-            let path = resolve_tasks_path(&ctx.dir, ctx.role.as_deref(), &f);
+            let path = resolve_tasks_path(&ctx.dir, &ctx.play_dir, ctx.role.as_deref(), &f);
             let file_ctx = FileCtx {
                 dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
                 play_dir: ctx.play_dir.clone(),
@@ -341,7 +393,10 @@ fn tasks_file_action(call: &Call, ctx: &FileCtx) -> Result<Action, ParseError> {
                 .map_err(|e| refer_to(e, call.pos, &prefix))?;
             Ok(Action::block_of(tasks))
         }
-        _ => Ok(Action::IncludeTasks { file }),
+        _ => Ok(Action::IncludeTasks {
+            file,
+            apply: call.apply.clone(),
+        }),
     }
 }
 
@@ -374,6 +429,7 @@ fn role_action(call: &Call, ctx: &FileCtx) -> Result<Action, ParseError> {
         _ => Ok(Action::IncludeRole {
             name: rname,
             from: Box::new(from),
+            apply: call.apply.clone(),
         }),
     }
 }
@@ -384,12 +440,10 @@ fn is_known_module(name: &str) -> bool {
 }
 
 /// Every argument must be a parameter the module declares (its [`crate::modules::Spec`]).
-fn check_params(module: &str, args: &Vars, pos: &Pos, label: &str) -> Result<(), ParseError> {
+fn check_params(module: &str, args: &Vars) -> Result<(), String> {
     let spec = control_params(module).or_else(|| crate::modules::lookup(module).map(|m| m.spec()));
     match spec {
-        Some(spec) => spec
-            .validate(args)
-            .map_err(|e| err(pos, format!("{label}: {e}"))),
+        Some(spec) => spec.validate(args).map_err(|e| e.to_string()),
         None => Ok(()),
     }
 }
@@ -481,7 +535,6 @@ mod tests {
                 "task: 'whn' is neither a task keyword nor a module the task can use alongside 'debug'. Did you mean 'when'?",
             ),
             ("name: x", "task 'x': no module/action detected in task"),
-            ("ping: hello", "task: ping does not take free-form text"),
             ("include_tasks:", "task: include_tasks needs a file name"),
             ("include_role: {}", "task: include_role needs 'name'"),
         ];
@@ -492,6 +545,28 @@ mod tests {
             };
             assert!(e.msg.contains(want), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn bad_arguments_of_remote_modules_fail_the_task_when_it_runs() {
+        for (text, want) in [
+            ("ping: hello", "ping does not take free-form text"),
+            (
+                "get_url: {url: 'http://x/', dest: /y, sha256sum: abc}",
+                "unsupported parameter 'sha256sum'",
+            ),
+            (
+                "copy: {dest: /y, content: x, mdoe: '0644'}",
+                "Did you mean 'mode'?",
+            ),
+        ] {
+            let t = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let why = t.unsupported.unwrap_or_default();
+            assert!(why.contains(want), "{text}: {why}");
+        }
+        // A control module's arguments are still checked at parse time.
+        let e = parse("include_role: {nmae: x}").unwrap_err();
+        assert!(e.msg.contains("nmae"), "{e}");
     }
 
     #[test]
@@ -517,11 +592,17 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let name = t.module_name().unwrap_or_default();
         assert!(crate::modules::lookup(name).is_some(), "{name}");
-        let e = parse("community.general.ini_file: {path: /x, sektion: s}").unwrap_err();
-        assert!(e.msg.contains("unsupported parameter 'sektion'"), "{e}");
-        let e =
-            parse("community.general.ini_file: {path: /x, section_has_values: []}").unwrap_err();
-        assert!(e.msg.contains("not supported by knockplay"), "{e}");
+        // Arguments are checked as for knockplay's own modules: the task fails when it runs.
+        let bad = |text: &str| {
+            parse(text)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unsupported
+                .unwrap_or_default()
+        };
+        let e = bad("community.general.ini_file: {path: /x, sektion: s}");
+        assert!(e.contains("unsupported parameter 'sektion'"), "{e}");
+        let e = bad("community.general.ini_file: {path: /x, section_has_values: []}");
+        assert!(e.contains("not supported by knockplay"), "{e}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Keywords Ansible has that knockplay accepts only in the forms it honours: anything else is
-//! refused at parse time, at the keyword, instead of being silently ignored.
+//! refused at parse time, at the keyword, instead of being silently ignored. (A `connection`
+//! knockplay lacks, such as `winrm`, is not refused here: like a module knockplay lacks, the hosts
+//! fail when they would use it, and `--syntax-check` warns.)
 
 use super::{err, ParseError};
 use crate::playbook::yaml::Node;
@@ -49,22 +51,6 @@ pub fn check(node: &Node, label: &str, is_play: bool) -> Result<(), ParseError> 
                     "port on a task is not supported by knockplay; set ansible_port".into(),
                 )
             }
-            ("connection", Some(c)) => {
-                let c = to_display(c);
-                if !matches!(
-                    c.as_str(),
-                    "ssh"
-                        | "smart"
-                        | "paramiko"
-                        | "local"
-                        | "ansible.builtin.ssh"
-                        | "ansible.builtin.local"
-                ) {
-                    return refuse(format!(
-                        "connection '{c}' is not supported by knockplay (ssh and local are)"
-                    ));
-                }
-            }
             ("module_defaults", Some(Value::Object(m))) => {
                 if let Some(g) = m.keys().find(|g| g.starts_with("group/")) {
                     return refuse(format!(
@@ -107,7 +93,6 @@ mod tests {
             ("become_exe: /opt/sudo", "become_exe is not supported"),
             ("become_flags: -i", "become_flags '-i' is not supported"),
             ("port: 2222", "port on a task is not supported"),
-            ("connection: docker", "connection 'docker' is not supported"),
             (
                 "module_defaults: {group/aws: {region: x}}",
                 "action group 'group/aws'",

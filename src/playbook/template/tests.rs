@@ -568,8 +568,8 @@ fn filter_errors_are_clear() {
         ("{{ 'x' | hash('whirlpool') }}", "unsupported hash type"),
         ("{{ foo | mandatory('set foo please') }}", "set foo please"),
         (
-            "{{ lookup('pipe', 'ls') }}",
-            "lookup plugin 'pipe' is not supported",
+            "{{ lookup('dig', 'example.test') }}",
+            "lookup plugin 'dig' is not supported",
         ),
         (
             "{{ lookup('file', '/nonexistent/knockplay/x') }}",
