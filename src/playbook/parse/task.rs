@@ -8,9 +8,7 @@ use super::role::load_role_in;
 use super::{
     err, load_tasks_file_ctx, parse_task_list, refer_to, resolve_tasks_path, FileCtx, ParseError,
 };
-use crate::playbook::keywords::{
-    all_module_names, control_params, did_you_mean, unsupported_loops, TASK_KEYWORDS,
-};
+use crate::playbook::keywords::{all_module_names, control_params, did_you_mean, TASK_KEYWORDS};
 use crate::playbook::model::{Action, LoopSpec, RoleFiles, Task};
 use crate::playbook::yaml::{Node, Pos};
 use crate::playbook::{args, fqcn};
@@ -37,7 +35,7 @@ pub(super) fn parse_task(node: &Node, ctx: &FileCtx) -> Result<Task, ParseError>
         Some(block) => block_action(node, map, block, ctx, &label)?,
         None => {
             let (module, raw_args, args_pos) = find_action(node, map, &label)?;
-            task.unsupported = unsupported_reason(ctx, &module);
+            task.unsupported = unsupported_loop(node).or_else(|| unsupported_reason(ctx, &module));
             let (action, bad_args) =
                 module_action(node, ctx, &module, &raw_args, &args_pos, &label)?;
             task.unsupported = task.unsupported.or(bad_args);
@@ -128,20 +126,12 @@ fn find_action(
     map: &[(String, Node)],
     label: &str,
 ) -> Result<(String, Value, Pos), ParseError> {
+    // `with_<lookup>` of a lookup knockplay does not loop over is no action: the task fails
+    // when it runs (see [`unsupported_loop`]).
     let mut action_keys: Vec<&(String, Node)> = map
         .iter()
-        .filter(|(k, _)| !TASK_KEYWORDS.contains(&k.as_str()))
+        .filter(|(k, _)| !TASK_KEYWORDS.contains(&k.as_str()) && !k.starts_with("with_"))
         .collect();
-    // `with_<lookup>` of a lookup knockplay does not loop over: blame the lookup, at its key.
-    if let Some((k, v)) = action_keys.iter().find(|(k, _)| k.starts_with("with_")) {
-        return Err(err(
-            v.where_(),
-            format!(
-                "{label}: {}",
-                crate::playbook::ansible_names::unsupported_with(k)
-            ),
-        ));
-    }
     if let Some(a) = node.get("action").or_else(|| node.get("local_action")) {
         if let Some((k, _)) = action_keys.first() {
             return Err(err(
@@ -478,17 +468,25 @@ fn parse_loop(node: &Node) -> Result<Option<LoopSpec>, ParseError> {
         spec.items = n.to_value();
         spec.lookup = k.strip_prefix("with_").map(str::to_string);
     } else {
-        for unsupported in unsupported_loops() {
-            if let Some(n) = node.get(unsupported) {
-                return Err(err(
-                    n.where_(),
-                    crate::playbook::ansible_names::unsupported_with(unsupported),
-                ));
-            }
-        }
         return Ok(None);
     }
     Ok(Some(spec))
+}
+
+/// A `with_<lookup>` knockplay does not loop over (a builtin lookup it lacks, another
+/// collection's, or one nobody defines): why, naming the lookup and where the key is. Ansible
+/// resolves lookups when the task runs; so does this (the task fails there, `--syntax-check`
+/// warns).
+fn unsupported_loop(node: &Node) -> Option<String> {
+    let map = node.as_map()?;
+    let (k, v) = map
+        .iter()
+        .find(|(k, _)| k.starts_with("with_") && !TASK_KEYWORDS.contains(&k.as_str()))?;
+    Some(format!(
+        "{} (at {})",
+        crate::playbook::ansible_names::unsupported_with(k),
+        v.where_()
+    ))
 }
 
 #[cfg(test)]
@@ -516,11 +514,6 @@ mod tests {
     fn task_errors_name_the_task_and_the_problem() {
         let cases = [
             ("- a", "a task must be a mapping, found a list"),
-            (
-                "name: x\nwith_random_choice: [1]\ndebug: msg=hi",
-                "with_random_choice: the 'random_choice' lookup is not supported by knockplay as a loop",
-            ),
-            ("with_foo: [1]\ndebug: msg=hi", "task: with_foo: lookup plugin 'foo' not found"),
             ("aptt: name=x", "couldn't resolve module/action 'aptt'. Did you mean 'apt'?"),
             ("name: x\nblock: []\ndebug: msg=hi", "task 'x': 'debug' is not allowed in a block"),
             (
@@ -558,6 +551,15 @@ mod tests {
             (
                 "copy: {dest: /y, content: x, mdoe: '0644'}",
                 "Did you mean 'mode'?",
+            ),
+            (
+                "name: x\nwith_random_choice: [1]\ndebug: msg=hi",
+                "with_random_choice: the 'random_choice' lookup is not supported by knockplay as a loop",
+            ),
+            ("with_foo: [1]\ndebug: msg=hi", "with_foo: lookup plugin 'foo' not found"),
+            (
+                "with_community.general.flattened: [[1]]\ndebug: msg=hi",
+                "lookup plugin 'community.general.flattened'",
             ),
         ] {
             let t = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
