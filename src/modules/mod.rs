@@ -61,6 +61,7 @@ pub mod command;
 pub mod control_specs;
 pub mod copy;
 pub mod cron;
+pub mod dnf;
 pub mod file;
 pub mod find;
 pub mod get_url;
@@ -75,6 +76,7 @@ pub mod plan;
 pub mod probe;
 pub mod raw;
 pub mod replace;
+pub mod rpmver;
 pub mod safepath;
 pub mod script;
 pub mod service;
@@ -270,6 +272,8 @@ pub fn registry() -> &'static [&'static dyn Module] {
     &[
         // modules register here, e.g. &copy::Copy,
         &apt::Apt,
+        &dnf::Dnf,
+        &dnf::Yum,
         &package::Package,
         &ping::Ping,
         &command::Command,

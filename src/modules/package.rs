@@ -1,9 +1,11 @@
-//! `package`: the generic package module; dispatches on the `ansible_pkg_mgr` fact (apt only).
+//! `package`: the generic package module; dispatches on the `ansible_pkg_mgr` fact (apt, or dnf
+//! for dnf/yum/dnf5 hosts).
 //! As in Ansible, options it does not declare go to the backend (`update_cache`,
 //! `allow_downgrade`, ...), which accepts or refuses them: a task meant for another backend (an
 //! `enablerepo` under `when: ansible_os_family == 'RedHat'`) parses, and fails only if it runs.
 
 use super::apt::{run_packages, STATES};
+use super::dnf;
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::value::Value;
 
@@ -39,7 +41,10 @@ fn manager(args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<String, ModuleErr
         return Ok(f);
     }
     // Facts not gathered: one cheap probe.
-    let out = ctx.run("command -v apt-get >/dev/null 2>&1 && echo apt || echo unknown")?;
+    let out = ctx.run(
+        "if command -v apt-get >/dev/null 2>&1; then echo apt; \
+         elif command -v dnf >/dev/null 2>&1; then echo dnf; else echo unknown; fi",
+    )?;
     Ok(out.stdout_str().trim().to_string())
 }
 
@@ -56,8 +61,11 @@ impl Module for Package {
         }
         match manager(args, ctx)?.as_str() {
             "apt" => run_packages(names, state, backend, ctx),
+            "dnf" | "yum" | "dnf4" | "yum4" | "dnf5" => {
+                dnf::run_packages(names, state, backend, ctx)
+            }
             other => Ok(ModuleResult::failed(format!(
-                "package: package manager '{other}' is not supported by knockplay (supported: apt)"
+                "package: package manager '{other}' is not supported by knockplay (supported: apt, dnf)"
             ))),
         }
     }
@@ -116,14 +124,37 @@ mod tests {
             )
             .unwrap();
         assert!(res.failed && res.msg.unwrap().contains("'unknown'"));
-        let facts = args(json!({"ansible_facts": {"pkg_mgr": "dnf"}}));
+        let facts = args(json!({"ansible_facts": {"pkg_mgr": "zypper"}}));
         let mut r = FakeRemote::new(vec![]);
         let mut c = ctx_with_facts(&mut r, &facts, false);
         let res = Package
             .execute(&args(json!({"name": "vim"})), &mut c)
             .unwrap();
-        assert!(res.failed && res.msg.unwrap().contains("dnf"));
+        assert!(res.failed && res.msg.unwrap().contains("zypper"));
         assert!(r.seen.is_empty());
+    }
+
+    #[test]
+    fn dispatches_to_dnf_with_its_options() {
+        let facts = args(json!({"ansible_pkg_mgr": "dnf"}));
+        let probe = "\n@@KP:root\n0\n@@KP:q0\nvim 0:9-1 x86_64\n@@KP:end\n";
+        let mut r = FakeRemote::new(vec![out(0, probe)]);
+        let mut c = ctx_with_facts(&mut r, &facts, false);
+        let res = Package
+            .execute(&args(json!({"name": "vim", "enablerepo": "epel"})), &mut c)
+            .unwrap();
+        assert!(!res.changed && !res.failed, "{res:?}");
+        assert!(r.seen[0].0.contains("--enablerepo=epel"), "{}", r.seen[0].0);
+        // `use: dnf` without facts; apt's options are refused by dnf.
+        let mut r = FakeRemote::new(vec![]);
+        let e = Package
+            .execute(
+                &args(json!({"name": "vim", "use": "dnf", "purge": true})),
+                &mut ctx(&mut r, false, false, vec![]),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("purge"), "{e}");
     }
 
     #[test]
