@@ -91,6 +91,7 @@ pub mod unarchive;
 pub mod user;
 pub mod wait_for;
 pub mod write;
+pub mod yum_repository;
 
 #[cfg(test)]
 mod registry_tests;
@@ -274,6 +275,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &apt::Apt,
         &dnf::Dnf,
         &dnf::Yum,
+        &yum_repository::YumRepository,
         &package::Package,
         &ping::Ping,
         &command::Command,
