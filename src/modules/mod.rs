@@ -76,6 +76,7 @@ pub mod plan;
 pub mod probe;
 pub mod raw;
 pub mod replace;
+pub mod rpm_key;
 pub mod rpmver;
 pub mod safepath;
 pub mod script;
@@ -276,6 +277,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &dnf::Dnf,
         &dnf::Yum,
         &yum_repository::YumRepository,
+        &rpm_key::RpmKey,
         &package::Package,
         &ping::Ping,
         &command::Command,
