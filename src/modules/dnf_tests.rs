@@ -37,18 +37,21 @@ fn probe(specs: Vec<SpecState>) -> Probe {
 const H10: &str = "kp-hello 0:1.0-1 noarch";
 const H11: &str = "kp-hello 0:1.1-1 noarch";
 
+/// (args, probe) -> (steps, notes, failures, would)
+type Case = (
+    serde_json::Value,
+    Probe,
+    Vec<Step>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+);
+
 #[test]
 fn planner_table() {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     // (args, probe) -> (steps, notes, failures, would)
-    let cases: Vec<(
-        serde_json::Value,
-        Probe,
-        Vec<Step>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         // present: missing → install; installed → nothing
         (
             json!({"name": "kp-hello"}),

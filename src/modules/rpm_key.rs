@@ -328,7 +328,14 @@ mod tests {
         );
         let e = plan(true, &k.keyid, file, &["BBBB".into()], &[]).unwrap_err();
         assert!(e.contains("does not match any key fingerprints"), "{e}");
-        assert!(plan(true, &k.keyid, file, &[k.fingerprint.clone()], &[]).is_ok());
+        assert!(plan(
+            true,
+            &k.keyid,
+            file,
+            std::slice::from_ref(&k.fingerprint),
+            &[]
+        )
+        .is_ok());
         assert_eq!(
             plan(true, "89ABCDEF", None, &[], &[]).unwrap_err(),
             "When importing a key, a valid file must be given"
