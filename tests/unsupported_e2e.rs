@@ -1,5 +1,5 @@
 //! A module knockplay lacks fails when its task would run, as Ansible fails a task, not the whole
-//! playbook at parse time: a multi-OS role whose RedHat branch uses `yum` and `rpm_key` (statically
+//! playbook at parse time: a multi-OS role whose RedHat branch uses `dnf5` (statically
 //! and through `include_tasks`) still configures a Debian host, `--syntax-check` lists those tasks
 //! as warnings with file:line:col, and a task that does run fails naming the module and its place.
 
@@ -10,16 +10,16 @@ use std::process::{Command, Output};
 
 use common::TestBed;
 
-const ROLE_TASKS: &str = r#"- name: repository key
-  rpm_key: {key: /etc/pki/x.asc, state: present}
+const ROLE_TASKS: &str = r#"- name: install with dnf5
+  dnf5: {name: httpd, state: present}
   when: ansible_os_family == "RedHat"
 - include_tasks: "{{ ansible_os_family }}.yml"
 - name: common file
   copy: {content: "common\n", dest: /tmp/unsupported-common, mode: "0644"}
 "#;
 
-const REDHAT: &str = r#"- name: install with yum
-  yum: {name: httpd, state: present}
+const REDHAT: &str = r#"- name: install with dnf5 too
+  dnf5: {name: httpd, state: present}
 "#;
 
 const DEBIAN: &str = r#"- name: debian branch
@@ -30,7 +30,7 @@ const SITE: &str = r#"- hosts: all
   roles: [multi_os]
   tasks:
     - name: only on RedHat
-      ansible.builtin.dnf: {name: httpd}
+      ansible.builtin.dnf5: {name: httpd}
       when: ansible_os_family == "RedHat"
     - name: after
       copy: {content: "after\n", dest: /tmp/unsupported-after, mode: "0644"}
@@ -91,11 +91,11 @@ fn modules_knockplay_lacks_fail_only_where_their_task_runs() {
     let role_file = d.path().join("roles/multi_os/tasks/main.yml");
     for want in [
         format!(
-            "[WARNING]: {}:1:3: task 'multi_os : repository key': module 'rpm_key' is not supported by knockplay; the task fails if it runs",
+            "[WARNING]: {}:1:3: task 'multi_os : install with dnf5': module 'dnf5' is not supported by knockplay; the task fails if it runs",
             role_file.display()
         ),
         format!(
-            "[WARNING]: {site_s}:4:7: task 'only on RedHat': module 'dnf' is not supported by knockplay; the task fails if it runs"
+            "[WARNING]: {site_s}:4:7: task 'only on RedHat': module 'dnf5' is not supported by knockplay; the task fails if it runs"
         ),
     ] {
         assert!(text.contains(&want), "missing {want:?} in:\n{text}");

@@ -166,8 +166,9 @@ pub fn routed_module(short: &str) -> Option<String> {
     map.get(short).map(|(c, t)| format!("{c}.{t}"))
 }
 
-/// Plays with a connection knockplay lacks, and tasks of a parsed playbook that use a module knockplay lacks (statically known ones: dynamic
-/// includes are read at run time), as `file:line:col: task 'x': module 'yum' is not supported by
+/// Plays with a connection knockplay lacks, and tasks of a parsed playbook that use a module
+/// knockplay lacks (statically known ones: dynamic includes are read at run time), as
+/// `file:line:col: task 'x': module 'dnf5' is not supported by
 /// knockplay`, in playbook order. They fail only if they run; `--syntax-check` and `run` warn.
 pub fn unsupported_tasks(pb: &super::model::Playbook) -> Vec<String> {
     fn walk(tasks: &[super::model::Task], out: &mut Vec<String>) {
