@@ -42,6 +42,7 @@ const PLAYBOOK: &str = r#"
     - debug: {msg: "{{ query('first_found', {'files': ['none.conf'], 'skip': true}) }}"}
     - debug: {msg: "{{ query('fileglob', 'conf.d/*.conf') | map('basename') | sort }}"}
     - debug: {msg: "{{ lookup('vars', 'app_' + 'name') }}"}
+    - debug: {msg: "{{ lookup('template', 'motd.j2') }}"}
     - debug: {msg: "{{ lookup('vars', 'nope', default='dflt') }}"}
     - debug: {msg: "{{ lookup('pipe', 'echo hi; ls files/conf.d | wc -l') }}"}
     - debug: {msg: "{{ query('lines', 'printf \"a\\nb\\n\"') | to_json }}"}
@@ -92,6 +93,12 @@ fn lookup_loops_and_comment_match_ansible() {
         std::fs::write(dir.join("files/conf.d").join(f), "").unwrap();
     }
     std::fs::write(dir.join("site.yml"), PLAYBOOK).unwrap();
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(
+        dir.join("templates/motd.j2"),
+        "{{ app_name }}:{{ app_port }}\n{% for u in users %}{{ u.name }} {% endfor %}\n",
+    )
+    .unwrap();
     let venv = std::env::var_os("KNOCKPLAY_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"));
@@ -112,7 +119,7 @@ fn lookup_loops_and_comment_match_ansible() {
             .output()
             .unwrap(),
     );
-    assert_eq!(kp.len(), 56, "{kp:#?}");
+    assert_eq!(kp.len(), 57, "{kp:#?}");
     // fileglob's order is the directory's in Ansible; knockplay sorts.
     let n = kp.len();
     kp[n - 2..].sort();

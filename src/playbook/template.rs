@@ -190,6 +190,17 @@ fn write_value(out: &mut Output, state: &State, v: &minijinja::Value) -> Result<
     }
 }
 
+/// Ansible keeps a template's trailing newlines: when a block tag swallowed some (`trim_blocks`),
+/// they are added back, as many as the source ends with.
+fn keep_trailing_newlines(source: &str, mut out: String) -> String {
+    let count = |t: &str| t.len() - t.trim_end_matches('\n').len();
+    let (want, have) = (count(source), count(&out));
+    if want > have {
+        out.push_str(&"\n".repeat(want - have));
+    }
+    out
+}
+
 /// Every variable but the internal ones and `hostvars`, unrendered, and the names of those that
 /// are the author's templates.
 fn all_vars(vars: &Vars) -> (BTreeMap<&String, &Value>, Vec<&String>) {
@@ -343,6 +354,23 @@ impl Templar {
             return Ok(source.to_string());
         }
         match self.execute(source, Some(name), Mode::Text, vars, 0)? {
+            Output_::Text(s) => Ok(s),
+            Output_::Value(v) => Ok(filters::py_str(&v).unwrap_or_default()),
+        }
+    }
+
+    /// [`Templar::render_template`] from inside a `template` lookup, `depth` levels down.
+    pub(crate) fn render_template_nested(
+        &self,
+        source: &str,
+        name: &str,
+        vars: &Vars,
+        depth: usize,
+    ) -> Result<String, TemplateError> {
+        if !is_template(source) {
+            return Ok(source.to_string());
+        }
+        match self.execute(source, Some(name), Mode::Text, vars, depth)? {
             Output_::Text(s) => Ok(s),
             Output_::Value(v) => Ok(filters::py_str(&v).unwrap_or_default()),
         }
@@ -514,6 +542,12 @@ impl Templar {
             {
                 names.push(lookups::ALLVARS.to_string());
             }
+            if ["'template'", "\"template\"", "builtin.template"]
+                .iter()
+                .any(|n| source.contains(n))
+            {
+                names.push(lookups::SCOPE.to_string());
+            }
         }
         names.sort();
         names.dedup();
@@ -538,6 +572,14 @@ impl Templar {
         let mut ctx = BTreeMap::new();
         let mut failed = Vec::new();
         for name in names {
+            if name == lookups::SCOPE {
+                let handle = lookups::ScopeHandle {
+                    vars: vars.clone(),
+                    depth,
+                };
+                ctx.insert(name.clone(), minijinja::Value::from_object(handle));
+                continue;
+            }
             if name == lookups::ALLVARS {
                 // Every variable as written, and which are the author's templates (the vars
                 // lookup renders those, never data).
@@ -590,7 +632,9 @@ impl Templar {
         let run = |env: &Environment<'static>| -> Result<Output_, Error> {
             let tmpl = env.get_template(source)?;
             match mode {
-                Mode::Text => tmpl.render(&ctx).map(Output_::Text),
+                Mode::Text => tmpl
+                    .render(&ctx)
+                    .map(|out| Output_::Text(keep_trailing_newlines(source, out))),
                 Mode::Expr => {
                     let captured = tmpl.render_captured(&ctx)?;
                     let v = captured.state().lookup(RESULT_VAR).unwrap_or_default();

@@ -86,7 +86,7 @@ fn run_lookup(
         other => super::lookups::run(state, other, &terms, kwargs).unwrap_or_else(|| {
             Err(invalid(format!(
                 "lookup plugin '{other}' is not supported by knockplay (supported: env, file, \
-                 fileglob, first_found, varnames, vars, pipe, lines, password)"
+                 fileglob, first_found, varnames, vars, template, pipe, lines, password)"
             )))
         }),
     }

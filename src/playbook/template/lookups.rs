@@ -1,6 +1,7 @@
 //! Lookups beyond `env`/`file`/`fileglob`/`first_found`/`varnames` (those live in
-//! `functions`): `vars`, `pipe`, `lines` and `password`. Lookups run on the controller, as in
-//! Ansible; `pipe` and `lines` run the playbook author's command with a deadline.
+//! `functions`): `vars`, `template`, `pipe`, `lines` and `password`. Lookups run on the
+//! controller, as in Ansible; `pipe` and `lines` run the playbook author's command with a
+//! deadline.
 
 use super::filters::py_str;
 use minijinja::value::Kwargs;
@@ -12,6 +13,20 @@ use std::time::Duration;
 /// names that lookup), and the names among them that are the author's templates.
 pub const ALLVARS: &str = "__knockplay_allvars";
 pub const LAZYNAMES: &str = "__knockplay_lazynames";
+/// The scope itself, for the `template` lookup (passed when a template names that lookup).
+pub const SCOPE: &str = "__knockplay_scope";
+
+/// The variables a template is rendered with, and how deep `template` lookups are nested.
+#[derive(Debug)]
+pub struct ScopeHandle {
+    pub vars: crate::value::Vars,
+    pub depth: usize,
+}
+
+impl minijinja::value::Object for ScopeHandle {}
+
+/// Most nested `template` lookups (a template that looks itself up stops here).
+const MAX_TEMPLATE_DEPTH: usize = 8;
 
 /// How long `pipe`/`lines` commands may run.
 const COMMAND_DEADLINE: Duration = Duration::from_secs(120);
@@ -43,6 +58,7 @@ pub fn run(
                 .collect()
         }),
         "password" => password(state, terms, kwargs),
+        "template" => template(state, terms),
         _ => return None,
     })
 }
@@ -80,6 +96,60 @@ fn vars(state: &State, terms: &[String], kwargs: &Kwargs) -> Result<Vec<Value>, 
         }
     }
     Ok(out)
+}
+
+/// `lookup('template', 'x.j2')`: a controller file (role `templates/`, role directory, playbook
+/// `templates/`, playbook directory) rendered with the task's variables, as the template module
+/// renders.
+fn template(state: &State, terms: &[String]) -> Result<Vec<Value>, Error> {
+    let handle = state.lookup(SCOPE).unwrap_or_default();
+    let Some(scope) = handle.downcast_object_ref::<ScopeHandle>() else {
+        return Err(invalid("lookup('template'): no variables to render with"));
+    };
+    if scope.depth >= MAX_TEMPLATE_DEPTH {
+        return Err(invalid(format!(
+            "lookup('template'): templates nested more than {MAX_TEMPLATE_DEPTH} deep"
+        )));
+    }
+    let mut out = Vec::new();
+    for t in terms {
+        let path = template_file(state, t).ok_or_else(|| {
+            invalid(format!(
+                "the template file {t} could not be found for the lookup"
+            ))
+        })?;
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| invalid(format!("lookup('template'): {}: {e}", path.display())))?;
+        let text = super::Templar::new()
+            .render_template_nested(
+                &source,
+                &path.display().to_string(),
+                &scope.vars,
+                scope.depth + 1,
+            )
+            .map_err(|e| invalid(e.to_string()))?;
+        out.push(Value::from(text));
+    }
+    Ok(out)
+}
+
+fn template_file(state: &State, name: &str) -> Option<PathBuf> {
+    let p = Path::new(name);
+    if p.is_absolute() {
+        return p.is_file().then(|| p.to_path_buf());
+    }
+    let mut candidates = Vec::new();
+    for var in ["role_path", "playbook_dir"] {
+        if let Some(dir) = state
+            .lookup(var)
+            .and_then(|v| v.as_str().map(PathBuf::from))
+        {
+            candidates.push(dir.join("templates").join(p));
+            candidates.push(dir.join(p));
+        }
+    }
+    candidates.push(p.to_path_buf());
+    candidates.into_iter().find(|c| c.is_file())
 }
 
 /// The playbook's directory (Ansible runs `pipe` there).

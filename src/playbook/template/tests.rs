@@ -777,4 +777,28 @@ fn lookups_vars_pipe_lines_password() {
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let other = r("{{ lookup('password', '/dev/null') }}").unwrap();
     assert_eq!(other.as_str().unwrap().len(), 20);
+    // template: a file from templates/, rendered with the scope (nested variables too).
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::write(
+        dir.path().join("templates/t.j2"),
+        "{{ name }} at {{ url }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("templates/self.j2"),
+        "{{ lookup('template', 'self.j2') }}",
+    )
+    .unwrap();
+    assert_eq!(
+        r("{{ lookup('template', 't.j2') }}").unwrap(),
+        json!("web at http://web:8080/\n")
+    );
+    let e = r("{{ lookup('template', 'self.j2') }}")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nested more than"), "{e}");
+    let e = r("{{ lookup('template', 'none.j2') }}")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("none.j2 could not be found"), "{e}");
 }
