@@ -1,10 +1,12 @@
 //! An Ansible repository as admins bring it, run unchanged by knockplay and by real
 //! `ansible-playbook` (each against one of two twin hosts, `-l` the only flag): ansible.cfg names
-//! the inventory, the key, the user, `roles_path` (a Galaxy-named role there, depending on a
-//! sibling role) and `collections_path` (a collection role, used from `roles:` and from
-//! `include_role` with `tasks_from`); group_vars override role defaults; role templates, files
-//! and handlers. Both hosts must end with the same files, and knockplay's second run changes
-//! nothing.
+//! the inventory, the key, the user, the vault password file, `roles_path` (a Galaxy-named role
+//! there, depending on a sibling role) and `collections_path` (a collection role, used from
+//! `roles:` and from `include_role` with `tasks_from`); group_vars override role defaults, and
+//! vault-encrypted group_vars (by the real `ansible-vault`) feed a role template; role templates,
+//! files and handlers. The targets accept SSH only from a bastion, which the inventory reaches
+//! through an OpenSSH config file (`-F`, `ProxyJump`). Both hosts must end with the same files,
+//! the secret never shows in knockplay's output, and knockplay's second run changes nothing.
 
 mod common;
 
@@ -33,13 +35,63 @@ fn ansible_playbook() -> PathBuf {
 }
 
 /// The repository, as `ansible-galaxy install` and a checkout would leave it.
+/// The secret the vault-encrypted group_vars hold.
+const SECRET: &str = "s3cr3t-db-pass";
+
+fn ansible_vault() -> PathBuf {
+    ansible_playbook().with_file_name("ansible-vault")
+}
+
 fn repo(dir: &Path, bed: &TestBed) {
+    let bastion = &bed.hosts[0];
+    let key = bed.key_path.display();
+    // The targets (every host but the bastion) are reached through the bastion only.
+    let mut ssh_config = format!(
+        "Host bastion\n    HostName {}\n    User root\n    IdentityFile {key}\n    \
+         StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n",
+        bastion.ip
+    );
     let mut hosts = String::from("[web]\n");
-    for h in &bed.hosts {
+    for h in &bed.hosts[1..] {
         hosts.push_str(&format!("{} ansible_host={}\n", h.name, h.ip));
+        ssh_config.push_str(&format!(
+            "\nHost {}\n    ProxyJump bastion\n    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n",
+            h.ip
+        ));
     }
-    hosts.push_str("\n[web:vars]\nansible_python_interpreter=/usr/bin/python3\n");
+    write(dir, "ssh_config", &ssh_config);
+    hosts.push_str(&format!(
+        "\n[web:vars]\nansible_python_interpreter=/usr/bin/python3\nansible_ssh_common_args='-F {}'\n",
+        dir.join("ssh_config").display()
+    ));
     write(dir, "inventory/hosts.ini", &hosts);
+    // Vault: group_vars/web/vault.yml encrypted in place by ansible-vault.
+    write(dir, ".vault_pass", "repo-vault-password\n");
+    write(
+        dir,
+        "group_vars/web/vault.yml",
+        &format!("vault_db_password: {SECRET}\n"),
+    );
+    let enc = Command::new(ansible_vault())
+        .args([
+            "encrypt",
+            "--vault-password-file",
+            ".vault_pass",
+            "group_vars/web/vault.yml",
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        enc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enc.stderr)
+    );
+    let encrypted = std::fs::read_to_string(dir.join("group_vars/web/vault.yml")).unwrap();
+    assert!(
+        encrypted.starts_with("$ANSIBLE_VAULT;1.1;AES256"),
+        "{encrypted}"
+    );
     write(
         dir,
         "ansible.cfg",
@@ -51,6 +103,7 @@ fn repo(dir: &Path, bed: &TestBed) {
              remote_user = root\n\
              private_key_file = {}\n\
              host_key_checking = False\n\
+             vault_password_file = .vault_pass\n\
              forks = 5\n\
              retry_files_enabled = False ; a key knockplay does not use\n\
              \n\
@@ -59,7 +112,11 @@ fn repo(dir: &Path, bed: &TestBed) {
             bed.key_path.display()
         ),
     );
-    write(dir, "group_vars/web.yml", "motd_text: Welcome\n");
+    write(
+        dir,
+        "group_vars/web/main.yml",
+        "motd_text: Welcome\ndb_password: \"{{ vault_db_password }}\"\n",
+    );
     write(
         dir,
         "site.yml",
@@ -85,12 +142,17 @@ fn repo(dir: &Path, bed: &TestBed) {
     write(
         dir,
         &format!("{motd}/tasks/main.yml"),
-        "- name: motd from the role's template\n  template: {src: motd.j2, dest: /opt/kp/motd, owner: \"{{ motd_owner }}\", mode: \"0644\"}\n  notify: motd changed\n",
+        "- name: motd from the role's template\n  template: {src: motd.j2, dest: /opt/kp/motd, owner: \"{{ motd_owner }}\", mode: \"0644\"}\n  notify: motd changed\n- name: database settings from the vault\n  template: {src: db.conf.j2, dest: /opt/kp/db.conf, mode: \"0600\"}\n",
     );
     write(
         dir,
         &format!("{motd}/templates/motd.j2"),
         "{{ motd_text }} to {{ inventory_hostname }}\n",
+    );
+    write(
+        dir,
+        &format!("{motd}/templates/db.conf.j2"),
+        "[db]\npassword = {{ db_password }}\n",
     );
     write(
         dir,
@@ -171,12 +233,21 @@ fn snapshot(h: &common::Host) -> String {
 
 #[test]
 fn an_ansible_repository_runs_unchanged_with_the_same_result_as_ansible() {
-    let bed = TestBed::start(2).expect("test bed");
+    let bed = TestBed::start(3).expect("test bed");
+    // The targets let root in only from the bastion.
+    for t in &bed.hosts[1..] {
+        let lock = t.exec(&format!(
+            "echo 'AllowUsers root@{}' > /etc/ssh/sshd_config.d/only-bastion.conf && pkill -HUP -x sshd",
+            bed.hosts[0].ip
+        ));
+        assert!(lock.ok(), "{}", lock.stderr);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let d = tempfile::tempdir().unwrap();
     repo(d.path(), &bed);
     let kp = || {
         let mut c = Command::new(env!("CARGO_BIN_EXE_knockplay"));
-        c.args(["run", "site.yml", "-v", "-l", &bed.hosts[0].name]);
+        c.args(["run", "site.yml", "-v", "-l", &bed.hosts[1].name]);
         c
     };
     let first = run(&mut kp(), d.path(), &bed);
@@ -192,12 +263,12 @@ fn an_ansible_repository_runs_unchanged_with_the_same_result_as_ansible() {
     // host_key_checking = False is honoured, never silently.
     assert!(stderr.contains("turns host key checking off"), "{stderr}");
     let ansible = run(
-        Command::new(ansible_playbook()).args(["site.yml", "-l", &bed.hosts[1].name]),
+        Command::new(ansible_playbook()).args(["site.yml", "-l", &bed.hosts[2].name]),
         d.path(),
         &bed,
     );
     let ansible_out = String::from_utf8_lossy(&ansible.stdout).into_owned();
-    let (a, b) = (snapshot(&bed.hosts[0]), snapshot(&bed.hosts[1]));
+    let (a, b) = (snapshot(&bed.hosts[1]), snapshot(&bed.hosts[2]));
     if a != b {
         let diff = similar::TextDiff::from_lines(&b, &a);
         panic!(
@@ -211,6 +282,26 @@ fn an_ansible_repository_runs_unchanged_with_the_same_result_as_ansible() {
     assert!(a.contains("== ./extra.conf\nalt=1\n"), "{a}");
     assert!(a.contains("./extra.conf -rw----r-- root root"), "{a}");
     assert!(a.contains("== ./alt-handler\nalt handler\n"), "{a}");
+    assert!(
+        a.contains(&format!("== ./db.conf\n[db]\npassword = {SECRET}\n")),
+        "{a}"
+    );
+    assert!(a.contains("./db.conf -rw------- root root"), "{a}");
+    // The vault's secret reached the target, never knockplay's output.
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "{stdout}{stderr}"
+    );
+    // A direct connection to a target is refused: the bastion was really used.
+    let direct = bed.hosts[1]
+        .ssh_command("root")
+        .arg("true")
+        .output()
+        .unwrap();
+    assert!(
+        !direct.status.success(),
+        "the target accepted a direct connection"
+    );
     // The shared dependency of the two play roles ran once there; as often in all as Ansible's.
     let runs = |out: &str| out.matches("TASK [common : copy]").count();
     assert_eq!(
