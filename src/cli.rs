@@ -140,6 +140,9 @@ pub struct RunArgs {
     /// Print a machine-readable JSON report on stdout instead of the usual output.
     #[arg(long)]
     pub json: bool,
+    /// No live status line under the output (it is shown only when stdout is a terminal).
+    #[arg(long = "no-progress")]
+    pub no_progress: bool,
     /// Write one log file per host into this directory.
     #[arg(long = "log-dir")]
     pub log_dir: Option<PathBuf>,
@@ -439,6 +442,7 @@ fn try_run(mut args: RunArgs, cancel: Arc<AtomicBool>) -> Result<i32, i32> {
     }
     let mut report = ReportOptions::for_terminal(args.verbose, args.diff);
     report.human = !args.json;
+    report.progress &= !args.no_progress;
     report.log_dir = args.log_dir.clone();
     let opts = RunOptions {
         playbook: args.playbook.clone(),

@@ -109,6 +109,7 @@ impl Launcher for RunnerLauncher {
             log_suffix: String::new(),
             capture: None,
             log_file: Some(job.log_path.clone()),
+            progress: false,
         };
         let connector = Arc::new(PinnedConnector {
             inner: SshConnector {

@@ -43,6 +43,7 @@ pub mod knocked;
 mod loops;
 mod once;
 pub mod play;
+pub mod progress;
 pub mod report;
 pub mod result;
 mod scope;

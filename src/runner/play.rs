@@ -116,9 +116,28 @@ enum Step<'a> {
 }
 
 /// Run every play of `pb`.
-pub fn run(pb: &Playbook, mut opts: RunOptions) -> RunReport {
-    let templar = Templar::new();
+pub fn run(pb: &Playbook, opts: RunOptions) -> RunReport {
     let reporter = Reporter::new(opts.report.clone());
+    if !reporter.progress_enabled() {
+        return run_plays(pb, opts, &reporter);
+    }
+    // On a terminal: a ticker redraws the status line while the plays run.
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                reporter.draw_status();
+                std::thread::sleep(super::progress::TICK);
+            }
+        });
+        let report = run_plays(pb, opts, &reporter);
+        stop.store(true, Ordering::Relaxed);
+        report
+    })
+}
+
+fn run_plays(pb: &Playbook, mut opts: RunOptions, reporter: &Reporter) -> RunReport {
+    let templar = Templar::new();
     if let Err(e) = load_playbook_vars_dirs(pb, &mut opts) {
         reporter.note(&format!("ERROR! {e}"));
         return RunReport {
@@ -146,7 +165,7 @@ pub fn run(pb: &Playbook, mut opts: RunOptions) -> RunReport {
         if opts.cancel.load(Ordering::Relaxed) || fatal {
             break;
         }
-        let hosts = play_hosts(play, &opts, &templar, &reporter, limit.as_deref(), &states);
+        let hosts = play_hosts(play, &opts, &templar, reporter, limit.as_deref(), &states);
         let groups = groups_value(&opts);
         reporter.play_start(&play.name, &hosts);
         if hosts.is_empty() {
@@ -160,7 +179,7 @@ pub fn run(pb: &Playbook, mut opts: RunOptions) -> RunReport {
                 play,
                 opts: &opts,
                 templar: &templar,
-                reporter: &reporter,
+                reporter: reporter,
                 inventory: &opts.inventory,
                 groups: groups.clone(),
                 play_hosts: hosts.clone(),
@@ -200,7 +219,7 @@ pub fn run(pb: &Playbook, mut opts: RunOptions) -> RunReport {
     }
     if let Some(cmd) = &opts.finish_command {
         if !opts.cancel.load(Ordering::Relaxed) && !opts.check {
-            finish(&reporter, &mut states, cmd);
+            finish(reporter, &mut states, cmd);
         }
     }
     reporter.recap();

@@ -9,10 +9,12 @@ use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde_json::json;
 
 use super::escape;
+use super::progress::{Progress, StatusWriter};
 use crate::counters::RunCounts;
 use crate::modules::FileDiff;
 use crate::value::Value;
@@ -79,6 +81,8 @@ pub struct ReportOptions {
     pub capture: Option<Arc<Mutex<Vec<u8>>>>,
     /// Write the output to this file instead of stdout (the listener: one file per run).
     pub log_file: Option<PathBuf>,
+    /// A live status line under the output (`run` on a terminal, unless `--no-progress`).
+    pub progress: bool,
 }
 
 /// A `Write` into a shared buffer.
@@ -108,6 +112,7 @@ impl ReportOptions {
             log_suffix: String::new(),
             capture: None,
             log_file: None,
+            progress: std::io::stdout().is_terminal(),
         }
     }
 }
@@ -119,13 +124,15 @@ struct Inner {
     logs: BTreeMap<String, Option<File>>,
     json_plays: Vec<Value>,
     stats: BTreeMap<String, RunCounts>,
-    out: Box<dyn Write + Send>,
+    out: StatusWriter,
 }
 
 /// Collects and prints everything about a run.
 pub struct Reporter {
     opts: ReportOptions,
     inner: Mutex<Inner>,
+    /// The live status line, when shown.
+    progress: Option<Progress>,
 }
 
 const WIDTH: usize = 79;
@@ -220,7 +227,9 @@ impl Reporter {
     }
 
     pub fn with_writer(opts: ReportOptions, out: Box<dyn Write + Send>) -> Self {
+        let progress = (opts.progress && opts.human).then(|| Progress::new(Instant::now()));
         Reporter {
+            progress,
             opts,
             inner: Mutex::new(Inner {
                 last_header: None,
@@ -228,8 +237,24 @@ impl Reporter {
                 logs: BTreeMap::new(),
                 json_plays: Vec::new(),
                 stats: BTreeMap::new(),
-                out,
+                out: StatusWriter::new(out),
             }),
+        }
+    }
+
+    /// Whether a live status line is kept under the output.
+    pub fn progress_enabled(&self) -> bool {
+        self.progress.is_some()
+    }
+
+    /// Redraw the status line (the ticker calls this every [`super::progress::TICK`]).
+    pub fn draw_status(&self) {
+        if let Some(p) = &self.progress {
+            let line = p.line(
+                Instant::now(),
+                super::progress::terminal_width().saturating_sub(1),
+            );
+            self.lock().out.draw(&line);
         }
     }
 
@@ -275,6 +300,9 @@ impl Reporter {
     }
 
     pub fn play_start(&self, name: &str, hosts: &[String]) {
+        if let Some(p) = &self.progress {
+            p.play(hosts, Instant::now());
+        }
         let mut inner = self.lock();
         inner.last_header = None;
         inner.last_task_at = None;
@@ -305,6 +333,9 @@ impl Reporter {
     /// A task starts on a host (`at`: where it is defined). Its `TASK [...]` header is printed now,
     /// once, so a long task shows what is running instead of the previous task's results.
     pub fn task_start(&self, task: &str, at: &str) {
+        if let Some(p) = &self.progress {
+            p.task(task, Instant::now());
+        }
         let mut inner = self.lock();
         if inner.last_task_at.as_deref() != Some(at) {
             inner.last_task_at = Some(at.to_string());
@@ -331,6 +362,12 @@ impl Reporter {
     }
 
     pub fn host_line(&self, line: &HostLine<'_>) {
+        if let (Some(p), false) = (&self.progress, line.is_item) {
+            p.host_done(
+                line.host,
+                matches!(line.status, Status::Failed | Status::Unreachable),
+            );
+        }
         let mut inner = self.lock();
         let header = banner(&format!("TASK [{}]", line.task));
         // Another task's lines came in between (free strategy): say again which task this is.
@@ -415,7 +452,11 @@ impl Reporter {
 
     /// Print PLAY RECAP (and the JSON report when not human).
     pub fn recap(&self) {
+        if let Some(p) = &self.progress {
+            p.finish();
+        }
         let mut inner = self.lock();
+        inner.out.erase();
         let stats = inner.stats.clone();
         let mut text = banner("PLAY RECAP");
         text.push('\n');
@@ -489,6 +530,7 @@ mod tests {
             log_suffix: String::new(),
             capture: None,
             log_file: None,
+            progress: false,
         }
     }
 

@@ -93,6 +93,7 @@ pub fn options(
     let inventory = crate::inventory::Inventory::from_sources(&[list]).unwrap();
     let buf = Arc::new(Mutex::new(Vec::new()));
     let mut report = ReportOptions::for_terminal(0, true);
+    report.progress = false;
     report.color = false;
     report.capture = Some(buf.clone());
     let opts = RunOptions {
