@@ -179,7 +179,7 @@ fn run_plays(pb: &Playbook, mut opts: RunOptions, reporter: &Reporter) -> RunRep
                 play,
                 opts: &opts,
                 templar: &templar,
-                reporter: reporter,
+                reporter,
                 inventory: &opts.inventory,
                 groups: groups.clone(),
                 play_hosts: hosts.clone(),
