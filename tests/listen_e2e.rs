@@ -260,6 +260,11 @@ fn killed_listener_keeps_history_and_marks_the_cut_run_interrupted() {
             .iter()
             .any(|r| r["status"] == "running")
     });
+    // While a run is active the listener logs a one-line summary every few seconds.
+    wait_for("the run summary", Duration::from_secs(15), || {
+        l.output()
+            .contains("runs: 1 running, 0 queued, 0 done (0 failed)")
+    });
     l.kill(libc::SIGKILL);
     let l2 = Listener::start(dir.path(), &cfg);
     let hist = l2.history_json();

@@ -479,6 +479,12 @@ impl Trigger {
         self.shared.writer.flush(Instant::now() + timeout)
     }
 
+    /// Runs in progress and runs queued.
+    pub fn load(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.running, st.queue.len())
+    }
+
     /// Runs queued or in progress.
     pub fn pending(&self) -> usize {
         let st = self.lock();
