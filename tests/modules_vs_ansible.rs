@@ -144,7 +144,21 @@ const SCENARIOS: &str = r#"[
   {"name": "un_mode", "setup": "", "module": "unarchive", "args": {"src": "{S}/t.tgz", "dest": "{D}", "mode": "0750"}, "keys": ["handler"]},
   {"name": "un_exclude", "setup": "", "module": "unarchive", "args": {"src": "{S}/t.tgz", "dest": "{D}", "exclude": ["top/sub"], "list_files": true}, "keys": ["files"]},
   {"name": "un_zip", "setup": "", "module": "unarchive", "args": {"src": "{S}/t.zip", "dest": "{D}", "list_files": true}, "keys": ["handler", "files"]},
-  {"name": "un_zip_again", "setup": "unzip -q {S}/t.zip -d {D}", "module": "unarchive", "args": {"src": "{S}/t.zip", "dest": "{D}"}, "keys": ["handler"]}
+  {"name": "un_zip_again", "setup": "unzip -q {S}/t.zip -d {D}", "module": "unarchive", "args": {"src": "{S}/t.zip", "dest": "{D}"}, "keys": ["handler"]},
+  {"name": "uri_get_json", "setup": "", "module": "uri", "args": {"url": "{U}/data.json", "return_content": true}, "keys": ["status", "url", "redirected", "msg", "content", "json", "content_type", "content_length", "path", "location", "stdout"]},
+  {"name": "uri_get_text", "setup": "", "module": "uri", "args": {"url": "{U}/hello.txt"}, "keys": ["status", "url", "redirected", "msg", "content", "json", "content_type", "content_length", "path", "location", "stdout"]},
+  {"name": "uri_status_mismatch", "setup": "", "module": "uri", "args": {"url": "{U}/missing"}, "keys": ["status", "url", "redirected", "msg", "content", "json", "content_type", "content_length", "path", "location", "stdout"]},
+  {"name": "uri_status_list", "setup": "", "module": "uri", "args": {"url": "{U}/missing", "status_code": [200, 404], "return_content": true}, "keys": ["status", "url", "redirected", "msg", "content", "json", "content_type", "content_length", "path", "location", "stdout"]},
+  {"name": "uri_redirect", "setup": "", "module": "uri", "args": {"url": "{U}/redirect", "return_content": true}, "keys": ["status", "url", "redirected", "msg", "content", "json", "content_type", "content_length", "path", "location", "stdout"]},
+  {"name": "uri_redirect_none", "setup": "", "module": "uri", "args": {"url": "{U}/redirect", "follow_redirects": "none"}, "keys": ["status", "url", "redirected", "msg", "content", "json", "content_type", "content_length", "path", "location", "stdout"]},
+  {"name": "uri_post_json", "setup": "", "module": "uri", "args": {"url": "{U}/echo", "method": "POST", "body": {"a": 1, "b": "x é"}, "body_format": "json"}, "keys": ["status", "url", "redirected", "msg", "content", "json", "content_type", "content_length", "path", "location", "stdout"]},
+  {"name": "uri_post_form", "setup": "", "module": "uri", "args": {"url": "{U}/echo", "method": "POST", "body": {"a": "x y&z", "b": ["1", "2"]}, "body_format": "form-urlencoded", "return_content": true}, "keys": ["status", "url", "redirected", "msg", "content", "json", "content_type", "content_length", "path", "location", "stdout"]},
+  {"name": "uri_post_raw", "setup": "", "module": "uri", "args": {"url": "{U}/echo", "method": "PUT", "body": "raw text", "headers": {"Content-Type": "text/plain"}}, "keys": ["status", "url", "redirected", "msg", "content", "json", "content_type", "content_length", "path", "location", "stdout"]},
+  {"name": "uri_dest_creates", "setup": "", "module": "uri", "args": {"url": "{U}/hello.txt", "dest": "{D}/hello.txt", "creates": "{D}/hello.txt"}, "keys": ["status", "url", "redirected", "msg", "content", "json", "content_type", "content_length", "path", "location", "stdout"]},
+  {"name": "uri_dest_dir", "setup": "", "module": "uri", "args": {"url": "{U}/hello.txt", "dest": "{D}", "mode": "0640"}, "keys": ["status", "url", "redirected", "msg", "content", "json", "content_type", "content_length", "path", "location", "stdout"]},
+  {"name": "uri_dest_same", "setup": "printf 'hello\\n' > {D}/h.txt; touch -d 2000-01-01 {D}/h.txt", "module": "uri", "args": {"url": "{U}/hello.txt", "dest": "{D}/h.txt"}, "keys": ["status", "url", "redirected", "msg", "content", "json", "content_type", "content_length", "path", "location", "stdout"]},
+  {"name": "uri_removes_skip", "setup": "", "module": "uri", "args": {"url": "{U}/hello.txt", "removes": "{D}/nope"}, "keys": ["status", "url", "redirected", "content", "json", "content_type", "content_length", "path", "location", "stdout"]},
+  {"name": "uri_refused", "setup": "", "module": "uri", "args": {"url": "http://127.0.0.1:1/x", "timeout": 2}, "keys": ["status", "url", "redirected", "msg", "content", "json", "content_type", "content_length", "path", "location", "stdout"]}
 ]"#;
 
 fn venv() -> PathBuf {
@@ -179,22 +193,55 @@ fn tree(dir: &Path) -> String {
     ))
 }
 
-fn subst(v: &Value, d: &Path, s: &Path) -> Value {
-    let text = v
-        .to_string()
+/// What a scenario's `"tree"` option compares after a run: everything ([`tree`]); `"none"`;
+/// `"git"`: the tree without `.git` directories (their index, logs and pack files differ by
+/// nature) plus each repository's HEAD, branch and status; `"pip"`: `pip freeze` of the
+/// virtualenv `{D}/venv` (a venv's files hold its own path and byte-compiled caches).
+fn tree_of(sc: &Value, dir: &Path) -> String {
+    let d = dir.display();
+    match sc["tree"].as_str() {
+        None => tree(dir),
+        Some("none") => String::new(),
+        Some("git") => sh(&format!(
+            "cd '{d}' && \
+             find . -name .git -prune -o -name '*.git' -prune -o -printf '%p %y %m %l\\n' | LC_ALL=C sort && \
+             find . -name .git -prune -o -name '*.git' -prune -o -type f -print | LC_ALL=C sort | \
+             while read -r f; do printf '%s ' \"$f\"; sha256sum < \"$f\"; done; \
+             for g in $(find . \\( -name .git -o -name '*.git' \\) -prune -print | LC_ALL=C sort); do \
+             case $g in */.git) r=$(dirname \"$g\");; *) r=$g;; esac; \
+             printf '%s head=%s %s\\n' \"$g\" \"$(git -C \"$r\" rev-parse HEAD 2>&1)\" \"$(git -C \"$r\" symbolic-ref -q HEAD || echo detached)\"; \
+             git -C \"$r\" status --porcelain 2>/dev/null; \
+             git -C \"$r\" for-each-ref --format='%(refname) %(objectname)' 2>/dev/null; done"
+        )),
+        Some("pip") => sh(&format!(
+            "if [ -x '{d}/venv/bin/python' ]; then '{d}/venv/bin/python' -m pip freeze --all 2>&1 | grep -v '^pip=\\|^setuptools='; else echo no venv; fi"
+        )),
+        Some(other) => panic!("unknown tree option {other}"),
+    }
+}
+
+/// The values substituted in scenario text besides `{D}` and `{S}`: `{U}` (the test HTTP
+/// server's base URL) and `{python}` (the venv's python), set once at the start of the test.
+static EXTRA: std::sync::OnceLock<Vec<(&'static str, String)>> = std::sync::OnceLock::new();
+
+fn subst_text(text: &str, d: &Path, s: &Path) -> String {
+    let mut text = text
         .replace("{D}", &d.display().to_string())
         .replace("{S}", &s.display().to_string());
-    serde_json::from_str(&text).unwrap()
+    for (k, v) in EXTRA.get().into_iter().flatten() {
+        text = text.replace(k, v);
+    }
+    text
+}
+
+fn subst(v: &Value, d: &Path, s: &Path) -> Value {
+    serde_json::from_str(&subst_text(&v.to_string(), d, s)).unwrap()
 }
 
 /// One scenario's setup run in a fresh directory `d`.
 fn setup(sc: &Value, d: &Path, src: &Path) {
     std::fs::create_dir_all(d).unwrap();
-    let setup = sc["setup"]
-        .as_str()
-        .unwrap()
-        .replace("{D}", &d.display().to_string())
-        .replace("{S}", &src.display().to_string());
+    let setup = subst_text(sc["setup"].as_str().unwrap(), d, src);
     if !setup.is_empty() {
         sh(&setup);
     }
@@ -422,6 +469,25 @@ fn modules_leave_and_report_what_ansible_does() {
         "cd '{0}/arc' && chmod 640 top/a.txt && tar -czf ../t.tgz top && tar -cJf ../t.tar.xz top && zip -qr ../t.zip top",
         src.display()
     ));
+    // uri: a small HTTP server on 127.0.0.1 (the venv's python) serving {S}/www; git: a bare
+    // repository; pip: two versions of a hand-made wheel and a requirements file.
+    let server = HttpServer::start(&venv, &src);
+    let first_commit = git_fixture(&src);
+    pip_fixture(&venv, &src);
+    EXTRA
+        .set(vec![
+            ("{U}", format!("http://127.0.0.1:{}", server.port)),
+            ("{python}", venv.join("bin/python").display().to_string()),
+            ("{C1}", first_commit),
+        ])
+        .unwrap();
+    if let Ok(only) = std::env::var("KNOCKPLAY_SCENARIOS") {
+        let prefixes: Vec<&str> = only.split(',').filter(|p| !p.is_empty()).collect();
+        scenarios.retain(|sc| {
+            let name = sc["name"].as_str().unwrap();
+            prefixes.iter().any(|p| name.starts_with(p))
+        });
+    }
     let ans = ansible_results(&venv, &scenarios, work.path(), &src);
 
     // knockplay: the same scenarios through the modules, twice, then once in check mode.
@@ -451,11 +517,14 @@ fn modules_leave_and_report_what_ansible_does() {
             &check,
             &mut why,
         );
-        let (ta, to) = (tree(&ans_dir), tree(&d));
+        let (ta, to) = (tree_of(sc, &ans_dir), tree_of(sc, &d));
         if ta != to {
             why.push(format!("tree:\n--- ansible\n{ta}--- knockplay\n{to}"));
         }
-        let (ca, co) = (tree(&work.path().join("chk").join(name)), tree(&chk));
+        let (ca, co) = (
+            tree_of(sc, &work.path().join("chk").join(name)),
+            tree_of(sc, &chk),
+        );
         if ca != co {
             why.push(format!(
                 "tree after check mode:\n--- ansible\n{ca}--- knockplay\n{co}"
@@ -472,6 +541,135 @@ fn modules_leave_and_report_what_ansible_does() {
         scenarios.len(),
         mismatches.join("\n")
     );
+}
+
+/// The Python HTTP server of the uri scenarios, stopped when dropped.
+struct HttpServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+const SERVER_PY: &str = r#"
+import http.server, json, os, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def do_GET(self):
+        if self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", "/data.json")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        return super().do_GET()
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n)
+        ct = self.headers.get("Content-Type") or ""
+        out = json.dumps({"body": body.decode("utf-8", "replace"), "content_type": ct}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+os.chdir(sys.argv[1])
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+impl HttpServer {
+    fn start(venv: &Path, src: &Path) -> HttpServer {
+        use std::io::BufRead;
+        let www = src.join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(
+            www.join("data.json"),
+            r#"{"name": "knockplay", "n": [1, 2]}"#,
+        )
+        .unwrap();
+        std::fs::write(www.join("hello.txt"), "hello\n").unwrap();
+        std::fs::write(src.join("server.py"), SERVER_PY).unwrap();
+        let mut child = Command::new(venv.join("bin/python"))
+            .arg(src.join("server.py"))
+            .arg(&www)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .expect("the HTTP server printed no port");
+        HttpServer { child, port }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A bare repository `{S}/repo.git`: commits one, two, three on `main`, a lightweight tag `v1`
+/// and an annotated tag `v1a` on the first, a branch `feature`. Returns the first commit's SHA.
+fn git_fixture(src: &Path) -> String {
+    sh(&format!(
+        "cd '{}' && export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t && \
+         git init -q work && cd work && git checkout -q -b main && echo 1 > f && git add f && git commit -qm one && \
+         git tag v1 && git tag -a v1a -m annotated && echo 2 > f && git commit -qam two && \
+         git checkout -q -b feature && echo feat > g && git add g && git commit -qm feat && \
+         git checkout -q main && echo 3 > f && git commit -qam three && cd .. && \
+         git clone -q --bare work repo.git && git -C repo.git symbolic-ref HEAD refs/heads/main",
+        src.display()
+    ));
+    sh(&format!(
+        "git -C '{}/repo.git' rev-parse v1^{{commit}}",
+        src.display()
+    ))
+    .trim()
+    .to_string()
+}
+
+/// `{S}/wheels`: pure-Python wheels of `kptoy` 1.0 and 2.0, made by hand (no network, no build
+/// backend); `{S}/req.txt` asks for `kptoy==1.0`.
+fn pip_fixture(venv: &Path, src: &Path) {
+    let script = r#"
+import base64, hashlib, os, sys, zipfile
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+for v in ("1.0", "2.0"):
+    files = {
+        "kptoy.py": "VERSION = %r\n" % v,
+        "kptoy-%s.dist-info/METADATA" % v: "Metadata-Version: 2.1\nName: kptoy\nVersion: %s\n" % v,
+        "kptoy-%s.dist-info/WHEEL" % v: "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    rec = []
+    with zipfile.ZipFile(os.path.join(out, "kptoy-%s-py3-none-any.whl" % v), "w") as z:
+        for name, text in files.items():
+            data = text.encode()
+            z.writestr(name, data)
+            h = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            rec.append("%s,sha256=%s,%d" % (name, h, len(data)))
+        rec.append("kptoy-%s.dist-info/RECORD,," % v)
+        z.writestr("kptoy-%s.dist-info/RECORD" % v, "\n".join(rec) + "\n")
+"#;
+    let out = Command::new(venv.join("bin/python"))
+        .arg("-c")
+        .arg(script)
+        .arg(src.join("wheels"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(src.join("req.txt"), "kptoy==1.0\n").unwrap();
 }
 
 /// `find` results: `matched`, `examined` and, by sorted path, the stat keys of every file.

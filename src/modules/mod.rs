@@ -89,6 +89,7 @@ pub mod template;
 pub mod testing;
 pub mod textfile;
 pub mod unarchive;
+pub mod uri;
 pub mod user;
 pub mod wait_for;
 pub mod write;
@@ -302,6 +303,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &script::Script,
         &ini_file::IniFile,
         &slurp::Slurp,
+        &uri::Uri,
     ]
 }
 
