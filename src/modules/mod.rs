@@ -72,6 +72,7 @@ pub mod mode;
 pub mod package;
 pub mod params;
 pub mod ping;
+pub mod pip;
 pub mod plan;
 pub mod probe;
 pub mod raw;
@@ -304,6 +305,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &ini_file::IniFile,
         &slurp::Slurp,
         &uri::Uri,
+        &pip::Pip,
     ]
 }
 
