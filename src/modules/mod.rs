@@ -65,6 +65,7 @@ pub mod dnf;
 pub mod file;
 pub mod find;
 pub mod get_url;
+pub mod git;
 pub mod group;
 pub mod ini_file;
 pub mod lineinfile;
@@ -306,6 +307,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &slurp::Slurp,
         &uri::Uri,
         &pip::Pip,
+        &git::Git,
     ]
 }
 
