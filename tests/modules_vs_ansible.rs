@@ -1,4 +1,4 @@
-//! Differential tests of the file, command, find and unarchive modules against ansible-core: every scenario runs once through
+//! Differential tests of the file, command, find, unarchive, uri, pip and git modules against ansible-core: every scenario runs once through
 //! ansible-playbook (`-c local`, the venv from `tests/hosts/setup`) and once through knockplay's module
 //! on the same machine (commands run by the local `sh`), each in its own fresh directory after the
 //! same setup; the resulting trees (paths, types, modes, link targets, contents) and the
@@ -7,6 +7,15 @@
 //! changed and failed flags of that run must be Ansible's: `changed=false` where Ansible is
 //! idempotent) and once in check mode in a third directory (same flags, and the tree Ansible leaves,
 //! which is the setup's).
+//!
+//! Scenario text may use `{D}` (the scenario's directory), `{S}` (sources prepared at the start:
+//! files, archives, a bare git repository `{S}/repo.git`, wheels of `kptoy` 1.0 and 2.0 in
+//! `{S}/wheels`, `{S}/req.txt`), `{U}` (a Python HTTP server on 127.0.0.1 serving `{S}/www`,
+//! a redirect and a POST echo), `{python}` (the venv's python) and `{C1}` (the repository's first
+//! commit). A scenario's `"tree"` option chooses what is compared after each run: the whole tree
+//! (default), `"git"` (the tree without `.git`, plus each repository's HEAD, branch, status and
+//! refs), `"pip"` (`pip freeze` of `{D}/venv`) or `"none"`. `KNOCKPLAY_SCENARIOS=a,b` runs only
+//! the scenarios whose names start with one of the prefixes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -251,7 +260,7 @@ fn tree_of(sc: &Value, dir: &Path) -> String {
              git -C \"$r\" for-each-ref --format='%(refname) %(objectname)' 2>/dev/null; done"
         )),
         Some("pip") => sh(&format!(
-            "if [ -x '{d}/venv/bin/python' ]; then '{d}/venv/bin/python' -m pip freeze --all 2>&1 | grep -v '^pip=\\|^setuptools='; else echo no venv; fi"
+            "if [ -x '{d}/venv/bin/python' ]; then '{d}/venv/bin/python' -m pip freeze --all 2>&1 | grep -v '^pip=\\|^setuptools=' || true; else echo no venv; fi"
         )),
         Some(other) => panic!("unknown tree option {other}"),
     }
