@@ -148,6 +148,7 @@ fn system_modules_match_ansible_core() -> R {
             check_mode: false,
             diff: false,
             facts: &facts,
+            inventory_hostname: "testhost",
             file_search: Vec::new(),
             template_search: Vec::new(),
             templater: &NoTemplates,

@@ -46,6 +46,7 @@ fn run(
         check_mode: check,
         diff: true,
         facts: &facts,
+        inventory_hostname: "testhost",
         file_search: Vec::new(),
         template_search: Vec::new(),
         templater: &NoTemplates,

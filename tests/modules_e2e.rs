@@ -40,6 +40,7 @@ impl Target {
             check_mode: check,
             diff: true,
             facts: &facts,
+            inventory_hostname: "testhost",
             file_search: vec![self.files.clone()],
             template_search: vec![self.files.clone()],
             templater: &Upper,

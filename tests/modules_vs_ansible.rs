@@ -369,6 +369,7 @@ fn run_ours(sc: &Value, d: &Path, src: &Path, check: bool) -> Ours {
         check_mode: check,
         diff: false,
         facts: &facts,
+        inventory_hostname: "testhost",
         file_search: vec![src.to_path_buf()],
         template_search: vec![src.to_path_buf()],
         templater: &Verbatim,

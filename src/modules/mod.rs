@@ -63,10 +63,13 @@ pub mod copy;
 pub mod cron;
 pub mod dnf;
 pub mod file;
+pub mod fetch;
 pub mod find;
+pub mod getent;
 pub mod get_url;
 pub mod git;
 pub mod group;
+pub mod hostname;
 pub mod ini_file;
 pub mod lineinfile;
 pub mod mode;
@@ -86,6 +89,7 @@ pub mod service;
 pub mod shell;
 pub mod slurp;
 pub mod stat;
+pub mod sysctl;
 pub mod template;
 #[cfg(test)]
 pub mod testing;
@@ -205,6 +209,8 @@ pub struct ModuleCtx<'a> {
     pub diff: bool,
     /// Gathered facts (`ansible_*` names without the prefix stripped), may be empty.
     pub facts: &'a Vars,
+    /// The host's `inventory_hostname` (`fetch` files its downloads under it).
+    pub inventory_hostname: &'a str,
     /// Directories searched, in order, for `src` files (role files/, playbook files/, playbook dir).
     pub file_search: Vec<PathBuf>,
     /// Same for templates (role templates/, playbook templates/, playbook dir).
@@ -308,6 +314,10 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &uri::Uri,
         &pip::Pip,
         &git::Git,
+        &getent::Getent,
+        &sysctl::Sysctl,
+        &hostname::Hostname,
+        &fetch::Fetch,
     ]
 }
 
@@ -315,8 +325,13 @@ pub fn registry() -> &'static [&'static dyn Module] {
 /// is looked up as `X`, and no other module of that collection.
 pub const COMMUNITY_GENERAL: &[&str] = &["ini_file"];
 
+/// The ansible.posix modules knockplay implements, by short name: `ansible.posix.X` is looked up
+/// as `X`, and no other module of that collection.
+pub const ANSIBLE_POSIX: &[&str] = &["authorized_key", "sysctl", "mount"];
+
 /// Look a module up by short name or `ansible.builtin.` / `ansible.legacy.` FQCN (and
-/// `community.general.` for the names in [`COMMUNITY_GENERAL`]).
+/// `community.general.` / `ansible.posix.` for the names in [`COMMUNITY_GENERAL`] and
+/// [`ANSIBLE_POSIX`]).
 pub fn lookup(name: &str) -> Option<&'static dyn Module> {
     let short = name
         .strip_prefix("ansible.builtin.")
@@ -324,6 +339,10 @@ pub fn lookup(name: &str) -> Option<&'static dyn Module> {
         .or_else(|| {
             name.strip_prefix("community.general.")
                 .filter(|s| COMMUNITY_GENERAL.contains(s))
+        })
+        .or_else(|| {
+            name.strip_prefix("ansible.posix.")
+                .filter(|s| ANSIBLE_POSIX.contains(s))
         })
         .unwrap_or(name);
     // ansible-core's aliases of a module.

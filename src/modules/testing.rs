@@ -136,6 +136,7 @@ pub fn ctx<'a>(
         check_mode: check,
         diff,
         facts: &NO_FACTS,
+        inventory_hostname: "testhost",
         file_search: search.clone(),
         template_search: search,
         templater: &FakeTemplater,

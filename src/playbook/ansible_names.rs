@@ -123,13 +123,16 @@ pub fn unsupported_module(name: &str) -> Option<String> {
     if short
         .strip_prefix("community.general.")
         .is_some_and(|m| crate::modules::COMMUNITY_GENERAL.contains(&m))
+        || short
+            .strip_prefix("ansible.posix.")
+            .is_some_and(|m| crate::modules::ANSIBLE_POSIX.contains(&m))
     {
         return None;
     }
     let parts: Vec<&str> = short.split('.').collect();
     if parts.len() >= 3 && parts.iter().all(|p| !p.is_empty()) {
         return Some(format!(
-            "module '{name}' is not supported by knockplay (it has the modules of ansible.builtin it documents and community.general's {}, no other collection's)", crate::modules::COMMUNITY_GENERAL.join(", ")
+            "module '{name}' is not supported by knockplay (it has the modules of ansible.builtin it documents and community.general's {} and ansible.posix's {}, no other collection's)", crate::modules::COMMUNITY_GENERAL.join(", "), crate::modules::ANSIBLE_POSIX.join(", ")
         ));
     }
     if let Some(full) = routed_module(short) {

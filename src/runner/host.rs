@@ -173,6 +173,25 @@ impl HostRun<'_, '_> {
         Flow::Unreachable
     }
 
+    /// Merge the `ansible_facts` a module returned (`getent`, `hostname`) into the host's facts,
+    /// as Ansible does: each name as a variable and, without its `ansible_` prefix, under
+    /// `ansible_facts`. A failed module's facts are dropped.
+    pub(super) fn merge_module_facts(&mut self, r: &crate::modules::ModuleResult) {
+        let Some(Value::Object(facts)) = r.data.get("ansible_facts").filter(|_| !r.failed) else {
+            return;
+        };
+        let mut ns = match self.st.facts.get("ansible_facts") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Vars::new(),
+        };
+        for (k, v) in facts {
+            self.st.facts.insert(k.clone(), v.clone());
+            ns.insert(k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone());
+        }
+        self.st.facts.insert("ansible_facts".into(), Value::Object(ns));
+        self.publish_hostvars(&self.st.facts);
+    }
+
     /// Copy `vars` into this host's entry in `hostvars` (after facts and set_fact).
     pub(super) fn publish_hostvars(&self, vars: &Vars) {
         if let Ok(mut hv) = self.ctx.hostvars.lock() {

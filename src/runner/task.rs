@@ -450,14 +450,20 @@ impl HostRun<'_, '_> {
             check_mode: exec.check_mode,
             diff: self.ctx.opts.diff,
             facts: &self.st.facts,
+            inventory_hostname: &self.st.name,
             file_search,
             template_search,
             templater: &templater,
             timeout,
         };
         // Argument and local-file errors come back already named after the module.
-        match m.execute(args, &mut mctx) {
-            Ok(r) => Outcome::of(r),
+        let res = m.execute(args, &mut mctx);
+        drop(mctx);
+        match res {
+            Ok(r) => {
+                self.merge_module_facts(&r);
+                Outcome::of(r)
+            }
             Err(ModuleError::Unreachable(crate::ssh::SshError::CommandTimeout { .. }))
                 if async_limit.is_some() && timeout == async_limit =>
             {
