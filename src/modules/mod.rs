@@ -55,6 +55,7 @@ use crate::value::{Value, Vars};
 
 pub mod apt;
 pub mod args;
+pub mod authorized_key;
 pub mod blockinfile;
 pub mod coerce;
 pub mod command;
@@ -318,6 +319,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &sysctl::Sysctl,
         &hostname::Hostname,
         &fetch::Fetch,
+        &authorized_key::AuthorizedKey,
     ]
 }
 
