@@ -342,10 +342,19 @@ impl Module for AuthorizedKey {
             ("key", Value::from(key.as_str())),
             ("path", path.clone().map_or(Value::Null, Value::from)),
             ("manage_dir", Value::from(manage_dir)),
-            ("state", Value::from(if want.present { "present" } else { "absent" })),
-            ("key_options", want.key_options.clone().map_or(Value::Null, Value::from)),
+            (
+                "state",
+                Value::from(if want.present { "present" } else { "absent" }),
+            ),
+            (
+                "key_options",
+                want.key_options.clone().map_or(Value::Null, Value::from),
+            ),
             ("exclusive", Value::from(want.exclusive)),
-            ("comment", want.comment.clone().map_or(Value::Null, Value::from)),
+            (
+                "comment",
+                want.comment.clone().map_or(Value::Null, Value::from),
+            ),
             ("validate_certs", Value::from(args.bool("validate_certs")?)),
             ("follow", Value::from(follow)),
         ] {
@@ -359,14 +368,23 @@ impl Module for AuthorizedKey {
         let (uid, gid, home) = match (entry, &path) {
             (Some(e), _) => e,
             (None, Some(_)) if ctx.check_mode => (0, 0, String::new()),
-            (None, None) if ctx.check_mode => {
-                return Ok(failed(base, "Either user must exist or you must provide full path to key file in check mode".into()))
-            }
+            (None, None) if ctx.check_mode => return Ok(failed(
+                base,
+                "Either user must exist or you must provide full path to key file in check mode"
+                    .into(),
+            )),
             (None, _) => {
-                return Ok(failed(base, format!("Failed to lookup user {user}: \"getpwnam(): name not found: '{user}'\"")))
+                return Ok(failed(
+                    base,
+                    format!(
+                        "Failed to lookup user {user}: \"getpwnam(): name not found: '{user}'\""
+                    ),
+                ))
             }
         };
-        let keys_path = path.clone().unwrap_or_else(|| format!("{home}/.ssh/authorized_keys"));
+        let keys_path = path
+            .clone()
+            .unwrap_or_else(|| format!("{home}/.ssh/authorized_keys"));
         let sshdir = dirname(&keys_path);
         let reqs = [
             ProbeReq {
@@ -393,21 +411,39 @@ impl Module for AuthorizedKey {
             (Some(r), true) => r.clone(),
             _ => keys_path.clone(),
         };
-        base.data.insert("keyfile".into(), Value::from(keyfile.as_str()));
+        base.data
+            .insert("keyfile".into(), Value::from(keyfile.as_str()));
         let existing = match (&file.kind, &file.content) {
             (Kind::Absent, _) => String::new(),
             (Kind::File, Some(c)) => String::from_utf8_lossy(c).into_owned(),
             (Kind::File, None) if file.unreadable => {
-                return Ok(failed(base, format!("Permission denied on file or path for authorized keys file: {keyfile}")))
+                return Ok(failed(
+                    base,
+                    format!(
+                        "Permission denied on file or path for authorized keys file: {keyfile}"
+                    ),
+                ))
             }
-            _ => return Ok(failed(base, format!("{keyfile} is not a regular file knockplay can edit"))),
+            _ => {
+                return Ok(failed(
+                    base,
+                    format!("{keyfile} is not a regular file knockplay can edit"),
+                ))
+            }
         };
         let new = match edit(&existing, &want) {
             Ok(Some(n)) => n,
             Ok(None) => return Ok(base),
             Err(msg) => return Ok(failed(base, msg)),
         };
-        let script = write_plan(&keyfile, manage_dir.then_some(&dir), &sshdir, &file, uid, gid);
+        let script = write_plan(
+            &keyfile,
+            manage_dir.then_some(&dir),
+            &sshdir,
+            &file,
+            uid,
+            gid,
+        );
         let plan = Plan::Change {
             script,
             stdin: Some(new.clone().into_bytes()),
@@ -501,7 +537,10 @@ mod tests {
             }
         );
         assert!(parse_key("not a key", 0).is_none());
-        assert!(matches!(parse_key("# ssh-rsa AAAA", 0), Some(Entry::Raw { .. })));
+        assert!(matches!(
+            parse_key("# ssh-rsa AAAA", 0),
+            Some(Entry::Raw { .. })
+        ));
     }
 
     #[test]
@@ -535,7 +574,11 @@ mod tests {
             // No comment: the collection's trailing space.
             ("", want("ssh-rsa AAAA"), Some("ssh-rsa AAAA \n".into())),
             // Several keys at once, in order.
-            ("", want(&format!("{K1}\n\n{K2}")), Some(format!("{K1}\n{K2}\n"))),
+            (
+                "",
+                want(&format!("{K1}\n\n{K2}")),
+                Some(format!("{K1}\n{K2}\n")),
+            ),
         ];
         for (existing, w, new) in cases {
             assert_eq!(edit(existing, &w).unwrap(), new, "{existing:?} {w:?}");

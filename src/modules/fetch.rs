@@ -222,7 +222,11 @@ impl Module for Fetch {
         }
         let data = {
             use base64::Engine;
-            let b64 = read.data.get("content").and_then(Value::as_str).unwrap_or("");
+            let b64 = read
+                .data
+                .get("content")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .map_err(|e| ModuleError::Local(format!("fetch: bad reply: {e}")))?
@@ -341,7 +345,9 @@ mod tests {
         assert!(!res.failed && !res.changed);
         // Check mode: skipped, nothing read.
         let mut f = FakeRemote::default();
-        let res = Fetch.execute(&a, &mut ctx(&mut f, true, false, vec![])).unwrap();
+        let res = Fetch
+            .execute(&a, &mut ctx(&mut f, true, false, vec![]))
+            .unwrap();
         assert_eq!(res.data["skipped"], true);
         assert!(f.seen.is_empty());
     }

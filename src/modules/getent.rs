@@ -173,7 +173,12 @@ mod tests {
         let cases = [
             (1, true, true, "Missing arguments, or database unknown."),
             (2, true, true, "One or more supplied key could not be found"),
-            (2, false, false, "One or more supplied key could not be found"),
+            (
+                2,
+                false,
+                false,
+                "One or more supplied key could not be found",
+            ),
             (3, true, true, "Enumeration not supported on this database."),
             (9, true, true, "Unexpected failure!"),
         ];

@@ -233,7 +233,12 @@ impl Module for Hostname {
             }
         }
         let before = permanent.clone();
-        let mut r = apply(ctx, changed, script, new_file(strat, content.as_deref(), &name))?;
+        let mut r = apply(
+            ctx,
+            changed,
+            script,
+            new_file(strat, content.as_deref(), &name),
+        )?;
         if r.failed {
             return Ok(r);
         }
@@ -277,7 +282,9 @@ fn failed_command(o: &crate::ssh::ExecOutput) -> ModuleResult {
 
 /// The systemd strategy: `hostnamectl` for the static (permanent) then the transient name.
 fn systemd(ctx: &mut ModuleCtx<'_>, name: &str) -> Result<ModuleResult, ModuleError> {
-    let get = |ctx: &mut ModuleCtx<'_>, which: &str| -> Result<Result<String, ModuleResult>, ModuleError> {
+    let get = |ctx: &mut ModuleCtx<'_>,
+               which: &str|
+     -> Result<Result<String, ModuleResult>, ModuleError> {
         let o = ctx.run(&format!("hostnamectl --{which} status"))?;
         Ok(if o.ok() {
             Ok(o.stdout_str().trim().to_string())
@@ -301,7 +308,10 @@ fn systemd(ctx: &mut ModuleCtx<'_>, name: &str) -> Result<ModuleResult, ModuleEr
         ));
     }
     if current != name {
-        cmds.push(format!("hostnamectl --transient set-hostname {}", quote(name)));
+        cmds.push(format!(
+            "hostnamectl --transient set-hostname {}",
+            quote(name)
+        ));
     }
     if !cmds.is_empty() && name.chars().count() > 64 {
         return Ok(ModuleResult::failed(

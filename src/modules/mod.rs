@@ -63,10 +63,9 @@ pub mod control_specs;
 pub mod copy;
 pub mod cron;
 pub mod dnf;
-pub mod file;
 pub mod fetch;
+pub mod file;
 pub mod find;
-pub mod getent;
 pub mod get_url;
 pub mod git;
 pub mod group;
@@ -74,6 +73,8 @@ pub mod hostname;
 pub mod ini_file;
 pub mod lineinfile;
 pub mod mode;
+pub mod mount;
+pub mod mount_apply;
 pub mod package;
 pub mod params;
 pub mod ping;
@@ -320,6 +321,7 @@ pub fn registry() -> &'static [&'static dyn Module] {
         &hostname::Hostname,
         &fetch::Fetch,
         &authorized_key::AuthorizedKey,
+        &mount::Mount,
     ]
 }
 

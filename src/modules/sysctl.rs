@@ -247,7 +247,11 @@ impl Module for Sysctl {
             );
             let o = ctx.run(&cmd)?;
             if sysctl_failed(&o) {
-                let msg = format!("setting {name} failed: {}{}", o.stdout_str(), o.stderr_str());
+                let msg = format!(
+                    "setting {name} failed: {}{}",
+                    o.stdout_str(),
+                    o.stderr_str()
+                );
                 return Ok(ModuleResult::failed(msg).with_output(&o));
             }
         }
@@ -356,7 +360,9 @@ mod tests {
             assert_eq!(d.write.as_deref(), *new, "{name}={value}");
         }
         assert_eq!(
-            edit(None, "k", "1", true, false, false, None).write.as_deref(),
+            edit(None, "k", "1", true, false, false, None)
+                .write
+                .as_deref(),
             Some("k=1\n")
         );
     }

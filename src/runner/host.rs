@@ -186,9 +186,14 @@ impl HostRun<'_, '_> {
         };
         for (k, v) in facts {
             self.st.facts.insert(k.clone(), v.clone());
-            ns.insert(k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone());
+            ns.insert(
+                k.strip_prefix("ansible_").unwrap_or(k).to_string(),
+                v.clone(),
+            );
         }
-        self.st.facts.insert("ansible_facts".into(), Value::Object(ns));
+        self.st
+            .facts
+            .insert("ansible_facts".into(), Value::Object(ns));
         self.publish_hostvars(&self.st.facts);
     }
 
