@@ -433,7 +433,7 @@ impl Module for AuthorizedKey {
         };
         let new = match edit(&existing, &want) {
             Ok(Some(n)) => n,
-            Ok(None) => return Ok(base),
+            Ok(None) => return path_info(ctx, base),
             Err(msg) => return Ok(failed(base, msg)),
         };
         let script = write_plan(
@@ -455,14 +455,51 @@ impl Module for AuthorizedKey {
         };
         let mut outcome = Outcome::new(plan);
         outcome.result = base;
-        finish(ctx, outcome)
+        let r = finish(ctx, outcome)?;
+        path_info(ctx, r)
     }
 }
 
-fn failed(mut base: ModuleResult, msg: String) -> ModuleResult {
-    base.failed = true;
-    base.msg = Some(msg);
-    base
+/// AnsibleModule's `add_path_info`: a result with a `path` also reports that path's `state`,
+/// and when it exists its `mode`, owner and size (one more round trip).
+fn path_info(ctx: &mut ModuleCtx<'_>, mut r: ModuleResult) -> Result<ModuleResult, ModuleError> {
+    let Some(path) = r
+        .data
+        .get("path")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return Ok(r);
+    };
+    let st = match probe(ctx, "authorized_key", &[ProbeReq::new(path.as_str())])? {
+        Ok(mut s) => s.remove(0),
+        Err(_) => return Ok(r),
+    };
+    let state = match st.kind {
+        Kind::Absent => "absent",
+        Kind::Link => "link",
+        Kind::Directory => "directory",
+        _ if st.nlink > 1 => "hard",
+        _ => "file",
+    };
+    r.data.insert("state".into(), Value::from(state));
+    if st.exists() {
+        r.data.insert("uid".into(), Value::from(st.uid));
+        r.data.insert("gid".into(), Value::from(st.gid));
+        r.data
+            .insert("owner".into(), Value::from(st.owner.as_str()));
+        r.data
+            .insert("group".into(), Value::from(st.group.as_str()));
+        r.data
+            .insert("mode".into(), Value::from(format!("0{:03o}", st.mode)));
+        r.data.insert("size".into(), Value::from(st.size));
+    }
+    Ok(r)
+}
+
+/// A failure reports only its message, as the collection's `fail_json` calls do.
+fn failed(_base: ModuleResult, msg: String) -> ModuleResult {
+    ModuleResult::failed(msg)
 }
 
 /// The write: the key directory made and fixed (with `manage_dir`), then the file written 0600

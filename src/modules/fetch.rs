@@ -4,7 +4,7 @@
 //! the content, base64, at most [`FETCH_MAX`] bytes). The reply is hostile: the path written on
 //! the controller is computed lexically and must stay inside `dest` (a `..` in `src` is refused),
 //! and the file is written atomically (a temporary file renamed over the destination, so no link
-//! planted there is followed), with the old file's mode kept or 0644 for a new one. Check mode
+//! planted there is followed), with the target file's mode (never group/world-writable). Check mode
 //! skips the task, as ansible-core does.
 
 use std::path::{Component, Path, PathBuf};
@@ -120,16 +120,12 @@ fn md5_hex(data: &[u8]) -> String {
 }
 
 /// Write `data` at `dest` atomically: a temporary file beside it, renamed over it (a link at
-/// `dest` is replaced, never followed); the old file's mode kept, 0644 for a new file.
-pub fn write_local(dest: &Path, data: &[u8]) -> Result<(), String> {
+/// `dest` is replaced, never followed), with `mode`.
+pub fn write_local(dest: &Path, data: &[u8], mode: u32) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     let dir = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| format!("Failed to fetch the file: {e}"))?;
-    let mode = std::fs::symlink_metadata(dest)
-        .ok()
-        .filter(|m| m.is_file())
-        .map_or(0o644, |m| m.permissions().mode() & 0o7777);
     let fail = |e: std::io::Error| format!("Failed to fetch the file: {e}");
     let mut rnd = [0u8; 8];
     getrandom::getrandom(&mut rnd).map_err(|e| format!("Failed to fetch the file: {e}"))?;
@@ -151,6 +147,12 @@ pub fn write_local(dest: &Path, data: &[u8]) -> Result<(), String> {
         return Err(fail(e));
     }
     Ok(())
+}
+
+/// The mode of the fetched file: the target file's, as ansible-core's transfer leaves it, never
+/// group- or world-writable nor special (the target is not trusted); 0644 when unknown.
+pub fn local_mode(remote: &str) -> u32 {
+    u32::from_str_radix(remote.trim(), 8).map_or(0o644, |m| m & 0o755)
 }
 
 /// ansible-core's result for a slurp failure (`fail_on_missing` decides `failed`).
@@ -205,13 +207,14 @@ impl Module for Fetch {
             Err(msg) => return Ok(ModuleResult::failed(msg)),
         };
         let script = format!(
-            "{}; printf '\\n@@sha1 '; sha1sum < {} 2>/dev/null | cut -c1-40",
+            "{}; printf '\\n@@mode '; stat -L -c %a -- {} 2>/dev/null",
             slurp::script(&src, FETCH_MAX),
             quote(&src)
         );
         let out = run_script(ctx, &script)?;
         let text = out.stdout_str();
-        let (body, _sha) = text.rsplit_once("\n@@sha1 ").unwrap_or((&text, ""));
+        let (body, mode) = text.rsplit_once("\n@@mode ").unwrap_or((&text, ""));
+        let mode = local_mode(mode);
         let read = slurp::parse(&src, body.as_bytes(), FETCH_MAX);
         if read.failed {
             return Ok(read_failure(
@@ -242,7 +245,7 @@ impl Module for Fetch {
                 .set("dest", local_str.as_str())
                 .set("checksum", remote_checksum.as_str()));
         }
-        if let Err(msg) = write_local(&local, &data) {
+        if let Err(msg) = write_local(&local, &data, mode) {
             return Ok(ModuleResult::failed(msg));
         }
         let written = std::fs::read(&local).map_err(|e| ModuleError::Local(e.to_string()))?;
@@ -321,7 +324,12 @@ mod tests {
         assert_eq!(res.data["md5sum"], "b1946ac92492d2347c6235b4d2611184");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&local).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o644);
+        assert_eq!(
+            mode,
+            std::fs::metadata(&remote).unwrap().permissions().mode() & 0o755
+        );
+        assert_eq!(local_mode("4777\n"), 0o755);
+        assert_eq!(local_mode("640"), 0o640);
         let again = Fetch
             .execute(&a, &mut ctx(&mut r, false, false, vec![]))
             .unwrap();

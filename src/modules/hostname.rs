@@ -8,7 +8,6 @@
 
 use super::plan::{failure_msg, Plan};
 use super::probe::{probe_sections, section, sections};
-use super::write::{write_file_script, WriteSpec};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::Value;
@@ -223,11 +222,9 @@ impl Module for Hostname {
         let changed = permanent != name;
         let mut script = Vec::new();
         if changed {
-            let spec = WriteSpec {
-                dest: path.to_string(),
-                ..WriteSpec::default()
-            };
-            script.push(write_file_script(&spec));
+            // Written in place, as ansible-core does: a container's /etc/hostname is a bind
+            // mount that a rename cannot replace. The file is root's alone (/etc).
+            script.push(format!("cat > {}", quote(path)));
             if let Strategy::File { alpine: true, .. } = strat {
                 script.push(format!("hostname -F {}", quote(path)));
             }

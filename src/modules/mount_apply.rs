@@ -137,11 +137,8 @@ pub fn apply(
 ) -> Result<ModuleResult, ModuleError> {
     let check = ctx.check_mode;
     let name = j.entry.name.clone();
-    let fail = |mut j: Job, msg: String| {
-        j.result.failed = true;
-        j.result.msg = Some(msg);
-        Ok(j.result)
-    };
+    // The collection's fail_json calls report only the message.
+    let fail = |_j: Job, msg: String| Ok(ModuleResult::failed(msg));
     let mounted_any = ms.ismount || ms.bind_mounted(&name, None);
     let changed = match j.state.as_str() {
         "absent_from_fstab" | "absent" | "present" => {
@@ -214,9 +211,10 @@ fn mounted(
             );
             let o = ctx.run(&cmd)?;
             if !o.ok() {
-                j.result.failed = true;
-                j.result.msg = Some(format!("Error making dir {name}: {}", failure_msg(&o)));
-                return Ok(j.result);
+                return Ok(ModuleResult::failed(format!(
+                    "Error making dir {name}: {}",
+                    failure_msg(&o)
+                )));
             }
             if o.stdout_str().trim() == "made" {
                 made.push(c);
@@ -232,9 +230,7 @@ fn mounted(
                 let b = j.backup;
                 write_fstab(ctx, &mut j, fstab, &new, b)?
             } {
-                j.result.failed = true;
-                j.result.msg = Some(e);
-                return Ok(j.result);
+                return Ok(ModuleResult::failed(e));
             }
         }
     }
@@ -250,9 +246,7 @@ fn mounted(
                     res = remount(ctx, &j)?;
                 }
             } else {
-                j.result.failed = true;
-                j.result.msg = Some("Ephemeral mount point is already mounted with a different source than the specified one. Failing in order to prevent an unwanted unmount or override operation. Try replacing this command with a \"state: unmounted\" followed by a \"state: ephemeral\", or use a different destination path.".into());
-                return Ok(j.result);
+                return Ok(ModuleResult::failed("Ephemeral mount point is already mounted with a different source than the specified one. Failing in order to prevent an unwanted unmount or override operation. Try replacing this command with a \"state: unmounted\" followed by a \"state: ephemeral\", or use a different destination path."));
             }
         }
     } else {
@@ -272,9 +266,9 @@ fn mounted(
         for d in made.iter().rev() {
             let _ = ctx.run(&format!("rmdir -- {}", quote(d)))?;
         }
-        j.result.failed = true;
-        j.result.msg = Some(format!("Error mounting {name}: {msg}"));
-        return Ok(j.result);
+        return Ok(ModuleResult::failed(format!(
+            "Error mounting {name}: {msg}"
+        )));
     }
     j.result.changed = changed;
     Ok(j.result)

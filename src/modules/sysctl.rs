@@ -186,7 +186,9 @@ impl Module for Sysctl {
             _ => {}
         }
         let value = parse_value(raw_value.as_deref());
-        let file = args.req_str("sysctl_file")?;
+        let file = args
+            .str("sysctl_file")?
+            .unwrap_or_else(|| "/etc/sysctl.conf".into());
         let (reload, sysctl_set) = (args.bool("reload")?, args.bool("sysctl_set")?);
         let ignore = args.bool("ignoreerrors")?;
         let out = match probe_sections(ctx, &probe_script(&file, &name))? {
