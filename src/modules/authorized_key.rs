@@ -336,30 +336,7 @@ impl Module for AuthorizedKey {
             comment: args.str("comment")?,
             exclusive: args.bool("exclusive")?,
         };
-        let mut base = ModuleResult::ok();
-        for (k, v) in [
-            ("user", Value::from(user.as_str())),
-            ("key", Value::from(key.as_str())),
-            ("path", path.clone().map_or(Value::Null, Value::from)),
-            ("manage_dir", Value::from(manage_dir)),
-            (
-                "state",
-                Value::from(if want.present { "present" } else { "absent" }),
-            ),
-            (
-                "key_options",
-                want.key_options.clone().map_or(Value::Null, Value::from),
-            ),
-            ("exclusive", Value::from(want.exclusive)),
-            (
-                "comment",
-                want.comment.clone().map_or(Value::Null, Value::from),
-            ),
-            ("validate_certs", Value::from(args.bool("validate_certs")?)),
-            ("follow", Value::from(follow)),
-        ] {
-            base.data.insert(k.into(), v);
-        }
+        let mut base = base_result(args, &want, path.as_deref(), manage_dir, follow)?;
         if key.starts_with("http") || key.starts_with("file") {
             return Ok(failed(base, format!("authorized_key: a key given as a URL ({}) is not supported by knockplay: give the key itself", key.lines().next().unwrap_or(""))));
         }
@@ -498,6 +475,42 @@ fn path_info(ctx: &mut ModuleCtx<'_>, mut r: ModuleResult) -> Result<ModuleResul
 }
 
 /// A failure reports only its message, as the collection's `fail_json` calls do.
+/// The task's parameters, reported back as the collection does.
+fn base_result(
+    args: &Args<'_>,
+    want: &Want,
+    path: Option<&str>,
+    manage_dir: bool,
+    follow: bool,
+) -> Result<ModuleResult, ModuleError> {
+    let (user, key) = (args.req_str("user")?, want.key.as_str());
+    let mut base = ModuleResult::ok();
+    for (k, v) in [
+        ("user", Value::from(user.as_str())),
+        ("key", Value::from(key)),
+        ("path", path.map_or(Value::Null, Value::from)),
+        ("manage_dir", Value::from(manage_dir)),
+        (
+            "state",
+            Value::from(if want.present { "present" } else { "absent" }),
+        ),
+        (
+            "key_options",
+            want.key_options.clone().map_or(Value::Null, Value::from),
+        ),
+        ("exclusive", Value::from(want.exclusive)),
+        (
+            "comment",
+            want.comment.clone().map_or(Value::Null, Value::from),
+        ),
+        ("validate_certs", Value::from(args.bool("validate_certs")?)),
+        ("follow", Value::from(follow)),
+    ] {
+        base.data.insert(k.into(), v);
+    }
+    Ok(base)
+}
+
 fn failed(_base: ModuleResult, msg: String) -> ModuleResult {
     ModuleResult::failed(msg)
 }

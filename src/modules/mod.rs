@@ -74,7 +74,6 @@ pub mod ini_file;
 pub mod lineinfile;
 pub mod mode;
 pub mod mount;
-pub mod mount_apply;
 pub mod package;
 pub mod params;
 pub mod ping;

@@ -339,13 +339,13 @@ impl Module for Mount {
         };
         let out = run_script(ctx, &mount_probe(&t.entry.name))?;
         let ms = parse_mount_probe(&out.stdout_str());
-        super::mount_apply::apply(ctx, t.into(), &fstab, &path, &content, &ms)
+        apply::apply(ctx, t.into(), &fstab, &path, &content, &ms)
     }
 }
 
-impl From<Task> for super::mount_apply::Job {
+impl From<Task> for apply::Job {
     fn from(t: Task) -> Self {
-        super::mount_apply::Job {
+        apply::Job {
             state: t.state,
             entry: t.entry,
             fstab: t.fstab,
@@ -369,6 +369,8 @@ pub fn fstab_script(fstab: &str, existing: &FileState, backup: bool) -> String {
         ..WriteSpec::default()
     })
 }
+
+pub mod apply;
 
 #[cfg(test)]
 mod tests;

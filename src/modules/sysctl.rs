@@ -86,10 +86,11 @@ pub fn edit(
     // The last value of each key counts (a dict filled in file order).
     let file_value = lines
         .iter()
+        .rev()
         .filter_map(|l| kv(l))
         .filter(|(k, _)| k == name)
         .map(|(_, v)| v)
-        .last();
+        .next();
     let mut changed = false;
     let mut write = false;
     match &file_value {
@@ -97,11 +98,8 @@ pub fn edit(
         None => {}
         Some(v) if !v.is_empty() && !present => (changed, write) = (true, true),
         Some(v) if v != value => (changed, write) = (true, true),
-        Some(_) => {
-            if reload && (proc.is_none() || !values_equal(proc, value)) {
-                changed = true;
-            }
-        }
+        Some(_) if reload && (proc.is_none() || !values_equal(proc, value)) => changed = true,
+        Some(_) => {}
     }
     let mut set_proc = false;
     if sysctl_set && present {
@@ -236,65 +234,80 @@ impl Module for Sysctl {
         if ctx.check_mode || !d.changed {
             return Ok(result);
         }
-        let e = if ignore { "-e " } else { "" };
-        if d.set_proc {
-            let v = if value.split_whitespace().next().is_some() {
-                format!("\"{value}\"")
-            } else {
-                value.clone()
-            };
-            let cmd = format!(
-                "LANG=C LC_ALL=C LC_MESSAGES=C sysctl {e}-w {}",
-                quote(&format!("{name}={v}"))
-            );
-            let o = ctx.run(&cmd)?;
-            if sysctl_failed(&o) {
-                let msg = format!(
-                    "setting {name} failed: {}{}",
-                    o.stdout_str(),
-                    o.stderr_str()
-                );
-                return Ok(ModuleResult::failed(msg).with_output(&o));
-            }
-        }
-        if let Some(new) = d.write {
-            let spec = WriteSpec {
-                dest: real.clone(),
-                existing: None,
-                ..WriteSpec::default()
-            };
-            let plan = Plan::Change {
-                script: keep_attrs_script(&real, &write_file_script(&spec)),
-                stdin: Some(new.clone().into_bytes()),
-                diff: Some(FileDiff {
-                    path: real.clone(),
-                    before: content.clone().unwrap_or_default(),
-                    after: new,
-                }),
-            };
-            let r = finish(ctx, Outcome::new(plan))?;
-            if r.failed {
-                return Ok(r);
-            }
-            result.diff = r.diff;
-        }
-        if reload {
-            let cmd = format!(
-                "LANG=C LC_ALL=C LC_MESSAGES=C sysctl {e}-p {}",
-                quote(&real)
-            );
-            let o = ctx.run(&cmd)?;
-            if sysctl_failed(&o) {
-                let msg = format!(
-                    "Failed to reload sysctl: {}{}",
-                    o.stdout_str(),
-                    o.stderr_str()
-                );
-                return Ok(ModuleResult::failed(msg).with_output(&o));
-            }
-        }
-        Ok(result)
+        apply(
+            ctx, &d, &name, &value, &real, content, ignore, reload, result,
+        )
     }
+}
+
+/// Set the kernel value, write the file and reload it, as the collection does, in that order.
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    ctx: &mut ModuleCtx<'_>,
+    d: &Decision,
+    name: &str,
+    value: &str,
+    real: &str,
+    content: Option<String>,
+    ignore: bool,
+    reload: bool,
+    mut result: ModuleResult,
+) -> Result<ModuleResult, ModuleError> {
+    let e = if ignore { "-e " } else { "" };
+    if d.set_proc {
+        let v = if value.split_whitespace().next().is_some() {
+            format!("\"{value}\"")
+        } else {
+            value.to_string()
+        };
+        let cmd = format!(
+            "LANG=C LC_ALL=C LC_MESSAGES=C sysctl {e}-w {}",
+            quote(&format!("{name}={v}"))
+        );
+        let o = ctx.run(&cmd)?;
+        if sysctl_failed(&o) {
+            let msg = format!(
+                "setting {name} failed: {}{}",
+                o.stdout_str(),
+                o.stderr_str()
+            );
+            return Ok(ModuleResult::failed(msg).with_output(&o));
+        }
+    }
+    if let Some(new) = d.write.clone() {
+        let spec = WriteSpec {
+            dest: real.to_string(),
+            existing: None,
+            ..WriteSpec::default()
+        };
+        let plan = Plan::Change {
+            script: keep_attrs_script(real, &write_file_script(&spec)),
+            stdin: Some(new.clone().into_bytes()),
+            diff: Some(FileDiff {
+                path: real.to_string(),
+                before: content.clone().unwrap_or_default(),
+                after: new,
+            }),
+        };
+        let r = finish(ctx, Outcome::new(plan))?;
+        if r.failed {
+            return Ok(r);
+        }
+        result.diff = r.diff;
+    }
+    if reload {
+        let cmd = format!("LANG=C LC_ALL=C LC_MESSAGES=C sysctl {e}-p {}", quote(real));
+        let o = ctx.run(&cmd)?;
+        if sysctl_failed(&o) {
+            let msg = format!(
+                "Failed to reload sysctl: {}{}",
+                o.stdout_str(),
+                o.stderr_str()
+            );
+            return Ok(ModuleResult::failed(msg).with_output(&o));
+        }
+    }
+    Ok(result)
 }
 
 /// The write script, keeping an existing file's mode and owner (Ansible's `atomic_move`): the
@@ -327,7 +340,15 @@ mod tests {
     fn the_file_is_normalised_only_when_it_changes() {
         let file = "# comment\n  net.a = 1 \nnet.b=2\nnet.a=3\n\nbad line";
         // (name, value, present, proc) -> (changed, new file)
-        let cases: &[(&str, &str, bool, Option<&str>, bool, Option<&str>)] = &[
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            bool,
+            Option<&'a str>,
+            bool,
+            Option<&'a str>,
+        );
+        let cases: &[Case] = &[
             // The last value of a key counts; the same value: no change.
             ("net.a", "3", true, Some("3\n"), false, None),
             (

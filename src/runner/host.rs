@@ -175,10 +175,13 @@ impl HostRun<'_, '_> {
 
     /// Merge the `ansible_facts` a module returned (`getent`, `hostname`) into the host's facts,
     /// as Ansible does: each name as a variable and, without its `ansible_` prefix, under
-    /// `ansible_facts`. A failed module's facts are dropped.
-    pub(super) fn merge_module_facts(&mut self, r: &crate::modules::ModuleResult) {
+    /// `ansible_facts`. A failed module's facts are dropped. Returns the module's outcome.
+    pub(super) fn merge_module_facts(
+        &mut self,
+        r: crate::modules::ModuleResult,
+    ) -> super::result::Outcome {
         let Some(Value::Object(facts)) = r.data.get("ansible_facts").filter(|_| !r.failed) else {
-            return;
+            return super::result::Outcome::of(r);
         };
         let mut ns = match self.st.facts.get("ansible_facts") {
             Some(Value::Object(m)) => m.clone(),
@@ -195,6 +198,7 @@ impl HostRun<'_, '_> {
             .facts
             .insert("ansible_facts".into(), Value::Object(ns));
         self.publish_hostvars(&self.st.facts);
+        super::result::Outcome::of(r)
     }
 
     /// Copy `vars` into this host's entry in `hostvars` (after facts and set_fact).

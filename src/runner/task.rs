@@ -374,12 +374,8 @@ impl HostRun<'_, '_> {
             (Err(e), _) | (_, Err(e)) => return Outcome::failed(task_error(leaf.task, &host, e)),
             (Ok(b), Ok(env)) => (b.clone(), env.clone()),
         };
-        let layers = leaf
-            .sources
-            .inherited
-            .module_defaults
-            .iter()
-            .chain(leaf.task.module_defaults.iter());
+        let inh = &leaf.sources.inherited;
+        let layers = inh.module_defaults.iter().chain(&leaf.task.module_defaults);
         let with_defaults = match defaults::apply(layers, self.ctx.templar, short, args, scope) {
             Ok(d) => d,
             Err(msg) => return Outcome::failed(task_error(leaf.task, &host, &msg)),
@@ -390,11 +386,7 @@ impl HostRun<'_, '_> {
             templar: self.ctx.templar,
             scope,
         };
-        let connection = leaf.task.connection.as_ref().or(leaf
-            .sources
-            .inherited
-            .connection
-            .as_ref());
+        let connection = leaf.task.connection.as_ref().or(inh.connection.as_ref());
         let place = match self.where_to_run(connection, exec, scope) {
             Ok(p) => p,
             Err(msg) => return Outcome::failed(task_error(leaf.task, &host, &msg)),
@@ -457,13 +449,8 @@ impl HostRun<'_, '_> {
             timeout,
         };
         // Argument and local-file errors come back already named after the module.
-        let res = m.execute(args, &mut mctx);
-        drop(mctx);
-        match res {
-            Ok(r) => {
-                self.merge_module_facts(&r);
-                Outcome::of(r)
-            }
+        match m.execute(args, &mut mctx) {
+            Ok(r) => self.merge_module_facts(r),
             Err(ModuleError::Unreachable(crate::ssh::SshError::CommandTimeout { .. }))
                 if async_limit.is_some() && timeout == async_limit =>
             {

@@ -2,10 +2,10 @@
 //! `mount -o remount`, `umount` and `rmdir`, its check-mode answers and its failure messages
 //! (`Error mounting PATH: ...` with the old fstab put back and the directories made removed).
 
-use super::mount::{fstab_script, set_mount, unset_mount, Entry, MountState};
-use super::plan::failure_msg;
-use super::probe::FileState;
-use super::{ModuleCtx, ModuleError, ModuleResult};
+use super::{fstab_script, set_mount, unset_mount, Entry, MountState};
+use crate::modules::plan::failure_msg;
+use crate::modules::probe::FileState;
+use crate::modules::{ModuleCtx, ModuleError, ModuleResult};
 use crate::shell::quote;
 use crate::value::Value;
 
