@@ -67,6 +67,7 @@ pub mod fetch;
 pub mod file;
 pub mod find;
 pub mod get_url;
+pub mod getent;
 pub mod git;
 pub mod group;
 pub mod hostname;

@@ -25,7 +25,6 @@ pub const RESPONSE_CAP: u64 = 64 * 1024 * 1024;
 /// Largest request body sent.
 pub const BODY_CAP: usize = 64 * 1024 * 1024;
 
-const NO_SELINUX: &str = "SELinux contexts are not set";
 
 const SPEC: Spec = Spec::new(
     "uri",
@@ -67,10 +66,6 @@ const SPEC: Spec = Spec::new(
         Param::bool("use_gssapi").only("false"),
         Param::path("client_cert").refused("client certificates are not passed to curl"),
         Param::path("client_key").refused("client certificates are not passed to curl"),
-        Param::str("seuser").refused(NO_SELINUX),
-        Param::str("serole").refused(NO_SELINUX),
-        Param::str("setype").refused(NO_SELINUX),
-        Param::str("selevel").refused(NO_SELINUX),
     ],
 )
 .shared(&[FILE_COMMON]);
