@@ -54,6 +54,8 @@ use crate::ssh::{Become, ExecOutput, Remote, SshError};
 use crate::value::{Value, Vars};
 
 pub mod apt;
+pub mod apt_key;
+pub mod apt_repository;
 pub mod args;
 pub mod authorized_key;
 pub mod blockinfile;
@@ -62,6 +64,7 @@ pub mod command;
 pub mod control_specs;
 pub mod copy;
 pub mod cron;
+pub mod deb822_repository;
 pub mod dnf;
 pub mod fetch;
 pub mod file;
@@ -285,6 +288,9 @@ pub fn registry() -> &'static [&'static dyn Module] {
     &[
         // modules register here, e.g. &copy::Copy,
         &apt::Apt,
+        &apt_repository::AptRepository,
+        &apt_key::AptKey,
+        &deb822_repository::Deb822Repository,
         &dnf::Dnf,
         &dnf::Yum,
         &yum_repository::YumRepository,
