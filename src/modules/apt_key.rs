@@ -202,12 +202,20 @@ impl Module for AptKey {
                 let bytes = base64_decode(content.trim());
                 match bytes.as_deref().and_then(key_id_of) {
                     Some(k) => Some(k),
-                    None => return Ok(ModuleResult::failed(format!("Unable to extract key from '{f}'"))),
+                    None => {
+                        return Ok(ModuleResult::failed(format!(
+                            "Unable to extract key from '{f}'"
+                        )))
+                    }
                 }
             }
             (None, None, Some(d)) if !d.is_empty() => match key_id_of(d.as_bytes()) {
                 Some(k) => Some(k),
-                None => return Ok(ModuleResult::failed("Unable to extract key from 'inline data'")),
+                None => {
+                    return Ok(ModuleResult::failed(
+                        "Unable to extract key from 'inline data'",
+                    ))
+                }
             },
             _ => None,
         };
@@ -224,7 +232,12 @@ impl Module for AptKey {
             }
         };
         if sec("listrc").trim() != "0" {
-            return Ok(command_failed("Unable to list public keys", &list_cmd, &secs, "list"));
+            return Ok(command_failed(
+                "Unable to list public keys",
+                &list_cmd,
+                &secs,
+                "list",
+            ));
         }
         let short_format = full.len() == 8;
         let keys = parse_keys(&sec("listout"), short_format);
@@ -253,7 +266,10 @@ impl Module for AptKey {
         };
         let k = keyring.as_deref().map(quote);
         let mut script = format!("LC_ALL=C; export LC_ALL\nkp_bin={}\n", quote(&bin));
-        script.push_str(&captured("op", &apt_key_cmd("\"$kp_bin\"", k.as_deref(), &what)));
+        script.push_str(&captured(
+            "op",
+            &apt_key_cmd("\"$kp_bin\"", k.as_deref(), &what),
+        ));
         script.push_str(&captured("list", &list_words(keyring.as_deref())));
         outcome.plan = Plan::script(script, stdin);
         let res = finish_command(ctx, outcome, &Report::command("apt-key"))?;
@@ -310,13 +326,19 @@ fn verify(mut res: ModuleResult, v: &Verify<'_>) -> ModuleResult {
         return f;
     }
     if sec("listrc").trim() != "0" {
-        let cmd = apt_key_cmd(v.bin, v.keyring, "adv --list-public-keys --keyid-format=long");
+        let cmd = apt_key_cmd(
+            v.bin,
+            v.keyring,
+            "adv --list-public-keys --keyid-format=long",
+        );
         return command_failed("Unable to list public keys", &cmd, &secs, "list");
     }
     let after = parse_keys(&sec("listout"), v.short_format);
     let has = |k: &str| after.iter().any(|a| a == k);
     let problem = match v.act {
-        Act::Add if !has(if v.short_format { v.short } else { v.fp }) => Some("failed to add the key"),
+        Act::Add if !has(if v.short_format { v.short } else { v.fp }) => {
+            Some("failed to add the key")
+        }
         Act::Remove if has(v.fp) => Some("the key was not removed"),
         _ => None,
     };

@@ -273,7 +273,8 @@ pub fn compute(
         remove_source(&mut files, &source)?;
     }
     let after = dump(&files);
-    let changed = before.len() != after.len() || before.iter().any(|(k, v)| after.get(k) != Some(v));
+    let changed =
+        before.len() != after.len() || before.iter().any(|(k, v)| after.get(k) != Some(v));
     Ok(Change {
         changed,
         before,
@@ -287,7 +288,9 @@ pub fn compute(
 /// file at `path`, keeping an existing file's mode and owner unless `mode` is given.
 fn write_cmd(path: &str, l: Option<&Loaded>, text: Vec<u8>, mode: Option<Mode>) -> String {
     write_file_script(&WriteSpec {
-        dest: l.and_then(|o| o.real.clone()).unwrap_or_else(|| path.to_string()),
+        dest: l
+            .and_then(|o| o.real.clone())
+            .unwrap_or_else(|| path.to_string()),
         attrs: Attrs {
             mode,
             ..Attrs::default()
@@ -320,9 +323,9 @@ pub fn save_script(
         }
         let text = render(entries).into_bytes();
         let mode = mode_for(path);
-        let same_mode = mode.as_ref().is_none_or(|m| {
-            old.is_some_and(|o| m.resolve(o.state.mode, false) == o.state.mode)
-        });
+        let same_mode = mode
+            .as_ref()
+            .is_none_or(|m| old.is_some_and(|o| m.resolve(o.state.mode, false) == o.state.mode));
         if old.is_some_and(|o| o.content == text) && same_mode {
             continue;
         }
@@ -416,7 +419,11 @@ pub fn parse_probe(out: &str) -> Result<(String, Vec<Loaded>), String> {
     };
     let secs = sections(out);
     let cfg = secs.get("cfg").ok_or("probe printed no configuration")?;
-    let sourceparts = cfg.lines().nth(1).unwrap_or("/etc/apt/sources.list.d").to_string();
+    let sourceparts = cfg
+        .lines()
+        .nth(1)
+        .unwrap_or("/etc/apt/sources.list.d")
+        .to_string();
     let mut loaded = Vec::new();
     for (name, body) in secs.iter().filter(|(n, _)| n.starts_with('f')) {
         let l: Vec<&str> = body.lines().collect();
@@ -427,7 +434,10 @@ pub fn parse_probe(out: &str) -> Result<(String, Vec<Loaded>), String> {
         let real = (real != "-").then(|| b64(real)).transpose()?;
         let mut st = stat.split(' ').map(|v| u32::from_str_radix(v, 8));
         let mode = st.next().and_then(Result::ok).unwrap_or(0o644);
-        let mut ids = stat.split(' ').skip(1).map(|v| v.parse::<u32>().unwrap_or(0));
+        let mut ids = stat
+            .split(' ')
+            .skip(1)
+            .map(|v| v.parse::<u32>().unwrap_or(0));
         let state = FileState {
             kind: Kind::File,
             mode,
@@ -452,7 +462,10 @@ impl Module for AptRepository {
     fn run(&self, args: &Args<'_>, ctx: &mut ModuleCtx<'_>) -> Result<ModuleResult, ModuleError> {
         let repo = args.req_str("repo")?;
         let state = args.choice("state")?.unwrap_or_default();
-        let _ = (args.bool("install_python_apt")?, args.bool("validate_certs")?);
+        let _ = (
+            args.bool("install_python_apt")?,
+            args.bool("validate_certs")?,
+        );
         let _ = args.str("codename")?;
         if repo.is_empty() {
             return Ok(ModuleResult::failed(
@@ -496,6 +509,10 @@ impl Module for AptRepository {
             .set("repo", repo.as_str())
             .set("state", state);
         let mut r = finish_command(ctx, outcome, &Report::command("apt_repository"))?;
+        if r.failed {
+            // Ansible's failures carry the message only.
+            r.data.clear();
+        }
         let warnings: Vec<Value> = r
             .stdout
             .take()
@@ -509,7 +526,10 @@ impl Module for AptRepository {
         }
         let stderr = r.stderr.take().unwrap_or_default();
         if r.failed {
-            if let Some(m) = stderr.lines().find(|l| l.starts_with("Failed to update apt cache")) {
+            if let Some(m) = stderr
+                .lines()
+                .find(|l| l.starts_with("Failed to update apt cache"))
+            {
                 r.msg = Some(m.to_string());
             }
         }

@@ -24,22 +24,37 @@ fn loaded(path: &str, text: &str) -> Loaded {
 fn lines_parse_and_render_like_ansible() {
     // (line, rendered)
     let cases = [
-        ("deb  http://x   bookworm main\n", "deb http://x bookworm main\n"),
-        ("#deb http://x bookworm main", "# deb http://x bookworm main\n"),
+        (
+            "deb  http://x   bookworm main\n",
+            "deb http://x bookworm main\n",
+        ),
+        (
+            "#deb http://x bookworm main",
+            "# deb http://x bookworm main\n",
+        ),
         ("# a comment\n", "# a comment\n"),
         ("## double\n", "# # double\n"),
         ("deb http://x y z # note  \n", "deb http://x y z # note\n"),
         ("\n", "\n"),
         ("  garbage line # c\n", "garbage line # c\n"),
-        ("deb-src [arch=amd64] http://x y z\n", "deb-src [arch=amd64] http://x y z\n"),
+        (
+            "deb-src [arch=amd64] http://x y z\n",
+            "deb-src [arch=amd64] http://x y z\n",
+        ),
     ];
     for (line, want) in cases {
         assert_eq!(render(&parse_file(line)), want, "{line:?}");
     }
     let (e, _) = parse_line("# deb http://x y #c");
     assert!(e.valid && !e.enabled);
-    assert_eq!((e.source.as_str(), e.comment.as_str()), ("deb http://x y", "c"));
-    assert_eq!(parse_repo("deb  http://x  y # c").unwrap(), "deb http://x y");
+    assert_eq!(
+        (e.source.as_str(), e.comment.as_str()),
+        ("deb http://x y", "c")
+    );
+    assert_eq!(
+        parse_repo("deb  http://x  y # c").unwrap(),
+        "deb http://x y"
+    );
     assert_eq!(
         parse_repo("foo bar").unwrap_err(),
         "Invalid repository string: foo bar"
@@ -53,9 +68,21 @@ fn lines_parse_and_render_like_ansible() {
 #[test]
 fn file_names_follow_ansible() {
     let cases = [
-        ("deb [trusted=yes] file:/srv/localrepo-copy ./", None, "file_srv_localrepo_copy.list"),
-        ("deb http://deb.example.org/debian bookworm main", None, "deb_example_org_debian.list"),
-        ("deb https://user:pw@repo.example.com/apt stable main", None, "repo_example_com_apt.list"),
+        (
+            "deb [trusted=yes] file:/srv/localrepo-copy ./",
+            None,
+            "file_srv_localrepo_copy.list",
+        ),
+        (
+            "deb http://deb.example.org/debian bookworm main",
+            None,
+            "deb_example_org_debian.list",
+        ),
+        (
+            "deb https://user:pw@repo.example.com/apt stable main",
+            None,
+            "repo_example_com_apt.list",
+        ),
         ("deb-src http://x.org/ y", None, "x_org.list"),
         ("deb http://x.org/ y", Some("custom"), "custom.list"),
     ];
@@ -95,7 +122,10 @@ fn adding_and_removing_sources() {
     // Removing drops every enabled identical line; a file left empty disappears.
     let c = compute(&files, SP, "deb http://a b c", false, None).unwrap();
     assert!(c.changed);
-    assert_eq!(c.after["/etc/apt/sources.list"], "# header\n# deb http://x y z\n");
+    assert_eq!(
+        c.after["/etc/apt/sources.list"],
+        "# header\n# deb http://x y z\n"
+    );
     assert!(!c.after.contains_key("/etc/apt/sources.list.d/o.list"));
     let o = outcome(&c, &files, &no_update());
     assert_eq!(
@@ -108,12 +138,18 @@ fn adding_and_removing_sources() {
 fn removal_keeps_ansibles_pop_quirk() {
     // Two identical lines in a row: the second is skipped (Python's list iteration).
     let mut files: Files = IndexMap::new();
-    files.insert("/f".into(), parse_file("deb http://a b\ndeb http://a b\nx\n"));
+    files.insert(
+        "/f".into(),
+        parse_file("deb http://a b\ndeb http://a b\nx\n"),
+    );
     remove_source(&mut files, "deb http://a b").unwrap();
     assert_eq!(render(&files["/f"]), "deb http://a b\nx\n");
     // A later line whose number is past the end now fails as Python does.
     let mut files: Files = IndexMap::new();
-    files.insert("/f".into(), parse_file("deb http://a b\nx\ndeb http://a b\n"));
+    files.insert(
+        "/f".into(),
+        parse_file("deb http://a b\nx\ndeb http://a b\n"),
+    );
     assert!(remove_source(&mut files, "deb http://a b").is_err());
 }
 
@@ -157,7 +193,10 @@ fn probe_and_apply_run_in_a_shell() {
     let keep = format!("{d}/keep.list");
     std::fs::write(&keep, "#deb http://x y\n").unwrap();
     std::fs::write(format!("{d}/empty.list"), "").unwrap();
-    let files = [loaded(&keep, "#deb http://x y\n"), loaded(&format!("{d}/empty.list"), "")];
+    let files = [
+        loaded(&keep, "#deb http://x y\n"),
+        loaded(&format!("{d}/empty.list"), ""),
+    ];
     let c = compute(&files, d, "deb http://x y", true, None).unwrap();
     let out = sh(&apply_script(&c, &files, &no_update()), None);
     assert!(out.ok(), "{}", out.stderr_str());

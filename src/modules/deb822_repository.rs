@@ -9,7 +9,7 @@
 
 use regex::Regex;
 
-use super::plan::{finish, Outcome, Plan};
+use super::plan::{finish_command, Outcome, Plan, Report};
 use super::probe::{probe, FileState, ProbeReq};
 use super::textfile::{TextFile, TEXT_MAX};
 use super::write::Attrs;
@@ -91,7 +91,8 @@ pub fn slug(name: &str) -> String {
     let sep = Regex::new(r"[_\s]+").expect("static regex");
     let bad = Regex::new(r"[^a-z0-9-]+").expect("static regex");
     let lower = name.to_lowercase();
-    bad.replace_all(&sep.replace_all(&lower, "-"), "").into_owned()
+    bad.replace_all(&sep.replace_all(&lower, "-"), "")
+        .into_owned()
 }
 
 /// The deb822 field name of a parameter.
@@ -104,7 +105,10 @@ pub fn field_name(key: &str) -> String {
             .map(|w| {
                 let mut c = w.chars();
                 match c.next() {
-                    Some(f) => f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect(),
+                    Some(f) => f
+                        .to_uppercase()
+                        .chain(c.flat_map(char::to_lowercase))
+                        .collect(),
                     None => String::new(),
                 }
             })
@@ -220,7 +224,7 @@ impl Module for Deb822Repository {
         };
         if !present {
             let outcome = plan_absent(&states, &dest, &keyfiles);
-            return finish(ctx, outcome);
+            return finish_path_info(ctx, outcome, &states[0], &dest);
         }
         let key_filename = match (&signed_by, states.get(1)) {
             (Some(s), Some(st)) if st.kind == super::probe::Kind::File => Some(s.clone()),
@@ -241,15 +245,127 @@ impl Module for Deb822Repository {
             Ok(c) => c,
             Err(e) => return Ok(ModuleResult::failed(e)),
         };
-        let mut o = tf.outcome(&states[0], old.as_deref(), text.clone().into_bytes(), String::new());
+        let mut o = tf.outcome(
+            &states[0],
+            old.as_deref(),
+            text.clone().into_bytes(),
+            String::new(),
+        );
         o.result.msg = None;
         o.result.data.shift_remove("backup");
-        let o = o
-            .set("repo", text)
-            .set("dest", dest)
-            .set("key_filename", key_filename.map_or(Value::Null, Value::from));
-        finish(ctx, o)
+        let o = o.set("repo", text).set("dest", dest.as_str()).set(
+            "key_filename",
+            key_filename.map_or(Value::Null, Value::from),
+        );
+        finish_path_info(ctx, o, &states[0], &dest)
     }
+}
+
+/// `stat` fields printed after the apply step, for the path information.
+const STAT_FMT: &str = "kp_stat=%u|%g|%U|%G|%a|%s|%h|%F";
+
+/// Apply the outcome and add what Ansible's `add_path_info` adds for `dest` when it exists at the
+/// end (`uid`, `gid`, `owner`, `group`, `mode`, `state`, `size`): from the probe when nothing ran,
+/// else from a `stat` at the end of the apply script.
+fn finish_path_info(
+    ctx: &mut ModuleCtx<'_>,
+    mut o: Outcome,
+    st: &FileState,
+    dest: &str,
+) -> Result<ModuleResult, ModuleError> {
+    let ran = o.plan.is_change() && !ctx.check_mode;
+    if let Plan::Change { script, .. } = &mut o.plan {
+        script.push_str(&format!(
+            "\nstat -c '{STAT_FMT}' -- {} 2>/dev/null || :",
+            quote(dest)
+        ));
+    }
+    let mut r = finish_command(ctx, o, &Report::command("deb822_repository"))?;
+    let stdout = r.stdout.take().unwrap_or_default();
+    (r.rc, r.stderr) = (None, None);
+    if r.failed {
+        return Ok(r);
+    }
+    let info = if ran {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("kp_stat="))
+            .and_then(parse_stat)
+    } else if st.exists() {
+        let kind = if st.is_link {
+            "symbolic link"
+        } else {
+            "regular file"
+        };
+        Some(StatInfo {
+            uid: st.uid,
+            gid: st.gid,
+            owner: st.owner.clone(),
+            group: st.group.clone(),
+            mode: st.mode,
+            size: st.size,
+            nlink: st.nlink,
+            ftype: kind.into(),
+        })
+    } else {
+        None
+    };
+    if let Some(i) = info {
+        r.data.extend(i.keys());
+    }
+    Ok(r)
+}
+
+/// What `add_path_info` reports about a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatInfo {
+    pub uid: u32,
+    pub gid: u32,
+    pub owner: String,
+    pub group: String,
+    pub mode: u32,
+    pub size: u64,
+    pub nlink: u64,
+    pub ftype: String,
+}
+
+impl StatInfo {
+    /// The result keys, `state` as Ansible names the kind.
+    pub fn keys(&self) -> crate::value::Vars {
+        let state = match self.ftype.as_str() {
+            "symbolic link" => "link",
+            "directory" => "directory",
+            _ if self.nlink > 1 => "hard",
+            _ => "file",
+        };
+        let mut v = crate::value::Vars::new();
+        v.insert("uid".into(), Value::from(self.uid as i64));
+        v.insert("gid".into(), Value::from(self.gid as i64));
+        v.insert("owner".into(), Value::from(self.owner.as_str()));
+        v.insert("group".into(), Value::from(self.group.as_str()));
+        v.insert("mode".into(), Value::from(format!("0{:03o}", self.mode)));
+        v.insert("state".into(), Value::from(state));
+        v.insert("size".into(), Value::from(self.size as i64));
+        v
+    }
+}
+
+/// Parse a [`STAT_FMT`] line.
+pub fn parse_stat(line: &str) -> Option<StatInfo> {
+    let f: Vec<&str> = line.split('|').collect();
+    let [uid, gid, owner, group, mode, size, nlink, ftype] = f[..] else {
+        return None;
+    };
+    Some(StatInfo {
+        uid: uid.parse().ok()?,
+        gid: gid.parse().ok()?,
+        owner: owner.into(),
+        group: group.into(),
+        mode: u32::from_str_radix(mode, 8).ok()?,
+        size: size.parse().ok()?,
+        nlink: nlink.parse().ok()?,
+        ftype: ftype.into(),
+    })
 }
 
 /// Pure: remove the sources file and the keyring files that exist (`repo` null, `key_filename`
@@ -335,14 +451,22 @@ mod tests {
             ..FileState::default()
         };
         let keys = ["/k/x.asc".to_string(), "/k/x.gpg".to_string()];
-        let o = plan_absent(&[st(Kind::File), st(Kind::Absent), st(Kind::File)], "/s/x.sources", &keys);
+        let o = plan_absent(
+            &[st(Kind::File), st(Kind::Absent), st(Kind::File)],
+            "/s/x.sources",
+            &keys,
+        );
         assert_eq!(
             o.plan,
             Plan::commands(vec!["rm -f /s/x.sources".into(), "rm -f /k/x.gpg".into()])
         );
         assert_eq!(o.result.data["key_filename"], "/k/x.gpg");
         assert_eq!(o.result.data["repo"], Value::Null);
-        let o = plan_absent(&[st(Kind::Absent), st(Kind::Absent), st(Kind::Absent)], "/s/x.sources", &keys);
+        let o = plan_absent(
+            &[st(Kind::Absent), st(Kind::Absent), st(Kind::Absent)],
+            "/s/x.sources",
+            &keys,
+        );
         assert_eq!(o.plan, Plan::NoChange);
     }
 
@@ -364,15 +488,20 @@ mod tests {
         let key = dir.path().join("k.gpg");
         std::fs::write(&key, b"x").unwrap();
         let mut r = LocalRemote::default();
-        let a = args(json!({"name": "kp-zz-test-nonexistent", "uris": ["file:/srv/r"],
-            "suites": "./", "signed_by": key.to_str().unwrap()}));
+        let a = args(
+            json!({"name": "kp-zz-test-nonexistent", "uris": ["file:/srv/r"],
+            "suites": "./", "signed_by": key.to_str().unwrap()}),
+        );
         let res = Deb822Repository
             .execute(&a, &mut ctx(&mut r, true, false, vec![]))
             .unwrap();
         assert!(res.changed && !res.failed, "{res:?}");
         assert_eq!(res.data["key_filename"], key.to_str().unwrap());
         let repo = res.data["repo"].as_str().unwrap().to_string();
-        assert!(repo.contains(&format!("Signed-By: {}\n", key.display())), "{repo}");
+        assert!(
+            repo.contains(&format!("Signed-By: {}\n", key.display())),
+            "{repo}"
+        );
         assert_eq!(r.calls.len(), 1, "one probe, nothing applied in check mode");
     }
 }
