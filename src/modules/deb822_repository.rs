@@ -43,9 +43,8 @@ const SPEC: Spec = Spec::new(
         Param::list("suites"),
         Param::list("targets"),
         Param::bool("trusted"),
-        Param::list("types")
-            .choices(&["deb", "deb-src"])
-            .default("deb"),
+        // Each item is deb or deb-src (checked in `run`: choices are for text parameters).
+        Param::list("types").default("deb"),
         Param::list("uris"),
         Param::mode("mode").default("0644"),
         Param::str("state")
@@ -193,6 +192,18 @@ impl Module for Deb822Repository {
         let slug = slug(&name);
         let dest = format!("{SOURCES_DIR}/{slug}.sources");
         let present = args.choice("state")?.unwrap_or_default() == "present";
+        let types = args.list("types")?.unwrap_or_default();
+        let bad: Vec<&str> = types
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !["deb", "deb-src"].contains(t))
+            .collect();
+        if !bad.is_empty() {
+            return Err(ModuleError::Args(format!(
+                "value of types must be one or more of: deb, deb-src. Got no match for: {}",
+                bad.join(", ")
+            )));
+        }
         let signed_by = args.str("signed_by")?;
         if present && signed_by.as_deref().is_some_and(has_scheme) {
             return Err(ModuleError::Args(
@@ -445,6 +456,19 @@ mod tests {
     }
 
     #[test]
+    fn path_info_like_add_path_info() {
+        let i = parse_stat("0|0|root|root|640|210|1|regular file").unwrap();
+        let k = i.keys();
+        assert_eq!(k["mode"], "0640");
+        assert_eq!(k["state"], "file");
+        assert_eq!(k["owner"], "root");
+        assert_eq!(k["size"], Value::from(210i64));
+        let hard = parse_stat("0|0|root|root|644|1|2|regular file").unwrap();
+        assert_eq!(hard.keys()["state"], "hard");
+        assert!(parse_stat("0|0|root").is_none());
+    }
+
+    #[test]
     fn absent_removes_what_exists() {
         let st = |k| FileState {
             kind: k,
@@ -468,6 +492,16 @@ mod tests {
             &keys,
         );
         assert_eq!(o.plan, Plan::NoChange);
+    }
+
+    #[test]
+    fn types_are_deb_or_deb_src() {
+        let mut r = LocalRemote::default();
+        let a = args(json!({"name": "x", "types": ["deb", "rpm"]}));
+        let e = Deb822Repository
+            .execute(&a, &mut ctx(&mut r, false, false, vec![]))
+            .unwrap_err();
+        assert!(e.to_string().contains("Got no match for: rpm"), "{e}");
     }
 
     #[test]
