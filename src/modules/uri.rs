@@ -25,7 +25,6 @@ pub const RESPONSE_CAP: u64 = 64 * 1024 * 1024;
 /// Largest request body sent.
 pub const BODY_CAP: usize = 64 * 1024 * 1024;
 
-
 const SPEC: Spec = Spec::new(
     "uri",
     &[

@@ -190,6 +190,19 @@ fn write_value(out: &mut Output, state: &State, v: &minijinja::Value) -> Result<
     }
 }
 
+/// Root names of sliced values in `source` (`x[1:]`, `a.b[-8:]`): minijinja does not report them
+/// as variables the template uses. Names that are not variables are ignored later.
+fn sliced_names(source: &str) -> Vec<String> {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let Some(re) = RE
+        .get_or_init(|| regex::Regex::new(r"([A-Za-z_]\w*)(?:\.\w+)*\s*\[[^\]\[]*:").ok())
+        .as_ref()
+    else {
+        return Vec::new();
+    };
+    re.captures_iter(source).map(|c| c[1].to_string()).collect()
+}
+
 /// Ansible keeps a template's trailing newlines: when a block tag swallowed some (`trim_blocks`),
 /// they are added back, as many as the source ends with.
 fn keep_trailing_newlines(source: &str, mut out: String) -> String {
@@ -530,6 +543,8 @@ impl Templar {
             .get_template(source)
             .map_err(|e| convert_error(&e, source, at, None))?;
         let mut names: Vec<String> = tmpl.undeclared_variables(false).into_iter().collect();
+        // minijinja's scan misses a variable that is only sliced (`keyid[-8:]`, `a.b[1:]`).
+        names.extend(sliced_names(source));
         if names
             .iter()
             .any(|n| n == "lookup" || n == "query" || n == "q")

@@ -802,3 +802,24 @@ fn lookups_vars_pipe_lines_password() {
         .to_string();
     assert!(e.contains("none.j2 could not be found"), "{e}");
 }
+
+#[test]
+fn negative_slices_like_python() {
+    let mut v = vars();
+    v.insert("keyid".into(), json!("0123456789ABCDEF"));
+    let t = Templar::new();
+    for (src, want) in [
+        ("{{ keyid[-8:] }}", json!("89ABCDEF")),
+        ("{{ keyid[-8:] | lower }}", json!("89abcdef")),
+        ("{{ keyid[:-14] }}", json!("01")),
+        ("{{ pkgs[-1] }}", json!("git")),
+        ("x{{ keyid[-2:] }}", json!("xEF")),
+    ] {
+        assert_eq!(
+            t.render_str(src, &v)
+                .unwrap_or_else(|e| panic!("{src}: {e}")),
+            want,
+            "{src}"
+        );
+    }
+}
