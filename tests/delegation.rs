@@ -242,3 +242,68 @@ fn run_once_runs_on_the_first_host_and_shares_its_result_like_ansible() {
     );
     assert_eq!(kp, ["FIRST\nonce\n", "FIRST\nno-count\n"]);
 }
+
+#[test]
+fn delegate_facts_gives_gathered_and_set_facts_to_the_delegated_host_like_ansible() {
+    let bed = TestBed::start(4).expect("test bed");
+    let d = tempfile::tempdir().unwrap();
+    let pb = d.path().join("facts.yml");
+    std::fs::write(
+        &pb,
+        r#"
+- hosts: "{{ first }}"
+  gather_facts: false
+  tasks:
+    - setup:
+      delegate_to: "{{ second }}"
+      delegate_facts: true
+    - copy:
+        content: "{{ hostvars[second].ansible_hostname is defined }} {{ ansible_hostname is defined }}\n"
+        dest: /tmp/df-first
+    - set_fact: {marker: from-first}
+      delegate_to: "{{ second }}"
+      delegate_facts: true
+    - setup:
+      delegate_to: "{{ second }}"
+    - copy:
+        content: "{{ ansible_hostname == hostvars[second].ansible_hostname }} {{ marker | default('unset') }}\n"
+        dest: /tmp/df-plain
+- hosts: "{{ second }}"
+  gather_facts: false
+  tasks:
+    - copy:
+        content: "{{ ansible_hostname is defined }} {{ marker }}\n"
+        dest: /tmp/df-second
+"#,
+    )
+    .unwrap();
+    let h = &bed.hosts;
+    let pair = |a: &common::Host, b: &common::Host| {
+        vec![format!("first={}", a.name), format!("second={}", b.name)]
+    };
+    check(knockplay(&bed, &pb, &pair(&h[0], &h[1])), "knockplay");
+    let mut an = Command::new(ansible_playbook());
+    an.arg(&pb).arg("-i").arg(bed.inventory_file());
+    for e in pair(&h[2], &h[3]) {
+        an.args(["-e", &e]);
+    }
+    let an = an
+        .env("ANSIBLE_HOST_KEY_CHECKING", "False")
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_LOCAL_TEMP", bed.dir().join("ansible-tmp"))
+        .output()
+        .unwrap();
+    check(an, "ansible-playbook");
+    let state = |first: &common::Host, second: &common::Host| {
+        let a = first.exec("cat /tmp/df-first /tmp/df-plain").stdout;
+        let b = second.exec("cat /tmp/df-second").stdout;
+        format!("{a}{b}")
+    };
+    let kp = state(&h[0], &h[1]);
+    assert_eq!(
+        kp,
+        state(&h[2], &h[3]),
+        "knockplay (left) and ansible (right)"
+    );
+    assert_eq!(kp, "True False\nTrue unset\nTrue from-first\n");
+}

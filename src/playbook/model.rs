@@ -213,6 +213,8 @@ pub struct Task {
     pub run_once: Option<Value>,
     /// `delegate_to` (`local_action` sets it to `localhost`).
     pub delegate_to: Option<Value>,
+    /// `delegate_facts`: facts the task gathers or sets go to the delegated host.
+    pub delegate_facts: Option<Value>,
     /// `async` (seconds) and `poll`.
     pub async_: Option<Value>,
     pub poll: Option<Value>,
@@ -266,6 +268,7 @@ impl Task {
             any_errors_fatal: None,
             role: None,
             unsupported: None,
+            delegate_facts: None,
         }
     }
 

@@ -78,6 +78,8 @@ pub struct PlayCtx<'a> {
     pub fatal: AtomicBool,
     /// `add_host` / `group_by` changes, applied to the inventory after the play.
     pub inventory_changes: Mutex<Vec<super::control::InventoryChange>>,
+    /// Facts `delegate_facts` gave other hosts, until each of them next runs a task.
+    pub delegated_facts: &'a Mutex<BTreeMap<String, Vars>>,
 }
 
 impl PlayCtx<'_> {
@@ -179,25 +181,29 @@ impl HostRun<'_, '_> {
     pub(super) fn merge_module_facts(
         &mut self,
         r: crate::modules::ModuleResult,
+        owner: Option<String>,
     ) -> super::result::Outcome {
         let Some(Value::Object(facts)) = r.data.get("ansible_facts").filter(|_| !r.failed) else {
             return super::result::Outcome::of(r);
         };
-        let mut ns = match self.st.facts.get("ansible_facts") {
-            Some(Value::Object(m)) => m.clone(),
-            _ => Vars::new(),
-        };
+        let mut given = Vars::new();
+        let mut ns = Vars::new();
         for (k, v) in facts {
-            self.st.facts.insert(k.clone(), v.clone());
+            given.insert(k.clone(), v.clone());
             ns.insert(
                 k.strip_prefix("ansible_").unwrap_or(k).to_string(),
                 v.clone(),
             );
         }
-        self.st
-            .facts
-            .insert("ansible_facts".into(), Value::Object(ns));
-        self.publish_hostvars(&self.st.facts);
+        given.insert("ansible_facts".into(), Value::Object(ns));
+        match owner {
+            // `delegate_facts`: the delegated host gets them.
+            Some(o) => self.give_facts(&o, &given),
+            None => {
+                merge_facts(&mut self.st.facts, &given);
+                self.publish_hostvars(&self.st.facts);
+            }
+        }
         super::result::Outcome::of(r)
     }
 
@@ -207,6 +213,23 @@ impl HostRun<'_, '_> {
             let e = hv.entry(self.st.name.clone()).or_default();
             for (k, v) in vars {
                 e.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// Facts merged as Ansible merges gathered facts: top-level names replaced, `ansible_facts`
+/// merged key by key.
+pub(super) fn merge_facts(into: &mut Vars, facts: &Vars) {
+    for (k, v) in facts {
+        match (k.as_str(), into.get_mut(k), v) {
+            ("ansible_facts", Some(Value::Object(have)), Value::Object(new)) => {
+                for (fk, fv) in new {
+                    have.insert(fk.clone(), fv.clone());
+                }
+            }
+            _ => {
+                into.insert(k.clone(), v.clone());
             }
         }
     }

@@ -160,6 +160,7 @@ fn run_plays(pb: &Playbook, mut opts: RunOptions, reporter: &Reporter) -> RunRep
         None => None,
     };
     let hostvars: Mutex<BTreeMap<String, Vars>> = Mutex::new(BTreeMap::new());
+    let delegated_facts: Mutex<BTreeMap<String, Vars>> = Mutex::new(BTreeMap::new());
     let mut fatal = false;
     for play in &pb.plays {
         if opts.cancel.load(Ordering::Relaxed) || fatal {
@@ -189,6 +190,7 @@ fn run_plays(pb: &Playbook, mut opts: RunOptions, reporter: &Reporter) -> RunRep
                 throttle: Default::default(),
                 fatal: AtomicBool::new(false),
                 inventory_changes: Mutex::new(Vec::new()),
+                delegated_facts: &delegated_facts,
             };
             let mut taken: Vec<HostState> = batch.iter().filter_map(|h| states.remove(h)).collect();
             let back = run_batch(&ctx, &mut taken);

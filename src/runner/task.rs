@@ -55,6 +55,7 @@ impl HostRun<'_, '_> {
         let Action::Module { name, args } = &task.action else {
             return Flow::Continue;
         };
+        self.take_delegated_facts();
         let scope = self.scope(task, inh);
         let display = task.display_name();
         self.ctx
@@ -450,7 +451,10 @@ impl HostRun<'_, '_> {
         };
         // Argument and local-file errors come back already named after the module.
         match m.execute(args, &mut mctx) {
-            Ok(r) => self.merge_module_facts(r),
+            Ok(r) => {
+                let owner = self.facts_owner(leaf.task, exec, scope);
+                self.merge_module_facts(r, owner)
+            }
             Err(ModuleError::Unreachable(crate::ssh::SshError::CommandTimeout { .. }))
                 if async_limit.is_some() && timeout == async_limit =>
             {
@@ -477,6 +481,30 @@ impl HostRun<'_, '_> {
         scope: &Vars,
         check: bool,
     ) -> Outcome {
+        let owner = self.facts_owner(leaf.task, &leaf.keywords.exec, scope);
+        if matches!(spec.module, "setup" | "gather_facts") {
+            // Delegated fact gathering runs on the delegate (or the controller).
+            let inherited = leaf.sources.inherited.connection.as_ref();
+            let connection = leaf.task.connection.as_ref().or(inherited);
+            let place = match self.where_to_run(connection, &leaf.keywords.exec, scope) {
+                Ok(p) => p,
+                Err(msg) => return Outcome::failed(task_error(leaf.task, &self.st.name, &msg)),
+            };
+            match self.delegated_setup(place, leaf.deadline) {
+                None => {}
+                Some(Err(e)) => return Outcome::unreachable(e),
+                Some(Ok(facts)) => {
+                    let mut r = ModuleResult::ok();
+                    let ns = facts.get("ansible_facts").cloned().unwrap_or_default();
+                    r.data.insert("ansible_facts".into(), ns);
+                    let done = Done {
+                        result: r,
+                        effect: Some(Effect::AddFacts(facts)),
+                    };
+                    return self.apply(done, owner);
+                }
+            }
+        }
         let cx = ControlCtx {
             templar: self.ctx.templar,
             scope,
@@ -488,7 +516,7 @@ impl HostRun<'_, '_> {
             deadline: leaf.deadline,
         };
         match control::run(spec, args, cx) {
-            Ok(done) => self.apply(done),
+            Ok(done) => self.apply(done, owner),
             Err(ControlError::Unreachable(e)) => Outcome::unreachable(e),
             Err(ControlError::Failed(msg)) => {
                 Outcome::failed(task_error(leaf.task, &self.st.name, &msg))
@@ -497,8 +525,9 @@ impl HostRun<'_, '_> {
     }
 
     /// Apply a control module's effect; the result is the module's, or the handlers' verdict
-    /// for `meta: flush_handlers`.
-    fn apply(&mut self, done: Done) -> Outcome {
+    /// for `meta: flush_handlers`. `owner`: the host that gets gathered or set facts
+    /// (`delegate_facts`), if not this one.
+    fn apply(&mut self, done: Done, owner: Option<String>) -> Outcome {
         let Done { result, effect } = done;
         let mut flow = Flow::Continue;
         let result = match effect {
@@ -512,8 +541,13 @@ impl HostRun<'_, '_> {
                 result
             }
             Some(Effect::SetFacts(facts)) => {
-                self.st.registered.extend(facts);
-                self.publish_hostvars(&self.st.registered);
+                match owner {
+                    Some(o) => self.give_facts(&o, &facts),
+                    None => {
+                        self.st.registered.extend(facts);
+                        self.publish_hostvars(&self.st.registered);
+                    }
+                }
                 result
             }
             Some(Effect::IncludeVars(vars)) => {
@@ -521,7 +555,13 @@ impl HostRun<'_, '_> {
                 result
             }
             Some(Effect::AddFacts(facts)) => {
-                self.st.facts.extend(facts);
+                match owner {
+                    Some(o) => self.give_facts(&o, &facts),
+                    None => {
+                        self.st.facts.extend(facts);
+                        self.publish_hostvars(&self.st.facts);
+                    }
+                }
                 result
             }
             Some(Effect::ClearFacts) => {

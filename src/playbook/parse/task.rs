@@ -88,6 +88,7 @@ fn with_keywords(node: &Node, name: Option<String>, ctx: &FileCtx) -> Result<Tas
         connection: opt(node, "connection"),
         module_defaults: opt(node, "module_defaults"),
         throttle: opt(node, "throttle"),
+        delegate_facts: opt(node, "delegate_facts"),
         any_errors_fatal: opt(node, "any_errors_fatal"),
         role: ctx.role.clone(),
         unsupported: None,

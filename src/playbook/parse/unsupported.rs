@@ -5,7 +5,7 @@
 
 use super::{err, ParseError};
 use crate::playbook::yaml::Node;
-use crate::value::{as_bool, to_display, Value};
+use crate::value::{to_display, Value};
 
 /// sudo flags knockplay's own `sudo -n -H` already covers.
 const SUDO_FLAGS: [&str; 3] = ["-H", "-S", "-n"];
@@ -28,9 +28,6 @@ pub fn check(node: &Node, label: &str, is_play: bool) -> Result<(), ParseError> 
                     "debugger: {} is not supported by knockplay (only 'never')",
                     to_display(d)
                 ))
-            }
-            ("delegate_facts", Some(d)) if as_bool(d) != Some(false) => {
-                return refuse("delegate_facts is not supported by knockplay".into())
             }
             ("become_exe", _) => {
                 return refuse(
@@ -89,7 +86,6 @@ mod tests {
                 "debugger: on_failed",
                 "t.yml:1:1: task: debugger: on_failed is not supported",
             ),
-            ("delegate_facts: true", "delegate_facts is not supported"),
             ("become_exe: /opt/sudo", "become_exe is not supported"),
             ("become_flags: -i", "become_flags '-i' is not supported"),
             ("port: 2222", "port on a task is not supported"),
