@@ -468,6 +468,8 @@ impl Templar {
         if !is_template(s) {
             return Ok(Value::String(s.to_string()));
         }
+        let escaped = scan::escape_backslashes(s);
+        let s = escaped.as_ref();
         if let Some(expr) = single_expression(s) {
             if let Some(v) = plain_lookup(expr, vars, |n| listed(vars, LAZY_VARS, n)) {
                 return Ok(v.clone());

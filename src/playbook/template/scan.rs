@@ -7,6 +7,45 @@ use crate::value::{Value, Vars};
 
 /// `{{ expr }}` (exactly one expression, nothing around it) → `expr`. The closing `}}` must
 /// be the end of the string: quotes and braces of dict literals inside are skipped.
+/// Ansible's `escape_backslashes`: inside `{{ }}`, every backslash of a string literal is
+/// doubled, so YAML's unescaping is the only one (`regex_replace('\\d', ...)` written once).
+/// Task arguments and variables get this, template files do not (as in Ansible).
+pub(super) fn escape_backslashes(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('\\') || !s.contains("{{") {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len() + 8);
+    let (mut in_var, mut quote): (bool, Option<u8>) = (false, None);
+    let mut i = 0;
+    let mut start = 0;
+    while i < b.len() {
+        match (in_var, quote, b[i]) {
+            (false, _, b'{') if b.get(i + 1) == Some(&b'{') => {
+                in_var = true;
+                i += 2;
+                continue;
+            }
+            (true, None, b'}') if b.get(i + 1) == Some(&b'}') => {
+                in_var = false;
+                i += 2;
+                continue;
+            }
+            (true, None, q @ (b'\'' | b'"')) => quote = Some(q),
+            (true, Some(q), c) if c == q => quote = None,
+            (true, Some(_), b'\\') => {
+                out.push_str(&s[start..=i]);
+                out.push('\\');
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push_str(&s[start..]);
+    std::borrow::Cow::Owned(out)
+}
+
 pub(super) fn single_expression(s: &str) -> Option<&str> {
     let body = s.strip_prefix("{{")?;
     let b = body.as_bytes();
@@ -274,5 +313,27 @@ mod tests {
         assert_eq!(plain_lookup("t", &vars, |_| false), Some(&json!("{{ a }}")));
         assert_eq!(plain_lookup("a.c", &vars, author), None);
         assert_eq!(plain_lookup("a['b']", &vars, author), None);
+    }
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::escape_backslashes;
+
+    #[test]
+    fn backslashes_in_expression_strings_are_doubled_as_ansible_does() {
+        for (input, want) in [
+            (
+                r"{{ x | regex_replace('\d', 'N') }}",
+                r"{{ x | regex_replace('\\d', 'N') }}",
+            ),
+            (r"a\b {{ 'c\d' }} e\f", r"a\b {{ 'c\\d' }} e\f"),
+            (r#"{{ "q\n" ~ v }}"#, r#"{{ "q\\n" ~ v }}"#),
+            (r"{% set a = '\d' %}{{ a }}", r"{% set a = '\d' %}{{ a }}"),
+            (r"no template \d", r"no template \d"),
+            (r"{{ '}}\x' }}", r"{{ '}}\\x' }}"),
+        ] {
+            assert_eq!(escape_backslashes(input), want, "{input}");
+        }
     }
 }

@@ -19,6 +19,46 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("difference", difference);
     env.add_filter("symmetric_difference", symmetric_difference);
     env.add_filter("subelements", subelements);
+    env.add_filter("rekey_on_member", rekey_on_member);
+}
+
+/// Ansible's `rekey_on_member(key, duplicates='error')`: a list (or dict values) of dicts as a
+/// dict keyed by each one's `key`.
+fn rekey_on_member(v: Value, key: String, duplicates: Option<String>) -> Result<Value, Error> {
+    let items: Vec<Json> = match to_json_value(&v)? {
+        Json::Array(a) => a,
+        Json::Object(m) => m.into_iter().map(|(_, x)| x).collect(),
+        _ => return Err(invalid("Type is not a valid list, set, or dict")),
+    };
+    let overwrite = match duplicates.as_deref() {
+        None | Some("error") => false,
+        Some("overwrite") => true,
+        Some(other) => {
+            return Err(invalid(format!(
+                "duplicates parameter to rekey_on_member has unknown value: {other}"
+            )))
+        }
+    };
+    let mut out = serde_json::Map::new();
+    for item in items {
+        let Json::Object(m) = &item else {
+            return Err(invalid(format!("List item is not a valid dict: {item}")));
+        };
+        let Some(k) = m.get(&key) else {
+            return Err(invalid(format!("Key {key} was not found")));
+        };
+        let k = match k {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if out.contains_key(&k) && !overwrite {
+            return Err(invalid(format!(
+                "Key {k} is not unique, cannot correctly turn into dict"
+            )));
+        }
+        out.insert(k, item.clone());
+    }
+    Ok(from_json_value(&Json::Object(out)))
 }
 
 /// The `key_name=` / `value_name=` keywords of `dict2items` and `items2dict`.

@@ -26,6 +26,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("to_uuid", to_uuid);
     env.add_filter("urlsplit", urlsplit);
     env.add_filter("from_yaml_all", from_yaml_all);
+    env.add_filter("urldecode", urldecode);
     env.add_filter("comment", comment);
     env.add_filter("password_hash", password_hash);
 }
@@ -377,6 +378,32 @@ fn urlsplit(v: Value, field: Option<String>) -> Result<Value, Error> {
     }
 }
 
+/// Python's `unquote_plus`: `%XX` escapes decoded, `+` as a space.
+fn urldecode(v: Value) -> Result<Value, Error> {
+    let s = py_str(&v)?;
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    Ok(Value::from(String::from_utf8_lossy(&out).into_owned()))
+}
+
 /// `from_yaml_all`: every document of a YAML stream, as a list.
 fn from_yaml_all(v: Value) -> Result<Value, Error> {
     use serde::Deserialize;
@@ -410,6 +437,8 @@ mod tests {
             ("{{ 'https://user:pw@Example.com:8443/a/b?x=1#f' | urlsplit('port') }}", "8443"),
             ("{% set u = 'https://user:pw@Example.com:8443/a/b?x=1#f' | urlsplit %}{{ [u.scheme, u.netloc, u.path, u.query, u.fragment, u.username, u.password] | join(' ') }}", "https user:pw@Example.com:8443 /a/b x=1 f user pw"),
             ("{{ 'a: 1\n---\nb: 2\n' | from_yaml_all | length }}", "2"),
+            ("{{ 'a%20b+c%2Fd%' | urldecode }}", "a b c/d%"),
+            ("{{ '%e9%' | urldecode | length }}", "2"),
         ];
         for (t, want) in cases {
             assert_eq!(render(t).as_deref(), Ok(want), "{t}");

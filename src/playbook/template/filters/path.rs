@@ -16,6 +16,105 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("expandvars", expandvars);
     env.add_filter("realpath", realpath);
     env.add_filter("relpath", relpath);
+    env.add_filter("normpath", |v: Value| -> Result<Value, Error> {
+        Ok(Value::from(normpath(&py_str(&v)?)))
+    });
+    env.add_filter("commonpath", commonpath);
+    env.add_filter("fileglob", fileglob);
+    env.add_filter("win_basename", |v: Value| -> Result<Value, Error> {
+        let p = py_str(&v)?;
+        let (_, rest) = win_split(&p);
+        Ok(Value::from(rest.rsplit(['\\', '/']).next().unwrap_or("")))
+    });
+    env.add_filter("win_dirname", |v: Value| -> Result<Value, Error> {
+        let p = py_str(&v)?;
+        let (drive, rest) = win_split(&p);
+        let dir = match rest.rfind(['\\', '/']) {
+            Some(i) => rest[..=i].trim_end_matches(['\\', '/']),
+            None => "",
+        };
+        let dir = if dir.is_empty() && rest.starts_with(['\\', '/']) {
+            &rest[..1]
+        } else {
+            dir
+        };
+        Ok(Value::from(format!("{drive}{dir}")))
+    });
+    env.add_filter("win_splitdrive", |v: Value| -> Result<Value, Error> {
+        let p = py_str(&v)?;
+        let (drive, rest) = win_split(&p);
+        Ok(Value::from(vec![Value::from(drive), Value::from(rest)]))
+    });
+}
+
+/// Python's `ntpath.splitdrive` for drive letters (`C:`): the drive and the rest.
+fn win_split(p: &str) -> (&str, &str) {
+    let b = p.as_bytes();
+    if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
+        (&p[..2], &p[2..])
+    } else {
+        ("", p)
+    }
+}
+
+/// Python's `os.path.commonpath` of a list of paths.
+fn commonpath(v: Value) -> Result<Value, Error> {
+    let paths: Vec<String> = v
+        .try_iter()?
+        .map(|p| py_str(&p))
+        .collect::<Result<_, _>>()?;
+    let Some(first) = paths.first() else {
+        return Err(super::invalid("commonpath() arg is an empty sequence"));
+    };
+    let abs = first.starts_with('/');
+    if paths.iter().any(|p| p.starts_with('/') != abs) {
+        return Err(super::invalid("Can't mix absolute and relative paths"));
+    }
+    let split = |p: &str| -> Vec<String> {
+        p.split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .map(str::to_string)
+            .collect()
+    };
+    let mut common = split(first);
+    for p in &paths[1..] {
+        let parts = split(p);
+        let n = common
+            .iter()
+            .zip(&parts)
+            .take_while(|(a, b)| a == b)
+            .count();
+        common.truncate(n);
+    }
+    let joined = common.join("/");
+    Ok(Value::from(if abs { format!("/{joined}") } else { joined }))
+}
+
+/// The `fileglob` filter: controller files matching a pattern (sorted), as the lookup.
+fn fileglob(v: Value) -> Result<Value, Error> {
+    let pattern = py_str(&v)?;
+    let p = std::path::Path::new(&pattern);
+    let (dir, name) = match (p.parent(), p.file_name()) {
+        (Some(d), Some(n)) => (d.to_path_buf(), n.to_string_lossy().into_owned()),
+        _ => return Ok(Value::from(Vec::<Value>::new())),
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        std::path::PathBuf::from(".")
+    } else {
+        dir
+    };
+    let mut found: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().is_file())
+                .filter(|e| crate::shell::glob_match(&name, &e.file_name().to_string_lossy()))
+                .map(|e| e.path().display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    Ok(Value::from(found))
 }
 
 /// `~` and `~/x` with the controller's `$HOME` (`~user` stays as written).
@@ -180,6 +279,20 @@ mod tests {
             format!("{home}/{home}/$KP_NO_SUCH_VAR")
         );
         assert_eq!(normpath("a/../../b"), "../b");
+        assert_eq!(r("{{ '/a/./b//c/../d' | normpath }}"), "/a/b/d");
+        assert_eq!(
+            r("{{ ['/usr/lib', '/usr/local/lib'] | commonpath }}"),
+            "/usr"
+        );
+        assert_eq!(
+            r("{{ 'C:\\\\Users\\\\x\\\\f.txt' | win_basename }}"),
+            "f.txt"
+        );
+        assert_eq!(
+            r("{{ 'C:\\\\Users\\\\x\\\\f.txt' | win_dirname }}"),
+            "C:\\Users\\x"
+        );
+        assert_eq!(r("{{ 'C:\\\\x' | win_splitdrive | join('|') }}"), "C:|\\x");
     }
 
     #[test]
