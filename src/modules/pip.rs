@@ -481,7 +481,7 @@ pub fn result_of(a: &PipArgs, p: &PipPlan, r: &Report, check: bool) -> ModuleRes
         res.stdout = Some(r.freeze_before.clone());
         res.stderr = Some(r.err.clone());
         let cmd = format!("{} list --format=freeze", r.pip.join(" "));
-        return res.set("cmd", cmd);
+        return raw_output(res).set("cmd", cmd);
     }
     if r.venv_made && r.venv_rc != 0 {
         let mut cmd = p.venv_cmd.clone();
@@ -508,12 +508,27 @@ pub fn result_of(a: &PipArgs, p: &PipPlan, r: &Report, check: bool) -> ModuleRes
     res.stdout = Some(out);
     res.stderr = Some(err);
     let opt = |v: &Option<String>| v.as_deref().map_or(Value::Null, Value::from);
-    res.set("cmd", str_list(&cmd))
+    raw_output(res)
+        .set("cmd", str_list(&cmd))
         .set("name", a.name.as_deref().map_or(Value::Null, str_list))
         .set("version", opt(&a.version))
         .set("state", a.state.as_str())
         .set("requirements", opt(&a.requirements))
         .set("virtualenv", opt(&a.env))
+}
+
+/// The module returns pip's output as it is (trailing newline kept, as Ansible's pip module
+/// does); `stdout_lines` and `stderr_lines` still come from the result's output.
+fn raw_output(res: ModuleResult) -> ModuleResult {
+    let (out, err) = (res.stdout.clone(), res.stderr.clone());
+    let res = match out {
+        Some(o) => res.set("stdout", o),
+        None => res,
+    };
+    match err {
+        Some(e) => res.set("stderr", e),
+        None => res,
+    }
 }
 
 impl Module for Pip {

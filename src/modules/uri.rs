@@ -526,7 +526,7 @@ fn save(
     let write = !res.failed && a.status_code.contains(&resp.status) && resp.status != 304;
     res = res.set("path", path.as_str());
     if !write {
-        return Ok(res);
+        return add_path_info(ctx, res, &path);
     }
     res.changed = true;
     let mut cmds = Vec::new();
@@ -566,6 +566,40 @@ fn save(
             f.data = res.data;
             return Ok(f);
         }
+    }
+    add_path_info(ctx, res, &path)
+}
+
+/// AnsibleModule's `add_path_info` for the result's `path` when it exists: `uid`, `gid`,
+/// `owner`, `group`, `mode`, `state` and `size` (one more round trip).
+fn add_path_info(
+    ctx: &mut ModuleCtx<'_>,
+    mut res: ModuleResult,
+    path: &str,
+) -> Result<ModuleResult, ModuleError> {
+    let st = match probe(ctx, "uri", &[ProbeReq::new(path)])? {
+        Ok(mut s) => s.remove(0),
+        Err(_) => return Ok(res),
+    };
+    if !st.exists() {
+        return Ok(res);
+    }
+    let state = match st.kind {
+        _ if st.is_link => "link",
+        Kind::Directory => "directory",
+        _ if st.nlink > 1 => "hard",
+        _ => "file",
+    };
+    for (k, v) in [
+        ("uid", Value::from(st.uid)),
+        ("gid", Value::from(st.gid)),
+        ("owner", Value::from(st.owner.as_str())),
+        ("group", Value::from(st.group.as_str())),
+        ("mode", Value::from(format!("0{:03o}", st.mode))),
+        ("state", Value::from(state)),
+        ("size", Value::from(st.size)),
+    ] {
+        res.data.insert(k.into(), v);
     }
     Ok(res)
 }
