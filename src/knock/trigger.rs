@@ -670,8 +670,20 @@ fn worker(shared: Arc<Shared>) {
     }
 }
 
+/// How long a run waits for its `running` row to be in the history before it starts.
+const STARTED_DURABLE_WITHIN: Duration = Duration::from_secs(2);
+
 fn execute(shared: &Shared, job: &Job, settings: &RunnerSettings) -> RunOutcome {
     shared.writer.run_started(job.run_id, SystemTime::now());
+    // The run is on record before it touches the host: a listener killed mid-run leaves a
+    // `running` row that the next start marks `interrupted`, never nothing. Bounded: a slow
+    // database delays the run, it does not stop it.
+    if !shared.writer.flush(Instant::now() + STARTED_DURABLE_WITHIN) {
+        tracing::warn!(
+            run = job.run_id,
+            "the history is behind: run started before its row was written"
+        );
+    }
     if let Some(dir) = job.log_path.parent() {
         if let Err(e) = std::fs::create_dir_all(dir) {
             tracing::error!("cannot create log directory {}: {e}", dir.display());
