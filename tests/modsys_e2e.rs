@@ -433,7 +433,25 @@ fn users_groups_cron_get_url_wait_for_as_root() -> R {
     assert!(ok(&run(&mut s, None, false, "cron", rm)).changed);
     assert!(!host.exists("/etc/cron.d/kp_sweep"));
 
-    // get_url: the test hosts have neither curl nor wget: a clear failure, nothing written.
+    // get_url with curl: a refused connection is a clear failure naming the URL, nothing written.
+    let r = run(
+        &mut s,
+        None,
+        false,
+        "get_url",
+        json!({"url": "http://127.0.0.1:1/x", "dest": "/tmp/kp-x"}),
+    );
+    assert!(r.failed);
+    assert!(
+        format!("{:?}", r.msg).contains("http://127.0.0.1:1/x"),
+        "{r:?}"
+    );
+    assert!(!host.exists("/tmp/kp-x"));
+    // Without curl or wget: a clear failure, nothing written.
+    let hide = host.exec(
+        "for t in curl wget; do p=$(command -v $t) && mv \"$p\" \"$p.kp-hidden\"; done; true",
+    );
+    assert!(hide.ok(), "{hide:?}");
     let r = run(
         &mut s,
         None,
@@ -458,6 +476,8 @@ fn users_groups_cron_get_url_wait_for_as_root() -> R {
     );
     assert!(ok(&r).changed, "mode changed");
     assert_eq!(host.file_mode_owner("/tmp/kp-y").map(|m| m.0), Some(0o600));
+    let back = host.exec("for f in /usr/bin/*.kp-hidden /bin/*.kp-hidden; do [ -e \"$f\" ] && mv \"$f\" \"${f%.kp-hidden}\"; done; true");
+    assert!(back.ok(), "{back:?}");
 
     // wait_for: a port that opens after a delay (sshd's own port is already open), a path,
     // and a timeout with Ansible's message.
