@@ -88,6 +88,10 @@ fn block_child<'t>(task: &'t Task, inh: &Inherit<'t>) -> Inherit<'t> {
 }
 
 /// What an include passes down to the tasks it loads: its parameters (and loop item) as vars.
+/// What an include loaded: its tasks, an included role's handlers, and the name its
+/// `included:` line shows.
+type Included = (Vec<Task>, Vec<Task>, String);
+
 fn include_child<'t>(task: &Task, inh: &Inherit<'t>, params: Vars) -> Inherit<'t> {
     let mut child = inh.clone();
     child.become_ = task.become_.inherit(&inh.become_);
@@ -200,17 +204,21 @@ impl HostRun<'_, '_> {
                 }
                 Ok(None) => {}
             }
-            let tasks = match self.load_included(task, &s) {
-                Ok((t, handlers)) => {
+            let (tasks, shown) = match self.load_included(task, &s) {
+                Ok((t, handlers, shown)) => {
                     self.role_handlers.extend(handlers);
-                    t
+                    (t, shown)
                 }
                 Err(e) => return self.include_failed(&display, e),
             };
-            // Ansible prints "included: file for host" and counts it as ok.
+            // Ansible prints "included: /path/file.yml for host" under the include's header and
+            // counts it as ok.
             self.ctx
                 .reporter
-                .note(&format!("included: {display} for {host}"));
+                .task_start(&display, &task.pos.to_string());
+            self.ctx
+                .reporter
+                .note(&format!("included: {shown} for {host}"));
             self.ctx.reporter.count(&host, |s| s.ok += 1);
             // `apply`: the included tasks run inside a block with those keywords.
             let apply = match &task.action {
@@ -248,8 +256,9 @@ impl HostRun<'_, '_> {
     }
 
     /// Load the tasks an include names (its file or role templated with `scope`).
-    /// Returns the tasks, and the handlers of an included role.
-    fn load_included(&self, task: &Task, scope: &Vars) -> Result<(Vec<Task>, Vec<Task>), String> {
+    /// Returns the tasks, the handlers of an included role, and what Ansible's `included:`
+    /// line names (the file's path, or the role).
+    fn load_included(&self, task: &Task, scope: &Vars) -> Result<Included, String> {
         let host = self.name();
         let templar = self.ctx.templar;
         let dir = &self.ctx.play.dir;
@@ -257,8 +266,12 @@ impl HostRun<'_, '_> {
             Action::IncludeTasks { file, .. } => match templar.render_value(file, scope) {
                 Ok(f) => {
                     let path = parse::resolve_include(dir, task, &to_display(&f));
+                    let shown = std::path::absolute(&path)
+                        .unwrap_or_else(|_| path.clone())
+                        .display()
+                        .to_string();
                     parse::load_tasks_file(&path, dir, &self.ctx.play.search, task.role.clone())
-                        .map(|t| (t, Vec::new()))
+                        .map(|t| (t, Vec::new(), shown))
                         .map_err(|e| e.to_string())
                 }
                 Err(e) => Err(task_error(task, &host, &e.to_string())),
@@ -277,11 +290,12 @@ impl HostRun<'_, '_> {
                         &files,
                         &self.ctx.play.roles_seen,
                     )
+                    .map(|(t, h)| (t, h, n.clone()))
                     .map_err(|e| e.to_string()),
                     Err(e) => Err(task_error(task, &host, &e.to_string())),
                 }
             }
-            _ => Ok((Vec::new(), Vec::new())),
+            _ => Ok((Vec::new(), Vec::new(), String::new())),
         }
     }
 
