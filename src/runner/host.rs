@@ -106,6 +106,8 @@ pub struct HostRun<'p, 's> {
     pub role_handlers: Vec<crate::playbook::model::Task>,
     /// Sessions to `delegate_to` hosts, opened on first use.
     pub delegates: std::collections::HashMap<String, super::connect::HostLink>,
+    /// Running notified handlers (their header says RUNNING HANDLER, as Ansible's).
+    pub in_handlers: bool,
 }
 
 impl HostRun<'_, '_> {

@@ -625,6 +625,7 @@ fn run_host(ctx: &PlayCtx<'_>, st: &mut HostState, gate: &StepGate, forks: &Fork
         notified: Vec::new(),
         role_handlers: Vec::new(),
         delegates: Default::default(),
+        in_handlers: false,
     };
     let inh = Inherit {
         become_: ctx.play.become_.clone(),

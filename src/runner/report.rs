@@ -125,6 +125,8 @@ struct Inner {
     json_plays: Vec<Value>,
     stats: BTreeMap<String, RunCounts>,
     out: StatusWriter,
+    /// The task whose header is printed is a notified handler.
+    handler: bool,
 }
 
 /// Collects and prints everything about a run.
@@ -238,6 +240,7 @@ impl Reporter {
                 json_plays: Vec::new(),
                 stats: BTreeMap::new(),
                 out: StatusWriter::new(out),
+                handler: false,
             }),
         }
     }
@@ -332,7 +335,18 @@ impl Reporter {
 
     /// A task starts on a host (`at`: where it is defined). Its `TASK [...]` header is printed now,
     /// once, so a long task shows what is running instead of the previous task's results.
+    /// A notified handler starts: its header says `RUNNING HANDLER [...]`.
+    pub fn handler_start(&self, task: &str, at: &str) {
+        self.lock().handler = true;
+        self.task_start_as(task, at);
+    }
+
     pub fn task_start(&self, task: &str, at: &str) {
+        self.lock().handler = false;
+        self.task_start_as(task, at);
+    }
+
+    fn task_start_as(&self, task: &str, at: &str) {
         if let Some(p) = &self.progress {
             p.task(task, Instant::now());
         }
@@ -349,7 +363,12 @@ impl Reporter {
             return;
         }
         if self.opts.human {
-            let header = banner(&format!("TASK [{task}]"));
+            let kind = if inner.handler {
+                "RUNNING HANDLER"
+            } else {
+                "TASK"
+            };
+            let header = banner(&format!("{kind} [{task}]"));
             let _ = writeln!(inner.out, "{header}");
             let _ = inner.out.flush();
         }

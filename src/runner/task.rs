@@ -58,9 +58,12 @@ impl HostRun<'_, '_> {
         self.take_delegated_facts();
         let scope = self.scope(task, inh);
         let display = task.display_name();
-        self.ctx
-            .reporter
-            .task_start(&display, &task.pos.to_string());
+        let at = task.pos.to_string();
+        if self.in_handlers {
+            self.ctx.reporter.handler_start(&display, &at);
+        } else {
+            self.ctx.reporter.task_start(&display, &at);
+        }
         let login_user = self.st.link.conn.user.clone();
         let sources = KeywordSources {
             templar: self.ctx.templar,

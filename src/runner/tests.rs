@@ -237,7 +237,7 @@ fn control_flow_vars_loops_blocks_handlers() {
 "#;
     let (rep, out) = run_text(d.path(), pb, &["h1", "h2"], &["extra=from_cli"], &[]);
     assert_eq!(rep.exit_code, 0, "{out}");
-    assert!(out.contains("TASK [my handler]"), "{out}");
+    assert!(out.contains("RUNNING HANDLER [my handler]"), "{out}");
     assert!(out.contains("\"msg\": \"included x\""), "{out}");
     assert!(out.contains("skipping: [h1] => (item=b)"), "{out}");
     let s = &rep.stats["h1"];
@@ -350,7 +350,7 @@ fn control_modules_change_the_run_through_their_effects() {
 "#;
     let (rep, out) = run_text(d.path(), pb, &["h1", "h2"], &[], &[]);
     assert_eq!(rep.exit_code, 0, "{out}");
-    assert!(out.contains("TASK [remember]"), "{out}");
+    assert!(out.contains("RUNNING HANDLER [remember]"), "{out}");
     assert!(!out.contains("TASK [never]"), "{out}");
     assert!(!out.contains("_knockplay"), "{out}");
     assert!(out.contains("TASK [the next play runs]"), "{out}");

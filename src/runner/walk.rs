@@ -326,6 +326,14 @@ impl HostRun<'_, '_> {
         // A handler named twice (a role listed twice, or included again) is notified once: the
         // last one defined shadows the others, as in Ansible; `listen` topics reach every one.
         let handlers: Vec<&Task> = handlers.collect();
+        let was = std::mem::replace(&mut self.in_handlers, true);
+        let flow = self.run_hits(&handlers, notified, inh);
+        self.in_handlers = was;
+        flow
+    }
+
+    /// The handlers `notified` names, in definition order.
+    fn run_hits(&mut self, handlers: &[&Task], notified: &[String], inh: &Inherit<'_>) -> Flow {
         for (i, h) in handlers.iter().enumerate() {
             let name = h.name.clone().unwrap_or_default();
             let display = h.display_name();
