@@ -42,7 +42,7 @@ const RUNS: &str = r#"- hosts: all
     - name: before
       copy: {content: "before\n", dest: /tmp/unsupported-before, mode: "0644"}
     - name: clone it
-      git: {repo: /srv/x.git, dest: /tmp/x}
+      subversion: {repo: 'svn://example.test/x', dest: /tmp/x}
     - name: never reached
       copy: {content: "no\n", dest: /tmp/unsupported-never, mode: "0644"}
 "#;
@@ -122,7 +122,7 @@ fn modules_knockplay_lacks_fail_only_where_their_task_runs() {
     let (out, text) = knockplay(&bed, &[runs.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{text}");
     let want = format!(
-        "module 'git' is not supported by knockplay. The error appears to be in '{}:6:7' (task 'clone it', host host0)",
+        "module 'subversion' is not supported by knockplay. The error appears to be in '{}:6:7' (task 'clone it', host host0)",
         runs.display()
     );
     assert!(text.contains(&want), "missing {want:?} in:\n{text}");
