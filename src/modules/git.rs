@@ -10,7 +10,7 @@
 //! `accept_newhostkey` add `StrictHostKeyChecking=no`/`accept-new`, and the former is reported as
 //! a warning). Git's output comes back after the end marker, framed by length.
 
-use super::probe::{run_script, section, sections};
+use super::probe::{framed, run_script, section};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
 use crate::value::Value;
@@ -260,13 +260,8 @@ pub struct Report {
 
 /// Parse a script's output. Pure.
 pub fn parse_report(out: &[u8]) -> Result<Report, String> {
-    let marker = b"\n@@KP:end\n";
-    let end = out
-        .windows(marker.len())
-        .position(|w| w == marker)
-        .ok_or("the git script stopped early")?;
-    let sec = sections(&String::from_utf8_lossy(&out[..end]));
-    let state = sec.get("state").cloned().unwrap_or_default();
+    let f = framed(out, "git", BLOBS.len(), false)?;
+    let state = f.sections.get("state").cloned().unwrap_or_default();
     let get = |k: &str| {
         state
             .lines()
@@ -274,22 +269,11 @@ pub fn parse_report(out: &[u8]) -> Result<Report, String> {
             .and_then(|v| v.trim().parse::<i32>().ok())
             .unwrap_or(0)
     };
-    let lens: Vec<usize> = sec
-        .get("lens")
-        .map_or("", |s| s)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
+    let blobs: Vec<String> = f
+        .blobs
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
         .collect();
-    if lens.len() != BLOBS.len() {
-        return Err("the git script printed no lengths".into());
-    }
-    let mut rest = &out[end + marker.len()..];
-    let mut blobs = Vec::new();
-    for n in lens {
-        let n = n.min(rest.len());
-        blobs.push(String::from_utf8_lossy(&rest[..n]).into_owned());
-        rest = &rest[n..];
-    }
     let url = blobs[3].trim_end_matches('\n').to_string();
     Ok(Report {
         has_repo: get("has") == 1,

@@ -8,7 +8,7 @@
 //! before and after with `requirements` or a VCS URL; check mode compares `pip list` with the
 //! requirements ([`req`]). pip's output comes back after the end marker, framed by length.
 
-use super::probe::{run_script, section, sections};
+use super::probe::{framed, run_script, section};
 use super::{Args, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::{quote, split_words, WordRules};
 use crate::value::Value;
@@ -380,13 +380,8 @@ pub struct Report {
 
 /// Parse the script's output: state, lengths, then the blobs. Pure.
 pub fn parse_report(out: &[u8]) -> Result<Report, String> {
-    let marker = b"\n@@KP:end\n";
-    let end = out
-        .windows(marker.len())
-        .position(|w| w == marker)
-        .ok_or("the pip script stopped early")?;
-    let sec = sections(&String::from_utf8_lossy(&out[..end]));
-    let state = sec.get("state").cloned().unwrap_or_default();
+    let f = framed(out, "pip", BLOBS.len(), false)?;
+    let state = f.sections.get("state").cloned().unwrap_or_default();
     let get = |k: &str| {
         state
             .lines()
@@ -394,22 +389,11 @@ pub fn parse_report(out: &[u8]) -> Result<Report, String> {
             .and_then(|v| v.trim().parse::<i32>().ok())
             .unwrap_or(0)
     };
-    let lens: Vec<usize> = sec
-        .get("lens")
-        .map_or("", |s| s)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
+    let blobs: Vec<String> = f
+        .blobs
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
         .collect();
-    if lens.len() != BLOBS.len() {
-        return Err("the pip script printed no lengths".into());
-    }
-    let mut rest = &out[end + marker.len()..];
-    let mut blobs = Vec::new();
-    for n in lens {
-        let n = n.min(rest.len());
-        blobs.push(String::from_utf8_lossy(&rest[..n]).into_owned());
-        rest = &rest[n..];
-    }
     let mut b = blobs.into_iter();
     let mut next = || b.next().unwrap_or_default();
     Ok(Report {

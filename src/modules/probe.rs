@@ -341,6 +341,48 @@ pub fn section(name: &str) -> String {
     format!("printf '\\n@@KP:{name}\\n'")
 }
 
+/// Output of a script that prints trusted [`section`]s up to `@@KP:end`, one of them `lens`
+/// (a length per line), then that many raw blobs: text from the target that cannot fake a
+/// section header.
+pub struct Framed {
+    pub sections: IndexMap<String, String>,
+    pub blobs: Vec<Vec<u8>>,
+}
+
+/// Split a [`Framed`] output with `count` blobs. `script` names it in errors. `strict`: a bad
+/// length or a short blob is an error; otherwise bad lengths are skipped and a short blob is
+/// taken as far as it goes.
+pub fn framed(out: &[u8], script: &str, count: usize, strict: bool) -> Result<Framed, String> {
+    let marker = b"\n@@KP:end\n";
+    let end = out
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .ok_or_else(|| format!("the {script} script stopped early"))?;
+    let sections = sections(&String::from_utf8_lossy(&out[..end]));
+    let mut lens = Vec::new();
+    for l in sections.get("lens").map_or("", |s| s).lines() {
+        match l.trim().parse::<usize>() {
+            Ok(n) => lens.push(n),
+            Err(_) if strict => return Err(format!("bad length '{l}'")),
+            Err(_) => {}
+        }
+    }
+    if lens.len() != count {
+        return Err(format!("the {script} script printed no lengths"));
+    }
+    let mut rest = &out[end + marker.len()..];
+    let mut blobs = Vec::with_capacity(count);
+    for n in lens {
+        if strict && n > rest.len() {
+            return Err("the response was cut short".into());
+        }
+        let (b, r) = rest.split_at(n.min(rest.len()));
+        blobs.push(b.to_vec());
+        rest = r;
+    }
+    Ok(Framed { sections, blobs })
+}
+
 /// Split probe output printed with [`section`] headers into name → exact content.
 pub fn sections(out: &str) -> IndexMap<String, String> {
     let mut map = IndexMap::new();

@@ -4,7 +4,7 @@
 use indexmap::IndexMap;
 
 use super::{UriArgs, RESPONSE_CAP};
-use crate::modules::probe::sections;
+use crate::modules::probe::framed;
 use crate::modules::ModuleResult;
 use crate::value::Value;
 
@@ -81,31 +81,8 @@ pub struct Response {
 /// Parse the request script's output: trusted sections up to `@@KP:end`, then the announced
 /// lengths of the write-out, header dump, curl's message and body. Pure.
 pub fn parse_response(out: &[u8]) -> Result<Response, String> {
-    let end_marker = b"\n@@KP:end\n";
-    let end = out
-        .windows(end_marker.len())
-        .position(|w| w == end_marker)
-        .ok_or("the request script stopped early")?;
-    let sec = sections(&String::from_utf8_lossy(&out[..end]));
-    let lens: Vec<usize> = sec
-        .get("lens")
-        .map_or("", |s| s)
-        .lines()
-        .map(|l| l.trim().parse().map_err(|_| format!("bad length '{l}'")))
-        .collect::<Result<_, _>>()?;
-    if lens.len() != 4 {
-        return Err("the request script printed no lengths".into());
-    }
-    let mut rest = &out[end + end_marker.len()..];
-    let mut parts = Vec::new();
-    for n in lens {
-        if n > rest.len() {
-            return Err("the response was cut short".into());
-        }
-        let (p, r) = rest.split_at(n);
-        parts.push(p.to_vec());
-        rest = r;
-    }
+    let f = framed(out, "request", 4, true)?;
+    let (sec, mut parts) = (f.sections, f.blobs);
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let curl = sec.get("curl").cloned().unwrap_or_default();
     let mut lines = curl.lines();
