@@ -10,9 +10,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use common::twin::{ansible_playbook, knockplay, run_playbook, text};
 use common::{Host, TestBed};
 use serde_json::Value;
 
@@ -137,43 +138,20 @@ const KEYS: &[&str] = &[
     "size",
 ];
 
-fn ansible_playbook() -> PathBuf {
-    let venv = std::env::var_os("KNOCKPLAY_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"));
-    venv.join("bin/ansible-playbook")
-}
-
-fn run(mut c: Command, pb: &Path, bed: &TestBed, target: &str, extra: &[&str]) -> Output {
-    c.arg(pb).arg("-i").arg(bed.inventory_file());
-    c.args(["-e", &format!("target={target}")]);
-    c.args(["-e", &format!("keyid={KEY_ID}")]);
-    for e in extra {
-        c.arg(e);
-    }
-    c.env("NO_COLOR", "1")
-        .env("ANSIBLE_NOCOLOR", "1")
-        .env("ANSIBLE_HOST_KEY_CHECKING", "False")
-        .env("ANSIBLE_LOCAL_TEMP", bed.dir().join("ansible-tmp"))
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+fn run(c: Command, pb: &Path, bed: &TestBed, target: &str, extra: &[&str]) -> Output {
+    let vars = [format!("target={target}"), format!("keyid={KEY_ID}")];
+    run_playbook(c, pb, bed, &vars, extra)
 }
 
 /// Run `pb` with both tools (knockplay on `k`, Ansible on `a`).
 fn both(bed: &TestBed, pb: &Path, k: &Host, a: &Host, extra: &[&str]) -> (String, String) {
-    let mut kp = Command::new(env!("CARGO_BIN_EXE_knockplay"));
-    kp.arg("run")
-        .arg("--known-hosts")
-        .arg(bed.dir().join("kp_known_hosts"));
-    let ko = run(kp, pb, bed, &k.name, extra);
+    let ko = run(
+        knockplay(env!("CARGO_BIN_EXE_knockplay"), bed),
+        pb,
+        bed,
+        &k.name,
+        extra,
+    );
     let ao = run(Command::new(ansible_playbook()), pb, bed, &a.name, extra);
     let (kt, at) = (text(&ko), text(&ao));
     assert!(ko.status.success(), "knockplay failed:\n{kt}");

@@ -11,6 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::twin::{ansible_playbook, knockplay, run_playbook, text};
 use common::{Host, TestBed};
 use serde_json::Value;
 
@@ -89,39 +90,12 @@ const PREPARE: &str = "echo kp-twin > /etc/hostname && useradd -m alice && usera
  && printf '# fstab\\n/dev/sdz9 /srv/old ext4 defaults 0 0\\nproc /proc proc defaults 0 0\\n' > /etc/fstab \
  && : > /etc/kp-fstab";
 
-fn ansible_playbook() -> PathBuf {
-    let venv = std::env::var_os("KNOCKPLAY_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/main/.venv"));
-    venv.join("bin/ansible-playbook")
-}
-
-fn run(
-    mut c: Command,
-    pb: &Path,
-    bed: &TestBed,
-    target: &str,
-    fetch: &Path,
-    extra: &[&str],
-) -> Output {
-    c.arg(pb).arg("-i").arg(bed.inventory_file());
-    c.args(["-e", &format!("target={target}")]);
-    c.args(["-e", &format!("fetch_dir={}", fetch.display())]);
-    c.args(extra);
-    c.env("NO_COLOR", "1")
-        .env("ANSIBLE_NOCOLOR", "1")
-        .env("ANSIBLE_HOST_KEY_CHECKING", "False")
-        .env("ANSIBLE_LOCAL_TEMP", bed.dir().join("ansible-tmp"))
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+fn run(c: Command, pb: &Path, bed: &TestBed, target: &str, fetch: &Path, extra: &[&str]) -> Output {
+    let vars = [
+        format!("target={target}"),
+        format!("fetch_dir={}", fetch.display()),
+    ];
+    run_playbook(c, pb, bed, &vars, extra)
 }
 
 struct Twins<'a> {
@@ -135,10 +109,7 @@ struct Twins<'a> {
 
 impl Twins<'_> {
     fn both(&self, extra: &[&str]) -> (String, String) {
-        let mut kp = Command::new(env!("CARGO_BIN_EXE_knockplay"));
-        kp.arg("run")
-            .arg("--known-hosts")
-            .arg(self.bed.dir().join("kp_known_hosts"));
+        let kp = knockplay(env!("CARGO_BIN_EXE_knockplay"), self.bed);
         let ko = run(kp, &self.pb, self.bed, &self.k.name, &self.kf, extra);
         let ao = run(
             Command::new(ansible_playbook()),

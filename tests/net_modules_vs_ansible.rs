@@ -18,6 +18,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::twin::{ansible_playbook, knockplay, run_playbook, text};
 use common::{Host, TestBed};
 use serde_json::Value;
 
@@ -74,13 +75,6 @@ git push -q "$1" main --tags
 cd / && rm -rf /tmp/kp-work
 "#;
 
-fn ansible_playbook() -> PathBuf {
-    let venv = std::env::var_os("KNOCKPLAY_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/main/.venv"));
-    venv.join("bin/ansible-playbook")
-}
-
 /// A pure-Python wheel of `kptoy` 1.0 in `out`, made by hand (no network, no build backend).
 fn make_wheel(out: &Path) -> PathBuf {
     let script = r#"
@@ -113,35 +107,21 @@ with zipfile.ZipFile(os.path.join(out, "kptoy-%s-py3-none-any.whl" % v), "w") as
     out.join("kptoy-1.0-py3-none-any.whl")
 }
 
-fn run(mut c: Command, pb: &Path, bed: &TestBed, target: &str, extra: &[String]) -> Output {
-    c.arg(pb).arg("-i").arg(bed.inventory_file());
-    c.args(["-e", &format!("target={target}")]);
-    for e in extra {
-        c.args(["-e", e]);
-    }
-    c.env("NO_COLOR", "1")
-        .env("ANSIBLE_NOCOLOR", "1")
-        .env("ANSIBLE_HOST_KEY_CHECKING", "False")
-        .env("ANSIBLE_LOCAL_TEMP", bed.dir().join("ansible-tmp"))
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+fn run(c: Command, pb: &Path, bed: &TestBed, target: &str, extra: &[String]) -> Output {
+    let mut vars = vec![format!("target={target}")];
+    vars.extend(extra.iter().cloned());
+    run_playbook(c, pb, bed, &vars, &[])
 }
 
 /// Runs the playbook with knockplay on `k` and with ansible-playbook on `a`.
 fn both(pb: &Path, bed: &TestBed, k: &Host, a: &Host, extra: &[String]) -> (String, String) {
-    let mut kp = Command::new(env!("CARGO_BIN_EXE_knockplay"));
-    kp.arg("run")
-        .arg("--known-hosts")
-        .arg(bed.dir().join("kp_known_hosts"));
-    let ko = run(kp, pb, bed, &k.name, extra);
+    let ko = run(
+        knockplay(env!("CARGO_BIN_EXE_knockplay"), bed),
+        pb,
+        bed,
+        &k.name,
+        extra,
+    );
     let ao = run(Command::new(ansible_playbook()), pb, bed, &a.name, extra);
     let (kt, at) = (text(&ko), text(&ao));
     assert!(ko.status.success(), "knockplay failed:\n{kt}");
