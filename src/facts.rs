@@ -12,22 +12,40 @@ use crate::modules::probe::sections;
 mod local;
 use crate::value::{Value, Vars};
 
+/// The system facts. Every fork on a busy target costs, so files are read with the `read`
+/// builtin (`kp_cat`, `kp_line`) and `uname`'s fields come from `/proc/sys/kernel`; only
+/// `hostname -f`, `id -un` and `ip` run as programs (and the fallbacks where a file is missing).
 const SCRIPT: &str = r#"LC_ALL=C; export LC_ALL
+kp_cat() { while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done < "$1"; }
+kp_line() { l=; IFS= read -r l < "$1" || [ -n "$l" ]; }
 printf '\n@@KP:kv\n'
-echo "nodename=$(uname -n 2>/dev/null || cat /proc/sys/kernel/hostname)"
+if kp_line /proc/sys/kernel/hostname 2>/dev/null; then n=$l; else n=$(uname -n); fi
+echo "nodename=$n"
 f=$(hostname -f 2>/dev/null) || f=
-if [ -z "$f" ]; then set -- $(getent hosts "$(uname -n)" 2>/dev/null); f=${2:-}; fi
+if [ -z "$f" ]; then set -- $(getent hosts "$n" 2>/dev/null); f=${2:-}; fi
 echo "fqdn=$f"
-echo "system=$(uname -s)"
-echo "kernel=$(uname -r)"
-echo "kernel_version=$(uname -v)"
-echo "machine=$(uname -m)"
+if kp_line /proc/sys/kernel/ostype 2>/dev/null; then echo "system=$l"; else echo "system=$(uname -s)"; fi
+if kp_line /proc/sys/kernel/osrelease 2>/dev/null; then echo "kernel=$l"; else echo "kernel=$(uname -r)"; fi
+if kp_line /proc/sys/kernel/version 2>/dev/null; then echo "kernel_version=$l"; else echo "kernel_version=$(uname -v)"; fi
+if kp_line /proc/sys/kernel/arch 2>/dev/null; then echo "machine=$l"; else echo "machine=$(uname -m)"; fi
 echo "user_id=$(id -un 2>/dev/null || whoami)"
-n=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null) || n=
+n=
+if kp_line /sys/devices/system/cpu/online 2>/dev/null; then
+  n=0; kp_ifs=$IFS; IFS=,; set -f
+  for r in $l; do
+    case $r in
+      *[!0-9-]*|'') n=; break ;;
+      *-*) n=$((n + ${r#*-} - ${r%-*} + 1)) ;;
+      *) n=$((n + 1)) ;;
+    esac
+  done
+  IFS=$kp_ifs; set +f
+fi
+[ -n "$n" ] && [ "$n" != 0 ] || n=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null) || n=
 [ -n "$n" ] && [ "$n" != 0 ] || n=$(nproc 2>/dev/null)
 echo "vcpus=$n"
 while read -r k v rest; do [ "$k" = MemTotal: ] && echo "memtotal_kb=$v"; done < /proc/meminfo
-echo "proc1=$(cat /proc/1/comm 2>/dev/null)"
+kp_line /proc/1/comm 2>/dev/null; echo "proc1=$l"
 [ -d /run/systemd/system ] && echo "run_systemd=1"
 [ -e /sbin/openrc ] && echo "openrc=1"
 [ -d /etc/init.d ] && echo "initd=1"
@@ -36,17 +54,22 @@ for m in apt-get dnf yum zypper apk pacman pkg; do
   if command -v "$m" >/dev/null 2>&1; then echo "pkg_bin=$m"; break; fi
 done
 printf '\n@@KP:os_release\n'
-cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null
+if [ -r /etc/os-release ]; then kp_cat /etc/os-release; else kp_cat /usr/lib/os-release 2>/dev/null; fi
 printf '\n@@KP:debian_version\n'
-cat /etc/debian_version 2>/dev/null
+kp_cat /etc/debian_version 2>/dev/null
 printf '\n@@KP:route\n'
-cat /proc/net/route 2>/dev/null
+kp_cat /proc/net/route 2>/dev/null
 printf '\n@@KP:ip\n'
-ip -4 -o addr show 2>/dev/null
+o=$(ip -4 -o addr show 2>/dev/null) || o=
+printf '%s\n' "$o"
 printf '\n@@KP:fib_trie\n'
-cat /proc/net/fib_trie 2>/dev/null
+[ -n "$o" ] || cat /proc/net/fib_trie 2>/dev/null
 printf '\n@@KP:links\n'
-for i in /sys/class/net/*; do [ -e "$i/address" ] && echo "${i##*/} $(cat "$i/address" 2>/dev/null) $(cat "$i/mtu" 2>/dev/null)"; done
+for i in /sys/class/net/*; do
+  [ -e "$i/address" ] || continue
+  kp_line "$i/address" 2>/dev/null; a=$l; kp_line "$i/mtu" 2>/dev/null
+  echo "${i##*/} $a $l"
+done
 "#;
 
 /// The fact-gathering script (run once per host with `sh -c`): the system facts, then the local

@@ -14,8 +14,8 @@ use super::mode::Mode;
 use super::plan::{diff_text, finish, Outcome, Plan};
 use super::probe::{probe, FileState, Kind, ProbeReq, DIFF_MAX};
 use super::write::{
-    basename, dirname, sha256_hex, validate_arg, write_file_script, Attrs, WriteSource, WriteSpec,
-    FILE_COMMON,
+    basename, dirname, sent, sha256_hex, validate_arg, write_file_script, Attrs, WriteSource,
+    WriteSpec, FILE_COMMON,
 };
 use super::{FileDiff, Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
@@ -276,7 +276,7 @@ pub fn plan_file(ca: &CopyArgs, new: &NewContent, states: &[FileState]) -> Resul
         (true, true, Some(real)) => real.clone(),
         _ => dest.clone(),
     };
-    let spec = WriteSpec {
+    let mut spec = WriteSpec {
         dest: target,
         attrs: ca.attrs.clone(),
         // A link being replaced passes on its target's attributes, as `chmod --reference` would.
@@ -298,28 +298,42 @@ pub fn plan_file(ca: &CopyArgs, new: &NewContent, states: &[FileState]) -> Resul
         dir_mode: None,
         preserve_mode: None,
         validate: ca.validate.clone(),
-        source: match &new.remote {
-            Some(r) => WriteSource::Remote(r.clone()),
-            None => WriteSource::Stdin,
-        },
+        source: WriteSource::Stdin,
     };
-    let mut spec = spec;
+    let stdin = match (&new.remote, &new.data) {
+        (Some(r), _) => {
+            spec.source = WriteSource::Remote(r.clone());
+            None
+        }
+        (None, Some(d)) => {
+            let (source, stdin) = sent(d);
+            spec.source = source;
+            stdin
+        }
+        (None, None) => None,
+    };
     if let (Some(dm), true) = (&ca.directory_mode, mkdirs) {
         // New directories get directory_mode, set by the write script as it creates them.
         spec.dir_mode = Some(dm.resolve(0o755, true));
     }
     Ok(Outcome {
-        plan: change(write_file_script(&spec), new, st, &dest),
+        plan: change(write_file_script(&spec), stdin, new, st, &dest),
         ..base
     })
 }
 
-fn change(script: String, new: &NewContent, st: &FileState, dest: &str) -> Plan {
+fn change(
+    script: String,
+    stdin: Option<Vec<u8>>,
+    new: &NewContent,
+    st: &FileState,
+    dest: &str,
+) -> Plan {
     let before = st.content.as_deref().map(diff_text).unwrap_or_default();
     let after = new.data.as_deref().map(diff_text).unwrap_or_default();
     Plan::Change {
         script,
-        stdin: new.data.clone(),
+        stdin,
         diff: Some(FileDiff {
             path: dest.to_string(),
             before,
@@ -640,14 +654,30 @@ mod tests {
                 &["chmod 0777".into()]
             )])
         );
-        // Different content: streamed write.
+        // Different content: small content travels in the script, decoded into the file.
         let o = plan_file(&a, &new, &[st_file("other", 0o644), absent(), dir()]).unwrap();
         let Plan::Change { script, stdin, .. } = &o.plan else {
             panic!()
         };
-        assert_eq!(stdin.as_deref(), Some(&b"hi\n"[..]));
+        assert_eq!(stdin.as_deref(), None);
+        assert!(script.contains("base64 -d > \"$kp_f\""), "{script}");
+        assert!(script.contains("aGkK"), "{script}");
         assert!(script.contains("chmod 0777 \"$kp_f\""), "{script}");
         assert!(script.contains("mv -fT"), "{script}");
+        // Large content is streamed over stdin.
+        let big = NewContent {
+            data: Some(vec![b'x'; super::super::write::INLINE_MAX + 1]),
+            ..new.clone()
+        };
+        let o = plan_file(&a, &big, &[st_file("other", 0o644), absent(), dir()]).unwrap();
+        let Plan::Change { script, stdin, .. } = &o.plan else {
+            panic!()
+        };
+        assert_eq!(
+            stdin.as_ref().map(Vec::len),
+            Some(super::super::write::INLINE_MAX + 1)
+        );
+        assert!(script.contains("cat > \"$kp_f\""), "{script}");
         // Trailing slash: dest is a directory, file goes inside under the src basename.
         let a = ca("/tmp/");
         let o = plan_file(&a, &new, &[dir(), absent(), dir()]).unwrap();

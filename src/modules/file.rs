@@ -33,6 +33,11 @@ const SPEC: Spec = Spec::new(
 )
 .shared(&[FILE_COMMON]);
 
+/// `kp_dirname PATH` sets `kp_n` to `dirname PATH` with builtins only (no process per level of a
+/// new directory tree).
+const DIRNAME_FN: &str = "kp_dirname() { kp_n=$1; while case $kp_n in ?*/) true;; *) false;; esac; do kp_n=${kp_n%/}; done; \
+    case $kp_n in /) ;; */*) kp_n=${kp_n%/*}; while case $kp_n in ?*/) true;; *) false;; esac; do kp_n=${kp_n%/}; done; kp_n=${kp_n:-/};; *) kp_n=.;; esac; }; ";
+
 /// Why the time formats are refused: only `now` and `preserve` are implemented.
 const NO_TIMESTAMPS: &str = "only 'now' and 'preserve' times are supported";
 
@@ -392,7 +397,7 @@ fn plan_directory(
                 .map(|c| c.replace("'$kp_d'", "\"$kp_d\""))
                 .collect::<Vec<_>>();
             let mut script = format!(
-                "kp_p={q}; set --; kp_d=$kp_p; while [ ! -e \"$kp_d\" ] && [ ! -L \"$kp_d\" ]; do set -- \"$kp_d\" \"$@\"; kp_n=$(dirname -- \"$kp_d\"); [ \"$kp_n\" = \"$kp_d\" ] && break; kp_d=$kp_n; done; mkdir -p -- \"$kp_p\"",
+                "{DIRNAME_FN}kp_p={q}; set --; kp_d=$kp_p; while [ ! -e \"$kp_d\" ] && [ ! -L \"$kp_d\" ]; do set -- \"$kp_d\" \"$@\"; kp_dirname \"$kp_d\"; [ \"$kp_n\" = \"$kp_d\" ] && break; kp_d=$kp_n; done; mkdir -p -- \"$kp_p\"",
                 q = quote(path)
             );
             if !per_dir.is_empty() {
@@ -569,6 +574,45 @@ fn plan_hard(fa: &FileArgs, p: &FileProbe) -> Result<Outcome, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_builtin_dirname_is_coreutils_dirname() {
+        let paths = [
+            "/",
+            "//",
+            "/a",
+            "/a/",
+            "/a/b",
+            "/a//b",
+            "/a/b//",
+            "a",
+            "a/",
+            "a/b",
+            "a//b/",
+            ".",
+            "..",
+            "./x",
+            "/a b/c d",
+            "-x/y",
+            "///a///b///",
+        ];
+        for p in paths {
+            let script = format!("{DIRNAME_FN}kp_dirname \"$1\"; printf '%s' \"$kp_n\"");
+            let ours = std::process::Command::new("/bin/sh")
+                .args(["-c", &script, "sh", p])
+                .output()
+                .unwrap();
+            let theirs = std::process::Command::new("dirname")
+                .args(["--", p])
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&ours.stdout),
+                String::from_utf8_lossy(&theirs.stdout).trim_end_matches('\n'),
+                "{p:?}"
+            );
+        }
+    }
+
     use super::super::testing::*;
     use super::*;
     use serde_json::json;

@@ -117,15 +117,42 @@ pub const DIFF_MAX: u64 = 104_448;
 
 /// One shell command that prints the state of every requested path as `@@N` sections of
 /// `key=value` lines. Pure; parsed by [`parse_probe`]. Needs only sh and coreutils.
+///
+/// Every fork on the target costs (a busy fleet host spends most of a task's time in them), so
+/// the script uses builtins where POSIX sh has them: kinds and access by `test`, the canonical
+/// path by `cd -P` (`readlink -f` only when the path itself is a link), one `stat` per path, and
+/// a path asked for twice (followed and not) is reported once when it is not a link (`same=J`).
 pub fn probe_script(reqs: &[ProbeReq]) -> String {
     // Names with a newline would print lines that look like fields: they are reported instead.
-    let mut s = String::from("kp_pnl='\n'; ");
+    // Paths are made absolute first: resolving a path moves the working directory.
+    let mut s = String::from(
+        "kp_pnl='\n'; kp_pwd=$PWD; unset CDPATH; \
+         kp_real() { t=; if [ ! -L \"$p\" ]; then \
+         if [ -d \"$p\" ]; then cd -P -- \"$p\" 2>/dev/null && t=$PWD; \
+         else kp_d=${p%/*}; if cd -P -- \"${kp_d:-/}\" 2>/dev/null; then t=${PWD%/}/${p##*/}; fi; fi; fi; \
+         [ -n \"$t\" ] || t=$(readlink -f -- \"$p\"); }; ",
+    );
     for (i, r) in reqs.iter().enumerate() {
         let l = if r.follow { "-L " } else { "" };
         // Following, the attributes are those of the resolved path printed as `real`, so that
         // owner and path belong together even when a link is swapped during the probe.
         let statted = if r.follow { "$t" } else { "$p" };
-        s.push_str(&format!("p={}; echo @@{i}; ", quote(&r.path)));
+        s.push_str(&format!(
+            "p={}; case $p in /*) ;; *) p=$kp_pwd/$p ;; esac; echo @@{i}; ",
+            quote(&r.path)
+        ));
+        // The same path asked before with the same extras: when it is no link, following it or
+        // not gives the same answer.
+        let twin = reqs[..i].iter().position(|o| {
+            o.path == r.path
+                && o.sha256 == r.sha256
+                && o.sha1 == r.sha1
+                && o.sum_cmd == r.sum_cmd
+                && o.content_max == r.content_max
+        });
+        if let Some(j) = twin {
+            s.push_str(&format!("if [ ! -L \"$p\" ]; then echo same={j}; else "));
+        }
         if r.follow {
             s.push_str("if [ -L \"$p\" ]; then echo islnk=1; fi; k=; ");
         } else {
@@ -138,10 +165,18 @@ pub fn probe_script(reqs: &[ProbeReq]) -> String {
              if [ -L \"$p\" ]; then t=$(readlink -- \"$p\"); case $t in *\"$kp_pnl\"*) echo badname=1;; *) printf 'target=%s\\n' \"$t\";; esac; \
              stat -c 'luid=%u' -- \"$p\"; stat -L -c 'ltarget=%a:%u:%g' -- \"$p\" 2>/dev/null; fi; ",
         );
+        let stat = format!(
+            "stat {l}-c 'mode=%a|uid=%u|gid=%g|owner=%U|group=%G|size=%s|mtime=%Y|atime=%X|ctime=%Z|inode=%i|dev=%d|nlink=%h|ftype=%F' -- \"{statted}\""
+        );
+        // With content asked for, the size decides whether it is sent: the stat line is kept.
+        let stat = if r.content_max.is_some() {
+            format!("st=$({stat}) && printf '%s\\n' \"$st\"; sz=${{st#*|size=}}; sz=${{sz%%|*}}; ")
+        } else {
+            format!("{stat}; ")
+        };
         s.push_str(&format!(
-            "if [ $k != absent ]; then t=$(readlink -f -- \"$p\"); case $t in *\"$kp_pnl\"*) echo badname=1;; *) printf 'real=%s\\n' \"$t\";; esac; \
-             stat {l}-c 'mode=%a|uid=%u|gid=%g|owner=%U|group=%G|size=%s|mtime=%Y|atime=%X|ctime=%Z|inode=%i|dev=%d|nlink=%h|ftype=%F' -- \"{statted}\"; \
-             [ -r \"$p\" ] && echo r=1; [ -w \"$p\" ] && echo w=1; [ -x \"$p\" ] && echo x=1; fi; "
+            "if [ $k != absent ]; then kp_real; case $t in *\"$kp_pnl\"*) echo badname=1;; *) printf 'real=%s\\n' \"$t\";; esac; \
+             {stat}[ -r \"$p\" ] && echo r=1; [ -w \"$p\" ] && echo w=1; [ -x \"$p\" ] && echo x=1; fi; "
         ));
         let mut file_part = String::new();
         if r.sha256 {
@@ -161,13 +196,16 @@ pub fn probe_script(reqs: &[ProbeReq]) -> String {
         }
         if let Some(max) = r.content_max {
             file_part.push_str(&format!(
-                "if [ $(stat -L -c %s -- \"$p\") -le {max} ]; then \
-                 if c=$(base64 -w0 < \"$p\"); then echo content=$c; else echo unreadable=1; fi; fi; "
+                "case $sz in ''|*[!0-9]*) ;; *) if [ \"$sz\" -le {max} ]; then \
+                 if c=$(base64 -w0 < \"$p\"); then echo content=$c; else echo unreadable=1; fi; fi;; esac; "
             ));
         }
         if !file_part.is_empty() {
             // `-f` follows links: a link to a file reports the file's checksum/content.
             s.push_str(&format!("if [ -f \"$p\" ]; then {file_part}fi; "));
+        }
+        if twin.is_some() {
+            s.push_str("fi; ");
         }
     }
     s.push_str("echo @@end");
@@ -189,6 +227,17 @@ pub fn parse_probe(out: &[u8], n: usize) -> Result<Vec<FileState>, String> {
                 return Err(format!("unexpected probe section '{line}'"));
             }
             states.push(FileState::default());
+            continue;
+        }
+        if let Some(j) = line.strip_prefix("same=") {
+            let twin = j.parse::<usize>().ok().filter(|&j| j + 1 < states.len());
+            let Some(j) = twin else {
+                return Err(format!("unexpected probe line '{line}'"));
+            };
+            let copy = states[j].clone();
+            if let Some(last) = states.last_mut() {
+                *last = copy;
+            }
             continue;
         }
         let Some(st) = states.last_mut() else {
@@ -529,6 +578,92 @@ mod tests {
         );
         assert_eq!(st[3].kind, Kind::Absent);
         assert_eq!(st[4].kind, Kind::Directory);
+    }
+
+    /// Runs a probe script with nothing but `stat` on the PATH (and `sh`): what it reports
+    /// without any other program.
+    fn probe_with_only_stat(reqs: &[ProbeReq], cwd: &std::path::Path) -> Vec<FileState> {
+        let bin = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/usr/bin/stat", bin.path().join("stat")).unwrap();
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(probe_script(reqs))
+            .current_dir(cwd)
+            .env("PATH", bin.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        parse_probe(&out.stdout, reqs.len()).unwrap()
+    }
+
+    #[test]
+    fn paths_without_links_are_probed_with_one_stat_and_builtins() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(real.join("d")).unwrap();
+        std::fs::write(real.join("d/f"), "x").unwrap();
+        // A link on the way (not the last component) is resolved by `cd -P`.
+        std::os::unix::fs::symlink(real.join("d"), real.join("via")).unwrap();
+        let f = real.join("via/f");
+        let reqs = vec![
+            ProbeReq::new(f.to_str().unwrap()),
+            ProbeReq {
+                follow: true,
+                ..ProbeReq::new(f.to_str().unwrap())
+            },
+            ProbeReq::new(real.join("via/").to_str().unwrap()),
+            // Relative to the working directory.
+            ProbeReq::new("d/f"),
+            ProbeReq::new("/"),
+        ];
+        let st = probe_with_only_stat(&reqs, &real);
+        let want = real.join("d/f");
+        assert_eq!(st[0].kind, Kind::File);
+        assert_eq!(st[0].real_path.as_deref(), want.to_str());
+        assert_eq!(st[0].size, 1);
+        // The followed twin of a path that is no link is the same state.
+        assert_eq!(st[1], st[0]);
+        assert_eq!(st[2].kind, Kind::Directory);
+        assert_eq!(st[2].real_path.as_deref(), real.join("d").to_str());
+        assert_eq!(st[3].real_path.as_deref(), want.to_str());
+        assert_eq!(st[3].inode, st[0].inode);
+        assert_eq!(st[4].real_path.as_deref(), Some("/"));
+    }
+
+    #[test]
+    fn a_link_is_never_taken_for_its_twin() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap();
+        std::fs::write(real.join("f"), "data").unwrap();
+        std::os::unix::fs::symlink("f", real.join("l")).unwrap();
+        let l = real.join("l");
+        let reqs = vec![
+            ProbeReq::new(l.to_str().unwrap()),
+            ProbeReq {
+                follow: true,
+                ..ProbeReq::new(l.to_str().unwrap())
+            },
+        ];
+        let mut r = LocalRemote::default();
+        let out = crate::ssh::Remote::exec(&mut r, &probe_script(&reqs), None, None).unwrap();
+        let st = parse_probe(&out.stdout, 2).unwrap();
+        assert_eq!(st[0].kind, Kind::Link);
+        assert_eq!(st[1].kind, Kind::File);
+        assert_eq!(st[1].size, 4);
+        assert_eq!(st[1].real_path.as_deref(), real.join("f").to_str());
+    }
+
+    #[test]
+    fn a_twin_naming_itself_or_a_later_section_is_refused() {
+        assert!(parse_probe(b"@@0\nsame=0\n@@end\n", 1).is_err());
+        assert!(parse_probe(b"@@0\nkind=absent\n@@1\nsame=1\n@@end\n", 2).is_err());
+        assert!(parse_probe(b"@@0\nkind=absent\n@@1\nsame=x\n@@end\n", 2).is_err());
+        let ok = parse_probe(b"@@0\nkind=file\nsize=3\n@@1\nsame=0\n@@end\n", 2).unwrap();
+        assert_eq!(ok[1].size, 3);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::args::Args;
 use super::params::Param;
 use super::plan::{diff_text, Outcome, Plan};
 use super::probe::{probe, FileState, Kind, ProbeReq};
-use super::write::{validate_arg, write_file_script, Attrs, WriteSpec};
+use super::write::{sent, validate_arg, write_file_script, Attrs, WriteSpec};
 use super::{FileDiff, ModuleCtx, ModuleError, ModuleResult};
 
 /// The parameters `lineinfile` and `blockinfile` share: the file ([`TextFile`]), the state and
@@ -148,6 +148,7 @@ impl TextFile {
         } else {
             msg
         };
+        let (source, stdin) = sent(&new);
         let spec = WriteSpec {
             dest: dest.clone(),
             attrs: self.attrs.clone(),
@@ -155,6 +156,7 @@ impl TextFile {
             backup: self.backup,
             mkdirs: !st.exists(),
             validate: self.validate.clone(),
+            source,
             ..WriteSpec::default()
         };
         let diff = FileDiff {
@@ -164,7 +166,7 @@ impl TextFile {
         };
         Outcome::new(Plan::Change {
             script: write_file_script(&spec),
-            stdin: Some(new),
+            stdin,
             diff: Some(diff),
         })
         .msg(msg)

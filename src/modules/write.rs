@@ -124,6 +124,22 @@ pub struct WriteSpec {
     pub source: WriteSource,
 }
 
+/// Content up to this size travels inside the write script, decoded straight into the temporary
+/// file (no `cat` and no stdin pipe on the target: two processes fewer per file); larger content
+/// goes over stdin, so the target's shell never holds a large document (and the script stays
+/// below [`super::probe::ARG_MAX_SAFE`] as base64).
+pub const INLINE_MAX: usize = 32 * 1024;
+
+/// The source for new content the controller sends: inline when small (see [`INLINE_MAX`]), with
+/// the stdin to run the script with (`None` when inline).
+pub fn sent(data: &[u8]) -> (WriteSource, Option<Vec<u8>>) {
+    if data.len() <= INLINE_MAX {
+        (WriteSource::Inline(data.to_vec()), None)
+    } else {
+        (WriteSource::Stdin, Some(data.to_vec()))
+    }
+}
+
 /// Where [`write_file_script`] reads the new content from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum WriteSource {
@@ -172,10 +188,27 @@ pub fn write_file_script(spec: &WriteSpec) -> String {
             .map(|m| format!("{m:04o}"))
             .unwrap_or_else(|| "''".into())
     ));
+    let existing = spec.existing.as_ref().filter(|e| e.kind == Kind::File);
+    let mode = match (&spec.attrs.mode, spec.preserve_mode) {
+        (Some(Mode::Preserve), Some(m)) => Some(m),
+        (Some(Mode::Preserve), None) => existing.map(|e| e.mode),
+        (Some(m), _) => Some(m.resolve(existing.map_or(0o644, |e| e.mode), false)),
+        (None, _) => existing.map(|e| e.mode),
+    };
+    if mode.is_none() {
+        // A new file gets the usual 0666 & ~umask: the umask before the temporary file's.
+        s.push_str("kp_um=$(umask)\n");
+    }
+    // The temporary file is made by the shell (`set -C`: O_EXCL, never through a planted
+    // name) with umask 077, as mktemp would, without a process for it; its name carries the
+    // shell's PID, a counter steps past leftovers of an earlier run.
+    let stem = quote(&format!(".{}.kp.", safepath::temp_stem(&base)));
     s.push_str(&format!(
-        "if [ $kp_safe = 1 ]; then kp_f=$(mktemp -- {}) || exit 1; kp_up=; \
+        "if [ $kp_safe = 1 ]; then umask 077; set -C; kp_i=0; kp_f={stem}$$; \
+         until true 2>/dev/null > \"$kp_f\"; do kp_i=$((kp_i + 1)); \
+         if [ $kp_i -ge 20 ]; then true > \"$kp_f\"; exit 1; fi; kp_f={stem}$$.$kp_i; done; \
+         set +C; kp_up=; \
          else kp_private {} || exit 1; kp_f=f; kp_up=../; fi\n",
-        quote(&format!(".{}.kp.XXXXXX", safepath::temp_stem(&base))),
         quote(&safepath::temp_stem(&base)),
     ));
     let mut steps = vec![match &spec.source {
@@ -187,17 +220,9 @@ pub fn write_file_script(spec: &WriteSpec) -> String {
         WriteSource::Remote(src) => format!("cat -- \"$kp_src_dir\"/{} > \"$kp_f\"", quote(src)),
         WriteSource::RemoteVar(var) => format!("cat -- \"${var}\" > \"$kp_f\""),
     }];
-    let existing = spec.existing.as_ref().filter(|e| e.kind == Kind::File);
-    let mode = match (&spec.attrs.mode, spec.preserve_mode) {
-        (Some(Mode::Preserve), Some(m)) => Some(m),
-        (Some(Mode::Preserve), None) => existing.map(|e| e.mode),
-        (Some(m), _) => Some(m.resolve(existing.map_or(0o644, |e| e.mode), false)),
-        (None, _) => existing.map(|e| e.mode),
-    };
     match mode {
         Some(m) => steps.push(format!("chmod {m:04o} \"$kp_f\"")),
-        // mktemp creates 0600; a new file gets the usual 0666 & ~umask.
-        None => steps.push("chmod $(printf %o $((0666 & ~$(umask)))) \"$kp_f\"".into()),
+        None => steps.push("chmod $(printf %o $((0666 & ~$kp_um))) \"$kp_f\"".into()),
     }
     if let Some(e) = existing {
         if spec.attrs.owner.is_none() || spec.attrs.group.is_none() {
@@ -231,7 +256,8 @@ pub fn write_file_script(spec: &WriteSpec) -> String {
         s.push_str("__KP_EOF__\n");
     }
     s.push_str(
-        "rm -f -- \"$kp_f\" \"$kp_f.b\"; [ $kp_safe = 1 ] || { cd .. && rmdir -- \"$kp_w\"; }\nexit $kp_rc\n) || exit $?",
+        "for kp_x in \"$kp_f\" \"$kp_f.b\"; do if [ -e \"$kp_x\" ] || [ -L \"$kp_x\" ]; then rm -f -- \"$kp_x\"; fi; done\n\
+         [ $kp_safe = 1 ] || { cd .. && rmdir -- \"$kp_w\"; }\nexit $kp_rc\n) || exit $?",
     );
     s
 }

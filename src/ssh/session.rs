@@ -31,6 +31,21 @@ pub struct HostSession {
     shell_unavailable: bool,
     /// How the last command went: "shell" or "channel" (for the trace log).
     last_via: &'static str,
+    /// What this session cost the target so far (logged when it ends).
+    stats: SessionStats,
+}
+
+/// Round trips and what was opened for them over a session's life (reconnects included): the
+/// numbers `bench/run` prints per task, logged at debug level (`-vvv`, or
+/// `KNOCKPLAY_LOG=knockplay::ssh::stats=debug`) when the session ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// SSH connections made (1 + reconnects).
+    pub connections: u32,
+    /// Round trips: each command (sent, then its end awaited), and each command shell's hello.
+    pub commands: u32,
+    /// Channels opened: one per command shell, one per command that could not use it.
+    pub channels: u32,
 }
 
 impl std::fmt::Debug for HostSession {
@@ -53,6 +68,10 @@ impl HostSession {
             shell: None,
             shell_unavailable: !opts.command_shell,
             last_via: "",
+            stats: SessionStats {
+                connections: 1,
+                ..SessionStats::default()
+            },
         })
     }
 
@@ -74,9 +93,18 @@ impl HostSession {
         let fresh = HostSession::connect(opts)?;
         // Keep the caller's own options (the wait is a one-off).
         let keep = std::mem::replace(&mut self.opts, fresh.opts.clone());
+        // The totals move to the new connection (the old one's drop logs nothing).
+        let mut stats = std::mem::take(&mut self.stats);
+        stats.connections += 1;
         *self = fresh;
         self.opts = keep;
+        self.stats = stats;
         Ok(())
+    }
+
+    /// Round trips and channels so far.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
     }
 
     /// Cheap liveness check without a round trip: the transport has not failed, the peer has not
@@ -107,6 +135,9 @@ impl HostSession {
                 }
             }
             if self.shell.is_none() {
+                // Its hello is a round trip too.
+                self.stats.channels += 1;
+                self.stats.commands += 1;
                 self.shell = CommandShell::start(&mut self.link, deadline)?;
                 self.shell_unavailable = self.shell.is_none();
             }
@@ -118,6 +149,7 @@ impl HostSession {
             }
         }
         self.last_via = "channel";
+        self.stats.channels += 1;
         run_in_channel(&mut self.link, cmd, stdin, deadline, cap)
     }
 }
@@ -138,6 +170,7 @@ impl Remote for HostSession {
         let timeout = effective_timeout(timeout, self.opts.command_timeout);
         let started = Instant::now();
         let deadline = timeout.map(|t| started + t);
+        self.stats.commands += 1;
         let mut result = self.run(cmd, stdin, deadline);
         if let Err(Fail::NotStarted(e)) = &result {
             if self.link.is_dead() {
@@ -145,6 +178,7 @@ impl Remote for HostSession {
                 // never sent: reconnecting and sending it once is safe.
                 tracing::warn!("{}: {e}; reconnecting", self.opts.name);
                 self.reconnect()?;
+                self.stats.commands += 1;
                 result = self.run(cmd, stdin, deadline);
             }
         }
@@ -194,6 +228,18 @@ impl Drop for HostSession {
         if !self.link.is_dead() {
             self.link.say_goodbye();
         }
+        let s = self.stats;
+        if s.connections == 0 {
+            return;
+        }
+        tracing::debug!(
+            target: "knockplay::ssh::stats",
+            host = self.opts.name.as_str(),
+            connections = s.connections,
+            commands = s.commands,
+            channels = s.channels,
+            "session ended"
+        );
     }
 }
 

@@ -13,6 +13,7 @@ mod common;
 mod listen;
 mod measure;
 mod report;
+mod targets;
 mod tools;
 mod verify;
 
@@ -35,7 +36,15 @@ pub struct Row {
     pub changed: Option<u64>,
     /// Empty when the run succeeded and its checks passed.
     pub problems: Vec<String>,
+    /// What the run cost the hosts (processes, CPU, sshd sessions), summed over hosts.
+    pub target: targets::TargetUsage,
+    /// Commands sent and awaited, summed over hosts: knockplay's own count, else sshd's sessions.
+    pub round_trips: Option<u64>,
 }
+
+/// Tasks of bench/playbook.yml (and operations of deploy.py): the "per task" figures divide by
+/// this and the host count (facts and the handler are in the totals).
+pub const TASKS: u64 = 30;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -83,6 +92,7 @@ fn bench() {
                 bed.started_in.as_secs_f64(),
                 tool.name()
             );
+            targets::log_sessions(&bed);
             for rerun in [false, true] {
                 let row = run_once(tool, &bed, &repo, &logs, rerun, &data_csv);
                 eprintln!("bench:   {}", report::row_line(&row));
@@ -166,10 +176,13 @@ fn run_once(
     );
     let mut cmd = tool.command(bed, repo);
     let load1 = load_average();
+    let before = targets::Snapshot::take(bed);
     let usage = measure::run_measured(&mut cmd, &out, &err)
         .unwrap_or_else(|e| panic!("cannot run {}: {e} ({cmd:?})", tool.name()));
+    let target = targets::Snapshot::take(bed).since(&before);
     let stdout = std::fs::read_to_string(&out).unwrap_or_default();
     let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    let round_trips = tool.round_trips(&stderr).or(target.sessions);
     let changed = tool.changed(&stdout, &stderr);
     let mut problems = Vec::new();
     if usage.code != 0 {
@@ -203,6 +216,8 @@ fn run_once(
         load1,
         changed,
         problems,
+        target,
+        round_trips,
     }
 }
 

@@ -7,9 +7,9 @@ use crate::tools::Tool;
 use crate::Row;
 
 const HEADER: &str =
-    "hosts  run     tool         wall s    CPU s  max RSS MiB  tree RSS MiB  changed   load  busy  check";
+    "hosts  run     tool         wall s    CPU s  max RSS MiB  tree RSS MiB  target CPU s  procs/task  trips/task  changed   load  busy  check";
 const RATIO_HEADER: &str =
-    "hosts  run     ratio                     wall      CPU      max RSS      tree RSS";
+    "hosts  run     ratio                     wall      CPU      max RSS      tree RSS    target CPU";
 
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
@@ -31,8 +31,17 @@ pub fn row_line(r: &Row) -> String {
     } else {
         format!("{} problem(s)", r.problems.len())
     };
+    let per_task = |n: Option<u64>| {
+        n.map_or("?".to_string(), |n| {
+            format!("{:.1}", n as f64 / (crate::TASKS * r.hosts as u64) as f64)
+        })
+    };
+    let target_cpu = r
+        .target
+        .cpu_ns
+        .map_or("?".to_string(), |ns| format!("{:.2}", ns as f64 / 1e9));
     format!(
-        "{:>5}  {:<6}  {:<9}  {:>8.2}  {:>7.2}  {:>11.1}  {:>12.1}  {:>7}  {:>5.1}  {:>3.0}%  {}",
+        "{:>5}  {:<6}  {:<9}  {:>8.2}  {:>7.2}  {:>11.1}  {:>12.1}  {:>12}  {:>10}  {:>10}  {:>7}  {:>5.1}  {:>3.0}%  {}",
         r.hosts,
         run_name(r.rerun),
         r.tool.name(),
@@ -40,6 +49,9 @@ pub fn row_line(r: &Row) -> String {
         r.usage.cpu.as_secs_f64(),
         mib(r.usage.max_rss_kib),
         mib(r.usage.tree_rss_kib),
+        target_cpu,
+        per_task(r.target.processes),
+        per_task(r.round_trips),
         changed,
         r.load1,
         r.usage.machine_busy * 100.0,
@@ -56,7 +68,7 @@ pub fn table(rows: &[Row]) -> String {
     }
     let _ = writeln!(
         s,
-        "\nRatios to knockplay (higher = knockplay better): wall, CPU, max RSS (largest process), tree RSS"
+        "\nRatios to knockplay (higher = knockplay better): wall, CPU, max RSS (largest process), tree RSS, target CPU"
     );
     let _ = writeln!(s, "{RATIO_HEADER}");
     for kp in rows.iter().filter(|r| r.tool == Tool::Knockplay) {
@@ -73,7 +85,7 @@ pub fn table(rows: &[Row]) -> String {
             };
             let _ = writeln!(
                 s,
-                "{:>5}  {:<6}  {:<20}  {:>8}  {:>7}  {:>11}  {:>12}",
+                "{:>5}  {:<6}  {:<20}  {:>8}  {:>7}  {:>11}  {:>12}  {:>12}",
                 kp.hosts,
                 run_name(kp.rerun),
                 format!("{}/knockplay", other.tool.name()),
@@ -84,6 +96,10 @@ pub fn table(rows: &[Row]) -> String {
                     other.usage.tree_rss_kib as f64,
                     kp.usage.tree_rss_kib as f64
                 ),
+                match (other.target.cpu_ns, kp.target.cpu_ns) {
+                    (Some(a), Some(b)) => ratio(a as f64, b as f64),
+                    _ => "-".to_string(),
+                },
             );
         }
     }

@@ -47,7 +47,9 @@ impl Tool {
                     .arg("--known-hosts")
                     .arg(bed.dir().join("knockplay_known_hosts"))
                     .args(["--host-key-checking", "accept-new"])
-                    .env("NO_COLOR", "1");
+                    .env("NO_COLOR", "1")
+                    // Each session logs its round trips when it ends (see round_trips).
+                    .env("KNOCKPLAY_LOG", "warn,knockplay::ssh::stats=debug");
                 c
             }
             Tool::Ansible => {
@@ -79,6 +81,23 @@ impl Tool {
     }
 
     /// Changes the tool reported in its output, or None when the output has no summary (a crash).
+    /// Round trips the tool counted itself, summed over hosts (knockplay logs each session's
+    /// `commands=N`); `None` for the others, whose sessions sshd counts.
+    pub fn round_trips(self, stderr: &str) -> Option<u64> {
+        if self != Tool::Knockplay {
+            return None;
+        }
+        let mut total = None;
+        for line in stderr.lines().filter(|l| l.contains("session ended")) {
+            let n = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("commands="))
+                .and_then(|v| v.parse::<u64>().ok())?;
+            total = Some(total.unwrap_or(0) + n);
+        }
+        total
+    }
+
     pub fn changed(self, stdout: &str, stderr: &str) -> Option<u64> {
         match self {
             Tool::Knockplay | Tool::Ansible => recap_sum(stdout, "changed"),
