@@ -237,11 +237,12 @@ pub fn parse_file_probe(fa: &FileArgs, out: &[u8]) -> Result<FileProbe, String> 
 fn new_path_attrs(path: &str, attrs: &Attrs) -> Vec<String> {
     let q = quote(path);
     let mut cmds = Vec::new();
-    if let Some(o) = &attrs.owner {
-        cmds.push(format!("chown {} {q}", quote(o)));
-    }
-    if let Some(g) = &attrs.group {
-        cmds.push(format!("chgrp {} {q}", quote(g)));
+    // One program for both where both are given (names cannot hold ':', the passwd separator).
+    match (&attrs.owner, &attrs.group) {
+        (Some(o), Some(g)) => cmds.push(format!("chown {} {q}", quote(&format!("{o}:{g}")))),
+        (Some(o), None) => cmds.push(format!("chown {} {q}", quote(o))),
+        (None, Some(g)) => cmds.push(format!("chgrp {} {q}", quote(g))),
+        (None, None) => {}
     }
     if let Some(m) = &attrs.mode {
         cmds.push(format!("chmod {} {q}", quote(&m.chmod_recursive_arg())));

@@ -233,11 +233,11 @@ pub fn write_file_script(spec: &WriteSpec) -> String {
             ));
         }
     }
-    if let Some(o) = &spec.attrs.owner {
-        steps.push(format!("chown {} \"$kp_f\"", quote(o)));
-    }
-    if let Some(g) = &spec.attrs.group {
-        steps.push(format!("chgrp {} \"$kp_f\"", quote(g)));
+    match (&spec.attrs.owner, &spec.attrs.group) {
+        (Some(o), Some(g)) => steps.push(format!("chown {} \"$kp_f\"", quote(&format!("{o}:{g}")))),
+        (Some(o), None) => steps.push(format!("chown {} \"$kp_f\"", quote(o))),
+        (None, Some(g)) => steps.push(format!("chgrp {} \"$kp_f\"", quote(g))),
+        (None, None) => {}
     }
     if let Some(v) = &spec.validate {
         steps.push(format!("{{ {}; }}", v.replace("%s", "\"$PWD/$kp_f\"")));

@@ -133,6 +133,7 @@ pub(super) fn open_session(
     session.set_blocking(true);
     session.set_timeout(u32::try_from(step_timeout.as_millis()).unwrap_or(u32::MAX));
     prefer_known_host_key_types(&session, opts);
+    prefer_cheap_algorithms(&session, opts);
     session.handshake().map_err(|e| {
         if is_timeout(&e) {
             SshError::ConnectTimeout {
@@ -144,6 +145,15 @@ pub(super) fn open_session(
         }
     })?;
 
+    tracing::debug!(
+        "{}: kex {}, host key {}, cipher {}, mac {}, compression {}",
+        opts.addr(),
+        session.methods(MethodType::Kex).unwrap_or("?"),
+        session.methods(MethodType::HostKey).unwrap_or("?"),
+        session.methods(MethodType::CryptCs).unwrap_or("?"),
+        session.methods(MethodType::MacCs).unwrap_or("?"),
+        session.methods(MethodType::CompCs).unwrap_or("?"),
+    );
     let (blob, _) = session
         .host_key()
         .ok_or_else(|| session_error("server sent no host key".into()))?;
@@ -235,6 +245,70 @@ fn set_tcp_keepalive(fd: RawFd, interval: Duration) {
         libc::TCP_USER_TIMEOUT,
         &user_timeout_ms.to_ne_bytes(),
     );
+}
+
+/// Algorithms that cost both ends least, first (a fleet host pays for every handshake with CPU the
+/// run needs): curve25519 key exchange, AES-GCM (AES-NI on both sides, no separate MAC), and no
+/// compression. The rest of what libssh2 supports stays behind them, so no server is refused.
+const CHEAP_FIRST: [(MethodType, &str, &[&str]); 5] = [
+    (
+        MethodType::Kex,
+        "key exchange",
+        &[
+            "curve25519-sha256",
+            "curve25519-sha256@libssh.org",
+            "ecdh-sha2-nistp256",
+        ],
+    ),
+    (
+        MethodType::CryptCs,
+        "cipher",
+        &[
+            "aes128-gcm@openssh.com",
+            "aes256-gcm@openssh.com",
+            "aes128-ctr",
+        ],
+    ),
+    (
+        MethodType::CryptSc,
+        "cipher",
+        &[
+            "aes128-gcm@openssh.com",
+            "aes256-gcm@openssh.com",
+            "aes128-ctr",
+        ],
+    ),
+    (MethodType::CompCs, "compression", &["none"]),
+    (MethodType::CompSc, "compression", &["none"]),
+];
+
+fn prefer_cheap_algorithms(session: &Session, opts: &ConnectOptions) {
+    for (method, what, first) in CHEAP_FIRST {
+        let Ok(supported) = session.supported_algs(method) else {
+            continue;
+        };
+        let mut prefs: Vec<&str> = first
+            .iter()
+            .copied()
+            .filter(|a| supported.contains(a))
+            .collect();
+        if matches!(method, MethodType::CompCs | MethodType::CompSc) {
+            // Only "none": compression costs CPU on a LAN and libssh2 would not use it anyway.
+            prefs.truncate(1);
+        } else {
+            for a in &supported {
+                if !prefs.contains(a) {
+                    prefs.push(a);
+                }
+            }
+        }
+        if prefs.is_empty() {
+            continue;
+        }
+        if let Err(e) = session.method_pref(method, &prefs.join(",")) {
+            tracing::debug!("{}: cannot set the {what} preference: {e}", opts.addr());
+        }
+    }
 }
 
 /// Ask the server for a key type we already know for this host, as OpenSSH does; otherwise a server

@@ -57,7 +57,7 @@ pub fn log_sessions(bed: &TestBed) {
     for h in &bed.hosts {
         for _ in 0..50 {
             if h.exec("[ -s /run/sshd.pid ] && kill -0 \"$(cat /run/sshd.pid)\"")
-                .code
+                .rc
                 == 0
             {
                 break;
