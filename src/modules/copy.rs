@@ -199,7 +199,11 @@ pub fn file_probe_reqs(ca: &CopyArgs, basename: Option<&str>, diff: bool) -> Vec
     vec![
         req(trimmed.clone()),
         req(join(&trimmed, basename.unwrap_or(""))),
-        ProbeReq::new(dirname(&trimmed)),
+        // Only asked whether it is a directory (when dest does not exist).
+        ProbeReq {
+            kind_only: true,
+            ..ProbeReq::new(dirname(&trimmed))
+        },
     ]
 }
 

@@ -101,6 +101,8 @@ pub struct ProbeReq {
     pub sum_cmd: Option<&'static str>,
     /// Include the content of a regular file no larger than this many bytes.
     pub content_max: Option<u64>,
+    /// Only what the path is (`kind`, `islnk`), told by `test` alone: no `stat`, no attributes.
+    pub kind_only: bool,
 }
 
 impl ProbeReq {
@@ -144,12 +146,21 @@ pub fn probe_script(reqs: &[ProbeReq]) -> String {
         // The same path asked before with the same extras: when it is no link, following it or
         // not gives the same answer.
         let twin = reqs[..i].iter().position(|o| {
-            o.path == r.path
+            !o.kind_only
+                && o.path == r.path
                 && o.sha256 == r.sha256
                 && o.sha1 == r.sha1
                 && o.sum_cmd == r.sum_cmd
                 && o.content_max == r.content_max
         });
+        if r.kind_only {
+            s.push_str(
+                "if [ -L \"$p\" ]; then echo islnk=1; fi; \
+                 if [ -d \"$p\" ]; then echo kind=directory; elif [ -f \"$p\" ]; then echo kind=file; \
+                 elif [ -e \"$p\" ]; then echo kind=other; else echo kind=absent; fi; ",
+            );
+            continue;
+        }
         if let Some(j) = twin {
             s.push_str(&format!("if [ ! -L \"$p\" ]; then echo same={j}; else "));
         }
@@ -632,6 +643,34 @@ mod tests {
         assert_eq!(st[3].real_path.as_deref(), want.to_str());
         assert_eq!(st[3].inode, st[0].inode);
         assert_eq!(st[4].real_path.as_deref(), Some("/"));
+    }
+
+    #[test]
+    fn a_kind_only_request_runs_no_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap();
+        std::fs::write(real.join("f"), "x").unwrap();
+        std::os::unix::fs::symlink("f", real.join("l")).unwrap();
+        let req = |p: &str| ProbeReq {
+            kind_only: true,
+            ..ProbeReq::new(real.join(p).to_str().unwrap())
+        };
+        let reqs = [req(""), req("f"), req("l"), req("nope")];
+        let bin = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(probe_script(&reqs))
+            .env("PATH", bin.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let st = parse_probe(&out.stdout, reqs.len()).unwrap();
+        let kinds: Vec<Kind> = st.iter().map(|s| s.kind).collect();
+        assert_eq!(
+            kinds,
+            [Kind::Directory, Kind::File, Kind::File, Kind::Absent]
+        );
+        assert!(st[2].is_link && !st[1].is_link);
     }
 
     #[test]
