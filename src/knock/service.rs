@@ -239,7 +239,11 @@ pub fn listen(
 
 /// Opens the history (marking runs cut off last time) and the log directory.
 fn prepare(config: &ListenConfig) -> Result<Arc<History>, ListenError> {
-    let history = Arc::new(History::open(&config.runner.state_dir)?);
+    let history = Arc::new(History::open_for_listener(
+        &config.history,
+        &config.runner.state_dir,
+    )?);
+    history.keep_leases(config.history.lease);
     let days = config.listener.history_retention_days;
     if days > 0 {
         let before = SystemTime::now() - Duration::from_secs(u64::from(days) * 86_400);
@@ -249,11 +253,13 @@ fn prepare(config: &ListenConfig) -> Result<Arc<History>, ListenError> {
             Err(e) => tracing::error!("history: cannot prune: {e}"),
         }
     }
-    let interrupted = history.mark_interrupted(SystemTime::now())?;
-    if interrupted > 0 {
-        tracing::warn!(
-            "{interrupted} run(s) were cut off when the listener last stopped: marked interrupted"
-        );
+    match history.mark_interrupted(SystemTime::now()) {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            "{n} run(s) were cut off when their listener stopped: marked interrupted"
+        ),
+        // A shared database that is away now: its lease keeper does this once it is back.
+        Err(e) => tracing::error!("history: cannot mark cut-off runs interrupted: {e}"),
     }
     crate::private_fs::dir(&config.runner.log_dir).map_err(|source| ListenError::LogDir {
         path: config.runner.log_dir.clone(),
