@@ -517,6 +517,9 @@ fn reload(
     if new.runner.state_dir != current.runner.state_dir {
         tracing::warn!("state_dir changed: takes effect at the next start");
     }
+    if new.history != current.history {
+        tracing::warn!("[history] changed: takes effect at the next start");
+    }
     if new.listener.receive_buffer != current.listener.receive_buffer {
         tracing::warn!("receive_buffer changed: applies to newly opened interfaces only");
     }
