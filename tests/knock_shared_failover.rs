@@ -202,6 +202,22 @@ fn a_killed_listeners_run_is_interrupted_when_its_lease_expires_and_the_other_li
     control.shutdown();
     listener_b.join().unwrap().unwrap();
 
+    // `knockplay history --url` reads the shared database (password from PGPASSWORD).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_knockplay"))
+        .args(["history", "--url", &url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("claimed_elsewhere"), "{text}");
+    assert!(
+        text.contains("error: listener ctl-a stopped renewing its claim (lease expired)"),
+        "{text}"
+    );
     let h = History::open_url(&HistoryUrl::parse(&url, Path::new("/")).unwrap()).unwrap();
     let (knocks, runs) = h
         .query(&Query::default(), std::time::SystemTime::now())

@@ -314,6 +314,11 @@ impl Store for PgStore {
     }
 
     fn spa_nonce_record(&self, nonce: &[u8; 16], seen_unix: i64) -> Result<bool, HistoryError> {
+        // Called on the detector thread: never wait for a reconnection there (the writer and the
+        // lease keeper reconnect); the in-memory replay cache still guards meanwhile.
+        if !self.up() {
+            return Err(pg_err(&self.url, "database unreachable (degraded)"));
+        }
         self.with(|c| {
             let n = c.execute(
                 "INSERT INTO spa_nonces (nonce, seen_unix) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -464,6 +469,10 @@ impl Store for PgStore {
         let now = unix_millis(SystemTime::now());
         let until = now + self.lease.as_millis() as i64;
         let before = unix_millis(knocked) - SAME_KNOCK.as_millis() as i64;
+        if !self.up() {
+            // Runs do not wait for reconnection attempts; the writer and lease keeper make them.
+            return Claim::Unavailable("database unreachable".into());
+        }
         let host = host.to_string();
         let got = self.with(|c| {
             let mut tx = c.transaction()?;
