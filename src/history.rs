@@ -364,6 +364,17 @@ impl History {
             .spa_nonce_record(nonce, i64::try_from(seen_unix).unwrap_or(i64::MAX))
     }
 
+    /// The other listener that recorded `nonce` within the last few seconds before `now_unix`
+    /// (the same packet, seen by both), if another did. Later, the same nonce is a replay.
+    pub fn spa_nonce_owner(
+        &self,
+        nonce: &[u8; 16],
+        now_unix: u64,
+    ) -> Result<Option<String>, HistoryError> {
+        let since = i64::try_from(now_unix).unwrap_or(i64::MAX) - 2;
+        self.store.spa_nonce_owner(nonce, since)
+    }
+
     /// Nonces seen at or after `since` (unix seconds); older ones are deleted (a packet that old
     /// is stale anyway).
     pub fn spa_nonces_since(&self, since: u64) -> Result<Vec<([u8; 16], u64)>, HistoryError> {

@@ -321,10 +321,26 @@ impl Store for PgStore {
         }
         self.with(|c| {
             let n = c.execute(
-                "INSERT INTO spa_nonces (nonce, seen_unix) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&nonce.as_slice(), &seen_unix],
+                "INSERT INTO spa_nonces (nonce, seen_unix, listener) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&nonce.as_slice(), &seen_unix, &self.listener],
             )?;
             Ok(n == 1)
+        })
+    }
+
+    fn spa_nonce_owner(
+        &self,
+        nonce: &[u8; 16],
+        since: i64,
+    ) -> Result<Option<String>, HistoryError> {
+        self.with(|c| {
+            Ok(c.query_opt(
+                "SELECT listener FROM spa_nonces WHERE nonce = $1 AND listener <> $2
+                    AND seen_unix >= $3",
+                &[&nonce.as_slice(), &self.listener, &since],
+            )?
+            .map(|r| r.get(0)))
         })
     }
 

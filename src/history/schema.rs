@@ -60,6 +60,7 @@ CREATE INDEX IF NOT EXISTS runs_host ON runs(host, queued_ms);
     let mut v2 = String::from(
         "
 ALTER TABLE runs ADD COLUMN listener TEXT NOT NULL DEFAULT '';
+ALTER TABLE spa_nonces ADD COLUMN listener TEXT NOT NULL DEFAULT '';
 CREATE INDEX knocks_run ON knocks(run_id);
 CREATE TABLE claims (
     host TEXT NOT NULL,

@@ -48,6 +48,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Runs this listener left `queued`/`running` (and, shared, runs whose claim expired).
     fn mark_interrupted(&self, at_ms: i64) -> Result<usize, HistoryError>;
     fn spa_nonce_record(&self, nonce: &[u8; 16], seen_unix: i64) -> Result<bool, HistoryError>;
+    /// The other listener that recorded `nonce` at or after `since` (unix seconds), if any.
+    fn spa_nonce_owner(
+        &self,
+        _nonce: &[u8; 16],
+        _since: i64,
+    ) -> Result<Option<String>, HistoryError> {
+        Ok(None)
+    }
     fn spa_nonces_since(&self, since: i64) -> Result<Vec<(Vec<u8>, i64)>, HistoryError>;
     /// Applies a batch in one transaction. `Err`: nothing was applied (database away).
     fn apply(&self, ops: &[Op]) -> Result<Applied, HistoryError>;

@@ -101,7 +101,22 @@ fn two_listeners_run_a_knock_once_and_a_dead_listeners_claim_expires() {
     );
     // The replay cache is shared too.
     assert!(a.spa_nonce_record(&[7; 16], 100).unwrap());
-    assert!(!b.spa_nonce_record(&[7; 16], 100).unwrap());
+    assert!(!b.spa_nonce_record(&[7; 16], 101).unwrap());
+    // b saw the packet a recorded a second ago: not a replay, a's to run.
+    assert_eq!(
+        b.spa_nonce_owner(&[7; 16], 101).unwrap().as_deref(),
+        Some("a")
+    );
+    assert_eq!(
+        a.spa_nonce_owner(&[7; 16], 101).unwrap(),
+        None,
+        "at a: a replay"
+    );
+    assert_eq!(
+        b.spa_nonce_owner(&[7; 16], 160).unwrap(),
+        None,
+        "later: a replay"
+    );
 }
 
 #[test]

@@ -628,7 +628,20 @@ impl SpaCheck {
                 {
                     Ok(true) => {}
                     Ok(false) => {
-                        trigger.spa_refused(Some(acc.door), d.source, spa::Refusal::Replay, at);
+                        // With a shared history the other listener may have seen this very
+                        // packet first: not a replay, just not ours to run.
+                        let history = trigger.history();
+                        match history.spa_nonce_owner(&acc.message.nonce, now_unix) {
+                            Ok(Some(other)) => {
+                                trigger.spa_claimed_elsewhere(acc.door, acc.target, &other, at)
+                            }
+                            _ => trigger.spa_refused(
+                                Some(acc.door),
+                                d.source,
+                                spa::Refusal::Replay,
+                                at,
+                            ),
+                        }
                         return;
                     }
                     Err(e) => tracing::error!("history: cannot record an SPA nonce: {e}"),
