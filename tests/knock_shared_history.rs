@@ -16,9 +16,14 @@ use common::postgres::{PgServer, PASSWORD};
 use common::{TestBed, UserDataOrder};
 use knock_support::{privileged, RecordingLauncher};
 use knockplay::history::{History, HistoryUrl, Query, RunRow};
+use knockplay::knock::spa;
 use knockplay::knock::{listen, Control, ListenError, ListenSummary};
 
 const HOSTS: usize = 20;
+
+const SEQUENCE_DOOR: &str = r#"[[door]]
+name = "base"
+sequence = ["7003/tcp", "8001/udp", "9005/tcp"]"#;
 
 struct Pair {
     controls: Vec<Control>,
@@ -27,6 +32,16 @@ struct Pair {
 
 impl Pair {
     fn start(bed: &TestBed, dir: &Path, url: &str, launcher: &Arc<RecordingLauncher>) -> Pair {
+        Pair::start_with(bed, dir, url, launcher, SEQUENCE_DOOR)
+    }
+
+    fn start_with(
+        bed: &TestBed,
+        dir: &Path,
+        url: &str,
+        launcher: &Arc<RecordingLauncher>,
+        door: &str,
+    ) -> Pair {
         std::fs::write(dir.join("site.yml"), "- hosts: all\n  tasks: []\n").unwrap();
         let mut pair = Pair {
             controls: Vec::new(),
@@ -51,9 +66,7 @@ url = "{url}"
 listener_id = "{id}"
 lease = 5
 
-[[door]]
-name = "base"
-sequence = ["7003/tcp", "8001/udp", "9005/tcp"]
+{door}
 allow = ["{subnet}"]
 playbook = "site.yml"
 cooldown = 60
@@ -231,4 +244,93 @@ fn postgres_stopped_for_30s_during_a_herd_every_host_is_configured_and_no_row_is
         assert!(!spool.exists(), "{} is written and gone", spool.display());
     }
     eprintln!("database down 30 s: {HOSTS} hosts, {made} runs (degraded: no claims), all ran within {all_ran:?}");
+}
+
+#[test]
+fn an_spa_packet_seen_by_both_listeners_runs_once_and_its_replay_is_refused_by_both() {
+    if !privileged() {
+        eprintln!("skipped: needs root to capture on the test bridge");
+        return;
+    }
+    std::env::set_var("PGPASSWORD", PASSWORD);
+    let pg = PgServer::start();
+    let url = pg.create_db("knock");
+    let bed = TestBed::start(1).unwrap_or_else(|e| panic!("test bed: {e:?}"));
+    let h = &bed.hosts[0];
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("fleet.key");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_knockplay"))
+        .arg("keygen")
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let door = format!(
+        "[[door]]\nname = \"boot\"\nspa_key_file = \"{}\"",
+        key_file.display()
+    );
+    let launcher = RecordingLauncher::new(Duration::from_millis(500));
+    let pair = Pair::start_with(&bed, dir.path(), &url, &launcher, &door);
+
+    let key = spa::read_key_file(&key_file).unwrap();
+    let fingerprints = h
+        .exec("ls /etc/ssh/ssh_host_*_key.pub")
+        .stdout
+        .lines()
+        .map(|p| spa::fingerprint_of_pubkey_line(&h.read_to_string(p.trim()).unwrap()).unwrap())
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let msg = spa::Message {
+        door: "boot".into(),
+        timestamp: now,
+        nonce: [9; 16],
+        reach: None,
+        fingerprints,
+        name: "twin".into(),
+    };
+    let packet = spa::seal(&key, &msg, [9; 24]).unwrap();
+    h.write_file("/tmp/spa-packet", &packet).unwrap();
+    let send = || {
+        let r = h.exec(&format!(
+            "bash -c 'cat /tmp/spa-packet > /dev/udp/{}/{}'",
+            bed.gateway_ip,
+            spa::DEFAULT_PORT
+        ));
+        assert!(r.ok(), "{}", r.stderr);
+    };
+    send();
+    wait_for("the run", Duration::from_secs(30), || {
+        launcher.hosts().len() == 1
+    });
+    // Well past the moment both listeners saw it: the same packet again is a replay.
+    std::thread::sleep(Duration::from_secs(4));
+    send();
+    std::thread::sleep(Duration::from_secs(3));
+    pair.stop();
+
+    assert_eq!(launcher.hosts(), vec![h.ip], "one run");
+    let (knocks, runs) = history(&url);
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    let mut results: Vec<&str> = knocks.iter().map(|k| k.result.as_str()).collect();
+    results.sort();
+    assert_eq!(
+        results,
+        ["accepted", "claimed_elsewhere", "replay", "replay"],
+        "{knocks:#?}"
+    );
+    let other = knocks
+        .iter()
+        .find(|k| k.result == "claimed_elsewhere")
+        .unwrap();
+    assert_eq!(
+        other.detail,
+        format!("listener {} accepted this SPA packet", runs[0].listener)
+    );
 }
