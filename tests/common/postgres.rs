@@ -54,6 +54,7 @@ impl PgServer {
     /// initdb + start; panics with the server's log when it does not come up.
     pub fn start() -> PgServer {
         let bin = bin_dir();
+        remove_leftovers(&bin);
         let base = std::env::temp_dir().join(format!(
             "kp-pg-{}-{}",
             std::process::id(),
@@ -230,6 +231,48 @@ impl Drop for PgServer {
                 .status();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Servers of test processes that were killed before their `Drop` ran: stopped and removed.
+fn remove_leftovers(bin: &Path) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("kp-pg-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let data = e.path().join("data");
+        if data.join("postmaster.pid").exists() {
+            // pg_ctl refuses to run as root: as the data directory's owner.
+            let owner = std::fs::metadata(&data)
+                .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+                .unwrap_or(65534);
+            let mut cmd = if unsafe { libc_geteuid() } == 0 {
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={owner}"))
+                    .arg("--clear-groups")
+                    .arg(bin.join("pg_ctl"));
+                c
+            } else {
+                Command::new(bin.join("pg_ctl"))
+            };
+            cmd.args(["-m", "immediate", "-w", "-t", "30", "stop", "-D"])
+                .arg(&data)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let _ = cmd.status();
+        }
+        let _ = std::fs::remove_dir_all(e.path());
     }
 }
 
