@@ -195,13 +195,28 @@ impl PgStore {
 }
 
 fn migrate(c: &mut Client) -> Result<(), postgres::Error> {
+    let migrations = schema::migrations(Dialect::Postgres);
+    let latest = migrations.last().map_or(0, |m| m.0);
+    // Up to date: nothing to create, so a reader with SELECT rights only gets in too.
+    let versioned: bool = c
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?
+        .get(0);
+    let current: Option<i32> = if versioned {
+        c.query_one("SELECT MAX(version) FROM schema_version", &[])?
+            .get(0)
+    } else {
+        None
+    };
+    if current.is_some_and(|v| i64::from(v) >= latest) {
+        return Ok(());
+    }
     let mut tx = c.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
     let have: i32 = tx
         .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?
         .get(0);
-    for (version, sql) in schema::migrations(Dialect::Postgres) {
+    for (version, sql) in migrations {
         if version > i64::from(have) {
             tx.batch_execute(&sql)?;
             let v = version as i32;

@@ -177,3 +177,31 @@ fn rows_wait_in_the_spool_while_postgres_is_down_and_arrive_when_it_is_back() {
     assert!(!file.exists(), "an empty spool leaves no file");
     assert_eq!(h.health().write_errors, 0);
 }
+
+#[test]
+fn a_reader_with_select_rights_only_reads_a_migrated_history() {
+    let bed = Bed::postgres();
+    let pg = bed.pg.as_ref().unwrap();
+    let h = bed.open();
+    h.record_knock(&KnockRecord {
+        at: SystemTime::now(),
+        source: host(),
+        door: "d".into(),
+        outcome: KnockOutcome::Accepted,
+        detail: String::new(),
+        run_id: None,
+    })
+    .unwrap();
+    let mut admin = pg.client("history");
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE reader LOGIN PASSWORD '{}';
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader;",
+            super::pg_server::PASSWORD
+        ))
+        .unwrap();
+    let url = bed.url.to_string().replace("knockplay@", "reader@");
+    let reader = History::open_url(&HistoryUrl::parse(&url, Path::new("/")).unwrap()).unwrap();
+    let (knocks, _) = reader.query(&Query::default(), SystemTime::now()).unwrap();
+    assert_eq!(knocks.len(), 1);
+}
