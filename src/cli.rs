@@ -239,8 +239,12 @@ pub struct HistoryArgs {
     #[arg(short = 'c', long = "config", default_value = "knock.toml")]
     pub config: PathBuf,
     /// The listener's state directory (instead of reading it from the config).
-    #[arg(long = "state-dir")]
+    #[arg(long = "state-dir", conflicts_with = "url")]
     pub state_dir: Option<PathBuf>,
+    /// The history database: sqlite:///path or postgres://user@host:port/db (password from
+    /// PGPASSWORD or the pgpass file), instead of the config's [history] url.
+    #[arg(long)]
+    pub url: Option<String>,
     /// Only this source address.
     #[arg(long)]
     pub host: Option<String>,
@@ -734,12 +738,17 @@ pub fn history(a: &HistoryArgs) -> i32 {
 }
 
 fn try_history(a: &HistoryArgs) -> Result<i32, i32> {
-    let state_dir = match &a.state_dir {
-        Some(d) => d.clone(),
-        None => {
-            let loaded =
-                crate::config::load(&a.config).map_err(|e| format!("{e} (or pass --state-dir)"));
-            fail(loaded, exit::UNREACHABLE_OR_PARSE)?.runner.state_dir
+    let url = match (&a.url, &a.state_dir) {
+        (Some(u), _) => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let url = crate::history::HistoryUrl::parse(u, &cwd).map_err(|e| format!("--url: {e}"));
+            fail(url, exit::BAD_OPTIONS)?
+        }
+        (None, Some(d)) => crate::history::HistoryUrl::default_for(d),
+        (None, None) => {
+            let loaded = crate::config::load(&a.config)
+                .map_err(|e| format!("{e} (or pass --state-dir or --url)"));
+            fail(loaded, exit::UNREACHABLE_OR_PARSE)?.history.url
         }
     };
     let host = match &a.host {
@@ -760,7 +769,7 @@ fn try_history(a: &HistoryArgs) -> Result<i32, i32> {
     };
     let q = crate::history::Query { host, since };
     let mut out = std::io::stdout();
-    match crate::history::print(&state_dir, &q, a.json, &mut out) {
+    match crate::history::print(&url, &q, a.json, &mut out) {
         Err(crate::history::HistoryError::Output(e)) => stdout_gone(e),
         printed => fail(printed, 1).map(|()| exit::OK),
     }

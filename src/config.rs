@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+pub use crate::history::HistorySettings;
 use crate::knock::flags::TcpFlagRule;
 use crate::knock::port::PortSpec;
 use crate::knock::sequence::DoorSequence;
@@ -33,6 +34,7 @@ pub struct ListenConfig {
     pub source: PathBuf,
     pub listener: ListenerSettings,
     pub runner: RunnerSettings,
+    pub history: HistorySettings,
     pub doors: Vec<Door>,
 }
 
@@ -232,7 +234,7 @@ impl ListenConfig {
             self.runner.ssh_wait.as_secs(),
             self.runner.host_key_checking.as_str(),
             self.runner.log_dir.display(),
-            crate::history::db_path(&self.runner.state_dir).display(),
+            self.history.url,
         );
         for d in &self.doors {
             let allow = match &d.allow {

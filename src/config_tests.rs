@@ -158,7 +158,7 @@ fn unknown_keys_are_rejected_with_line_and_column() {
     let errors = d.errors("[listner]\n");
     assert!(
         errors[0].starts_with(
-            "knock.toml:1:2: unknown field `listner`, expected one of `listener`, `runner`, `door`"
+            "knock.toml:1:2: unknown field `listner`, expected one of `listener`, `runner`, `history`, `door`"
         ),
         "{}",
         errors[0]
@@ -381,4 +381,39 @@ fn spa_doors_take_private_keys_and_exclude_sequences() {
     assert!(bad[0].contains("32 bytes in base64"), "{bad:?}");
     let three = d.errors(&door("spa_key_file = [\"k1\", \"k1\", \"k1\"]\n"));
     assert!(three[0].contains("one key, or two"), "{three:?}");
+}
+
+#[test]
+fn history_defaults_to_sqlite_in_state_dir_and_takes_a_postgres_url_without_password() {
+    let d = Dir::new();
+    let c = d.parse(GOOD).unwrap();
+    assert_eq!(
+        c.history.url,
+        crate::history::HistoryUrl::Sqlite("/tmp/kp-state/history.sqlite3".into())
+    );
+    assert!(c
+        .describe()
+        .contains("history: sqlite:///tmp/kp-state/history.sqlite3"));
+    let text = format!(
+        "{GOOD}\n[history]\nurl = \"postgres://kp@db.example:5433/knock?sslmode=require\"\nlease = 10\nlistener_id = \"ctl-a\"\n"
+    );
+    let c = d.parse(&text).unwrap();
+    assert_eq!(
+        c.history.url.to_string(),
+        "postgres://kp@db.example:5433/knock?sslmode=require"
+    );
+    assert_eq!(c.history.lease, Duration::from_secs(10));
+    assert_eq!(c.history.listener_id, "ctl-a");
+    let line = GOOD.lines().count() + 3;
+    let text = format!("{GOOD}\n[history]\nurl = \"postgres://kp:s3cret@db/knock\"\n");
+    let errors = d.errors(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with(&format!(
+            "knock.toml:{line}:7: [history] url: a password in the URL is not accepted"
+        )),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[0].contains("PGPASSFILE") && !errors[0].contains("s3cret"));
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 /// How many tasks ended how, as in Ansible's recap (one host, or summed over hosts).
 /// Field order is the recap's and the JSON report's column order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RunCounts {
     pub ok: u32,
     pub changed: u32,

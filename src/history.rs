@@ -1,23 +1,38 @@
-//! Durable history of knocks and runs in SQLite.
+//! Durable history of knocks and runs, in SQLite (the default, one listener) or PostgreSQL
+//! (listeners sharing one database).
 //!
 //! Every knock the listener decides on (accepted, coalesced, or why not) and every run (queued,
 //! running, ok, failed, interrupted) lands here, so `knockplay history` can say what happened.
 //! A run still `running` or `queued` when the listener starts was cut off: it is marked
 //! `interrupted`.
+//!
+//! - this file: the records, [`History`] (one [`store::Store`] behind it), `knockplay history`
+//! - `url`: `[history] url`; `schema`: the versioned tables; `sqlite`/`postgres`: the backends
+//! - `ops`: writes as values; `writer`: the thread that batches them; `spool`: where they wait
+//!   while the database is away
 
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::counters::RunCounts;
-use crate::timefmt::{rfc3339_millis, unix_millis};
+use crate::timefmt::unix_millis;
 
+mod ops;
+mod postgres;
+mod schema;
+mod spool;
+mod sqlite;
+mod store;
+mod url;
 mod writer;
+pub use store::Claim;
+pub use url::HistoryUrl;
 pub use writer::{HistoryWriter, WriterStats};
 
 /// The database file inside `state_dir`.
@@ -30,6 +45,9 @@ pub enum HistoryError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    /// PostgreSQL (the URL has no password: it is never written in one).
+    #[error("history database {url}: {message}")]
+    Remote { url: String, message: String },
     #[error("history directory {path}: {source}")]
     Dir {
         path: PathBuf,
@@ -40,7 +58,8 @@ pub enum HistoryError {
 }
 
 /// What became of a knock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum KnockOutcome {
     /// Sequence complete, source allowed: a run was queued.
     Accepted,
@@ -65,6 +84,8 @@ pub enum KnockOutcome {
     Stale,
     /// SPA: its nonce was seen before.
     Replay,
+    /// Another listener sharing the database had already claimed this host's run.
+    ClaimedElsewhere,
 }
 
 impl KnockOutcome {
@@ -85,12 +106,14 @@ impl KnockOutcome {
             KnockOutcome::BadMac => "bad_mac",
             KnockOutcome::Stale => "stale",
             KnockOutcome::Replay => "replay",
+            KnockOutcome::ClaimedElsewhere => "claimed_elsewhere",
         }
     }
 }
 
 /// A run's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Queued,
     Running,
@@ -112,7 +135,7 @@ impl RunStatus {
 }
 
 /// A knock to record.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KnockRecord {
     pub at: SystemTime,
     pub source: IpAddr,
@@ -151,6 +174,8 @@ pub struct RunRow {
     pub exit_code: Option<i32>,
     pub error: Option<String>,
     pub log: String,
+    /// The listener that ran it (empty with SQLite).
+    pub listener: String,
 }
 
 /// Which rows to show.
@@ -161,57 +186,69 @@ pub struct Query {
     pub since: Option<Duration>,
 }
 
-/// The history database. Cheap to share behind an `Arc`; calls serialize on one connection.
-#[derive(Debug)]
-pub struct History {
-    path: PathBuf,
-    conn: Mutex<Connection>,
+/// How the listener's history is set up (`[history]` in knock.toml).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistorySettings {
+    pub url: HistoryUrl,
+    /// How long a claim lives without renewal (shared database only).
+    pub lease: Duration,
+    /// This listener's name in claims and runs (shared database only).
+    pub listener_id: String,
+    /// History rows kept in the local spool at most while the database is away.
+    pub spool_limit: usize,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS knocks (
-    id INTEGER PRIMARY KEY,
-    at_ms INTEGER NOT NULL,
-    source TEXT NOT NULL,
-    door TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '',
-    run_id INTEGER
-);
-CREATE INDEX IF NOT EXISTS knocks_at ON knocks(at_ms);
-CREATE INDEX IF NOT EXISTS knocks_source ON knocks(source, at_ms);
-CREATE TABLE IF NOT EXISTS spa_nonces (
-    nonce BLOB PRIMARY KEY,
-    seen_unix INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    host TEXT NOT NULL,
-    door TEXT NOT NULL,
-    status TEXT NOT NULL,
-    queued_ms INTEGER NOT NULL,
-    started_ms INTEGER,
-    ended_ms INTEGER,
-    ok INTEGER NOT NULL DEFAULT 0,
-    changed INTEGER NOT NULL DEFAULT 0,
-    unreachable INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0,
-    skipped INTEGER NOT NULL DEFAULT 0,
-    rescued INTEGER NOT NULL DEFAULT 0,
-    ignored INTEGER NOT NULL DEFAULT 0,
-    exit_code INTEGER,
-    error TEXT,
-    log_path TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS runs_host ON runs(host, queued_ms);
-";
+impl HistorySettings {
+    /// The defaults for a listener whose state lives in `state_dir`.
+    pub fn default_for(state_dir: &Path) -> HistorySettings {
+        HistorySettings {
+            url: HistoryUrl::default_for(state_dir),
+            lease: Duration::from_secs(30),
+            listener_id: default_listener_id(),
+            spool_limit: 100_000,
+        }
+    }
+}
+
+/// The machine's host name (or "knockplay").
+pub fn default_listener_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "knockplay".into())
+}
+
+/// The history's state, cheap to read (for metrics and `/healthz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryHealth {
+    /// "sqlite" or "postgres".
+    pub backend: &'static str,
+    /// The database answered the last time it was asked.
+    pub db_up: bool,
+    /// Rows waiting in the local spool for the database.
+    pub spool_rows: usize,
+    /// Rows the database refused, plus rows dropped from a full spool.
+    pub write_errors: u64,
+}
+
+/// The history database. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct History {
+    store: Box<dyn store::Store>,
+    /// Where the spool file goes (the listener's `state_dir`), if this history has one.
+    spool_dir: Option<PathBuf>,
+    spool_limit: usize,
+    spool_rows: AtomicUsize,
+    write_errors: AtomicU64,
+}
 
 pub fn db_path(state_dir: &Path) -> PathBuf {
     state_dir.join(DB_FILE)
 }
 
 impl History {
-    /// Opens (creating if needed) the database in `state_dir`.
+    /// Opens (creating if needed) the SQLite database in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<History, HistoryError> {
         crate::private_fs::dir(state_dir).map_err(|source| HistoryError::Dir {
             path: state_dir.to_path_buf(),
@@ -221,111 +258,152 @@ impl History {
     }
 
     pub fn open_file(path: &Path) -> Result<History, HistoryError> {
-        let db = |source| HistoryError::Db {
-            path: path.to_path_buf(),
-            source,
-        };
-        // Created (or set) 0600 before SQLite opens it: its WAL and shared-memory files copy the
-        // database file's permissions.
-        if let Err(e) = crate::private_fs::append(path) {
-            tracing::warn!("cannot make {} private: {e}", path.display());
+        Ok(History::with_store(Box::new(sqlite::SqliteStore::open(
+            path,
+        )?)))
+    }
+
+    fn with_store(store: Box<dyn store::Store>) -> History {
+        History {
+            store,
+            spool_dir: None,
+            spool_limit: 0,
+            spool_rows: AtomicUsize::new(0),
+            write_errors: AtomicU64::new(0),
         }
-        let conn = Connection::open(path).map_err(db)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
-        // WAL: readers (`knockplay history`) never block the listener; NORMAL sync is durable
-        // across process crashes, which is what `interrupted` bookkeeping needs.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db)?;
-        conn.execute_batch(SCHEMA).map_err(db)?;
-        Ok(History {
-            path: path.to_path_buf(),
-            conn: Mutex::new(conn),
-        })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, HistoryError> {
-        // A poisoned lock only means another thread panicked mid-call; the connection is fine.
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn).map_err(|source| HistoryError::Db {
-            path: self.path.clone(),
+    /// Opens the listener's history as configured: a PostgreSQL database that cannot be reached
+    /// yet does not stop the listener (rows wait in the spool in `state_dir`).
+    pub fn open_for_listener(
+        settings: &HistorySettings,
+        state_dir: &Path,
+    ) -> Result<History, HistoryError> {
+        crate::private_fs::dir(state_dir).map_err(|source| HistoryError::Dir {
+            path: state_dir.to_path_buf(),
             source,
-        })
+        })?;
+        let store: Box<dyn store::Store> = match &settings.url {
+            HistoryUrl::Sqlite(p) => Box::new(sqlite::SqliteStore::open(p)?),
+            HistoryUrl::Postgres(u) => Box::new(postgres::PgStore::open(
+                u,
+                &settings.listener_id,
+                settings.lease,
+                false,
+            )?),
+        };
+        tracing::info!(backend = store.backend(), url = %settings.url, "history");
+        let mut h = History::with_store(store);
+        h.spool_dir = Some(state_dir.to_path_buf());
+        h.spool_limit = settings.spool_limit.max(1);
+        Ok(h)
+    }
+
+    /// Opens a history to read (`knockplay history`): the database must be there.
+    pub fn open_url(url: &HistoryUrl) -> Result<History, HistoryError> {
+        match url {
+            HistoryUrl::Sqlite(p) => {
+                if !p.exists() {
+                    return Err(HistoryError::Dir {
+                        path: p.clone(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "no history yet (has the listener run?)",
+                        ),
+                    });
+                }
+                History::open_file(p)
+            }
+            HistoryUrl::Postgres(u) => Ok(History::with_store(Box::new(postgres::PgStore::open(
+                u,
+                "reader",
+                Duration::from_secs(30),
+                true,
+            )?))),
+        }
+    }
+
+    /// Holds the SQLite connection (tests: the writer cannot write meanwhile).
+    #[cfg(test)]
+    pub fn hold_sqlite(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        match self.store.as_any().downcast_ref::<sqlite::SqliteStore>() {
+            Some(s) => s.hold(),
+            None => panic!("not a SQLite history"),
+        }
+    }
+
+    /// The database file or URL (never with a password).
+    pub fn location(&self) -> String {
+        self.store.location()
+    }
+
+    pub fn health(&self) -> HistoryHealth {
+        HistoryHealth {
+            backend: self.store.backend(),
+            db_up: self.store.up(),
+            spool_rows: self.spool_rows.load(Ordering::Relaxed),
+            write_errors: self.write_errors.load(Ordering::Relaxed),
+        }
     }
 
     /// Deletes knocks and finished runs recorded before `before`; returns how many rows went.
     pub fn prune(&self, before: SystemTime) -> Result<usize, HistoryError> {
-        let ms = unix_millis(before);
-        self.with(|c| {
-            let knocks = c.execute("DELETE FROM knocks WHERE at_ms < ?1", params![ms])?;
-            let runs = c.execute(
-                "DELETE FROM runs WHERE queued_ms < ?1 AND status NOT IN ('queued', 'running')",
-                params![ms],
-            )?;
-            Ok(knocks + runs)
-        })
+        self.store.prune(unix_millis(before))
     }
 
-    /// Marks runs left `queued` or `running` by a previous listener as `interrupted`.
+    /// Marks runs left `queued` or `running` by a previous listener as `interrupted` (shared:
+    /// this listener's, and those whose claim expired).
     pub fn mark_interrupted(&self, at: SystemTime) -> Result<usize, HistoryError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE runs SET status = 'interrupted', ended_ms = COALESCE(ended_ms, ?1),
-                    error = COALESCE(error, 'the listener stopped before this run finished')
-                 WHERE status IN ('queued', 'running')",
-                params![unix_millis(at)],
-            )
-        })
+        self.store.mark_interrupted(unix_millis(at))
     }
 
-    /// Remembers an accepted SPA packet's nonce (the replay cache that survives restarts); false
-    /// when it was already there.
+    /// Remembers an accepted SPA packet's nonce (the replay cache that survives restarts, shared
+    /// by listeners on one database); false when it was already there.
     pub fn spa_nonce_record(&self, nonce: &[u8; 16], seen_unix: u64) -> Result<bool, HistoryError> {
-        self.with(|c| {
-            let n = c.execute(
-                "INSERT OR IGNORE INTO spa_nonces (nonce, seen_unix) VALUES (?1, ?2)",
-                params![nonce.as_slice(), seen_unix as i64],
-            )?;
-            Ok(n == 1)
-        })
+        self.store
+            .spa_nonce_record(nonce, i64::try_from(seen_unix).unwrap_or(i64::MAX))
+    }
+
+    /// The other listener that recorded `nonce` within the last few seconds before `now_unix`
+    /// (the same packet, seen by both), if another did. Later, the same nonce is a replay.
+    pub fn spa_nonce_owner(
+        &self,
+        nonce: &[u8; 16],
+        now_unix: u64,
+    ) -> Result<Option<String>, HistoryError> {
+        let since = i64::try_from(now_unix).unwrap_or(i64::MAX) - 2;
+        self.store.spa_nonce_owner(nonce, since)
     }
 
     /// Nonces seen at or after `since` (unix seconds); older ones are deleted (a packet that old
     /// is stale anyway).
     pub fn spa_nonces_since(&self, since: u64) -> Result<Vec<([u8; 16], u64)>, HistoryError> {
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM spa_nonces WHERE seen_unix < ?1",
-                params![since as i64],
-            )?;
-            let mut stmt =
-                c.prepare("SELECT nonce, seen_unix FROM spa_nonces ORDER BY seen_unix")?;
-            let rows = stmt.query_map([], |r| {
-                let b: Vec<u8> = r.get(0)?;
-                let at: i64 = r.get(1)?;
-                Ok((b, at))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (b, at) = row?;
-                if let Ok(n) = <[u8; 16]>::try_from(b.as_slice()) {
-                    out.push((n, at.max(0) as u64));
-                }
-            }
-            Ok(out)
-        })
+        let rows = self
+            .store
+            .spa_nonces_since(i64::try_from(since).unwrap_or(i64::MAX))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(b, at)| {
+                let n = <[u8; 16]>::try_from(b.as_slice()).ok()?;
+                Some((n, at.max(0) as u64))
+            })
+            .collect())
     }
 
-    pub fn record_knock(&self, k: &KnockRecord) -> Result<i64, HistoryError> {
-        self.with(|c| insert_knock(c, k))
+    fn apply_one(&self, op: ops::Op) -> Result<bool, HistoryError> {
+        let applied = self.store.apply(std::slice::from_ref(&op))?;
+        match applied.results.into_iter().next() {
+            Some(Ok(changed)) => Ok(changed),
+            Some(Err(message)) => Err(HistoryError::Remote {
+                url: self.location(),
+                message,
+            }),
+            None => Ok(false),
+        }
+    }
+
+    pub fn record_knock(&self, k: &KnockRecord) -> Result<(), HistoryError> {
+        self.apply_one(ops::Op::Knock(k.clone())).map(drop)
     }
 
     /// Records a run as queued; returns its id.
@@ -336,11 +414,19 @@ impl History {
         log_path: &Path,
         at: SystemTime,
     ) -> Result<i64, HistoryError> {
-        self.with(|c| insert_run(c, None, host, door, log_path, at))
+        let id = self.store.next_free_run_id()?;
+        self.apply_one(ops::Op::Queued {
+            id,
+            host,
+            door: door.to_string(),
+            log_path: log_path.to_path_buf(),
+            at,
+        })?;
+        Ok(id)
     }
 
     pub fn run_started(&self, id: i64, at: SystemTime) -> Result<(), HistoryError> {
-        self.with(|c| update_started(c, id, at))
+        self.apply_one(ops::Op::Started { id, at }).map(drop)
     }
 
     /// Records the end of a run. A run already marked `interrupted` (grace period passed) keeps
@@ -361,20 +447,49 @@ impl History {
             error: error.map(str::to_string),
             at,
         };
-        self.with(|c| update_finished(c, id, &end))
+        self.apply_one(ops::Op::Finished { id, end })
     }
 
-    /// The largest run id so far (0 for none): the writer numbers new runs after it.
-    pub fn max_run_id(&self) -> Result<i64, HistoryError> {
-        self.with(|c| c.query_row("SELECT COALESCE(MAX(id), 0) FROM runs", [], |r| r.get(0)))
+    /// The first run id this listener may hand out (alone, also with a shared database).
+    pub fn reserve_run_ids(&self) -> Result<i64, HistoryError> {
+        self.store.reserve_run_ids()
     }
 
     /// The status of one run.
     pub fn run_status(&self, id: i64) -> Result<Option<String>, HistoryError> {
-        self.with(|c| {
-            c.query_row("SELECT status FROM runs WHERE id = ?1", [id], |r| r.get(0))
-                .optional()
-        })
+        self.store.run_status(id)
+    }
+
+    /// Claims the host's run on `door` (listeners sharing a database; always granted otherwise).
+    pub fn claim(&self, host: IpAddr, door: &str, run_id: i64, knocked: SystemTime) -> Claim {
+        self.store.claim(host, door, run_id, knocked)
+    }
+
+    /// The run ended: its claim stays for the `cooldown` (after a success) or is released.
+    pub fn release(&self, host: IpAddr, door: &str, run_id: i64, cooldown: Duration) {
+        self.store.release(host, door, run_id, cooldown)
+    }
+
+    /// Renews this listener's claims every third of `lease` while the history lives, and marks
+    /// runs of listeners that stopped renewing theirs `interrupted`. Nothing for SQLite.
+    pub fn keep_leases(self: &Arc<Self>, lease: Duration) {
+        if self.store.backend() != "postgres" {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        let every = (lease / 3).max(Duration::from_millis(200));
+        let spawned = std::thread::Builder::new()
+            .name("knockplay-lease".into())
+            .spawn(move || loop {
+                std::thread::sleep(every);
+                match weak.upgrade() {
+                    Some(h) => h.store.keep_leases(),
+                    None => return,
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the claim renewer: {e}; claims expire during runs");
+        }
     }
 
     /// Knocks and runs matching `q`, oldest first.
@@ -387,66 +502,12 @@ impl History {
             .since
             .map(|d| unix_millis(now) - d.as_millis() as i64)
             .unwrap_or(i64::MIN);
-        let host = q.host.map(|h| h.to_string());
-        self.with(|c| {
-            let mut st = c.prepare(
-                "SELECT id, at_ms, source, door, outcome, detail, run_id FROM knocks
-                 WHERE at_ms >= ?1 AND (?2 IS NULL OR source = ?2) ORDER BY at_ms, id",
-            )?;
-            let knocks = st
-                .query_map(params![since, host], |r| {
-                    let at_ms: i64 = r.get(1)?;
-                    Ok(KnockRow {
-                        id: r.get(0)?,
-                        time: rfc3339_millis(at_ms),
-                        at_ms,
-                        source: r.get(2)?,
-                        door: r.get(3)?,
-                        result: r.get(4)?,
-                        detail: r.get(5)?,
-                        run_id: r.get(6)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut st = c.prepare(
-                "SELECT id, host, door, status, queued_ms, started_ms, ended_ms, ok, changed, unreachable,
-                        failed, skipped, rescued, ignored, exit_code, error, log_path FROM runs
-                 WHERE COALESCE(ended_ms, started_ms, queued_ms) >= ?1 AND (?2 IS NULL OR host = ?2)
-                 ORDER BY queued_ms, id",
-            )?;
-            let runs = st
-                .query_map(params![since, host], |r| {
-                    Ok(RunRow {
-                        id: r.get(0)?,
-                        host: r.get(1)?,
-                        door: r.get(2)?,
-                        status: r.get(3)?,
-                        queued: rfc3339_millis(r.get(4)?),
-                        started: r.get::<_, Option<i64>>(5)?.map(rfc3339_millis),
-                        ended: r.get::<_, Option<i64>>(6)?.map(rfc3339_millis),
-                        counts: RunCounts {
-                            ok: r.get(7)?,
-                            changed: r.get(8)?,
-                            unreachable: r.get(9)?,
-                            failed: r.get(10)?,
-                            skipped: r.get(11)?,
-                            rescued: r.get(12)?,
-                            ignored: r.get(13)?,
-                        },
-                        exit_code: r.get(14)?,
-                        error: r.get(15)?,
-                        log: r.get(16)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((knocks, runs))
-        })
+        self.store.query(since, q.host.map(|h| h.to_string()))
     }
 }
 
-/// `knockplay history [--host IP] [--since DURATION] [--json]`: prints the history in `state_dir`.
 /// How a run ended, for [`History::run_finished`] and the writer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunEnd {
     pub status: RunStatus,
     pub counts: RunCounts,
@@ -455,78 +516,14 @@ pub struct RunEnd {
     pub at: SystemTime,
 }
 
-fn insert_knock(c: &Connection, k: &KnockRecord) -> rusqlite::Result<i64> {
-    c.execute(
-        "INSERT INTO knocks (at_ms, source, door, outcome, detail, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![unix_millis(k.at), k.source.to_string(), k.door, k.outcome.as_str(), k.detail, k.run_id],
-    )?;
-    Ok(c.last_insert_rowid())
-}
-
-/// Inserts a queued run, with the given id or a fresh one; returns the id.
-fn insert_run(
-    c: &Connection,
-    id: Option<i64>,
-    host: IpAddr,
-    door: &str,
-    log_path: &Path,
-    at: SystemTime,
-) -> rusqlite::Result<i64> {
-    c.execute(
-        "INSERT INTO runs (id, host, door, status, queued_ms, log_path) VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
-        params![id, host.to_string(), door, unix_millis(at), log_path.to_string_lossy()],
-    )?;
-    Ok(c.last_insert_rowid())
-}
-
-fn update_started(c: &Connection, id: i64, at: SystemTime) -> rusqlite::Result<()> {
-    c.execute(
-        "UPDATE runs SET status = 'running', started_ms = ?2 WHERE id = ?1 AND status = 'queued'",
-        params![id, unix_millis(at)],
-    )
-    .map(drop)
-}
-
-fn update_finished(c: &Connection, id: i64, e: &RunEnd) -> rusqlite::Result<bool> {
-    let n = c.execute(
-        "UPDATE runs SET status = ?2, ended_ms = ?3, ok = ?4, changed = ?5, unreachable = ?6,
-            failed = ?7, skipped = ?8, rescued = ?9, ignored = ?10, exit_code = ?11, error = ?12
-         WHERE id = ?1 AND status IN ('queued', 'running')",
-        params![
-            id,
-            e.status.as_str(),
-            unix_millis(e.at),
-            e.counts.ok,
-            e.counts.changed,
-            e.counts.unreachable,
-            e.counts.failed,
-            e.counts.skipped,
-            e.counts.rescued,
-            e.counts.ignored,
-            e.exit_code,
-            e.error
-        ],
-    )?;
-    Ok(n > 0)
-}
-
+/// `knockplay history [--host IP] [--since DURATION] [--json]`: prints the history at `url`.
 pub fn print(
-    state_dir: &Path,
+    url: &HistoryUrl,
     q: &Query,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<(), HistoryError> {
-    let path = db_path(state_dir);
-    if !path.exists() {
-        return Err(HistoryError::Dir {
-            path: path.clone(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no history yet (has the listener run?)",
-            ),
-        });
-    }
-    let h = History::open_file(&path)?;
+    let h = History::open_url(url)?;
     let (knocks, runs) = h.query(q, SystemTime::now())?;
     if json {
         let v = serde_json::json!({ "knocks": knocks, "runs": runs });
@@ -623,206 +620,4 @@ pub fn parse_since(s: &str) -> Result<Duration, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::UNIX_EPOCH;
-
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn pruning_keeps_recent_rows_and_runs_in_progress_and_the_replay_cache_survives() {
-        let dir = tempfile::tempdir().unwrap();
-        let h = History::open(dir.path()).unwrap();
-        let host: IpAddr = "10.232.0.9".parse().unwrap();
-        let log = dir.path().join("x.log");
-        let knock = |t: u64| KnockRecord {
-            at: at(t),
-            source: host,
-            door: "d".into(),
-            outcome: KnockOutcome::Accepted,
-            detail: String::new(),
-            run_id: None,
-        };
-        h.record_knock(&knock(100)).unwrap();
-        h.record_knock(&knock(5_000)).unwrap();
-        let old_done = h.run_queued(host, "d", &log, at(100)).unwrap();
-        h.run_finished(
-            old_done,
-            RunStatus::Ok,
-            &RunCounts::default(),
-            Some(0),
-            None,
-            at(150),
-        )
-        .unwrap();
-        let old_running = h.run_queued(host, "d", &log, at(120)).unwrap();
-        h.run_started(old_running, at(121)).unwrap();
-        let recent = h.run_queued(host, "d", &log, at(5_000)).unwrap();
-        assert_eq!(h.prune(at(1_000)).unwrap(), 2);
-        let ids: Vec<i64> = h
-            .with(|c| {
-                let mut st = c.prepare("SELECT id FROM runs ORDER BY id")?;
-                let rows = st.query_map([], |r| r.get(0))?;
-                rows.collect()
-            })
-            .unwrap();
-        assert_eq!(ids, vec![old_running, recent]);
-        assert!(h.spa_nonce_record(&[1; 16], 5_000).unwrap());
-        assert!(!h.spa_nonce_record(&[1; 16], 5_001).unwrap());
-        assert_eq!(h.spa_nonces_since(4_000).unwrap(), vec![([1; 16], 5_000)]);
-        assert!(
-            h.spa_nonces_since(6_000).unwrap().is_empty(),
-            "older nonces are dropped"
-        );
-    }
-
-    #[test]
-    fn parses_since() {
-        assert_eq!(parse_since("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_since("15m"), Ok(Duration::from_secs(900)));
-        assert_eq!(parse_since("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_since("7d"), Ok(Duration::from_secs(7 * 86400)));
-        assert_eq!(parse_since("30"), Ok(Duration::from_secs(30)));
-        assert!(parse_since("2y").unwrap_err().contains("unknown unit 'y'"));
-        assert!(parse_since("soon").is_err());
-    }
-
-    #[test]
-    fn the_state_directory_and_database_are_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::tempdir().unwrap();
-        let state = tmp.path().join("state");
-        std::fs::create_dir(&state).unwrap();
-        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let h = History::open(&state).unwrap();
-        h.record_knock(&KnockRecord {
-            at: at(1_700_000_000),
-            source: "10.0.0.1".parse().unwrap(),
-            door: "d".into(),
-            outcome: KnockOutcome::Accepted,
-            detail: String::new(),
-            run_id: None,
-        })
-        .unwrap();
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&state), 0o700);
-        for entry in std::fs::read_dir(&state).unwrap() {
-            let p = entry.unwrap().path();
-            assert_eq!(mode(&p), 0o600, "{}", p.display());
-        }
-    }
-
-    #[test]
-    fn records_knocks_and_runs_and_survives_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let h = History::open(dir.path()).unwrap();
-        let host: IpAddr = "10.232.0.7".parse().unwrap();
-        let other: IpAddr = "10.232.0.8".parse().unwrap();
-        let log = dir.path().join("10.232.0.7.log");
-        let run = h.run_queued(host, "base", &log, at(1000)).unwrap();
-        h.record_knock(&KnockRecord {
-            at: at(1000),
-            source: host,
-            door: "base".into(),
-            outcome: KnockOutcome::Accepted,
-            detail: String::new(),
-            run_id: Some(run),
-        })
-        .unwrap();
-        h.record_knock(&KnockRecord {
-            at: at(1001),
-            source: other,
-            door: "base".into(),
-            outcome: KnockOutcome::WrongOrder,
-            detail: "9000/tcp at stage 1".into(),
-            run_id: None,
-        })
-        .unwrap();
-        h.run_started(run, at(1001)).unwrap();
-        let done = h.run_queued(other, "base", &log, at(1002)).unwrap();
-        h.run_started(done, at(1002)).unwrap();
-        let counts = RunCounts {
-            ok: 5,
-            changed: 2,
-            ..Default::default()
-        };
-        assert!(h
-            .run_finished(done, RunStatus::Ok, &counts, Some(0), None, at(1010))
-            .unwrap());
-        drop(h);
-
-        // The listener died with `run` still running: the next start marks it interrupted.
-        let h = History::open(dir.path()).unwrap();
-        assert_eq!(h.mark_interrupted(at(2000)).unwrap(), 1);
-        assert_eq!(h.run_status(run).unwrap().as_deref(), Some("interrupted"));
-        assert_eq!(h.run_status(done).unwrap().as_deref(), Some("ok"));
-        // A late finish does not overwrite `interrupted`.
-        assert!(!h
-            .run_finished(run, RunStatus::Ok, &counts, Some(0), None, at(2001))
-            .unwrap());
-
-        let (knocks, runs) = h
-            .query(
-                &Query {
-                    host: Some(other),
-                    since: None,
-                },
-                at(3000),
-            )
-            .unwrap();
-        assert_eq!(knocks.len(), 1);
-        assert_eq!(knocks[0].result, "wrong_order");
-        assert_eq!(runs.len(), 1);
-        assert_eq!(
-            (runs[0].counts.ok, runs[0].counts.changed, runs[0].exit_code),
-            (5, 2, Some(0))
-        );
-
-        let (knocks, runs) = h
-            .query(
-                &Query {
-                    host: None,
-                    since: Some(Duration::from_secs(1500)),
-                },
-                at(3000),
-            )
-            .unwrap();
-        assert_eq!(knocks.len(), 0);
-        assert_eq!(runs.len(), 1);
-        assert_eq!(runs[0].status, "interrupted");
-
-        let mut text = Vec::new();
-        print(dir.path(), &Query::default(), false, &mut text).unwrap();
-        let text = String::from_utf8(text).unwrap();
-        assert!(text.contains("KNOCKS (2)"), "{text}");
-        assert!(text.contains("accepted       run 1"), "{text}");
-        assert!(text.contains("interrupted"), "{text}");
-        assert!(text.contains("ok=5 changed=2"), "{text}");
-
-        let mut json = Vec::new();
-        print(
-            dir.path(),
-            &Query {
-                host: Some(host),
-                since: None,
-            },
-            true,
-            &mut json,
-        )
-        .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
-        assert_eq!(v["knocks"][0]["result"], "accepted");
-        assert_eq!(v["knocks"][0]["run_id"], 1);
-        assert_eq!(v["runs"][0]["status"], "interrupted");
-        assert_eq!(v["runs"][0]["log"], log.to_string_lossy().as_ref());
-    }
-
-    #[test]
-    fn print_without_a_database_says_so() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = print(dir.path(), &Query::default(), false, &mut Vec::new()).unwrap_err();
-        assert!(e.to_string().contains("no history yet"), "{e}");
-    }
-}
+mod tests;

@@ -18,7 +18,7 @@
 //! - [`cli`]        command line → validated options → library calls
 //! - [`config`]     knock.toml: `raw` (serde model with spans) → `validate` (+ `validate/door`) →
 //!   `ListenConfig`; `system` reads interfaces and default routes
-//! - [`history`]    durable knock/run history (SQLite) and `knockplay history`
+//! - [`history`]    durable knock/run history (SQLite, or PostgreSQL shared by listeners) and `knockplay history`
 //! - [`inventory`]  hosts, groups, host/group vars, host patterns (`ini`, `yaml_source`, `vars_dir`)
 //! - [`playbook`]   YAML → plays/tasks with positions; templating; module arguments
 //!   - `playbook::yaml`      bounded YAML loader with positions (size, depth, alias expansion)

@@ -136,7 +136,13 @@ playbook = "site.yml"
     let summary = listener.join().unwrap().unwrap();
 
     let mut out = Vec::new();
-    knockplay::history::print(&state, &Default::default(), true, &mut out).unwrap();
+    knockplay::history::print(
+        &knockplay::history::HistoryUrl::default_for(&state),
+        &Default::default(),
+        true,
+        &mut out,
+    )
+    .unwrap();
     let history: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let rows = history["knocks"].as_array().unwrap().len();
 

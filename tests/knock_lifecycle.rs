@@ -49,7 +49,13 @@ fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) {
 
 fn history(state: &Path) -> serde_json::Value {
     let mut out = Vec::new();
-    knockplay::history::print(state, &Default::default(), true, &mut out).unwrap();
+    knockplay::history::print(
+        &knockplay::history::HistoryUrl::default_for(state),
+        &Default::default(),
+        true,
+        &mut out,
+    )
+    .unwrap();
     serde_json::from_slice(&out).unwrap()
 }
 

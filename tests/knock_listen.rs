@@ -48,7 +48,13 @@ playbook = "site.yml"
 /// The knocks recorded so far: (source, door, result).
 fn knocks(state: &Path) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
-    knockplay::history::print(state, &Default::default(), true, &mut out).unwrap();
+    knockplay::history::print(
+        &knockplay::history::HistoryUrl::default_for(state),
+        &Default::default(),
+        true,
+        &mut out,
+    )
+    .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     v["knocks"]
         .as_array()
@@ -221,7 +227,13 @@ fn knocks_from_a_namespace_open_the_door_and_bad_knocks_say_why() {
         summary.stats.packets
     );
     let mut text = Vec::new();
-    knockplay::history::print(&state, &Default::default(), false, &mut text).unwrap();
+    knockplay::history::print(
+        &knockplay::history::HistoryUrl::default_for(&state),
+        &Default::default(),
+        false,
+        &mut text,
+    )
+    .unwrap();
     eprintln!("{}", String::from_utf8_lossy(&text));
 }
 

@@ -149,7 +149,13 @@ playbook = "site.yml"
         *per_host.entry(h).or_default() += 1;
     }
     let mut out = Vec::new();
-    knockplay::history::print(&state, &Default::default(), true, &mut out).unwrap();
+    knockplay::history::print(
+        &knockplay::history::HistoryUrl::default_for(&state),
+        &Default::default(),
+        true,
+        &mut out,
+    )
+    .unwrap();
     let history: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let rows = history["knocks"].as_array().unwrap().len();
     eprintln!(

@@ -8,6 +8,7 @@ use toml::Spanned;
 pub struct RawConfig {
     pub listener: Option<RawListener>,
     pub runner: Option<RawRunner>,
+    pub history: Option<RawHistory>,
     #[serde(default)]
     pub door: Vec<Spanned<RawDoor>>,
 }
@@ -22,6 +23,16 @@ pub struct RawListener {
     pub history_failed_per_second: Option<Spanned<i64>>,
     /// Days of history kept (0: forever).
     pub history_retention: Option<Spanned<i64>>,
+}
+
+/// `[history]`: where the history lives and, when listeners share it, how they coordinate.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHistory {
+    pub url: Option<Spanned<String>>,
+    pub lease: Option<Spanned<Seconds>>,
+    pub listener_id: Option<Spanned<String>>,
+    pub spool_rows: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

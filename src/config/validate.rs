@@ -9,8 +9,12 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawListener, RawRunner, Seconds};
-use super::{HostKeyChecking, ListenConfig, ListenerSettings, Problem, RunnerSettings, SystemInfo};
+use super::raw::{RawConfig, RawHistory, RawListener, RawRunner, Seconds};
+use super::{
+    HistorySettings, HostKeyChecking, ListenConfig, ListenerSettings, Problem, RunnerSettings,
+    SystemInfo,
+};
+use crate::history::HistoryUrl;
 
 /// Parses and validates knock.toml text; relative paths are resolved against `path`'s directory.
 pub(super) fn parse(
@@ -147,6 +151,7 @@ impl Validator<'_> {
     fn config(&mut self, raw: RawConfig, path: &Path, system: &SystemInfo) -> ListenConfig {
         let listener = self.listener(raw.listener, system);
         let runner = self.runner(raw.runner);
+        let history = self.history(raw.history, &runner.state_dir);
         let mut doors = Vec::new();
         let mut names: HashSet<String> = HashSet::new();
         let mut door_spans = Vec::new();
@@ -165,8 +170,44 @@ impl Validator<'_> {
             source: path.to_path_buf(),
             listener,
             runner,
+            history,
             doors,
         }
+    }
+
+    fn history(&mut self, raw: Option<RawHistory>, state_dir: &Path) -> HistorySettings {
+        let raw = raw.unwrap_or_default();
+        let mut h = HistorySettings::default_for(state_dir);
+        if let Some(u) = &raw.url {
+            match HistoryUrl::parse(u.get_ref(), &self.base) {
+                Ok(url) => h.url = url,
+                Err(e) => self.problem(u, format!("[history] url: {e}")),
+            }
+        }
+        h.lease = self.seconds(&raw.lease, "lease", 3600.0, h.lease.as_secs_f64());
+        if h.lease < Duration::from_secs(1) {
+            if let Some(l) = &raw.lease {
+                self.problem(l, "lease must be at least 1 second");
+            }
+            h.lease = Duration::from_secs(1);
+        }
+        if let Some(id) = &raw.listener_id {
+            let ok = !id.get_ref().is_empty()
+                && id.get_ref().len() <= 128
+                && id.get_ref().chars().all(|c| c.is_ascii_graphic());
+            if ok {
+                h.listener_id = id.get_ref().clone();
+            } else {
+                self.problem(id, "listener_id: 1 to 128 visible ASCII characters");
+            }
+        }
+        h.spool_limit = self.int(
+            &raw.spool_rows,
+            "spool_rows",
+            1..=10_000_000,
+            h.spool_limit as i64,
+        ) as usize;
+        h
     }
 
     fn listener(&mut self, raw: Option<RawListener>, system: &SystemInfo) -> ListenerSettings {

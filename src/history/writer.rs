@@ -13,36 +13,17 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use rusqlite::Connection;
-
-use super::{
-    insert_knock, insert_run, update_finished, update_started, History, KnockOutcome, KnockRecord,
-    RunEnd,
-};
+use super::ops::Op;
+use super::spool::Spool;
+use super::{History, KnockOutcome, KnockRecord, RunEnd};
 
 /// Rows written per transaction at most.
 const BATCH: usize = 512;
-
-enum Op {
-    Knock(KnockRecord),
-    Queued {
-        id: i64,
-        host: IpAddr,
-        door: String,
-        log_path: PathBuf,
-        at: SystemTime,
-    },
-    Started {
-        id: i64,
-        at: SystemTime,
-    },
-    Finished {
-        id: i64,
-        end: RunEnd,
-    },
-}
+/// Retry delays for the spool while the database is away.
+const RETRY_MIN: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// What the writer did since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,6 +36,10 @@ pub struct WriterStats {
     pub errors: u64,
     /// Rows waiting.
     pub pending: usize,
+    /// Rows waiting in the spool for the database.
+    pub spooled: usize,
+    /// Rows dropped because the spool was full.
+    pub spool_dropped: u64,
 }
 
 #[derive(Default)]
@@ -64,6 +49,7 @@ struct Queue {
     /// Dropped since the last summary row.
     dropped_unreported: u64,
     stats: WriterStats,
+    spool: Option<Spool>,
     busy: bool,
     stop: bool,
 }
@@ -93,12 +79,20 @@ pub struct HistoryWriter {
 impl HistoryWriter {
     /// Starts the thread. At most `knock_capacity` knock rows wait at once.
     pub fn start(history: Arc<History>, knock_capacity: usize) -> HistoryWriter {
-        let last = history.max_run_id().unwrap_or_else(|e| {
+        let first = history.reserve_run_ids().unwrap_or_else(|e| {
             tracing::error!("history: {e}");
-            0
+            first_id_without_database(&history)
         });
+        let spool = match &history.spool_dir {
+            Some(dir) => Spool::load(dir, history.spool_limit),
+            None => Spool::in_memory(10_000),
+        };
+        history.spool_rows.store(spool.len(), Ordering::Relaxed);
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
+            queue: Mutex::new(Queue {
+                spool: Some(spool),
+                ..Queue::default()
+            }),
             work: Condvar::new(),
             done: Condvar::new(),
             knock_capacity: knock_capacity.max(1),
@@ -117,7 +111,7 @@ impl HistoryWriter {
         };
         HistoryWriter {
             shared,
-            next_id: AtomicI64::new(last + 1),
+            next_id: AtomicI64::new(first),
             handle: Mutex::new(handle),
         }
     }
@@ -162,10 +156,31 @@ impl HistoryWriter {
         self.push(&mut self.shared.lock(), Op::Finished { id, end });
     }
 
+    /// Run `id` was queued here but another listener had claimed the host: its row goes and the
+    /// knock rows that pointed at it get `outcome` and `detail`.
+    pub fn claimed_elsewhere(
+        &self,
+        id: i64,
+        outcome: KnockOutcome,
+        detail: String,
+        other_run: Option<i64>,
+    ) {
+        let op = Op::ClaimedElsewhere {
+            id,
+            outcome,
+            detail,
+            other_run,
+        };
+        self.push(&mut self.shared.lock(), op);
+    }
+
     pub fn stats(&self) -> WriterStats {
         let q = self.shared.lock();
+        let spool = q.spool.as_ref();
         WriterStats {
             pending: q.ops.len(),
+            spooled: spool.map_or(0, Spool::len),
+            spool_dropped: spool.map_or(0, |s| s.dropped),
             ..q.stats
         }
     }
@@ -221,72 +236,134 @@ impl Drop for HistoryWriter {
     }
 }
 
+/// Without a database at start, a listener numbers its runs from its start time in
+/// milliseconds × 1000: far above the blocks the database hands out, and apart from another
+/// listener's unless both start in the same millisecond.
+fn first_id_without_database(history: &History) -> i64 {
+    if history.health().backend == "sqlite" {
+        return 1;
+    }
+    crate::timefmt::unix_millis(SystemTime::now()).saturating_mul(1000) + 1
+}
+
 fn write_loop(shared: &Shared, history: &History) {
+    let mut retry = RETRY_MIN;
     loop {
-        let (batch, dropped) = {
+        let (mut batch, dropped, spool) = {
             let mut q = shared.lock();
-            while q.ops.is_empty() && q.dropped_unreported == 0 && !q.stop {
-                q = shared.work.wait(q).unwrap_or_else(|p| p.into_inner());
+            loop {
+                let spooled = q.spool.as_ref().is_some_and(|s| !s.is_empty());
+                if !q.ops.is_empty() || q.dropped_unreported > 0 || q.stop {
+                    break;
+                }
+                if !spooled {
+                    q = shared.work.wait(q).unwrap_or_else(|p| p.into_inner());
+                    continue;
+                }
+                // Retry the spool after a while even when nothing new arrives.
+                let (g, t) = shared
+                    .work
+                    .wait_timeout(q, retry)
+                    .unwrap_or_else(|p| p.into_inner());
+                q = g;
+                if t.timed_out() {
+                    break;
+                }
             }
-            if q.ops.is_empty() && q.dropped_unreported == 0 {
-                return;
-            }
+            let last = q.ops.is_empty() && q.dropped_unreported == 0 && q.stop;
             let n = q.ops.len().min(BATCH);
             let batch: Vec<Op> = q.ops.drain(..n).collect();
-            q.knocks -= batch.iter().filter(|o| matches!(o, Op::Knock(_))).count();
-            q.busy = true;
-            (batch, std::mem::take(&mut q.dropped_unreported))
+            q.knocks -= batch.iter().filter(|o| o.is_knock()).count();
+            q.busy = !last;
+            // The spool is worked on without the lock: the trigger keeps queueing meanwhile.
+            let spool = q.spool.take();
+            let dropped = std::mem::take(&mut q.dropped_unreported);
+            if last {
+                drop(q);
+                if let Some(mut spool) = spool {
+                    let mut stats = WriterStats::default();
+                    drain_spool(history, &mut spool, &mut stats);
+                }
+                return;
+            }
+            (batch, dropped, spool)
         };
-        let (written, errors) = write_batch(history, &batch, dropped);
+        if dropped > 0 {
+            tracing::warn!("history: {dropped} knock rows dropped (writer queue full)");
+            batch.insert(0, Op::Knock(dropped_note(dropped)));
+        }
+        let mut stats = WriterStats::default();
+        let mut spool = spool.unwrap_or_else(|| Spool::in_memory(history.spool_limit.max(1)));
+        // Older rows first: the spool is written before anything newer.
+        let result = if !drain_spool(history, &mut spool, &mut stats) {
+            Err(None)
+        } else if batch.is_empty() {
+            Ok(())
+        } else {
+            match history.store.apply(&batch) {
+                Ok(applied) => {
+                    count(history, &mut stats, &applied);
+                    Ok(())
+                }
+                Err(e) => Err(Some(e)),
+            }
+        };
+        match result {
+            Ok(()) => retry = RETRY_MIN,
+            Err(e) => {
+                if spool.is_empty() {
+                    if let Some(e) = e {
+                        tracing::warn!("history: {e}; rows wait in the local spool");
+                    }
+                }
+                spool.push(batch);
+                retry = (retry * 2).min(RETRY_MAX);
+            }
+        }
         let mut q = shared.lock();
+        q.stats.written += stats.written;
+        q.stats.errors += stats.errors;
+        history.spool_rows.store(spool.len(), Ordering::Relaxed);
+        history
+            .write_errors
+            .store(q.stats.errors + spool.dropped, Ordering::Relaxed);
+        q.spool = Some(spool);
         q.busy = false;
-        q.stats.written += written;
-        q.stats.errors += errors;
         shared.done.notify_all();
     }
 }
 
-/// Writes one batch in one transaction; returns (rows written, rows refused).
-fn write_batch(history: &History, batch: &[Op], dropped: u64) -> (u64, u64) {
-    let result = history.with(|c| {
-        let tx = c.unchecked_transaction()?;
-        let mut written = 0u64;
-        let mut errors = 0u64;
-        let mut count = |r: rusqlite::Result<()>| match r {
-            Ok(()) => written += 1,
-            Err(e) => {
-                errors += 1;
-                tracing::error!("history {}: {e}", history.path().display());
+/// Writes the spool, oldest first, while the database takes it. True when it is empty.
+fn drain_spool(history: &History, spool: &mut Spool, stats: &mut WriterStats) -> bool {
+    while !spool.is_empty() {
+        let chunk = spool.front(BATCH);
+        match history.store.apply(&chunk) {
+            Ok(applied) => {
+                spool.consume(chunk.len());
+                count(history, stats, &applied);
+                history.spool_rows.store(spool.len(), Ordering::Relaxed);
+                if spool.is_empty() {
+                    tracing::warn!("history: the spool is written; the database is up to date");
+                }
             }
-        };
-        if dropped > 0 {
-            tracing::warn!("history: {dropped} knock rows dropped (writer queue full)");
-            count(insert_knock(&tx, &dropped_note(dropped)).map(drop));
+            Err(e) => {
+                tracing::debug!("history: spool not written yet: {e}");
+                return false;
+            }
         }
-        for op in batch {
-            count(apply(&tx, op));
-        }
-        tx.commit()?;
-        Ok((written, errors))
-    });
-    result.unwrap_or_else(|e| {
-        tracing::error!("history: {e}");
-        (0, batch.len() as u64)
-    })
+    }
+    true
 }
 
-fn apply(c: &Connection, op: &Op) -> rusqlite::Result<()> {
-    match op {
-        Op::Knock(k) => insert_knock(c, k).map(drop),
-        Op::Queued {
-            id,
-            host,
-            door,
-            log_path,
-            at,
-        } => insert_run(c, Some(*id), *host, door, log_path, *at).map(drop),
-        Op::Started { id, at } => update_started(c, *id, *at),
-        Op::Finished { id, end } => update_finished(c, *id, end).map(drop),
+fn count(history: &History, stats: &mut WriterStats, applied: &super::store::Applied) {
+    for r in &applied.results {
+        match r {
+            Ok(_) => stats.written += 1,
+            Err(e) => {
+                stats.errors += 1;
+                tracing::error!("history {}: {e}", history.location());
+            }
+        }
     }
 }
 
@@ -318,51 +395,12 @@ mod tests {
     }
 
     #[test]
-    fn runs_are_numbered_after_existing_ones_and_written_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let h = Arc::new(History::open(dir.path()).unwrap());
-        let old = h
-            .run_queued(
-                "10.0.0.1".parse().unwrap(),
-                "d",
-                "x".as_ref(),
-                SystemTime::now(),
-            )
-            .unwrap();
-        let w = HistoryWriter::start(Arc::clone(&h), 10);
-        let id = w.run_queued(
-            "10.0.0.2".parse().unwrap(),
-            "d",
-            "y".into(),
-            SystemTime::now(),
-        );
-        assert_eq!(id, old + 1);
-        w.run_started(id, SystemTime::now());
-        w.run_finished(
-            id,
-            RunEnd {
-                status: super::super::RunStatus::Ok,
-                counts: Default::default(),
-                exit_code: Some(0),
-                error: None,
-                at: SystemTime::now(),
-            },
-        );
-        assert!(w.knock(knock(2)));
-        assert!(w.stop(Instant::now() + Duration::from_secs(10)));
-        assert_eq!(h.run_status(id).unwrap().as_deref(), Some("ok"));
-        let (k, _) = h.query(&Default::default(), SystemTime::now()).unwrap();
-        assert_eq!(k.len(), 1);
-        assert_eq!(w.stats().written, 4);
-    }
-
-    #[test]
     fn a_full_queue_drops_knock_rows_counts_them_and_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let h = Arc::new(History::open(dir.path()).unwrap());
         let w = HistoryWriter::start(Arc::clone(&h), 3);
         // Hold the database so the writer cannot drain while the queue fills.
-        let held = h.conn.lock().unwrap();
+        let held = h.hold_sqlite();
         let mut kept = 0;
         for i in 0..50 {
             kept += usize::from(w.knock(knock(i)));

@@ -239,7 +239,11 @@ pub fn listen(
 
 /// Opens the history (marking runs cut off last time) and the log directory.
 fn prepare(config: &ListenConfig) -> Result<Arc<History>, ListenError> {
-    let history = Arc::new(History::open(&config.runner.state_dir)?);
+    let history = Arc::new(History::open_for_listener(
+        &config.history,
+        &config.runner.state_dir,
+    )?);
+    history.keep_leases(config.history.lease);
     let days = config.listener.history_retention_days;
     if days > 0 {
         let before = SystemTime::now() - Duration::from_secs(u64::from(days) * 86_400);
@@ -249,11 +253,13 @@ fn prepare(config: &ListenConfig) -> Result<Arc<History>, ListenError> {
             Err(e) => tracing::error!("history: cannot prune: {e}"),
         }
     }
-    let interrupted = history.mark_interrupted(SystemTime::now())?;
-    if interrupted > 0 {
-        tracing::warn!(
-            "{interrupted} run(s) were cut off when the listener last stopped: marked interrupted"
-        );
+    match history.mark_interrupted(SystemTime::now()) {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            "{n} run(s) were cut off when their listener stopped: marked interrupted"
+        ),
+        // A shared database that is away now: its lease keeper does this once it is back.
+        Err(e) => tracing::error!("history: cannot mark cut-off runs interrupted: {e}"),
     }
     crate::private_fs::dir(&config.runner.log_dir).map_err(|source| ListenError::LogDir {
         path: config.runner.log_dir.clone(),
@@ -511,6 +517,9 @@ fn reload(
     if new.runner.state_dir != current.runner.state_dir {
         tracing::warn!("state_dir changed: takes effect at the next start");
     }
+    if new.history != current.history {
+        tracing::warn!("[history] changed: takes effect at the next start");
+    }
     if new.listener.receive_buffer != current.listener.receive_buffer {
         tracing::warn!("receive_buffer changed: applies to newly opened interfaces only");
     }
@@ -619,7 +628,20 @@ impl SpaCheck {
                 {
                     Ok(true) => {}
                     Ok(false) => {
-                        trigger.spa_refused(Some(acc.door), d.source, spa::Refusal::Replay, at);
+                        // With a shared history the other listener may have seen this very
+                        // packet first: not a replay, just not ours to run.
+                        let history = trigger.history();
+                        match history.spa_nonce_owner(&acc.message.nonce, now_unix) {
+                            Ok(Some(other)) => {
+                                trigger.spa_claimed_elsewhere(acc.door, acc.target, &other, at)
+                            }
+                            _ => trigger.spa_refused(
+                                Some(acc.door),
+                                d.source,
+                                spa::Refusal::Replay,
+                                at,
+                            ),
+                        }
                         return;
                     }
                     Err(e) => tracing::error!("history: cannot record an SPA nonce: {e}"),

@@ -6,6 +6,7 @@
 //! success. At most `max_concurrent_runs` run at once and at most `queue_limit` wait.
 
 mod command;
+mod execute;
 mod ratelimit;
 mod refused;
 mod rows;
@@ -20,12 +21,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{Action, Door, HostKeyChecking, PlaybookAction, RunnerSettings};
+use crate::config::{Door, HostKeyChecking, PlaybookAction, RunnerSettings};
 use crate::counters::RunCounts;
 use crate::history::{History, HistoryWriter, KnockOutcome, RunEnd, RunStatus};
 use crate::timefmt::{rfc3339_millis, unix_millis};
 
 use super::sequence::{Detected, FailReason, FailedAttempt};
+use execute::execute;
 use ratelimit::RateLimit;
 use rows::{Bucket, Row};
 
@@ -133,7 +135,13 @@ struct Job {
     door: Arc<Door>,
     log_path: PathBuf,
     claim: Option<Arc<SpaClaim>>,
+    /// When the knock was seen (claims across listeners tell one knock from the next by it).
+    knocked: SystemTime,
 }
+
+/// A knock during a run: at most one follow-up run, with the door, SPA claim and time of the
+/// latest such knock's first sighting.
+type Followup = (Arc<Door>, Option<Arc<SpaClaim>>, SystemTime);
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 enum Phase {
@@ -144,7 +152,7 @@ enum Phase {
 struct HostState {
     phase: Phase,
     run_id: i64,
-    followup: Option<(Arc<Door>, Option<Arc<SpaClaim>>)>,
+    followup: Option<Followup>,
 }
 
 struct State {
@@ -368,7 +376,7 @@ impl Trigger {
             let detail = match h.phase {
                 Phase::Queued => format!("run {run_id} is queued"),
                 Phase::Running if h.followup.is_none() => {
-                    h.followup = Some((Arc::clone(&door), claim.clone()));
+                    h.followup = Some((Arc::clone(&door), claim.clone(), SystemTime::now()));
                     format!("one follow-up run after run {run_id}")
                 }
                 Phase::Running => format!("follow-up after run {run_id} already pending"),
@@ -400,7 +408,9 @@ impl Trigger {
         }
         let name = door.name.clone();
         let detail = claim.as_ref().map(|c| c.describe(host)).unwrap_or_default();
-        let run_id = self.shared.enqueue(&mut st, host, door, claim);
+        let run_id = self
+            .shared
+            .enqueue(&mut st, host, door, claim, SystemTime::now());
         bump(&c.accepted);
         let row = Row::new(host, &name, KnockOutcome::Accepted, detail);
         self.shared
@@ -589,6 +599,7 @@ impl Shared {
         host: IpAddr,
         door: Arc<Door>,
         claim: Option<Arc<SpaClaim>>,
+        knocked: SystemTime,
     ) -> i64 {
         let now = SystemTime::now();
         let stamp = rfc3339_millis(unix_millis(now)).replace(':', "");
@@ -615,6 +626,7 @@ impl Shared {
             door,
             log_path,
             claim,
+            knocked,
         });
         self.changed.notify_all();
         run_id
@@ -665,49 +677,16 @@ fn worker(shared: Arc<Shared>) {
                 st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
             }
         };
-        let outcome = execute(&shared, &job, &settings);
-        finish(&shared, job, outcome);
-    }
-}
-
-/// How long a run waits for its `running` row to be in the history before it starts.
-const STARTED_DURABLE_WITHIN: Duration = Duration::from_secs(2);
-
-fn execute(shared: &Shared, job: &Job, settings: &RunnerSettings) -> RunOutcome {
-    shared.writer.run_started(job.run_id, SystemTime::now());
-    // The run is on record before it touches the host: a listener killed mid-run leaves a
-    // `running` row that the next start marks `interrupted`, never nothing. Bounded: a slow
-    // database delays the run, it does not stop it.
-    if !shared.writer.flush(Instant::now() + STARTED_DURABLE_WITHIN) {
-        tracing::warn!(
-            run = job.run_id,
-            "the history is behind: run started before its row was written"
-        );
-    }
-    if let Some(dir) = job.log_path.parent() {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            tracing::error!("cannot create log directory {}: {e}", dir.display());
-        }
-    }
-    tracing::info!(door = %job.door.name, host = %job.host, run = job.run_id, log = %job.log_path.display(), "run started");
-    match &job.door.action {
-        Action::Command(cmd) => run_command(cmd, job.host, &job.log_path, settings.command_timeout),
-        Action::Playbook(p) => {
-            let run = RunJob {
-                run_id: job.run_id,
-                door: job.door.name.clone(),
-                host: job.host,
-                action: p.clone(),
-                ssh_wait: settings.ssh_wait,
-                task_timeout: settings.task_timeout,
-                host_key_checking: settings.host_key_checking,
-                log_path: job.log_path.clone(),
-                pinned_host_keys: job.claim.as_ref().map(|c| c.fingerprints.clone()),
-            };
-            // A panicking launcher must not take the worker (and its pool slot) with it.
-            let launcher = Arc::clone(&shared.launcher);
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| launcher.run(&run)))
-                .unwrap_or_else(|_| RunOutcome::failed("the runner panicked".into()))
+        match execute(&shared, &job, &settings) {
+            Some(outcome) => finish(&shared, job, outcome),
+            None => {
+                let mut st = shared.lock();
+                st.running -= 1;
+                st.running_ids.remove(&job.run_id);
+                // The other listener saw this host's knocks too and runs (or ran) it.
+                st.hosts.remove(&job.host);
+                shared.changed.notify_all();
+            }
         }
     }
 }
@@ -722,6 +701,14 @@ fn finish(shared: &Shared, job: Job, outcome: RunOutcome) {
         Some(outcome.exit_code),
         outcome.error.as_deref(),
     );
+    let cooldown = if ok {
+        job.door.cooldown
+    } else {
+        Duration::ZERO
+    };
+    shared
+        .history
+        .release(job.host, &job.door.name, job.run_id, cooldown);
     if ok {
         bump(&shared.counters.runs_ok);
         tracing::info!(door = %job.door.name, host = %job.host, run = job.run_id, ok = outcome.counts.ok, changed = outcome.counts.changed, "run succeeded");
@@ -740,7 +727,7 @@ fn finish(shared: &Shared, job: Job, outcome: RunOutcome) {
         prune_cooldowns(&mut st, now);
     }
     let followup = st.hosts.remove(&job.host).and_then(|h| h.followup);
-    if let Some((door, claim)) = followup {
+    if let Some((door, claim, knocked)) = followup {
         let suppressed = ok && !door.cooldown.is_zero() && door.name == job.door.name;
         if suppressed {
             bump(&shared.counters.cooldown);
@@ -763,7 +750,7 @@ fn finish(shared: &Shared, job: Job, outcome: RunOutcome) {
                 "follow-up not started".into(),
             ));
         } else {
-            let run_id = shared.enqueue(&mut st, job.host, door, claim);
+            let run_id = shared.enqueue(&mut st, job.host, door, claim, knocked);
             tracing::info!(host = %job.host, run = run_id, "follow-up run queued after run {}", job.run_id);
         }
     }

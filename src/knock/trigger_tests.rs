@@ -1,6 +1,7 @@
 //! Trigger tests with a fake launcher: allowlist, coalescing, cooldown, pool and queue bounds.
 
 use super::*;
+use crate::config::Action;
 use crate::config::{Allow, PlaybookAction};
 use crate::knock::flags::TcpFlagRule;
 use crate::knock::port::PortSpec;

@@ -26,6 +26,7 @@ mod cleanup;
 mod docker;
 mod host;
 pub mod listener;
+pub mod postgres;
 pub mod twin;
 
 // Re-exports for the tests; a test binary that uses none of them must not warn.

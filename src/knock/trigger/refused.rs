@@ -75,6 +75,23 @@ impl Trigger {
         );
     }
 
+    /// A verified SPA packet that listener `other` (sharing the history) recorded first: the
+    /// same packet, seen by both; `other` runs it.
+    pub fn spa_claimed_elsewhere(&self, door: usize, target: IpAddr, other: &str, now: Instant) {
+        let mut st = self.lock();
+        let Some(name) = st.doors.get(door).map(|d| d.name.clone()) else {
+            return;
+        };
+        let detail = format!("listener {other} accepted this SPA packet");
+        tracing::info!(door = %name, source = %target, "{detail}: not run here");
+        self.shared.record_limited(
+            &mut st,
+            Bucket::Granted,
+            Row::new(target, &name, KnockOutcome::ClaimedElsewhere, detail),
+            now,
+        );
+    }
+
     /// A knock from a source that no door listening on its port allows: never tracked,
     /// counted, recorded within the rate limit.
     pub fn knock_not_allowed(&self, door: usize, source: IpAddr, now: Instant) {
