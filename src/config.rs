@@ -47,6 +47,8 @@ pub struct ListenerSettings {
     pub history_failed_per_second: u32,
     /// Knocks and runs older than this many days are pruned at start (0: kept forever).
     pub history_retention_days: u32,
+    /// Where `/metrics` (Prometheus text format) and `/healthz` are served; `None`: off.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -382,3 +382,27 @@ fn spa_doors_take_private_keys_and_exclude_sequences() {
     let three = d.errors(&door("spa_key_file = [\"k1\", \"k1\", \"k1\"]\n"));
     assert!(three[0].contains("one key, or two"), "{three:?}");
 }
+
+#[test]
+fn the_metrics_address_is_optional_and_checked_with_its_position() {
+    let d = Dir::new();
+    assert_eq!(d.parse(GOOD).unwrap().listener.metrics, None);
+    let with = |v: &str| GOOD.replace("receive_buffer", &format!("metrics = {v}\nreceive_buffer"));
+    let c = d.parse(&with("\"127.0.0.1:9464\"")).unwrap();
+    assert_eq!(c.listener.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+    let c = d.parse(&with("\"[::1]:9100\"")).unwrap();
+    assert_eq!(c.listener.metrics, Some("[::1]:9100".parse().unwrap()));
+    assert_eq!(
+        d.errors(&with("\"localhost:9464\"")),
+        vec![
+            "knock.toml:4:11: metrics = 'localhost:9464': expected an IP address and port like \"127.0.0.1:9464\" or \"[::1]:9464\""
+        ]
+    );
+    let errors = d.errors(&with("\"127.0.0.1:0\""));
+    assert!(
+        errors[0].starts_with("knock.toml:4:11: metrics: port 0 is not a fixed port"),
+        "{errors:?}"
+    );
+    let errors = d.errors(&with("9464"));
+    assert!(errors[0].starts_with("knock.toml:4:11: "), "{errors:?}");
+}

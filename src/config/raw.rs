@@ -22,6 +22,8 @@ pub struct RawListener {
     pub history_failed_per_second: Option<Spanned<i64>>,
     /// Days of history kept (0: forever).
     pub history_retention: Option<Spanned<i64>>,
+    /// Address of the Prometheus metrics and /healthz endpoint (off when absent).
+    pub metrics: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -55,6 +55,8 @@ pub struct WriterStats {
     pub errors: u64,
     /// Rows waiting.
     pub pending: usize,
+    /// The last batch wrote nothing and had errors: the database is not taking writes.
+    pub failing: bool,
 }
 
 #[derive(Default)]
@@ -242,6 +244,7 @@ fn write_loop(shared: &Shared, history: &History) {
         q.busy = false;
         q.stats.written += written;
         q.stats.errors += errors;
+        q.stats.failing = errors > 0 && written == 0;
         shared.done.notify_all();
     }
 }

@@ -6,13 +6,14 @@
 //! success. At most `max_concurrent_runs` run at once and at most `queue_limit` wait.
 
 mod command;
+mod observe;
 mod ratelimit;
 mod refused;
 mod rows;
 
 pub use refused::SpaClaim;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::config::{Action, Door, HostKeyChecking, PlaybookAction, RunnerSettings};
 use crate::counters::RunCounts;
 use crate::history::{History, HistoryWriter, KnockOutcome, RunEnd, RunStatus};
+use crate::metrics::Registry;
 use crate::timefmt::{rfc3339_millis, unix_millis};
 
 use super::sequence::{Detected, FailReason, FailedAttempt};
@@ -154,7 +156,8 @@ struct State {
     hosts: HashMap<IpAddr, HostState>,
     last_success: HashMap<(IpAddr, String), Instant>,
     running: usize,
-    running_ids: HashSet<i64>,
+    /// Runs in progress: id → door name.
+    running_ids: HashMap<i64, String>,
     peak_running: usize,
     workers: usize,
     stopping: bool,
@@ -173,6 +176,8 @@ struct Shared {
     /// Every history write goes through it, outside the state lock's critical path.
     writer: HistoryWriter,
     counters: Counters,
+    /// Knocks and runs by door, for the metrics endpoint.
+    metrics: Arc<Registry>,
 }
 
 /// Knock rows that may wait for the history writer at once.
@@ -217,7 +222,7 @@ impl Trigger {
             hosts: HashMap::new(),
             last_success: HashMap::new(),
             running: 0,
-            running_ids: HashSet::new(),
+            running_ids: HashMap::new(),
             peak_running: 0,
             workers: 0,
             stopping: false,
@@ -233,6 +238,7 @@ impl Trigger {
                 history,
                 writer,
                 counters: Counters::default(),
+                metrics: Arc::new(Registry::new()),
             }),
             handles: Mutex::new(Vec::new()),
         };
@@ -515,7 +521,8 @@ impl Trigger {
                 None,
                 Some("the listener stopped before this run started"),
             );
-            bump(&self.shared.counters.runs_interrupted);
+            self.shared
+                .count_run(&job.door.name, RunStatus::Interrupted, None);
         }
         report.never_started = dropped.len();
         self.shared.changed.notify_all();
@@ -523,9 +530,13 @@ impl Trigger {
         let (st, _) = self
             .shared
             .wait_while(st, Instant::now() + grace, |st| st.running > 0);
-        let still: Vec<i64> = st.running_ids.iter().copied().collect();
+        let still: Vec<(i64, String)> = st
+            .running_ids
+            .iter()
+            .map(|(i, d)| (*i, d.clone()))
+            .collect();
         drop(st);
-        for id in &still {
+        for (id, door) in &still {
             let msg = format!(
                 "the listener stopped; grace period of {}s passed",
                 grace.as_secs()
@@ -537,7 +548,7 @@ impl Trigger {
                 None,
                 Some(&msg),
             );
-            bump(&self.shared.counters.runs_interrupted);
+            self.shared.count_run(door, RunStatus::Interrupted, None);
         }
         report.interrupted = still.len();
         report.finished = at_start - still.len().min(at_start);
@@ -655,7 +666,7 @@ fn worker(shared: Arc<Shared>) {
                     if let Some(job) = st.queue.pop_front() {
                         st.running += 1;
                         st.peak_running = st.peak_running.max(st.running);
-                        st.running_ids.insert(job.run_id);
+                        st.running_ids.insert(job.run_id, job.door.name.clone());
                         if let Some(h) = st.hosts.get_mut(&job.host) {
                             h.phase = Phase::Running;
                         }
@@ -665,8 +676,9 @@ fn worker(shared: Arc<Shared>) {
                 st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
             }
         };
+        let started = Instant::now();
         let outcome = execute(&shared, &job, &settings);
-        finish(&shared, job, outcome);
+        finish(&shared, job, outcome, started.elapsed());
     }
 }
 
@@ -712,9 +724,10 @@ fn execute(shared: &Shared, job: &Job, settings: &RunnerSettings) -> RunOutcome 
     }
 }
 
-fn finish(shared: &Shared, job: Job, outcome: RunOutcome) {
+fn finish(shared: &Shared, job: Job, outcome: RunOutcome, took: Duration) {
     let ok = outcome.succeeded();
     let status = if ok { RunStatus::Ok } else { RunStatus::Failed };
+    shared.count_run(&job.door.name, status, Some(took));
     shared.finish_record(
         job.run_id,
         status,
@@ -723,10 +736,8 @@ fn finish(shared: &Shared, job: Job, outcome: RunOutcome) {
         outcome.error.as_deref(),
     );
     if ok {
-        bump(&shared.counters.runs_ok);
         tracing::info!(door = %job.door.name, host = %job.host, run = job.run_id, ok = outcome.counts.ok, changed = outcome.counts.changed, "run succeeded");
     } else {
-        bump(&shared.counters.runs_failed);
         tracing::warn!(door = %job.door.name, host = %job.host, run = job.run_id, exit = outcome.exit_code,
             error = outcome.error.as_deref().unwrap_or(""), "run failed; see {}", job.log_path.display());
     }

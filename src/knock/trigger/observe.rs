@@ -1,0 +1,61 @@
+//! What the trigger tells the metrics endpoint: knocks and runs counted by door as they are
+//! decided, the history's health, and whether its workers are alive.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{bump, Shared, Trigger};
+use crate::history::{KnockOutcome, RunStatus};
+use crate::metrics::{HistoryHealth, Registry};
+
+impl Shared {
+    /// A knock decided on `door` (counted whether or not the history rate limit records it).
+    pub(super) fn count_knock(&self, door: &str, outcome: KnockOutcome) {
+        self.metrics.knock(door, outcome.as_str());
+    }
+
+    /// A run that ended; `took` for runs that ran to their end.
+    pub(super) fn count_run(&self, door: &str, status: RunStatus, took: Option<Duration>) {
+        let c = &self.counters;
+        let counter: Option<&AtomicU64> = match status {
+            RunStatus::Ok => Some(&c.runs_ok),
+            RunStatus::Failed => Some(&c.runs_failed),
+            RunStatus::Interrupted => Some(&c.runs_interrupted),
+            RunStatus::Queued | RunStatus::Running => None,
+        };
+        if let Some(counter) = counter {
+            bump(counter);
+        }
+        self.metrics.run_finished(door, status.as_str(), took);
+    }
+}
+
+impl Trigger {
+    /// Knocks and runs by door since start.
+    pub fn metrics(&self) -> &Arc<Registry> {
+        &self.shared.metrics
+    }
+
+    /// The history as the metrics show it. Today's SQLite history is up while its writer's
+    /// writes succeed and has no spool; a backend that reports its own health plugs in here.
+    pub fn history_health(&self) -> HistoryHealth {
+        let w = self.shared.writer.stats();
+        HistoryHealth {
+            backend: "sqlite",
+            db_up: !w.failing,
+            spool_rows: 0,
+            write_errors: w.errors,
+        }
+    }
+
+    /// Why the trigger cannot run knocks, if it cannot: stopping, or no worker thread alive.
+    pub fn unhealthy(&self) -> Option<String> {
+        if self.lock().stopping {
+            return Some("the listener is stopping".into());
+        }
+        let handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        let alive = handles.iter().filter(|h| !h.is_finished()).count();
+        (alive == 0).then(|| "no run worker is alive".to_string())
+    }
+}
