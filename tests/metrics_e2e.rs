@@ -270,3 +270,118 @@ fn scraped_metrics_agree_with_the_history_and_bad_clients_do_not_hurt() {
     assert_eq!(curl(&format!("{base}/nothing")).0, 404);
     eprintln!("metrics page after the scenario:\n{page}");
 }
+
+/// knock.toml for an in-process listener on a namespace's veth, metrics on `metrics`.
+fn netns_config(ns: &knock_support::NetNs, dir: &Path, metrics: SocketAddr) -> std::path::PathBuf {
+    std::fs::write(dir.join("site.yml"), "- hosts: all\n  tasks: []\n").unwrap();
+    let cfg = dir.join("knock.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[listener]
+interfaces = ["{iface}"]
+metrics = "{metrics}"
+
+[runner]
+log_dir = "{dir}/logs"
+state_dir = "{dir}/state"
+grace_period = 2
+
+[[door]]
+name = "base"
+sequence = ["7000/tcp", "8000/tcp"]
+allow = ["{peer}/32"]
+playbook = "site.yml"
+"#,
+            iface = ns.host_if,
+            dir = dir.display(),
+            peer = ns.peer_ip,
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+fn link(ns: &knock_support::NetNs, state: &str) {
+    let o = Command::new("ip")
+        .args(["link", "set", &ns.host_if, state])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn healthz_says_503_and_why_while_capture_is_down_and_a_taken_port_stops_the_start() {
+    use knockplay::knock::{listen, Control};
+    use std::sync::Arc;
+    if !knock_support::privileged() {
+        eprintln!("skipped: needs root to create a network namespace and capture");
+        return;
+    }
+    let ns = knock_support::NetNs::create(30);
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let cfg = netns_config(&ns, dir.path(), addr);
+    let launcher = knock_support::RecordingLauncher::new(Duration::ZERO);
+    let control = Control::new();
+    let listener = {
+        let config = knockplay::config::load(&cfg).unwrap();
+        let (l, c) = (Arc::clone(&launcher), control.clone());
+        std::thread::spawn(move || listen(config, l, c))
+    };
+    let base = format!("http://{addr}");
+    wait_for("/healthz 200", Duration::from_secs(20), || {
+        curl(&format!("{base}/healthz")) == (200, "ok\n".into())
+    });
+
+    // A second listener with the same metrics address does not start, and says why.
+    let second = dir.path().join("second");
+    std::fs::create_dir(&second).unwrap();
+    let config = knockplay::config::load(&netns_config(&ns, &second, addr)).unwrap();
+    let err = listen(config, launcher.clone(), Control::new())
+        .err()
+        .expect("the port is taken");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("metrics endpoint {addr} ([listener] metrics): ")),
+        "{msg}"
+    );
+
+    link(&ns, "down");
+    let why = format!("capture on {} is down\n", ns.host_if);
+    wait_for("/healthz 503", Duration::from_secs(20), || {
+        curl(&format!("{base}/healthz")) == (503, why.clone())
+    });
+    let (_, page) = curl(&format!("{base}/metrics"));
+    assert_eq!(sample(&page, "knockplay_healthy"), Some(0.0), "{page}");
+    link(&ns, "up");
+    assert!(
+        ns.wait_up(Duration::from_secs(10)),
+        "the link did not come back"
+    );
+    wait_for("/healthz 200 again", Duration::from_secs(20), || {
+        curl(&format!("{base}/healthz")) == (200, "ok\n".into())
+    });
+
+    // Knocks still count after the blip.
+    ns.exec_ok(&["knock", &ns.host_ip.to_string(), "7000", "8000"]);
+    let series = "knockplay_runs_total{door=\"base\",status=\"ok\"}";
+    wait_for("a run in the metrics", Duration::from_secs(20), || {
+        sample(&curl(&format!("{base}/metrics")).1, series) == Some(1.0)
+    });
+    let (_, page) = curl(&format!("{base}/metrics"));
+    assert_eq!(
+        sample(
+            &page,
+            "knockplay_knocks_total{door=\"base\",result=\"accepted\"}"
+        ),
+        Some(1.0),
+        "{page}"
+    );
+    assert_eq!(launcher.jobs.lock().unwrap().len(), 1);
+
+    control.shutdown();
+    listener.join().unwrap().unwrap();
+    // Stopped with the listener: nothing answers any more.
+    assert_eq!(curl(&format!("{base}/healthz")).0, 0);
+}
