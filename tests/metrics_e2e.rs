@@ -338,9 +338,7 @@ fn healthz_says_503_and_why_while_capture_is_down_and_a_taken_port_stops_the_sta
     let second = dir.path().join("second");
     std::fs::create_dir(&second).unwrap();
     let config = knockplay::config::load(&netns_config(&ns, &second, addr)).unwrap();
-    let err = listen(config, launcher.clone(), Control::new())
-        .err()
-        .expect("the port is taken");
+    let err = listen(config, launcher.clone(), Control::new()).expect_err("the port is taken");
     let msg = err.to_string();
     assert!(
         msg.starts_with(&format!("metrics endpoint {addr} ([listener] metrics): ")),
