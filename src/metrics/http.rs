@@ -19,8 +19,8 @@ pub const MAX_CONNECTIONS: usize = 8;
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// A request head (request line and headers) longer than this is refused.
 pub const MAX_REQUEST: usize = 8 * 1024;
-/// How often the accept loop looks at the stop flag.
-const POLL: Duration = Duration::from_millis(50);
+/// How often the accept loop looks at the stop flag while no client connects.
+const POLL: Duration = Duration::from_millis(100);
 
 /// What the endpoint serves.
 pub trait Source: Send + Sync {
@@ -99,7 +99,7 @@ fn accept_loop(listener: &TcpListener, source: &Arc<dyn Source>, stop: &AtomicBo
         let stream = match listener.accept() {
             Ok((s, _)) => s,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(POLL);
+                wait_for_client(listener, POLL);
                 continue;
             }
             Err(e) => {
@@ -128,6 +128,24 @@ fn accept_loop(listener: &TcpListener, source: &Arc<dyn Source>, stop: &AtomicBo
         if let Err(e) = spawned {
             tracing::warn!("metrics endpoint: cannot start a thread: {e}");
         }
+    }
+}
+
+/// Waits until a connection is pending or `timeout` passes (a client is served at once, and the
+/// stop flag is still looked at every `timeout`).
+fn wait_for_client(listener: &TcpListener, timeout: Duration) {
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: one valid pollfd, owned by this frame, for the duration of the call.
+    let n = unsafe { libc::poll(&mut p, 1, ms) };
+    if n < 0 {
+        // EINTR and the like: do not spin.
+        std::thread::sleep(timeout);
     }
 }
 
