@@ -236,6 +236,11 @@ impl ListenConfig {
             self.runner.log_dir.display(),
             crate::history::db_path(&self.runner.state_dir).display(),
         );
+        if let Some(a) = self.listener.metrics {
+            out.push_str(&format!(
+                "  metrics: http://{a}/metrics, health http://{a}/healthz\n"
+            ));
+        }
         for d in &self.doors {
             let allow = match &d.allow {
                 Allow::Any => "anyone".to_string(),

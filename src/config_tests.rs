@@ -390,6 +390,10 @@ fn the_metrics_address_is_optional_and_checked_with_its_position() {
     let with = |v: &str| GOOD.replace("receive_buffer", &format!("metrics = {v}\nreceive_buffer"));
     let c = d.parse(&with("\"127.0.0.1:9464\"")).unwrap();
     assert_eq!(c.listener.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+    assert!(c.describe().contains(
+        "\n  metrics: http://127.0.0.1:9464/metrics, health http://127.0.0.1:9464/healthz\n"
+    ));
+    assert!(!d.parse(GOOD).unwrap().describe().contains("metrics"));
     let c = d.parse(&with("\"[::1]:9100\"")).unwrap();
     assert_eq!(c.listener.metrics, Some("[::1]:9100".parse().unwrap()));
     assert_eq!(
