@@ -457,44 +457,10 @@ impl Trigger {
         );
     }
 
-    pub fn stats(&self) -> TriggerStats {
-        let c = &self.shared.counters;
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let peak = self.lock().peak_running as u64;
-        let w = self.shared.writer.stats();
-        TriggerStats {
-            accepted: g(&c.accepted),
-            coalesced: g(&c.coalesced),
-            not_allowed: g(&c.not_allowed),
-            cooldown: g(&c.cooldown),
-            queue_full: g(&c.queue_full),
-            failed_attempts: g(&c.failed_attempts),
-            history_suppressed: g(&c.history_suppressed),
-            history_dropped: w.dropped,
-            history_errors: w.errors,
-            runs_ok: g(&c.runs_ok),
-            runs_failed: g(&c.runs_failed),
-            runs_interrupted: g(&c.runs_interrupted),
-            peak_running: peak,
-        }
-    }
-
     /// Waits until every history row decided so far is in the database (true), or `timeout`
     /// passes (false).
     pub fn flush_history(&self, timeout: Duration) -> bool {
         self.shared.writer.flush(Instant::now() + timeout)
-    }
-
-    /// Runs in progress and runs queued.
-    pub fn load(&self) -> (usize, usize) {
-        let st = self.lock();
-        (st.running, st.queue.len())
-    }
-
-    /// Runs queued or in progress.
-    pub fn pending(&self) -> usize {
-        let st = self.lock();
-        st.running + st.queue.len()
     }
 
     /// Waits until nothing is queued or running (true), or `timeout` passes (false).

@@ -1,11 +1,11 @@
-//! What the trigger tells the metrics endpoint: knocks and runs counted by door as they are
-//! decided, the history's health, and whether its workers are alive.
+//! What the trigger reports: its counters and load, knocks and runs counted by door for the
+//! metrics endpoint as they are decided, the history's health, and whether its workers are alive.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{bump, Shared, Trigger};
+use super::{bump, Shared, Trigger, TriggerStats};
 use crate::history::{KnockOutcome, RunStatus};
 use crate::metrics::{HistoryHealth, Registry};
 
@@ -32,6 +32,41 @@ impl Shared {
 }
 
 impl Trigger {
+    /// Counters since start.
+    pub fn stats(&self) -> TriggerStats {
+        let c = &self.shared.counters;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let peak = self.lock().peak_running as u64;
+        let w = self.shared.writer.stats();
+        TriggerStats {
+            accepted: g(&c.accepted),
+            coalesced: g(&c.coalesced),
+            not_allowed: g(&c.not_allowed),
+            cooldown: g(&c.cooldown),
+            queue_full: g(&c.queue_full),
+            failed_attempts: g(&c.failed_attempts),
+            history_suppressed: g(&c.history_suppressed),
+            history_dropped: w.dropped,
+            history_errors: w.errors,
+            runs_ok: g(&c.runs_ok),
+            runs_failed: g(&c.runs_failed),
+            runs_interrupted: g(&c.runs_interrupted),
+            peak_running: peak,
+        }
+    }
+
+    /// Runs in progress and runs queued.
+    pub fn load(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.running, st.queue.len())
+    }
+
+    /// Runs queued or in progress.
+    pub fn pending(&self) -> usize {
+        let st = self.lock();
+        st.running + st.queue.len()
+    }
+
     /// Knocks and runs by door since start.
     pub fn metrics(&self) -> &Arc<Registry> {
         &self.shared.metrics
