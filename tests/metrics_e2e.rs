@@ -2,7 +2,9 @@
 //! `[listener] metrics`, real test hosts knocking right and wrong and being configured over SSH
 //! (one run fails on purpose), scraped with `curl`. What the metrics count must be what
 //! `knockplay history --json` recorded; `/healthz` says 200; garbage and silent clients on the
-//! metrics port are answered or cut off and the listener keeps serving knocks.
+//! metrics port are answered or cut off and the listener keeps serving knocks. On a network
+//! namespace: `/healthz` is 503 while the capture interface is down, `knockplay_history_up` is 0
+//! while the history database refuses writes, and a taken metrics port stops the start.
 
 mod common;
 mod knock_support;
@@ -311,7 +313,8 @@ fn link(ns: &knock_support::NetNs, state: &str) {
 }
 
 #[test]
-fn healthz_says_503_and_why_while_capture_is_down_and_a_taken_port_stops_the_start() {
+fn healthz_503_while_capture_is_down_history_down_while_its_writes_fail_and_a_taken_port_stops_the_start(
+) {
     use knockplay::knock::{listen, Control};
     use std::sync::Arc;
     if !knock_support::privileged() {
@@ -377,6 +380,37 @@ fn healthz_says_503_and_why_while_capture_is_down_and_a_taken_port_stops_the_sta
         "{page}"
     );
     assert_eq!(launcher.jobs.lock().unwrap().len(), 1);
+
+    // Another process holds the history database's write lock: the listener's writes fail after
+    // SQLite's busy timeout, and the metrics say the history is down until writes succeed again.
+    let db = dir.path().join("state/history.sqlite3");
+    let blocker = rusqlite::Connection::open(&db).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let knock = || ns.exec_ok(&["knock", &ns.host_ip.to_string(), "7000", "8000"]);
+    knock(); // within the cooldown: one knock row to write
+    let up = "knockplay_history_up{backend=\"sqlite\"}";
+    let errors = "knockplay_history_write_errors_total{backend=\"sqlite\"}";
+    wait_for("history_up 0", Duration::from_secs(30), || {
+        sample(&curl(&format!("{base}/metrics")).1, up) == Some(0.0)
+    });
+    let (_, page) = curl(&format!("{base}/metrics"));
+    assert!(sample(&page, errors).is_some_and(|n| n >= 1.0), "{page}");
+    // Detection goes on meanwhile (the cooldown knock was counted); the endpoint stays 200.
+    assert_eq!(
+        sample(
+            &page,
+            "knockplay_knocks_total{door=\"base\",result=\"cooldown\"}"
+        ),
+        Some(1.0),
+        "{page}"
+    );
+    assert_eq!(curl(&format!("{base}/healthz")).0, 200);
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    knock();
+    wait_for("history_up 1 again", Duration::from_secs(30), || {
+        sample(&curl(&format!("{base}/metrics")).1, up) == Some(1.0)
+    });
 
     control.shutdown();
     listener.join().unwrap().unwrap();
