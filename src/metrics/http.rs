@@ -153,64 +153,59 @@ fn wait_for_client(listener: &TcpListener, timeout: Duration) {
 fn serve(mut stream: TcpStream, source: &dyn Source) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_write_timeout(Some(REQUEST_DEADLINE))?;
-    let head = match read_head(&mut stream, Instant::now() + REQUEST_DEADLINE)? {
-        Head::Complete(h) => h,
-        Head::TooLong => {
-            return respond(
-                &mut stream,
-                &Response::text(431, "request too long\n"),
-                false,
-            )
-        }
-        Head::Closed => return Ok(()),
-    };
-    let (response, with_body) = match parse_request_line(&head) {
-        Err(status) => (Response::text(status, "bad request\n"), true),
-        Ok((method, path)) => (route(method, path, source), method != "HEAD"),
-    };
-    respond(&mut stream, &response, with_body)
-}
-
-enum Head {
-    /// The request line and headers, up to the blank line.
-    Complete(Vec<u8>),
-    TooLong,
-    /// The client closed or the deadline passed first.
-    Closed,
-}
-
-fn read_head(stream: &mut TcpStream, deadline: Instant) -> io::Result<Head> {
-    let mut head = Vec::new();
+    let deadline = Instant::now() + REQUEST_DEADLINE;
+    let mut received = Vec::new();
     let mut buf = [0u8; 1024];
     loop {
+        if let Some(answer) = reply(&received, source) {
+            stream.write_all(&answer)?;
+            stream.flush()?;
+            // Close our side first; the client sees the end of the response, not a reset.
+            let _ = stream.shutdown(Shutdown::Write);
+            return Ok(());
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Ok(Head::Closed);
+            return Ok(());
         }
         stream.set_read_timeout(Some(left))?;
-        let n = match stream.read(&mut buf) {
-            Ok(0) => return Ok(Head::Closed),
-            Ok(n) => n,
+        match stream.read(&mut buf) {
+            // Closed, or the deadline passed: nothing to answer.
+            Ok(0) => return Ok(()),
+            Ok(n) => received.extend_from_slice(buf.get(..n).unwrap_or_default()),
             Err(e)
                 if matches!(
                     e.kind(),
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                return Ok(Head::Closed)
+                return Ok(())
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
-        };
-        head.extend_from_slice(buf.get(..n).unwrap_or_default());
-        if let Some(end) = end_of_head(&head) {
-            head.truncate(end);
-            return Ok(Head::Complete(head));
-        }
-        if head.len() >= MAX_REQUEST {
-            return Ok(Head::TooLong);
         }
     }
+}
+
+/// The whole answer (status line, headers, body) to the bytes a client sent so far, or `None`
+/// while its request head is incomplete and under [`MAX_REQUEST`]. Pure: the server and the fuzz
+/// target call it the same way.
+pub fn reply(received: &[u8], source: &dyn Source) -> Option<Vec<u8>> {
+    let response = match end_of_head(received) {
+        Some(end) if end <= MAX_REQUEST => {
+            let head = received.get(..end).unwrap_or(received);
+            match parse_request_line(head) {
+                Err(status) => Response::text(status, "bad request\n"),
+                Ok((method, path)) => {
+                    let r = route(method, path, source);
+                    return Some(render(&r, method != "HEAD"));
+                }
+            }
+        }
+        None if received.len() < MAX_REQUEST => return None,
+        _ => Response::text(431, "request too long\n"),
+    };
+    Some(render(&response, true))
 }
 
 /// Where the head ends (after `\r\n\r\n`, or `\n\n` from lenient clients).
@@ -296,27 +291,24 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn respond(stream: &mut TcpStream, r: &Response, with_body: bool) -> io::Result<()> {
+fn render(r: &Response, with_body: bool) -> Vec<u8> {
     let allow = if r.status == 405 {
         "Allow: GET, HEAD\r\n"
     } else {
         ""
     };
-    let head = format!(
+    let mut out = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{allow}Cache-Control: no-store\r\nConnection: close\r\n\r\n",
         r.status,
         reason(r.status),
         r.content_type,
         r.body.len()
-    );
-    stream.write_all(head.as_bytes())?;
+    )
+    .into_bytes();
     if with_body {
-        stream.write_all(r.body.as_bytes())?;
+        out.extend_from_slice(r.body.as_bytes());
     }
-    stream.flush()?;
-    // Close our side first; the client sees the end of the response, not a reset.
-    let _ = stream.shutdown(Shutdown::Write);
-    Ok(())
+    out
 }
 
 #[cfg(test)]

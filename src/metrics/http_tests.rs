@@ -195,3 +195,85 @@ fn request_lines() {
         );
     }
 }
+
+#[test]
+fn replies_wait_for_the_whole_head_and_stop_at_the_cap() {
+    let fake = Fake {
+        health: Mutex::new(Ok(())),
+    };
+    let text = |b: &[u8]| reply(b, &fake).map(|r| String::from_utf8(r).unwrap());
+    assert_eq!(text(b""), None);
+    assert_eq!(text(b"GET /metrics HTTP/1.1\r\nHost: x\r\n"), None);
+    let r = text(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert!(
+        r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("x 1\n"),
+        "{r}"
+    );
+    assert_eq!(text(&[b'a'; MAX_REQUEST - 1]), None);
+    let r = text(&[b'a'; MAX_REQUEST]).unwrap();
+    assert!(r.starts_with("HTTP/1.1 431 "), "{r}");
+    // A head that ends only beyond the cap is refused too.
+    let mut long = b"GET /metrics HTTP/1.1\r\nX: ".to_vec();
+    long.extend([b'a'; MAX_REQUEST]);
+    long.extend(b"\r\n\r\n");
+    assert!(text(&long).unwrap().starts_with("HTTP/1.1 431 "));
+    let r = text(b"\xff\xfe\r\n\r\n").unwrap();
+    assert!(
+        r.starts_with("HTTP/1.1 400 ") && r.contains("Content-Length: 12\r\n"),
+        "{r}"
+    );
+}
+
+/// What the fuzz target checks, over pseudo-random requests: mutations of real ones and noise.
+#[test]
+fn replies_to_arbitrary_bytes_are_well_formed() {
+    let fake = Fake {
+        health: Mutex::new(Err("two\nlines".into())),
+    };
+    let seeds: [&[u8]; 4] = [
+        b"GET /metrics HTTP/1.1\r\n\r\n",
+        b"HEAD /healthz HTTP/1.0\n\n",
+        b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
+    ];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..20_000 {
+        let mut data = seeds[i % seeds.len()].to_vec();
+        for _ in 0..next() % 4 {
+            let r = next();
+            let at = (r >> 8) as usize % (data.len() + 1);
+            match r % 3 {
+                0 => data.insert(at, (r >> 32) as u8),
+                1 if at < data.len() => {
+                    data.remove(at);
+                }
+                _ => data.extend(std::iter::repeat_n(b'a', (r >> 40) as usize % 3000)),
+            }
+        }
+        let Some(answer) = reply(&data, &fake) else {
+            assert!(data.len() < MAX_REQUEST);
+            assert!(end_of_head(&data).is_none());
+            continue;
+        };
+        let text = String::from_utf8(answer).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 "), "{head}");
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(body.len() == length || (data.starts_with(b"HEAD ") && body.is_empty()));
+        assert!(
+            !body.trim_end().contains('\n') || body.starts_with("# TYPE"),
+            "{body:?}"
+        );
+    }
+}
