@@ -49,6 +49,8 @@ pub struct ListenerSettings {
     pub history_failed_per_second: u32,
     /// Knocks and runs older than this many days are pruned at start (0: kept forever).
     pub history_retention_days: u32,
+    /// Where `/metrics` (Prometheus text format) and `/healthz` are served; `None`: off.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +238,11 @@ impl ListenConfig {
             self.runner.log_dir.display(),
             self.history.url,
         );
+        if let Some(a) = self.listener.metrics {
+            out.push_str(&format!(
+                "  metrics: http://{a}/metrics, health http://{a}/healthz\n"
+            ));
+        }
         for d in &self.doors {
             let allow = match &d.allow {
                 Allow::Any => "anyone".to_string(),

@@ -417,3 +417,31 @@ fn history_defaults_to_sqlite_in_state_dir_and_takes_a_postgres_url_without_pass
     );
     assert!(errors[0].contains("PGPASSFILE") && !errors[0].contains("s3cret"));
 }
+
+#[test]
+fn the_metrics_address_is_optional_and_checked_with_its_position() {
+    let d = Dir::new();
+    assert_eq!(d.parse(GOOD).unwrap().listener.metrics, None);
+    let with = |v: &str| GOOD.replace("receive_buffer", &format!("metrics = {v}\nreceive_buffer"));
+    let c = d.parse(&with("\"127.0.0.1:9464\"")).unwrap();
+    assert_eq!(c.listener.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+    assert!(c.describe().contains(
+        "\n  metrics: http://127.0.0.1:9464/metrics, health http://127.0.0.1:9464/healthz\n"
+    ));
+    assert!(!d.parse(GOOD).unwrap().describe().contains("metrics"));
+    let c = d.parse(&with("\"[::1]:9100\"")).unwrap();
+    assert_eq!(c.listener.metrics, Some("[::1]:9100".parse().unwrap()));
+    assert_eq!(
+        d.errors(&with("\"localhost:9464\"")),
+        vec![
+            "knock.toml:4:11: metrics = 'localhost:9464': expected an IP address and port like \"127.0.0.1:9464\" or \"[::1]:9464\""
+        ]
+    );
+    let errors = d.errors(&with("\"127.0.0.1:0\""));
+    assert!(
+        errors[0].starts_with("knock.toml:4:11: metrics: port 0 is not a fixed port"),
+        "{errors:?}"
+    );
+    let errors = d.errors(&with("9464"));
+    assert!(errors[0].starts_with("knock.toml:4:11: "), "{errors:?}");
+}

@@ -19,6 +19,8 @@
 //! - [`config`]     knock.toml: `raw` (serde model with spans) → `validate` (+ `validate/door`) →
 //!   `ListenConfig`; `system` reads interfaces and default routes
 //! - [`history`]    durable knock/run history (SQLite, or PostgreSQL shared by listeners) and `knockplay history`
+//! - [`metrics`]    Prometheus metrics and `/healthz`: counters, the text format (`exposition`),
+//!   a bounded HTTP/1.1 endpoint (`http`); `knock::service::exporter` feeds it
 //! - [`inventory`]  hosts, groups, host/group vars, host patterns (`ini`, `yaml_source`, `vars_dir`)
 //! - [`playbook`]   YAML → plays/tasks with positions; templating; module arguments
 //!   - `playbook::yaml`      bounded YAML loader with positions (size, depth, alias expansion)
@@ -57,6 +59,7 @@ pub mod facts;
 pub mod history;
 pub mod inventory;
 pub mod knock;
+pub mod metrics;
 pub mod modules;
 pub mod playbook;
 pub mod private_fs;

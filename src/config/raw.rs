@@ -23,6 +23,8 @@ pub struct RawListener {
     pub history_failed_per_second: Option<Spanned<i64>>,
     /// Days of history kept (0: forever).
     pub history_retention: Option<Spanned<i64>>,
+    /// Address of the Prometheus metrics and /healthz endpoint (off when absent).
+    pub metrics: Option<Spanned<String>>,
 }
 
 /// `[history]`: where the history lives and, when listeners share it, how they coordinate.

@@ -218,6 +218,7 @@ impl Validator<'_> {
                 max_attempts: 100_000,
                 history_failed_per_second: 20,
                 history_retention_days: 90,
+                metrics: None,
             };
         };
         let interfaces = match &raw.interfaces {
@@ -275,6 +276,29 @@ impl Validator<'_> {
                 0..=36_500,
                 90,
             ) as u32,
+            metrics: self.metrics_address(&raw.metrics),
+        }
+    }
+
+    /// `metrics = "127.0.0.1:9464"`: an IP address and a port (not 0), `[v6]:port` for IPv6.
+    fn metrics_address(&mut self, v: &Option<Spanned<String>>) -> Option<std::net::SocketAddr> {
+        let s = v.as_ref()?;
+        match s.get_ref().trim().parse::<std::net::SocketAddr>() {
+            Ok(a) if a.port() != 0 => Some(a),
+            Ok(_) => {
+                self.problem(s, "metrics: port 0 is not a fixed port; choose one (9464 is Prometheus' usual for exporters like this)");
+                None
+            }
+            Err(_) => {
+                self.problem(
+                    s,
+                    format!(
+                        "metrics = '{}': expected an IP address and port like \"127.0.0.1:9464\" or \"[::1]:9464\"",
+                        s.get_ref()
+                    ),
+                );
+                None
+            }
         }
     }
 

@@ -40,6 +40,8 @@ pub struct WriterStats {
     pub spooled: usize,
     /// Rows dropped because the spool was full.
     pub spool_dropped: u64,
+    /// The last batch wrote nothing and had errors: the database is not taking writes.
+    pub failing: bool,
 }
 
 #[derive(Default)]
@@ -308,6 +310,7 @@ fn write_loop(shared: &Shared, history: &History) {
                 Err(e) => Err(Some(e)),
             }
         };
+        let failed = result.is_err() && stats.written == 0;
         match result {
             Ok(()) => retry = RETRY_MIN,
             Err(e) => {
@@ -329,6 +332,7 @@ fn write_loop(shared: &Shared, history: &History) {
             .store(q.stats.errors + spool.dropped, Ordering::Relaxed);
         q.spool = Some(spool);
         q.busy = false;
+        q.stats.failing = failed;
         shared.done.notify_all();
     }
 }

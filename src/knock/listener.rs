@@ -151,6 +151,11 @@ impl Capture {
         self.stop.store(true, Ordering::SeqCst);
     }
 
+    /// Whether the capture thread is still going (it only ends when asked to).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     pub fn join(mut self) {
         self.request_stop();
         if let Some(t) = self.thread.take() {

@@ -23,6 +23,10 @@ use super::sequence::{Report, SequenceTracker, TrackerStats};
 use super::spa::{self, ReplayCache, SpaDoor};
 use super::trigger::{Launcher, ShutdownReport, SpaClaim, Trigger, TriggerStats};
 use super::wire::Knock;
+use summary::RunSummary;
+
+mod exporter;
+mod summary;
 
 /// Knocks waiting between capture and detection at most (about 3 MiB).
 const CHANNEL_CAPACITY: usize = 65_536;
@@ -40,6 +44,11 @@ pub enum ListenError {
     Capture(std::io::Error),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    #[error("metrics endpoint {addr} ([listener] metrics): {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A snapshot of the listener's counters.
@@ -82,6 +91,8 @@ struct ControlInner {
     wake: Condvar,
     stats: Mutex<ListenStats>,
     ready: AtomicBool,
+    /// Why `/healthz` says 503, or `None` while healthy.
+    unhealthy: Mutex<Option<String>>,
 }
 
 /// A handle to a running listener: stop it, reload it, read its counters. Cheap to clone.
@@ -229,10 +240,15 @@ pub fn listen(
 ) -> Result<ListenSummary, ListenError> {
     can_capture().map_err(ListenError::Capture)?;
     let history = prepare(&config)?;
+    let endpoint = exporter::bind(&config, &control)?;
     let mut running = start(&config, launcher, history)?;
+    let server = exporter::serve(endpoint, &control, &running.trigger);
     tracing::info!(interfaces = ?config.listener.interfaces, "listening");
     let (current, mut stats) = supervise(&control, config, &mut running);
     let shutdown = running.stop(&control, &mut stats, current.runner.grace_period);
+    if let Some(s) = server {
+        s.stop();
+    }
     tracing::info!(?shutdown, "listener stopped");
     Ok(ListenSummary { stats, shutdown })
 }
@@ -341,51 +357,6 @@ fn start(
     })
 }
 
-/// How often the listener logs its one-line run summary while runs are active.
-const SUMMARY_EVERY: Duration = Duration::from_secs(3);
-
-/// The listener's periodic one-line summary of runs (running, queued, done, failed), logged
-/// while runs are active and once more when they have all finished.
-struct RunSummary {
-    last: Instant,
-    last_done: u64,
-}
-
-impl RunSummary {
-    fn new(now: Instant) -> Self {
-        RunSummary {
-            last: now,
-            last_done: 0,
-        }
-    }
-
-    fn tick(&mut self, now: Instant, trigger: &crate::knock::trigger::Trigger) -> Option<String> {
-        if now.duration_since(self.last) < SUMMARY_EVERY {
-            return None;
-        }
-        self.last = now;
-        let (running, queued) = trigger.load();
-        let t = trigger.stats();
-        let done = t.runs_ok + t.runs_failed + t.runs_interrupted;
-        let line = summary_line(running, queued, done, t.runs_failed, self.last_done);
-        self.last_done = done;
-        line
-    }
-}
-
-/// `runs: 3 running, 12 queued, 40 done (2 failed)`, or nothing when no run is active and none
-/// finished since the last line (`done_before`).
-fn summary_line(
-    running: usize,
-    queued: usize,
-    done: u64,
-    failed: u64,
-    done_before: u64,
-) -> Option<String> {
-    (running + queued > 0 || done != done_before)
-        .then(|| format!("runs: {running} running, {queued} queued, {done} done ({failed} failed)"))
-}
-
 /// Serves reload requests and refreshes the counters until a stop is requested. Returns the
 /// configuration in force and the counters.
 fn supervise(
@@ -427,6 +398,7 @@ fn supervise(
             &running.trigger,
             &running.detector_shared,
         );
+        exporter::check(control, running);
         if stop {
             return (current, stats);
         }
@@ -441,6 +413,7 @@ impl Running {
         stats: &mut ListenStats,
         grace: Duration,
     ) -> ShutdownReport {
+        exporter::stopping(control);
         tracing::info!("stopping capture");
         for c in &self.captures {
             c.request_stop();
@@ -519,6 +492,9 @@ fn reload(
     }
     if new.history != current.history {
         tracing::warn!("[history] changed: takes effect at the next start");
+    }
+    if new.listener.metrics != current.listener.metrics {
+        tracing::warn!("[listener] metrics changed: takes effect at the next start");
     }
     if new.listener.receive_buffer != current.listener.receive_buffer {
         tracing::warn!("receive_buffer changed: applies to newly opened interfaces only");
@@ -792,25 +768,5 @@ mod tests {
         for good in ["10.231.5.7", "192.0.2.1", "fd00::7", "fe80::1"] {
             assert!(plausible_source(good.parse().unwrap(), me), "{good}");
         }
-    }
-}
-
-#[cfg(test)]
-mod summary_tests {
-    use super::summary_line;
-
-    #[test]
-    fn a_summary_while_runs_are_active_and_once_after() {
-        assert_eq!(
-            summary_line(3, 12, 40, 2, 38).as_deref(),
-            Some("runs: 3 running, 12 queued, 40 done (2 failed)")
-        );
-        // The last runs finished since the previous line: one more line says so.
-        assert_eq!(
-            summary_line(0, 0, 42, 2, 40).as_deref(),
-            Some("runs: 0 running, 0 queued, 42 done (2 failed)")
-        );
-        // Idle: nothing.
-        assert_eq!(summary_line(0, 0, 42, 2, 42), None);
     }
 }

@@ -7,13 +7,14 @@
 
 mod command;
 mod execute;
+mod observe;
 mod ratelimit;
 mod refused;
 mod rows;
 
 pub use refused::SpaClaim;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::config::{Door, HostKeyChecking, PlaybookAction, RunnerSettings};
 use crate::counters::RunCounts;
 use crate::history::{History, HistoryWriter, KnockOutcome, RunEnd, RunStatus};
+use crate::metrics::Registry;
 use crate::timefmt::{rfc3339_millis, unix_millis};
 
 use super::sequence::{Detected, FailReason, FailedAttempt};
@@ -162,7 +164,8 @@ struct State {
     hosts: HashMap<IpAddr, HostState>,
     last_success: HashMap<(IpAddr, String), Instant>,
     running: usize,
-    running_ids: HashSet<i64>,
+    /// Runs in progress: id → door name.
+    running_ids: HashMap<i64, String>,
     peak_running: usize,
     workers: usize,
     stopping: bool,
@@ -181,6 +184,8 @@ struct Shared {
     /// Every history write goes through it, outside the state lock's critical path.
     writer: HistoryWriter,
     counters: Counters,
+    /// Knocks and runs by door, for the metrics endpoint.
+    metrics: Arc<Registry>,
 }
 
 /// Knock rows that may wait for the history writer at once.
@@ -225,7 +230,7 @@ impl Trigger {
             hosts: HashMap::new(),
             last_success: HashMap::new(),
             running: 0,
-            running_ids: HashSet::new(),
+            running_ids: HashMap::new(),
             peak_running: 0,
             workers: 0,
             stopping: false,
@@ -241,6 +246,7 @@ impl Trigger {
                 history,
                 writer,
                 counters: Counters::default(),
+                metrics: Arc::new(Registry::new()),
             }),
             handles: Mutex::new(Vec::new()),
         };
@@ -461,44 +467,10 @@ impl Trigger {
         );
     }
 
-    pub fn stats(&self) -> TriggerStats {
-        let c = &self.shared.counters;
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let peak = self.lock().peak_running as u64;
-        let w = self.shared.writer.stats();
-        TriggerStats {
-            accepted: g(&c.accepted),
-            coalesced: g(&c.coalesced),
-            not_allowed: g(&c.not_allowed),
-            cooldown: g(&c.cooldown),
-            queue_full: g(&c.queue_full),
-            failed_attempts: g(&c.failed_attempts),
-            history_suppressed: g(&c.history_suppressed),
-            history_dropped: w.dropped,
-            history_errors: w.errors,
-            runs_ok: g(&c.runs_ok),
-            runs_failed: g(&c.runs_failed),
-            runs_interrupted: g(&c.runs_interrupted),
-            peak_running: peak,
-        }
-    }
-
     /// Waits until every history row decided so far is in the database (true), or `timeout`
     /// passes (false).
     pub fn flush_history(&self, timeout: Duration) -> bool {
         self.shared.writer.flush(Instant::now() + timeout)
-    }
-
-    /// Runs in progress and runs queued.
-    pub fn load(&self) -> (usize, usize) {
-        let st = self.lock();
-        (st.running, st.queue.len())
-    }
-
-    /// Runs queued or in progress.
-    pub fn pending(&self) -> usize {
-        let st = self.lock();
-        st.running + st.queue.len()
     }
 
     /// Waits until nothing is queued or running (true), or `timeout` passes (false).
@@ -525,7 +497,8 @@ impl Trigger {
                 None,
                 Some("the listener stopped before this run started"),
             );
-            bump(&self.shared.counters.runs_interrupted);
+            self.shared
+                .count_run(&job.door.name, RunStatus::Interrupted, None);
         }
         report.never_started = dropped.len();
         self.shared.changed.notify_all();
@@ -533,9 +506,13 @@ impl Trigger {
         let (st, _) = self
             .shared
             .wait_while(st, Instant::now() + grace, |st| st.running > 0);
-        let still: Vec<i64> = st.running_ids.iter().copied().collect();
+        let still: Vec<(i64, String)> = st
+            .running_ids
+            .iter()
+            .map(|(i, d)| (*i, d.clone()))
+            .collect();
         drop(st);
-        for id in &still {
+        for (id, door) in &still {
             let msg = format!(
                 "the listener stopped; grace period of {}s passed",
                 grace.as_secs()
@@ -547,7 +524,7 @@ impl Trigger {
                 None,
                 Some(&msg),
             );
-            bump(&self.shared.counters.runs_interrupted);
+            self.shared.count_run(door, RunStatus::Interrupted, None);
         }
         report.interrupted = still.len();
         report.finished = at_start - still.len().min(at_start);
@@ -667,7 +644,7 @@ fn worker(shared: Arc<Shared>) {
                     if let Some(job) = st.queue.pop_front() {
                         st.running += 1;
                         st.peak_running = st.peak_running.max(st.running);
-                        st.running_ids.insert(job.run_id);
+                        st.running_ids.insert(job.run_id, job.door.name.clone());
                         if let Some(h) = st.hosts.get_mut(&job.host) {
                             h.phase = Phase::Running;
                         }
@@ -677,8 +654,9 @@ fn worker(shared: Arc<Shared>) {
                 st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
             }
         };
+        let started = Instant::now();
         match execute(&shared, &job, &settings) {
-            Some(outcome) => finish(&shared, job, outcome),
+            Some(outcome) => finish(&shared, job, outcome, started.elapsed()),
             None => {
                 let mut st = shared.lock();
                 st.running -= 1;
@@ -691,9 +669,10 @@ fn worker(shared: Arc<Shared>) {
     }
 }
 
-fn finish(shared: &Shared, job: Job, outcome: RunOutcome) {
+fn finish(shared: &Shared, job: Job, outcome: RunOutcome, took: Duration) {
     let ok = outcome.succeeded();
     let status = if ok { RunStatus::Ok } else { RunStatus::Failed };
+    shared.count_run(&job.door.name, status, Some(took));
     shared.finish_record(
         job.run_id,
         status,
@@ -710,10 +689,8 @@ fn finish(shared: &Shared, job: Job, outcome: RunOutcome) {
         .history
         .release(job.host, &job.door.name, job.run_id, cooldown);
     if ok {
-        bump(&shared.counters.runs_ok);
         tracing::info!(door = %job.door.name, host = %job.host, run = job.run_id, ok = outcome.counts.ok, changed = outcome.counts.changed, "run succeeded");
     } else {
-        bump(&shared.counters.runs_failed);
         tracing::warn!(door = %job.door.name, host = %job.host, run = job.run_id, exit = outcome.exit_code,
             error = outcome.error.as_deref().unwrap_or(""), "run failed; see {}", job.log_path.display());
     }

@@ -83,6 +83,7 @@ fn claim(shared: &Shared, job: &Job) -> bool {
                 (KnockOutcome::ClaimedElsewhere, d)
             };
             tracing::info!(door = %door, host = %job.host, run = job.run_id, "{detail}: not run here");
+            shared.count_knock(door, outcome);
             shared
                 .writer
                 .claimed_elsewhere(job.run_id, outcome, detail, Some(run_id));

@@ -42,8 +42,14 @@ impl Row {
 }
 
 impl Shared {
-    /// Queues a history row (rows beyond the writer's queue are dropped and counted there).
+    /// Counts a knock and queues its history row.
     pub(super) fn record(&self, row: Row) {
+        self.count_knock(&row.door, row.outcome);
+        self.write(row);
+    }
+
+    /// Queues a history row (rows beyond the writer's queue are dropped and counted there).
+    fn write(&self, row: Row) {
         self.writer.knock(KnockRecord {
             at: SystemTime::now(),
             source: row.source,
@@ -54,8 +60,8 @@ impl Shared {
         });
     }
 
-    /// Records `row` if its bucket has room; once room comes back, a summary row says how many
-    /// were skipped.
+    /// Counts a knock and records its row if its bucket has room; once room comes back, a
+    /// summary row says how many were skipped.
     pub(super) fn record_limited(&self, st: &mut State, bucket: Bucket, row: Row, now: Instant) {
         let (limiter, what) = match bucket {
             Bucket::Refused => (&mut st.limiter, "failed or refused"),
@@ -68,11 +74,14 @@ impl Shared {
                         "{suppressed_before} {what} knocks not recorded (history rate limit)"
                     );
                     tracing::warn!("{note}");
-                    self.record(Row::new(row.source, "*", KnockOutcome::Suppressed, note));
+                    self.write(Row::new(row.source, "*", KnockOutcome::Suppressed, note));
                 }
                 self.record(row);
             }
-            Verdict::Suppress => bump(&self.counters.history_suppressed),
+            Verdict::Suppress => {
+                self.count_knock(&row.door, row.outcome);
+                bump(&self.counters.history_suppressed);
+            }
         }
     }
 }
