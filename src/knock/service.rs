@@ -53,6 +53,10 @@ pub struct ListenStats {
     pub kernel_drops: u64,
     /// Times capture waited for the detector (a burst it absorbed, nothing lost).
     pub backpressure: u64,
+    /// Knocks dropped for their source address (loopback, multicast, the listener's own...).
+    pub implausible: u64,
+    /// Later ports of attempts refused at their first port (source in no door's allowlist).
+    pub not_allowed_later_ports: u64,
     /// Interfaces whose capture socket is open and up.
     pub interfaces_up: Vec<String>,
     /// Knock attempts in progress (bounded by `max_attempts`).
@@ -207,6 +211,8 @@ struct DetectorShared {
     tracked: AtomicU64,
     /// Knocks and SPA packets dropped for their source (see [`plausible_source`]).
     implausible: AtomicU64,
+    /// Later ports of knocks refused at their first port (recorded there, once per attempt).
+    not_allowed_later_ports: AtomicU64,
     tracker: Mutex<TrackerStats>,
 }
 
@@ -286,6 +292,7 @@ fn start(
     let detector_shared = Arc::new(DetectorShared {
         tracked: AtomicU64::new(0),
         implausible: AtomicU64::new(0),
+        not_allowed_later_ports: AtomicU64::new(0),
         tracker: Mutex::new(TrackerStats::default()),
     });
     let detector = {
@@ -485,6 +492,8 @@ fn refresh(
         .filter(|c| c.stats.up.load(Ordering::SeqCst))
         .map(|c| c.interface.clone())
         .collect();
+    stats.implausible = d.implausible.load(Ordering::Relaxed);
+    stats.not_allowed_later_ports = d.not_allowed_later_ports.load(Ordering::Relaxed);
     stats.tracked_attempts = d.tracked.load(Ordering::Relaxed);
     stats.tracker = *d.tracker.lock().unwrap_or_else(|p| p.into_inner());
     stats.trigger = trigger.stats();
@@ -675,6 +684,26 @@ pub fn plausible_source(source: IpAddr, destination: IpAddr) -> bool {
         || source == destination)
 }
 
+/// The time the detector expires attempts at: the capture time of the newest knock it has
+/// handed to the tracker, or the wall clock once the channel has run dry. With the wall clock
+/// alone, a detector running behind a burst expired attempts whose next knock was still queued,
+/// captured in time (issue 11: knocks lost although every packet was on the wire).
+#[derive(Debug, Clone, Copy)]
+struct ExpiryClock(Instant);
+
+impl ExpiryClock {
+    fn event(&mut self, at: Instant) {
+        self.0 = self.0.max(at);
+    }
+    /// Nothing waited in the channel for a while: every knock captured so far has been seen.
+    fn idle(&mut self, wall: Instant) {
+        self.0 = self.0.max(wall);
+    }
+    fn now(self) -> Instant {
+        self.0
+    }
+}
+
 fn detector_loop(
     mut tracker: SequenceTracker,
     mut spa: SpaCheck,
@@ -683,6 +712,7 @@ fn detector_loop(
     shared: &DetectorShared,
 ) {
     let mut last_expire = Instant::now();
+    let mut clock = ExpiryClock(last_expire);
     let mut reports = Vec::new();
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
@@ -692,17 +722,31 @@ fn detector_loop(
             Ok(Event::Spa(d, _)) if !plausible_source(d.source, d.destination) => {
                 shared.implausible.fetch_add(1, Ordering::Relaxed);
             }
-            Ok(Event::Knock(k, at)) => match spa.refuses(&k) {
-                Some(Some(door)) => trigger.knock_not_allowed(door, k.source, at),
-                Some(None) => {}
-                None => {
-                    if let Some(d) = tracker.observe(&k, at) {
-                        on_detected(trigger, d, at);
+            Ok(Event::Knock(k, at)) => {
+                clock.event(at);
+                match spa.refuses(&k) {
+                    Some(Some(door)) => trigger.knock_not_allowed(door, k.source, at),
+                    Some(None) => {
+                        shared
+                            .not_allowed_later_ports
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => {
+                        if let Some(d) = tracker.observe(&k, at) {
+                            on_detected(trigger, d, at);
+                        }
                     }
                 }
-            },
-            Ok(Event::Spa(d, at)) => spa.check(&d, at, trigger),
+            }
+            Ok(Event::Spa(d, at)) => {
+                clock.event(at);
+                spa.check(&d, at, trigger);
+            }
             Ok(Event::Reconfigure(c)) => {
+                // Attempts in progress end on record, under the doors they were made for.
+                for f in tracker.abandon_all() {
+                    trigger.attempt_failed(&f, Instant::now());
+                }
                 let cache = std::mem::take(&mut spa.cache);
                 spa = SpaCheck::new(&c.doors, cache);
                 trigger.reconfigure(
@@ -715,17 +759,15 @@ fn detector_loop(
                     c.listener.max_attempts,
                 );
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Timeout) => clock.idle(Instant::now()),
             Err(RecvTimeoutError::Disconnected) => break,
         }
         let now = Instant::now();
         if now.duration_since(last_expire) >= Duration::from_millis(500) {
             last_expire = now;
-            tracker.expire(now);
-            shared
-                .tracked
-                .store(tracker.tracked() as u64, Ordering::Relaxed);
-            *shared.tracker.lock().unwrap_or_else(|p| p.into_inner()) = tracker.stats();
+            tracker.expire(clock.now());
+            trigger.tick();
+            publish(&tracker, shared);
         }
         reports.extend(tracker.drain_reports());
         for r in reports.drain(..) {
@@ -735,6 +777,10 @@ fn detector_loop(
             }
         }
     }
+    publish(&tracker, shared);
+}
+
+fn publish(tracker: &SequenceTracker, shared: &DetectorShared) {
     shared
         .tracked
         .store(tracker.tracked() as u64, Ordering::Relaxed);
@@ -770,6 +816,54 @@ mod tests {
         for good in ["10.231.5.7", "192.0.2.1", "fd00::7", "fe80::1"] {
             assert!(plausible_source(good.parse().unwrap(), me), "{good}");
         }
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+    use crate::knock::flags::TcpFlagRule;
+    use crate::knock::port::Proto;
+    use crate::knock::sequence::DoorSequence;
+
+    fn knock(port: u16) -> Knock {
+        Knock {
+            source: "10.231.0.7".parse().unwrap(),
+            destination: "10.231.0.1".parse().unwrap(),
+            proto: Proto::Tcp,
+            port,
+            tcp_flags: 0x02,
+        }
+    }
+
+    /// Issue 11: the detector, behind a burst, must not expire an attempt whose next knock is
+    /// still in the channel, captured within the timeout.
+    #[test]
+    fn regression_issue_11_a_queued_knock_is_not_judged_by_a_clock_that_ran_ahead() {
+        let door = DoorSequence {
+            sequence: vec![PortSpec::tcp(7000), PortSpec::tcp(8000)],
+            timeout: Duration::from_secs(1),
+            tcp_flags: TcpFlagRule::default(),
+        };
+        let mut tracker = SequenceTracker::new(vec![door], 100);
+        let t0 = Instant::now();
+        let mut clock = ExpiryClock(t0);
+        clock.event(t0);
+        assert_eq!(tracker.observe(&knock(7000), t0), None);
+        // The detector gets to its expiry 5 s later (wall clock), the second knock (captured at
+        // t0 + 0.5 s) still queued: the clock is that of the newest knock seen, not the wall.
+        let _wall = t0 + Duration::from_secs(5);
+        tracker.expire(clock.now());
+        assert_eq!(tracker.drain_reports().count(), 0);
+        let at = t0 + Duration::from_millis(500);
+        clock.event(at);
+        assert!(tracker.observe(&knock(8000), at).is_some());
+        // Once the channel runs dry, the wall clock expires what is abandoned.
+        assert_eq!(tracker.observe(&knock(7000), at), None);
+        clock.idle(t0 + Duration::from_secs(5));
+        tracker.expire(clock.now());
+        assert_eq!(tracker.drain_reports().count(), 1);
+        assert_eq!(tracker.stats().failed, 1);
     }
 }
 

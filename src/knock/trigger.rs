@@ -160,8 +160,8 @@ struct State {
     stopping: bool,
     /// Rows about knocks that started nothing (failed, refused, cooldown, queue full).
     limiter: RateLimit,
-    /// Rows about knocks that started or joined a run (accepted, coalesced): their own bucket,
-    /// so a flood of refusals never hides them.
+    /// Rows about knocks that joined a run (coalesced): their own bucket, so a flood of refusals
+    /// never hides them. Accepted rows (one per run) are never rate-limited.
     granted_limiter: RateLimit,
 }
 
@@ -402,9 +402,10 @@ impl Trigger {
         let detail = claim.as_ref().map(|c| c.describe(host)).unwrap_or_default();
         let run_id = self.shared.enqueue(&mut st, host, door, claim);
         bump(&c.accepted);
+        // Not rate-limited: one row per run, and the queue bounds runs. (Under the limit, a herd
+        // right after other knocks lost the rows of the last hosts: runs without a knock.)
         let row = Row::new(host, &name, KnockOutcome::Accepted, detail);
-        self.shared
-            .record_limited(&mut st, Bucket::Granted, row.run(run_id), now);
+        self.shared.record_for_run(row.run(run_id));
         KnockOutcome::Accepted
     }
 
@@ -413,6 +414,8 @@ impl Trigger {
         let mut st = self.lock();
         bump(&self.shared.counters.failed_attempts);
         let Some(door) = st.doors.get(f.door).cloned() else {
+            // Counted above; no door to name in a row (it was reloaded away).
+            tracing::warn!(source = %f.source, "knock attempt failed ({}) for a door no longer configured", f.reason.as_str());
             return;
         };
         let outcome = match f.reason {
@@ -420,6 +423,7 @@ impl Trigger {
             FailReason::ExtraPort => KnockOutcome::ExtraPort,
             FailReason::TooSlow => KnockOutcome::TooSlow,
             FailReason::Evicted => KnockOutcome::Evicted,
+            FailReason::Reloaded => KnockOutcome::Reloaded,
         };
         let total = door.sequence.len();
         let detail = match (f.reason, f.port) {
@@ -430,6 +434,10 @@ impl Trigger {
             ),
             (FailReason::Evicted, _) => format!(
                 "{} of {total} ports; attempt table full (max_attempts)",
+                f.stage
+            ),
+            (FailReason::Reloaded, _) => format!(
+                "{} of {total} ports when the configuration was reloaded",
                 f.stage
             ),
             (_, Some(p)) => format!(
@@ -449,6 +457,13 @@ impl Trigger {
             Row::new(f.source, &door.name, outcome, detail),
             now,
         );
+    }
+
+    /// The periodic tick (about twice a second, from the detector): puts the knocks the rate
+    /// limits skipped on record as summary rows.
+    pub fn tick(&self) {
+        let mut st = self.lock();
+        self.shared.record_suppressed(&mut st);
     }
 
     pub fn stats(&self) -> TriggerStats {
@@ -549,6 +564,7 @@ impl Trigger {
             }
         }
         // Everything decided so far reaches the database before the process goes.
+        self.shared.record_suppressed(&mut self.lock());
         self.shared
             .writer
             .stop(Instant::now() + Duration::from_secs(10));
