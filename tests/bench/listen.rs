@@ -36,6 +36,9 @@ const SPA_KNOCK: &str =
 const STAMPS: &str = "/kp-bench";
 /// A phase gives up after this long.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(900);
+/// knockd + ansible-playbook is stopped this long after a herd's signal (its ansible runs can take
+/// far longer with hundreds of hosts); the table says so.
+const KNOCKD_HERD_LIMIT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -87,6 +90,8 @@ pub struct Outcome {
     pub herd_time: Option<f64>,
     pub usage: Usage,
     pub load1: f64,
+    /// knockd + ansible-playbook was stopped at [`KNOCKD_HERD_LIMIT`] with runs still going.
+    pub cut_off: bool,
     pub problems: Vec<String>,
 }
 
@@ -258,6 +263,7 @@ fn phase(
         ));
     }
     let t0 = Instant::now();
+    let mut cut_off = false;
     let read = |suffix: &str| read_stamps(stamps.path(), &bed.hosts, suffix);
     if herd {
         bed.signal("go").expect("signal the herd");
@@ -265,6 +271,14 @@ fn phase(
         // command it started is still running (10 s in a row).
         let mut idle_since: Option<Instant> = None;
         loop {
+            if trigger == Trigger::Knockd && t0.elapsed() > KNOCKD_HERD_LIMIT {
+                cut_off = true;
+                eprintln!(
+                    "bench: {label}: stopped after {} s (the limit for knockd + ansible-playbook)",
+                    KNOCKD_HERD_LIMIT.as_secs()
+                );
+                break;
+            }
             let configured = read("configured")
                 .values()
                 .filter(|v| !v.is_empty())
@@ -319,6 +333,7 @@ fn phase(
         herd_time: None,
         usage,
         load1,
+        cut_off,
         problems,
     };
     for h in &bed.hosts {
@@ -568,7 +583,9 @@ pub fn outcome_line(o: &Outcome) -> String {
         o.usage.tree_rss_kib as f64 / 1024.0,
         o.load1,
         o.usage.machine_busy * 100.0,
-        if o.problems.is_empty() {
+        if o.problems.is_empty() && o.cut_off {
+            format!("ok, stopped at {} s", KNOCKD_HERD_LIMIT.as_secs())
+        } else if o.problems.is_empty() {
             "ok".to_string()
         } else {
             format!("{} problem(s)", o.problems.len())
@@ -626,8 +643,12 @@ pub fn table(outcomes: &[Outcome]) -> String {
         if kp.herd {
             let _ = writeln!(
                 s,
-                "     {:<15} hosts configured {}/{} vs {}/{}; first knock -> last host configured {} ({} s vs {} s{})",
+                "     {:<15} knocks detected (runs started) {}/{} vs {}/{}; hosts configured {}/{} vs {}/{}; first knock -> last host configured {} ({} s vs {} s{}{})",
                 "",
+                kp.started,
+                kp.hosts,
+                kd.started,
+                kd.hosts,
                 kp.configured,
                 kp.hosts,
                 kd.configured,
@@ -639,6 +660,14 @@ pub fn table(outcomes: &[Outcome]) -> String {
                     format!(
                         "; knockd's time covers only the {} hosts whose knock it detected",
                         kd.configured
+                    )
+                } else {
+                    String::new()
+                },
+                if kd.cut_off {
+                    format!(
+                        "; knockd + ansible-playbook stopped after {} s with runs still going",
+                        KNOCKD_HERD_LIMIT.as_secs()
                     )
                 } else {
                     String::new()
