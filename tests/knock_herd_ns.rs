@@ -137,7 +137,10 @@ fn a_herd_of_namespace_hosts_knocking_at_once_is_detected_and_run_once_per_round
         let (l, c) = (RecordingLauncher::new(Duration::ZERO), control.clone());
         std::thread::spawn(move || listen(config, l, c))
     };
-    assert!(control.wait_ready(Duration::from_secs(10)), "listener not ready");
+    assert!(
+        control.wait_ready(Duration::from_secs(10)),
+        "listener not ready"
+    );
 
     let knockplay = env!("CARGO_BIN_EXE_knockplay");
     let mut before = control.stats();
@@ -186,7 +189,10 @@ fn a_herd_of_namespace_hosts_knocking_at_once_is_detected_and_run_once_per_round
             ("queue full", d(|s| s.trigger.queue_full)),
             ("runs failed", d(|s| s.trigger.runs_failed)),
             ("kernel drops", d(|s| s.kernel_drops)),
-            ("history rows suppressed", d(|s| s.trigger.history_suppressed)),
+            (
+                "history rows suppressed",
+                d(|s| s.trigger.history_suppressed),
+            ),
             ("history rows dropped", d(|s| s.trigger.history_dropped)),
         ] {
             assert_eq!(v, 0, "round {round} ({what}): {name}: {s:?}");
@@ -239,7 +245,12 @@ fn a_herd_of_namespace_hosts_knocking_at_once_is_detected_and_run_once_per_round
         knocks.iter().filter(|k| k.result == "accepted").count(),
         total
     );
-    assert_eq!(knocks.len(), total, "no other knock rows: {:?}", &knocks[..3]);
+    assert_eq!(
+        knocks.len(),
+        total,
+        "no other knock rows: {:?}",
+        &knocks[..3]
+    );
     assert_eq!(runs.len(), total);
     assert!(runs.iter().all(|r| r.status == "ok"));
     let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;

@@ -25,7 +25,7 @@ use crate::counters::RunCounts;
 use crate::history::{History, HistoryWriter, KnockOutcome, RunEnd, RunStatus};
 use crate::timefmt::{rfc3339_millis, unix_millis};
 
-use super::sequence::{Detected, FailReason, FailedAttempt};
+use super::sequence::Detected;
 use ratelimit::RateLimit;
 use rows::{Bucket, Row};
 
@@ -407,56 +407,6 @@ impl Trigger {
         let row = Row::new(host, &name, KnockOutcome::Accepted, detail);
         self.shared.record_for_run(row.run(run_id));
         KnockOutcome::Accepted
-    }
-
-    /// A knock attempt that failed (wrong order, too slow, ...): counted, recorded within the rate limit.
-    pub fn attempt_failed(&self, f: &FailedAttempt, now: Instant) {
-        let mut st = self.lock();
-        bump(&self.shared.counters.failed_attempts);
-        let Some(door) = st.doors.get(f.door).cloned() else {
-            // Counted above; no door to name in a row (it was reloaded away).
-            tracing::warn!(source = %f.source, "knock attempt failed ({}) for a door no longer configured", f.reason.as_str());
-            return;
-        };
-        let outcome = match f.reason {
-            FailReason::WrongOrder => KnockOutcome::WrongOrder,
-            FailReason::ExtraPort => KnockOutcome::ExtraPort,
-            FailReason::TooSlow => KnockOutcome::TooSlow,
-            FailReason::Evicted => KnockOutcome::Evicted,
-            FailReason::Reloaded => KnockOutcome::Reloaded,
-        };
-        let total = door.sequence.len();
-        let detail = match (f.reason, f.port) {
-            (FailReason::TooSlow, _) => format!(
-                "{} of {total} ports within seq_timeout {:.1}s",
-                f.stage,
-                door.seq_timeout.as_secs_f64()
-            ),
-            (FailReason::Evicted, _) => format!(
-                "{} of {total} ports; attempt table full (max_attempts)",
-                f.stage
-            ),
-            (FailReason::Reloaded, _) => format!(
-                "{} of {total} ports when the configuration was reloaded",
-                f.stage
-            ),
-            (_, Some(p)) => format!(
-                "{p} after {} of {total} ports (expected {})",
-                f.stage,
-                door.sequence
-                    .get(f.stage)
-                    .map(|s| s.to_string())
-                    .unwrap_or_default()
-            ),
-            (_, None) => format!("after {} of {total} ports", f.stage),
-        };
-        tracing::debug!(door = %door.name, source = %f.source, "knock attempt failed: {} ({detail})", outcome.as_str());
-        self.shared.record_limited(
-            &mut st,
-            Bucket::Refused,
-            Row::new(f.source, &door.name, outcome, detail),
-            now,
-        );
     }
 
     /// The periodic tick (about twice a second, from the detector): puts the knocks the rate

@@ -4,6 +4,7 @@ use super::*;
 use crate::config::{Allow, PlaybookAction};
 use crate::knock::flags::TcpFlagRule;
 use crate::knock::port::PortSpec;
+use crate::knock::sequence::{FailReason, FailedAttempt};
 use crate::value::Vars;
 use std::sync::atomic::AtomicUsize;
 

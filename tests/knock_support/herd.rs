@@ -91,7 +91,10 @@ impl Herd {
         for h in &herd.hosts {
             ip_batch(
                 Some(&h.ns),
-                &format!("addr add {}/16 dev eth0\nlink set eth0 up\nlink set lo up\n", h.ip),
+                &format!(
+                    "addr add {}/16 dev eth0\nlink set eth0 up\nlink set lo up\n",
+                    h.ip
+                ),
             );
         }
         herd
