@@ -611,3 +611,30 @@ fn knocks_the_rate_limit_skipped_are_summarized_at_the_next_tick() {
     assert_eq!(knocks.len(), 11);
     assert_eq!(t.stats().history_suppressed, 15);
 }
+
+#[test]
+fn an_attempt_cut_off_by_a_reload_is_recorded_as_reloaded() {
+    let bed = Bed::new();
+    let t = bed.trigger(&[door("base", 0, Allow::Any)], 1, 1, FakeLauncher::new(0));
+    let f = FailedAttempt {
+        source: ip(7),
+        door: 0,
+        reason: FailReason::Reloaded,
+        stage: 1,
+        port: None,
+    };
+    t.attempt_failed(&f, Instant::now());
+    let q = crate::history::Query {
+        host: Some(ip(7)),
+        since: None,
+    };
+    assert!(t.flush_history(Duration::from_secs(10)));
+    let (k, _) = bed.history.query(&q, SystemTime::now()).unwrap();
+    assert_eq!(k.len(), 1);
+    assert_eq!(k[0].result, "reloaded");
+    assert_eq!(
+        k[0].detail,
+        "1 of 2 ports when the configuration was reloaded"
+    );
+    assert_eq!(t.stats().failed_attempts, 1);
+}
