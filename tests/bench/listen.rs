@@ -78,6 +78,9 @@ pub struct Outcome {
     pub knocks: usize,
     /// Runs that started (first-task stamps).
     pub started: usize,
+    /// Knocks the listener detected, from its own log: knockplay's `knock accepted` lines, knockd's
+    /// `running command:` lines (a detected knock whose ansible-playbook then failed counts here).
+    pub detected: usize,
     /// Hosts configured at least once.
     pub configured: usize,
     /// Hosts configured more than once (herd: each host knocks once).
@@ -326,6 +329,13 @@ fn phase(
         hosts: n,
         knocks: knocks.values().map(Vec::len).sum(),
         started: first.values().map(Vec::len).sum(),
+        detected: count_lines(
+            &[&out_path, &err_path],
+            match trigger {
+                Trigger::Knockd => "running command:",
+                _ => "knock accepted",
+            },
+        ),
         configured: configured.values().filter(|v| !v.is_empty()).count(),
         repeated: configured.values().filter(|v| v.len() > 1).count(),
         latency: Vec::new(),
@@ -410,6 +420,20 @@ fn phase(
         ));
     }
     o
+}
+
+/// Lines containing `needle` in the files.
+fn count_lines(files: &[&Path], needle: &str) -> usize {
+    files
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains(needle))
+                .count()
+        })
+        .sum()
 }
 
 /// Stamps per host name (seconds since the epoch, one per line, in order).
@@ -558,7 +582,7 @@ fn secs(x: Option<f64>) -> String {
     x.map_or("-".into(), |v| format!("{v:.2}"))
 }
 
-const HEADER: &str = "phase  trigger          hosts  knocks  runs  configured  knock->first task s (med/p95/max)  knock->configured s (med)  herd done s   CPU s  max RSS MiB  tree RSS MiB  load  busy  check";
+const HEADER: &str = "phase  trigger          hosts  knocks  detected  runs  configured  knock->first task s (med/p95/max)  knock->configured s (med)  herd done s   CPU s  max RSS MiB  tree RSS MiB  load  busy  check";
 
 pub fn outcome_line(o: &Outcome) -> String {
     let lat = format!(
@@ -568,11 +592,12 @@ pub fn outcome_line(o: &Outcome) -> String {
         secs(percentile(&o.latency, 1.0))
     );
     format!(
-        "{:<5}  {:<15}  {:>5}  {:>6}  {:>4}  {:>10}  {:>33}  {:>25}  {:>11}  {:>6.2}  {:>11.1}  {:>12.1}  {:>4.1}  {:>3.0}%  {}",
+        "{:<5}  {:<15}  {:>5}  {:>6}  {:>8}  {:>4}  {:>10}  {:>33}  {:>25}  {:>11}  {:>6.2}  {:>11.1}  {:>12.1}  {:>4.1}  {:>3.0}%  {}",
         if o.herd { "herd" } else { "solo" },
         o.label(),
         o.hosts,
         o.knocks,
+        o.detected,
         o.started,
         format!("{}/{}", o.configured, o.hosts),
         lat,
@@ -643,12 +668,14 @@ pub fn table(outcomes: &[Outcome]) -> String {
         if kp.herd {
             let _ = writeln!(
                 s,
-                "     {:<15} knocks detected (runs started) {}/{} vs {}/{}; hosts configured {}/{} vs {}/{}; first knock -> last host configured {} ({} s vs {} s{}{})",
+                "     {:<15} knocks detected {}/{} vs {}/{}; runs started {} vs {}; hosts configured {}/{} vs {}/{}; first knock -> last host configured {} ({} s vs {} s{}{})",
                 "",
-                kp.started,
+                kp.detected,
                 kp.hosts,
-                kd.started,
+                kd.detected,
                 kd.hosts,
+                kp.started,
+                kd.started,
                 kp.configured,
                 kp.hosts,
                 kd.configured,
