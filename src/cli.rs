@@ -610,7 +610,10 @@ fn try_listen(a: &ListenArgs, cancel: Arc<AtomicBool>) -> Result<i32, i32> {
         "knockplay listen stopped: {} run(s) finished during shutdown, {} recorded as interrupted\n  \
          packets {} (malformed {}, lost in the kernel {}); knocks completed {}, failed {}, \
          attempts evicted at max_attempts {}; accepted {}, coalesced {}, not allowed {}, \
-         cooldown {}, queue full {}; runs ok {}, failed {}, interrupted {}; at most {} at once",
+         cooldown {}, queue full {}; runs ok {}, failed {}, interrupted {}; at most {} at once\n  \
+         not on record: knocks from implausible sources {}, later ports of refused knocks {}, \
+         history rows skipped by the rate limit {} (summarized), dropped with the writer queue full {} \
+         (summarized), refused by the database {}",
         summary.shutdown.finished,
         summary.shutdown.interrupted,
         s.packets,
@@ -628,6 +631,11 @@ fn try_listen(a: &ListenArgs, cancel: Arc<AtomicBool>) -> Result<i32, i32> {
         s.trigger.runs_failed,
         s.trigger.runs_interrupted,
         s.trigger.peak_running,
+        s.implausible,
+        s.not_allowed_later_ports,
+        s.trigger.history_suppressed,
+        s.trigger.history_dropped,
+        s.trigger.history_errors,
     );
     Ok(exit::OK)
 }

@@ -70,6 +70,8 @@ pub enum KnockOutcome {
     TooSlow,
     /// Dropped from the attempt table under load (oldest first).
     Evicted,
+    /// In progress when the configuration was reloaded.
+    Reloaded,
     NotAllowed,
     Cooldown,
     QueueFull,
@@ -97,6 +99,7 @@ impl KnockOutcome {
             KnockOutcome::ExtraPort => "extra_port",
             KnockOutcome::TooSlow => "too_slow",
             KnockOutcome::Evicted => "evicted",
+            KnockOutcome::Reloaded => "reloaded",
             KnockOutcome::NotAllowed => "not_allowed",
             KnockOutcome::Cooldown => "cooldown",
             KnockOutcome::QueueFull => "queue_full",

@@ -136,6 +136,14 @@ impl HistoryWriter {
         true
     }
 
+    /// Queues a knock row that started a run: never dropped, like the run rows (there are at most
+    /// as many as runs, which the trigger bounds).
+    pub fn knock_for_run(&self, k: KnockRecord) {
+        let mut q = self.shared.lock();
+        q.knocks += 1;
+        self.push(&mut q, Op::Knock(k));
+    }
+
     /// Numbers a new run and queues its `queued` row; returns its id.
     pub fn run_queued(&self, host: IpAddr, door: &str, log_path: PathBuf, at: SystemTime) -> i64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);

@@ -257,7 +257,10 @@ impl CaptureThread<'_> {
             self.opened(&sock);
             backoff = Duration::from_secs(1);
             last_error.clear();
-            match self.read(&sock, generation) {
+            let end = self.read(&sock, generation);
+            // Drops since the last once-a-second look are counted before the socket closes.
+            self.count_drops(&sock);
+            match end {
                 ReadEnd::Stopped | ReadEnd::Detached => return,
                 ReadEnd::Reopen => {}
             }
@@ -375,21 +378,26 @@ impl CaptureThread<'_> {
         }
     }
 
-    /// The once-a-second look at the socket: kernel drops, interface recreated or back up.
-    /// False when the socket must be reopened.
-    fn check(&self, sock: &PacketSocket, down_logged: &mut bool) -> bool {
-        let name = self.name;
+    /// Adds the kernel's drop counter (reset by reading it) to the stats, and logs it.
+    fn count_drops(&self, sock: &PacketSocket) {
         if let Ok((_, drops)) = sock.take_stats() {
             if drops > 0 {
                 self.stats
                     .kernel_drops
                     .fetch_add(u64::from(drops), Ordering::Relaxed);
                 tracing::warn!(
-                    interface = name,
+                    interface = self.name,
                     "kernel dropped {drops} packets (receive buffer full)"
                 );
             }
         }
+    }
+
+    /// The once-a-second look at the socket: kernel drops, interface recreated or back up.
+    /// False when the socket must be reopened.
+    fn check(&self, sock: &PacketSocket, down_logged: &mut bool) -> bool {
+        let name = self.name;
+        self.count_drops(sock);
         if interface_index(name) != Some(sock.ifindex) {
             tracing::warn!(
                 interface = name,

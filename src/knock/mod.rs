@@ -5,7 +5,8 @@
 //! - `sequence`  sans-IO tracker: `observe(knock, now)`
 //! - `spa`       Single Packet Authorization: seal/open packets, `verify(packet, now, replay)`
 //! - `trigger`   allowlist, per-host coalescing, cooldown, bounded pool → [`trigger::Launcher`]
-//! - `service`   [`listen`]: wires them together; [`Control`] stops and reloads it (and routes
+//! - `service`   [`listen`]: wires them together (the detector thread: `service/detector.rs`);
+//!   [`Control`] stops and reloads it (and routes
 //!   SIGTERM/SIGINT/SIGHUP to itself through `crate::signals`)
 //! - `client`    `knockplay knock` (a port sequence, or an SPA packet)
 //! - `port`, `flags`  door syntax: knock ports and TCP flag rules

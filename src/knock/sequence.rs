@@ -42,6 +42,8 @@ pub enum FailReason {
     TooSlow,
     /// Too many attempts in progress: this one was the oldest.
     Evicted,
+    /// The configuration was reloaded while the attempt was in progress.
+    Reloaded,
 }
 
 impl FailReason {
@@ -51,6 +53,7 @@ impl FailReason {
             FailReason::ExtraPort => "extra_port",
             FailReason::TooSlow => "too_slow",
             FailReason::Evicted => "evicted",
+            FailReason::Reloaded => "reloaded",
         }
     }
 }
@@ -244,9 +247,15 @@ impl SequenceTracker {
         None
     }
 
-    /// Ends attempts whose timeout passed (reported as too slow). Call about once a second.
+    /// Ends attempts whose timeout passed (reported as too slow). Call about once a second, with
+    /// the time of the newest knock handed to `observe` (or the clock when none is waiting):
+    /// knocks still queued must not be judged by a clock that has run ahead of them. Stops when
+    /// the report queue is full, so no report is dropped: the rest expire at the next call.
     pub fn expire(&mut self, now: Instant) {
         while let Some(&(key, generation)) = self.order.front() {
+            if self.reports.len() >= MAX_REPORTS {
+                break;
+            }
             match self.attempts.get(&key) {
                 Some(a) if a.generation == generation => {
                     let timeout = self.doors[key.1].timeout;
@@ -261,6 +270,36 @@ impl SequenceTracker {
             }
             self.order.pop_front();
         }
+    }
+
+    /// Ends every attempt in progress, reported as failed for `Reloaded` (the detector replaces
+    /// its tracker at a reload; the door numbers of the new one may differ). Returns them all,
+    /// besides the queue, so none is dropped however many there are.
+    pub fn abandon_all(&mut self) -> Vec<FailedAttempt> {
+        let mut out: Vec<FailedAttempt> = self
+            .drain_reports()
+            .filter_map(|r| match r {
+                Report::Failed(f) => Some(f),
+                Report::Detected(_) => None,
+            })
+            .collect();
+        let order = std::mem::take(&mut self.order);
+        for (key, generation) in order {
+            if let Some(a) = self.attempts.get(&key).copied() {
+                if a.generation == generation {
+                    self.attempts.remove(&key);
+                    self.stats.failed += 1;
+                    out.push(FailedAttempt {
+                        source: key.0,
+                        door: key.1,
+                        reason: FailReason::Reloaded,
+                        stage: a.stage,
+                        port: None,
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// Takes the queued reports (failed attempts, extra detections).

@@ -485,3 +485,66 @@ fn reports_are_bounded() {
     assert_eq!(t.drain_reports().count(), MAX_REPORTS);
     assert_eq!(t.stats().reports_dropped, 10_000 - 10 - MAX_REPORTS as u64);
 }
+
+fn spoofed(n: u32, port: u16) -> Knock {
+    Knock {
+        source: IpAddr::V4(Ipv4Addr::from(0x0a63_0000 + n)),
+        destination: IpAddr::V4(Ipv4Addr::new(10, 232, 0, 1)),
+        port,
+        proto: Proto::Tcp,
+        tcp_flags: SYN,
+    }
+}
+
+/// Issue 11: a mass expiry (10,000 attempts timing out together) used to overflow the report
+/// queue, and the overflow never reached the trigger's counters or the history. Expiry now stops
+/// when the queue is full and goes on at the next call: every attempt is reported.
+#[test]
+fn regression_issue_11_a_mass_expiry_reports_every_attempt() {
+    let mut t = SequenceTracker::new(vec![door(&["7000/tcp", "8000/tcp"], 1000)], 100_000);
+    let t0 = Instant::now();
+    for n in 0..10_000u32 {
+        t.observe(&spoofed(n, 7000), t0);
+    }
+    let later = t0 + Duration::from_secs(2);
+    let mut reported = 0;
+    for _ in 0..10 {
+        t.expire(later);
+        let batch = t.drain_reports().count();
+        assert!(batch <= MAX_REPORTS);
+        reported += batch;
+    }
+    assert_eq!(reported, 10_000);
+    assert_eq!(t.tracked(), 0);
+    assert_eq!(t.stats().reports_dropped, 0);
+    assert_eq!(t.stats().failed, 10_000);
+}
+
+/// A reload replaces the tracker: attempts in progress are reported (`reloaded`), not forgotten.
+#[test]
+fn abandon_all_reports_every_attempt_in_progress() {
+    let mut t = SequenceTracker::new(vec![door(&["7000/tcp", "8000/tcp", "9000/tcp"], 5000)], 100);
+    let t0 = Instant::now();
+    t.observe(&spoofed(1, 7000), t0);
+    t.observe(&spoofed(1, 8000), t0);
+    t.observe(&spoofed(2, 7000), t0);
+    // A re-knock leaves a stale order entry behind: still one report for that source.
+    t.observe(&spoofed(2, 7000), t0 + Duration::from_millis(10));
+    // A wrong-order failure still queued is handed over too.
+    t.observe(&spoofed(3, 7000), t0);
+    t.observe(&spoofed(3, 9000), t0);
+    let mut out = t.abandon_all();
+    out.sort_by_key(|f| f.source);
+    let got: Vec<(IpAddr, FailReason, usize)> =
+        out.iter().map(|f| (f.source, f.reason, f.stage)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (spoofed(1, 0).source, FailReason::Reloaded, 2),
+            (spoofed(2, 0).source, FailReason::Reloaded, 1),
+            (spoofed(3, 0).source, FailReason::WrongOrder, 1),
+        ]
+    );
+    assert_eq!(t.tracked(), 0);
+    assert_eq!(t.drain_reports().count(), 0);
+}

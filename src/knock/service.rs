@@ -4,25 +4,27 @@
 //! the trigger's worker pool, and the caller's thread supervising (reload, stop, stats).
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{self, Allow, Door, HostKeyChecking, ListenConfig};
 use crate::history::{History, HistoryError};
 use crate::signals::Signal;
 
+mod detector;
+
+pub use detector::plausible_source;
+use detector::{detector_loop, replay_cache, SpaCheck};
+
 use super::listener::socket::can_capture;
-use super::listener::{Capture, CaptureStats, Event, FilterSlot, SpaDatagram};
+use super::listener::{Capture, CaptureStats, Event, FilterSlot};
 use super::port::PortSpec;
-use super::sequence::{Report, SequenceTracker, TrackerStats};
-use super::spa::{self, ReplayCache, SpaDoor};
-use super::trigger::{Launcher, ShutdownReport, SpaClaim, Trigger, TriggerStats};
-use super::wire::Knock;
+use super::sequence::{SequenceTracker, TrackerStats};
+use super::trigger::{Launcher, ShutdownReport, Trigger, TriggerStats};
 use summary::RunSummary;
 
 mod exporter;
@@ -62,6 +64,10 @@ pub struct ListenStats {
     pub kernel_drops: u64,
     /// Times capture waited for the detector (a burst it absorbed, nothing lost).
     pub backpressure: u64,
+    /// Knocks dropped for their source address (loopback, multicast, the listener's own...).
+    pub implausible: u64,
+    /// Later ports of attempts refused at their first port (source in no door's allowlist).
+    pub not_allowed_later_ports: u64,
     /// Interfaces whose capture socket is open and up.
     pub interfaces_up: Vec<String>,
     /// Knock attempts in progress (bounded by `max_attempts`).
@@ -218,6 +224,8 @@ struct DetectorShared {
     tracked: AtomicU64,
     /// Knocks and SPA packets dropped for their source (see [`plausible_source`]).
     implausible: AtomicU64,
+    /// Later ports of knocks refused at their first port (recorded there, once per attempt).
+    not_allowed_later_ports: AtomicU64,
     tracker: Mutex<TrackerStats>,
 }
 
@@ -308,6 +316,7 @@ fn start(
     let detector_shared = Arc::new(DetectorShared {
         tracked: AtomicU64::new(0),
         implausible: AtomicU64::new(0),
+        not_allowed_later_ports: AtomicU64::new(0),
         tracker: Mutex::new(TrackerStats::default()),
     });
     let detector = {
@@ -464,6 +473,8 @@ fn refresh(
         .filter(|c| c.stats.up.load(Ordering::SeqCst))
         .map(|c| c.interface.clone())
         .collect();
+    stats.implausible = d.implausible.load(Ordering::Relaxed);
+    stats.not_allowed_later_ports = d.not_allowed_later_ports.load(Ordering::Relaxed);
     stats.tracked_attempts = d.tracked.load(Ordering::Relaxed);
     stats.tracker = *d.tracker.lock().unwrap_or_else(|p| p.into_inner());
     stats.trigger = trigger.stats();
@@ -531,242 +542,4 @@ fn reload(
     }
     tracing::info!(doors = new.doors.len(), "configuration reloaded");
     Ok(new)
-}
-
-/// What the detector needs to verify SPA packets: the SPA doors, every door's allowlist (by door
-/// index) and the replay cache.
-struct SpaCheck {
-    doors: Vec<SpaDoor>,
-    allow: Vec<Allow>,
-    /// Each door's sequence (empty for SPA doors), by door index.
-    sequences: Vec<Vec<PortSpec>>,
-    cache: ReplayCache,
-}
-
-impl SpaCheck {
-    fn new(doors: &[Door], cache: ReplayCache) -> SpaCheck {
-        SpaCheck {
-            doors: doors
-                .iter()
-                .enumerate()
-                .filter_map(|(i, d)| {
-                    d.spa.as_ref().map(|s| {
-                        SpaDoor::new(i, &d.name, &s.keys, s.port, s.window.as_secs().max(1))
-                    })
-                })
-                .collect(),
-            allow: doors.iter().map(|d| d.allow.clone()).collect(),
-            sequences: doors.iter().map(|d| d.sequence.clone()).collect(),
-            cache,
-        }
-    }
-
-    /// The allowlists come before the attempt table: a knock whose source no door on its port
-    /// allows is never tracked. `Some(Some(door))`: refused and recorded once per attempt (on the
-    /// door's first port); `Some(None)`: dropped; `None`: allowed.
-    fn refuses(&self, k: &Knock) -> Option<Option<usize>> {
-        let spec = k.spec();
-        let mut first = None;
-        let mut listed = false;
-        for (i, seq) in self.sequences.iter().enumerate() {
-            if seq.contains(&spec) {
-                listed = true;
-                if self.allow.get(i).is_some_and(|a| a.permits(k.source)) {
-                    return None;
-                }
-                if seq.first() == Some(&spec) {
-                    first.get_or_insert(i);
-                }
-            }
-        }
-        listed.then_some(first)
-    }
-
-    /// Verifies one datagram and hands the verdict to the trigger.
-    fn check(&mut self, d: &SpaDatagram, at: Instant, trigger: &Trigger) {
-        let now_unix = unix_secs(SystemTime::now());
-        let allow = &self.allow;
-        let verdict = spa::verify(
-            &self.doors,
-            d.port,
-            d.source,
-            &d.payload,
-            now_unix,
-            &mut self.cache,
-            |i, a| allow.get(i).is_some_and(|al| al.permits(a)),
-        );
-        match verdict {
-            Ok(acc) => {
-                // The cache in memory said new; the one on disk must agree (it survives restarts).
-                match trigger
-                    .history()
-                    .spa_nonce_record(&acc.message.nonce, now_unix)
-                {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        // With a shared history the other listener may have seen this very
-                        // packet first: not a replay, just not ours to run.
-                        let history = trigger.history();
-                        match history.spa_nonce_owner(&acc.message.nonce, now_unix) {
-                            Ok(Some(other)) => {
-                                trigger.spa_claimed_elsewhere(acc.door, acc.target, &other, at)
-                            }
-                            _ => trigger.spa_refused(
-                                Some(acc.door),
-                                d.source,
-                                spa::Refusal::Replay,
-                                at,
-                            ),
-                        }
-                        return;
-                    }
-                    Err(e) => tracing::error!("history: cannot record an SPA nonce: {e}"),
-                }
-                let claim = SpaClaim {
-                    fingerprints: acc.message.fingerprints.clone(),
-                    name: acc.message.name.clone(),
-                    source: d.source,
-                };
-                let outcome = trigger.spa_accepted(acc.door, acc.target, claim, at);
-                tracing::debug!(source = %d.source, "SPA packet verified: {}", outcome.as_str());
-            }
-            Err((door, refusal)) => trigger.spa_refused(door, d.source, refusal, at),
-        }
-    }
-}
-
-/// The replay cache as the history left it: nonces of the last two windows.
-fn replay_cache(trigger: &Trigger, doors: &[Door]) -> ReplayCache {
-    let mut cache = ReplayCache::new(spa::REPLAY_CAPACITY);
-    let window = doors
-        .iter()
-        .filter_map(|d| d.spa.as_ref().map(|s| s.window.as_secs()))
-        .max()
-        .unwrap_or(0);
-    let since = unix_secs(SystemTime::now()).saturating_sub(2 * window.max(1));
-    match trigger.history().spa_nonces_since(since) {
-        Ok(seen) => {
-            for (n, at) in seen {
-                cache.insert(n, at);
-            }
-        }
-        Err(e) => tracing::error!("history: cannot load the SPA replay cache: {e}"),
-    }
-    cache
-}
-
-fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Whether a packet's source could be a machine that knocked: not unspecified, loopback,
-/// multicast or broadcast, and not the address it was sent to (the controller itself). Others are
-/// dropped before any state is kept.
-pub fn plausible_source(source: IpAddr, destination: IpAddr) -> bool {
-    let broadcast = matches!(source, IpAddr::V4(a) if a.is_broadcast());
-    !(source.is_unspecified()
-        || source.is_loopback()
-        || source.is_multicast()
-        || broadcast
-        || source == destination)
-}
-
-fn detector_loop(
-    mut tracker: SequenceTracker,
-    mut spa: SpaCheck,
-    rx: Receiver<Event>,
-    trigger: &Trigger,
-    shared: &DetectorShared,
-) {
-    let mut last_expire = Instant::now();
-    let mut reports = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(Event::Knock(k, _)) if !plausible_source(k.source, k.destination) => {
-                shared.implausible.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Event::Spa(d, _)) if !plausible_source(d.source, d.destination) => {
-                shared.implausible.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Event::Knock(k, at)) => match spa.refuses(&k) {
-                Some(Some(door)) => trigger.knock_not_allowed(door, k.source, at),
-                Some(None) => {}
-                None => {
-                    if let Some(d) = tracker.observe(&k, at) {
-                        on_detected(trigger, d, at);
-                    }
-                }
-            },
-            Ok(Event::Spa(d, at)) => spa.check(&d, at, trigger),
-            Ok(Event::Reconfigure(c)) => {
-                let cache = std::mem::take(&mut spa.cache);
-                spa = SpaCheck::new(&c.doors, cache);
-                trigger.reconfigure(
-                    &c.doors,
-                    c.runner.clone(),
-                    c.listener.history_failed_per_second,
-                );
-                tracker = SequenceTracker::new(
-                    c.doors.iter().map(Door::tracker_sequence).collect(),
-                    c.listener.max_attempts,
-                );
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        let now = Instant::now();
-        if now.duration_since(last_expire) >= Duration::from_millis(500) {
-            last_expire = now;
-            tracker.expire(now);
-            shared
-                .tracked
-                .store(tracker.tracked() as u64, Ordering::Relaxed);
-            *shared.tracker.lock().unwrap_or_else(|p| p.into_inner()) = tracker.stats();
-        }
-        reports.extend(tracker.drain_reports());
-        for r in reports.drain(..) {
-            match r {
-                Report::Failed(f) => trigger.attempt_failed(&f, now),
-                Report::Detected(d) => on_detected(trigger, d, now),
-            }
-        }
-    }
-    shared
-        .tracked
-        .store(tracker.tracked() as u64, Ordering::Relaxed);
-    *shared.tracker.lock().unwrap_or_else(|p| p.into_inner()) = tracker.stats();
-}
-
-fn on_detected(trigger: &Trigger, d: super::sequence::Detected, at: Instant) {
-    let source: IpAddr = d.source;
-    let outcome = trigger.detected(d, at);
-    tracing::debug!(source = %source, "knock sequence complete: {}", outcome.as_str());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn knocks_from_addresses_no_machine_knocks_from_are_dropped() {
-        let me: IpAddr = "10.231.5.1".parse().unwrap();
-        for bad in [
-            "0.0.0.0",
-            "127.0.0.1",
-            "224.0.0.1",
-            "255.255.255.255",
-            "::",
-            "::1",
-            "ff02::1",
-            "10.231.5.1",
-        ] {
-            let src: IpAddr = bad.parse().unwrap();
-            assert!(!plausible_source(src, me), "{bad}");
-        }
-        for good in ["10.231.5.7", "192.0.2.1", "fd00::7", "fe80::1"] {
-            assert!(plausible_source(good.parse().unwrap(), me), "{good}");
-        }
-    }
 }

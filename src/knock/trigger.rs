@@ -28,7 +28,7 @@ use crate::history::{History, HistoryWriter, KnockOutcome, RunEnd, RunStatus};
 use crate::metrics::Registry;
 use crate::timefmt::{rfc3339_millis, unix_millis};
 
-use super::sequence::{Detected, FailReason, FailedAttempt};
+use super::sequence::Detected;
 use execute::execute;
 use ratelimit::RateLimit;
 use rows::{Bucket, Row};
@@ -171,8 +171,8 @@ struct State {
     stopping: bool,
     /// Rows about knocks that started nothing (failed, refused, cooldown, queue full).
     limiter: RateLimit,
-    /// Rows about knocks that started or joined a run (accepted, coalesced): their own bucket,
-    /// so a flood of refusals never hides them.
+    /// Rows about knocks that joined a run (coalesced): their own bucket, so a flood of refusals
+    /// never hides them. Accepted rows (one per run) are never rate-limited.
     granted_limiter: RateLimit,
 }
 
@@ -418,53 +418,18 @@ impl Trigger {
             .shared
             .enqueue(&mut st, host, door, claim, SystemTime::now());
         bump(&c.accepted);
+        // Not rate-limited: one row per run, and the queue bounds runs. (Under the limit, a herd
+        // right after other knocks lost the rows of the last hosts: runs without a knock.)
         let row = Row::new(host, &name, KnockOutcome::Accepted, detail);
-        self.shared
-            .record_limited(&mut st, Bucket::Granted, row.run(run_id), now);
+        self.shared.record_for_run(row.run(run_id));
         KnockOutcome::Accepted
     }
 
-    /// A knock attempt that failed (wrong order, too slow, ...): counted, recorded within the rate limit.
-    pub fn attempt_failed(&self, f: &FailedAttempt, now: Instant) {
+    /// The periodic tick (about twice a second, from the detector): puts the knocks the rate
+    /// limits skipped on record as summary rows.
+    pub fn tick(&self) {
         let mut st = self.lock();
-        bump(&self.shared.counters.failed_attempts);
-        let Some(door) = st.doors.get(f.door).cloned() else {
-            return;
-        };
-        let outcome = match f.reason {
-            FailReason::WrongOrder => KnockOutcome::WrongOrder,
-            FailReason::ExtraPort => KnockOutcome::ExtraPort,
-            FailReason::TooSlow => KnockOutcome::TooSlow,
-            FailReason::Evicted => KnockOutcome::Evicted,
-        };
-        let total = door.sequence.len();
-        let detail = match (f.reason, f.port) {
-            (FailReason::TooSlow, _) => format!(
-                "{} of {total} ports within seq_timeout {:.1}s",
-                f.stage,
-                door.seq_timeout.as_secs_f64()
-            ),
-            (FailReason::Evicted, _) => format!(
-                "{} of {total} ports; attempt table full (max_attempts)",
-                f.stage
-            ),
-            (_, Some(p)) => format!(
-                "{p} after {} of {total} ports (expected {})",
-                f.stage,
-                door.sequence
-                    .get(f.stage)
-                    .map(|s| s.to_string())
-                    .unwrap_or_default()
-            ),
-            (_, None) => format!("after {} of {total} ports", f.stage),
-        };
-        tracing::debug!(door = %door.name, source = %f.source, "knock attempt failed: {} ({detail})", outcome.as_str());
-        self.shared.record_limited(
-            &mut st,
-            Bucket::Refused,
-            Row::new(f.source, &door.name, outcome, detail),
-            now,
-        );
+        self.shared.record_suppressed(&mut st);
     }
 
     /// Waits until every history row decided so far is in the database (true), or `timeout`
@@ -536,6 +501,7 @@ impl Trigger {
             }
         }
         // Everything decided so far reaches the database before the process goes.
+        self.shared.record_suppressed(&mut self.lock());
         self.shared
             .writer
             .stop(Instant::now() + Duration::from_secs(10));

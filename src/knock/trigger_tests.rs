@@ -5,6 +5,7 @@ use crate::config::Action;
 use crate::config::{Allow, PlaybookAction};
 use crate::knock::flags::TcpFlagRule;
 use crate::knock::port::PortSpec;
+use crate::knock::sequence::{FailReason, FailedAttempt};
 use crate::value::Vars;
 use std::sync::atomic::AtomicUsize;
 
@@ -503,8 +504,9 @@ fn accepted_and_coalesced_rows_are_rate_limited_apart_from_refusals() {
             now,
         );
     }
-    // ...and a host in `allow` knocking 50 times while its run goes is still on record: one
-    // accepted row, coalesced rows up to its own bucket, the run and its one follow-up.
+    // ...and a host in `allow` knocking 50 times while its run goes is still on record: its
+    // accepted row (never limited), coalesced rows up to their own bucket, the run and its one
+    // follow-up.
     let h = ip(1);
     t.detected(detect(h), now);
     fake.wait_started(1);
@@ -516,17 +518,124 @@ fn accepted_and_coalesced_rows_are_rate_limited_apart_from_refusals() {
     assert_eq!(rows[0], "accepted");
     assert_eq!(
         rows.iter().filter(|r| *r == "coalesced").count(),
-        9,
+        10,
         "{rows:?}"
     );
-    assert_eq!(rows.len(), 10, "{rows:?}");
+    assert_eq!(rows.len(), 11, "{rows:?}");
     let s = t.stats();
     assert_eq!((s.accepted, s.coalesced), (1, 49));
-    assert_eq!(s.history_suppressed, 90 + 40);
+    assert_eq!(s.history_suppressed, 90 + 39);
     assert_eq!(fake.calls_for(h), 2);
     let runs = bed.runs(&t);
     assert_eq!(runs.len(), 2);
     assert!(runs
         .iter()
         .all(|r| r.status == "ok" && r.host == h.to_string()));
+}
+
+/// Issue 11: after ten re-knocks from one host used up the rate limit, a herd of 200 left runs
+/// whose accepted rows were missing from the history (no trace of the knock). Accepted rows are
+/// one per run and never rate-limited.
+#[test]
+fn regression_issue_11_a_herd_after_a_burst_has_an_accepted_row_for_every_run() {
+    let bed = Bed::new();
+    let fake = FakeLauncher::new(0);
+    // Rate 20/s (the default): bursts of 200.
+    let t = Trigger::start(
+        &[door("base", 0, Allow::Any)],
+        settings(bed.dir.path(), 8, 1000),
+        20,
+        fake.clone(),
+        Arc::clone(&bed.history),
+    );
+    let now = Instant::now();
+    let solo = ip(1000);
+    for _ in 0..10 {
+        t.detected(detect(solo), now);
+        assert!(t.wait_idle(Duration::from_secs(10)));
+    }
+    for i in 0..200 {
+        assert_eq!(t.detected(detect(ip(i)), now), KnockOutcome::Accepted);
+    }
+    assert!(t.wait_idle(Duration::from_secs(30)));
+    let runs = bed.runs(&t);
+    assert_eq!(runs.len(), 210);
+    let (knocks, _) = bed
+        .history
+        .query(&Default::default(), SystemTime::now())
+        .unwrap();
+    for r in &runs {
+        let n = knocks
+            .iter()
+            .filter(|k| k.result == "accepted" && k.source == r.host)
+            .filter(|k| k.run_id == Some(r.id))
+            .count();
+        assert_eq!(n, 1, "run {} of {} has no accepted row", r.id, r.host);
+    }
+    assert_eq!(t.stats().history_suppressed, 0);
+}
+
+#[test]
+fn knocks_the_rate_limit_skipped_are_summarized_at_the_next_tick() {
+    let bed = Bed::new();
+    let t = Trigger::start(
+        &[door("base", 0, Allow::Any)],
+        settings(bed.dir.path(), 1, 1),
+        1,
+        FakeLauncher::new(0),
+        Arc::clone(&bed.history),
+    );
+    let now = Instant::now();
+    for i in 0..25 {
+        let f = FailedAttempt {
+            source: ip(i),
+            door: 0,
+            reason: FailReason::TooSlow,
+            stage: 1,
+            port: None,
+        };
+        t.attempt_failed(&f, now);
+    }
+    // No further knock comes: the tick alone puts the 15 skipped ones on record.
+    t.tick();
+    t.tick();
+    assert!(t.flush_history(Duration::from_secs(10)));
+    let (knocks, _) = bed
+        .history
+        .query(&Default::default(), SystemTime::now())
+        .unwrap();
+    let notes: Vec<_> = knocks.iter().filter(|k| k.result == "suppressed").collect();
+    assert_eq!(notes.len(), 1, "{knocks:?}");
+    assert!(notes[0]
+        .detail
+        .starts_with("15 failed or refused knocks not recorded"));
+    assert_eq!(knocks.len(), 11);
+    assert_eq!(t.stats().history_suppressed, 15);
+}
+
+#[test]
+fn an_attempt_cut_off_by_a_reload_is_recorded_as_reloaded() {
+    let bed = Bed::new();
+    let t = bed.trigger(&[door("base", 0, Allow::Any)], 1, 1, FakeLauncher::new(0));
+    let f = FailedAttempt {
+        source: ip(7),
+        door: 0,
+        reason: FailReason::Reloaded,
+        stage: 1,
+        port: None,
+    };
+    t.attempt_failed(&f, Instant::now());
+    let q = crate::history::Query {
+        host: Some(ip(7)),
+        since: None,
+    };
+    assert!(t.flush_history(Duration::from_secs(10)));
+    let (k, _) = bed.history.query(&q, SystemTime::now()).unwrap();
+    assert_eq!(k.len(), 1);
+    assert_eq!(k[0].result, "reloaded");
+    assert_eq!(
+        k[0].detail,
+        "1 of 2 ports when the configuration was reloaded"
+    );
+    assert_eq!(t.stats().failed_attempts, 1);
 }

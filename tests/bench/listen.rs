@@ -36,6 +36,9 @@ const SPA_KNOCK: &str =
 const STAMPS: &str = "/kp-bench";
 /// A phase gives up after this long.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(900);
+/// knockd + ansible-playbook is stopped this long after a herd's signal (its ansible runs can take
+/// far longer with hundreds of hosts); the table says so.
+const KNOCKD_HERD_LIMIT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -75,6 +78,9 @@ pub struct Outcome {
     pub knocks: usize,
     /// Runs that started (first-task stamps).
     pub started: usize,
+    /// Knocks the listener detected, from its own log: knockplay's `knock accepted` lines, knockd's
+    /// `running command:` lines (a detected knock whose ansible-playbook then failed counts here).
+    pub detected: usize,
     /// Hosts configured at least once.
     pub configured: usize,
     /// Hosts configured more than once (herd: each host knocks once).
@@ -87,6 +93,8 @@ pub struct Outcome {
     pub herd_time: Option<f64>,
     pub usage: Usage,
     pub load1: f64,
+    /// knockd + ansible-playbook was stopped at [`KNOCKD_HERD_LIMIT`] with runs still going.
+    pub cut_off: bool,
     pub problems: Vec<String>,
 }
 
@@ -258,6 +266,7 @@ fn phase(
         ));
     }
     let t0 = Instant::now();
+    let mut cut_off = false;
     let read = |suffix: &str| read_stamps(stamps.path(), &bed.hosts, suffix);
     if herd {
         bed.signal("go").expect("signal the herd");
@@ -265,6 +274,14 @@ fn phase(
         // command it started is still running (10 s in a row).
         let mut idle_since: Option<Instant> = None;
         loop {
+            if trigger == Trigger::Knockd && t0.elapsed() > KNOCKD_HERD_LIMIT {
+                cut_off = true;
+                eprintln!(
+                    "bench: {label}: stopped after {} s (the limit for knockd + ansible-playbook)",
+                    KNOCKD_HERD_LIMIT.as_secs()
+                );
+                break;
+            }
             let configured = read("configured")
                 .values()
                 .filter(|v| !v.is_empty())
@@ -312,6 +329,13 @@ fn phase(
         hosts: n,
         knocks: knocks.values().map(Vec::len).sum(),
         started: first.values().map(Vec::len).sum(),
+        detected: count_lines(
+            &[&out_path, &err_path],
+            match trigger {
+                Trigger::Knockd => "running command:",
+                _ => "knock accepted",
+            },
+        ),
         configured: configured.values().filter(|v| !v.is_empty()).count(),
         repeated: configured.values().filter(|v| v.len() > 1).count(),
         latency: Vec::new(),
@@ -319,6 +343,7 @@ fn phase(
         herd_time: None,
         usage,
         load1,
+        cut_off,
         problems,
     };
     for h in &bed.hosts {
@@ -395,6 +420,20 @@ fn phase(
         ));
     }
     o
+}
+
+/// Lines containing `needle` in the files.
+fn count_lines(files: &[&Path], needle: &str) -> usize {
+    files
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains(needle))
+                .count()
+        })
+        .sum()
 }
 
 /// Stamps per host name (seconds since the epoch, one per line, in order).
@@ -543,7 +582,7 @@ fn secs(x: Option<f64>) -> String {
     x.map_or("-".into(), |v| format!("{v:.2}"))
 }
 
-const HEADER: &str = "phase  trigger          hosts  knocks  runs  configured  knock->first task s (med/p95/max)  knock->configured s (med)  herd done s   CPU s  max RSS MiB  tree RSS MiB  load  busy  check";
+const HEADER: &str = "phase  trigger          hosts  knocks  detected  runs  configured  knock->first task s (med/p95/max)  knock->configured s (med)  herd done s   CPU s  max RSS MiB  tree RSS MiB  load  busy  check";
 
 pub fn outcome_line(o: &Outcome) -> String {
     let lat = format!(
@@ -553,11 +592,12 @@ pub fn outcome_line(o: &Outcome) -> String {
         secs(percentile(&o.latency, 1.0))
     );
     format!(
-        "{:<5}  {:<15}  {:>5}  {:>6}  {:>4}  {:>10}  {:>33}  {:>25}  {:>11}  {:>6.2}  {:>11.1}  {:>12.1}  {:>4.1}  {:>3.0}%  {}",
+        "{:<5}  {:<15}  {:>5}  {:>6}  {:>8}  {:>4}  {:>10}  {:>33}  {:>25}  {:>11}  {:>6.2}  {:>11.1}  {:>12.1}  {:>4.1}  {:>3.0}%  {}",
         if o.herd { "herd" } else { "solo" },
         o.label(),
         o.hosts,
         o.knocks,
+        o.detected,
         o.started,
         format!("{}/{}", o.configured, o.hosts),
         lat,
@@ -568,7 +608,9 @@ pub fn outcome_line(o: &Outcome) -> String {
         o.usage.tree_rss_kib as f64 / 1024.0,
         o.load1,
         o.usage.machine_busy * 100.0,
-        if o.problems.is_empty() {
+        if o.problems.is_empty() && o.cut_off {
+            format!("ok, stopped at {} s", KNOCKD_HERD_LIMIT.as_secs())
+        } else if o.problems.is_empty() {
             "ok".to_string()
         } else {
             format!("{} problem(s)", o.problems.len())
@@ -626,8 +668,14 @@ pub fn table(outcomes: &[Outcome]) -> String {
         if kp.herd {
             let _ = writeln!(
                 s,
-                "     {:<15} hosts configured {}/{} vs {}/{}; first knock -> last host configured {} ({} s vs {} s{})",
+                "     {:<15} knocks detected {}/{} vs {}/{}; runs started {} vs {}; hosts configured {}/{} vs {}/{}; first knock -> last host configured {} ({} s vs {} s{}{})",
                 "",
+                kp.detected,
+                kp.hosts,
+                kd.detected,
+                kd.hosts,
+                kp.started,
+                kd.started,
                 kp.configured,
                 kp.hosts,
                 kd.configured,
@@ -639,6 +687,14 @@ pub fn table(outcomes: &[Outcome]) -> String {
                     format!(
                         "; knockd's time covers only the {} hosts whose knock it detected",
                         kd.configured
+                    )
+                } else {
+                    String::new()
+                },
+                if kd.cut_off {
+                    format!(
+                        "; knockd + ansible-playbook stopped after {} s with runs still going",
+                        KNOCKD_HERD_LIMIT.as_secs()
                     )
                 } else {
                     String::new()

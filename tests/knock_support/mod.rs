@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod herd;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};

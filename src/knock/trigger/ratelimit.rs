@@ -34,6 +34,11 @@ impl RateLimit {
         }
     }
 
+    /// Events refused since the last one allowed (or the last call), now reported elsewhere.
+    pub fn take_suppressed(&mut self) -> u64 {
+        std::mem::take(&mut self.suppressed)
+    }
+
     pub fn check(&mut self, now: Instant) -> Verdict {
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now.max(self.last);

@@ -1,12 +1,13 @@
-//! Knocks refused before they reach the attempt table or the queue (a source outside every
-//! allowlist, an SPA packet that fails verification), and what an SPA knock adds to a run (the
-//! host's claimed keys and name).
+//! Knocks that start nothing: attempts that failed in the tracker, knocks refused before they reach
+//! the attempt table or the queue (a source outside every allowlist, an SPA packet that fails
+//! verification); and what an SPA knock adds to a run (the host's claimed keys and name).
 
 use std::net::IpAddr;
 use std::time::Instant;
 
 use super::{bump, Bucket, Row, Trigger};
 use crate::history::KnockOutcome;
+use crate::knock::sequence::{FailReason, FailedAttempt};
 
 /// What an SPA packet claimed about the host that sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,56 @@ impl SpaClaim {
 }
 
 impl Trigger {
+    /// A knock attempt that failed (wrong order, too slow, ...): counted, recorded within the rate limit.
+    pub fn attempt_failed(&self, f: &FailedAttempt, now: Instant) {
+        let mut st = self.lock();
+        bump(&self.shared.counters.failed_attempts);
+        let Some(door) = st.doors.get(f.door).cloned() else {
+            // Counted above; no door to name in a row (it was reloaded away).
+            tracing::warn!(source = %f.source, "knock attempt failed ({}) for a door no longer configured", f.reason.as_str());
+            return;
+        };
+        let outcome = match f.reason {
+            FailReason::WrongOrder => KnockOutcome::WrongOrder,
+            FailReason::ExtraPort => KnockOutcome::ExtraPort,
+            FailReason::TooSlow => KnockOutcome::TooSlow,
+            FailReason::Evicted => KnockOutcome::Evicted,
+            FailReason::Reloaded => KnockOutcome::Reloaded,
+        };
+        let total = door.sequence.len();
+        let detail = match (f.reason, f.port) {
+            (FailReason::TooSlow, _) => format!(
+                "{} of {total} ports within seq_timeout {:.1}s",
+                f.stage,
+                door.seq_timeout.as_secs_f64()
+            ),
+            (FailReason::Evicted, _) => format!(
+                "{} of {total} ports; attempt table full (max_attempts)",
+                f.stage
+            ),
+            (FailReason::Reloaded, _) => format!(
+                "{} of {total} ports when the configuration was reloaded",
+                f.stage
+            ),
+            (_, Some(p)) => format!(
+                "{p} after {} of {total} ports (expected {})",
+                f.stage,
+                door.sequence
+                    .get(f.stage)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            ),
+            (_, None) => format!("after {} of {total} ports", f.stage),
+        };
+        tracing::debug!(door = %door.name, source = %f.source, "knock attempt failed: {} ({detail})", outcome.as_str());
+        self.shared.record_limited(
+            &mut st,
+            Bucket::Refused,
+            Row::new(f.source, &door.name, outcome, detail),
+            now,
+        );
+    }
+
     /// An SPA packet that failed verification: counted, recorded within the rate limit.
     pub fn spa_refused(
         &self,

@@ -60,12 +60,47 @@ impl Shared {
         });
     }
 
+    /// Queues the row of a knock that started a run: never rate-limited or dropped (one per run).
+    pub(super) fn record_for_run(&self, row: Row) {
+        self.count_knock(&row.door, row.outcome);
+        self.writer.knock_for_run(KnockRecord {
+            at: SystemTime::now(),
+            source: row.source,
+            door: row.door,
+            outcome: row.outcome,
+            detail: row.detail,
+            run_id: row.run_id,
+        });
+    }
+
+    /// Writes the summary rows of knocks the rate limits skipped since their last summary, so a
+    /// burst that ends is on record without waiting for the next row to get through.
+    pub(super) fn record_suppressed(&self, st: &mut State) {
+        for (limiter, what) in [
+            (&mut st.limiter, "failed or refused"),
+            (&mut st.granted_limiter, "coalesced"),
+        ] {
+            let n = limiter.take_suppressed();
+            if n > 0 {
+                let note = format!("{n} {what} knocks not recorded (history rate limit)");
+                tracing::warn!("{note}");
+                // The history's own summary: not a knock (the skipped ones were counted).
+                self.write(Row::new(
+                    IpAddr::from([0, 0, 0, 0]),
+                    "*",
+                    KnockOutcome::Suppressed,
+                    note,
+                ));
+            }
+        }
+    }
+
     /// Counts a knock and records its row if its bucket has room; once room comes back, a
     /// summary row says how many were skipped.
     pub(super) fn record_limited(&self, st: &mut State, bucket: Bucket, row: Row, now: Instant) {
         let (limiter, what) = match bucket {
             Bucket::Refused => (&mut st.limiter, "failed or refused"),
-            Bucket::Granted => (&mut st.granted_limiter, "accepted or coalesced"),
+            Bucket::Granted => (&mut st.granted_limiter, "coalesced"),
         };
         match limiter.check(now) {
             Verdict::Record { suppressed_before } => {
