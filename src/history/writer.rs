@@ -318,7 +318,8 @@ fn write_loop(shared: &Shared, history: &History) {
                 Err(e) => Err(Some(e)),
             }
         };
-        let failed = result.is_err() && stats.written == 0;
+        // Nothing went through: the database is away (PostgreSQL) or refuses every row (SQLite).
+        let failed = result.is_err() || (stats.errors > 0 && stats.written == 0);
         match result {
             Ok(()) => retry = RETRY_MIN,
             Err(e) => {
