@@ -171,6 +171,26 @@ pub fn base64_lines(data: &[u8]) -> String {
     out
 }
 
+/// `data` as a single-quoted `printf` format that prints exactly those bytes: printable ASCII
+/// as itself, everything else (and `\\`, `%`, `'`, a leading `-`) as a three-digit octal escape, which POSIX
+/// `printf` understands (dash, bash and busybox alike, NUL included). Writing small content with
+/// the shell's builtin `printf` costs the target no process at all.
+pub fn printf_literal(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len() + 2);
+    out.push('\'');
+    for (i, &b) in data.iter().enumerate() {
+        // A leading '-' would be read as an option.
+        let plain = (0x20..=0x7e).contains(&b) && !matches!(b, b'\\' | b'%' | b'\'');
+        if plain && !(i == 0 && b == b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("\\{b:03o}"));
+        }
+    }
+    out.push('\'');
+    out
+}
+
 /// Shell-style pattern match of a whole string: `*` any run of characters, `?` one (file
 /// names for fileglob, `Host` patterns of ssh config).
 pub fn glob_match(pattern: &str, s: &str) -> bool {
@@ -327,6 +347,27 @@ mod tests {
             split_words("a # 'b", WordRules::InventoryLine).unwrap(),
             ["a"]
         );
+    }
+
+    #[test]
+    fn printf_literal_prints_every_byte_back_through_the_shell() {
+        let all: Vec<u8> = (0..=255u8).chain(*b"50%\\n'\\\\0 \\1012").collect();
+        let mut dash_first = all.clone();
+        dash_first.insert(0, b'-');
+        for (shell, all) in ["/bin/sh", "dash", "bash"]
+            .into_iter()
+            .flat_map(|s| [(s, &all), (s, &dash_first)])
+        {
+            let Ok(out) = std::process::Command::new(shell)
+                .arg("-c")
+                .arg(format!("printf {}", printf_literal(&all)))
+                .output()
+            else {
+                continue;
+            };
+            assert!(out.status.success(), "{shell}");
+            assert_eq!(&out.stdout, all, "{shell}");
+        }
     }
 
     #[test]

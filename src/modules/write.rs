@@ -140,6 +140,11 @@ pub fn sent(data: &[u8]) -> (WriteSource, Option<Vec<u8>>) {
     }
 }
 
+/// Inline content up to this size is written by the shell's `printf` (at most 4 characters per
+/// byte: the script stays far below [`super::probe::ARG_MAX_SAFE`]); larger inline content is
+/// decoded by `base64 -d` from a here-document.
+pub const PRINTF_MAX: usize = 8 * 1024;
+
 /// Where [`write_file_script`] reads the new content from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum WriteSource {
@@ -213,6 +218,10 @@ pub fn write_file_script(spec: &WriteSpec) -> String {
     ));
     let mut steps = vec![match &spec.source {
         WriteSource::Stdin => "cat > \"$kp_f\"".to_string(),
+        // Small content: the shell's own printf, no process at all.
+        WriteSource::Inline(data) if data.len() <= PRINTF_MAX => {
+            format!("printf {} > \"$kp_f\"", crate::shell::printf_literal(data))
+        }
         WriteSource::Inline(_) => "base64 -d > \"$kp_f\" <<'__KP_EOF__'".to_string(),
         WriteSource::Remote(src) if src.starts_with('/') => {
             format!("cat -- {} > \"$kp_f\"", quote(src))
@@ -251,7 +260,7 @@ pub fn write_file_script(spec: &WriteSpec) -> String {
     }
     steps.push("mv -fT -- \"$kp_f\" \"$kp_up$kp_n\"".into());
     s.push_str(&format!("{{ {}; }}; kp_rc=$?\n", steps.join(" && ")));
-    if let WriteSource::Inline(data) = &spec.source {
+    if let Some(data) = spec.source.inline_heredoc() {
         s.push_str(&base64_lines(data));
         s.push_str("__KP_EOF__\n");
     }
@@ -260,6 +269,16 @@ pub fn write_file_script(spec: &WriteSpec) -> String {
          [ $kp_safe = 1 ] || { cd .. && rmdir -- \"$kp_w\"; }\nexit $kp_rc\n) || exit $?",
     );
     s
+}
+
+impl WriteSource {
+    /// The inline content that travels as a base64 here-document (too large for `printf`).
+    fn inline_heredoc(&self) -> Option<&Vec<u8>> {
+        match self {
+            WriteSource::Inline(data) if data.len() > PRINTF_MAX => Some(data),
+            _ => None,
+        }
+    }
 }
 
 /// `("/etc", "hosts")` for `/etc/hosts`; `(".", "x")` for a bare name.
