@@ -360,7 +360,7 @@ mod tests {
         {
             let Ok(out) = std::process::Command::new(shell)
                 .arg("-c")
-                .arg(format!("printf {}", printf_literal(&all)))
+                .arg(format!("printf {}", printf_literal(all)))
                 .output()
             else {
                 continue;
