@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use knock_support::{privileged, NetNs, RecordingLauncher};
 use knockplay::knock::client::{knock_until_configured, UntilConfigured};
-use knockplay::knock::{listen, Control, Launcher, PortSpec, RunJob, RunOutcome};
+use knockplay::knock::{listen, Control, PortSpec};
 
 fn config(ns_if: &str, subnet: u8, dir: &Path, action: &str) -> PathBuf {
     std::fs::write(dir.join("site.yml"), "- hosts: all\n  tasks: []\n").unwrap();
@@ -74,35 +74,11 @@ const SEQ: [PortSpec; 3] = [
     },
 ];
 
-/// A launcher that marks the run as started, then hangs (the listener gets killed meanwhile).
-struct HangingLauncher(PathBuf);
-
-impl Launcher for HangingLauncher {
-    fn run(&self, job: &RunJob) -> RunOutcome {
-        std::fs::write(&self.0, job.run_id.to_string()).unwrap();
-        std::thread::sleep(Duration::from_secs(600));
-        RunOutcome::default()
-    }
-}
-
 /// Not a test on its own: the listener process that `killed_listener_...` starts and kills.
 #[test]
 #[ignore]
 fn child_listener() {
-    let Ok(cfg) = std::env::var("KNOCKPLAY_TEST_CHILD_CONFIG") else {
-        return;
-    };
-    let started = PathBuf::from(std::env::var("KNOCKPLAY_TEST_CHILD_STARTED").unwrap());
-    let config = knockplay::config::load(Path::new(&cfg)).unwrap();
-    let control = Control::new();
-    let c = control.clone();
-    let ready = started.with_extension("ready");
-    std::thread::spawn(move || {
-        if c.wait_ready(Duration::from_secs(10)) {
-            std::fs::write(ready, "").unwrap();
-        }
-    });
-    listen(config, Arc::new(HangingLauncher(started)), control).unwrap();
+    knock_support::child_listener_main();
 }
 
 #[test]

@@ -59,35 +59,11 @@ fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) {
     }
 }
 
-/// Marks the run as started, then hangs (the listener gets killed meanwhile).
-struct HangingLauncher(PathBuf);
-
-impl Launcher for HangingLauncher {
-    fn run(&self, job: &RunJob) -> RunOutcome {
-        std::fs::write(&self.0, job.run_id.to_string()).unwrap();
-        std::thread::sleep(Duration::from_secs(600));
-        RunOutcome::default()
-    }
-}
-
 /// Not a test on its own: listener ctl-a, the process the failover test starts and kills.
 #[test]
 #[ignore]
 fn child_listener() {
-    let Ok(cfg) = std::env::var("KNOCKPLAY_TEST_CHILD_CONFIG") else {
-        return;
-    };
-    let started = PathBuf::from(std::env::var("KNOCKPLAY_TEST_CHILD_STARTED").unwrap());
-    let config = knockplay::config::load(Path::new(&cfg)).unwrap();
-    let control = Control::new();
-    let c = control.clone();
-    let ready = started.with_extension("ready");
-    std::thread::spawn(move || {
-        if c.wait_ready(Duration::from_secs(10)) {
-            std::fs::write(ready, "").unwrap();
-        }
-    });
-    listen(config, Arc::new(HangingLauncher(started)), control).unwrap();
+    knock_support::child_listener_main();
 }
 
 /// Unused by this test: ctl-b runs a command door.

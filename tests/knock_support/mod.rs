@@ -322,3 +322,35 @@ impl FrameSender {
         }
     }
 }
+
+/// Marks the run as started (writes its id into the file), then hangs: the listener gets killed
+/// meanwhile.
+pub struct HangingLauncher(pub std::path::PathBuf);
+
+impl Launcher for HangingLauncher {
+    fn run(&self, job: &RunJob) -> RunOutcome {
+        std::fs::write(&self.0, job.run_id.to_string()).unwrap();
+        std::thread::sleep(Duration::from_secs(600));
+        RunOutcome::default()
+    }
+}
+
+/// The body of a test file's ignored `child_listener` test: the listener process a test starts
+/// (config in `KNOCKPLAY_TEST_CHILD_CONFIG`) and kills. It writes `<started>.ready` once it listens
+/// and the run id into `KNOCKPLAY_TEST_CHILD_STARTED` when a run starts (then hangs).
+pub fn child_listener_main() {
+    let Ok(cfg) = std::env::var("KNOCKPLAY_TEST_CHILD_CONFIG") else {
+        return;
+    };
+    let started = std::path::PathBuf::from(std::env::var("KNOCKPLAY_TEST_CHILD_STARTED").unwrap());
+    let config = knockplay::config::load(std::path::Path::new(&cfg)).unwrap();
+    let control = knockplay::knock::Control::new();
+    let c = control.clone();
+    let ready = started.with_extension("ready");
+    std::thread::spawn(move || {
+        if c.wait_ready(Duration::from_secs(10)) {
+            std::fs::write(ready, "").unwrap();
+        }
+    });
+    knockplay::knock::listen(config, Arc::new(HangingLauncher(started)), control).unwrap();
+}
