@@ -663,7 +663,11 @@ mod tests {
             .env("PATH", bin.path())
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let st = parse_probe(&out.stdout, reqs.len()).unwrap();
         let kinds: Vec<Kind> = st.iter().map(|s| s.kind).collect();
         assert_eq!(

@@ -218,14 +218,21 @@ struct RunCtx<'a> {
 
 /// A fresh bed of `n` hosts for `tool`: the first run, then (if asked and the first run was not
 /// killed at the time limit) the re-run. Returns the rows and host0's manifest.
-fn bed_runs(tool: Tool, n: usize, ctx: &RunCtx<'_>, rerun: bool) -> (Vec<Row>, Option<Vec<String>>) {
+fn bed_runs(
+    tool: Tool,
+    n: usize,
+    ctx: &RunCtx<'_>,
+    rerun: bool,
+) -> (Vec<Row>, Option<Vec<String>>) {
     // Fresh hosts from the same image for every tool, so first runs are comparable.
     let bed = TestBed::start(n).unwrap_or_else(|e| panic!("cannot start {n} test hosts: {e}"));
     eprintln!(
         "bench: {n} host(s) up in {:.1} s; running {}{}",
         bed.started_in.as_secs_f64(),
         tool.name(),
-        ctx.forks.map(|f| format!(" with {f} forks")).unwrap_or_default()
+        ctx.forks
+            .map(|f| format!(" with {f} forks"))
+            .unwrap_or_default()
     );
     targets::log_sessions(&bed);
     let mut rows = Vec::new();
@@ -269,12 +276,9 @@ fn run_once(tool: Tool, bed: &TestBed, ctx: &RunCtx<'_>, rerun: bool) -> Row {
     let round_trips = tool.round_trips(&stderr).or(target.sessions);
     let changed = tool.changed(&stdout, &stderr);
     let mut problems = Vec::new();
-    let skipped = usage.timed_out.then(|| {
-        format!(
-            "skipped: > {} s",
-            ctx.limit.map_or(0, |l| l.as_secs())
-        )
-    });
+    let skipped = usage
+        .timed_out
+        .then(|| format!("skipped: > {} s", ctx.limit.map_or(0, |l| l.as_secs())));
     // Killed at the time limit: nothing to check (the note is in the row).
     if skipped.is_none() {
         problems = check_run(&label, bed, ctx, rerun, changed);
@@ -321,13 +325,8 @@ fn check_run(
             None => problems.push(format!("{label}: no change summary found in the output")),
         }
     } else {
-        for h in &bed.hosts {
-            problems.extend(
-                verify::check_host(h, &h.name, ctx.data_csv)
-                    .into_iter()
-                    .map(|p| format!("{label}: {p}")),
-            );
-        }
+        let found = targets::for_each_host(bed, |h| verify::check_host(h, &h.name, ctx.data_csv));
+        problems.extend(found.into_iter().flatten().map(|p| format!("{label}: {p}")));
     }
     problems
 }

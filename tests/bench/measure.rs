@@ -106,14 +106,19 @@ pub fn spawn_measured(
         .spawn()?;
     let pid = child.id();
     let sampler = {
-        let (peak, threads, timed_out, stop) =
-            (peak.clone(), threads.clone(), timed_out.clone(), stop.clone());
+        let (peak, threads, timed_out, stop) = (
+            peak.clone(),
+            threads.clone(),
+            timed_out.clone(),
+            stop.clone(),
+        );
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let (rss, n) = tree_usage(me);
                 peak.fetch_max(rss, Ordering::Relaxed);
                 threads.fetch_max(n, Ordering::Relaxed);
-                if limit.is_some_and(|l| t0.elapsed() > l) && !timed_out.swap(true, Ordering::Relaxed)
+                if limit.is_some_and(|l| t0.elapsed() > l)
+                    && !timed_out.swap(true, Ordering::Relaxed)
                 {
                     // SAFETY: signalling the process group of our own child (it leads it).
                     unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
