@@ -6,7 +6,7 @@
 //!   Environment: KP_BENCH_HOSTS="1,20" (host counts), KP_BENCH_TOOLS="knockplay,ansible,pyinfra",
 //!   KP_BENCH_FORKS="50,200" (hosts at once: knockplay -f, ansible forks, pyinfra --parallel; unset: each
 //!   tool's default), KP_BENCH_ANSIBLE_FORKS (Ansible's own list, default KP_BENCH_FORKS),
-//!   KP_BENCH_RERUN=0 (first runs only), KP_BENCH_TIMEOUT=600 (seconds per run: the tool is killed and
+//!   KP_BENCH_RERUN=0 (first runs only; or a list of the tools that get the re-run), KP_BENCH_TIMEOUT=600 (seconds per run: the tool is killed and
 //!   its row reads "skipped: > 600 s").
 //!   Each tool's output is kept in target/bench/<tool>-<hosts>h[-f<forks>]-<run>.{out,err}.
 //! - `listen_bench`: hosts knock and are configured by `knockplay listen` and by knockd +
@@ -84,7 +84,8 @@ struct Plan {
     /// Fork counts per tool; `[None]`: the tool's default.
     forks: Vec<Option<usize>>,
     ansible_forks: Vec<Option<usize>>,
-    rerun: bool,
+    /// Tools that get the idempotent re-run (KP_BENCH_RERUN: 1 all, 0 none, or a list of tools).
+    rerun: Vec<Tool>,
     limit: Option<std::time::Duration>,
 }
 
@@ -108,7 +109,14 @@ impl Plan {
                 .collect(),
             forks: opt(env_numbers("KP_BENCH_FORKS", "")),
             ansible_forks: opt(env_numbers("KP_BENCH_ANSIBLE_FORKS", &forks_raw)),
-            rerun: env_list("KP_BENCH_RERUN", "1") != ["0"],
+            rerun: match env_list("KP_BENCH_RERUN", "1").as_slice() {
+                [one] if one == "1" => tools::ALL.to_vec(),
+                [zero] if zero == "0" => Vec::new(),
+                list => list
+                    .iter()
+                    .map(|s| Tool::parse(s).unwrap_or_else(|| panic!("KP_BENCH_RERUN: {s:?}")))
+                    .collect(),
+            },
             limit: env_numbers("KP_BENCH_TIMEOUT", "")
                 .first()
                 .map(|&s| std::time::Duration::from_secs(s as u64)),
@@ -148,7 +156,7 @@ fn bench() {
                     forks,
                     limit: plan.limit,
                 };
-                let (new, manifest) = bed_runs(tool, n, &ctx, plan.rerun);
+                let (new, manifest) = bed_runs(tool, n, &ctx, plan.rerun.contains(&tool));
                 rows.extend(new);
                 if let Some(m) = manifest.filter(|_| !manifests.iter().any(|(t, _)| *t == tool)) {
                     manifests.push((tool, m));
