@@ -249,7 +249,7 @@ fn phase(
         Trigger::Knockd => knockd_command(&bed, repo, logs, &label),
     };
     let load1 = crate::load_average();
-    let m = measure::spawn_measured(&mut cmd, &out_path, &err_path)
+    let m = measure::spawn_measured(&mut cmd, &out_path, &err_path, None)
         .unwrap_or_else(|e| panic!("cannot start {}: {e} ({cmd:?})", trigger.name()));
     let mut problems = Vec::new();
     let ready = match trigger {

@@ -3,8 +3,12 @@
 //!   pyinfra to fresh test hosts (1 and 20), first run and idempotent re-run, measures wall time,
 //!   controller CPU and memory, checks that the work is on the hosts and that re-runs change nothing, and
 //!   prints a table with ratios against knockplay.
-//!   Environment: KP_BENCH_HOSTS="1,20" (host counts), KP_BENCH_TOOLS="knockplay,ansible,pyinfra".
-//!   Each tool's output is kept in target/bench/<tool>-<hosts>h-<run>.{out,err}.
+//!   Environment: KP_BENCH_HOSTS="1,20" (host counts), KP_BENCH_TOOLS="knockplay,ansible,pyinfra",
+//!   KP_BENCH_FORKS="50,200" (hosts at once: knockplay -f, ansible forks, pyinfra --parallel; unset: each
+//!   tool's default), KP_BENCH_ANSIBLE_FORKS (Ansible's own list, default KP_BENCH_FORKS),
+//!   KP_BENCH_RERUN=0 (first runs only; or a list of the tools that get the re-run), KP_BENCH_TIMEOUT=600 (seconds per run: the tool is killed and
+//!   its row reads "skipped: > 600 s").
+//!   Each tool's output is kept in target/bench/<tool>-<hosts>h[-f<forks>]-<run>.{out,err}.
 //! - `listen_bench`: hosts knock and are configured by `knockplay listen` and by knockd +
 //!   ansible-playbook (see listen.rs); prints knock → first task latency and herd times with ratios.
 
@@ -28,6 +32,10 @@ use tools::Tool;
 pub struct Row {
     pub tool: Tool,
     pub hosts: usize,
+    /// Forks the tool was given (None: its default).
+    pub forks: Option<usize>,
+    /// Why the run has no result (it passed the time limit and was killed).
+    pub skipped: Option<String>,
     pub rerun: bool,
     pub usage: Usage,
     /// 1-minute load average of the machine just before the run (other work skews the numbers).
@@ -55,7 +63,73 @@ fn env_list(key: &str, default: &str) -> Vec<String> {
         .unwrap_or_else(|_| default.to_string())
         .split(',')
         .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
         .collect()
+}
+
+fn env_numbers(key: &str, default: &str) -> Vec<usize> {
+    env_list(key, default)
+        .iter()
+        .map(|s| {
+            s.parse()
+                .unwrap_or_else(|_| panic!("{key}: bad number {s:?}"))
+        })
+        .collect()
+}
+
+/// How the runs of one `bench` invocation are made (from the environment).
+struct Plan {
+    counts: Vec<usize>,
+    tools: Vec<Tool>,
+    /// Fork counts per tool; `[None]`: the tool's default.
+    forks: Vec<Option<usize>>,
+    ansible_forks: Vec<Option<usize>>,
+    /// Tools that get the idempotent re-run (KP_BENCH_RERUN: 1 all, 0 none, or a list of tools).
+    rerun: Vec<Tool>,
+    limit: Option<std::time::Duration>,
+}
+
+impl Plan {
+    fn from_env() -> Plan {
+        let opt = |v: Vec<usize>| -> Vec<Option<usize>> {
+            if v.is_empty() {
+                vec![None]
+            } else {
+                v.into_iter().map(Some).collect()
+            }
+        };
+        let forks_raw = std::env::var("KP_BENCH_FORKS").unwrap_or_default();
+        Plan {
+            counts: env_numbers("KP_BENCH_HOSTS", "1,20"),
+            tools: env_list("KP_BENCH_TOOLS", "knockplay,ansible,pyinfra")
+                .iter()
+                .map(|s| {
+                    Tool::parse(s).unwrap_or_else(|| panic!("KP_BENCH_TOOLS: unknown tool {s:?}"))
+                })
+                .collect(),
+            forks: opt(env_numbers("KP_BENCH_FORKS", "")),
+            ansible_forks: opt(env_numbers("KP_BENCH_ANSIBLE_FORKS", &forks_raw)),
+            rerun: match env_list("KP_BENCH_RERUN", "1").as_slice() {
+                [one] if one == "1" => tools::ALL.to_vec(),
+                [zero] if zero == "0" => Vec::new(),
+                list => list
+                    .iter()
+                    .map(|s| Tool::parse(s).unwrap_or_else(|| panic!("KP_BENCH_RERUN: {s:?}")))
+                    .collect(),
+            },
+            limit: env_numbers("KP_BENCH_TIMEOUT", "")
+                .first()
+                .map(|&s| std::time::Duration::from_secs(s as u64)),
+        }
+    }
+
+    fn forks_of(&self, tool: Tool) -> &[Option<usize>] {
+        if tool == Tool::Ansible {
+            &self.ansible_forks
+        } else {
+            &self.forks
+        }
+    }
 }
 
 #[test]
@@ -65,43 +139,29 @@ fn bench() {
     let repo = repo();
     let logs = repo.join("target/bench");
     std::fs::create_dir_all(&logs).expect("create target/bench");
-    let counts: Vec<usize> = env_list("KP_BENCH_HOSTS", "1,20")
-        .iter()
-        .map(|s| {
-            s.parse()
-                .unwrap_or_else(|_| panic!("KP_BENCH_HOSTS: bad host count {s:?}"))
-        })
-        .collect();
-    let tools: Vec<Tool> = env_list("KP_BENCH_TOOLS", "knockplay,ansible,pyinfra")
-        .iter()
-        .map(|s| Tool::parse(s).unwrap_or_else(|| panic!("KP_BENCH_TOOLS: unknown tool {s:?}")))
-        .collect();
+    let plan = Plan::from_env();
     let data_csv =
         std::fs::read(repo.join("bench/files/data.csv")).expect("read bench/files/data.csv");
 
     let mut rows = Vec::new();
     let mut notes = Vec::new();
-    for &n in &counts {
+    for &n in &plan.counts {
         let mut manifests: Vec<(Tool, Vec<String>)> = Vec::new();
-        for &tool in &tools {
-            // Fresh hosts from the same image for every tool, so first runs are comparable.
-            let bed =
-                TestBed::start(n).unwrap_or_else(|e| panic!("cannot start {n} test hosts: {e}"));
-            eprintln!(
-                "bench: {n} host(s) up in {:.1} s; running {}",
-                bed.started_in.as_secs_f64(),
-                tool.name()
-            );
-            targets::log_sessions(&bed);
-            for rerun in [false, true] {
-                let row = run_once(tool, &bed, &repo, &logs, rerun, &data_csv);
-                eprintln!("bench:   {}", report::row_line(&row));
-                rows.push(row);
+        for &tool in &plan.tools {
+            for &forks in plan.forks_of(tool) {
+                let ctx = RunCtx {
+                    repo: &repo,
+                    logs: &logs,
+                    data_csv: &data_csv,
+                    forks,
+                    limit: plan.limit,
+                };
+                let (new, manifest) = bed_runs(tool, n, &ctx, plan.rerun.contains(&tool));
+                rows.extend(new);
+                if let Some(m) = manifest.filter(|_| !manifests.iter().any(|(t, _)| *t == tool)) {
+                    manifests.push((tool, m));
+                }
             }
-            manifests.push((
-                tool,
-                bed.hosts.iter().take(1).map(verify::manifest).collect(),
-            ));
         }
         notes.extend(compare_manifests(n, &manifests));
     }
@@ -155,29 +215,68 @@ fn listen_bench() {
     fail_on(&listen::problems(&outcomes), &logs);
 }
 
-/// Runs `tool` once on every host of `bed` and checks the result.
-fn run_once(
+/// What every run of one `bench` invocation shares.
+struct RunCtx<'a> {
+    repo: &'a Path,
+    logs: &'a Path,
+    data_csv: &'a [u8],
+    forks: Option<usize>,
+    limit: Option<std::time::Duration>,
+}
+
+/// A fresh bed of `n` hosts for `tool`: the first run, then (if asked and the first run was not
+/// killed at the time limit) the re-run. Returns the rows and host0's manifest.
+fn bed_runs(
     tool: Tool,
-    bed: &TestBed,
-    repo: &Path,
-    logs: &Path,
+    n: usize,
+    ctx: &RunCtx<'_>,
     rerun: bool,
-    data_csv: &[u8],
-) -> Row {
+) -> (Vec<Row>, Option<Vec<String>>) {
+    // Fresh hosts from the same image for every tool, so first runs are comparable.
+    let bed = TestBed::start(n).unwrap_or_else(|e| panic!("cannot start {n} test hosts: {e}"));
+    eprintln!(
+        "bench: {n} host(s) up in {:.1} s; running {}{}",
+        bed.started_in.as_secs_f64(),
+        tool.name(),
+        ctx.forks
+            .map(|f| format!(" with {f} forks"))
+            .unwrap_or_default()
+    );
+    targets::log_sessions(&bed);
+    let mut rows = Vec::new();
+    for again in [false, true] {
+        if again && (!rerun || rows.iter().any(|r: &Row| r.skipped.is_some())) {
+            break;
+        }
+        let row = run_once(tool, &bed, ctx, again);
+        eprintln!("bench:   {}", report::row_line(&row));
+        rows.push(row);
+    }
+    // A run killed at the time limit left half the work: no manifest to compare.
+    let manifest = rows
+        .iter()
+        .all(|r| r.skipped.is_none())
+        .then(|| bed.hosts.iter().take(1).map(verify::manifest).collect());
+    (rows, manifest)
+}
+
+/// Runs `tool` once on every host of `bed` and checks the result.
+fn run_once(tool: Tool, bed: &TestBed, ctx: &RunCtx<'_>, rerun: bool) -> Row {
     let label = format!(
-        "{}-{}h-{}",
+        "{}-{}h{}-{}",
         tool.name(),
         bed.hosts.len(),
+        ctx.forks.map(|f| format!("-f{f}")).unwrap_or_default(),
         if rerun { "rerun" } else { "first" }
     );
     let (out, err) = (
-        logs.join(format!("{label}.out")),
-        logs.join(format!("{label}.err")),
+        ctx.logs.join(format!("{label}.out")),
+        ctx.logs.join(format!("{label}.err")),
     );
-    let mut cmd = tool.command(bed, repo);
+    let mut cmd = tool.command(bed, ctx.repo, ctx.forks);
     let load1 = load_average();
     let before = targets::Snapshot::take(bed);
-    let usage = measure::run_measured(&mut cmd, &out, &err)
+    let usage = measure::run_measured(&mut cmd, &out, &err, ctx.limit)
         .unwrap_or_else(|e| panic!("cannot run {}: {e} ({cmd:?})", tool.name()));
     let target = targets::Snapshot::take(bed).since(&before);
     let stdout = std::fs::read_to_string(&out).unwrap_or_default();
@@ -185,32 +284,29 @@ fn run_once(
     let round_trips = tool.round_trips(&stderr).or(target.sessions);
     let changed = tool.changed(&stdout, &stderr);
     let mut problems = Vec::new();
-    if usage.code != 0 {
-        problems.push(format!(
-            "{label}: exit code {} (see {})\n{}",
-            usage.code,
-            out.display(),
-            tail(&stdout, &stderr)
-        ));
-    }
-    if rerun {
-        match changed {
-            Some(0) => {}
-            Some(c) => problems.push(format!("{label}: idempotent re-run reported {c} change(s)")),
-            None => problems.push(format!("{label}: no change summary found in the output")),
-        }
-    } else {
-        for h in &bed.hosts {
-            problems.extend(
-                verify::check_host(h, &h.name, data_csv)
-                    .into_iter()
-                    .map(|p| format!("{label}: {p}")),
+    let skipped = usage
+        .timed_out
+        .then(|| format!("skipped: > {} s", ctx.limit.map_or(0, |l| l.as_secs())));
+    // Killed at the time limit: nothing to check (the note is in the row).
+    if skipped.is_none() {
+        problems = check_run(&label, bed, ctx, rerun, changed);
+        if usage.code != 0 {
+            problems.insert(
+                0,
+                format!(
+                    "{label}: exit code {} (see {})\n{}",
+                    usage.code,
+                    out.display(),
+                    tail(&stdout, &stderr)
+                ),
             );
         }
     }
     Row {
         tool,
         hosts: bed.hosts.len(),
+        forks: ctx.forks,
+        skipped,
         rerun,
         usage,
         load1,
@@ -219,6 +315,28 @@ fn run_once(
         target,
         round_trips,
     }
+}
+
+/// What is wrong with a finished run: a re-run that changed something, a host without the work.
+fn check_run(
+    label: &str,
+    bed: &TestBed,
+    ctx: &RunCtx<'_>,
+    rerun: bool,
+    changed: Option<u64>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if rerun {
+        match changed {
+            Some(0) => {}
+            Some(c) => problems.push(format!("{label}: idempotent re-run reported {c} change(s)")),
+            None => problems.push(format!("{label}: no change summary found in the output")),
+        }
+    } else {
+        let found = targets::for_each_host(bed, |h| verify::check_host(h, &h.name, ctx.data_csv));
+        problems.extend(found.into_iter().flatten().map(|p| format!("{label}: {p}")));
+    }
+    problems
 }
 
 fn load_average() -> f64 {

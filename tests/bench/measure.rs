@@ -11,6 +11,9 @@
 //! - A sampler thread reads `/proc/<pid>/task/*/children` and `/proc/<pid>/statm` every 20 ms and keeps
 //!   the peak of the summed RSS of the whole tree. Summed RSS counts shared pages once per process, so for
 //!   multi-process tools (ansible's forks) it is an upper bound; the largest single RSS is a lower bound.
+//!   The same sampler sums `Threads:` of `/proc/<pid>/status` over the tree and keeps the peak.
+//! - With a time limit, the sampler kills the tool's process group (SIGKILL) once the limit has passed;
+//!   the run is then marked `timed_out` (its other figures cover the run up to the kill).
 
 use std::fs::File;
 use std::path::Path;
@@ -36,6 +39,10 @@ pub struct Usage {
     /// Share of the whole machine's CPU time that was busy during the run (0..1), whoever used it: the
     /// test hosts run on the same cores, so near 1.0 means the run was bound by the machine's CPU.
     pub machine_busy: f64,
+    /// Peak of the summed thread counts of all processes of the tree (sampled).
+    pub peak_threads: u64,
+    /// The run was killed at its time limit.
+    pub timed_out: bool,
 }
 
 /// Makes this process the reaper of orphaned descendants (once; Linux only).
@@ -50,9 +57,15 @@ pub fn become_subreaper() {
     );
 }
 
-/// Runs `cmd` (stdin closed, stdout/stderr into the given files) and measures it.
-pub fn run_measured(cmd: &mut Command, stdout: &Path, stderr: &Path) -> std::io::Result<Usage> {
-    spawn_measured(cmd, stdout, stderr)?.finish(None)
+/// Runs `cmd` (stdin closed, stdout/stderr into the given files) and measures it; with `limit`, the tool
+/// (its whole process group) is killed once the limit has passed.
+pub fn run_measured(
+    cmd: &mut Command,
+    stdout: &Path,
+    stderr: &Path,
+    limit: Option<Duration>,
+) -> std::io::Result<Usage> {
+    spawn_measured(cmd, stdout, stderr, limit)?.finish(None)
 }
 
 /// A measured process that is still running (a daemon such as `knockplay listen` or `knockd`).
@@ -61,38 +74,66 @@ pub struct Measured {
     t0: Instant,
     cpu0: Option<(u64, u64)>,
     peak: Arc<AtomicU64>,
+    threads: Arc<AtomicU64>,
+    timed_out: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     sampler: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Starts `cmd` (stdin closed, stdout/stderr into the given files) and starts sampling its tree's RSS.
+/// Starts `cmd` (stdin closed, stdout/stderr into the given files, in a process group of its own) and
+/// starts sampling its tree's RSS and threads; with `limit`, kills the group once the limit has passed.
 pub fn spawn_measured(
     cmd: &mut Command,
     stdout: &Path,
     stderr: &Path,
+    limit: Option<Duration>,
 ) -> std::io::Result<Measured> {
+    use std::os::unix::process::CommandExt;
     let out = File::create(stdout)?;
     let err = File::create(stderr)?;
     let me = std::process::id();
     let peak = Arc::new(AtomicU64::new(0));
+    let threads = Arc::new(AtomicU64::new(0));
+    let timed_out = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let cpu0 = machine_cpu();
     let t0 = Instant::now();
-    let child = cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn()?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()?;
+    let pid = child.id();
     let sampler = {
-        let (peak, stop) = (peak.clone(), stop.clone());
+        let (peak, threads, timed_out, stop) = (
+            peak.clone(),
+            threads.clone(),
+            timed_out.clone(),
+            stop.clone(),
+        );
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(tree_rss_kib(me), Ordering::Relaxed);
+                let (rss, n) = tree_usage(me);
+                peak.fetch_max(rss, Ordering::Relaxed);
+                threads.fetch_max(n, Ordering::Relaxed);
+                if limit.is_some_and(|l| t0.elapsed() > l)
+                    && !timed_out.swap(true, Ordering::Relaxed)
+                {
+                    // SAFETY: signalling the process group of our own child (it leads it).
+                    unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+                }
                 std::thread::sleep(SAMPLE_EVERY);
             }
         })
     };
     Ok(Measured {
-        pid: child.id(),
+        pid,
         t0,
         cpu0,
         peak,
+        threads,
+        timed_out,
         stop,
         sampler: Some(sampler),
     })
@@ -132,6 +173,8 @@ impl Measured {
             let _ = s.join();
         }
         usage.tree_rss_kib = self.peak.load(Ordering::Relaxed).max(usage.max_rss_kib);
+        usage.peak_threads = self.threads.load(Ordering::Relaxed);
+        usage.timed_out = self.timed_out.load(Ordering::Relaxed);
         Ok(usage)
     }
 }
@@ -244,10 +287,10 @@ fn children(pid: u32) -> Vec<u32> {
     v
 }
 
-/// Summed RSS (KiB) of every descendant of `root`, excluding `root` itself.
-fn tree_rss_kib(root: u32) -> u64 {
+/// Summed RSS (KiB) and summed thread count of every descendant of `root`, excluding `root` itself.
+fn tree_usage(root: u32) -> (u64, u64) {
     let page_kib = page_size() / 1024;
-    let mut total = 0;
+    let (mut total, mut threads) = (0, 0);
     let mut stack = children(root);
     while let Some(p) = stack.pop() {
         if let Ok(s) = std::fs::read_to_string(format!("/proc/{p}/statm")) {
@@ -258,9 +301,16 @@ fn tree_rss_kib(root: u32) -> u64 {
                 .unwrap_or(0);
             total += rss_pages * page_kib;
         }
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{p}/status")) {
+            threads += s
+                .lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+        }
         stack.extend(children(p));
     }
-    total
+    (total, threads)
 }
 
 fn page_size() -> u64 {

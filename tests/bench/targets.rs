@@ -45,16 +45,14 @@ pub struct TargetUsage {
     pub sessions: Option<u64>,
 }
 
-/// Makes every host's sshd log each session (`LogLevel VERBOSE`), once per bed.
+/// Makes every host's sshd log each session (`LogLevel VERBOSE`), once per bed (a few hosts at a time).
 pub fn log_sessions(bed: &TestBed) {
-    for h in &bed.hosts {
+    for_each_host(bed, |h| {
         let _ = h.exec(
             "echo 'LogLevel VERBOSE' > /etc/ssh/sshd_config.d/zz-bench.conf && \
              kill -HUP \"$(cat /run/sshd.pid)\"",
         );
-    }
-    // sshd re-executes itself on SIGHUP; let it listen again before anyone connects.
-    for h in &bed.hosts {
+        // sshd re-executes itself on SIGHUP; let it listen again before anyone connects.
         for _ in 0..50 {
             if h.exec("[ -s /run/sshd.pid ] && kill -0 \"$(cat /run/sshd.pid)\"")
                 .rc
@@ -64,8 +62,31 @@ pub fn log_sessions(bed: &TestBed) {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-    }
+    });
     std::thread::sleep(std::time::Duration::from_millis(300));
+}
+
+/// `f` on every host of `bed`, 16 hosts at a time (200 sequential `docker exec`s take minutes); the
+/// results in host order.
+pub fn for_each_host<T: Send>(
+    bed: &TestBed,
+    f: impl Fn(&crate::common::Host) -> T + Sync,
+) -> Vec<T> {
+    let chunk = bed.hosts.len().div_ceil(16).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = bed
+            .hosts
+            .chunks(chunk)
+            .map(|part| {
+                let f = &f;
+                s.spawn(move || part.iter().map(f).collect::<Vec<T>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("host worker panicked"))
+            .collect()
+    })
 }
 
 fn shell_pid(container: &str) -> Option<u64> {

@@ -15,7 +15,8 @@ pub enum Tool {
 
 pub const ALL: [Tool; 3] = [Tool::Knockplay, Tool::Ansible, Tool::Pyinfra];
 
-/// Forks for ansible-playbook (the brief asks for at least 20; every bed here has at most 20 hosts).
+/// Forks for ansible-playbook when the run sets none (the brief asks for at least 20; the default beds
+/// have at most 20 hosts).
 const ANSIBLE_FORKS: usize = 20;
 
 impl Tool {
@@ -32,8 +33,10 @@ impl Tool {
     }
 
     /// The command that applies the benchmark's work to every host of `bed`. Writes any config the
-    /// tool needs into the bed's directory first.
-    pub fn command(self, bed: &TestBed, repo: &Path) -> Command {
+    /// tool needs into the bed's directory first. `forks`: how many hosts the tool works on at once
+    /// (knockplay `-f N`, ansible.cfg `forks = N`, pyinfra `--parallel N`); None: each tool's default
+    /// (knockplay 50, ansible 20 here, pyinfra all hosts).
+    pub fn command(self, bed: &TestBed, repo: &Path, forks: Option<usize>) -> Command {
         let bench = repo.join("bench");
         let venv = repo.join(".venv/bin");
         match self {
@@ -47,13 +50,14 @@ impl Tool {
                     .arg("--known-hosts")
                     .arg(bed.dir().join("knockplay_known_hosts"))
                     .args(["--host-key-checking", "accept-new"])
+                    .args(forks.map(|f| format!("-f{f}")))
                     .env("NO_COLOR", "1")
                     // Each session logs its round trips when it ends (see round_trips).
                     .env("KNOCKPLAY_LOG", "warn,knockplay::ssh::stats=debug");
                 c
             }
             Tool::Ansible => {
-                let cfg = write_ansible_cfg(bed);
+                let cfg = write_ansible_cfg(bed, forks.unwrap_or(ANSIBLE_FORKS));
                 let mut c = Command::new(venv.join("ansible-playbook"));
                 // The inventory's ansible_ssh_common_args point ssh at the bed's own known_hosts file with
                 // StrictHostKeyChecking=accept-new; host_key_checking stays on.
@@ -73,7 +77,11 @@ impl Tool {
                 let mut c = Command::new(venv.join("pyinfra"));
                 // -y: apply at once (no interactive confirmation). files/ and templates/ are relative to
                 // the deploy directory, hence the working directory.
-                c.arg("-y").arg(inv).arg("deploy.py").current_dir(&bench);
+                c.arg("-y");
+                if let Some(f) = forks {
+                    c.arg("--parallel").arg(f.to_string());
+                }
+                c.arg(inv).arg("deploy.py").current_dir(&bench);
                 c.env("PYINFRA_PROGRESS", "off").env("NO_COLOR", "1");
                 c
             }
@@ -135,11 +143,11 @@ fn pyinfra_changed(out: &str) -> Option<u64> {
 
 /// ansible.cfg for one bed: pipelining on, forks, host key checking on (known_hosts from the inventory's
 /// ssh args), control sockets inside the bed directory.
-fn write_ansible_cfg(bed: &TestBed) -> PathBuf {
+fn write_ansible_cfg(bed: &TestBed, forks: usize) -> PathBuf {
     let path = bed.dir().join("ansible.cfg");
     let dir = bed.dir().display();
     let text = format!(
-        "[defaults]\nforks = {ANSIBLE_FORKS}\nhost_key_checking = True\nlocal_tmp = {dir}/ansible-tmp\n\
+        "[defaults]\nforks = {forks}\nhost_key_checking = True\nlocal_tmp = {dir}/ansible-tmp\n\
          retry_files_enabled = False\n\n[ssh_connection]\npipelining = True\ncontrol_path_dir = {dir}/cp\n"
     );
     std::fs::write(&path, text).expect("write ansible.cfg");
