@@ -6,9 +6,9 @@ mod knock_support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use knock_support::{privileged, NetNs, RecordingLauncher};
+use knock_support::{privileged, wait, NetNs, RecordingLauncher};
 use knockplay::knock::client::{knock_until_configured, UntilConfigured};
 use knockplay::knock::{listen, Control, PortSpec};
 
@@ -37,14 +37,6 @@ allow = ["10.232.{subnet}.0/24"]
     )
     .unwrap();
     path
-}
-
-fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) {
-    let end = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn history(state: &Path) -> serde_json::Value {

@@ -8,10 +8,10 @@ mod knock_support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::postgres::{PgServer, PASSWORD};
-use knock_support::{privileged, NetNs};
+use knock_support::{privileged, wait, NetNs};
 use knockplay::history::{History, HistoryUrl, Query};
 use knockplay::knock::client::{knock_until_configured, UntilConfigured};
 use knockplay::knock::{listen, Control, Launcher, PortSpec, Proto, RunJob, RunOutcome};
@@ -49,14 +49,6 @@ cooldown = 0
     )
     .unwrap();
     path
-}
-
-fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) {
-    let end = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Not a test on its own: listener ctl-a, the process the failover test starts and kills.

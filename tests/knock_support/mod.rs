@@ -354,3 +354,15 @@ pub fn child_listener_main() {
     });
     knockplay::knock::listen(config, Arc::new(HangingLauncher(started)), control).unwrap();
 }
+
+/// Polls `f` every 50 ms until it holds; panics naming `what` after `timeout`.
+pub fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) {
+    let end = std::time::Instant::now() + timeout;
+    while !f() {
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
