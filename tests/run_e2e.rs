@@ -460,3 +460,89 @@ fn facts_are_gathered_as_the_become_user() {
     let r = run_playbook(&bed, &p, &inv, &[]);
     assert_eq!(r.code, 0, "{}", r.all());
 }
+
+/// The peak thread count of process `pid` while it runs, sampled every 10 ms.
+fn peak_threads(child: &mut std::process::Child) -> usize {
+    let dir = format!("/proc/{}/task", child.id());
+    let mut peak = 0;
+    while child.try_wait().ok().flatten().is_none() {
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            peak = peak.max(rd.count());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    peak
+}
+
+#[test]
+fn forks_bound_the_threads_and_the_hosts_at_work_not_the_hosts_in_the_play() {
+    // 12 hosts, -f 3: never more than 3 hosts run a task at once, and the controller's threads
+    // are bounded by the forks (3 workers, the main thread among them, and a few fixed
+    // threads), not by the 12 hosts; every host is still configured and the steps stay in
+    // lockstep (no host starts the second task before every host finished the first).
+    let bed = TestBed::start(12).expect("test bed");
+    let inv = bed.inventory_file();
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path().join("forks.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: all\n  gather_facts: no\n  tasks:\n\
+         \x20   - shell: date +%s%N > /tmp/one.start; sleep 0.3; date +%s%N > /tmp/one.end\n\
+         \x20   - shell: date +%s%N > /tmp/two.start; sleep 0.3; date +%s%N > /tmp/two.end\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_knockplay"))
+        .args([
+            "run",
+            pb.to_str().unwrap(),
+            "-i",
+            inv.to_str().unwrap(),
+            "-f",
+            "3",
+        ])
+        .arg("--known-hosts")
+        .arg(bed.dir().join("knockplay_known_hosts"))
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run knockplay");
+    let peak = peak_threads(&mut child);
+    let out = child.wait_with_output().expect("knockplay output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(recap_sum(&stdout, "changed"), 24, "{stdout}");
+    assert!(
+        (3..=6).contains(&peak),
+        "peak of {peak} threads for 12 hosts at -f 3"
+    );
+    let times = |h: &common::Host, f: &str| -> u128 {
+        h.read_to_string(f)
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{}: no {f}", h.name))
+    };
+    for task in ["one", "two"] {
+        let spans: Vec<(u128, u128)> = bed
+            .hosts
+            .iter()
+            .map(|h| {
+                (
+                    times(h, &format!("/tmp/{task}.start")),
+                    times(h, &format!("/tmp/{task}.end")),
+                )
+            })
+            .collect();
+        let most = spans
+            .iter()
+            .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
+            .max()
+            .unwrap_or(0);
+        assert!(most <= 3, "task {task}: {most} hosts at once with -f 3");
+    }
+    let last_one = bed.hosts.iter().map(|h| times(h, "/tmp/one.end")).max();
+    let first_two = bed.hosts.iter().map(|h| times(h, "/tmp/two.start")).min();
+    assert!(
+        last_one < first_two,
+        "a host started task two before all finished task one"
+    );
+}

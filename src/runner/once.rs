@@ -1,7 +1,8 @@
 //! `run_once`: the first host of the batch (in inventory order) that is still running runs the
 //! task; the others wait for that result and take it as theirs (registered variables,
 //! notifications, failure) without running anything, as Ansible does. A host that leaves the
-//! batch (failed, unreachable, ended, crashed) hands the duty to the next one.
+//! batch (failed, unreachable, ended, crashed), or finishes the step without reaching the task,
+//! hands the duty to the next one.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -17,6 +18,8 @@ enum State {
 struct Inner {
     slots: HashMap<String, State>,
     gone: HashSet<String>,
+    /// Hosts done with the current step (linear strategy): they will not reach its tasks.
+    past: HashSet<String>,
 }
 
 /// Every `run_once` task of one batch, by task.
@@ -80,6 +83,18 @@ impl RunOnce {
         self.cv.notify_all();
     }
 
+    /// A new lockstep step begins: every host still in the batch may reach its tasks.
+    pub fn next_step(&self) {
+        self.lock().past.clear();
+    }
+
+    /// `host` finished the current step without reaching the tasks still owed (skipped by a
+    /// block's `when`, say): the duty passes over it.
+    pub fn host_past(&self, host: &str) {
+        self.lock().past.insert(host.to_string());
+        self.cv.notify_all();
+    }
+
     /// The turn of `host` at the task `key`. Waits (while the running host works, which its
     /// task deadline bounds) until the result exists or the duty falls to `host`.
     pub fn turn(&self, key: &str, host: &str) -> Turn<'_> {
@@ -92,7 +107,7 @@ impl RunOnce {
                     let first = self
                         .order
                         .iter()
-                        .find(|h| !g.gone.contains(h.as_str()))
+                        .find(|h| !g.gone.contains(h.as_str()) && !g.past.contains(h.as_str()))
                         .map(String::as_str);
                     // A host outside the batch order (never expected) runs it itself.
                     if first == Some(host) || !self.order.iter().any(|h| h == host) {
@@ -156,5 +171,20 @@ mod tests {
         drop(again.turn("t", "h0"));
         again.host_gone("h0");
         assert!(matches!(again.turn("t", "h1"), Turn::Run(_)));
+    }
+
+    #[test]
+    fn a_host_past_the_step_hands_the_duty_on() {
+        // h0 skipped the block holding the task (linear strategy): h1, waiting, runs it once h0
+        // is done with the step, and the next step starts with h0 first again.
+        let once = RunOnce::new(hosts(2));
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| matches!(once.turn("t", "h1"), Turn::Run(_)));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            once.host_past("h0");
+            assert!(waiter.join().unwrap(), "h1 did not get the duty");
+        });
+        once.next_step();
+        assert!(matches!(once.turn("u", "h0"), Turn::Run(_)));
     }
 }

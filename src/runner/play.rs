@@ -9,7 +9,7 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 
 use serde_json::json;
 
@@ -23,91 +23,6 @@ use crate::playbook::model::{Play, Playbook, Strategy, Task};
 use crate::playbook::parse;
 use crate::playbook::template::Templar;
 use crate::value::{as_bool, to_display, Value, Vars};
-
-/// A barrier whose party shrinks when a host drops out of the play.
-struct StepGate {
-    state: Mutex<(usize, usize, u64)>,
-    cv: Condvar,
-}
-
-impl StepGate {
-    fn new(n: usize) -> Self {
-        StepGate {
-            state: Mutex::new((n, 0, 0)),
-            cv: Condvar::new(),
-        }
-    }
-
-    fn wait(&self) {
-        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        g.1 += 1;
-        if g.1 >= g.0 {
-            g.1 = 0;
-            g.2 += 1;
-            self.cv.notify_all();
-            return;
-        }
-        let gen = g.2;
-        while g.2 == gen {
-            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    /// A seat in the gate, given up when dropped: a host that ends its play, early or by a
-    /// panic, never leaves the others waiting for it.
-    fn seat(&self) -> GateSeat<'_> {
-        GateSeat(self)
-    }
-
-    fn leave(&self) {
-        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        g.0 = g.0.saturating_sub(1);
-        if g.1 > 0 && g.1 >= g.0 {
-            g.1 = 0;
-            g.2 += 1;
-            self.cv.notify_all();
-        }
-    }
-}
-
-struct GateSeat<'a>(&'a StepGate);
-
-impl Drop for GateSeat<'_> {
-    fn drop(&mut self) {
-        self.0.leave();
-    }
-}
-
-/// Bounds how many hosts execute a step at once (`--forks`).
-struct Forks {
-    free: Mutex<usize>,
-    cv: Condvar,
-}
-
-/// One of the `--forks` slots, given back when dropped (also when the step panics).
-struct ForkSlot<'a>(&'a Forks);
-
-impl Drop for ForkSlot<'_> {
-    fn drop(&mut self) {
-        self.0.release();
-    }
-}
-
-impl Forks {
-    fn acquire(&self) -> ForkSlot<'_> {
-        let mut f = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *f == 0 {
-            f = self.cv.wait(f).unwrap_or_else(|e| e.into_inner());
-        }
-        *f -= 1;
-        ForkSlot(self)
-    }
-    fn release(&self) {
-        let mut f = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        *f += 1;
-        self.cv.notify_one();
-    }
-}
 
 enum Step<'a> {
     Facts,
@@ -445,11 +360,9 @@ fn batches(play: &Play, hosts: &[String]) -> Vec<Vec<String>> {
     out
 }
 
-fn steps(play: &Play, gather: bool) -> Vec<Step<'_>> {
-    let mut s = Vec::new();
-    if gather {
-        s.push(Step::Facts);
-    }
+/// The steps of a play; `Facts` is a no-op for a host that does not gather them.
+fn steps(play: &Play) -> Vec<Step<'_>> {
+    let mut s = vec![Step::Facts];
     s.extend(play.pre_tasks.iter().map(Step::Task));
     s.push(Step::Flush);
     s.extend(play.tasks.iter().map(Step::Task));
@@ -502,48 +415,196 @@ fn load_vars_files(ctx: &PlayCtx<'_>, inv: &Vars) -> Result<Vars, String> {
     Ok(out)
 }
 
-fn run_batch(ctx: &PlayCtx<'_>, states: &mut Vec<HostState>) -> Vec<HostState> {
-    let linear = ctx.play.strategy == Strategy::Linear;
-    let gate = StepGate::new(states.len());
-    let forks = Forks {
-        free: Mutex::new(ctx.opts.forks.max(1)),
-        cv: Condvar::new(),
-    };
-    let mut out = Vec::new();
-    std::thread::scope(|sc| {
-        let mut handles = Vec::new();
-        for st in states.drain(..) {
-            let (gate, forks) = (&gate, &forks);
-            let (name, conn) = (st.name.clone(), st.link.conn.clone());
-            let h = sc.spawn(move || {
-                let mut st = st;
-                let run = catch_unwind(AssertUnwindSafe(|| {
-                    run_host(ctx, &mut st, gate, forks, linear)
-                }));
-                if let Err(panic) = run {
-                    host_crashed(ctx, &mut st, &panic_message(panic.as_ref()));
-                }
-                st
-            });
-            handles.push((name, conn, h));
+/// What one host carries from step to step of a play (its [`HostRun`] between steps).
+struct HostPlay {
+    st: HostState,
+    inv_vars: Vars,
+    vars_files: Vars,
+    notified: Vec<String>,
+    role_handlers: Vec<Task>,
+    delegates: std::collections::HashMap<String, super::connect::HostLink>,
+    gather: bool,
+    /// Set up for the play (its `vars_files` loaded).
+    ready: bool,
+    /// Left the play: failed, unreachable, ended, or crashed.
+    left: bool,
+}
+
+impl HostPlay {
+    fn new(st: HostState) -> HostPlay {
+        HostPlay {
+            st,
+            inv_vars: Vars::new(),
+            vars_files: Vars::new(),
+            notified: Vec::new(),
+            role_handlers: Vec::new(),
+            delegates: Default::default(),
+            gather: false,
+            ready: false,
+            left: false,
         }
-        for (name, conn, h) in handles {
-            match h.join() {
-                Ok(st) => out.push(st),
-                Err(_) => {
-                    // Even reporting the crash failed: count the host failed and keep it out of
-                    // the rest of the run, without printing (printing may be what panics).
-                    tracing::error!("{name}: the host's run and its crash report panicked");
-                    ctx.reporter.count(&name, |s| s.failed += 1);
-                    let mut st = HostState::new(&name, conn);
-                    st.failed = true;
-                    st.out = true;
-                    out.push(st);
+    }
+
+    /// The host leaves the play: `run_once` duties pass to the next host.
+    fn leave(&mut self, ctx: &PlayCtx<'_>) {
+        self.left = true;
+        ctx.run_once.host_gone(&self.st.name);
+    }
+}
+
+/// Run a batch of hosts on at most `--forks` threads. With `linear`, every host finishes a step
+/// before any host starts the next; with `free`, each worker takes a host and runs it to the end.
+/// Either way the threads (and the steps running at once) are bounded by forks, not by hosts;
+/// what a host keeps between steps is its [`HostPlay`] (its open session included).
+fn run_batch(ctx: &PlayCtx<'_>, states: &mut Vec<HostState>) -> Vec<HostState> {
+    let workers = ctx.opts.forks.max(1);
+    let inh = Inherit {
+        become_: ctx.play.become_.clone(),
+        tags: ctx.play.tags.clone(),
+        remote_user: ctx.play.remote_user.clone(),
+        module_defaults: ctx.play.module_defaults.iter().cloned().collect(),
+        any_errors_fatal: ctx.play.any_errors_fatal.then_some(Value::Bool(true)),
+        ..Inherit::default()
+    };
+    let steps = steps(ctx.play);
+    let mut hosts: Vec<HostPlay> = states.drain(..).map(HostPlay::new).collect();
+    hosts = pool(hosts, workers, ctx, |hp| host_setup(ctx, hp));
+    if ctx.play.strategy == Strategy::Linear {
+        for step in &steps {
+            if stopped(ctx) || hosts.iter().all(|h| h.left) {
+                break;
+            }
+            ctx.run_once.next_step();
+            hosts = pool(hosts, workers, ctx, |hp| {
+                host_step(ctx, hp, step, &inh);
+                ctx.run_once.host_past(&hp.st.name);
+            });
+        }
+    } else {
+        hosts = pool(hosts, workers, ctx, |hp| {
+            for step in &steps {
+                host_step(ctx, hp, step, &inh);
+            }
+        });
+    }
+    hosts.into_iter().map(|h| h.st).collect()
+}
+
+/// The play was stopped: Ctrl-C, `meta: end_play`, or `any_errors_fatal`.
+fn stopped(ctx: &PlayCtx<'_>) -> bool {
+    ctx.opts.cancel.load(Ordering::Relaxed) || ctx.end_play.load(Ordering::Relaxed)
+}
+
+/// Run `f` on each host still in the play, on at most `workers` threads, taking hosts in batch
+/// order (so the host that owes a `run_once` result is always running before those waiting for
+/// it). A panic in `f` fails that host only; the hosts come back in their order.
+fn pool<F>(hosts: Vec<HostPlay>, workers: usize, ctx: &PlayCtx<'_>, f: F) -> Vec<HostPlay>
+where
+    F: Fn(&mut HostPlay) + Sync,
+{
+    let n = hosts.len();
+    let live = hosts.iter().filter(|h| !h.left).count();
+    let queue: Mutex<std::collections::VecDeque<(usize, HostPlay)>> =
+        Mutex::new(hosts.into_iter().enumerate().collect());
+    let done: Mutex<Vec<Option<HostPlay>>> = Mutex::new((0..n).map(|_| None).collect());
+    let work = || loop {
+        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        let Some((i, mut hp)) = next else { break };
+        if !hp.left {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| f(&mut hp))) {
+                let msg = panic_message(panic.as_ref());
+                if catch_unwind(AssertUnwindSafe(|| host_crashed(ctx, &mut hp.st, &msg))).is_err() {
+                    // Even reporting the crash failed: count the host failed and keep it out
+                    // of the rest of the run, without printing (printing may be what panics).
+                    tracing::error!(
+                        "{}: the host's run and its crash report panicked",
+                        hp.st.name
+                    );
+                    ctx.reporter.count(&hp.st.name, |s| s.failed += 1);
+                    hp.st.failed = true;
+                    hp.st.out = true;
                 }
+                hp.leave(ctx);
             }
         }
+        if let Some(slot) = done.lock().unwrap_or_else(|p| p.into_inner()).get_mut(i) {
+            *slot = Some(hp);
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..workers.min(live) {
+            s.spawn(work);
+        }
+        work();
     });
-    out
+    done.into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Ready a host for the play: its `vars_files` and whether it gathers facts.
+fn host_setup(ctx: &PlayCtx<'_>, hp: &mut HostPlay) {
+    hp.inv_vars = ctx.inventory.host_vars(&hp.st.name);
+    match load_vars_files(ctx, &hp.inv_vars) {
+        Ok(v) => hp.vars_files = v,
+        Err(e) => {
+            // The play's `vars_files` could not be loaded for this host.
+            host_failed(ctx, &mut hp.st, "Loading vars_files", e);
+            hp.leave(ctx);
+            return;
+        }
+    }
+    hp.gather = gathers_facts(ctx, &ctx.host_scope(&hp.inv_vars));
+    hp.ready = true;
+}
+
+/// Run one step on one host, and take the host out of the play when the step says so.
+fn host_step(ctx: &PlayCtx<'_>, hp: &mut HostPlay, step: &Step<'_>, inh: &Inherit<'_>) {
+    if hp.left || !hp.ready || stopped(ctx) {
+        return;
+    }
+    if matches!(step, Step::Facts) && !hp.gather {
+        return;
+    }
+    let mut hr = HostRun {
+        ctx,
+        st: &mut hp.st,
+        inv_vars: std::mem::take(&mut hp.inv_vars),
+        vars_files: std::mem::take(&mut hp.vars_files),
+        notified: std::mem::take(&mut hp.notified),
+        role_handlers: std::mem::take(&mut hp.role_handlers),
+        delegates: std::mem::take(&mut hp.delegates),
+        in_handlers: false,
+    };
+    let flow = match step {
+        Step::Facts => hr.gather_facts("Gathering Facts"),
+        Step::Task(t) => hr.run_task(t, inh),
+        Step::Flush => hr.flush_handlers(),
+    };
+    let HostRun {
+        inv_vars,
+        vars_files,
+        notified,
+        role_handlers,
+        delegates,
+        ..
+    } = hr;
+    (hp.inv_vars, hp.vars_files, hp.notified) = (inv_vars, vars_files, notified);
+    (hp.role_handlers, hp.delegates) = (role_handlers, delegates);
+    match flow {
+        Flow::Continue => {}
+        Flow::Failed | Flow::Unreachable => {
+            hp.st.out = true;
+            hp.leave(ctx);
+        }
+        Flow::EndHost => hp.leave(ctx),
+        Flow::EndPlay => {
+            ctx.end_play.store(true, Ordering::Relaxed);
+            hp.leave(ctx);
+        }
+    }
 }
 
 /// What a panic said, for the host's failure message.
@@ -597,77 +658,6 @@ fn gathers_facts(ctx: &PlayCtx<'_>, scope: &Vars) -> bool {
     }
 }
 
-fn run_host(ctx: &PlayCtx<'_>, st: &mut HostState, gate: &StepGate, forks: &Forks, linear: bool) {
-    let _seat = gate.seat();
-    // However the host's run ends (also by a panic), run_once duties pass to the next host.
-    struct Gone<'c>(&'c super::once::RunOnce, String);
-    impl Drop for Gone<'_> {
-        fn drop(&mut self) {
-            self.0.host_gone(&self.1);
-        }
-    }
-    let _gone = Gone(&ctx.run_once, st.name.clone());
-    let inv_vars = ctx.inventory.host_vars(&st.name);
-    let vars_files = match load_vars_files(ctx, &inv_vars) {
-        Ok(v) => v,
-        Err(e) => {
-            // The play's `vars_files` could not be loaded for this host.
-            host_failed(ctx, st, "Loading vars_files", e);
-            return;
-        }
-    };
-    let gather = gathers_facts(ctx, &ctx.host_scope(&inv_vars));
-    let mut hr = HostRun {
-        ctx,
-        st,
-        inv_vars,
-        vars_files,
-        notified: Vec::new(),
-        role_handlers: Vec::new(),
-        delegates: Default::default(),
-        in_handlers: false,
-    };
-    let inh = Inherit {
-        become_: ctx.play.become_.clone(),
-        tags: ctx.play.tags.clone(),
-        remote_user: ctx.play.remote_user.clone(),
-        module_defaults: ctx.play.module_defaults.iter().cloned().collect(),
-        any_errors_fatal: ctx.play.any_errors_fatal.then_some(Value::Bool(true)),
-        ..Inherit::default()
-    };
-    for step in steps(ctx.play, gather) {
-        if ctx.opts.cancel.load(Ordering::Relaxed) || ctx.end_play.load(Ordering::Relaxed) {
-            break;
-        }
-        let slot = forks.acquire();
-        let flow = match step {
-            Step::Facts => hr.gather_facts("Gathering Facts"),
-            Step::Task(t) => hr.run_task(t, &inh),
-            Step::Flush => hr.flush_handlers(),
-        };
-        drop(slot);
-        match flow {
-            Flow::Continue => {}
-            Flow::Failed => {
-                hr.st.out = true;
-                break;
-            }
-            Flow::Unreachable => {
-                hr.st.out = true;
-                break;
-            }
-            Flow::EndHost => break,
-            Flow::EndPlay => {
-                ctx.end_play.store(true, Ordering::Relaxed);
-                break;
-            }
-        }
-        if linear {
-            gate.wait();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -686,15 +676,5 @@ mod tests {
         play.serial = Some(json!([1, u64::MAX, "1e400%"]));
         let b = batches(&play, &hosts);
         assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 4]);
-    }
-
-    #[test]
-    fn gate_releases_when_hosts_leave() {
-        let gate = StepGate::new(3);
-        std::thread::scope(|s| {
-            s.spawn(|| gate.wait());
-            s.spawn(|| gate.wait());
-            s.spawn(|| gate.leave());
-        });
     }
 }
