@@ -8,6 +8,7 @@
 use super::args::Args;
 use super::plan::{finish, Outcome, Plan};
 use super::probe::{parse_probe, probe_script, run_script, FileState, Kind, ProbeReq};
+use super::mode::Mode;
 use super::write::{dirname, Attrs, FILE_COMMON};
 use super::{Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;
@@ -392,13 +393,24 @@ fn plan_directory(
     };
     match target.kind {
         Kind::Absent => {
-            // Create every missing component and give each the attributes, as Ansible does.
-            let per_dir = new_path_attrs("$kp_d", &fa.attrs)
+            // Create every missing component and give each the attributes, as Ansible does. An
+            // octal mode is given by `mkdir -m` itself (no `chmod` per directory).
+            let (mkdir, attrs) = match &fa.attrs.mode {
+                Some(Mode::Octal(m)) => (
+                    format!("if [ $# -gt 0 ]; then mkdir -m {m:04o} -- \"$@\"; else mkdir -p -- \"$kp_p\"; fi"),
+                    Attrs {
+                        mode: None,
+                        ..fa.attrs.clone()
+                    },
+                ),
+                _ => ("mkdir -p -- \"$kp_p\"".to_string(), fa.attrs.clone()),
+            };
+            let per_dir = new_path_attrs("$kp_d", &attrs)
                 .into_iter()
                 .map(|c| c.replace("'$kp_d'", "\"$kp_d\""))
                 .collect::<Vec<_>>();
             let mut script = format!(
-                "{DIRNAME_FN}kp_p={q}; set --; kp_d=$kp_p; while [ ! -e \"$kp_d\" ] && [ ! -L \"$kp_d\" ]; do set -- \"$kp_d\" \"$@\"; kp_dirname \"$kp_d\"; [ \"$kp_n\" = \"$kp_d\" ] && break; kp_d=$kp_n; done; mkdir -p -- \"$kp_p\"",
+                "{DIRNAME_FN}kp_p={q}; set --; kp_d=$kp_p; while [ ! -e \"$kp_d\" ] && [ ! -L \"$kp_d\" ]; do set -- \"$kp_d\" \"$@\"; kp_dirname \"$kp_d\"; [ \"$kp_n\" = \"$kp_d\" ] && break; kp_d=$kp_n; done; {mkdir}",
                 q = quote(path)
             );
             if !per_dir.is_empty() {

@@ -200,20 +200,29 @@ pub fn write_file_script(spec: &WriteSpec) -> String {
         (Some(m), _) => Some(m.resolve(existing.map_or(0o644, |e| e.mode), false)),
         (None, _) => existing.map(|e| e.mode),
     };
-    if mode.is_none() {
-        // A new file gets the usual 0666 & ~umask: the umask before the temporary file's.
-        s.push_str("kp_um=$(umask)\n");
-    }
+    // The temporary file is created with its final permissions where the umask can give them
+    // (no execute or special bits): no `chmod` process. A new file without a mode keeps the
+    // umask it has (0666 & ~umask, as Ansible). Otherwise it is created 0600 and changed.
+    let (umask, chmod) = match mode {
+        None => (None, None),
+        Some(m) if m & !0o666 == 0 => (Some(0o777 & !m), None),
+        Some(m) => (Some(0o077), Some(m)),
+    };
+    // What runs after the file is made (validate, backup) keeps the umask of a private file.
+    let (um_pre, um_post) = match umask {
+        Some(u) => (format!("umask {u:03o}; "), "umask 077; "),
+        None => (String::new(), ""),
+    };
     // The temporary file is made by the shell (`set -C`: O_EXCL, never through a planted
-    // name) with umask 077, as mktemp would, without a process for it; its name carries the
-    // shell's PID, a counter steps past leftovers of an earlier run.
+    // name), as mktemp would, without a process for it; its name carries the shell's PID, a
+    // counter steps past leftovers of an earlier run.
     let stem = quote(&format!(".{}.kp.", safepath::temp_stem(&base)));
     s.push_str(&format!(
-        "if [ $kp_safe = 1 ]; then umask 077; set -C; kp_i=0; kp_f={stem}$$; \
+        "if [ $kp_safe = 1 ]; then {um_pre}set -C; kp_i=0; kp_f={stem}$$; \
          until true 2>/dev/null > \"$kp_f\"; do kp_i=$((kp_i + 1)); \
          if [ $kp_i -ge 20 ]; then true > \"$kp_f\"; exit 1; fi; kp_f={stem}$$.$kp_i; done; \
-         set +C; kp_up=; \
-         else kp_private {} || exit 1; kp_f=f; kp_up=../; fi\n",
+         set +C; {um_post}kp_up=; \
+         else kp_private {} || exit 1; kp_f=f; kp_up=../; {um_pre}true > f; {um_post}fi\n",
         quote(&safepath::temp_stem(&base)),
     ));
     let mut steps = vec![match &spec.source {
@@ -229,15 +238,17 @@ pub fn write_file_script(spec: &WriteSpec) -> String {
         WriteSource::Remote(src) => format!("cat -- \"$kp_src_dir\"/{} > \"$kp_f\"", quote(src)),
         WriteSource::RemoteVar(var) => format!("cat -- \"${var}\" > \"$kp_f\""),
     }];
-    match mode {
-        Some(m) => steps.push(format!("chmod {m:04o} \"$kp_f\"")),
-        None => steps.push("chmod $(printf %o $((0666 & ~$kp_um))) \"$kp_f\"".into()),
+    if let Some(m) = chmod {
+        steps.push(format!("chmod {m:04o} \"$kp_f\""));
     }
     if let Some(e) = existing {
         if spec.attrs.owner.is_none() || spec.attrs.group.is_none() {
-            // Keep the old owner/group (only possible as root; harmless to try otherwise).
+            // Keep the old owner/group (only possible as root; harmless to try otherwise). When
+            // the old file and the new one are both the running user's and group's (the
+            // shell's `test -O/-G`), they already match: no `chown` process.
             steps.push(format!(
-                "{{ chown {}:{} \"$kp_f\" 2>/dev/null || :; }}",
+                "{{ {{ [ -O \"$kp_up$kp_n\" ] && [ -G \"$kp_up$kp_n\" ] && [ -O \"$kp_f\" ] && [ -G \"$kp_f\" ]; }} \
+                 || chown {}:{} \"$kp_f\" 2>/dev/null || :; }}",
                 e.uid, e.gid
             ));
         }
@@ -385,6 +396,19 @@ mod tests {
         let mode =
             |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode(&dest), 0o640);
+        // Execute and special bits cannot come from the umask: the file is changed after.
+        let exe = dir.path().join("run.sh");
+        let spec = WriteSpec {
+            dest: exe.to_str().unwrap().into(),
+            attrs: Attrs {
+                mode: Some(Mode::Octal(0o4750)),
+                ..Attrs::default()
+            },
+            ..WriteSpec::default()
+        };
+        let o = run(&mut r, &spec, b"#!/bin/sh\n");
+        assert_eq!(o.rc, 0, "{}", o.stderr_str());
+        assert_eq!(mode(&exe), 0o4750);
         // Existing file, no mode given: mode kept; backup made.
         let existing = FileState {
             kind: Kind::File,
