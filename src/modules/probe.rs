@@ -122,16 +122,15 @@ pub const DIFF_MAX: u64 = 104_448;
 ///
 /// Every fork on the target costs (a busy fleet host spends most of a task's time in them), so
 /// the script uses builtins where POSIX sh has them: kinds and access by `test`, the canonical
-/// path by `cd -P` (`readlink -f` only when the path itself is a link), one `stat` per path, and
-/// a path asked for twice (followed and not) is reported once when it is not a link (`same=J`).
+/// path by `cd -P` (`readlink -f` only for a link to something other than a directory), one `stat`
+/// per path, and a path asked for twice (followed and not) is reported once when it is not a link (`same=J`).
 pub fn probe_script(reqs: &[ProbeReq]) -> String {
     // Names with a newline would print lines that look like fields: they are reported instead.
     // Paths are made absolute first: resolving a path moves the working directory.
     let mut s = String::from(
         "kp_pnl='\n'; kp_pwd=$PWD; unset CDPATH; \
-         kp_real() { t=; if [ ! -L \"$p\" ]; then \
-         if [ -d \"$p\" ]; then cd -P -- \"$p\" 2>/dev/null && t=$PWD; \
-         else kp_d=${p%/*}; if cd -P -- \"${kp_d:-/}\" 2>/dev/null; then t=${PWD%/}/${p##*/}; fi; fi; fi; \
+         kp_real() { t=; if [ -d \"$p\" ]; then cd -P -- \"$p\" 2>/dev/null && t=$PWD; \
+         elif [ ! -L \"$p\" ]; then kp_d=${p%/*}; if cd -P -- \"${kp_d:-/}\" 2>/dev/null; then t=${PWD%/}/${p##*/}; fi; fi; \
          [ -n \"$t\" ] || t=$(readlink -f -- \"$p\"); }; ",
     );
     for (i, r) in reqs.iter().enumerate() {
@@ -649,6 +648,23 @@ mod tests {
         assert_eq!(st[3].real_path.as_deref(), want.to_str());
         assert_eq!(st[3].inode, st[0].inode);
         assert_eq!(st[4].real_path.as_deref(), Some("/"));
+    }
+
+    #[test]
+    fn a_link_to_a_directory_is_resolved_by_cd_without_readlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(real.join("d")).unwrap();
+        std::os::unix::fs::symlink("d", real.join("l1")).unwrap();
+        std::os::unix::fs::symlink(real.join("l1"), real.join("l2")).unwrap();
+        let req = ProbeReq {
+            follow: true,
+            ..ProbeReq::new(real.join("l2").to_str().unwrap())
+        };
+        let st = probe_with_only(&["stat"], &[req], &real);
+        assert_eq!(st[0].kind, Kind::Directory);
+        assert!(st[0].is_link);
+        assert_eq!(st[0].real_path.as_deref(), real.join("d").to_str());
     }
 
     #[test]

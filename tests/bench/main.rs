@@ -7,7 +7,7 @@
 //!   KP_BENCH_FORKS="50,200" (hosts at once: knockplay -f, ansible forks, pyinfra --parallel; unset: each
 //!   tool's default), KP_BENCH_ANSIBLE_FORKS (Ansible's own list, default KP_BENCH_FORKS),
 //!   KP_BENCH_RERUN=0 (first runs only; or a list of the tools that get the re-run), KP_BENCH_TIMEOUT=600 (seconds per run: the tool is killed and
-//!   its row reads "skipped: > 600 s").
+//!   its row reads "skipped: > 600 s"), KP_BENCH_SHORT=0 (no short runs: see short.rs).
 //!   Each tool's output is kept in target/bench/<tool>-<hosts>h[-f<forks>]-<run>.{out,err}.
 //! - `listen_bench`: hosts knock and are configured by `knockplay listen` and by knockd +
 //!   ansible-playbook (see listen.rs); prints knock → first task latency and herd times with ratios.
@@ -17,6 +17,7 @@ mod common;
 mod listen;
 mod measure;
 mod report;
+mod short;
 mod targets;
 mod tools;
 mod verify;
@@ -87,6 +88,9 @@ struct Plan {
     /// Tools that get the idempotent re-run (KP_BENCH_RERUN: 1 all, 0 none, or a list of tools).
     rerun: Vec<Tool>,
     limit: Option<std::time::Duration>,
+    /// The short runs (KP_BENCH_SHORT, default 1): knockplay's one-task playbook and the ssh floor,
+    /// on knockplay's bed, when it had no fork setting of its own.
+    short: bool,
 }
 
 impl Plan {
@@ -120,6 +124,7 @@ impl Plan {
             limit: env_numbers("KP_BENCH_TIMEOUT", "")
                 .first()
                 .map(|&s| std::time::Duration::from_secs(s as u64)),
+            short: env_list("KP_BENCH_SHORT", "1") != ["0"],
         }
     }
 
@@ -145,6 +150,7 @@ fn bench() {
 
     let mut rows = Vec::new();
     let mut notes = Vec::new();
+    let mut shorts = Vec::new();
     for &n in &plan.counts {
         let mut manifests: Vec<(Tool, Vec<String>)> = Vec::new();
         for &tool in &plan.tools {
@@ -156,8 +162,10 @@ fn bench() {
                     forks,
                     limit: plan.limit,
                 };
-                let (new, manifest) = bed_runs(tool, n, &ctx, plan.rerun.contains(&tool));
+                let (new, manifest, short) =
+                    bed_runs(tool, n, &ctx, plan.rerun.contains(&tool), plan.short);
                 rows.extend(new);
+                shorts.extend(short);
                 if let Some(m) = manifest.filter(|_| !manifests.iter().any(|(t, _)| *t == tool)) {
                     manifests.push((tool, m));
                 }
@@ -166,7 +174,11 @@ fn bench() {
         notes.extend(compare_manifests(n, &manifests));
     }
 
-    let table = report::table(&rows);
+    let mut table = report::table(&rows);
+    if !shorts.is_empty() {
+        table.push('\n');
+        table.push_str(&short::table(&shorts));
+    }
     println!("\n{table}");
     if !notes.is_empty() {
         println!("Differences in what the tools left on the hosts (host0 of each tool's bed):");
@@ -178,7 +190,11 @@ fn bench() {
         logs.join("results.txt"),
         format!("{table}\n{}\n", notes.join("\n")),
     );
-    let problems: Vec<String> = rows.iter().flat_map(|r| r.problems.clone()).collect();
+    let problems: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.problems.clone())
+        .chain(shorts.iter().flat_map(|s| s.problems.clone()))
+        .collect();
     fail_on(&problems, &logs);
 }
 
@@ -225,13 +241,15 @@ struct RunCtx<'a> {
 }
 
 /// A fresh bed of `n` hosts for `tool`: the first run, then (if asked and the first run was not
-/// killed at the time limit) the re-run. Returns the rows and host0's manifest.
+/// killed at the time limit) the re-run, then knockplay's short runs when asked. Returns the rows,
+/// host0's manifest and the short runs.
 fn bed_runs(
     tool: Tool,
     n: usize,
     ctx: &RunCtx<'_>,
     rerun: bool,
-) -> (Vec<Row>, Option<Vec<String>>) {
+    short: bool,
+) -> (Vec<Row>, Option<Vec<String>>, Option<short::Short>) {
     // Fresh hosts from the same image for every tool, so first runs are comparable.
     let bed = TestBed::start(n).unwrap_or_else(|e| panic!("cannot start {n} test hosts: {e}"));
     eprintln!(
@@ -257,7 +275,9 @@ fn bed_runs(
         .iter()
         .all(|r| r.skipped.is_none())
         .then(|| bed.hosts.iter().take(1).map(verify::manifest).collect());
-    (rows, manifest)
+    let short = (short && tool == Tool::Knockplay && ctx.forks.is_none() && manifest.is_some())
+        .then(|| short::measure(&bed, ctx.repo));
+    (rows, manifest, short)
 }
 
 /// Runs `tool` once on every host of `bed` and checks the result.
