@@ -6,9 +6,9 @@
 //! changed (Ansible's rule).
 
 use super::args::Args;
+use super::mode::Mode;
 use super::plan::{finish, Outcome, Plan};
 use super::probe::{parse_probe, probe_script, run_script, FileState, Kind, ProbeReq};
-use super::mode::Mode;
 use super::write::{dirname, Attrs, FILE_COMMON};
 use super::{Module, ModuleCtx, ModuleError, ModuleResult, Param, Spec};
 use crate::shell::quote;

@@ -485,6 +485,8 @@ fn run_batch(ctx: &PlayCtx<'_>, states: &mut Vec<HostState>) -> Vec<HostState> {
             for step in &steps {
                 host_step(ctx, hp, step, &inh);
             }
+            // Done with the play: a run_once task it never reached falls to the next host.
+            ctx.run_once.host_gone(&hp.st.name);
         });
     }
     hosts.into_iter().map(|h| h.st).collect()

@@ -466,3 +466,44 @@ fn task_timeout_bounds_waits_loops_and_retries_and_the_next_task_runs() {
     let after = out.split("TASK [after]").nth(1).unwrap_or_default();
     assert!(after.contains("changed: [h1]"), "{out}");
 }
+
+#[test]
+fn run_once_falls_to_the_next_host_when_the_first_never_reaches_it() {
+    // h1 skips the include, so it never sees the run_once task inside: h2 runs it, once, in
+    // both strategies and with fewer forks than hosts; nothing waits for h1 forever.
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().to_str().unwrap().to_string();
+    std::fs::write(
+        d.path().join("inner.yml"),
+        format!(
+            "- name: once\n  shell: echo {{{{ inventory_hostname }}}} >> {dir}/once\n  run_once: true\n"
+        ),
+    )
+    .unwrap();
+    for strategy in ["linear", "free"] {
+        for forks in [1, 3] {
+            let _ = std::fs::remove_file(d.path().join("once"));
+            let _ = std::fs::remove_file(d.path().join("after"));
+            let pb = format!(
+                "- hosts: all\n  gather_facts: no\n  strategy: {strategy}\n  tasks:\n    \
+                 - include_tasks: inner.yml\n      when: inventory_hostname != 'h1'\n    \
+                 - shell: echo {{{{ inventory_hostname }}}} >> {dir}/after\n"
+            );
+            let (mut opts, buf) = options(d.path(), &pb, &["h1", "h2", "h3"], &[], &[]);
+            opts.forks = forks;
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(run_playbook(opts).map(|r| r.exit_code));
+            });
+            let code = rx
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("{strategy}, -f {forks}: the run hangs"));
+            let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+            assert_eq!(code.ok(), Some(exit::OK), "{strategy} -f {forks}: {out}");
+            let once = std::fs::read_to_string(d.path().join("once")).unwrap_or_default();
+            assert_eq!(once, "h2\n", "{strategy} -f {forks}: {out}");
+            let after = std::fs::read_to_string(d.path().join("after")).unwrap_or_default();
+            assert_eq!(after.lines().count(), 3, "{strategy} -f {forks}: {out}");
+        }
+    }
+}
