@@ -28,7 +28,7 @@
 //!   - `playbook::template`  minijinja with Ansible's filters (`template/filters/*`), tests, lookups
 //!   - `playbook::args`, `keywords`, `fqcn`  argument forms, keyword lists, `ansible.builtin.` names
 //! - [`runner`]     inventory + playbook + vars → per-host task execution, recap, reports
-//!   - `runner::play`     plays, host order, forks and serial batches; one thread per host
+//!   - `runner::play`     plays, host order, forks and serial batches; a pool of `--forks` threads
 //!   - `runner::walk`     blocks/rescue/always, includes, handlers; `runner::task` one leaf task;
 //!     `runner::loops` loop items; `runner::result` module result → registered value
 //!   - `runner::keywords` a task's keywords resolved once per task and host (`TaskKeywords`)

@@ -1,6 +1,6 @@
 //! The runner: inventory + playbook + vars → per-host task execution.
 //!
-//! - `play`     plays, host batches (`serial`), one thread per host, linear lockstep or free
+//! - `play`     plays, host batches (`serial`), a pool of `--forks` threads, linear lockstep or free
 //! - `host`     one host's run of a play: its state, the play's shared context, its session
 //! - `walk`     the task tree on one host: blocks/rescue/always, tags, includes, handlers
 //! - `task`     one leaf task: when, module run, until, changed_when/failed_when, register, notify
@@ -17,8 +17,9 @@
 //! - `deadline` a task's `timeout` as a deadline: what is left of it, and the failure it ends in
 //! - `escape`   target text made safe for the terminal (control characters escaped)
 //!
-//! One SSH session per host lives for the whole run and is owned by that host's thread while a
-//! play runs (libssh2 sessions are not thread-safe, so a session is never shared).
+//! One SSH session per host lives for the whole run. It moves with the host's state from worker
+//! to worker between steps and is used by one thread at a time (libssh2 sessions are not
+//! thread-safe, so a session is never shared).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

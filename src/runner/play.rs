@@ -1,6 +1,7 @@
-//! Plays: pick hosts, split into `serial` batches, run one thread per host. With the default
-//! `linear` strategy hosts move from top-level task to top-level task in lockstep (so output is
-//! grouped by task, as in Ansible); with `free` each host runs ahead on its own.
+//! Plays: pick hosts, split into `serial` batches, run each batch on a pool of `--forks` worker
+//! threads. With the default `linear` strategy hosts move from top-level task to top-level task in
+//! lockstep (so output is grouped by task, as in Ansible); with `free` each host runs ahead on its
+//! own.
 //!
 //! Fail closed: a host whose run panics is reported and counted failed (never dropped from the
 //! recap, never given the finish command), and the other hosts carry on.
