@@ -184,11 +184,16 @@ pub fn printf_literal(data: &[u8]) -> String {
         if plain && !(i == 0 && b == b'-') {
             out.push(b as char);
         } else {
-            out.push_str(&format!("\\{b:03o}"));
+            out.extend(['\\', octal(b >> 6), octal(b >> 3), octal(b)]);
         }
     }
     out.push('\'');
     out
+}
+
+/// The octal digit of the low three bits of `b`.
+fn octal(b: u8) -> char {
+    char::from(b'0' + (b & 7))
 }
 
 /// Shell-style pattern match of a whole string: `*` any run of characters, `?` one (file

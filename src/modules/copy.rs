@@ -280,6 +280,11 @@ pub fn plan_file(ca: &CopyArgs, new: &NewContent, states: &[FileState]) -> Resul
         (true, true, Some(real)) => real.clone(),
         _ => dest.clone(),
     };
+    let (source, stdin) = match (&new.remote, &new.data) {
+        (Some(r), _) => (WriteSource::Remote(r.clone()), None),
+        (None, Some(d)) => sent(d),
+        (None, None) => (WriteSource::Stdin, None),
+    };
     let mut spec = WriteSpec {
         dest: target,
         attrs: ca.attrs.clone(),
@@ -302,19 +307,7 @@ pub fn plan_file(ca: &CopyArgs, new: &NewContent, states: &[FileState]) -> Resul
         dir_mode: None,
         preserve_mode: None,
         validate: ca.validate.clone(),
-        source: WriteSource::Stdin,
-    };
-    let stdin = match (&new.remote, &new.data) {
-        (Some(r), _) => {
-            spec.source = WriteSource::Remote(r.clone());
-            None
-        }
-        (None, Some(d)) => {
-            let (source, stdin) = sent(d);
-            spec.source = source;
-            stdin
-        }
-        (None, None) => None,
+        source,
     };
     if let (Some(dm), true) = (&ca.directory_mode, mkdirs) {
         // New directories get directory_mode, set by the write script as it creates them.

@@ -234,19 +234,15 @@ pub fn parse_file_probe(fa: &FileArgs, out: &[u8]) -> Result<FileProbe, String> 
 }
 
 /// Commands that set all given attributes on a path that is being created (its current
-/// attributes are unknown). Symbolic modes go to chmod with an explicit `a`.
-fn new_path_attrs(path: &str, attrs: &Attrs) -> Vec<String> {
-    let q = quote(path);
-    let mut cmds = Vec::new();
-    // One program for both where both are given (names cannot hold ':', the passwd separator).
-    match (&attrs.owner, &attrs.group) {
-        (Some(o), Some(g)) => cmds.push(format!("chown {} {q}", quote(&format!("{o}:{g}")))),
-        (Some(o), None) => cmds.push(format!("chown {} {q}", quote(o))),
-        (None, Some(g)) => cmds.push(format!("chgrp {} {q}", quote(g))),
-        (None, None) => {}
-    }
+/// attributes are unknown); `target` is a shell word, already quoted. Symbolic modes go to chmod
+/// with an explicit `a`.
+fn new_path_attrs(target: &str, attrs: &Attrs) -> Vec<String> {
+    let mut cmds: Vec<String> = attrs.owner_command(target).into_iter().collect();
     if let Some(m) = &attrs.mode {
-        cmds.push(format!("chmod {} {q}", quote(&m.chmod_recursive_arg())));
+        cmds.push(format!(
+            "chmod {} {target}",
+            quote(&m.chmod_recursive_arg())
+        ));
     }
     cmds
 }
@@ -347,7 +343,7 @@ fn plan_state(
                 (_, false, false) => Vec::new(),
             };
             if prev == Kind::Absent {
-                cmds.extend(new_path_attrs(path, &fa.attrs));
+                cmds.extend(new_path_attrs(&quote(path), &fa.attrs));
             } else {
                 cmds.extend(fa.attrs.fix_commands(&target_path, target, false));
             }
@@ -405,10 +401,7 @@ fn plan_directory(
                 ),
                 _ => ("mkdir -p -- \"$kp_p\"".to_string(), fa.attrs.clone()),
             };
-            let per_dir = new_path_attrs("$kp_d", &attrs)
-                .into_iter()
-                .map(|c| c.replace("'$kp_d'", "\"$kp_d\""))
-                .collect::<Vec<_>>();
+            let per_dir = new_path_attrs("\"$kp_d\"", &attrs);
             let mut script = format!(
                 "{DIRNAME_FN}kp_p={q}; set --; kp_d=$kp_p; while [ ! -e \"$kp_d\" ] && [ ! -L \"$kp_d\" ]; do set -- \"$kp_d\" \"$@\"; kp_dirname \"$kp_d\"; [ \"$kp_n\" = \"$kp_d\" ] && break; kp_d=$kp_n; done; {mkdir}",
                 q = quote(path)

@@ -58,6 +58,18 @@ impl Attrs {
         Ok(attrs)
     }
 
+    /// The one command giving `target` (a shell word, already quoted) the wanted owner and group:
+    /// `chown o:g` for both (names cannot hold ':', the passwd separator), `chown o` or `chgrp g`
+    /// for one; `None` when neither is wanted.
+    pub fn owner_command(&self, target: &str) -> Option<String> {
+        match (&self.owner, &self.group) {
+            (Some(o), Some(g)) => Some(format!("chown {} {target}", quote(&format!("{o}:{g}")))),
+            (Some(o), None) => Some(format!("chown {} {target}", quote(o))),
+            (None, Some(g)) => Some(format!("chgrp {} {target}", quote(g))),
+            (None, None) => None,
+        }
+    }
+
     /// Shell commands that bring `path` (currently `state`) to these attributes; empty when it
     /// already has them. `-h` variants act on a symlink itself; otherwise the change follows no
     /// link planted on the way or at the entry ([`safepath::fix_script`]).
@@ -253,12 +265,7 @@ pub fn write_file_script(spec: &WriteSpec) -> String {
             ));
         }
     }
-    match (&spec.attrs.owner, &spec.attrs.group) {
-        (Some(o), Some(g)) => steps.push(format!("chown {} \"$kp_f\"", quote(&format!("{o}:{g}")))),
-        (Some(o), None) => steps.push(format!("chown {} \"$kp_f\"", quote(o))),
-        (None, Some(g)) => steps.push(format!("chgrp {} \"$kp_f\"", quote(g))),
-        (None, None) => {}
-    }
+    steps.extend(spec.attrs.owner_command("\"$kp_f\""));
     if let Some(v) = &spec.validate {
         steps.push(format!("{{ {}; }}", v.replace("%s", "\"$PWD/$kp_f\"")));
     }

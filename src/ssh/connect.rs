@@ -247,6 +247,13 @@ fn set_tcp_keepalive(fd: RawFd, interval: Duration) {
     );
 }
 
+/// Ciphers in preference order, both directions (see [`CHEAP_FIRST`]).
+const CHEAP_CIPHERS: &[&str] = &[
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "aes128-ctr",
+];
+
 /// Algorithms that cost both ends least, first (a fleet host pays for every handshake with CPU the
 /// run needs): curve25519 key exchange, AES-GCM (AES-NI on both sides, no separate MAC), and no
 /// compression. The rest of what libssh2 supports stays behind them, so no server is refused.
@@ -260,24 +267,8 @@ const CHEAP_FIRST: [(MethodType, &str, &[&str]); 5] = [
             "ecdh-sha2-nistp256",
         ],
     ),
-    (
-        MethodType::CryptCs,
-        "cipher",
-        &[
-            "aes128-gcm@openssh.com",
-            "aes256-gcm@openssh.com",
-            "aes128-ctr",
-        ],
-    ),
-    (
-        MethodType::CryptSc,
-        "cipher",
-        &[
-            "aes128-gcm@openssh.com",
-            "aes256-gcm@openssh.com",
-            "aes128-ctr",
-        ],
-    ),
+    (MethodType::CryptCs, "cipher", CHEAP_CIPHERS),
+    (MethodType::CryptSc, "cipher", CHEAP_CIPHERS),
     (MethodType::CompCs, "compression", &["none"]),
     (MethodType::CompSc, "compression", &["none"]),
 ];
