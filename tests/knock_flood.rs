@@ -135,15 +135,7 @@ playbook = "site.yml"
     control.shutdown();
     let summary = listener.join().unwrap().unwrap();
 
-    let mut out = Vec::new();
-    knockplay::history::print(
-        &knockplay::history::HistoryUrl::default_for(&state),
-        &Default::default(),
-        true,
-        &mut out,
-    )
-    .unwrap();
-    let history: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let history = knock_support::history_json(&state);
     let rows = history["knocks"].as_array().unwrap().len();
 
     eprintln!(

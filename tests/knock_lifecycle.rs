@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use knock_support::{privileged, wait, NetNs, RecordingLauncher};
-use knockplay::knock::client::{knock_until_configured, UntilConfigured};
-use knockplay::knock::{listen, Control, PortSpec};
+use knock_support::{
+    history_json, privileged, start_child_listener, wait, NetNs, RecordingLauncher,
+};
+use knockplay::knock::client::UntilConfigured;
+use knockplay::knock::{listen, Control};
 
 fn config(ns_if: &str, subnet: u8, dir: &Path, action: &str) -> PathBuf {
     std::fs::write(dir.join("site.yml"), "- hosts: all\n  tasks: []\n").unwrap();
@@ -39,33 +41,6 @@ allow = ["10.232.{subnet}.0/24"]
     path
 }
 
-fn history(state: &Path) -> serde_json::Value {
-    let mut out = Vec::new();
-    knockplay::history::print(
-        &knockplay::history::HistoryUrl::default_for(state),
-        &Default::default(),
-        true,
-        &mut out,
-    )
-    .unwrap();
-    serde_json::from_slice(&out).unwrap()
-}
-
-const SEQ: [PortSpec; 3] = [
-    PortSpec {
-        port: 7000,
-        proto: knockplay::knock::Proto::Tcp,
-    },
-    PortSpec {
-        port: 8000,
-        proto: knockplay::knock::Proto::Udp,
-    },
-    PortSpec {
-        port: 9000,
-        proto: knockplay::knock::Proto::Tcp,
-    },
-];
-
 /// Not a test on its own: the listener process that `killed_listener_...` starts and kills.
 #[test]
 #[ignore]
@@ -88,15 +63,7 @@ fn a_killed_listener_leaves_an_interrupted_run_and_the_history_survives_a_restar
         "playbook = \"site.yml\"\ncooldown = 0",
     );
     let started = dir.path().join("started");
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child_listener", "--nocapture"])
-        .env("KNOCKPLAY_TEST_CHILD_CONFIG", &cfg)
-        .env("KNOCKPLAY_TEST_CHILD_STARTED", &started)
-        .spawn()
-        .unwrap();
-    wait("the child listener", Duration::from_secs(20), || {
-        started.with_extension("ready").exists()
-    });
+    let mut child = start_child_listener(&cfg, &started, "the child listener");
     ns.exec_ok(&["knock", &ns.host_ip.to_string(), "7000", "8000:udp", "9000"]);
     wait("the run to start", Duration::from_secs(10), || {
         started.exists()
@@ -105,7 +72,7 @@ fn a_killed_listener_leaves_an_interrupted_run_and_the_history_survives_a_restar
     child.kill().unwrap();
     child.wait().unwrap();
     let state = dir.path().join("state");
-    let before = history(&state);
+    let before = history_json(&state);
     assert_eq!(before["runs"][0]["status"], "running");
 
     // Restart: the cut-off run is marked interrupted; knocks and runs are all still there.
@@ -123,7 +90,7 @@ fn a_killed_listener_leaves_an_interrupted_run_and_the_history_survives_a_restar
     });
     control.shutdown();
     listener.join().unwrap().unwrap();
-    let after = history(&state);
+    let after = history_json(&state);
     let runs = after["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[0]["status"], "interrupted");
@@ -161,23 +128,12 @@ fn until_configured_re_knocks_when_the_first_knock_is_lost() {
     let state = dir.path().join("state");
 
     // The client starts knocking before the listener runs: its first knock goes nowhere.
-    let client = {
-        let (host, marker) = (ns.host_ip.to_string(), marker.clone());
-        let path = format!("/var/run/netns/{}", ns.name);
-        std::thread::spawn(move || {
-            let f = std::fs::File::open(path).unwrap();
-            use std::os::fd::AsRawFd;
-            // SAFETY: enters the test namespace on this thread only.
-            assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-            let opts = UntilConfigured {
-                timeout: Duration::from_secs(30),
-                marker,
-                first_retry: Duration::from_secs(2),
-                max_retry: Duration::from_secs(4),
-            };
-            knock_until_configured(&host, &SEQ, Duration::ZERO, &opts)
-        })
-    };
+    let client = ns.spawn_knock_until_configured(UntilConfigured {
+        timeout: Duration::from_secs(30),
+        marker: marker.clone(),
+        first_retry: Duration::from_secs(2),
+        max_retry: Duration::from_secs(4),
+    });
     std::thread::sleep(Duration::from_millis(500));
     let control = Control::new();
     let listener = {
@@ -196,7 +152,7 @@ fn until_configured_re_knocks_when_the_first_knock_is_lost() {
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "door=base\n");
     control.shutdown();
     listener.join().unwrap().unwrap();
-    let h = history(&state);
+    let h = history_json(&state);
     assert_eq!(h["runs"][0]["status"], "ok");
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use knock_support::{privileged, NetNs, RecordingLauncher};
+use knock_support::{history_json, privileged, wait, NetNs, RecordingLauncher};
 use knockplay::knock::{listen, Control, PortSpec};
 
 fn write_config(path: &Path, ns: &NetNs, dir: &Path, sequence: &str, extra: &str) {
@@ -47,15 +47,7 @@ playbook = "site.yml"
 
 /// The knocks recorded so far: (source, door, result).
 fn knocks(state: &Path) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    knockplay::history::print(
-        &knockplay::history::HistoryUrl::default_for(state),
-        &Default::default(),
-        true,
-        &mut out,
-    )
-    .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = history_json(state);
     v["knocks"]
         .as_array()
         .unwrap()
@@ -68,17 +60,6 @@ fn knocks(state: &Path) -> Vec<(String, String, String)> {
             )
         })
         .collect()
-}
-
-fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) {
-    let end = std::time::Instant::now() + timeout;
-    while !f() {
-        assert!(
-            std::time::Instant::now() < end,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::postgres::{PgServer, PASSWORD};
-use knock_support::{privileged, wait, NetNs};
+use knock_support::{privileged, start_child_listener, wait, NetNs};
 use knockplay::history::{History, HistoryUrl, Query};
-use knockplay::knock::client::{knock_until_configured, UntilConfigured};
-use knockplay::knock::{listen, Control, Launcher, PortSpec, Proto, RunJob, RunOutcome};
+use knockplay::knock::client::UntilConfigured;
+use knockplay::knock::{listen, Control, Launcher, RunJob, RunOutcome};
 
 const NS: u8 = 37;
 
@@ -100,15 +100,7 @@ fn a_killed_listeners_run_is_interrupted_when_its_lease_expires_and_the_other_li
 
     // ctl-a alone takes the host's first knock and hangs in the run.
     let started = dir.path().join("started");
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child_listener", "--nocapture"])
-        .env("KNOCKPLAY_TEST_CHILD_CONFIG", &cfg_a)
-        .env("KNOCKPLAY_TEST_CHILD_STARTED", &started)
-        .spawn()
-        .unwrap();
-    wait("listener ctl-a", Duration::from_secs(20), || {
-        started.with_extension("ready").exists()
-    });
+    let mut child = start_child_listener(&cfg_a, &started, "listener ctl-a");
     ns.exec_ok(&["knock", &ns.host_ip.to_string(), "7000", "8000:udp", "9000"]);
     wait("ctl-a's run to start", Duration::from_secs(10), || {
         started.exists()
@@ -128,37 +120,12 @@ fn a_killed_listeners_run_is_interrupted_when_its_lease_expires_and_the_other_li
 
     // The host knocks until configured: ctl-b finds the host claimed until the lease expires,
     // then marks ctl-a's run interrupted and runs the host itself.
-    let client = {
-        let (host, marker) = (ns.host_ip.to_string(), marker.clone());
-        let path = format!("/var/run/netns/{}", ns.name);
-        std::thread::spawn(move || {
-            let f = std::fs::File::open(path).unwrap();
-            use std::os::fd::AsRawFd;
-            // SAFETY: enters the test namespace on this thread only.
-            assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-            let seq = [
-                PortSpec {
-                    port: 7000,
-                    proto: Proto::Tcp,
-                },
-                PortSpec {
-                    port: 8000,
-                    proto: Proto::Udp,
-                },
-                PortSpec {
-                    port: 9000,
-                    proto: Proto::Tcp,
-                },
-            ];
-            let opts = UntilConfigured {
-                timeout: Duration::from_secs(60),
-                marker,
-                first_retry: Duration::from_secs(1),
-                max_retry: Duration::from_secs(2),
-            };
-            knock_until_configured(&host, &seq, Duration::ZERO, &opts)
-        })
-    };
+    let client = ns.spawn_knock_until_configured(UntilConfigured {
+        timeout: Duration::from_secs(60),
+        marker: marker.clone(),
+        first_retry: Duration::from_secs(1),
+        max_retry: Duration::from_secs(2),
+    });
     client
         .join()
         .unwrap()

@@ -110,6 +110,28 @@ fn herd() -> TestBed {
         .unwrap_or_else(|e| panic!("test bed: {e:?}"))
 }
 
+/// A PostgreSQL server with a fresh database `knock` and its URL (clients get the password in
+/// `PGPASSWORD`); None, after saying so, where this process cannot capture.
+fn postgres() -> Option<(PgServer, String)> {
+    if !privileged() {
+        eprintln!("skipped: needs root to capture on the test bridge");
+        return None;
+    }
+    std::env::set_var("PGPASSWORD", PASSWORD);
+    let pg = PgServer::start();
+    let url = pg.create_db("knock");
+    Some((pg, url))
+}
+
+/// The [`herd`] bed and both listeners on it sharing the history at `url`, runs taking 500 ms.
+fn herd_pair(url: &str) -> (TestBed, tempfile::TempDir, Arc<RecordingLauncher>, Pair) {
+    let bed = herd();
+    let dir = tempfile::tempdir().unwrap();
+    let launcher = RecordingLauncher::new(Duration::from_millis(500));
+    let pair = Pair::start(&bed, dir.path(), url, &launcher);
+    (bed, dir, launcher, pair)
+}
+
 fn runs_per_host(launcher: &RecordingLauncher) -> HashMap<std::net::IpAddr, usize> {
     let mut per_host = HashMap::new();
     for h in launcher.hosts() {
@@ -134,17 +156,10 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn two_listeners_one_postgres_each_knock_runs_once() {
-    if !privileged() {
-        eprintln!("skipped: needs root to capture on the test bridge");
+    let Some((_pg, url)) = postgres() else {
         return;
-    }
-    std::env::set_var("PGPASSWORD", PASSWORD);
-    let pg = PgServer::start();
-    let url = pg.create_db("knock");
-    let bed = herd();
-    let dir = tempfile::tempdir().unwrap();
-    let launcher = RecordingLauncher::new(Duration::from_millis(500));
-    let pair = Pair::start(&bed, dir.path(), &url, &launcher);
+    };
+    let (bed, _dir, launcher, pair) = herd_pair(&url);
 
     bed.signal("go").unwrap();
     wait_for("every host ran", Duration::from_secs(120), || {
@@ -188,17 +203,10 @@ fn two_listeners_one_postgres_each_knock_runs_once() {
 
 #[test]
 fn postgres_stopped_for_30s_during_a_herd_every_host_is_configured_and_no_row_is_lost() {
-    if !privileged() {
-        eprintln!("skipped: needs root to capture on the test bridge");
+    let Some((pg, url)) = postgres() else {
         return;
-    }
-    std::env::set_var("PGPASSWORD", PASSWORD);
-    let pg = PgServer::start();
-    let url = pg.create_db("knock");
-    let bed = herd();
-    let dir = tempfile::tempdir().unwrap();
-    let launcher = RecordingLauncher::new(Duration::from_millis(500));
-    let pair = Pair::start(&bed, dir.path(), &url, &launcher);
+    };
+    let (bed, dir, launcher, pair) = herd_pair(&url);
 
     pg.stop();
     let down = Instant::now();
@@ -248,27 +256,14 @@ fn postgres_stopped_for_30s_during_a_herd_every_host_is_configured_and_no_row_is
 
 #[test]
 fn an_spa_packet_seen_by_both_listeners_runs_once_and_its_replay_is_refused_by_both() {
-    if !privileged() {
-        eprintln!("skipped: needs root to capture on the test bridge");
+    let Some((_pg, url)) = postgres() else {
         return;
-    }
-    std::env::set_var("PGPASSWORD", PASSWORD);
-    let pg = PgServer::start();
-    let url = pg.create_db("knock");
+    };
     let bed = TestBed::start(1).unwrap_or_else(|e| panic!("test bed: {e:?}"));
     let h = &bed.hosts[0];
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("fleet.key");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_knockplay"))
-        .arg("keygen")
-        .arg(&key_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::listener::keygen(&key_file);
     let door = format!(
         "[[door]]\nname = \"boot\"\nspa_key_file = \"{}\"",
         key_file.display()

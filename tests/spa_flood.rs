@@ -148,15 +148,7 @@ playbook = "site.yml"
     for h in launcher.hosts() {
         *per_host.entry(h).or_default() += 1;
     }
-    let mut out = Vec::new();
-    knockplay::history::print(
-        &knockplay::history::HistoryUrl::default_for(&state),
-        &Default::default(),
-        true,
-        &mut out,
-    )
-    .unwrap();
-    let history: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let history = knock_support::history_json(&state);
     let rows = history["knocks"].as_array().unwrap().len();
     eprintln!(
         "SPA flood: {sent} garbage datagrams and {MACHINES} valid ones in {send_time:?}; captured {} \

@@ -153,6 +153,16 @@ pub fn knocks_for<'a>(h: &'a serde_json::Value, ip: &str) -> Vec<&'a serde_json:
         .unwrap_or_default()
 }
 
+/// Makes a fleet key file at `key` with `knockplay keygen`.
+pub fn keygen(key: &Path) {
+    let out = Command::new(bin()).arg("keygen").arg(key).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A knock.toml with one SPA door named `boot` on `iface`/`subnet` that runs `playbook` as root with
 /// `ssh_key`, state and logs under `dir`; the fleet key is made with `knockplay keygen` in `dir`.
 /// Returns the config and the key file.
@@ -164,16 +174,7 @@ pub fn spa_door_config(
     ssh_key: &Path,
 ) -> (PathBuf, PathBuf) {
     let key = dir.join("fleet.key");
-    let out = Command::new(bin())
-        .arg("keygen")
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    keygen(&key);
     let cfg = dir.join("knock.toml");
     std::fs::write(
         &cfg,

@@ -100,8 +100,9 @@ impl PgServer {
         server
     }
 
-    fn run(&self, tool: &str, args: &[&std::ffi::OsStr]) {
-        let mut cmd = match self.run_as {
+    /// A command for the server tool `tool`, run as the server's user (`setpriv` when we are root).
+    fn tool(&self, tool: &str) -> Command {
+        match self.run_as {
             Some((uid, gid)) => {
                 let mut c = Command::new("setpriv");
                 c.arg(format!("--reuid={uid}"))
@@ -111,7 +112,11 @@ impl PgServer {
                 c
             }
             None => Command::new(self.bin.join(tool)),
-        };
+        }
+    }
+
+    fn run(&self, tool: &str, args: &[&std::ffi::OsStr]) {
+        let mut cmd = self.tool(tool);
         cmd.args(args)
             .current_dir(&self.dir)
             .env_remove("PGPASSWORD")
@@ -212,18 +217,8 @@ impl Drop for PgServer {
     fn drop(&mut self) {
         let data = self.dir.join("data");
         if data.join("postmaster.pid").exists() {
-            let mut cmd = match self.run_as {
-                Some((uid, gid)) => {
-                    let mut c = Command::new("setpriv");
-                    c.arg(format!("--reuid={uid}"))
-                        .arg(format!("--regid={gid}"))
-                        .arg("--clear-groups")
-                        .arg(self.bin.join("pg_ctl"));
-                    c
-                }
-                None => Command::new(self.bin.join("pg_ctl")),
-            };
-            let _ = cmd
+            let _ = self
+                .tool("pg_ctl")
                 .args(["-m", "immediate", "-w", "-t", "30", "stop", "-D"])
                 .arg(&data)
                 .stdout(Stdio::null())

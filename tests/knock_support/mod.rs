@@ -15,7 +15,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use knockplay::counters::RunCounts;
-use knockplay::knock::{Launcher, RunJob, RunOutcome};
+use knockplay::knock::client::{knock_until_configured, UntilConfigured, UntilError};
+use knockplay::knock::{Launcher, PortSpec, Proto, RunJob, RunOutcome};
+
+/// The sequence the namespace tests' doors listen for: 7000/tcp, 8000/udp, 9000/tcp.
+pub const SEQ: [PortSpec; 3] = [
+    PortSpec {
+        port: 7000,
+        proto: Proto::Tcp,
+    },
+    PortSpec {
+        port: 8000,
+        proto: Proto::Udp,
+    },
+    PortSpec {
+        port: 9000,
+        proto: Proto::Tcp,
+    },
+];
 
 pub struct NetNs {
     pub name: String,
@@ -200,6 +217,23 @@ impl NetNs {
     pub fn peer(&self) -> IpAddr {
         IpAddr::V4(self.peer_ip)
     }
+
+    /// Knocks [`SEQ`] at the controller side until configured (the client of `knockplay knock
+    /// --until-configured`), from a thread that has entered the namespace.
+    pub fn spawn_knock_until_configured(
+        &self,
+        opts: UntilConfigured,
+    ) -> std::thread::JoinHandle<Result<u32, UntilError>> {
+        let host = self.host_ip.to_string();
+        let path = format!("/var/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(path).unwrap();
+            use std::os::fd::AsRawFd;
+            // SAFETY: enters the test namespace on this thread only.
+            assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+            knock_until_configured(&host, &SEQ, Duration::ZERO, &opts)
+        })
+    }
 }
 
 impl Drop for NetNs {
@@ -365,4 +399,36 @@ pub fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The listener's history under state directory `state`, as `knockplay history --json` prints it.
+pub fn history_json(state: &std::path::Path) -> serde_json::Value {
+    let mut out = Vec::new();
+    knockplay::history::print(
+        &knockplay::history::HistoryUrl::default_for(state),
+        &Default::default(),
+        true,
+        &mut out,
+    )
+    .unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// Starts this test binary's ignored `child_listener` test (see [`child_listener_main`]) as a
+/// listener process with config `cfg`, and waits until it listens; `who` names it in the timeout.
+pub fn start_child_listener(
+    cfg: &std::path::Path,
+    started: &std::path::Path,
+    who: &str,
+) -> std::process::Child {
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "child_listener", "--nocapture"])
+        .env("KNOCKPLAY_TEST_CHILD_CONFIG", cfg)
+        .env("KNOCKPLAY_TEST_CHILD_STARTED", started)
+        .spawn()
+        .unwrap();
+    wait(who, Duration::from_secs(20), || {
+        started.with_extension("ready").exists()
+    });
+    child
 }
